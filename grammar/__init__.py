@@ -1,0 +1,1 @@
+"""The tensorcalc grammar, shipped as package data (``tensorcalc.grammar``)."""

@@ -1,0 +1,36 @@
+"""tensorcalc: symbolic tensor calculus in index notation.
+
+>>> import numpy as np, tensorcalc as tc
+>>> tc.evaluate("y[i] = W[i,j] x[j]", W=np.eye(2), x=np.array([1.0, 2.0]))
+array([1., 2.])
+"""
+
+from .api import compile, evaluate
+from .errors import (
+    CompactError,
+    DerivativeError,
+    InputError,
+    ParseError,
+    ProgramError,
+    ShapeError,
+    TensorCalcError,
+)
+from .evaluate import Compact
+from .functions import FUNCTIONS
+from .program import Program
+
+__all__ = [
+    "Compact",
+    "CompactError",
+    "DerivativeError",
+    "FUNCTIONS",
+    "InputError",
+    "ParseError",
+    "Program",
+    "ProgramError",
+    "ShapeError",
+    "TensorCalcError",
+    "compile",
+    "evaluate",
+]
+__version__ = "0.1.0"

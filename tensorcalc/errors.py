@@ -1,0 +1,44 @@
+"""One error hierarchy: every mistake a user can make is a ``TensorCalcError``."""
+
+from __future__ import annotations
+
+
+class TensorCalcError(Exception):
+    """Base class of every error tensorcalc raises on bad input."""
+
+
+class ParseError(TensorCalcError):
+    """The program text does not follow the grammar.
+
+    ``line`` and ``column`` are 1-based; the message shows the line with a caret.
+    """
+
+    def __init__(self, message: str, line: int = 0, column: int = 0, source_line: str = ""):
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        where = f"line {line}, column {column}: " if line else ""
+        text = f"syntax error at {where}{message}"
+        if source_line:
+            text += f"\n    {source_line}\n    {' ' * max(column - 1, 0)}^"
+        super().__init__(text)
+
+
+class ProgramError(TensorCalcError):
+    """The program parses but is not well formed (names, indices, functions)."""
+
+
+class InputError(TensorCalcError):
+    """The arrays given to a program do not fit it (missing, unknown, wrong shape)."""
+
+
+class ShapeError(InputError):
+    """Two axes that one index labels have different sizes."""
+
+
+class DerivativeError(TensorCalcError):
+    """A derivative was asked of something that has none (``wrt`` is not an input, ...)."""
+
+
+class CompactError(TensorCalcError):
+    """A compact result was asked for a single core that it does not have."""

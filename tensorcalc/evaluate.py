@@ -1,0 +1,362 @@
+"""Run IR statements on arrays: each product term is one opt_einsum contraction.
+
+Every term is planned once (deltas substituted away, tied axes found); each
+contraction's ``contract_expression`` is cached per input shapes. A term whose
+deltas tie two free indices is computed compactly, on the diagonal only, and
+written into a zero array just when a dense result is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import opt_einsum as oe
+
+from .backend import namespace
+from .errors import InputError, ShapeError
+from .functions import FUNCTIONS
+from .ir import Call, Delta, Power, Ref, Statement, Sum, Term, const_value, rename_term
+from .simplify import substitute_deltas, tie_groups
+
+Array = Any
+
+
+@dataclass
+class Compact:
+    """A value kept in its delta structure.
+
+    ``core`` has the axes ``core_indices``; the dense value has the axes
+    ``indices``, where each index in ``ties`` maps to the core index it equals
+    (the dense array is zero off that diagonal).
+    """
+
+    core: Array
+    core_indices: tuple[str, ...]
+    indices: tuple[str, ...]
+    ties: dict[str, str]
+    shape: tuple[int, ...]
+
+    def toarray(self) -> Array:
+        return _densify(self.core, self.core_indices, self.indices, self.ties, self.shape)
+
+
+def _densify(core: Array, core_indices: tuple[str, ...], indices: tuple[str, ...],
+             ties: dict[str, str], shape: tuple[int, ...]) -> Array:
+    xp = namespace(core)
+    if not ties:
+        return _align(core, core_indices, indices, shape)
+    if xp is not np:  # libraries without writable einsum views: multiply by eye
+        return _densify_generic(core, core_indices, indices, ties, shape, xp)
+    out = np.zeros(shape, dtype=core.dtype)
+    letters = {i: oe.get_symbol(k) for k, i in enumerate(indices)}
+    full = "".join(letters[ties.get(i, i)] for i in indices)
+    diag_order = tuple(dict.fromkeys(ties.get(i, i) for i in indices))
+    view = np.einsum(f"{full}->{''.join(letters[i] for i in diag_order)}", out)
+    view[...] = _align(core, core_indices, diag_order, view.shape)
+    return out
+
+
+def _densify_generic(core: Array, core_indices: tuple[str, ...], indices: tuple[str, ...],
+                     ties: dict[str, str], shape: tuple[int, ...], xp: Any) -> Array:
+    sizes = dict(zip(indices, shape))
+    diag_order = tuple(dict.fromkeys(ties.get(i, i) for i in indices))
+    aligned = _align(core, core_indices, diag_order, tuple(sizes[i] for i in diag_order))
+    letters = {i: oe.get_symbol(k) for k, i in enumerate(indices)}
+    eyes = [(np.eye(sizes[i], dtype=bool), letters[ties[i]] + letters[i]) for i in ties]
+    spec = ",".join([ "".join(letters[i] for i in diag_order)] + [s for _, s in eyes])
+    operands = [aligned] + [xp.asarray(e, dtype=aligned.dtype) for e, _ in eyes]
+    return oe.contract(f"{spec}->{''.join(letters[i] for i in indices)}", *operands)
+
+
+def _align(value: Array, have: tuple[str, ...], want: tuple[str, ...],
+           shape: tuple[int, ...]) -> Array:
+    """Transpose ``value`` (axes ``have``) to ``want``, broadcasting missing axes."""
+    xp = namespace(value)
+    if have == want and tuple(value.shape) == tuple(shape):
+        return value
+    order = [have.index(i) for i in want if i in have]
+    if order != list(range(len(order))):
+        value = xp.permute_dims(value, tuple(order)) if xp is not np else value.transpose(order)
+    kept = [i for i in want if i in have]
+    if len(kept) != len(want):
+        expanded = [1] * len(want)
+        for i in kept:
+            expanded[want.index(i)] = value.shape[kept.index(i)]
+        value = xp.reshape(value, tuple(expanded))
+    if tuple(value.shape) != tuple(shape):
+        value = xp.broadcast_to(value, tuple(shape))
+    return value
+
+
+Sizes = dict[str, int]
+
+
+class StatementPlan:
+    """A statement ready to run: its size bindings and a plan per term."""
+
+    def __init__(self, st: Statement):
+        self.statement = st
+        self.refs = tuple(_all_refs(st))
+        self.deltas = tuple(_all_deltas(st.rhs))
+        self.rhs = _SumPlan(st.rhs)
+
+    def sizes(self, env: dict[str, Array]) -> Sizes:
+        """Bind every index of the statement to an axis size, checking that they agree."""
+        sizes: Sizes = {}
+        owner: dict[str, str] = {}
+        for ref in self.refs:
+            shape = env[ref.name].shape
+            if len(shape) != len(ref.indices):
+                raise InputError(
+                    f"{ref.name} has {len(shape)} axes but is written with "
+                    f"{len(ref.indices)} indices ({ref.name}[{','.join(ref.indices)}])"
+                )
+            for i, n in zip(ref.indices, shape):
+                n = int(n)
+                if i in sizes and sizes[i] != n:
+                    raise ShapeError(
+                        f"index {i} has size {sizes[i]} in {owner[i]} but size {n} in "
+                        f"{ref.name} (statement {self.statement.name})"
+                    )
+                sizes.setdefault(i, n)
+                owner.setdefault(i, ref.name)
+        changed = True
+        while changed:
+            changed = False
+            for d in self.deltas:
+                a, b = sizes.get(d.i), sizes.get(d.j)
+                if a is not None and b is not None and a != b:
+                    raise ShapeError(
+                        f"delta[{d.i},{d.j}] ties index {d.i} of size {a} (in {owner[d.i]}) "
+                        f"to index {d.j} of size {b} (in {owner[d.j]})"
+                    )
+                if a is None and b is not None:
+                    sizes[d.i], owner[d.i], changed = b, owner[d.j], True
+                elif b is None and a is not None:
+                    sizes[d.j], owner[d.j], changed = a, owner[d.i], True
+        for i in self.statement.indices:
+            if i not in sizes:
+                raise InputError(f"cannot tell the size of index {i} of {self.statement.name}")
+        return sizes
+
+    def run(self, env: dict[str, Array], compact: bool = False) -> Array | Compact:
+        sizes = self.sizes(env)
+        st = self.statement
+        shape = tuple(sizes[i] for i in st.indices)
+        if compact:
+            result = self.rhs.compact(env, sizes, st.indices)
+            if result is not None:
+                return result
+        return self.rhs.dense(env, sizes, st.indices, shape)
+
+
+def _all_refs(st: Statement) -> Iterable[Ref]:
+    from .ir import statement_refs
+
+    return statement_refs(st)
+
+
+def _all_deltas(expr: Sum) -> Iterable[Delta]:
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Delta):
+                yield f
+            elif isinstance(f, Call):
+                yield from _all_deltas(f.arg)
+            elif isinstance(f, Power):
+                yield from _all_deltas(f.base)
+                yield from _all_deltas(f.exponent)
+            elif isinstance(f, Sum):
+                yield from _all_deltas(f)
+
+
+class _SumPlan:
+    def __init__(self, expr: Sum):
+        self.expr = expr
+        self.terms = [_TermPlan(t) for t in expr.terms]
+
+    def dense(self, env: dict[str, Array], sizes: Sizes, order: tuple[str, ...],
+              shape: tuple[int, ...] | None = None) -> Array:
+        shape = shape if shape is not None else tuple(sizes[i] for i in order)
+        if not self.terms:
+            return np.zeros(shape, dtype=_dtype_of(env))
+        total = None
+        for plan in self.terms:
+            value = _align(plan.dense(env, sizes), plan.free, order, shape)
+            total = value if total is None else total + value
+        return total
+
+    def compact(self, env: dict[str, Array], sizes: Sizes,
+                order: tuple[str, ...]) -> Compact | None:
+        """All terms share one tie pattern: add their cores. Otherwise None (use dense)."""
+        if not self.terms:
+            return None
+        patterns = {tuple(sorted(p.ties.items())) for p in self.terms}
+        if len(patterns) != 1:
+            return None
+        ties = self.terms[0].ties
+        core_order = tuple(i for i in order if i not in ties)
+        core_shape = tuple(sizes[i] for i in core_order)
+        total = None
+        for plan in self.terms:
+            value = _align(plan.core(env, sizes), plan.core_free, core_order, core_shape)
+            total = value if total is None else total + value
+        return Compact(total, core_order, order, dict(ties), tuple(sizes[i] for i in order))
+
+
+def _dtype_of(env: dict[str, Array]) -> Any:
+    dtypes = [v.dtype for v in env.values() if hasattr(v, "dtype")]
+    return np.result_type(*dtypes, np.float32) if dtypes else np.float64
+
+
+class _TermPlan:
+    """One product term: ``coef * einsum(factors)`` on the diagonal its deltas pick."""
+
+    def __init__(self, term: Term):
+        term = substitute_deltas(term)
+        self.free = term.free
+        self.ties = {i: r for i, r in tie_groups(term).items() if i != r}
+        core = rename_term(
+            Term(term.coef, tuple(f for f in term.factors if not isinstance(f, Delta)),
+                 term.summed),
+            self.ties,
+        )
+        self.coef = core.coef
+        self.core_free = tuple(dict.fromkeys(self.ties.get(i, i) for i in self.free))
+        self.size_deltas = tuple(
+            f.i for f in term.factors if isinstance(f, Delta) and f.i == f.j
+        )
+        self.operands: list[tuple[tuple[str, ...], Callable[..., Array]]] = []
+        present: set[str] = set()
+        for f in core.factors:
+            self.operands.append((_operand_indices(f), _operand(f)))
+            present |= set(f.free)
+        self.einsum_out = tuple(i for i in self.core_free if i in present)
+        self.missing_free = tuple(i for i in self.core_free if i not in present)
+        self.missing_summed = tuple(sorted(core.summed - present))
+        letters = _letters(i for idx, _ in self.operands for i in idx)
+        self.spec = ",".join("".join(letters[i] for i in idx) for idx, _ in self.operands) + \
+            "->" + "".join(letters[i] for i in self.einsum_out)
+        self._expressions: dict[tuple[tuple[int, ...], ...], Any] = {}
+
+    def core(self, env: dict[str, Array], sizes: Sizes) -> Array:
+        arrays = [fetch(env, sizes) for _, fetch in self.operands]
+        scale = self.coef
+        for i in self.missing_summed:
+            scale *= sizes[i]
+        if not arrays:
+            value = np.asarray(scale, dtype=_dtype_of(env))
+            return _align(value, (), self.core_free, tuple(sizes[i] for i in self.core_free))
+        if len(arrays) == 1 and self.spec.split("->")[0] == self.spec.split("->")[1]:
+            value = arrays[0]
+        else:
+            shapes = tuple(tuple(a.shape) for a in arrays)
+            expr = self._expressions.get(shapes)
+            if expr is None:
+                expr = oe.contract_expression(self.spec, *shapes)
+                self._expressions[shapes] = expr
+            value = expr(*arrays)
+        if scale != 1:
+            value = value * scale
+        if self.missing_free:
+            value = _align(value, self.einsum_out, self.core_free,
+                           tuple(sizes[i] for i in self.core_free))
+        return value
+
+    def dense(self, env: dict[str, Array], sizes: Sizes) -> Array:
+        value = self.core(env, sizes)
+        if not self.ties:
+            return value
+        return _densify(value, self.core_free, self.free, self.ties,
+                        tuple(sizes[i] for i in self.free))
+
+    def einsum_strings(self) -> list[str]:
+        inputs, output = self.spec.split("->")
+        out = [self.spec] if self.operands and inputs != output else []
+        for _, fetch in self.operands:
+            out += getattr(fetch, "einsum", [])
+        return out
+
+
+def _letters(indices: Iterable[str]) -> dict[str, str]:
+    """Einsum letters: an index keeps its own name where it is one free letter."""
+    names = list(dict.fromkeys(indices))
+    letters = {i: i for i in names if len(i) == 1 and i.isascii() and i.isalpha()}
+    used = set(letters.values())
+    k = 0
+    for i in names:
+        if i not in letters:
+            while oe.get_symbol(k) in used:
+                k += 1
+            letters[i] = oe.get_symbol(k)
+            used.add(letters[i])
+    return letters
+
+
+def _operand_indices(f: Any) -> tuple[str, ...]:
+    return f.indices if isinstance(f, Ref) else f.free
+
+
+def _operand(f: Any) -> Callable[[dict[str, Array], Sizes], Array]:
+    if isinstance(f, Ref):
+        name = f.name
+
+        def fetch_ref(env: dict[str, Array], sizes: Sizes) -> Array:
+            return env[name]
+
+        return fetch_ref
+    if isinstance(f, Call):
+        inner = _SumPlan(f.arg)
+        fn = FUNCTIONS[f.fn].value
+        order = f.free
+
+        def fetch_call(env: dict[str, Array], sizes: Sizes) -> Array:
+            x = inner.dense(env, sizes, order)
+            return fn(x, namespace(x))
+
+        fetch_call.einsum = _nested_einsum(inner)  # type: ignore[attr-defined]
+        return fetch_call
+    if isinstance(f, Power):
+        base = _SumPlan(f.base)
+        exponent = const_value(f.exponent)
+        order = f.free
+        if exponent is not None:
+            def fetch_const_power(env: dict[str, Array], sizes: Sizes) -> Array:
+                x = base.dense(env, sizes, order)
+                return _const_power(x, exponent)
+
+            fetch_const_power.einsum = _nested_einsum(base)  # type: ignore[attr-defined]
+            return fetch_const_power
+        expo = _SumPlan(f.exponent)
+
+        def fetch_power(env: dict[str, Array], sizes: Sizes) -> Array:
+            return base.dense(env, sizes, order) ** expo.dense(env, sizes, order)
+
+        return fetch_power
+    assert isinstance(f, Sum)
+    group = _SumPlan(f)
+    order = f.free
+
+    def fetch_sum(env: dict[str, Array], sizes: Sizes) -> Array:
+        return group.dense(env, sizes, order)
+
+    fetch_sum.einsum = _nested_einsum(group)  # type: ignore[attr-defined]
+    return fetch_sum
+
+
+def _nested_einsum(plan: "_SumPlan") -> list[str]:
+    return [s for t in plan.terms for s in t.einsum_strings()]
+
+
+def _const_power(x: Array, exponent: float) -> Array:
+    if exponent == 1:
+        return x
+    if exponent == 2:
+        return x * x
+    if exponent == -1:
+        return 1.0 / x
+    if exponent == 0.5:
+        return namespace(x).sqrt(x)
+    return x ** exponent

@@ -1,0 +1,264 @@
+"""The checked program representation: immutable sums of product terms.
+
+A right-hand side is a ``Sum`` of ``Term``s. A term is a coefficient times a
+product of factors and names the indices it contracts (``summed``). A factor is
+a tensor reference, a Kronecker delta, an elementwise function of a sum, a power
+of two sums, or a parenthesised sum. Constants live in coefficients.
+
+Indices bound by a term (its ``summed``) are local to it. Within one top-level
+term of a statement a bound index name is used only inside the term that binds
+it, so renaming it there never captures anything; ``lower.py`` and every pass
+keep it so (``freshen`` re-establishes it after terms are merged).
+
+>>> from tensorcalc.ir import Ref, Term, Sum
+>>> t = Term(1.0, (Ref("W", ("i", "j")), Ref("x", ("j",))), frozenset({"j"}))
+>>> t.free
+('i',)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Iterable, Iterator, Union
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A tensor: an input or an earlier statement. Repeated indices take a diagonal."""
+
+    name: str
+    indices: tuple[str, ...]
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        return _unique(self.indices)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """The Kronecker delta: 1 where ``i`` and ``j`` are equal."""
+
+    i: str
+    j: str
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        return _unique((self.i, self.j))
+
+
+@dataclass(frozen=True)
+class Call:
+    """An elementwise function of a sum."""
+
+    fn: str
+    arg: "Sum"
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        return self.arg.free
+
+
+@dataclass(frozen=True)
+class Power:
+    """``base ** exponent``, elementwise over the indices of both."""
+
+    base: "Sum"
+    exponent: "Sum"
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        return _unique(self.base.free + self.exponent.free)
+
+
+Factor = Union[Ref, Delta, Call, Power, "Sum"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """``coef * factor * factor * ...`` with the indices in ``summed`` contracted."""
+
+    coef: float
+    factors: tuple[Factor, ...]
+    summed: frozenset[str] = field(default=frozenset())
+
+    @cached_property
+    def free(self) -> tuple[str, ...]:
+        return tuple(i for i in _unique(i for f in self.factors for i in f.free) if i not in self.summed)
+
+    @cached_property
+    def mentioned(self) -> frozenset[str]:
+        """Every index name used anywhere inside, bound or free."""
+        return frozenset(self.free) | self.summed | frozenset(
+            n for f in self.factors for n in mentioned(f)
+        )
+
+
+@dataclass(frozen=True)
+class Sum:
+    """A sum of terms; each term broadcasts over the indices it lacks."""
+
+    terms: tuple[Term, ...]
+
+    @cached_property
+    def free(self) -> tuple[str, ...]:
+        return _unique(i for t in self.terms for i in t.free)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """``name[indices] = rhs``.
+
+    ``sized_by`` lists references that only give axis sizes, for an index that no
+    factor on the right carries (it prints as ``X[p,q]^0``: one, shaped like X).
+    """
+
+    name: str
+    indices: tuple[str, ...]
+    rhs: Sum
+    sized_by: tuple[Ref, ...] = ()
+
+
+# --- small constructors -------------------------------------------------------
+
+
+def const(value: float) -> Sum:
+    """The constant ``value`` as a sum (no terms for zero)."""
+    return Sum((Term(float(value), ()),)) if value != 0 else Sum(())
+
+
+ZERO = Sum(())
+ONE = const(1.0)
+
+
+def as_sum(factor: Factor) -> Sum:
+    if isinstance(factor, Sum):
+        return factor
+    return Sum((Term(1.0, (factor,)),))
+
+
+def const_value(expr: Sum) -> float | None:
+    """The value of a sum that is a number, else None."""
+    if not expr.terms:
+        return 0.0
+    if all(not t.factors for t in expr.terms):
+        return float(sum(t.coef for t in expr.terms))
+    return None
+
+
+def power(base: Sum, exponent: float | Sum) -> Power:
+    return Power(base, const(exponent) if not isinstance(exponent, Sum) else exponent)
+
+
+# --- traversal ----------------------------------------------------------------
+
+
+def children(factor: Factor) -> tuple[Sum, ...]:
+    if isinstance(factor, Call):
+        return (factor.arg,)
+    if isinstance(factor, Power):
+        return (factor.base, factor.exponent)
+    if isinstance(factor, Sum):
+        return (factor,)
+    return ()
+
+
+def mentioned(factor: Factor) -> frozenset[str]:
+    if isinstance(factor, (Ref, Delta)):
+        return frozenset(factor.free)
+    names: set[str] = set()
+    for s in children(factor):
+        for t in s.terms:
+            names |= t.mentioned
+    return frozenset(names)
+
+
+def statement_refs(st: Statement) -> Iterator[Ref]:
+    yield from refs(st.rhs)
+    yield from st.sized_by
+
+
+def refs(expr: Sum) -> Iterator[Ref]:
+    """Every tensor reference inside, depth first."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Ref):
+                yield f
+            else:
+                for s in children(f):
+                    yield from refs(s)
+
+
+def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
+    """Apply ``fn`` to the sums directly inside a factor."""
+    if isinstance(factor, Call):
+        return Call(factor.fn, fn(factor.arg))
+    if isinstance(factor, Power):
+        return Power(fn(factor.base), fn(factor.exponent))
+    if isinstance(factor, Sum):
+        return fn(factor)
+    return factor
+
+
+# --- renaming -----------------------------------------------------------------
+
+
+def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:
+    """Rename free and bound indices alike (the caller guarantees no capture)."""
+    if isinstance(factor, Ref):
+        return Ref(factor.name, tuple(mapping.get(i, i) for i in factor.indices))
+    if isinstance(factor, Delta):
+        return Delta(mapping.get(factor.i, factor.i), mapping.get(factor.j, factor.j))
+    return map_factor_sums(factor, lambda s: rename_sum(s, mapping))
+
+
+def rename_term(term: Term, mapping: dict[str, str]) -> Term:
+    if not mapping:
+        return term
+    return Term(
+        term.coef,
+        tuple(rename_factor(f, mapping) for f in term.factors),
+        frozenset(mapping.get(i, i) for i in term.summed),
+    )
+
+
+def rename_sum(expr: Sum, mapping: dict[str, str]) -> Sum:
+    if not mapping:
+        return expr
+    return Sum(tuple(rename_term(t, mapping) for t in expr.terms))
+
+
+def fresh_name(base: str, taken: set[str] | frozenset[str]) -> str:
+    """``base`` itself if free, else ``base`` followed by the smallest number not taken."""
+    if base not in taken:
+        return base
+    stem = base.rstrip("0123456789") or base
+    n = 1
+    while f"{stem}{n}" in taken:
+        n += 1
+    return f"{stem}{n}"
+
+
+def freshen(term: Term, used: set[str] | None = None) -> Term:
+    """Rename bound indices (at every depth) that clash with a name used around them.
+
+    Walks top down; ``used`` holds the names already visible or bound and grows as
+    the walk goes. Afterwards every bound name in the term is unique and differs
+    from every free name, so substitution inside it can never capture.
+    """
+    used = set() if used is None else used
+    mapping: dict[str, str] = {}
+    for i in sorted(term.summed):
+        if i in used:
+            mapping[i] = fresh_name(i, used | term.mentioned | set(mapping.values()))
+    term = rename_term(term, mapping)
+    used |= set(term.free) | term.summed
+
+    def inner(s: Sum) -> Sum:
+        return Sum(tuple(freshen(t, used) for t in s.terms))
+
+    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed)

@@ -1,0 +1,293 @@
+"""Surface syntax to the checked IR: the summation convention and every static check.
+
+The summation convention (SPEC §1), applied top down:
+
+1. an index not held from outside is summed over the outermost product in which it
+   occurs in two or more factors (a division ``a / b`` is the factor ``b^-1``);
+2. otherwise over the top-level term (operand of the outermost ``+``/``-``);
+3. ``sum[j](e)`` holds ``j`` while ``e`` is lowered, then sums it.
+
+Left-hand indices are always held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ProgramError
+from .functions import FUNCTIONS
+from .ir import (
+    Call, Delta, Factor, Power, Ref, Statement, Sum, Term, as_sum, const, const_value, freshen,
+)
+from .syntax import Pos, SBinary, SCall, SDelta, SExpr, SNeg, SNumber, SPow, SStatement, STensor, SSumOver
+
+
+@dataclass(frozen=True)
+class Lowered:
+    statements: tuple[Statement, ...]
+    inputs: tuple[str, ...]
+    ranks: dict[str, int]
+
+
+def lower(surface: list[SStatement]) -> Lowered:
+    """Check a parsed program and lower it to IR statements."""
+    assigned: dict[str, SStatement] = {}
+    ranks: dict[str, int] = {}
+    first_use: dict[str, Pos] = {}
+    inputs: list[str] = []
+    statements = []
+    for st in surface:
+        if st.name in assigned:
+            raise ProgramError(
+                f"{st.name} is assigned twice: at {assigned[st.name].pos} and at {st.pos}"
+            )
+        if st.name in first_use:
+            raise ProgramError(
+                f"{st.name} is used at {first_use[st.name]} before it is assigned at {st.pos}; "
+                "every name is either an input or assigned once, before its use"
+            )
+        for name, rank, pos in _uses(st.rhs):
+            known = ranks.get(name)
+            if known is not None and known != rank:
+                raise ProgramError(
+                    f"{name} is written with {rank} ind{'ex' if rank == 1 else 'ices'} at {pos} "
+                    f"but with {known} elsewhere"
+                )
+            ranks[name] = rank
+            if name not in assigned and name not in first_use:
+                first_use[name] = pos
+                inputs.append(name)
+        if st.name in ranks and ranks[st.name] != len(st.indices):
+            raise ProgramError(f"{st.name} is assigned with {len(st.indices)} indices at {st.pos} "
+                               f"but used with {ranks[st.name]}")
+        statements.append(_lower_statement(st))
+        assigned[st.name] = st
+        ranks[st.name] = len(st.indices)
+    return Lowered(tuple(statements), tuple(inputs), ranks)
+
+
+def _uses(node: SExpr) -> list[tuple[str, int, Pos]]:
+    """Every tensor name used in an expression, with its number of indices."""
+    found: list[tuple[str, int, Pos]] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, STensor):
+            found.append((n.name, len(n.indices or ()), n.pos))
+        elif isinstance(n, SBinary):
+            stack += [n.right, n.left]
+        elif isinstance(n, SNeg):
+            stack.append(n.operand)
+        elif isinstance(n, SPow):
+            stack += [n.exponent, n.base]
+        elif isinstance(n, SCall):
+            stack.append(n.arg)
+        elif isinstance(n, SSumOver):
+            stack.append(n.body)
+    return found
+
+
+def _lower_statement(st: SStatement) -> Statement:
+    lhs = st.indices
+    for k, i in enumerate(lhs):
+        if i in lhs[:k]:
+            raise ProgramError(f"index {i} appears twice on the left of {st.name} at {st.pos}")
+    low = _Lowering()
+    occurring = low.occurs(st.rhs)
+    for i in lhs:
+        if i not in occurring:
+            raise ProgramError(
+                f"index {i} of {st.name} at {st.pos} never appears on the right-hand side"
+            )
+    held = frozenset(lhs)
+    terms = []
+    anchors: list[Ref] = []
+    for sign, node in _flatten_sum(st.rhs):
+        term = low.product(node, held, sign)
+        rule2 = frozenset(term.free) - held
+        term = freshen(Term(term.coef, term.factors, term.summed | rule2))
+        term = _take_anchors(inline_single_terms(term), anchors)
+        if term.coef != 0:
+            terms.append(term)
+    return Statement(st.name, lhs, Sum(tuple(terms)), tuple(dict.fromkeys(anchors)))
+
+
+def _take_anchors(term: Term, anchors: list[Ref]) -> Term:
+    """Move ``X[p,q]^0`` factors (one, shaped like X) out of the term into ``anchors``."""
+    kept: list[Factor] = []
+    for f in term.factors:
+        if isinstance(f, Power) and const_value(f.exponent) == 0.0 and len(f.base.terms) == 1:
+            only = f.base.terms[0]
+            if only.coef == 1 and len(only.factors) == 1 and isinstance(only.factors[0], Ref) \
+                    and not only.summed:
+                anchors.append(only.factors[0])
+                continue
+        kept.append(f)
+    return Term(term.coef, tuple(kept), term.summed)
+
+
+def inline_single_terms(term: Term) -> Term:
+    """Merge every factor that is a one-term sum into the term that holds it.
+
+    Valid because bound names are unique inside a top-level term (see ``freshen``).
+    """
+    coef = term.coef
+    factors: list[Factor] = []
+    summed = set(term.summed)
+    for f in term.factors:
+        if isinstance(f, Sum) and len(f.terms) == 1:
+            inner = inline_single_terms(f.terms[0])
+            coef *= inner.coef
+            factors += inner.factors
+            summed |= inner.summed
+        elif isinstance(f, Sum) and not f.terms:
+            return Term(0.0, (), frozenset())
+        elif isinstance(f, (Call, Power)) or isinstance(f, Sum):
+            factors.append(_inline_within(f))
+        else:
+            factors.append(f)
+    return Term(coef, tuple(factors), frozenset(summed))
+
+
+def _inline_within(factor: Factor) -> Factor:
+    def fix(s: Sum) -> Sum:
+        return Sum(tuple(inline_single_terms(t) for t in s.terms))
+
+    if isinstance(factor, Call):
+        return Call(factor.fn, fix(factor.arg))
+    if isinstance(factor, Power):
+        return Power(fix(factor.base), fix(factor.exponent))
+    if isinstance(factor, Sum):
+        return fix(factor)
+    return factor
+
+
+def _flatten_sum(node: SExpr, sign: float = 1.0) -> list[tuple[float, SExpr]]:
+    """The signed top-level operands of ``+`` and ``-`` (iterative: no deep recursion)."""
+    out: list[tuple[float, SExpr]] = []
+    stack: list[tuple[float, SExpr]] = [(sign, node)]
+    while stack:
+        s, n = stack.pop()
+        if isinstance(n, SBinary) and n.op in "+-":
+            stack.append((s if n.op == "+" else -s, n.right))
+            stack.append((s, n.left))
+        elif isinstance(n, SNeg):
+            stack.append((-s, n.operand))
+        else:
+            out.append((s, n))
+    return out
+
+
+def _flatten_product(node: SExpr) -> tuple[float, list[tuple[SExpr, bool]]]:
+    """Coefficient sign and the factors of a product; ``True`` marks a divisor.
+
+    A divisor is one factor however it is built: ``a / (b c)`` is ``a (b c)^-1``.
+    """
+    sign = 1.0
+    factors: list[tuple[SExpr, bool]] = []
+    stack: list[tuple[SExpr, bool]] = [(node, False)]
+    while stack:
+        n, inverse = stack.pop()
+        if isinstance(n, SBinary) and n.op == "*" and not inverse:
+            stack += [(n.right, False), (n.left, False)]
+        elif isinstance(n, SBinary) and n.op == "/" and not inverse:
+            stack += [(n.right, True), (n.left, False)]
+        elif isinstance(n, SNeg):
+            sign = -sign
+            stack.append((n.operand, inverse))
+        else:
+            factors.append((n, inverse))
+    return sign, factors
+
+
+class _Lowering:
+    def __init__(self) -> None:
+        self._occurs: dict[int, frozenset[str]] = {}
+
+    def occurs(self, node: SExpr) -> frozenset[str]:
+        """Indices written inside a node (those bound by an inner ``sum[]`` excluded)."""
+        key = id(node)
+        found = self._occurs.get(key)
+        if found is not None:
+            return found
+        if isinstance(node, STensor):
+            found = frozenset(node.indices or ())
+        elif isinstance(node, SDelta):
+            found = frozenset(node.indices)
+        elif isinstance(node, SNumber):
+            found = frozenset()
+        elif isinstance(node, SBinary):
+            found = self.occurs(node.left) | self.occurs(node.right)
+        elif isinstance(node, SNeg):
+            found = self.occurs(node.operand)
+        elif isinstance(node, SPow):
+            found = self.occurs(node.base) | self.occurs(node.exponent)
+        elif isinstance(node, SCall):
+            found = self.occurs(node.arg)
+        else:
+            assert isinstance(node, SSumOver)
+            found = self.occurs(node.body) - frozenset(node.indices)
+        self._occurs[key] = found
+        return found
+
+    def sum(self, node: SExpr, held: frozenset[str]) -> Sum:
+        terms = [self.product(n, held, s) for s, n in _flatten_sum(node)]
+        return Sum(tuple(t for t in terms if t.coef != 0))
+
+    def product(self, node: SExpr, held: frozenset[str], sign: float) -> Term:
+        neg, parts = _flatten_product(node)
+        coef = sign * neg
+        seen: dict[str, int] = {}
+        for n, _inverse in parts:
+            for i in self.occurs(n):
+                seen[i] = seen.get(i, 0) + 1
+        contracted = frozenset(i for i, c in seen.items() if c >= 2 and i not in held)
+        inner = held | contracted
+        factors: list[Factor] = []
+        for n, inverse in parts:
+            if isinstance(n, SNumber):
+                if inverse and n.value == 0:
+                    raise ProgramError(f"division by the constant 0 at {n.pos}")
+                coef *= 1.0 / n.value if inverse else n.value
+                continue
+            factor = self.factor(n, inner)
+            factors.append(Power(as_sum(factor), const(-1.0)) if inverse else factor)
+        return Term(coef, tuple(factors), contracted)
+
+    def factor(self, node: SExpr, held: frozenset[str]) -> Factor:
+        if isinstance(node, STensor):
+            return Ref(node.name, node.indices or ())
+        if isinstance(node, SDelta):
+            if len(node.indices) != 2:
+                raise ProgramError(
+                    f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}"
+                )
+            return Delta(node.indices[0], node.indices[1])
+        if isinstance(node, SCall):
+            if node.fn not in FUNCTIONS:
+                known = ", ".join(sorted(FUNCTIONS))
+                raise ProgramError(
+                    f"unknown function {node.fn}() at {node.pos}; known functions: {known} "
+                    f"(for a product write {node.fn} * (...))"
+                )
+            return Call(node.fn, self.sum(node.arg, held))
+        if isinstance(node, SPow):
+            return Power(self.sum(node.base, held), self.sum(node.exponent, held))
+        if isinstance(node, SSumOver):
+            indices = node.indices
+            body_indices = self.occurs(node.body)
+            for k, i in enumerate(indices):
+                if i in indices[:k]:
+                    raise ProgramError(f"sum[] names index {i} twice at {node.pos}")
+                if i not in body_indices:
+                    raise ProgramError(f"sum[{i}] at {node.pos} sums over index {i}, "
+                                       "which its body does not have")
+                if i in held:
+                    raise ProgramError(
+                        f"sum[{i}] at {node.pos} sums over index {i}, which is already "
+                        "held outside (a left-hand index or summed by an enclosing product)"
+                    )
+            body = self.sum(node.body, held | frozenset(indices))
+            return Sum((Term(1.0, (body,), frozenset(indices)),))
+        # A parenthesised sum or product used as one factor.
+        return self.sum(node, held)

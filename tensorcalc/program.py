@@ -1,0 +1,171 @@
+"""``Program``: a checked program, ready to print, run and differentiate.
+
+>>> import numpy as np
+>>> p = Program.from_source("Y[i,j] = X[i,k] W[k,j]")
+>>> p.inputs
+('X', 'W')
+>>> p(X=np.ones((2, 3)), W=np.ones((3, 4))).shape
+(2, 4)
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Iterable
+
+import numpy as np
+
+from .backend import as_array
+from .errors import InputError, ProgramError, TensorCalcError
+from .evaluate import Compact, StatementPlan
+from .ir import Statement, statement_refs
+from .lower import lower
+from .printing import format_latex, format_statement
+from .syntax import parse
+
+
+class Program:
+    """A program of statements; its value is that of its ``result`` statement.
+
+    ``accepts`` names arrays the program takes without needing them: a derivative
+    accepts every input of the program it came from.
+    """
+
+    def __init__(self, statements: Iterable[Statement], inputs: Iterable[str],
+                 ranks: dict[str, int], result: str | None = None,
+                 accepts: dict[str, int] | None = None):
+        self.statements: tuple[Statement, ...] = tuple(statements)
+        if not self.statements:
+            raise ProgramError("a program needs at least one statement")
+        self.inputs: tuple[str, ...] = tuple(inputs)
+        self.ranks = dict(ranks)
+        self.result = result if result is not None else self.statements[-1].name
+        self._by_name = {st.name: st for st in self.statements}
+        if self.result not in self._by_name:
+            known = ", ".join(self._by_name)
+            raise ProgramError(f"{self.result} is not assigned by the program (it assigns {known})")
+        self.accepts = {n: r for n, r in (accepts or {}).items() if n not in self._by_name}
+        for name in self.inputs:
+            self.accepts.setdefault(name, self.ranks[name])
+
+    # --- construction -------------------------------------------------------
+
+    @classmethod
+    def from_source(cls, text: str, result: str | None = None) -> "Program":
+        try:
+            lowered = lower(parse(text))
+        except RecursionError:
+            raise ProgramError("the program is nested too deeply to process") from None
+        return cls(lowered.statements, lowered.inputs, lowered.ranks, result)
+
+    def with_result(self, name: str) -> "Program":
+        """The same statements, with ``name`` as the result."""
+        return Program(self.statements, self.inputs, self.ranks, name, self.accepts)
+
+    def statement(self, name: str) -> Statement:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ProgramError(f"{name} is not assigned by the program") from None
+
+    @cached_property
+    def needed(self) -> tuple[Statement, ...]:
+        """The statements the result depends on, in program order."""
+        want = {self.result}
+        for st in reversed(self.statements):
+            if st.name in want:
+                want |= {r.name for r in statement_refs(st)}
+        return tuple(st for st in self.statements if st.name in want)
+
+    @cached_property
+    def _plans(self) -> tuple[StatementPlan, ...]:
+        return tuple(StatementPlan(st) for st in self.needed)
+
+    @cached_property
+    def needed_inputs(self) -> tuple[str, ...]:
+        names = {st.name for st in self.statements}
+        found: dict[str, None] = {}
+        for st in self.needed:
+            for r in statement_refs(st):
+                if r.name not in names:
+                    found.setdefault(r.name)
+        return tuple(found)
+
+    # --- running ------------------------------------------------------------
+
+    def __call__(self, **arrays: Any) -> Any:
+        return self._run(arrays, compact=False)
+
+    def evaluate(self, compact: bool = False, **arrays: Any) -> Any:
+        """The result's value; with ``compact=True`` a ``Compact`` that keeps delta ties."""
+        return self._run(arrays, compact=compact)
+
+    def _run(self, arrays: dict[str, Any], compact: bool) -> Any:
+        env = self._bind(arrays)
+        plans = self._plans
+        try:
+            for plan in plans[:-1]:
+                env[plan.statement.name] = plan.run(env)
+            value = plans[-1].run(env, compact=compact)
+        except TensorCalcError:
+            raise
+        except (ValueError, TypeError, IndexError, MemoryError) as err:
+            raise InputError(f"could not evaluate {self.result}: {err}") from None
+        if isinstance(value, Compact):
+            return value
+        return _owned(value, arrays.values())
+
+    def _bind(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        for name in arrays:
+            if name not in self.accepts:
+                if name in self._by_name:
+                    raise InputError(f"{name} is computed by the program; it is not an input")
+                known = ", ".join(self.accepts) or "none"
+                raise InputError(f"unknown input {name}; the program's inputs are {known}")
+        missing = [n for n in self.needed_inputs if n not in arrays]
+        if missing:
+            raise InputError(
+                f"missing input array{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"(the program needs {', '.join(self.needed_inputs)})"
+            )
+        env = {}
+        for name, value in arrays.items():
+            try:
+                env[name] = as_array(value)
+            except (ValueError, TypeError) as err:
+                raise InputError(f"input {name} is not an array of numbers: {err}") from None
+            if isinstance(env[name], np.ndarray) and env[name].dtype.kind not in "fc":
+                raise InputError(f"input {name} has dtype {env[name].dtype}; give numbers")
+        return env
+
+    # --- showing ------------------------------------------------------------
+
+    def __str__(self) -> str:
+        return "\n".join(format_statement(st, st.sized_by) for st in self.statements)
+
+    def __repr__(self) -> str:
+        return f"tensorcalc.Program({str(self)!r})"
+
+    def latex(self) -> str:
+        """The statements in LaTeX, one ``\\\\``-separated line each."""
+        return " \\\\\n".join(format_latex(st, ()) for st in self.statements)
+
+    @property
+    def einsum(self) -> list[str]:
+        """The einsum contractions that run the program, in order."""
+        out: list[str] = []
+        for plan in self._plans:
+            for term in plan.rhs.terms:
+                out += term.einsum_strings()
+        return out
+
+
+def _owned(value: Any, inputs: Iterable[Any]) -> Any:
+    """A NumPy result never aliases an input and is never a read-only broadcast view."""
+    if isinstance(value, np.ndarray):
+        if not value.flags.writeable or any(value is a for a in inputs) or value.base is not None \
+                and any(value.base is a for a in inputs):
+            return np.array(value)
+    elif isinstance(value, np.generic):
+        return np.asarray(value)
+    return value

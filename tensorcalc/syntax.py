@@ -1,0 +1,229 @@
+"""Source text to a surface syntax tree, with syntax errors a user can act on.
+
+The grammar is ``grammar/tensorcalc.lark``, shipped in the package as
+``tensorcalc.grammar``. The surface tree keeps the shape of the text (and the
+line and column of every node); ``lower.py`` turns it into the checked IR.
+
+>>> parse("y[i] = W[i,j] x[j]")[0].name
+'y'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Union
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+from .errors import ParseError, ProgramError
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}"
+
+
+@dataclass(frozen=True)
+class SNumber:
+    value: float
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class STensor:
+    name: str
+    indices: tuple[str, ...] | None  # None: a bare name (a scalar)
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SDelta:
+    indices: tuple[str, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SCall:
+    fn: str
+    arg: "SExpr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SSumOver:
+    indices: tuple[str, ...]
+    body: "SExpr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SPow:
+    base: "SExpr"
+    exponent: "SExpr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SNeg:
+    operand: "SExpr"
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SBinary:
+    op: str  # one of + - * /
+    left: "SExpr"
+    right: "SExpr"
+    pos: Pos
+
+
+SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SPow, SNeg, SBinary]
+
+
+@dataclass(frozen=True)
+class SStatement:
+    name: str
+    indices: tuple[str, ...]
+    rhs: SExpr
+    pos: Pos
+
+
+def _pos(token: Token) -> Pos:
+    return Pos(token.line or 0, token.column or 0)
+
+
+def _pos_of(node: SExpr) -> Pos:
+    return node.pos
+
+
+@v_args(inline=True)
+class _ToSurface(Transformer):
+    """Run inside the LALR parser, so deep nesting costs no Python recursion."""
+
+    def start(self, *statements: SStatement) -> list[SStatement]:
+        return [s for s in statements if isinstance(s, SStatement)]
+
+    def statement(self, name: Token, *rest: object) -> SStatement:
+        indices: tuple[str, ...] = ()
+        if len(rest) == 2:
+            indices = rest[0]  # type: ignore[assignment]
+        rhs = rest[-1]
+        return SStatement(str(name), indices, rhs, _pos(name))  # type: ignore[arg-type]
+
+    def indices(self, *names: Token | None) -> tuple[str, ...]:
+        return tuple(str(n) for n in names if n is not None)
+
+    def number(self, token: Token) -> SNumber:
+        value = float(token)
+        if not math.isfinite(value):
+            raise ProgramError(f"number {token} at {_pos(token)} is too large for a float")
+        return SNumber(value, _pos(token))
+
+    def tensor(self, name: Token, indices: tuple[str, ...]) -> STensor:
+        return STensor(str(name), indices, _pos(name))
+
+    def scalar(self, name: Token) -> STensor:
+        return STensor(str(name), None, _pos(name))
+
+    def delta(self, keyword: Token, indices: tuple[str, ...]) -> SDelta:
+        return SDelta(indices, _pos(keyword))
+
+    def sum_over(self, keyword: Token, indices: tuple[str, ...], body: SExpr) -> SSumOver:
+        return SSumOver(indices, body, _pos(keyword))
+
+    def call(self, fn: Token, arg: SExpr) -> SCall:
+        return SCall(str(fn), arg, _pos(fn))
+
+    def pow(self, base: SExpr, _op: Token, exponent: SExpr) -> SPow:
+        return SPow(base, exponent, _pos_of(base))
+
+    def neg(self, operand: SExpr) -> SNeg:
+        return SNeg(operand, _pos_of(operand))
+
+    def add(self, left: SExpr, right: SExpr) -> SBinary:
+        return SBinary("+", left, right, _pos_of(left))
+
+    def sub(self, left: SExpr, right: SExpr) -> SBinary:
+        return SBinary("-", left, right, _pos_of(left))
+
+    def mul(self, left: SExpr, right: SExpr) -> SBinary:
+        return SBinary("*", left, right, _pos_of(left))
+
+    def div(self, left: SExpr, right: SExpr) -> SBinary:
+        return SBinary("/", left, right, _pos_of(left))
+
+
+def _grammar_text() -> str:
+    try:
+        return resources.files("tensorcalc.grammar").joinpath("tensorcalc.lark").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        # Running from a source checkout that was never installed.
+        path = Path(__file__).resolve().parent.parent / "grammar" / "tensorcalc.lark"
+        return path.read_text("utf-8")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(_grammar_text(), parser="lalr", transformer=_ToSurface(), maybe_placeholders=True)
+
+
+_TOKEN_WORDS = {
+    "LPAR": '"("', "RPAR": '")"', "LSQB": '"["', "RSQB": '"]"', "COMMA": '","',
+    "EQUAL": '"="', "PLUS": '"+"', "MINUS": '"-"', "STAR": '"*"', "SLASH": '"/"',
+    "POW": '"^"', "NAME": "a name", "FUNC": "a function", "NUMBER": "a number",
+    "DELTA": "delta", "SUM": "sum", "_NEWLINE": "end of line", "SEMICOLON": '";"',
+    "$END": "end of input",
+}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    words = sorted({_TOKEN_WORDS.get(e, e) for e in expected})
+    if not words:
+        return ""
+    if len(words) > 6:
+        words = words[:6] + ["..."]
+    return "; expected " + ", ".join(words)
+
+
+def parse(text: str) -> list[SStatement]:
+    """Parse program text into surface statements, or raise ``ParseError``."""
+    if not isinstance(text, str):
+        raise ProgramError(f"a program is text, not {type(text).__name__}")
+    lines = text.split("\n")
+    try:
+        statements = _parser().parse(text)
+    except UnexpectedInput as err:
+        line, column = err.line, err.column
+        if isinstance(err, UnexpectedEOF) or line is None or line < 1:
+            line = len(lines)
+            column = len(lines[-1]) + 1
+        source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+        if isinstance(err, UnexpectedCharacters):
+            bad = source_line[column - 1 : column] if column >= 1 else ""
+            message = f"unexpected character {bad!r}"
+        elif isinstance(err, UnexpectedEOF):
+            message = "unexpected end of input" + _describe_expected(set(err.expected))
+        else:
+            token = getattr(err, "token", None)
+            shown = "end of input" if token is None or token.type == "$END" else repr(str(token))
+            if token is not None and token.type == "_NEWLINE":
+                shown = "end of line"
+            expected = getattr(err, "expected", None) or getattr(err, "accepts", None) or set()
+            message = f"unexpected {shown}" + _describe_expected(set(expected))
+        raise ParseError(message, line, column, source_line) from None
+    except ProgramError:
+        raise
+    except LarkError as err:  # anything else Lark may raise: still the user's text
+        raise ParseError(str(err).splitlines()[0]) from None
+    if not statements:
+        raise ParseError("the program has no statement", 1, 1, lines[0] if lines else "")
+    return statements
