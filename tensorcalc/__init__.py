@@ -6,6 +6,7 @@ array([1., 2.])
 """
 
 from .api import compile, evaluate
+from .calculus import derive, grad, hessian, jacobian, jvp, vjp
 from .errors import (
     CompactError,
     DerivativeError,
@@ -31,6 +32,12 @@ __all__ = [
     "ShapeError",
     "TensorCalcError",
     "compile",
+    "derive",
     "evaluate",
+    "grad",
+    "hessian",
+    "jacobian",
+    "jvp",
+    "vjp",
 ]
 __version__ = "0.1.0"

@@ -27,9 +27,10 @@ Array = Any
 class Compact:
     """A value kept in its delta structure.
 
-    ``core`` has the axes ``core_indices``; the dense value has the axes
-    ``indices``, where each index in ``ties`` maps to the core index it equals
-    (the dense array is zero off that diagonal).
+    The dense value has the axes ``indices`` and ``shape``. Each index in ``ties``
+    equals the index it maps to (the dense array is zero off that diagonal).
+    ``core`` holds the values on that diagonal over the axes ``core_indices``; an
+    untied index missing from ``core_indices`` is one the value does not vary along.
     """
 
     core: Array
@@ -141,6 +142,10 @@ class StatementPlan:
                 raise InputError(f"cannot tell the size of index {i} of {self.statement.name}")
         return sizes
 
+    def shape(self, env: dict[str, Array]) -> tuple[int, ...]:
+        sizes = self.sizes(env)
+        return tuple(sizes[i] for i in self.statement.indices)
+
     def run(self, env: dict[str, Array], compact: bool = False) -> Array | Compact:
         sizes = self.sizes(env)
         st = self.statement
@@ -197,11 +202,12 @@ class _SumPlan:
         if len(patterns) != 1:
             return None
         ties = self.terms[0].ties
-        core_order = tuple(i for i in order if i not in ties)
+        present = {i for plan in self.terms for i in plan.einsum_out}
+        core_order = tuple(i for i in order if i not in ties and i in present)
         core_shape = tuple(sizes[i] for i in core_order)
         total = None
         for plan in self.terms:
-            value = _align(plan.core(env, sizes), plan.core_free, core_order, core_shape)
+            value = _align(plan.core(env, sizes), plan.einsum_out, core_order, core_shape)
             total = value if total is None else total + value
         return Compact(total, core_order, order, dict(ties), tuple(sizes[i] for i in order))
 
@@ -242,14 +248,15 @@ class _TermPlan:
         self._expressions: dict[tuple[tuple[int, ...], ...], Any] = {}
 
     def core(self, env: dict[str, Array], sizes: Sizes) -> Array:
+        """The term on its diagonal, over ``einsum_out`` (constant along missing axes)."""
         arrays = [fetch(env, sizes) for _, fetch in self.operands]
         scale = self.coef
         for i in self.missing_summed:
             scale *= sizes[i]
         if not arrays:
-            value = np.asarray(scale, dtype=_dtype_of(env))
-            return _align(value, (), self.core_free, tuple(sizes[i] for i in self.core_free))
-        if len(arrays) == 1 and self.spec.split("->")[0] == self.spec.split("->")[1]:
+            return np.asarray(scale, dtype=_dtype_of(env))
+        inputs, output = self.spec.split("->")
+        if len(arrays) == 1 and inputs == output:
             value = arrays[0]
         else:
             shapes = tuple(tuple(a.shape) for a in arrays)
@@ -260,16 +267,13 @@ class _TermPlan:
             value = expr(*arrays)
         if scale != 1:
             value = value * scale
-        if self.missing_free:
-            value = _align(value, self.einsum_out, self.core_free,
-                           tuple(sizes[i] for i in self.core_free))
         return value
 
     def dense(self, env: dict[str, Array], sizes: Sizes) -> Array:
         value = self.core(env, sizes)
         if not self.ties:
-            return value
-        return _densify(value, self.core_free, self.free, self.ties,
+            return _align(value, self.einsum_out, self.free, tuple(sizes[i] for i in self.free))
+        return _densify(value, self.einsum_out, self.free, self.ties,
                         tuple(sizes[i] for i in self.free))
 
     def einsum_strings(self) -> list[str]:

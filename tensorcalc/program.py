@@ -18,7 +18,7 @@ import numpy as np
 from .backend import as_array
 from .errors import InputError, ProgramError, TensorCalcError
 from .evaluate import Compact, StatementPlan
-from .ir import Statement, statement_refs
+from .ir import Statement, refs, statement_refs
 from .lower import lower
 from .printing import format_latex, format_statement
 from .syntax import parse
@@ -70,12 +70,21 @@ class Program:
 
     @cached_property
     def needed(self) -> tuple[Statement, ...]:
-        """The statements the result depends on, in program order."""
+        """The statements the result depends on (for values or sizes), in program order."""
         want = {self.result}
         for st in reversed(self.statements):
             if st.name in want:
                 want |= {r.name for r in statement_refs(st)}
         return tuple(st for st in self.statements if st.name in want)
+
+    @cached_property
+    def _shape_only(self) -> frozenset[str]:
+        """Statements needed only for the size of an axis: their values are never computed."""
+        want = {self.result}
+        for st in reversed(self.statements):
+            if st.name in want:
+                want |= {r.name for r in refs(st.rhs)}
+        return frozenset(st.name for st in self.needed if st.name not in want)
 
     @cached_property
     def _plans(self) -> tuple[StatementPlan, ...]:
@@ -105,7 +114,11 @@ class Program:
         plans = self._plans
         try:
             for plan in plans[:-1]:
-                env[plan.statement.name] = plan.run(env)
+                name = plan.statement.name
+                if name in self._shape_only:
+                    env[name] = _ShapeOnly(plan.shape(env))
+                else:
+                    env[name] = plan.run(env)
             value = plans[-1].run(env, compact=compact)
         except TensorCalcError:
             raise
@@ -141,6 +154,13 @@ class Program:
     # --- showing ------------------------------------------------------------
 
     def __str__(self) -> str:
+        return "\n".join(
+            format_statement(st) for st in self.statements if st.name not in self._shape_only
+        )
+
+    def source(self) -> str:
+        """Like ``str()``, and self-contained: an axis whose size comes from a tensor the
+        right-hand side does not use is tied to it as ``X[p,q]^0`` (one, shaped like X)."""
         return "\n".join(format_statement(st, st.sized_by) for st in self.statements)
 
     def __repr__(self) -> str:
@@ -158,6 +178,13 @@ class Program:
             for term in plan.rhs.terms:
                 out += term.einsum_strings()
         return out
+
+
+class _ShapeOnly:
+    """Stands in for a statement whose shape, not value, is needed."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
 
 
 def _owned(value: Any, inputs: Iterable[Any]) -> Any:

@@ -15,13 +15,12 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+import numpy as np
 
 from .functions import FUNCTIONS
 from .ir import (
-    Call, Delta, Factor, Power, Ref, Statement, Sum, Term, ZERO, as_sum, const, const_value,
-    fresh_name, freshen, map_factor_sums, rename_term,
+    Call, Delta, Factor, Power, Ref, Sum, Term, const_value, freshen, map_factor_sums,
+    mentioned, rename_term,
 )
 
 
@@ -68,3 +67,250 @@ def tie_groups(term: Term) -> dict[str, str]:
                     b in term.free else (a, b)
                 parent[second] = first
     return {i: find(i) for i in parent}
+
+
+# --- the fixed point -----------------------------------------------------------
+
+
+def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True) -> Sum:
+    """Simplify every term (recursively) and collect equal ones, until nothing changes."""
+    for _ in range(20):
+        terms: list[Term] = []
+        for t in expr.terms:
+            terms += simplify_term(freshen(t) if top else t)
+        new = collect(terms, held)
+        if new == expr:
+            break
+        expr = new
+    return expr
+
+
+def simplify_term(term: Term) -> list[Term]:
+    """One term simplified; may split into several when a sum factor must be distributed."""
+    term = _inline(term)
+    if term.coef == 0:
+        return []
+    term = substitute_deltas(term)
+    coef = term.coef
+    factors: list[Factor] = []
+    for f in term.factors:
+        f = _simplify_factor(f)
+        value = _constant_factor(f)
+        if value is not None:
+            coef *= value
+            continue
+        factors.append(f)
+    if coef == 0:
+        return []
+    term = Term(coef, tuple(factors), term.summed)
+    spread = _distribute(term)
+    if spread is not None:
+        out: list[Term] = []
+        for t in spread:
+            out += simplify_term(t)
+        return out
+    return [term]
+
+
+def _inline(term: Term) -> Term:
+    coef = term.coef
+    factors: list[Factor] = []
+    summed = set(term.summed)
+    for f in term.factors:
+        if isinstance(f, Sum):
+            if not f.terms:
+                return Term(0.0, (), frozenset())
+            if len(f.terms) == 1:
+                inner = _inline(f.terms[0])
+                coef *= inner.coef
+                factors += inner.factors
+                summed |= inner.summed
+                continue
+        factors.append(f)
+    return Term(coef, tuple(factors), frozenset(summed))
+
+
+def _simplify_factor(f: Factor) -> Factor:
+    f = map_factor_sums(f, lambda s: simplify_sum(s, top=False))
+    if isinstance(f, Power):
+        e = const_value(f.exponent)
+        if e == 1.0:
+            return f.base
+        b = const_value(f.base)
+        if b is not None and e is not None:
+            with np.errstate(all="ignore"):
+                return _number(float(np.power(b, e)))
+        # (u^a)^n with integer n is u^(a n)
+        if e is not None and e == int(e) and len(f.base.terms) == 1:
+            only = f.base.terms[0]
+            if only.coef == 1 and len(only.factors) == 1 and isinstance(only.factors[0], Power) \
+                    and not only.summed:
+                inner = only.factors[0]
+                a = const_value(inner.exponent)
+                if a is not None:
+                    return Power(inner.base, _number(a * e))
+    if isinstance(f, Call):
+        x = const_value(f.arg)
+        if x is not None:
+            with np.errstate(all="ignore"):
+                return _number(float(FUNCTIONS[f.fn].value(np.float64(x), np)))
+    return f
+
+
+def _number(value: float) -> Sum:
+    return Sum((Term(value, ()),)) if value != 0 else Sum(())
+
+
+def _constant_factor(f: Factor) -> float | None:
+    if isinstance(f, Sum):
+        return const_value(f)
+    return None
+
+
+def _distribute(term: Term) -> list[Term] | None:
+    """Expand a multi-term sum factor whose terms hold a delta on an index summed here."""
+    for k, f in enumerate(term.factors):
+        if isinstance(f, Sum) and len(f.terms) > 1 and any(
+            isinstance(g, Delta) and ({g.i, g.j} & term.summed) for t in f.terms for g in t.factors
+        ):
+            rest = term.factors[:k] + term.factors[k + 1:]
+            return [
+                freshen(Term(term.coef * t.coef, rest + t.factors, term.summed | t.summed))
+                for t in f.terms
+            ]
+    return None
+
+
+# --- canonical form and collection --------------------------------------------
+
+
+def collect(terms: list[Term], held: frozenset[str] = frozenset()) -> Sum:
+    """Add the coefficients of terms that are equal up to the names of summed indices."""
+    keyed: dict[str, Term] = {}
+    order: list[str] = []
+    for t in terms:
+        t = canonical_term(t)
+        key = term_key(t)
+        if key in keyed:
+            old = keyed[key]
+            keyed[key] = Term(old.coef + t.coef, old.factors, old.summed)
+        else:
+            keyed[key] = t
+            order.append(key)
+    # Canonical names may repeat across sibling factors; make bound names unique again.
+    return Sum(tuple(freshen(keyed[k]) for k in order if keyed[k].coef != 0))
+
+
+_TEMP = "@"
+
+
+def canonical_term(term: Term) -> Term:
+    """Factors sorted, summed indices renamed in order of first use (k, l, m, ...)."""
+    term = _to_temporaries(term, [0])
+    return _canonical(term, set(term.free))
+
+
+def _to_temporaries(term: Term, counter: list[int]) -> Term:
+    mapping = {}
+    for i in sorted(term.summed):
+        mapping[i] = f"{_TEMP}{counter[0]}"
+        counter[0] += 1
+    term = rename_term(term, mapping)
+    return Term(
+        term.coef,
+        tuple(map_factor_sums(f, lambda s: Sum(tuple(_to_temporaries(t, counter)
+                                                    for t in s.terms))) for f in term.factors),
+        term.summed,
+    )
+
+
+_POOL = ("k", "l", "m", "n", "r", "s", "t", "u", "v", "w", "a", "b", "c", "d", "e", "f", "g", "h")
+
+
+def _canonical(term: Term, used: set[str]) -> Term:
+    factors = sorted(term.factors, key=lambda f: _loose_key(f, term.summed))
+    seen: list[str] = []
+    for f in factors:
+        for i in _index_order(f):
+            if i in term.summed and i not in seen:
+                seen.append(i)
+    taken = used | {n for f in factors for n in mentioned(f) if not n.startswith(_TEMP)}
+    mapping = {}
+    for i in seen:
+        name = next((n for n in _POOL if n not in taken), None)
+        if name is None:
+            k = 1
+            while f"k{k}" in taken:
+                k += 1
+            name = f"k{k}"
+        mapping[i] = name
+        taken.add(name)
+    term = rename_term(Term(term.coef, tuple(factors), term.summed), mapping)
+    inner_used = used | set(term.summed)
+
+    def inner(s: Sum) -> Sum:
+        return Sum(tuple(sorted((_canonical(t, inner_used | set(t.free)) for t in s.terms),
+                                key=term_key)))
+
+    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed)
+
+
+def _index_order(f: Factor) -> list[str]:
+    if isinstance(f, Ref):
+        return list(f.indices)
+    if isinstance(f, Delta):
+        return [f.i, f.j]
+    out: list[str] = []
+    for s in _sums(f):
+        for t in s.terms:
+            for g in t.factors:
+                out += _index_order(g)
+    return out
+
+
+def _sums(f: Factor) -> tuple[Sum, ...]:
+    if isinstance(f, Call):
+        return (f.arg,)
+    if isinstance(f, Power):
+        return (f.base, f.exponent)
+    if isinstance(f, Sum):
+        return (f,)
+    return ()
+
+
+def _loose_key(f: Factor, summed: frozenset[str]) -> str:
+    """A sort key that ignores which summed index is which."""
+    names = {i: "?" for i in summed}
+    return factor_key(rename_term(Term(1.0, (f,)), names).factors[0])
+
+
+def factor_key(f: Factor) -> str:
+    kind = type(f).__name__
+    if isinstance(f, Ref):
+        return f"1{f.name}[{','.join(f.indices)}]"
+    if isinstance(f, Delta):
+        return f"0delta[{f.i},{f.j}]"
+    if isinstance(f, Call):
+        return f"2{f.fn}({_sum_key(f.arg)})"
+    if isinstance(f, Power):
+        return f"3({_sum_key(f.base)})^({_sum_key(f.exponent)})"
+    return f"4{kind}({_sum_key(f)})"
+
+
+def _sum_key(s: Sum) -> str:
+    return "+".join(term_key(t) + f"*{t.coef!r}" for t in s.terms)
+
+
+def term_key(t: Term) -> str:
+    """Equal for equal terms up to the coefficient."""
+    return "{" + ",".join(sorted(t.summed)) + "}" + " ".join(factor_key(f) for f in t.factors)
+
+
+def is_zero(expr: Sum) -> bool:
+    return not expr.terms
+
+
+def expression_key(expr: Sum) -> str:
+    return _sum_key(expr)
+
+

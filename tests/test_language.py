@@ -256,7 +256,7 @@ def test_scalar_lhs_forms_agree(run):
 
 def test_bare_scalar_input(run):
     x = rng(15).standard_normal(4)
-    close(run("y[i] = a x[i] + c", a=np.asarray(2.5), c=np.asarray(-1.0)), 2.5 * x - 1.0)
+    close(run("y[i] = a x[i] + c", a=np.asarray(2.5), x=x, c=np.asarray(-1.0)), 2.5 * x - 1.0)
 
 
 def test_bare_scalar_input_python_float(run):

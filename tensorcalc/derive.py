@@ -1,0 +1,391 @@
+"""Symbolic derivatives on the index structure (MATH.md).
+
+``differentiate`` applies the rules of one table, beside each node kind: a
+reference to the variable becomes a product of Kronecker deltas pairing its axes
+with new ones; products follow the product rule; functions the chain rule with the
+derivative from their registry entry; powers and divisions their usual rules.
+
+Across statements the chain rule is a sum over the shared indices of an
+intermediate. A scalar result is differentiated in reverse (adjoints: each
+statement contributes one vector-Jacobian product); a Jacobian and a JVP go
+forward (tangents). A tangent that is a delta pattern times a core keeps its
+deltas inline and moves the core into a statement of its own, so structure is
+never lost and no expression is copied twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .errors import DerivativeError
+from .functions import FUNCTIONS
+from .ir import (
+    Call, Delta, Factor, Power, Ref, Statement, Sum, Term, ZERO, as_sum, children, const,
+    const_value, fresh_name, freshen, map_factor_sums, power, rename_sum, rename_term,
+    statement_refs,
+)
+from .simplify import canonical_term, factor_key, simplify_sum
+
+# d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
+RefRule = Callable[[Ref], Optional[Sum]]
+
+
+# --- the rules ---------------------------------------------------------------
+
+
+def differentiate(expr: Sum, rule: RefRule) -> Sum:
+    """The derivative of a sum; ``rule`` gives the derivative of each reference."""
+    terms: list[Term] = []
+    for t in expr.terms:
+        terms += _d_term(t, rule)
+    return Sum(tuple(terms))
+
+
+def _d_term(t: Term, rule: RefRule) -> list[Term]:
+    """Product rule: one term per factor, that factor replaced by its derivative."""
+    out = []
+    for k, f in enumerate(t.factors):
+        df = _d_factor(f, rule)
+        others = t.factors[:k] + t.factors[k + 1:]
+        for u in df.terms:
+            out.append(Term(t.coef * u.coef, others + u.factors, t.summed | u.summed))
+    return out
+
+
+def _d_factor(f: Factor, rule: RefRule) -> Sum:
+    if isinstance(f, Ref):
+        return rule(f) or ZERO
+    if isinstance(f, Delta):
+        return ZERO
+    if isinstance(f, Call):
+        return _times(FUNCTIONS[f.fn].derivative(f.arg), differentiate(f.arg, rule))
+    if isinstance(f, Power):
+        return _d_power(f, rule)
+    return differentiate(f, rule)
+
+
+def _d_power(f: Power, rule: RefRule) -> Sum:
+    n = const_value(f.exponent)
+    dbase = differentiate(f.base, rule)
+    if n is not None:  # n b^(n-1) db
+        if n == 0 or not dbase.terms:
+            return ZERO
+        lowered: tuple[Factor, ...] = () if n == 1 else (power(f.base, n - 1),)
+        return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed) for u in dbase.terms))
+    # b^e (e/b db + log(b) de)
+    dexp = differentiate(f.exponent, rule)
+    terms = [Term(u.coef, (f, f.exponent, power(f.base, -1.0)) + u.factors, u.summed)
+             for u in dbase.terms]
+    terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed) for u in dexp.terms]
+    return Sum(tuple(terms))
+
+
+def _times(outer: Sum, inner: Sum) -> Sum:
+    """``outer * inner`` with ``outer`` kept as one factor, ``inner`` distributed."""
+    if not outer.terms or not inner.terms:
+        return ZERO
+    if len(outer.terms) == 1 and not outer.terms[0].summed:
+        c, fs = outer.terms[0].coef, outer.terms[0].factors
+    else:
+        c, fs = 1.0, (outer,)
+    return Sum(tuple(Term(c * u.coef, fs + u.factors, u.summed) for u in inner.terms))
+
+
+def deltas(indices: tuple[str, ...], new: tuple[str, ...]) -> Sum:
+    """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``."""
+    return Sum((Term(1.0, tuple(Delta(a, p) for a, p in zip(indices, new))),))
+
+
+# --- whole programs -----------------------------------------------------------
+
+
+@dataclass
+class Derived:
+    statements: list[Statement]
+    result: Statement
+
+
+class _Names:
+    """Fresh statement and index names for one derivation."""
+
+    def __init__(self, statements: tuple[Statement, ...], inputs: tuple[str, ...]):
+        self.tensors = {st.name for st in statements} | set(inputs)
+        self.indices: set[str] = set()
+        for st in statements:
+            self.indices |= set(st.indices) | _all_indices(st.rhs)
+
+    def tensor(self, base: str) -> str:
+        name = fresh_name(base, self.tensors)
+        self.tensors.add(name)
+        return name
+
+    def axes(self, count: int, prefer: str = "pqrstuvwxyz") -> tuple[str, ...]:
+        out = []
+        for letter in prefer:
+            if len(out) == count:
+                break
+            if letter not in self.indices:
+                out.append(letter)
+                self.indices.add(letter)
+        while len(out) < count:
+            out.append(fresh_name("p", self.indices))
+            self.indices.add(out[-1])
+        return tuple(out)
+
+
+def _all_indices(expr: Sum) -> set[str]:
+    out: set[str] = set()
+    for t in expr.terms:
+        out |= set(t.mentioned)
+    return out
+
+
+def needed_statements(statements: tuple[Statement, ...], result: str) -> list[Statement]:
+    want = {result}
+    for st in reversed(statements):
+        if st.name in want:
+            want |= {r.name for r in statement_refs(st)}
+    return [st for st in statements if st.name in want]
+
+
+def avoid_indices(st: Statement, names: set[str]) -> Statement:
+    """Rename every index of a statement (left side and bound) that is in ``names``."""
+    used = set(st.indices) | _all_indices(st.rhs) | names
+    mapping: dict[str, str] = {}
+    for i in sorted((set(st.indices) | _all_indices(st.rhs)) & names):
+        mapping[i] = fresh_name(i, used)
+        used.add(mapping[i])
+    if not mapping:
+        return st
+    return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
+                     rename_sum(st.rhs, mapping),
+                     tuple(Ref(r.name, tuple(mapping.get(i, i) for i in r.indices))
+                           for r in st.sized_by))
+
+
+def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -> Sum:
+    """``value`` (an expression over ``lhs``) as seen through ``ref``'s indices.
+
+    Its bound names are first made distinct from ``context``, the names around the
+    place it goes.
+    """
+    used = context | set(ref.indices)
+    terms = []
+    for t in value.terms:
+        t = freshen(t, set(used))
+        terms.append(rename_term(t, dict(zip(lhs, ref.indices))))
+    return Sum(tuple(terms))
+
+
+def _active(statements: list[Statement], wrt: str) -> set[str]:
+    active = {wrt}
+    for st in statements:
+        if any(r.name in active for r in statement_refs(st)):
+            active.add(st.name)
+    return active
+
+
+def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str, wrt: str,
+            seed: Callable[[Ref], Sum], new_axes: tuple[str, ...], name: str,
+            names: _Names, hoist: bool = True) -> Derived:
+    """Tangents of every statement, in program order; the last one is the result.
+
+    ``seed(X[a,...])`` is the tangent of a reference to ``wrt`` (deltas for a
+    Jacobian, ``V[a,...]`` for a JVP); ``new_axes`` are the axes it adds.
+    """
+    chain = needed_statements(statements, of)
+    active = _active(chain, wrt)
+    tangents: dict[str, Sum] = {}
+    lhs_of: dict[str, tuple[str, ...]] = {}
+    out: list[Statement] = []
+    forward_needed: list[Statement] = []
+    for st in chain:
+        if st.name not in active:
+            forward_needed.append(st)
+            continue
+        context = set(st.indices) | _all_indices(st.rhs) | set(new_axes)
+
+        def rule(ref: Ref, context: set[str] = context) -> Optional[Sum]:
+            if ref.name == wrt:
+                return seed(ref)
+            value = tangents.get(ref.name)
+            if value is None:
+                return None
+            return _inline_ref(value, lhs_of[ref.name], ref, context)
+
+        tangent = simplify_sum(differentiate(st.rhs, rule))
+        forward_needed.append(st)
+        if st.name == of:
+            result = Statement(name, st.indices + new_axes, tangent)
+            return Derived(forward_needed + out, result)
+        if tangent.terms:
+            if hoist:
+                tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"d{st.name}_d{wrt}",
+                                          names)
+                out += hoisted
+            tangents[st.name] = tangent
+            lhs_of[st.name] = st.indices + new_axes
+    raise DerivativeError(f"{of} is not computed by the program")  # pragma: no cover
+
+
+def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,
+           names: _Names) -> tuple[Sum, list[Statement]]:
+    """Keep a tangent small enough to inline: its cores become statements of their own.
+
+    A term ``c * deltas * core`` stays inline as ``c * deltas * dm[...]``: the deltas
+    carry the structure; ``dm`` is computed once, however often the tangent is used.
+    """
+    if not any(isinstance(f, Delta) for t in tangent.terms for f in t.factors):
+        if len(tangent.terms) == 1 and _is_plain(tangent.terms[0]):
+            return tangent, []
+        stmt_name = names.tensor(base)
+        free = tuple(i for i in lhs if i in tangent.free)
+        return as_sum(Ref(stmt_name, free)), [Statement(stmt_name, free, tangent)]
+    terms = []
+    hoisted = []
+    for t in tangent.terms:
+        ties = tuple(f for f in t.factors if isinstance(f, Delta))
+        core = Term(1.0, tuple(f for f in t.factors if not isinstance(f, Delta)), t.summed)
+        if _is_plain(core):
+            terms.append(t)
+            continue
+        free = tuple(i for i in lhs if i in core.free)
+        stmt_name = names.tensor(base)
+        hoisted.append(Statement(stmt_name, free, Sum((core,))))
+        terms.append(Term(t.coef, ties + (Ref(stmt_name, free),)))
+    return Sum(tuple(terms)), hoisted
+
+
+def _is_plain(t: Term) -> bool:
+    """At most one factor, a plain reference: nothing worth computing once."""
+    return len(t.factors) <= 1 and all(isinstance(f, Ref) for f in t.factors) and not t.summed
+
+
+def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str, wrt: str,
+            cotangent: Optional[Ref], wrt_axes: tuple[str, ...], name: str,
+            names: _Names) -> Derived:
+    """Adjoints, from the result back to ``wrt``: the gradient or a VJP.
+
+    ``cotangent`` is the seed (``G[i,...]`` for a VJP) or None for a scalar result,
+    whose adjoint is 1. Each statement ``s[I] = rhs`` adds ``s_bar[I] d rhs/d m[J]``
+    to the adjoint of every input ``m`` it uses that depends on ``wrt``.
+    """
+    chain = needed_statements(statements, of)
+    active = _active(chain, wrt)
+    lhs_of = {st.name: st.indices for st in chain}
+    lhs_of[wrt] = wrt_axes
+    contributions: dict[str, list[Term]] = {}
+    adjoint_ref: dict[str, Sum] = {of: as_sum(cotangent) if cotangent else const(1.0)}
+    adjoints: list[Statement] = []
+    for st in reversed(chain):
+        if st.name not in active:
+            continue
+        if st.name != of:
+            total = simplify_sum(Sum(tuple(contributions.pop(st.name, []))))
+            if not total.terms:
+                continue
+            adjoint_ref[st.name], extra = _adjoint_statement(st, total, names)
+            adjoints += extra
+        bar = adjoint_ref[st.name]
+        context = set(st.indices) | _all_indices(st.rhs) | set(wrt_axes)
+        targets = {r.name for r in statement_refs(st) if r.name in active}
+        for target in sorted(targets):
+            target_lhs = lhs_of[target]
+            temp = names.axes(len(target_lhs), prefer="")
+            context_t = context | set(temp)
+
+            def rule(ref: Ref, target: str = target, temp: tuple[str, ...] = temp) -> Optional[Sum]:
+                return deltas(ref.indices, temp) if ref.name == target else None
+
+            local = differentiate(st.rhs, rule)
+            seeded = _times_bar(bar, local, st.indices, context_t)
+            value = simplify_sum(seeded)
+            for t in value.terms:
+                t = freshen(t, set(target_lhs))
+                contributions.setdefault(target, []).append(
+                    rename_term(t, dict(zip(temp, target_lhs))))
+    gradient = simplify_sum(Sum(tuple(contributions.get(wrt, []))))
+    # Adjoints were made from the result backwards: each uses only those made before it.
+    return Derived(chain + adjoints, Statement(name, wrt_axes, gradient))
+
+
+def _times_bar(bar: Sum, local: Sum, summed: tuple[str, ...], context: set[str]) -> Sum:
+    """``sum_I bar[I] * local[I, J]``."""
+    terms = []
+    for b in bar.terms:
+        b = freshen(b, set(context))
+        for u in local.terms:
+            terms.append(Term(b.coef * u.coef, b.factors + u.factors,
+                              b.summed | u.summed | frozenset(summed)))
+    return Sum(tuple(terms))
+
+
+def _adjoint_statement(st: Statement, total: Sum, names: _Names) -> tuple[Sum, list[Statement]]:
+    """The adjoint of ``st`` as a reference: a plain reference is reused, else a statement."""
+    if len(total.terms) == 1:
+        t = total.terms[0]
+        if t.coef == 1 and len(t.factors) == 1 and isinstance(t.factors[0], Ref) \
+                and not t.summed and t.factors[0].indices == st.indices:
+            return total, []
+    bar_name = names.tensor(f"{st.name}_bar")
+    return as_sum(Ref(bar_name, st.indices)), [Statement(bar_name, st.indices, total)]
+
+
+# --- forward values reused ------------------------------------------------------
+
+
+def reuse_forward(forward_statements: list[Statement], derived: list[Statement]) -> list[Statement]:
+    """Replace, in derivative statements, each copy of a forward statement's right-hand
+    side (``tanh(X[b,d] W[d,h] + c[h])``) by a reference to it (``H[b,h]``)."""
+    patterns: dict[str, tuple[Statement, tuple[str, ...]]] = {}
+    for st in forward_statements:
+        if len(st.rhs.terms) != 1:
+            continue
+        t = st.rhs.terms[0]
+        if t.coef != 1 or t.summed or len(t.factors) != 1 or isinstance(t.factors[0], (Ref, Delta)):
+            continue
+        key, order = skeleton(canonical_term(t).factors[0])
+        if set(st.indices) <= set(order):
+            patterns.setdefault(key, (st, order))
+    if not patterns:
+        return derived
+
+    def in_factor(f: Factor) -> Factor:
+        if isinstance(f, (Ref, Delta)):
+            return f
+        key, order = skeleton(f)
+        hit = patterns.get(key)
+        if hit is not None:
+            st, pattern_order = hit
+            mapping = dict(zip(pattern_order, order))
+            return Ref(st.name, tuple(mapping[i] for i in st.indices))
+        return map_factor_sums(f, in_sum)
+
+    def in_sum(s: Sum) -> Sum:
+        return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed)
+                         for t in s.terms))
+
+    return [Statement(st.name, st.indices, in_sum(st.rhs), st.sized_by) for st in derived]
+
+
+def skeleton(f: Factor) -> tuple[str, tuple[str, ...]]:
+    """A key equal for factors equal up to a consistent renaming of all their indices,
+    and the index names in order of first use (the renaming lines them up)."""
+    order = tuple(dict.fromkeys(_names_in_order(f)))
+    renamed = rename_term(Term(1.0, (f,)), {n: f"#{k}" for k, n in enumerate(order)})
+    return factor_key(renamed.factors[0]), order
+
+
+def _names_in_order(f: Factor) -> list[str]:
+    if isinstance(f, Ref):
+        return list(f.indices)
+    if isinstance(f, Delta):
+        return [f.i, f.j]
+    out: list[str] = []
+    for s in children(f):
+        for t in s.terms:
+            out += sorted(t.summed - set(t.free) - {n for g in t.factors for n in _names_in_order(g)})
+            for g in t.factors:
+                out += _names_in_order(g)
+    return out
