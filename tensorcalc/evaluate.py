@@ -277,8 +277,7 @@ class _TermPlan:
                         tuple(sizes[i] for i in self.free))
 
     def einsum_strings(self) -> list[str]:
-        inputs, output = self.spec.split("->")
-        out = [self.spec] if self.operands and inputs != output else []
+        out = [self.spec] if self.operands else []
         for _, fetch in self.operands:
             out += getattr(fetch, "einsum", [])
         return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .errors import ProgramError
 from .functions import FUNCTIONS
 from .ir import (
-    Call, Delta, Factor, Power, Ref, Statement, Sum, Term, as_sum, const, const_value, freshen,
+    Call, Delta, Factor, Power, Ref, Statement, Sum, Term, as_sum, const, const_value, freshen, refs,
 )
 from .syntax import Pos, SBinary, SCall, SDelta, SExpr, SNeg, SNumber, SPow, SStatement, STensor, SSumOver
 
@@ -109,7 +109,20 @@ def _lower_statement(st: SStatement) -> Statement:
         term = _take_anchors(inline_single_terms(term), anchors)
         if term.coef != 0:
             terms.append(term)
+        else:  # a zero term still tells the sizes of the left-hand indices it carries
+            anchors += _size_refs(term, lhs, len(anchors))
     return Statement(st.name, lhs, Sum(tuple(terms)), tuple(dict.fromkeys(anchors)))
+
+
+def _size_refs(term: Term, lhs: tuple[str, ...], start: int) -> list[Ref]:
+    """References that size left-hand indices; their other axes get unique '~' names,
+    which bind nothing else (and are never printed)."""
+    out = []
+    for k, r in enumerate(refs(Sum((term,)))):
+        if set(r.indices) & set(lhs):
+            out.append(Ref(r.name, tuple(i if i in lhs else f"~{start + k}.{n}"
+                                         for n, i in enumerate(r.indices))))
+    return out
 
 
 def _take_anchors(term: Term, anchors: list[Ref]) -> Term:

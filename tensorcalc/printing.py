@@ -55,6 +55,7 @@ class _Printer:
         self.latex = latex
 
     def statement(self, st: Statement, anchors: tuple[Ref, ...] = ()) -> str:
+        anchors = tuple(a for a in anchors if not any(i.startswith("~") for i in a.indices))
         if self.latex:
             lhs = self.ref(Ref(st.name, st.indices))
         else:

@@ -7,23 +7,13 @@ from typing import Any
 import numpy as np
 
 import tensorcalc as tc
+from tensorcalc.check import finite_differences
 
 
 def numeric_jacobian(program: Any, wrt: str, arrays: dict[str, np.ndarray],
                      eps: float = 1e-6) -> np.ndarray:
     """d result / d wrt by central differences, laid out result axes then wrt axes."""
-    p = tc.compile(program)
-    x = np.array(arrays[wrt], dtype=np.float64)
-    base = np.asarray(p(**arrays))
-    out = np.zeros(base.shape + x.shape)
-    for idx in np.ndindex(*x.shape):
-        plus, minus = x.copy(), x.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        f_plus = np.asarray(p(**{**arrays, wrt: plus}))
-        f_minus = np.asarray(p(**{**arrays, wrt: minus}))
-        out[(Ellipsis,) + idx] = (f_plus - f_minus) / (2 * eps)
-    return out
+    return finite_differences(tc.compile(program), wrt, arrays, eps)
 
 
 def random_arrays(program: Any, sizes: dict[str, int], seed: int = 0,

@@ -328,6 +328,19 @@ def test_shape_mismatch_across_statements():
         tc.evaluate("H[i,j] = X[i,j]; y[i] = H[i,j] v[j]", X=g.standard_normal((3, 4)), v=g.standard_normal(5))
 
 
+def test_index_has_one_size_throughout_a_statement():
+    # j is summed separately in each term, but it still stands for one size
+    g = rng()
+    with pytest.raises(ShapeError) as info:
+        tc.evaluate(
+            "y[i] = A[i,j] x[j] + B[i,j] z[j]",
+            A=g.standard_normal((3, 4)), x=g.standard_normal(4),
+            B=g.standard_normal((3, 5)), z=g.standard_normal(5),
+        )
+    msg = str(info.value)
+    assert "j" in msg and "4" in msg and "5" in msg
+
+
 # --- derivative errors (only the error type; values are another suite's) ------------------
 
 

@@ -51,6 +51,9 @@ OPTIONAL = [
     ("expm1", np.expm1, WIDE),
     ("square", np.square, WIDE),
     ("sign", np.sign, NONZERO),
+    ("cosh", np.cosh, WIDE),
+    ("sinh", np.sinh, WIDE),
+    ("step", lambda x: (x > 0).astype(float), NONZERO),
 ]
 
 

@@ -487,6 +487,27 @@ def test_broadcast_constant(run):
     close(run("Z[i,j] = X[i,j] + 1", X=X), X + 1)
 
 
+def test_zero_coefficient_keeps_shape(run):
+    # a well-formed statement whose right-hand side is identically zero still has
+    # the shape its left-hand indices name (the sizes come from the arrays)
+    x = rng(471).standard_normal(4)
+    close(run("y[i] = 0 x[i]", x=x), np.zeros(4))
+    close(run("y[i] = 0 * x[i]", x=x), np.zeros(4))
+
+
+def test_zero_coefficient_term_keeps_broadcast_shape(run):
+    g = rng(472)
+    a, b = g.standard_normal(3), g.standard_normal(5)
+    close(run("Z[i,j] = a[i] + 0 b[j]", a=a, b=b), np.repeat(a[:, None], 5, axis=1))
+
+
+def test_cancelling_terms_keep_shape(run):
+    g = rng(473)
+    a, b = g.standard_normal(3), g.standard_normal(5)
+    close(run("y[i] = a[i] - a[i]", a=a), np.zeros(3))
+    close(run("Z[i,j] = a[i] - a[i] + b[j]", a=a, b=b), np.zeros((3, 1)) + b)
+
+
 # --- multi-statement programs ----------------------------------------------------
 
 NETWORK = """

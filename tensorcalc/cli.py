@@ -1,0 +1,217 @@
+"""The ``tensorcalc`` command line: ``eval``, ``derive`` and ``check``.
+
+Every error is one line on stderr (a syntax error adds the line and a caret) and
+a non-zero exit status; there is never a traceback. Arrays are loaded with
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from .api import compile
+from .calculus import derive
+from .check import finite_differences
+from .errors import InputError, TensorCalcError
+from .ir import statement_refs
+from .program import Program
+
+EXIT_BAD_INPUT = 2
+EXIT_DISAGREE = 1
+
+_EXAMPLES = {
+    "eval": """examples:
+  tensorcalc eval "Y[i,j] = X[i,k] W[k,j]" --size i=2,k=3,j=4
+  tensorcalc eval "y[i] = W[i,j] x[j]" -i W=W.npy -i x=x.npy -o y.npy
+  tensorcalc eval -f model.tc -i inputs.npz""",
+    "derive": """examples:
+  tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X
+  tensorcalc derive "L = (X[n,d] w[d] - y[n])^2" --wrt w --format latex
+  tensorcalc derive -f model.tc --wrt W --of H --format einsum""",
+    "check": """examples:
+  tensorcalc check "y[i] = sigmoid(W[i,j] x[j])" --wrt W --size i=3,j=4
+  tensorcalc check -f model.tc --wrt W -i inputs.npz""",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="tensorcalc",
+        description="Symbolic tensor calculus in index notation: evaluate programs, "
+                    "derive them symbolically, and check derivatives numerically.",
+        epilog="\n\n".join(_EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = top.add_subparsers(dest="command", metavar="{eval,derive,check}")
+    sub.required = True
+
+    def program_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("program", nargs="?", help="the program text (or use -f FILE)")
+        p.add_argument("-f", "--file", help="read the program from FILE")
+        p.add_argument("--of", help="the statement to use (default: the last one)")
+
+    def input_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-i", "--input", action="append", default=[], metavar="NAME=FILE.npy|FILE.npz",
+                       help="an input array from a .npy file, or all arrays of a .npz archive "
+                            "(its keys are the names); repeatable")
+        p.add_argument("--size", action="append", default=[], metavar="i=3,k=4",
+                       help="axis sizes for the inputs that are not given, which are drawn at "
+                            "random (uniform in [0.5, 1.5), so log, sqrt and division are defined)")
+        p.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+
+    e = sub.add_parser("eval", help="evaluate a program", epilog=_EXAMPLES["eval"],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    program_args(e)
+    input_args(e)
+    e.add_argument("-o", "--output", help="write the result to OUT.npy instead of printing it")
+
+    d = sub.add_parser("derive", help="print a symbolic derivative", epilog=_EXAMPLES["derive"],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    program_args(d)
+    d.add_argument("--wrt", required=True, help="the input to differentiate by, e.g. X or X[p,q]")
+    d.add_argument("--format", choices=["index", "latex", "einsum", "python"], default="index",
+                   help="index notation (default), LaTeX, the einsum strings that run it, or "
+                        "a standalone Python function")
+
+    c = sub.add_parser("check", help="compare a derivative with finite differences",
+                       epilog=_EXAMPLES["check"],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    program_args(c)
+    input_args(c)
+    c.add_argument("--wrt", required=True, help="the input to differentiate by")
+    c.add_argument("--tol", type=float, default=1e-5,
+                   help="largest allowed error, relative to the largest derivative (default 1e-5)")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except TensorCalcError as err:
+        print(f"tensorcalc: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, ValueError) as err:
+        print(f"tensorcalc: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RecursionError:
+        print("tensorcalc: error: the program is nested too deeply", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    program = _program(args)
+    if args.command == "derive":
+        d = derive(program, args.wrt, args.of)
+        if args.format == "index":
+            print(d)
+        elif args.format == "latex":
+            print(d.latex())
+        elif args.format == "einsum":
+            print("\n".join(d.einsum))
+        else:
+            print(d.to_python())
+        return 0
+    arrays = _inputs(program, args)
+    if args.command == "eval":
+        value = np.asarray(program(**arrays))
+        if args.output:
+            np.save(args.output, value)
+        else:
+            with np.printoptions(threshold=2000, linewidth=100):
+                print(value)
+        return 0
+    return _check(program, args.wrt, args.of, arrays, args.tol)
+
+
+def _program(args: argparse.Namespace) -> Program:
+    if args.file and args.program:
+        raise InputError("give the program as text or with -f FILE, not both")
+    if args.file:
+        with open(args.file, encoding="utf-8") as f:
+            text = f.read()
+    elif args.program is not None:
+        text = args.program
+    else:
+        raise InputError("no program: give it as text or with -f FILE")
+    return compile(text, getattr(args, "of", None))
+
+
+def _sizes(specs: list[str]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for spec in specs:
+        for part in spec.split(","):
+            if not part.strip():
+                continue
+            name, eq, value = part.partition("=")
+            if not eq or not value.strip().isdigit():
+                raise InputError(f"--size expects index=N pairs like i=3,k=4, got {part!r}")
+            sizes[name.strip()] = int(value)
+    return sizes
+
+
+def _load(path: str) -> Any:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise InputError(f"cannot load {path}: {err}") from None
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
+    arrays: dict[str, Any] = {}
+    for spec in args.input:
+        name, eq, path = spec.partition("=")
+        if eq:
+            arrays[name.strip()] = _load(path)
+        else:
+            archive = _load(spec)
+            if not hasattr(archive, "files"):
+                raise InputError(f"{spec} is not an .npz archive; write -i NAME={spec}")
+            with archive:
+                for key in archive.files:
+                    arrays[key] = archive[key]
+    sizes = _sizes(args.size)
+    rng = np.random.default_rng(args.seed)
+    for name in program.inputs:
+        if name in arrays:
+            continue
+        indices = _indices_of(program, name)
+        missing = [i for i in indices if i not in sizes]
+        if missing:
+            raise InputError(
+                f"input {name}[{','.join(indices)}] was not given; give it with -i {name}=FILE.npy "
+                f"or give the size of {', '.join(missing)} with --size"
+            )
+        arrays[name] = rng.uniform(0.5, 1.5, size=tuple(sizes[i] for i in indices))
+    return arrays
+
+
+def _indices_of(program: Program, name: str) -> tuple[str, ...]:
+    for st in program.statements:
+        for r in statement_refs(st):
+            if r.name == name:
+                return r.indices
+    return ()
+
+
+def _check(program: Program, wrt: str, of: str | None, arrays: dict[str, Any], tol: float) -> int:
+    d = derive(program, wrt, of)
+    name = wrt.split("[")[0].strip()
+    analytic = np.asarray(d(**{k: v for k, v in arrays.items() if k in d.accepts}), dtype=float)
+    numeric = finite_differences(program, name, arrays)
+    scale = max(1.0, float(np.max(np.abs(numeric))) if numeric.size else 1.0)
+    error = float(np.max(np.abs(analytic - numeric))) / scale if numeric.size else 0.0
+    verdict = "agree" if error <= tol else "DISAGREE"
+    print(f"{d.result}: shape {analytic.shape}, largest error {error:.3e} "
+          f"(relative to max |derivative| {scale:.3g}); tolerance {tol:g}: {verdict}")
+    return 0 if error <= tol else EXIT_DISAGREE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
