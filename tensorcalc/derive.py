@@ -203,6 +203,8 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
     for st in chain:
         if st.name not in active:
             forward_needed.append(st)
+            if st.name == of:  # the result does not depend on wrt: its derivative is zero
+                return Derived(forward_needed, Statement(name, st.indices + new_axes, ZERO))
             continue
         context = set(st.indices) | _all_indices(st.rhs) | set(new_axes)
 

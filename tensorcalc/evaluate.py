@@ -189,7 +189,10 @@ class _SumPlan:
             return np.zeros(shape, dtype=_dtype_of(env))
         total = None
         for plan in self.terms:
-            value = _align(plan.dense(env, sizes), plan.free, order, shape)
+            if plan.ties and set(plan.free) == set(order):
+                value = plan.dense(env, sizes, order)  # written in place, in the final order
+            else:
+                value = _align(plan.dense(env, sizes), plan.free, order, shape)
             total = value if total is None else total + value
         return total
 
@@ -230,6 +233,7 @@ class _TermPlan:
             self.ties,
         )
         self.coef = core.coef
+        self.core_factors = core.factors
         self.core_free = tuple(dict.fromkeys(self.ties.get(i, i) for i in self.free))
         self.size_deltas = tuple(
             f.i for f in term.factors if isinstance(f, Delta) and f.i == f.j
@@ -269,12 +273,15 @@ class _TermPlan:
             value = value * scale
         return value
 
-    def dense(self, env: dict[str, Array], sizes: Sizes) -> Array:
+    def dense(self, env: dict[str, Array], sizes: Sizes,
+              order: tuple[str, ...] | None = None) -> Array:
+        """The term over ``order`` (default: its free indices), zero off its diagonal."""
+        order = self.free if order is None else order
         value = self.core(env, sizes)
+        shape = tuple(sizes[i] for i in order)
         if not self.ties:
-            return _align(value, self.einsum_out, self.free, tuple(sizes[i] for i in self.free))
-        return _densify(value, self.einsum_out, self.free, self.ties,
-                        tuple(sizes[i] for i in self.free))
+            return _align(value, self.einsum_out, order, shape)
+        return _densify(value, self.einsum_out, order, self.ties, shape)
 
     def einsum_strings(self) -> list[str]:
         out = [self.spec] if self.operands else []

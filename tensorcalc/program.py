@@ -170,6 +170,13 @@ class Program:
         """The statements in LaTeX, one ``\\\\``-separated line each."""
         return " \\\\\n".join(format_latex(st, ()) for st in self.statements)
 
+    def to_python(self, name: str | None = None) -> str:
+        """Source of one function with the inputs as keyword parameters, computing the
+        result with NumPy and opt_einsum only (tensorcalc is not needed to run it)."""
+        from .codegen import to_python
+
+        return to_python(self, name)
+
     @property
     def einsum(self) -> list[str]:
         """The einsum contractions that run the program, in order."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -118,8 +119,8 @@ def _away_from_zero(rng, shape, lo=0.3, hi=1.2):
     ("s = 2 x[i] A[i,j] x[j]", "A"),
 ])
 def test_product_and_contraction(src, wrt):
-    sizes = {"i": 3, "k": 3, "j": 3} if "X[k,j]" in src and "X[i,k]" in src else None
-    check(src, wrt, sizes=sizes)
+    square = ("X[k,j]" in src and "X[i,k]" in src) or "x[i] A[i,j] x[j]" in src
+    check(src, wrt, sizes={"i": 3, "k": 3, "j": 3} if square else None)
 
 
 @pytest.mark.parametrize("src, wrt", [
@@ -179,11 +180,11 @@ def test_user_written_delta(src, wrt):
     ("L = sum[i](softplus(-y[i] z[i]))", "y", ()),
     ("L = softplus(-y[i] z[i])", "z", ()),
     ("s[i] = sum[j](X[i,j] X[i,j])", "X", ()),
-    ("s = sum[i,j](A[i,j] x[j] x[i])", "x", ()),
+    ("s = sum[i,l](A[i,l] x[l] x[i])", "x", ()),
     ("y[i] = sum[j](sqrt(X[i,j]))", "X", ("X",)),
 ])
 def test_explicit_sum(src, wrt, positive):
-    check(src, wrt, positive=positive)
+    check(src, wrt, positive=positive, sizes={"l": 3})
 
 
 ELEMENTWISE = {
@@ -227,7 +228,7 @@ def test_required_functions_present():
 @pytest.mark.parametrize("fn", REQUIRED + [f for f in OPTIONAL if f in tc.FUNCTIONS])
 def test_elementwise_function_jacobian(fn):
     kind, ref = ELEMENTWISE[fn]
-    rng = np.random.default_rng(hash(fn) % 1000)
+    rng = np.random.default_rng(zlib.crc32(fn.encode()))
     x = _sample(kind, rng, (5,))
     d, arrays, J = check(f"y[i] = {fn}(x[i])", "x", arrays={"x": x})
     # exactly diagonal, and the diagonal is f'(x) (checked by FD above)
@@ -240,7 +241,7 @@ def test_elementwise_function_jacobian(fn):
 def test_elementwise_function_inside_contraction(fn):
     """f applied to a contraction, then contracted again: the chain rule through f."""
     kind, _ = ELEMENTWISE[fn]
-    rng = np.random.default_rng(7 + hash(fn) % 1000)
+    rng = np.random.default_rng(7 + zlib.crc32(fn.encode()))
     # choose u = A x inside the domain: A >= 0 with positive x, scaled small
     x = np.abs(rng.uniform(0.2, 1.0, 4))
     A = rng.uniform(0.1, 0.5, (3, 4))
@@ -265,7 +266,7 @@ def test_division_by_tensor():
     d, _, J = check("y[i] = A[i,j] / b[j]", "b", arrays=arrays2)
     _close(J, -A / arrays["b"] ** 2)
     check("y[i] = A[i,j] / b[j]", "A", arrays=arrays2)
-    check("y = 1 / (a[i] a[i])", "a", arrays=arrays)
+    check("y = 1 / (a[i] a[i])", "a", arrays={"a": arrays["a"]})
 
 
 @pytest.mark.parametrize("exponent", ["2", "3", "-1", "0.5", "-2", "1.5"])
@@ -289,7 +290,7 @@ def test_power_tensor_exponent():
     d, _, Jb = check("y[i] = a[i]^b[i]", "b", arrays=arrays)
     _close(Jb, np.diag(np.log(arrays["a"]) * arrays["a"] ** arrays["b"]))
     # exponent a whole expression, with a contraction in it
-    arrays2 = {**arrays, "W": rng.normal(size=(4, 3)) * 0.3, "x": rng.normal(size=3)}
+    arrays2 = {"a": arrays["a"], "W": rng.normal(size=(4, 3)) * 0.3, "x": rng.normal(size=3)}
     check("y[i] = a[i]^(W[i,j] x[j])", "x", arrays=arrays2)
     check("y[i] = a[i]^(W[i,j] x[j])", "a", arrays=arrays2)
     check("y[i] = a[i]^(W[i,j] x[j])", "W", arrays=arrays2)
@@ -323,11 +324,11 @@ def test_nested_functions(src, wrt):
     ("h[i] = tanh(W[i,j] x[j]); s = v[i] h[i]", "x"),
     ("a[i] = x[i]^2\nb[i] = sin(a[i]) + x[i]\nc[i] = a[i] b[i]\ny[j] = M[j,i] c[i]", "x"),
     ("u[i] = exp(x[i]); v[i] = u[i] / (1 + u[i]); w = v[i] v[i]", "x"),
-    ("Z[i,j] = X[i,k] X[j,k]; y[i] = Z[i,i] + Z[i,j] c[j]", "X"),   # Gram matrix, diagonal
+    ("Z[i,l] = X[i,k] X[l,k]; y[i] = Z[i,i] + Z[i,l] c[l]", "X"),   # Gram matrix, diagonal
     ("h[i] = sigmoid(x[i]); y[i] = h[i] x[i]; z = y[i] y[i]", "x"),  # fan-out
 ])
 def test_multi_statement_chain(src, wrt):
-    check(src, wrt)
+    check(src, wrt, sizes={"l": 3})
 
 
 # --------------------------------------------------------------------------- 2. symbolic forms
@@ -580,7 +581,14 @@ def test_third_derivative():
     _close(Tv, closed)
     roundtrip(H, arrays)
     roundtrip(T, arrays)
-    # fourth derivative of a cubic vanishes
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: deriving a derivative that no longer depends on "
+                   "wrt (third derivative of a cubic) raises 'is not computed by the program'")
+def test_fourth_derivative_of_cubic_is_zero():
+    rng = _rng(30)
+    arrays = {"x": rng.normal(size=4), "A": rng.normal(size=(4, 4)), "b": rng.normal(size=4)}
+    T = tc.derive(tc.hessian(CUBIC, "x"), "x")
     F = tc.derive(T, "x")
     Fv = np.asarray(F(**arrays))
     assert Fv.shape == (4, 4, 4, 4)
@@ -638,10 +646,12 @@ def test_vjp_default_names_and_scalar_result():
     v = tc.vjp(MLP, "W")          # default cotangent name G; scalar result: G is a scalar
     value = v(**arrays, G=np.float64(2.5))
     _close(value, 2.5 * _mlp_backprop(**arrays)["W"])
-    u = tc.jvp(MLP, "c")          # default tangent name V would clash with the input V
-    # ...so either it is refused with a clear error or it is a fresh name; SPEC: tangent="V"
-    # is the default, the program already has V: check only that a chosen name works.
-    del u
+    # the default tangent name V is already an input of MLP: a clear error, never a
+    # silently wrong value
+    with pytest.raises(tc.TensorCalcError):
+        tc.jvp(MLP, "c")
+    with pytest.raises(tc.TensorCalcError):
+        tc.vjp(MLP, "W", cotangent="T")
     Vt = _rng(36).normal(size=5)
     u = tc.jvp(MLP, "c", tangent="dc")
     _close(u(**arrays, dc=Vt), _mlp_backprop(**arrays)["c"] @ Vt)
@@ -754,10 +764,11 @@ def test_roundtrip_source_and_str(src, wrt):
 
 def test_str_roundtrip_actually_exercised():
     """str(d) re-parses to the same values for the derivatives that need no size anchor."""
-    for src, wrt in [("Y[i,j] = X[i,k] W[k,j]", "X"), ("y[i] = sigmoid(x[i])", "x"),
-                     (MLP, "W"), ("s = x[i] A[i,j] x[j]", "x")]:
-        arrays = random_arrays(src, SIZES, seed=51)
-        d = tc.derive(src, wrt)
+    for src, wrt in [("m[k] = W[k,j] x[j]; y[i] = V[i,k] m[k]", "x"),
+                     ("y[i] = sigmoid(x[i])", "x"), (MLP, "W"), (LOGREG, "w"),
+                     ("s = x[i] A[i,j] x[j]", "x")]:
+        arrays = random_arrays(src, {**SIZES, "j": 3}, seed=51)
+        d = tc.derive(src, wrt) if "x[i] A" not in src else tc.hessian(src, wrt)
         r = tc.compile(str(d))
         _close(r(**_accepted(r, arrays)), d(**arrays), rtol=1e-12, atol=1e-12)
 
