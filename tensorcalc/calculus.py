@@ -10,8 +10,16 @@ dY_dX[i,j,p,q] = delta[i,p] W[q,j]
 from __future__ import annotations
 
 import re
+
 from .derive import (
-    Derived, _Names, avoid_indices, deltas, forward, needed_statements, reuse_forward, reverse,
+    Derived,
+    _Names,
+    avoid_indices,
+    deltas,
+    forward,
+    needed_statements,
+    reuse_forward,
+    reverse,
 )
 from .errors import DerivativeError, ProgramError
 from .ir import Delta, Ref, Statement, Sum, Term, statement_refs
@@ -21,7 +29,7 @@ _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _as_program(program: "str | Program") -> Program:
+def _as_program(program: str | Program) -> Program:
     from .api import compile
 
     return compile(program)
@@ -69,7 +77,7 @@ def _target(p: Program, of: str | None) -> Statement:
 class _Setup:
     """What every derivative needs: the statements, fresh names, the new axes."""
 
-    def __init__(self, program: "str | Program", wrt: str, of: str | None, reserve: tuple[str, ...]):
+    def __init__(self, program: str | Program, wrt: str, of: str | None, reserve: tuple[str, ...]):
         p = _as_program(program)
         self.program = p
         self.wrt, axes = _parse_wrt(p, wrt)
@@ -156,7 +164,7 @@ def _deltas(expr: Sum) -> list[Delta]:
     return out
 
 
-def derive(program: "str | Program", wrt: str, of: str | None = None) -> Program:
+def derive(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The derivative of the result (or of ``of``) with respect to the input ``wrt``.
 
     Its axes are the result's followed by ``wrt``'s (the layout of ``jax.jacobian``);
@@ -166,7 +174,7 @@ def derive(program: "str | Program", wrt: str, of: str | None = None) -> Program
     return _derive(s, s.names.tensor(f"d{s.of.name}_d{s.wrt}"))
 
 
-def _derive(s: "_Setup", name: str) -> Program:
+def _derive(s: _Setup, name: str) -> Program:
     if not s.of.indices:
         derived = reverse(s.statements, (), s.of.name, s.wrt, None, s.axes, name, s.names)
     else:
@@ -180,7 +188,7 @@ def _derive(s: "_Setup", name: str) -> Program:
 jacobian = derive
 
 
-def grad(program: "str | Program", wrt: str, of: str | None = None) -> Program:
+def grad(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The gradient of a scalar result: shaped like ``wrt``."""
     s = _Setup(program, wrt, of, ())
     if s.of.indices:
@@ -191,7 +199,7 @@ def grad(program: "str | Program", wrt: str, of: str | None = None) -> Program:
     return derive(s.program, wrt, of)
 
 
-def hessian(program: "str | Program", wrt: str, of: str | None = None) -> Program:
+def hessian(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The Hessian of a scalar result: shaped ``wrt.shape + wrt.shape``."""
     g = grad(program, wrt, of)
     s = _Setup(g, _parse_wrt(g, wrt)[0], None, ())
@@ -199,7 +207,7 @@ def hessian(program: "str | Program", wrt: str, of: str | None = None) -> Progra
     return _derive(s, name)
 
 
-def vjp(program: "str | Program", wrt: str, cotangent: str = "G", of: str | None = None) -> Program:
+def vjp(program: str | Program, wrt: str, cotangent: str = "G", of: str | None = None) -> Program:
     """``sum_I G[I] d result[I] / d wrt[J]``, without forming the Jacobian.
 
     ``cotangent`` names a new input shaped like the result; the value is shaped like ``wrt``.
@@ -212,7 +220,7 @@ def vjp(program: "str | Program", wrt: str, cotangent: str = "G", of: str | None
     return s.finish(derived, {cotangent: len(s.of.indices)})
 
 
-def jvp(program: "str | Program", wrt: str, tangent: str = "V", of: str | None = None) -> Program:
+def jvp(program: str | Program, wrt: str, tangent: str = "V", of: str | None = None) -> Program:
     """``sum_J d result[I] / d wrt[J] V[J]``, without forming the Jacobian.
 
     ``tangent`` names a new input shaped like ``wrt``; the value is shaped like the result.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--of", help="the statement to use (default: the last one)")
 
     def input_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-i", "--input", action="append", default=[], metavar="NAME=FILE.npy|FILE.npz",
+        p.add_argument("-i", "--input", action="append", default=[],
+                       metavar="NAME=FILE.npy|FILE.npz",
                        help="an input array from a .npy file, or all arrays of a .npz archive "
                             "(its keys are the names); repeatable")
         p.add_argument("--size", action="append", default=[], metavar="i=3,k=4",

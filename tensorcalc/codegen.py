@@ -155,7 +155,7 @@ def to_python(program: object, function_name: str | None = None) -> str:
     fname = _python_name(function_name or program.result)
     writer = _Writer(set(var.values()) | {fname})
     body: list[str] = []
-    if any(keyword.iskeyword(n) for n in inputs):
+    if any(var[n] != n for n in inputs):  # a name Python or this code needs: take **inputs
         header = f"def {fname}(**inputs):"
         body += [f"    {var[n]} = inputs[{n!r}]" for n in inputs]
     else:

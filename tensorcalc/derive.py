@@ -15,20 +15,37 @@ never lost and no expression is copied twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from .errors import DerivativeError
 from .functions import FUNCTIONS
 from .ir import (
-    Call, Delta, Factor, Power, Ref, Statement, Sum, Term, ZERO, as_sum, children, const,
-    const_value, fresh_name, freshen, map_factor_sums, power, rename_sum, rename_term,
+    ZERO,
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Ref,
+    Statement,
+    Sum,
+    Term,
+    as_sum,
+    children,
+    const,
+    const_value,
+    fresh_name,
+    freshen,
+    map_factor_sums,
+    power,
+    rename_sum,
+    rename_term,
     statement_refs,
 )
 from .simplify import canonical_term, factor_key, simplify_sum
 
 # d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
-RefRule = Callable[[Ref], Optional[Sum]]
+RefRule = Callable[[Ref], Sum | None]
 
 
 # --- the rules ---------------------------------------------------------------
@@ -121,7 +138,7 @@ class _Names:
         return name
 
     def axes(self, count: int, prefer: str = "pqrstuvwxyz") -> tuple[str, ...]:
-        out = []
+        out: list[str] = []
         for letter in prefer:
             if len(out) == count:
                 break
@@ -208,7 +225,7 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
             continue
         context = set(st.indices) | _all_indices(st.rhs) | set(new_axes)
 
-        def rule(ref: Ref, context: set[str] = context) -> Optional[Sum]:
+        def rule(ref: Ref, context: set[str] = context) -> Sum | None:
             if ref.name == wrt:
                 return seed(ref)
             value = tangents.get(ref.name)
@@ -265,7 +282,7 @@ def _is_plain(t: Term) -> bool:
 
 
 def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str, wrt: str,
-            cotangent: Optional[Ref], wrt_axes: tuple[str, ...], name: str,
+            cotangent: Ref | None, wrt_axes: tuple[str, ...], name: str,
             names: _Names) -> Derived:
     """Adjoints, from the result back to ``wrt``: the gradient or a VJP.
 
@@ -297,7 +314,7 @@ def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
             temp = names.axes(len(target_lhs), prefer="")
             context_t = context | set(temp)
 
-            def rule(ref: Ref, target: str = target, temp: tuple[str, ...] = temp) -> Optional[Sum]:
+            def rule(ref: Ref, target: str = target, temp: tuple[str, ...] = temp) -> Sum | None:
                 return deltas(ref.indices, temp) if ref.name == target else None
 
             local = differentiate(st.rhs, rule)
@@ -387,7 +404,8 @@ def _names_in_order(f: Factor) -> list[str]:
     out: list[str] = []
     for s in children(f):
         for t in s.terms:
-            out += sorted(t.summed - set(t.free) - {n for g in t.factors for n in _names_in_order(g)})
+            used = {n for g in t.factors for n in _names_in_order(g)}
+            out += sorted(t.summed - set(t.free) - used)
             for g in t.factors:
                 out += _names_in_order(g)
     return out

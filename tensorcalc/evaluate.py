@@ -8,8 +8,9 @@ written into a zero array just when a dense result is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import opt_einsum as oe
@@ -356,7 +357,7 @@ def _operand(f: Any) -> Callable[[dict[str, Array], Sizes], Array]:
     return fetch_sum
 
 
-def _nested_einsum(plan: "_SumPlan") -> list[str]:
+def _nested_einsum(plan: _SumPlan) -> list[str]:
     return [s for t in plan.terms for s in t.einsum_strings()]
 
 

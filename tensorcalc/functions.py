@@ -13,10 +13,11 @@ Adding a function is one entry in ``FUNCTIONS``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from .ir import Call, Sum, Term, ZERO, as_sum, power
+from .ir import ZERO, Call, Sum, Term, as_sum, power
 
 Array = Any
 
@@ -96,7 +97,8 @@ _TABLE: list[Function] = [
         "log(1 + e^x), stable for any x; softplus' = sigmoid",
     ),
     Function("relu", _relu, lambda a: as_sum(_call("step", a)), "max(x, 0); relu' = step (0 at 0)"),
-    Function("abs", lambda x, xp: xp.abs(x), lambda a: as_sum(_call("sign", a)), "|x|; abs' = sign"),
+    Function("abs", lambda x, xp: xp.abs(x), lambda a: as_sum(_call("sign", a)),
+             "|x|; abs' = sign"),
     Function("step", _step, lambda a: ZERO, "1 where x > 0, else 0; derivative taken as 0"),
     Function("sign", lambda x, xp: xp.sign(x), lambda a: ZERO, "sign of x; derivative taken as 0"),
     Function(

@@ -18,9 +18,10 @@ keep it so (``freshen`` re-establishes it after terms are merged).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterable, Iterator, Union
+from typing import Union
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
@@ -56,7 +57,7 @@ class Call:
     """An elementwise function of a sum."""
 
     fn: str
-    arg: "Sum"
+    arg: Sum
 
     @property
     def free(self) -> tuple[str, ...]:
@@ -67,8 +68,8 @@ class Call:
 class Power:
     """``base ** exponent``, elementwise over the indices of both."""
 
-    base: "Sum"
-    exponent: "Sum"
+    base: Sum
+    exponent: Sum
 
     @property
     def free(self) -> tuple[str, ...]:
@@ -88,7 +89,8 @@ class Term:
 
     @cached_property
     def free(self) -> tuple[str, ...]:
-        return tuple(i for i in _unique(i for f in self.factors for i in f.free) if i not in self.summed)
+        every = _unique(i for f in self.factors for i in f.free)
+        return tuple(i for i in every if i not in self.summed)
 
     @cached_property
     def mentioned(self) -> frozenset[str]:

@@ -17,9 +17,33 @@ from dataclasses import dataclass
 from .errors import ProgramError
 from .functions import FUNCTIONS
 from .ir import (
-    Call, Delta, Factor, Power, Ref, Statement, Sum, Term, as_sum, const, const_value, freshen, refs,
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Ref,
+    Statement,
+    Sum,
+    Term,
+    as_sum,
+    const,
+    const_value,
+    freshen,
+    refs,
 )
-from .syntax import Pos, SBinary, SCall, SDelta, SExpr, SNeg, SNumber, SPow, SStatement, STensor, SSumOver
+from .syntax import (
+    Pos,
+    SBinary,
+    SCall,
+    SDelta,
+    SExpr,
+    SNeg,
+    SNumber,
+    SPow,
+    SStatement,
+    SSumOver,
+    STensor,
+)
 
 
 @dataclass(frozen=True)

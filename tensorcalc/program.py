@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -51,14 +52,14 @@ class Program:
     # --- construction -------------------------------------------------------
 
     @classmethod
-    def from_source(cls, text: str, result: str | None = None) -> "Program":
+    def from_source(cls, text: str, result: str | None = None) -> Program:
         try:
             lowered = lower(parse(text))
         except RecursionError:
             raise ProgramError("the program is nested too deeply to process") from None
         return cls(lowered.statements, lowered.inputs, lowered.ranks, result)
 
-    def with_result(self, name: str) -> "Program":
+    def with_result(self, name: str) -> Program:
         """The same statements, with ``name`` as the result."""
         return Program(self.statements, self.inputs, self.ranks, name, self.accepts)
 

@@ -19,8 +19,18 @@ import numpy as np
 
 from .functions import FUNCTIONS
 from .ir import (
-    Call, Delta, Factor, Power, Ref, Sum, Term, const_value, freshen, map_factor_sums,
-    mentioned, rename_term,
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Ref,
+    Sum,
+    Term,
+    const_value,
+    freshen,
+    map_factor_sums,
+    mentioned,
+    rename_term,
 )
 
 

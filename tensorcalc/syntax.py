@@ -54,39 +54,39 @@ class SDelta:
 @dataclass(frozen=True)
 class SCall:
     fn: str
-    arg: "SExpr"
+    arg: SExpr
     pos: Pos
 
 
 @dataclass(frozen=True)
 class SSumOver:
     indices: tuple[str, ...]
-    body: "SExpr"
+    body: SExpr
     pos: Pos
 
 
 @dataclass(frozen=True)
 class SPow:
-    base: "SExpr"
-    exponent: "SExpr"
+    base: SExpr
+    exponent: SExpr
     pos: Pos
 
 
 @dataclass(frozen=True)
 class SNeg:
-    operand: "SExpr"
+    operand: SExpr
     pos: Pos
 
 
 @dataclass(frozen=True)
 class SBinary:
     op: str  # one of + - * /
-    left: "SExpr"
-    right: "SExpr"
+    left: SExpr
+    right: SExpr
     pos: Pos
 
 
-SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SPow, SNeg, SBinary]
+SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SPow, SNeg, SBinary]  # noqa: UP007
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def parse(text: str) -> list[SStatement]:
         raise ProgramError(f"a program is text, not {type(text).__name__}")
     lines = text.split("\n")
     try:
-        statements = _parser().parse(text)
+        statements: list[SStatement] = _parser().parse(text)  # type: ignore[assignment]
     except UnexpectedInput as err:
         line, column = err.line, err.column
         if isinstance(err, UnexpectedEOF) or line is None or line < 1:
