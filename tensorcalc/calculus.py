@@ -20,9 +20,10 @@ from .derive import (
     needed_statements,
     reuse_forward,
     reverse,
+    sized,
 )
 from .errors import DerivativeError, ProgramError
-from .ir import Delta, Ref, Statement, Sum, Term, statement_refs
+from .ir import Ref, Statement, Sum, Term, statement_refs
 from .program import Program
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
@@ -99,7 +100,7 @@ class _Setup:
             self.axes = self.names.axes(p.accepts[self.wrt])
 
     def finish(self, derived: Derived, extra_inputs: dict[str, int] | None = None) -> Program:
-        result = _with_sizes(derived.result, self, derived.statements)
+        result = _with_sizes(derived.result, self)
         original = {st.name for st in self.statements}
         forward_part = [st for st in derived.statements if st.name in original]
         new_part = reuse_forward(
@@ -120,48 +121,10 @@ class _Setup:
         return Program(statements, tuple(inputs), ranks, result.name, accepts)
 
 
-def _with_sizes(result: Statement, setup: _Setup, statements: list[Statement]) -> Statement:
-    """Name a size source for every axis of the result that its right-hand side lacks.
-
-    ``wrt[p,q]`` sizes the new axes; the result ``Y[i,j]`` its own (only its shape is
-    computed for that, never its value).
-    """
-    sized: set[str] = set()
-    for r in statement_refs(result):
-        sized |= set(r.indices)
-    deltas_ = _deltas(result.rhs)
-    sized = _through_deltas(sized, deltas_)
-    anchors: list[Ref] = list(result.sized_by)
-    if any(a not in sized for a in setup.axes):
-        anchors.append(Ref(setup.wrt, setup.axes))
-        sized |= set(setup.axes)
-        sized = _through_deltas(sized, deltas_)
-    of_axes = tuple(i for i in result.indices if i not in setup.axes)
-    if any(i not in sized for i in of_axes) and of_axes == setup.of.indices:
-        anchors.append(Ref(setup.of.name, setup.of.indices))
-    return Statement(result.name, result.indices, result.rhs, tuple(dict.fromkeys(anchors)))
-
-
-def _through_deltas(sized: set[str], deltas_: list[Delta]) -> set[str]:
-    """Indices whose size is known, once deltas pass sizes to their partners."""
-    sized = set(sized)
-    changed = True
-    while changed:
-        changed = False
-        for d in deltas_:
-            if (d.i in sized) != (d.j in sized):
-                sized |= {d.i, d.j}
-                changed = True
-    return sized
-
-
-def _deltas(expr: Sum) -> list[Delta]:
-    out = []
-    for t in expr.terms:
-        for f in t.factors:
-            if isinstance(f, Delta):
-                out.append(f)
-    return out
+def _with_sizes(result: Statement, setup: _Setup) -> Statement:
+    """Size every axis of the result: ``wrt[p,q]`` sizes the new axes and the result
+    ``Y[i,j]`` its own, where the right-hand side cannot (only shapes are computed)."""
+    return sized(result, [Ref(setup.wrt, setup.axes), Ref(setup.of.name, setup.of.indices)])
 
 
 def derive(program: str | Program, wrt: str, of: str | None = None) -> Program:

@@ -100,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         print(f"tensorcalc: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError as err:
+        print(f"tensorcalc: error: out of memory: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except RecursionError:
         print("tensorcalc: error: the program is nested too deeply", file=sys.stderr)
         return EXIT_BAD_INPUT

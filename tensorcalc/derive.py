@@ -348,7 +348,34 @@ def _adjoint_statement(st: Statement, total: Sum, names: _Names) -> tuple[Sum, l
                 and not t.summed and t.factors[0].indices == st.indices:
             return total, []
     bar_name = names.tensor(f"{st.name}_bar")
-    return as_sum(Ref(bar_name, st.indices)), [Statement(bar_name, st.indices, total)]
+    adjoint = sized(Statement(bar_name, st.indices, total), [Ref(st.name, st.indices)])
+    return as_sum(Ref(bar_name, st.indices)), [adjoint]
+
+
+def sized(st: Statement, sources: list[Ref]) -> Statement:
+    """``st`` with the first of ``sources`` that size left-hand indices its right-hand side
+    cannot (an adjoint ``z_bar[i] = 1`` is shaped like ``z``: only z's shape is computed)."""
+    known = _through_deltas({i for r in statement_refs(st) for i in r.indices}, st.rhs)
+    anchors = list(st.sized_by)
+    for ref in sources:
+        if any(i not in known for i in st.indices) and set(ref.indices) - known:
+            anchors.append(ref)
+            known = _through_deltas(known | set(ref.indices), st.rhs)
+    return Statement(st.name, st.indices, st.rhs, tuple(dict.fromkeys(anchors)))
+
+
+def _through_deltas(known: set[str], expr: Sum) -> set[str]:
+    """Indices whose size is known, once top-level deltas pass sizes to their partners."""
+    pairs = [(f.i, f.j) for t in expr.terms for f in t.factors if isinstance(f, Delta)]
+    known = set(known)
+    changed = True
+    while changed:
+        changed = False
+        for a, b in pairs:
+            if (a in known) != (b in known):
+                known |= {a, b}
+                changed = True
+    return known
 
 
 # --- forward values reused ------------------------------------------------------

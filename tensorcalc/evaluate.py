@@ -18,7 +18,19 @@ import opt_einsum as oe
 from .backend import namespace
 from .errors import InputError, ShapeError
 from .functions import FUNCTIONS
-from .ir import Call, Delta, Power, Ref, Statement, Sum, Term, const_value, rename_term
+from .ir import (
+    Call,
+    Delta,
+    Power,
+    Ref,
+    Statement,
+    Sum,
+    Term,
+    all_deltas,
+    const_value,
+    rename_term,
+    statement_refs,
+)
 from .simplify import substitute_deltas, tie_groups
 
 Array = Any
@@ -100,8 +112,10 @@ class StatementPlan:
 
     def __init__(self, st: Statement):
         self.statement = st
-        self.refs = tuple(_all_refs(st))
-        self.deltas = tuple(_all_deltas(st.rhs))
+        self.refs = tuple(statement_refs(st))
+        self.deltas = tuple(all_deltas(st.rhs))
+        self.indices = tuple(dict.fromkeys(
+            st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
         self.rhs = _SumPlan(st.rhs)
 
     def sizes(self, env: dict[str, Array]) -> Sizes:
@@ -138,9 +152,12 @@ class StatementPlan:
                     sizes[d.i], owner[d.i], changed = b, owner[d.j], True
                 elif b is None and a is not None:
                     sizes[d.j], owner[d.j], changed = a, owner[d.i], True
-        for i in self.statement.indices:
+        for i in self.indices:
             if i not in sizes:
-                raise InputError(f"cannot tell the size of index {i} of {self.statement.name}")
+                raise InputError(
+                    f"cannot tell the size of index {i} in statement {self.statement.name}: "
+                    "no tensor in it has that axis"
+                )
         return sizes
 
     def shape(self, env: dict[str, Array]) -> tuple[int, ...]:
@@ -155,27 +172,9 @@ class StatementPlan:
             result = self.rhs.compact(env, sizes, st.indices)
             if result is not None:
                 return result
+            dense = self.rhs.dense(env, sizes, st.indices, shape)
+            return Compact(dense, st.indices, st.indices, {}, shape)
         return self.rhs.dense(env, sizes, st.indices, shape)
-
-
-def _all_refs(st: Statement) -> Iterable[Ref]:
-    from .ir import statement_refs
-
-    return statement_refs(st)
-
-
-def _all_deltas(expr: Sum) -> Iterable[Delta]:
-    for t in expr.terms:
-        for f in t.factors:
-            if isinstance(f, Delta):
-                yield f
-            elif isinstance(f, Call):
-                yield from _all_deltas(f.arg)
-            elif isinstance(f, Power):
-                yield from _all_deltas(f.base)
-                yield from _all_deltas(f.exponent)
-            elif isinstance(f, Sum):
-                yield from _all_deltas(f)
 
 
 class _SumPlan:

@@ -184,6 +184,17 @@ def statement_refs(st: Statement) -> Iterator[Ref]:
     yield from st.sized_by
 
 
+def all_deltas(expr: Sum) -> Iterator[Delta]:
+    """Every delta inside, depth first."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Delta):
+                yield f
+            else:
+                for s in children(f):
+                    yield from all_deltas(s)
+
+
 def refs(expr: Sum) -> Iterator[Ref]:
     """Every tensor reference inside, depth first."""
     for t in expr.terms:

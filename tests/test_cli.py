@@ -175,3 +175,36 @@ def test_object_array_refused(tmp_path):
 def test_missing_file_clean(tmp_path):
     res = cli("eval", "y[i] = 2 x[i]", "-i", f"x={tmp_path / 'does_not_exist.npy'}")
     assert_clean_failure(res)
+
+
+def test_object_array_in_npz_refused(tmp_path):
+    bad = tmp_path / "obj.npz"
+    np.savez(bad, x=np.array([{}], dtype=object))
+    res = cli("eval", "y[i] = 2 x[i]", "-i", bad)
+    assert_clean_failure(res)
+
+
+def test_corrupt_npy_refused(tmp_path):
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"this is not an npy file")
+    res = cli("eval", "y[i] = 2 x[i]", "-i", f"x={bad}")
+    assert_clean_failure(res)
+
+
+def test_unknown_function_clean():
+    res = cli("eval", "y[i] = foo(x[i])", "--size", "i=3")
+    assert_clean_failure(res)
+    assert "foo" in res.stderr
+
+
+def test_impossible_size_clean():
+    # far too large to allocate: a clean one-line error, not a MemoryError traceback
+    res = cli("eval", "y[i] = 2 x[i]", "--size", f"i={10**15}")
+    assert_clean_failure(res)
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_output_to_missing_directory_clean(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones(3))
+    res = cli("eval", "y[i] = 2 x[i]", "-i", f"x={tmp_path / 'x.npy'}", "-o", tmp_path / "no" / "such" / "y.npy")
+    assert_clean_failure(res)

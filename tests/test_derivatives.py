@@ -769,8 +769,6 @@ def test_compact_mixed_patterns_values(src, wrt):
     _close(value, numeric_jacobian(src, wrt, arrays))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: README says mixed tie patterns give a Compact with "
-                   "ties == {}; evaluate(compact=True) returns a bare ndarray instead")
 def test_compact_mixed_patterns_is_a_compact():
     arrays = random_arrays("y[i] = x[i] + W[i,j] x[j]", {"i": 3, "j": 3}, seed=45)
     c = tc.derive("y[i] = x[i] + W[i,j] x[j]", "x").evaluate(compact=True, **arrays)
@@ -995,8 +993,6 @@ SUMMED_INTERMEDIATE = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a scalar result that sums an intermediate gets a "
-                   "constant adjoint e_bar[n] = 1 with no size: 'cannot tell the size of index n'")
 @pytest.mark.parametrize("src", SUMMED_INTERMEDIATE)
 def test_gradient_of_a_summed_intermediate(src):
     arrays = random_arrays(src, SIZES, seed=67)
@@ -1009,8 +1005,6 @@ def test_gradient_of_a_summed_intermediate(src):
     roundtrip(g, arrays, value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: vjp of a scalar that sums an intermediate: "
-                   "e_bar[n] = G has no size")
 def test_vjp_of_a_summed_intermediate():
     src = SUMMED_INTERMEDIATE[0]
     arrays = random_arrays(src, SIZES, seed=68)
@@ -1027,8 +1021,6 @@ def test_jvp_of_a_summed_intermediate():
     _close(u(**arrays, dw=Vt), numeric_jacobian(src, "w", arrays) @ Vt)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a delta with no size source raises a bare KeyError "
-                   "from the evaluator instead of a TensorCalcError")
 def test_sizeless_delta_is_a_clear_error():
     with pytest.raises(tc.TensorCalcError):
         tc.evaluate("s = delta[i,i] x[j] x[j]", x=np.ones(3))

@@ -425,3 +425,17 @@ def test_non_string_program():
 def test_bad_array_values_are_input_errors(value):
     with pytest.raises(TensorCalcError):
         tc.evaluate("y[i] = 2 x[i]", x=value)
+
+
+@pytest.mark.parametrize("name", ["delta", "δ"])
+def test_statement_named_delta_is_refused_or_used(name):
+    # `delta` is the Kronecker delta in expressions. A statement that assigns a
+    # tensor of that name must be refused, or its later uses must read that tensor:
+    # silently reading it as the Kronecker delta is a wrong number.
+    x, y, w = np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.array([1.0, 1.0])
+    src = f"{name}[i,j] = x[i] y[j]; z[i] = {name}[i,j] w[j]"
+    try:
+        out = tc.evaluate(src, x=x, y=y, w=w)
+    except TensorCalcError:
+        return
+    np.testing.assert_allclose(np.asarray(out), x * (y @ w))

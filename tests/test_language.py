@@ -39,6 +39,7 @@ def close(actual, expected, rtol=RTOL, atol=ATOL):
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert np.all(np.isfinite(expected)), "a reference value is not finite: the test is vacuous"
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
 
 
@@ -138,6 +139,10 @@ def _more_rule_cases():
     y = g.uniform(0.5, 2.0, 4)
     X = g.standard_normal((3, 4))
     b = g.standard_normal(3)
+    c = g.standard_normal(3)
+    w = g.standard_normal(4)
+    M = g.standard_normal((4, 4))
+    T = g.standard_normal((3, 3, 3))
     return [
         # a division counts as a factor b^-1 of its product: i is contracted
         ("division-contracts", "s = x[i] / y[i]", dict(x=x, y=y), np.sum(x / y)),
@@ -152,6 +157,38 @@ def _more_rule_cases():
         ("matvec-transposed", "z[j] = X[i,j] b[i]", dict(X=X, b=b), X.T @ b),
         ("outer", "O[i,j] = b[i] x[j]", dict(b=b, x=x), np.outer(b, x)),
         ("transpose", "T[j,i] = X[i,j]", dict(X=X), X.T),
+        # rule 2 sums over the whole top-level term, not just the innermost sum holding k
+        (
+            "rule2-whole-term",
+            "y[i] = M[i,j] (x[j] + z[k])",
+            dict(M=M, x=x, z=b),
+            3 * (M @ x) + M.sum(axis=1) * b.sum(),
+        ),
+        # a divisor is a factor b^-1 of the product: k is summed outside it (not softmax)
+        (
+            "rule2-divisor",
+            "S[i,j] = exp(X[i,j]) / exp(X[i,k])",
+            dict(X=X),
+            np.exp(X) * np.exp(-X).sum(axis=1, keepdims=True),
+        ),
+        (
+            "softmax",
+            "S[i,j] = exp(X[i,j]) / sum[k](exp(X[i,k]))",
+            dict(X=X),
+            np.exp(X) / np.exp(X).sum(axis=1, keepdims=True),
+        ),
+        # the base of a power forms no product with its surroundings
+        ("power-base-contracts", "s = (x[i] y[i])^2", dict(x=x, y=y), (x @ y) ** 2),
+        ("power-outer-contracts", "s = (x[i] y[i])^2 w[i]", dict(x=x, y=y, w=w), np.sum((x * y) ** 2 * w)),
+        ("exponent-contracts", "v[i] = y[i]^(b[j] c[j])", dict(y=y, b=b, c=c), y ** (b @ c)),
+        ("function-held-by-outer", "s = x[i] tanh(y[i] w[i])", dict(x=x, y=y, w=w), x @ np.tanh(y * w)),
+        ("function-contracts-inside", "s = tanh(y[i] w[i]) + x[i]", dict(x=x, y=y, w=w), np.tanh(y @ w) + x.sum()),
+        ("quadratic-form", "q = -x[i] M[i,j] x[j]", dict(x=x, M=M), -(x @ M @ x)),
+        ("three-factor-index", "s = x[i] y[i] w[i]", dict(x=x, y=y, w=w), np.sum(x * y * w)),
+        ("nested-sums", "s = sum[i](x[i] sum[j](A[i,j] b[j]))", dict(x=x, A=M[:, :3], b=b), x @ M[:, :3] @ b),
+        ("delta-both", "s = delta[i,j] x[i] y[j]", dict(x=x, y=y), x @ y),
+        ("delta-chain", "v[i] = delta[i,j] delta[j,k] x[k]", dict(x=x), x),
+        ("triple-diagonal", "d[i] = T[i,i,i]", dict(T=T), np.einsum("iii->i", T)),
     ]
 
 
