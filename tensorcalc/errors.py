@@ -20,7 +20,9 @@ class ParseError(TensorCalcError):
         where = f"line {line}, column {column}: " if line else ""
         text = f"syntax error at {where}{message}"
         if source_line:
-            text += f"\n    {source_line}\n    {' ' * max(column - 1, 0)}^"
+            # The caret sits under the column even where the line has tabs.
+            pad = "".join(c if c == "\t" else " " for c in source_line[: max(column - 1, 0)])
+            text += f"\n    {source_line}\n    {pad}^"
         super().__init__(text)
 
 

@@ -45,6 +45,8 @@ from .syntax import (
     STensor,
 )
 
+_RESERVED = frozenset({"delta", "sum"})
+
 
 @dataclass(frozen=True)
 class Lowered:
@@ -61,6 +63,8 @@ def lower(surface: list[SStatement]) -> Lowered:
     inputs: list[str] = []
     statements = []
     for st in surface:
+        if st.name in _RESERVED:
+            raise ProgramError(f"{st.name} is a reserved word and cannot name a tensor ({st.pos})")
         if st.name in assigned:
             raise ProgramError(
                 f"{st.name} is assigned twice: at {assigned[st.name].pos} and at {st.pos}"
@@ -237,35 +241,50 @@ def _flatten_product(node: SExpr) -> tuple[float, list[tuple[SExpr, bool]]]:
     return sign, factors
 
 
+def _children(node: SExpr) -> tuple[SExpr, ...]:
+    if isinstance(node, SBinary):
+        return (node.left, node.right)
+    if isinstance(node, SNeg):
+        return (node.operand,)
+    if isinstance(node, SPow):
+        return (node.base, node.exponent)
+    if isinstance(node, SCall):
+        return (node.arg,)
+    if isinstance(node, SSumOver):
+        return (node.body,)
+    return ()
+
+
 class _Lowering:
     def __init__(self) -> None:
         self._occurs: dict[int, frozenset[str]] = {}
 
     def occurs(self, node: SExpr) -> frozenset[str]:
-        """Indices written inside a node (those bound by an inner ``sum[]`` excluded)."""
-        key = id(node)
-        found = self._occurs.get(key)
-        if found is not None:
-            return found
-        if isinstance(node, STensor):
-            found = frozenset(node.indices or ())
-        elif isinstance(node, SDelta):
-            found = frozenset(node.indices)
-        elif isinstance(node, SNumber):
-            found = frozenset()
-        elif isinstance(node, SBinary):
-            found = self.occurs(node.left) | self.occurs(node.right)
-        elif isinstance(node, SNeg):
-            found = self.occurs(node.operand)
-        elif isinstance(node, SPow):
-            found = self.occurs(node.base) | self.occurs(node.exponent)
-        elif isinstance(node, SCall):
-            found = self.occurs(node.arg)
-        else:
-            assert isinstance(node, SSumOver)
-            found = self.occurs(node.body) - frozenset(node.indices)
-        self._occurs[key] = found
-        return found
+        """Indices written inside a node (those bound by an inner ``sum[]`` excluded).
+
+        Iterative, and memoised per node: a long flat sum is a deep tree.
+        """
+        memo = self._occurs
+        stack: list[tuple[SExpr, bool]] = [(node, False)]
+        while stack:
+            n, ready = stack.pop()
+            if id(n) in memo:
+                continue
+            kids = _children(n)
+            if not ready and any(id(k) not in memo for k in kids):
+                stack.append((n, True))
+                stack += [(k, False) for k in kids if id(k) not in memo]
+                continue
+            if isinstance(n, STensor):
+                found = frozenset(n.indices or ())
+            elif isinstance(n, SDelta):
+                found = frozenset(n.indices)
+            else:
+                found = frozenset().union(*(memo[id(k)] for k in kids))
+                if isinstance(n, SSumOver):
+                    found -= frozenset(n.indices)
+            memo[id(n)] = found
+        return memo[id(node)]
 
     def sum(self, node: SExpr, held: frozenset[str]) -> Sum:
         terms = [self.product(n, held, s) for s, n in _flatten_sum(node)]

@@ -143,8 +143,15 @@ class Program:
                 f"(the program needs {', '.join(self.needed_inputs)})"
             )
         env = {}
+        # A Python number takes the float type of the arrays, as NumPy's own scalars do.
+        floats = [a.dtype for a in arrays.values()
+                  if isinstance(a, np.ndarray) and a.dtype.kind in "fc"]
+        number_dtype = np.result_type(*floats) if floats else np.float64
         for name, value in arrays.items():
             try:
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    env[name] = np.asarray(value, dtype=number_dtype)
+                    continue
                 env[name] = as_array(value)
             except (ValueError, TypeError) as err:
                 raise InputError(f"input {name} is not an array of numbers: {err}") from None
