@@ -19,6 +19,7 @@ import numpy as np
 from .backend import as_array
 from .errors import InputError, ProgramError, TensorCalcError
 from .evaluate import Compact, StatementPlan
+from .execute import Runner
 from .ir import Statement, refs, statement_refs
 from .lower import lower
 from .printing import format_latex, format_statement
@@ -92,6 +93,15 @@ class Program:
         return tuple(StatementPlan(st) for st in self.needed)
 
     @cached_property
+    def _runners(self) -> dict[tuple[Any, ...], Runner]:
+        """Execution plans, one per signature of input shapes, dtypes and array types."""
+        return {}
+
+    @cached_property
+    def _names(self) -> tuple[frozenset[str], frozenset[str]]:
+        return frozenset(self.accepts), frozenset(self.needed_inputs)
+
+    @cached_property
     def needed_inputs(self) -> tuple[str, ...]:
         names = {st.name for st in self.statements}
         found: dict[str, None] = {}
@@ -112,15 +122,19 @@ class Program:
 
     def _run(self, arrays: dict[str, Any], compact: bool) -> Any:
         env = self._bind(arrays)
-        plans = self._plans
         try:
-            for plan in plans[:-1]:
-                name = plan.statement.name
-                if name in self._shape_only:
-                    env[name] = _ShapeOnly(plan.shape(env))
-                else:
-                    env[name] = plan.run(env)
-            value = plans[-1].run(env, compact=compact)
+            key = tuple((type(env[n]), env[n].shape, env[n].dtype) for n in self.needed_inputs)
+            runner = self._runners.get(key)
+            if runner is None:
+                runner = Runner(self._plans, self._shape_only, env, self.result)
+                if len(self._runners) >= _MAX_SIGNATURES:
+                    self._runners.pop(next(iter(self._runners)))
+                self._runners[key] = runner
+            if compact:
+                runner(env, upto=len(self._plans) - 1)
+                value = self._plans[-1].run(env, compact=True)
+            else:
+                value = runner(env)[self.result]
         except TensorCalcError:
             raise
         except (ValueError, TypeError, IndexError, MemoryError) as err:
@@ -130,6 +144,11 @@ class Program:
         return _owned(value, arrays.values())
 
     def _bind(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        accepts, needed = self._names
+        if arrays.keys() <= accepts and needed <= arrays.keys() and all(
+            type(v) is np.ndarray and v.dtype.kind in "fc" for v in arrays.values()
+        ):
+            return dict(arrays)  # the common case, checked in one pass
         for name in arrays:
             if name not in self.accepts:
                 if name in self._by_name:
@@ -195,11 +214,7 @@ class Program:
         return out
 
 
-class _ShapeOnly:
-    """Stands in for a statement whose shape, not value, is needed."""
-
-    def __init__(self, shape: tuple[int, ...]):
-        self.shape = shape
+_MAX_SIGNATURES = 32
 
 
 def _owned(value: Any, inputs: Iterable[Any]) -> Any:
