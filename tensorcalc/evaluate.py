@@ -8,7 +8,7 @@ written into a zero array just when a dense result is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import opt_einsum as oe
 
 from .backend import namespace
 from .errors import InputError, ShapeError
-from .functions import FUNCTIONS
 from .ir import (
     Call,
     Delta,
@@ -160,68 +159,17 @@ class StatementPlan:
                 )
         return sizes
 
-    def shape(self, env: dict[str, Array]) -> tuple[int, ...]:
-        sizes = self.sizes(env)
-        return tuple(sizes[i] for i in self.statement.indices)
-
-    def run(self, env: dict[str, Array], compact: bool = False) -> Array | Compact:
-        sizes = self.sizes(env)
-        st = self.statement
-        shape = tuple(sizes[i] for i in st.indices)
-        if compact:
-            result = self.rhs.compact(env, sizes, st.indices)
-            if result is not None:
-                return result
-            dense = self.rhs.dense(env, sizes, st.indices, shape)
-            return Compact(dense, st.indices, st.indices, {}, shape)
-        return self.rhs.dense(env, sizes, st.indices, shape)
-
-
 class _SumPlan:
+    """A sum analysed once: a plan per term."""
+
     def __init__(self, expr: Sum):
         self.expr = expr
         self.terms = [_TermPlan(t) for t in expr.terms]
 
-    def dense(self, env: dict[str, Array], sizes: Sizes, order: tuple[str, ...],
-              shape: tuple[int, ...] | None = None) -> Array:
-        shape = shape if shape is not None else tuple(sizes[i] for i in order)
-        if not self.terms:
-            return np.zeros(shape, dtype=_dtype_of(env))
-        total = None
-        for plan in self.terms:
-            if plan.ties and set(plan.free) == set(order):
-                value = plan.dense(env, sizes, order)  # written in place, in the final order
-            else:
-                value = _align(plan.dense(env, sizes), plan.free, order, shape)
-            total = value if total is None else total + value
-        return total
-
-    def compact(self, env: dict[str, Array], sizes: Sizes,
-                order: tuple[str, ...]) -> Compact | None:
-        """All terms share one tie pattern: add their cores. Otherwise None (use dense)."""
-        if not self.terms:
-            return None
-        patterns = {tuple(sorted(p.ties.items())) for p in self.terms}
-        if len(patterns) != 1:
-            return None
-        ties = self.terms[0].ties
-        present = {i for plan in self.terms for i in plan.einsum_out}
-        core_order = tuple(i for i in order if i not in ties and i in present)
-        core_shape = tuple(sizes[i] for i in core_order)
-        total = None
-        for plan in self.terms:
-            value = _align(plan.core(env, sizes), plan.einsum_out, core_order, core_shape)
-            total = value if total is None else total + value
-        return Compact(total, core_order, order, dict(ties), tuple(sizes[i] for i in order))
-
-
-def _dtype_of(env: dict[str, Array]) -> Any:
-    dtypes = [v.dtype for v in env.values() if hasattr(v, "dtype")]
-    return np.result_type(*dtypes, np.float32) if dtypes else np.float64
-
 
 class _TermPlan:
-    """One product term: ``coef * einsum(factors)`` on the diagonal its deltas pick."""
+    """One product term analysed once: ``coef * einsum(factors)`` on the diagonal its
+    deltas pick, with the indices that no factor carries set apart."""
 
     def __init__(self, term: Term):
         term = substitute_deltas(term)
@@ -235,59 +183,29 @@ class _TermPlan:
         self.coef = core.coef
         self.core_factors = core.factors
         self.core_free = tuple(dict.fromkeys(self.ties.get(i, i) for i in self.free))
-        self.size_deltas = tuple(
-            f.i for f in term.factors if isinstance(f, Delta) and f.i == f.j
-        )
-        self.operands: list[tuple[tuple[str, ...], Callable[..., Array]]] = []
-        present: set[str] = set()
-        for f in core.factors:
-            self.operands.append((_operand_indices(f), _operand(f)))
-            present |= set(f.free)
+        self.operands = [_operand_indices(f) for f in core.factors]
+        present = {i for f in core.factors for i in f.free}
         self.einsum_out = tuple(i for i in self.core_free if i in present)
-        self.missing_free = tuple(i for i in self.core_free if i not in present)
         self.missing_summed = tuple(sorted(core.summed - present))
-        letters = _letters(i for idx, _ in self.operands for i in idx)
-        self.spec = ",".join("".join(letters[i] for i in idx) for idx, _ in self.operands) + \
+        letters = _letters(i for idx in self.operands for i in idx)
+        self.spec = ",".join("".join(letters[i] for i in idx) for idx in self.operands) + \
             "->" + "".join(letters[i] for i in self.einsum_out)
-        self._expressions: dict[tuple[tuple[int, ...], ...], Any] = {}
-
-    def core(self, env: dict[str, Array], sizes: Sizes) -> Array:
-        """The term on its diagonal, over ``einsum_out`` (constant along missing axes)."""
-        arrays = [fetch(env, sizes) for _, fetch in self.operands]
-        scale = self.coef
-        for i in self.missing_summed:
-            scale *= sizes[i]
-        if not arrays:
-            return np.asarray(scale, dtype=_dtype_of(env))
-        inputs, output = self.spec.split("->")
-        if len(arrays) == 1 and inputs == output:
-            value = arrays[0]
-        else:
-            shapes = tuple(tuple(a.shape) for a in arrays)
-            expr = self._expressions.get(shapes)
-            if expr is None:
-                expr = oe.contract_expression(self.spec, *shapes)
-                self._expressions[shapes] = expr
-            value = expr(*arrays)
-        if scale != 1:
-            value = value * scale
-        return value
-
-    def dense(self, env: dict[str, Array], sizes: Sizes,
-              order: tuple[str, ...] | None = None) -> Array:
-        """The term over ``order`` (default: its free indices), zero off its diagonal."""
-        order = self.free if order is None else order
-        value = self.core(env, sizes)
-        shape = tuple(sizes[i] for i in order)
-        if not self.ties:
-            return _align(value, self.einsum_out, order, shape)
-        return _densify(value, self.einsum_out, order, self.ties, shape)
 
     def einsum_strings(self) -> list[str]:
         out = [self.spec] if self.operands else []
-        for _, fetch in self.operands:
-            out += getattr(fetch, "einsum", [])
+        for f in self.core_factors:
+            if not isinstance(f, Ref):
+                for s in _nested_sums(f):
+                    out += [x for t in _SumPlan(s).terms for x in t.einsum_strings()]
         return out
+
+
+def _nested_sums(f: Any) -> tuple[Sum, ...]:
+    if isinstance(f, Call):
+        return (f.arg,)
+    if isinstance(f, Power):
+        return (f.base,) if const_value(f.exponent) is not None else (f.base, f.exponent)
+    return (f,) if isinstance(f, Sum) else ()
 
 
 def _letters(indices: Iterable[str]) -> dict[str, str]:
@@ -307,57 +225,6 @@ def _letters(indices: Iterable[str]) -> dict[str, str]:
 
 def _operand_indices(f: Any) -> tuple[str, ...]:
     return f.indices if isinstance(f, Ref) else f.free
-
-
-def _operand(f: Any) -> Callable[[dict[str, Array], Sizes], Array]:
-    if isinstance(f, Ref):
-        name = f.name
-
-        def fetch_ref(env: dict[str, Array], sizes: Sizes) -> Array:
-            return env[name]
-
-        return fetch_ref
-    if isinstance(f, Call):
-        inner = _SumPlan(f.arg)
-        fn = FUNCTIONS[f.fn].value
-        order = f.free
-
-        def fetch_call(env: dict[str, Array], sizes: Sizes) -> Array:
-            x = inner.dense(env, sizes, order)
-            return fn(x, namespace(x))
-
-        fetch_call.einsum = _nested_einsum(inner)  # type: ignore[attr-defined]
-        return fetch_call
-    if isinstance(f, Power):
-        base = _SumPlan(f.base)
-        exponent = const_value(f.exponent)
-        order = f.free
-        if exponent is not None:
-            def fetch_const_power(env: dict[str, Array], sizes: Sizes) -> Array:
-                x = base.dense(env, sizes, order)
-                return _const_power(x, exponent)
-
-            fetch_const_power.einsum = _nested_einsum(base)  # type: ignore[attr-defined]
-            return fetch_const_power
-        expo = _SumPlan(f.exponent)
-
-        def fetch_power(env: dict[str, Array], sizes: Sizes) -> Array:
-            return base.dense(env, sizes, order) ** expo.dense(env, sizes, order)
-
-        return fetch_power
-    assert isinstance(f, Sum)
-    group = _SumPlan(f)
-    order = f.free
-
-    def fetch_sum(env: dict[str, Array], sizes: Sizes) -> Array:
-        return group.dense(env, sizes, order)
-
-    fetch_sum.einsum = _nested_einsum(group)  # type: ignore[attr-defined]
-    return fetch_sum
-
-
-def _nested_einsum(plan: _SumPlan) -> list[str]:
-    return [s for t in plan.terms for s in t.einsum_strings()]
 
 
 def _const_power(x: Array, exponent: float) -> Array:

@@ -20,7 +20,7 @@ import numpy as np
 import opt_einsum as oe
 
 from .backend import namespace
-from .evaluate import StatementPlan, _const_power, _SumPlan, _TermPlan
+from .evaluate import Compact, StatementPlan, _const_power, _SumPlan, _TermPlan
 from .functions import FUNCTIONS
 from .ir import Call, Factor, Power, Ref, Statement, Sum, const_value
 
@@ -60,12 +60,45 @@ class Runner:
             ctx = _Context(xp, dtype, sizes, _repeated(st))
             self.steps.append((st.name, ctx.sum(plan.rhs, st.indices), shape))
         self.result = result
+        self._last = (plans[-1], ctx, shape)
+        self._compact: Step | None = None
 
     def __call__(self, env: Env, upto: int | None = None) -> Env:
         """Run the steps (all, or the first ``upto``) and return the filled environment."""
         for name, step, shape in self.steps[:upto]:
             env[name] = _Shape(shape) if step is None else step(env)
         return env
+
+    def compact(self, env: Env) -> Compact:
+        """The result in its delta structure (every earlier statement run densely)."""
+        self(env, upto=len(self.steps) - 1)
+        if self._compact is None:
+            self._compact = _compact_step(*self._last)
+        return self._compact(env)
+
+
+def _compact_step(plan: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> Step:
+    """All terms tied alike: add their cores. Otherwise the dense value, with no ties."""
+    order = plan.statement.indices
+    terms = plan.rhs.terms
+    if not terms or len({tuple(sorted(t.ties.items())) for t in terms}) != 1:
+        dense = ctx.sum(plan.rhs, order)
+        return lambda env: Compact(dense(env), order, order, {}, shape)
+    ties = dict(terms[0].ties)
+    present = {i for t in terms for i in t.einsum_out}
+    core_order = tuple(i for i in order if i not in ties and i in present)
+    core_shape = ctx.shape(core_order)
+    parts = [(ctx.contraction(t), ctx.aligner(t.einsum_out, core_order, core_shape))
+             for t in terms]
+
+    def run(env: Env) -> Compact:
+        total = None
+        for core, line_up in parts:
+            value = core(env) if line_up is None else line_up(core(env))
+            total = value if total is None else total + value
+        return Compact(total, core_order, order, ties, shape)
+
+    return run
 
 
 def _result_type(xp: Any, dtypes: list[Any]) -> Any:
@@ -161,7 +194,7 @@ class _Context:
         return lambda env: run(env) * scale
 
     def einsum(self, plan: _TermPlan, operands: list[Step]) -> Step:
-        indices = [idx for idx, _ in plan.operands]
+        indices = plan.operands
         shapes = [self.shape(idx) for idx in indices]
         combos = 1
         for i in {i for idx in indices for i in idx}:

@@ -131,8 +131,7 @@ class Program:
                     self._runners.pop(next(iter(self._runners)))
                 self._runners[key] = runner
             if compact:
-                runner(env, upto=len(self._plans) - 1)
-                value = self._plans[-1].run(env, compact=True)
+                value = runner.compact(env)
             else:
                 value = runner(env)[self.result]
         except TensorCalcError:
