@@ -17,6 +17,7 @@ from .errors import (
     TensorCalcError,
 )
 from .evaluate import Compact
+from .frameworks import to_jax, to_torch
 from .functions import FUNCTIONS
 from .program import Program
 
@@ -38,6 +39,8 @@ __all__ = [
     "hessian",
     "jacobian",
     "jvp",
+    "to_jax",
+    "to_torch",
     "vjp",
 ]
 __version__ = "0.1.0"

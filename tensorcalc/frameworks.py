@@ -1,0 +1,109 @@
+"""tensorcalc inside PyTorch and JAX: the backward pass is our own symbolic VJP.
+
+``to_torch(program)`` and ``to_jax(program)`` return a function of keyword arrays.
+Its forward pass evaluates the program in the framework's own arrays; its backward
+pass evaluates ``vjp(program, X, cotangent)`` for each input ``X`` that needs a
+gradient: one program per input, derived once and cached. Both libraries are
+imported only when these functions are called.
+
+>>> import torch  # doctest: +SKIP
+>>> f = to_torch("L = (X[n,d] w[d] - y[n])^2")  # doctest: +SKIP
+>>> f(X=X, w=w.requires_grad_(), y=y).backward()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable
+
+from .api import compile
+from .calculus import vjp
+from .errors import InputError
+from .ir import fresh_name
+from .program import Program
+
+
+class _Bound:
+    """A program, its inputs in order, and its VJP programs, derived on first use."""
+
+    def __init__(self, program: str | Program):
+        self.program = compile(program)
+        self.names = self.program.needed_inputs
+        taken = set(self.program.accepts) | {st.name for st in self.program.statements}
+        self.cotangent = fresh_name("G", taken)
+
+    @lru_cache(maxsize=None)  # noqa: B019 - one cache per bound program, kept with it
+    def vjp(self, name: str) -> Program:
+        return vjp(self.program, name, cotangent=self.cotangent)
+
+    def arrays(self, given: dict[str, Any]) -> list[Any]:
+        unknown = [n for n in given if n not in self.names]
+        missing = [n for n in self.names if n not in given]
+        if unknown or missing:
+            raise InputError(
+                f"the function takes exactly {', '.join(self.names)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+            )
+        return [given[n] for n in self.names]
+
+    def backward(self, values: list[Any], cotangent: Any, wanted: list[bool]) -> list[Any]:
+        arrays = dict(zip(self.names, values))
+        return [
+            self.vjp(name)(**arrays, **{self.cotangent: cotangent}) if want else None
+            for name, want in zip(self.names, wanted)
+        ]
+
+
+def to_torch(program: str | Program) -> Callable[..., Any]:
+    """A function of keyword tensors that PyTorch can differentiate.
+
+    Its backward pass is tensorcalc's symbolic vector-Jacobian product, run in torch.
+    """
+    import torch
+
+    bound = _Bound(program)
+
+    class _Function(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, *tensors: Any) -> Any:
+            ctx.save_for_backward(*tensors)
+            return bound.program(**dict(zip(bound.names, tensors)))
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx: Any, grad_output: Any) -> Any:
+            return tuple(bound.backward(list(ctx.saved_tensors), grad_output,
+                                        list(ctx.needs_input_grad)))
+
+    def function(**tensors: Any) -> Any:
+        return _Function.apply(*bound.arrays(tensors))
+
+    function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
+    return function
+
+
+def to_jax(program: str | Program) -> Callable[..., Any]:
+    """A function of keyword arrays that JAX can differentiate (``jax.custom_vjp``),
+    also under ``jax.jit``. Its backward pass is tensorcalc's symbolic VJP."""
+    import jax
+
+    bound = _Bound(program)
+
+    @jax.custom_vjp
+    def run(*arrays: Any) -> Any:
+        return bound.program(**dict(zip(bound.names, arrays)))
+
+    def forward(*arrays: Any) -> tuple[Any, tuple[Any, ...]]:
+        return run(*arrays), arrays
+
+    def backward(saved: tuple[Any, ...], cotangent: Any) -> tuple[Any, ...]:
+        return tuple(bound.backward(list(saved), cotangent, [True] * len(saved)))
+
+    run.defvjp(forward, backward)
+
+    def function(**arrays: Any) -> Any:
+        return run(*bound.arrays(arrays))
+
+    function.__doc__ = f"tensorcalc program (JAX):\n{bound.program}"
+    return function
