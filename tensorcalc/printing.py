@@ -159,6 +159,8 @@ class _Printer:
                 return f"{{{base}}}^{{{exponent}}}"
             return f"{base}^{exponent}"
         assert isinstance(f, Sum)
+        if as_operand:
+            return self.operand(f, held)
         text = self.sum(f, held)
         return f"\\left({text}\\right)" if self.latex else f"({text})"
 
@@ -173,7 +175,22 @@ class _Printer:
         if value is not None and value >= 0:
             return format_number(value)
         text = self.sum(s, held)
+        if not self.latex and _is_call_like(text):
+            return text  # ``sum[k](...)`` is already an atom
         return f"\\left({text}\\right)" if self.latex else f"({text})"
+
+
+def _is_call_like(text: str) -> bool:
+    """``name[...](...)`` whose last parenthesis closes its first one."""
+    if not text.startswith("sum[") or not text.endswith(")"):
+        return False
+    start = text.index("(")
+    depth = 0
+    for k, c in enumerate(text[start:], start):
+        depth += (c == "(") - (c == ")")
+        if depth == 0:
+            return k == len(text) - 1
+    return False
 
 
 def _is_reciprocal(f: Factor) -> bool:
