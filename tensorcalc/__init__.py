@@ -11,12 +11,14 @@ from .errors import (
     CompactError,
     DerivativeError,
     InputError,
+    MemoryLimitError,
     ParseError,
     ProgramError,
     ShapeError,
     TensorCalcError,
 )
 from .evaluate import Compact
+from .execute import set_memory_limit
 from .frameworks import to_jax, to_torch
 from .functions import FUNCTIONS
 from .program import Program
@@ -27,6 +29,7 @@ __all__ = [
     "DerivativeError",
     "FUNCTIONS",
     "InputError",
+    "MemoryLimitError",
     "ParseError",
     "Program",
     "ProgramError",
@@ -37,6 +40,7 @@ __all__ = [
     "evaluate",
     "grad",
     "hessian",
+    "set_memory_limit",
     "jacobian",
     "jvp",
     "to_jax",

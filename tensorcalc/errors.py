@@ -42,5 +42,9 @@ class DerivativeError(TensorCalcError):
     """A derivative was asked of something that has none (``wrt`` is not an input, ...)."""
 
 
+class MemoryLimitError(TensorCalcError):
+    """A dense value would be larger than the memory limit (``tc.set_memory_limit``)."""
+
+
 class CompactError(TensorCalcError):
     """A compact result was asked for a single core that it does not have."""

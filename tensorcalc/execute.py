@@ -12,6 +12,7 @@ signature do no checking and no planning: they only run those closures.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import opt_einsum as oe
 
 from .backend import namespace
+from .errors import MemoryLimitError
 from .evaluate import Compact, StatementPlan, _const_power, _SumPlan, _TermPlan
 from .functions import FUNCTIONS
 from .ir import Call, Factor, Power, Ref, Statement, Sum, const_value
@@ -30,6 +32,30 @@ Step = Callable[[Env], Array]
 
 # Below this many index combinations NumPy's C einsum beats opt_einsum's dispatch.
 SMALL_EINSUM = 1 << 15
+
+_limit = {"bytes": int(os.environ.get("TENSORCALC_MEMORY_LIMIT", 4 * 2**30))}
+
+
+def set_memory_limit(nbytes: int) -> int:
+    """Refuse, before allocating, any dense value larger than ``nbytes``; returns the old
+    limit. The default is 4 GiB, or the environment variable TENSORCALC_MEMORY_LIMIT."""
+    old = _limit["bytes"]
+    _limit["bytes"] = int(nbytes)
+    return old
+
+
+def check_size(name: str, shape: tuple[int, ...], itemsize: int, compact_hint: bool) -> None:
+    nbytes = itemsize
+    for n in shape:
+        nbytes *= n
+    if nbytes > _limit["bytes"]:
+        hint = ("evaluate it with compact=True, or contract it with vjp or jvp instead"
+                if compact_hint else "use smaller inputs")
+        raise MemoryLimitError(
+            f"{name} would take {nbytes / 2**30:.3g} GiB dense (shape {shape}), more than the "
+            f"limit of {_limit['bytes'] / 2**30:.3g} GiB; {hint}, or raise the limit with "
+            "tensorcalc.set_memory_limit()"
+        )
 
 
 class _Shape:
@@ -47,6 +73,7 @@ class Runner:
         xp = namespace(*[v for v in env.values() if hasattr(v, "shape")])
         dtypes = [v.dtype for v in env.values() if hasattr(v, "dtype")]
         dtype = _result_type(xp, dtypes)
+        itemsize = np.dtype(dtype).itemsize if xp is np else 8
         sample: Env = dict(env)
         self.steps: list[tuple[str, Step | None, tuple[int, ...]]] = []
         for plan in plans:
@@ -57,9 +84,12 @@ class Runner:
             if st.name in shape_only:
                 self.steps.append((st.name, None, shape))
                 continue
+            if plan is not plans[-1]:
+                check_size(st.name, shape, itemsize, compact_hint=False)
             ctx = _Context(xp, dtype, sizes, _repeated(st))
             self.steps.append((st.name, ctx.sum(plan.rhs, st.indices), shape))
         self.result = result
+        self.nbytes = (shape, itemsize)
         self._last = (plans[-1], ctx, shape)
         self._compact: Step | None = None
 
@@ -68,6 +98,10 @@ class Runner:
         for name, step, shape in self.steps[:upto]:
             env[name] = _Shape(shape) if step is None else step(env)
         return env
+
+    def dense(self, env: Env) -> Array:
+        check_size(self.result, *self.nbytes, compact_hint=True)
+        return self(env)[self.result]
 
     def compact(self, env: Env) -> Compact:
         """The result in its delta structure (every earlier statement run densely)."""

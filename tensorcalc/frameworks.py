@@ -13,8 +13,9 @@ imported only when these functions are called.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from .api import compile
 from .calculus import vjp
@@ -32,7 +33,7 @@ class _Bound:
         taken = set(self.program.accepts) | {st.name for st in self.program.statements}
         self.cotangent = fresh_name("G", taken)
 
-    @lru_cache(maxsize=None)  # noqa: B019 - one cache per bound program, kept with it
+    @cache  # noqa: B019 - one cache per bound program, kept with it
     def vjp(self, name: str) -> Program:
         return vjp(self.program, name, cotangent=self.cotangent)
 

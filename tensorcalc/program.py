@@ -133,7 +133,7 @@ class Program:
             if compact:
                 value = runner.compact(env)
             else:
-                value = runner(env)[self.result]
+                value = runner.dense(env)
         except TensorCalcError:
             raise
         except (ValueError, TypeError, IndexError, MemoryError) as err:
