@@ -22,6 +22,15 @@ def namespace(*arrays: Any) -> Any:
     return array_api_compat.array_namespace(*foreign)
 
 
+def on_device(array: Any) -> dict[str, Any]:
+    """Keyword arguments that put a new array beside ``array`` (a GPU tensor's device)."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return {}
+    import array_api_compat
+
+    return {"device": array_api_compat.device(array)}
+
+
 def as_array(value: Any) -> Any:
     """An input as an array: the caller's own array kept, numbers and lists to NumPy floats."""
     if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.ndarray):

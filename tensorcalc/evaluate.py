@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import opt_einsum as oe
 
-from .backend import namespace
+from .backend import namespace, on_device
 from .errors import InputError, ShapeError
 from .ir import (
     Call,
@@ -79,7 +79,8 @@ def _densify_generic(core: Array, core_indices: tuple[str, ...], indices: tuple[
     letters = {i: oe.get_symbol(k) for k, i in enumerate(indices)}
     eyes = [(np.eye(sizes[i], dtype=bool), letters[ties[i]] + letters[i]) for i in ties]
     spec = ",".join([ "".join(letters[i] for i in diag_order)] + [s for _, s in eyes])
-    operands = [aligned] + [xp.asarray(e, dtype=aligned.dtype) for e, _ in eyes]
+    where = on_device(aligned)
+    operands = [aligned] + [xp.asarray(e, dtype=aligned.dtype, **where) for e, _ in eyes]
     return oe.contract(f"{spec}->{''.join(letters[i] for i in indices)}", *operands)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import opt_einsum as oe
 
-from .backend import namespace
+from .backend import namespace, on_device
 from .errors import MemoryLimitError
 from .evaluate import Compact, StatementPlan, _const_power, _SumPlan, _TermPlan
 from .functions import FUNCTIONS
@@ -74,6 +74,8 @@ class Runner:
         dtypes = [v.dtype for v in env.values() if hasattr(v, "dtype")]
         dtype = _result_type(xp, dtypes)
         itemsize = np.dtype(dtype).itemsize if xp is np else 8
+        arrays = [v for v in env.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
+        where = on_device(arrays[0]) if arrays else {}
         sample: Env = dict(env)
         self.steps: list[tuple[str, Step | None, tuple[int, ...]]] = []
         for plan in plans:
@@ -86,7 +88,7 @@ class Runner:
                 continue
             if plan is not plans[-1]:
                 check_size(st.name, shape, itemsize, compact_hint=False)
-            ctx = _Context(xp, dtype, sizes, _repeated(st))
+            ctx = _Context(xp, dtype, sizes, _repeated(st), where)
             self.steps.append((st.name, ctx.sum(plan.rhs, st.indices), shape))
         self.result = result
         self.nbytes = (shape, itemsize)
@@ -163,7 +165,9 @@ def _repeated(st: Statement) -> set[Factor]:
 class _Context:
     """Binds the parts of one statement for fixed sizes."""
 
-    def __init__(self, xp: Any, dtype: Any, sizes: dict[str, int], repeated: set[Factor]):
+    def __init__(self, xp: Any, dtype: Any, sizes: dict[str, int], repeated: set[Factor],
+                 where: dict[str, Any]):
+        self.where = where  # the device new arrays go to, for libraries that have devices
         self.xp = xp
         self.dtype = dtype
         self.sizes = sizes
@@ -177,7 +181,8 @@ class _Context:
         shape = self.shape(order)
         xp, dtype = self.xp, self.dtype
         if not plan.terms:
-            return lambda env: xp.zeros(shape, dtype=dtype)
+            where = self.where
+            return lambda env: xp.zeros(shape, dtype=dtype, **where)
         terms = [self.term(t, order, shape) for t in plan.terms]
         if len(terms) == 1:
             return terms[0]
@@ -216,8 +221,8 @@ class _Context:
             scale *= self.sizes[i]
         operands = [self.operand(f) for f in plan.core_factors]
         if not operands:
-            value = scale
-            return lambda env: xp.asarray(value, dtype=dtype)
+            value, where = scale, self.where
+            return lambda env: xp.asarray(value, dtype=dtype, **where)
         inputs, output = plan.spec.split("->")
         if len(operands) == 1 and inputs == output:
             run: Step = operands[0]
