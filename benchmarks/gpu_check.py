@@ -31,62 +31,73 @@ def main() -> int:
     except ImportError:
         print("torch is not installed: nothing to check")
         return 0
-    if not torch.cuda.is_available():
-        print("no CUDA device: nothing to check")
+    if "--cpu" in sys.argv:  # a dry run of the same checks, to test this script anywhere
+        dev, sync = torch.device("cpu"), (lambda: None)
+    elif not torch.cuda.is_available():
+        print("no CUDA device: nothing to check (--cpu runs the same checks on the CPU)")
         return 0
-    dev = torch.device("cuda")
-    sync = torch.cuda.synchronize
-    print(f"device: {torch.cuda.get_device_name(0)}; torch {torch.__version__}; "
+    else:
+        dev, sync = torch.device("cuda"), torch.cuda.synchronize
+    name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "CPU (dry run)"
+    print(f"device: {name}; torch {torch.__version__}; "
           f"tensorcalc {tc.__version__}")
     torch.manual_seed(0)
-    shapes = {"X": (4096, 784), "W": (784, 1024), "c": (1024,), "V": (1024, 10), "T": (4096, 10)}
+    n, d, h = (4096, 784, 1024) if dev.type == "cuda" else (256, 64, 32)
+    shapes = {"X": (n, d), "W": (d, h), "c": (h,), "V": (h, 10), "T": (n, 10)}
     failures = 0
     for dtype, tol in ((torch.float32, 1e-3), (torch.float64, 1e-10)):
-        a = {k: torch.randn(*s, device=dev, dtype=dtype) * 0.05 for k, s in shapes.items()}
-
-        def reference(X, W, c, V, T):  # noqa: N803
-            return ((torch.tanh(X @ W + c) @ V - T) ** 2).sum()
-
-        loss = tc.compile(MLP)
-        ours, t_ours = timed(lambda: loss(**a), sync)
-        theirs, t_theirs = timed(lambda: reference(**a), sync)
-        rows = [("evaluate", ours, theirs, t_ours, t_theirs)]
-
-        grad = tc.grad(MLP, "W")
-        g_ours, t_g = timed(lambda: grad(**a), sync)
-
-        def autograd():
-            W = a["W"].detach().requires_grad_()
-            reference(**{**a, "W": W}).backward()
-            return W.grad
-
-        g_theirs, t_auto = timed(autograd, sync)
-        rows.append(("gradient dL/dW", g_ours, g_theirs, t_g, t_auto))
-
-        layer = tc.to_torch(MLP)
-
-        def through_to_torch():
-            W = a["W"].detach().requires_grad_()
-            layer(**{**a, "W": W}).backward()
-            return W.grad
-
-        b_ours, t_b = timed(through_to_torch, sync)
-        rows.append(("to_torch backward", b_ours, g_theirs, t_b, t_auto))
-
-        jac = tc.derive("y[i] = sigmoid(x[i])", "x")
-        x = torch.randn(1_000_000, device=dev, dtype=dtype)
-        core, t_c = timed(lambda: jac.evaluate(compact=True, x=x).core, sync)
-        s = torch.sigmoid(x)
-        rows.append(("compact sigmoid Jacobian n=1e6", core, s * (1 - s), t_c, float("nan")))
-
-        for name, got, want, t1, t2 in rows:
-            assert isinstance(got, torch.Tensor) and got.device.type == "cuda", name
-            err = float((got - want).abs().max() / max(1.0, float(want.abs().max())))
-            ok = err <= tol
-            failures += not ok
-            print(f"{str(dtype):14} {name:32} rel. error {err:.2e} {'ok' if ok else 'DISAGREE'}"
-                  f"   tensorcalc {t1 * 1e3:8.3f} ms   torch {t2 * 1e3:8.3f} ms")
+        failures += check(torch, dev, sync, shapes, dtype, tol)
     return 1 if failures else 0
+
+
+def check(torch, dev, sync, shapes, dtype, tol) -> int:
+    """One dtype: every check, printed; the number that disagree."""
+    failures = 0
+    a = {k: torch.randn(*s, device=dev, dtype=dtype) * 0.05 for k, s in shapes.items()}
+
+    def reference(X, W, c, V, T):  # noqa: N803
+        return ((torch.tanh(X @ W + c) @ V - T) ** 2).sum()
+
+    loss = tc.compile(MLP)
+    ours, t_ours = timed(lambda: loss(**a), sync)
+    theirs, t_theirs = timed(lambda: reference(**a), sync)
+    rows = [("evaluate", ours, theirs, t_ours, t_theirs)]
+
+    grad = tc.grad(MLP, "W")
+    g_ours, t_g = timed(lambda: grad(**a), sync)
+
+    def autograd():
+        W = a["W"].detach().requires_grad_()
+        reference(**{**a, "W": W}).backward()
+        return W.grad
+
+    g_theirs, t_auto = timed(autograd, sync)
+    rows.append(("gradient dL/dW", g_ours, g_theirs, t_g, t_auto))
+
+    layer = tc.to_torch(MLP)
+
+    def through_to_torch():
+        W = a["W"].detach().requires_grad_()
+        layer(**{**a, "W": W}).backward()
+        return W.grad
+
+    b_ours, t_b = timed(through_to_torch, sync)
+    rows.append(("to_torch backward", b_ours, g_theirs, t_b, t_auto))
+
+    jac = tc.derive("y[i] = sigmoid(x[i])", "x")
+    x = torch.randn(1_000_000, device=dev, dtype=dtype)
+    core, t_c = timed(lambda: jac.evaluate(compact=True, x=x).core, sync)
+    s = torch.sigmoid(x)
+    rows.append(("compact sigmoid Jacobian n=1e6", core, s * (1 - s), t_c, float("nan")))
+
+    for name, got, want, t1, t2 in rows:
+        assert isinstance(got, torch.Tensor) and got.device.type == dev.type, name
+        err = float((got - want).abs().max() / max(1.0, float(want.abs().max())))
+        ok = err <= tol
+        failures += not ok
+        print(f"{str(dtype):14} {name:32} rel. error {err:.2e} {'ok' if ok else 'DISAGREE'}"
+              f"   tensorcalc {t1 * 1e3:8.3f} ms   torch {t2 * 1e3:8.3f} ms")
+    return failures
 
 
 if __name__ == "__main__":

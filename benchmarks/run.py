@@ -232,6 +232,7 @@ def describe_machine() -> None:
     print("## Machine\n")
     print(f"- CPU: {cpu}; {cores} logical cores ({usable} usable by this process)")
     print(f"- OS: {platform.platform()}")
+    print(f"- load average at start: {load_text()}")
     print(f"- Python: {platform.python_implementation()} {platform.python_version()}")
     print(f"- NumPy: {np.__version__}; BLAS: {blas_info()}")
     import lark
@@ -249,6 +250,17 @@ def describe_machine() -> None:
     else:
         print("- torch: not installed (columns n/a)")
     print()
+
+
+def load_text() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    text = f"{one:.2f} (1 min), {five:.2f} (5 min)"
+    if one > 0.5 * (os.cpu_count() or 1):
+        text += " -- WARNING: other processes are using the CPU; timings will be noisy"
+    return text
 
 
 def blas_info() -> str:
@@ -842,7 +854,8 @@ def main() -> int:
     goals = [r for r in ROWS if r.met is not None]
     met = sum(1 for r in goals if r.met)
     missed = [r.workload.split(" ")[0].rstrip(".") for r in goals if not r.met]
-    print(f"- total benchmark time {time.perf_counter() - t_start:.0f} s")
+    print(f"- total benchmark time {time.perf_counter() - t_start:.0f} s; "
+          f"load average at the end: {load_text()}")
     if ERRORS:
         print(f"\n!!! {len(ERRORS)} ERROR(S): " + " / ".join(ERRORS))
     print(f"\nSUMMARY: {met} of {len(goals)} goals met"
