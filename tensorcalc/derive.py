@@ -38,6 +38,7 @@ from .ir import (
     freshen,
     map_factor_sums,
     power,
+    refs,
     rename_sum,
     rename_term,
     statement_refs,
@@ -213,6 +214,13 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
     """
     chain = needed_statements(statements, of)
     active = _active(chain, wrt)
+    # A tangent used once is inlined whole, so that a chain of products ends up in one
+    # term and opt_einsum chooses the order of the contraction; one used more is hoisted.
+    uses = {st.name: 0 for st in chain}
+    for st in chain:
+        for r in refs(st.rhs):
+            if r.name in uses:
+                uses[r.name] += 1
     tangents: dict[str, Sum] = {}
     lhs_of: dict[str, tuple[str, ...]] = {}
     out: list[Statement] = []
@@ -239,7 +247,7 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
             result = Statement(name, st.indices + new_axes, tangent)
             return Derived(forward_needed + out, result)
         if tangent.terms:
-            if hoist:
+            if hoist and not (uses[st.name] == 1 and _small(tangent)):
                 tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"d{st.name}_d{wrt}",
                                           names)
                 out += hoisted
@@ -274,6 +282,11 @@ def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,
         hoisted.append(Statement(stmt_name, free, Sum((core,))))
         terms.append(Term(t.coef, ties + (Ref(stmt_name, free),)))
     return Sum(tuple(terms)), hoisted
+
+
+def _small(tangent: Sum) -> bool:
+    """Few enough terms and factors to inline where the tangent is used."""
+    return len(tangent.terms) <= 2 and all(len(t.factors) <= 6 for t in tangent.terms)
 
 
 def _is_plain(t: Term) -> bool:

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .functions import FUNCTIONS
@@ -30,6 +32,7 @@ from .ir import (
     freshen,
     map_factor_sums,
     mentioned,
+    refs,
     rename_term,
 )
 
@@ -89,10 +92,58 @@ def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True
         for t in expr.terms:
             terms += simplify_term(freshen(t) if top else t)
         new = collect(terms, held)
+        if top:
+            new = distinct_bound_names(new)
         if new == expr:
             break
         expr = new
     return expr
+
+
+def distinct_bound_names(expr: Sum) -> Sum:
+    """Rename summed indices so that a name never labels axes of two sizes in one statement.
+
+    Canonical names repeat across terms; one name must mean one size throughout a
+    statement. A name may be shared by two terms where it labels the same axis of the same
+    tensor in both (then the sizes agree); otherwise the later term takes another name.
+    """
+    free = set(expr.free)
+    seen: dict[str, set[tuple[str, int]]] = {}
+    out = []
+    for t in expr.terms:
+        axes = _axes_of(t)
+        bound = sorted(t.mentioned - free - set(t.free))
+        mapping: dict[str, str] = {}
+        for k in bound:
+            if k not in seen or seen[k] & axes.get(k, set()):
+                continue
+            others = (t.mentioned - {k}) | free | set(mapping.values())
+            mapping[k] = next(
+                n for n in _names()
+                if n not in others and (n not in seen or seen[n] & axes.get(k, set()))
+            )
+        t = rename_term(t, mapping)
+        for k in bound:
+            seen.setdefault(mapping.get(k, k), set()).update(axes.get(k, set()))
+        out.append(t)
+    return Sum(tuple(out))
+
+
+def _axes_of(t: Term) -> dict[str, set[tuple[str, int]]]:
+    """Each index of a term with the (tensor, axis) places it labels."""
+    axes: dict[str, set[tuple[str, int]]] = {}
+    for r in refs(Sum((t,))):
+        for pos, i in enumerate(r.indices):
+            axes.setdefault(i, set()).add((r.name, pos))
+    return axes
+
+
+def _names() -> Iterator[str]:
+    yield from _POOL
+    k = 1
+    while True:
+        yield f"k{k}"
+        k += 1
 
 
 def simplify_term(term: Term) -> list[Term]:
