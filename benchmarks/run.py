@@ -5,6 +5,7 @@ Run from the repository root:
 
     python benchmarks/run.py            # full run (about 1-2 minutes on 2 cores)
     python benchmarks/run.py --quick    # fewer repeats
+    python benchmarks/run.py --threads 1  # single-threaded BLAS/torch/XLA (steadier)
 
 Prints the machine, then one markdown table row per workload. Every implementation's
 result is checked against the NumPy formula (float64, ``np.allclose``, rtol 1e-6) before
@@ -32,9 +33,29 @@ from collections.abc import Callable
 from contextlib import redirect_stdout
 from typing import Any
 
-import numpy as np
 
-import tensorcalc as tc
+def _threads_from_argv() -> str | None:
+    """``--threads N`` must act before NumPy, jax and torch start their thread pools."""
+    for k, arg in enumerate(sys.argv):
+        if arg == "--threads" and k + 1 < len(sys.argv):
+            return sys.argv[k + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+THREADS = _threads_from_argv()
+if THREADS is not None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[var] = THREADS
+    if THREADS == "1":
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false").strip()
+
+import numpy as np  # noqa: E402
+
+import tensorcalc as tc  # noqa: E402
 
 try:
     import jax
@@ -48,6 +69,9 @@ except Exception:  # noqa: BLE001 - any failure to import means "not available"
 try:
     import torch
     import torch.func
+
+    if THREADS is not None:
+        torch.set_num_threads(int(THREADS))
 except Exception:  # noqa: BLE001
     torch = None  # type: ignore[assignment]
 
@@ -233,6 +257,7 @@ def describe_machine() -> None:
     print("## Machine\n")
     print(f"- CPU: {cpu}; {cores} logical cores ({usable} usable by this process)")
     print(f"- OS: {platform.platform()}")
+    print(f"- threads: {'libraries default' if THREADS is None else THREADS + ' (--threads)'}")
     print(f"- load average at start: {load_text()}")
     print(f"- Python: {platform.python_implementation()} {platform.python_version()}")
     print(f"- NumPy: {np.__version__}; BLAS: {blas_info()}")
@@ -864,6 +889,9 @@ def print_table() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS, torch and XLA (default: the libraries' own); "
+                             "--threads 1 is steadier on a shared machine")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
     t_start = time.perf_counter()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ProgramError
+from .errors import ProgramError, refuses_deep_nesting
 from .program import Program
 
 Source = "str | Program"
 
 
+@refuses_deep_nesting
 def compile(program: str | Program, result: str | None = None) -> Program:  # noqa: A001
     """Parse and check a program once; run it many times.
 

@@ -22,7 +22,7 @@ from .derive import (
     reverse,
     sized,
 )
-from .errors import DerivativeError, ProgramError
+from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import Ref, Statement, Sum, Term, statement_refs
 from .program import Program
 
@@ -127,6 +127,7 @@ def _with_sizes(result: Statement, setup: _Setup) -> Statement:
     return sized(result, [Ref(setup.wrt, setup.axes), Ref(setup.of.name, setup.of.indices)])
 
 
+@refuses_deep_nesting
 def derive(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The derivative of the result (or of ``of``) with respect to the input ``wrt``.
 
@@ -151,6 +152,7 @@ def _derive(s: _Setup, name: str) -> Program:
 jacobian = derive
 
 
+@refuses_deep_nesting
 def grad(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The gradient of a scalar result: shaped like ``wrt``."""
     s = _Setup(program, wrt, of, ())
@@ -162,6 +164,7 @@ def grad(program: str | Program, wrt: str, of: str | None = None) -> Program:
     return derive(s.program, wrt, of)
 
 
+@refuses_deep_nesting
 def hessian(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The Hessian of a scalar result: shaped ``wrt.shape + wrt.shape``."""
     g = grad(program, wrt, of)
@@ -170,6 +173,7 @@ def hessian(program: str | Program, wrt: str, of: str | None = None) -> Program:
     return _derive(s, name)
 
 
+@refuses_deep_nesting
 def vjp(program: str | Program, wrt: str, cotangent: str = "G", of: str | None = None) -> Program:
     """``sum_I G[I] d result[I] / d wrt[J]``, without forming the Jacobian.
 
@@ -183,6 +187,7 @@ def vjp(program: str | Program, wrt: str, cotangent: str = "G", of: str | None =
     return s.finish(derived, {cotangent: len(s.of.indices)})
 
 
+@refuses_deep_nesting
 def jvp(program: str | Program, wrt: str, tangent: str = "V", of: str | None = None) -> Program:
     """``sum_J d result[I] / d wrt[J] V[J]``, without forming the Jacobian.
 

@@ -43,7 +43,7 @@ from .ir import (
     rename_term,
     statement_refs,
 )
-from .simplify import canonical_term, factor_key, simplify_sum
+from .simplify import canonical_term, factor_key, simplify_sum, term_key
 
 # d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
 RefRule = Callable[[Ref], Sum | None]
@@ -67,7 +67,16 @@ def _d_term(t: Term, rule: RefRule) -> list[Term]:
         df = _d_factor(f, rule)
         others = t.factors[:k] + t.factors[k + 1:]
         for u in df.terms:
-            out.append(Term(t.coef * u.coef, others + u.factors, t.summed | u.summed))
+            factors = others + u.factors
+            summed = t.summed | u.summed
+            sized = {i for g in factors if not isinstance(g, Delta) for i in g.free}
+            if any(i in summed and i not in sized for i in f.free):
+                # The derivative no longer carries a summed axis of the factor it replaces;
+                # keep its size with ``f^0`` (one, shaped like f). ``simplify`` drops it
+                # again wherever another factor carries those axes. (Free axes are sized
+                # around the term, and for a statement by ``sized``.)
+                factors += (Power(as_sum(f), const(0.0)),)
+            out.append(Term(t.coef * u.coef, factors, t.summed | u.summed))
     return out
 
 
@@ -241,7 +250,7 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
                 return None
             return _inline_ref(value, lhs_of[ref.name], ref, context)
 
-        tangent = simplify_sum(differentiate(st.rhs, rule))
+        tangent = simplify_sum(differentiate(st.rhs, rule), frozenset(st.indices + new_axes))
         forward_needed.append(st)
         if st.name == of:
             result = Statement(name, st.indices + new_axes, tangent)
@@ -279,7 +288,9 @@ def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,
             continue
         free = tuple(i for i in lhs if i in core.free)
         stmt_name = names.tensor(base)
-        hoisted.append(Statement(stmt_name, free, Sum((core,))))
+        only = core.factors[0] if len(core.factors) == 1 else None
+        rhs = only if isinstance(only, Sum) and not core.summed else Sum((core,))
+        hoisted.append(Statement(stmt_name, free, rhs))
         terms.append(Term(t.coef, ties + (Ref(stmt_name, free),)))
     return Sum(tuple(terms)), hoisted
 
@@ -314,7 +325,8 @@ def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
         if st.name not in active:
             continue
         if st.name != of:
-            total = simplify_sum(Sum(tuple(contributions.pop(st.name, []))))
+            total = simplify_sum(Sum(tuple(contributions.pop(st.name, []))),
+                                 frozenset(st.indices))
             if not total.terms:
                 continue
             adjoint_ref[st.name], extra = _adjoint_statement(st, total, names)
@@ -332,12 +344,12 @@ def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
 
             local = differentiate(st.rhs, rule)
             seeded = _times_bar(bar, local, st.indices, context_t)
-            value = simplify_sum(seeded)
+            value = simplify_sum(seeded, frozenset(temp))
             for t in value.terms:
                 t = freshen(t, set(target_lhs))
                 contributions.setdefault(target, []).append(
                     rename_term(t, dict(zip(temp, target_lhs))))
-    gradient = simplify_sum(Sum(tuple(contributions.get(wrt, []))))
+    gradient = simplify_sum(Sum(tuple(contributions.get(wrt, []))), frozenset(wrt_axes))
     # Adjoints were made from the result backwards: each uses only those made before it.
     return Derived(chain + adjoints, Statement(name, wrt_axes, gradient))
 
@@ -395,20 +407,17 @@ def _through_deltas(known: set[str], expr: Sum) -> set[str]:
 
 
 def reuse_forward(forward_statements: list[Statement], derived: list[Statement]) -> list[Statement]:
-    """Replace, in derivative statements, each copy of a forward statement's right-hand
-    side (``tanh(X[b,d] W[d,h] + c[h])``) by a reference to it (``H[b,h]``)."""
+    """Replace each copy of an earlier statement's right-hand side inside a derivative
+    statement (``tanh(X[b,d] W[d,h] + c[h])``, ``(1 - H[b,h]^2)``) by a reference to it
+    (``H[b,h]``): forward values and derivative pieces are computed once."""
     patterns: dict[str, tuple[Statement, tuple[str, ...]]] = {}
-    for st in forward_statements:
-        if len(st.rhs.terms) != 1:
-            continue
-        t = st.rhs.terms[0]
-        if t.coef != 1 or t.summed or len(t.factors) != 1 or isinstance(t.factors[0], (Ref, Delta)):
-            continue
-        key, order = skeleton(canonical_term(t).factors[0])
-        if set(st.indices) <= set(order):
-            patterns.setdefault(key, (st, order))
-    if not patterns:
-        return derived
+
+    def learn(st: Statement) -> None:
+        pattern = _pattern(st.rhs)
+        if pattern is not None:
+            key, order = skeleton(pattern)
+            if set(st.indices) <= set(order):
+                patterns.setdefault(key, (st, order))
 
     def in_factor(f: Factor) -> Factor:
         if isinstance(f, (Ref, Delta)):
@@ -425,7 +434,27 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
         return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed)
                          for t in s.terms))
 
-    return [Statement(st.name, st.indices, in_sum(st.rhs), st.sized_by) for st in derived]
+    for st in forward_statements:
+        learn(st)
+    out = []
+    for st in derived:
+        st = Statement(st.name, st.indices, in_sum(st.rhs), st.sized_by) if patterns else st
+        out.append(st)
+        learn(st)
+    return out
+
+
+def _pattern(rhs: Sum) -> Factor | None:
+    """The factor a statement's right-hand side appears as inside other terms, if any:
+    a function call or power (``tanh(...)``), or a sum of several terms (``(1 - H^2)``)."""
+    if len(rhs.terms) > 1:
+        return Sum(tuple(sorted((canonical_term(t) for t in rhs.terms), key=term_key)))
+    if len(rhs.terms) == 1:
+        t = rhs.terms[0]
+        if t.coef == 1 and not t.summed and len(t.factors) == 1 \
+                and isinstance(t.factors[0], (Call, Power)):
+            return canonical_term(t).factors[0]
+    return None
 
 
 def skeleton(f: Factor) -> tuple[str, tuple[str, ...]]:

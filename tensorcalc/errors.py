@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 
 class TensorCalcError(Exception):
     """Base class of every error tensorcalc raises on bad input."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def refuses_deep_nesting(fn: F) -> F:
+    """Turn Python's RecursionError, from an expression nested too deeply to walk, into a
+    ``ProgramError``: the work on trees is recursive, the parser is not."""
+
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise ProgramError(
+                "the program is nested too deeply (function calls or parenthesised sums "
+                "inside each other, several hundred levels)"
+            ) from None
+
+    return guarded  # type: ignore[return-value]
 
 
 class ParseError(TensorCalcError):

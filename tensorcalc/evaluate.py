@@ -27,6 +27,7 @@ from .ir import (
     Term,
     all_deltas,
     const_value,
+    is_anchor,
     rename_term,
     statement_refs,
 )
@@ -176,8 +177,10 @@ class _TermPlan:
         term = substitute_deltas(term)
         self.free = term.free
         self.ties = {i: r for i, r in tie_groups(term).items() if i != r}
+        # Deltas are structure and ``X^0`` anchors only sizes: neither is an operand.
         core = rename_term(
-            Term(term.coef, tuple(f for f in term.factors if not isinstance(f, Delta)),
+            Term(term.coef, tuple(f for f in term.factors
+                                  if not isinstance(f, Delta) and not is_anchor(f)),
                  term.summed),
             self.ties,
         )

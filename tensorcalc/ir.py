@@ -179,6 +179,22 @@ def mentioned(factor: Factor) -> frozenset[str]:
     return frozenset(names)
 
 
+def is_anchor(f: Factor) -> bool:
+    """``X[p,q]^0`` (or ``(...)^0``): one over the factor's indices; it only gives sizes."""
+    return isinstance(f, Power) and const_value(f.exponent) == 0.0
+
+
+def value_refs(expr: Sum) -> Iterator[Ref]:
+    """The references whose values an expression needs (not those of ``X^0`` anchors)."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Ref):
+                yield f
+            elif not is_anchor(f):
+                for s in children(f):
+                    yield from value_refs(s)
+
+
 def statement_refs(st: Statement) -> Iterator[Ref]:
     yield from refs(st.rhs)
     yield from st.sized_by

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from .backend import as_array
-from .errors import InputError, ProgramError, TensorCalcError
+from .errors import InputError, ProgramError, TensorCalcError, refuses_deep_nesting
 from .evaluate import Compact, StatementPlan
 from .execute import Runner
-from .ir import Statement, refs, statement_refs
+from .ir import Statement, statement_refs, value_refs
 from .lower import lower
 from .printing import format_latex, format_statement
 from .syntax import parse
@@ -85,7 +85,7 @@ class Program:
         want = {self.result}
         for st in reversed(self.statements):
             if st.name in want:
-                want |= {r.name for r in refs(st.rhs)}
+                want |= {r.name for r in value_refs(st.rhs)}
         return frozenset(st.name for st in self.needed if st.name not in want)
 
     @cached_property
@@ -113,9 +113,11 @@ class Program:
 
     # --- running ------------------------------------------------------------
 
+    @refuses_deep_nesting
     def __call__(self, **arrays: Any) -> Any:
         return self._run(arrays, compact=False)
 
+    @refuses_deep_nesting
     def evaluate(self, compact: bool = False, **arrays: Any) -> Any:
         """The result's value; with ``compact=True`` a ``Compact`` that keeps delta ties."""
         return self._run(arrays, compact=compact)
@@ -179,11 +181,13 @@ class Program:
 
     # --- showing ------------------------------------------------------------
 
+    @refuses_deep_nesting
     def __str__(self) -> str:
         return "\n".join(
             format_statement(st) for st in self.statements if st.name not in self._shape_only
         )
 
+    @refuses_deep_nesting
     def source(self) -> str:
         """Like ``str()``, and self-contained: an axis whose size comes from a tensor the
         right-hand side does not use is tied to it as ``X[p,q]^0`` (one, shaped like X)."""
@@ -192,10 +196,12 @@ class Program:
     def __repr__(self) -> str:
         return f"tensorcalc.Program({str(self)!r})"
 
+    @refuses_deep_nesting
     def latex(self) -> str:
         """The statements in LaTeX, one ``\\\\``-separated line each."""
         return " \\\\\n".join(format_latex(st, ()) for st in self.statements)
 
+    @refuses_deep_nesting
     def to_python(self, name: str | None = None) -> str:
         """Source of one function with the inputs as keyword parameters, computing the
         result with NumPy and opt_einsum only (tensorcalc is not needed to run it)."""
@@ -204,6 +210,7 @@ class Program:
         return to_python(self, name)
 
     @property
+    @refuses_deep_nesting
     def einsum(self) -> list[str]:
         """The einsum contractions that run the program, in order."""
         out: list[str] = []

@@ -30,6 +30,7 @@ from .ir import (
     Term,
     const_value,
     freshen,
+    is_anchor,
     map_factor_sums,
     mentioned,
     refs,
@@ -87,10 +88,11 @@ def tie_groups(term: Term) -> dict[str, str]:
 
 def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True) -> Sum:
     """Simplify every term (recursively) and collect equal ones, until nothing changes."""
+    held = held | frozenset(expr.free)  # summed indices must never take these names
     for _ in range(20):
         terms: list[Term] = []
         for t in expr.terms:
-            terms += simplify_term(freshen(t) if top else t)
+            terms += simplify_term(freshen(t, set(held)) if top else t)
         new = collect(terms, held)
         if top:
             new = distinct_bound_names(new)
@@ -112,10 +114,10 @@ def distinct_bound_names(expr: Sum) -> Sum:
     out = []
     for t in expr.terms:
         axes = _axes_of(t)
-        bound = sorted(t.mentioned - free - set(t.free))
+        bound = sorted(t.mentioned - set(t.free))
         mapping: dict[str, str] = {}
         for k in bound:
-            if k not in seen or seen[k] & axes.get(k, set()):
+            if k not in free and (k not in seen or seen[k] & axes.get(k, set())):
                 continue
             others = (t.mentioned - {k}) | free | set(mapping.values())
             mapping[k] = next(
@@ -163,6 +165,7 @@ def simplify_term(term: Term) -> list[Term]:
         factors.append(f)
     if coef == 0:
         return []
+    factors = _drop_needless_anchors(factors, term.summed)
     term = Term(coef, tuple(factors), term.summed)
     spread = _distribute(term)
     if spread is not None:
@@ -171,6 +174,20 @@ def simplify_term(term: Term) -> list[Term]:
             out += simplify_term(t)
         return out
     return [term]
+
+
+def _drop_needless_anchors(factors: list[Factor], summed: frozenset[str]) -> list[Factor]:
+    """Keep an ``X^0`` anchor only while it alone sizes a summed index of the term."""
+    carried = {i for f in factors if not is_anchor(f) and not isinstance(f, Delta)
+               for i in f.free}
+    kept: list[Factor] = []
+    for f in factors:
+        if is_anchor(f):
+            if not (set(f.free) & summed) - carried:
+                continue
+            carried |= set(f.free)
+        kept.append(f)
+    return kept
 
 
 def _inline(term: Term) -> Term:
@@ -250,7 +267,7 @@ def collect(terms: list[Term], held: frozenset[str] = frozenset()) -> Sum:
     keyed: dict[str, Term] = {}
     order: list[str] = []
     for t in terms:
-        t = canonical_term(t)
+        t = canonical_term(t, held)
         key = term_key(t)
         if key in keyed:
             old = keyed[key]
@@ -265,10 +282,11 @@ def collect(terms: list[Term], held: frozenset[str] = frozenset()) -> Sum:
 _TEMP = "@"
 
 
-def canonical_term(term: Term) -> Term:
-    """Factors sorted, summed indices renamed in order of first use (k, l, m, ...)."""
+def canonical_term(term: Term, avoid: frozenset[str] = frozenset()) -> Term:
+    """Factors sorted, summed indices renamed in order of first use (k, l, m, ...),
+    never to a name in ``avoid`` (the free indices of the statement around the term)."""
     term = _to_temporaries(term, [0])
-    return _canonical(term, set(term.free))
+    return _canonical(term, set(term.free) | avoid)
 
 
 def _to_temporaries(term: Term, counter: list[int]) -> Term:
@@ -295,6 +313,7 @@ def _canonical(term: Term, used: set[str]) -> Term:
         for i in _index_order(f):
             if i in term.summed and i not in seen:
                 seen.append(i)
+    seen += sorted(term.summed - set(seen))  # summed, yet in no factor: a size
     taken = used | {n for f in factors for n in mentioned(f) if not n.startswith(_TEMP)}
     mapping = {}
     for i in seen:

@@ -194,6 +194,15 @@ def _describe_expected(expected: set[str]) -> str:
     return "; expected " + ", ".join(words)
 
 
+def _end_of_input(lines: list[str]) -> tuple[int, int]:
+    """Just after the last character that is not blank: where more input was expected."""
+    for k in range(len(lines) - 1, -1, -1):
+        stripped = lines[k].rstrip()
+        if stripped:
+            return k + 1, len(stripped) + 1
+    return 1, 1
+
+
 def parse(text: str) -> list[SStatement]:
     """Parse program text into surface statements, or raise ``ParseError``."""
     if not isinstance(text, str):
@@ -203,9 +212,10 @@ def parse(text: str) -> list[SStatement]:
         statements: list[SStatement] = _parser().parse(text)  # type: ignore[assignment]
     except UnexpectedInput as err:
         line, column = err.line, err.column
-        if isinstance(err, UnexpectedEOF) or line is None or line < 1:
-            line = len(lines)
-            column = len(lines[-1]) + 1
+        token = getattr(err, "token", None)
+        at_end = token is not None and token.type == "$END"
+        if isinstance(err, UnexpectedEOF) or at_end or line is None or line < 1:
+            line, column = _end_of_input(lines)
         source_line = lines[line - 1] if 0 < line <= len(lines) else ""
         if isinstance(err, UnexpectedCharacters):
             bad = source_line[column - 1 : column] if column >= 1 else ""

@@ -1,0 +1,724 @@
+"""Property-based tests (hypothesis): random valid programs, their derivatives against
+central finite differences, JAX, round trips through the printed source, idempotent
+simplification, vjp/jvp against the dense Jacobian, and compact results.
+
+The generator writes program *text* over the index pool i, a (size 2), j, b (size 3) and
+k (size 4): every index has one size everywhere, and distinct sizes catch transposed
+layouts. Arrays are drawn with NumPy from a seed that hypothesis draws.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import note as _note
+from hypothesis.errors import InvalidArgument
+from hypothesis import strategies as st
+
+import tensorcalc as tc
+from tensorcalc.check import finite_differences
+from tensorcalc.ir import all_deltas
+from tensorcalc.printing import format_statement
+from tensorcalc.simplify import simplify_sum
+
+SIZES = {"i": 2, "a": 2, "j": 3, "b": 3, "k": 4}
+GROUP = {n: tuple(m for m in SIZES if SIZES[m] == SIZES[n]) for n in SIZES}
+INPUT_NAMES = ("X", "W", "Y", "Z", "U")
+SCALAR_NAMES = ("c", "s")
+STATEMENT_NAMES = ("R1", "R2", "R3")
+WEIGHT = "C"
+COT, TAN = "Gct", "Vtg"
+
+EPS = 1e-6
+FD_RTOL = 1e-5  # finite differences against symbolic, relative to the scale of the values
+EXACT_RTOL = 1e-9  # two symbolic routes to the same number
+BIG = 1e6  # values beyond this make a poor finite-difference oracle: rejected
+
+SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                           HealthCheck.data_too_large])
+
+# Functions with a kink or a jump: applied only to inputs (drawn away from 0) or to
+# arguments bounded away from 0.
+KINKED = ("relu", "abs", "sign", "step")
+EXPLODING = ("exp", "sinh", "cosh", "expm1")
+POSITIVE_DOMAIN = ("log", "sqrt", "log1p")
+ANYWHERE = ("tanh", "sigmoid", "softplus", "sin", "cos", "square")
+ALL_FUNCTIONS = KINKED + EXPLODING + POSITIVE_DOMAIN + ANYWHERE + ("tan",)
+
+
+# --------------------------------------------------------------------------- generator
+
+ATOM, POWER, UNARY, PRODUCT, SUM = 4, 3, 2, 1, 0
+
+
+@dataclass
+class Node:
+    text: str
+    prec: int
+    idx: frozenset = frozenset()  # indices mentioned (outside sum[] binders)
+
+    @property
+    def bare_name(self) -> bool:
+        """The text ends with a name: a juxtaposed "(" would make it a function call."""
+        return re.search(r"[A-Za-z_][A-Za-z0-9_]*$", self.text) is not None
+
+
+def par(n: Node, prec: int) -> Node:
+    if n.prec >= prec:
+        return n
+    return Node(f"({n.text})", ATOM, n.idx)
+
+
+_INDEXED = re.compile(r"(\w+|δ)\[([^\]]*)\]")
+
+
+def ref_indices(text: str) -> set[str]:
+    return {i.strip() for name, inside in _INDEXED.findall(text)
+            if name not in ("delta", "δ", "sum") for i in inside.split(",") if i.strip()}
+
+
+def delta_indices(text: str) -> set[str]:
+    return {i.strip() for name, inside in _INDEXED.findall(text)
+            if name in ("delta", "δ") for i in inside.split(",") if i.strip()}
+
+
+@dataclass
+class ProgramGen:
+    draw: object
+    inputs: dict = field(default_factory=dict)  # name -> signature (index names giving sizes)
+    statements: dict = field(default_factory=dict)  # name -> left-hand indices
+    binder: str | None = None  # index reserved for sum[] in the current statement
+    inside: bool = False  # inside the sum[] body that binds ``binder``
+    used_functions: set = field(default_factory=set)
+
+    # --- helpers
+    def d(self, strategy):
+        return self.draw(strategy)
+
+    def usable(self, group_of: str) -> list[str]:
+        out = [n for n in GROUP[group_of] if n != self.binder or self.inside]
+        return out
+
+    def render_ref(self, name: str, signature: tuple[str, ...]) -> Node | None:
+        if not signature:
+            return Node(name, ATOM, frozenset())
+        chosen = []
+        for s in signature:
+            options = self.usable(s)
+            if not options:
+                return None
+            chosen.append(self.d(st.sampled_from(options)))
+        return Node(f"{name}[{','.join(chosen)}]", ATOM, frozenset(chosen))
+
+    def new_input(self) -> str:
+        free = [n for n in INPUT_NAMES if n not in self.inputs]
+        free_scalars = [n for n in SCALAR_NAMES if n not in self.inputs]
+        if free_scalars and self.d(st.integers(0, 9)) == 0:
+            name = free_scalars[0]
+            self.inputs[name] = ()
+            return name
+        name = free[0]
+        rank = self.d(st.integers(1, 2))
+        self.inputs[name] = tuple(self.d(st.sampled_from(sorted(SIZES))) for _ in range(rank))
+        return name
+
+    def ref(self, input_only: bool = False) -> Node:
+        choices = []
+        if len([n for n in self.inputs if n in INPUT_NAMES]) < 4:
+            choices.append("new")
+        if self.inputs:
+            choices.append("input")
+        if self.statements and not input_only:
+            choices.append("statement")
+        how = self.d(st.sampled_from(choices))
+        for _ in range(3):
+            if how == "new":
+                name = self.new_input()
+                sig = self.inputs[name]
+            elif how == "input":
+                name = self.d(st.sampled_from(sorted(self.inputs)))
+                sig = self.inputs[name]
+            else:
+                name = self.d(st.sampled_from(sorted(self.statements)))
+                sig = self.statements[name]
+            node = self.render_ref(name, sig)
+            if node is not None:
+                return node
+            how = "new" if len(self.inputs) < 5 else "input"
+        return self.number()
+
+    def number(self) -> Node:
+        text = self.d(st.sampled_from(["2", "0.5", "3", "1.5", "1e-1", "2.", ".5", "1.0e0",
+                                       "0.25"]))
+        return Node(text, ATOM)
+
+    # --- expressions
+    def expr(self, depth: int) -> Node:
+        if depth <= 0:
+            return self.ref() if self.d(st.integers(0, 7)) else self.number()
+        kind = self.d(st.sampled_from(
+            ["ref", "product", "product", "sum", "sum", "neg", "call", "call", "power",
+             "division", "binder"]))
+        if kind == "ref":
+            return self.ref()
+        if kind == "product":
+            return self.product(depth)
+        if kind == "sum":
+            n = self.d(st.integers(2, 3))
+            parts = [self.expr(depth - 1) for _ in range(n)]
+            text = parts[0].text
+            for p in parts[1:]:
+                text += self.d(st.sampled_from([" + ", " - ", "+", "-"])) + par(p, PRODUCT).text
+            return Node(text, SUM, frozenset().union(*(p.idx for p in parts)))
+        if kind == "neg":
+            e = par(self.expr(depth - 1), UNARY)
+            return Node(f"-{e.text}", UNARY, e.idx)
+        if kind == "call":
+            return self.call(depth)
+        if kind == "power":
+            return self.power(depth)
+        if kind == "division":
+            num = par(self.expr(depth - 1), PRODUCT)
+            den = self.positive(depth - 1)
+            return Node(f"{num.text} / {den.text}", PRODUCT, num.idx | den.idx)
+        # binder: sum[b](ref_with_b * expr)
+        if self.binder is None or self.inside:
+            return self.product(depth)
+        self.inside = True
+        try:
+            anchor = self.ref_with(self.binder)
+            body = self.expr(depth - 1)
+        finally:
+            self.inside = False
+        body = par(body, UNARY)
+        sep = " * " if anchor.bare_name or self.d(st.booleans()) else " "
+        if sep == " " and body.prec < POWER:
+            body = par(body, POWER)
+        inner = f"{anchor.text}{sep}{body.text}"
+        idx = (anchor.idx | body.idx) - {self.binder}
+        return Node(f"sum[{self.binder}]({inner})", ATOM, idx)
+
+    def ref_with(self, index: str) -> Node:
+        """A reference to an input with an axis labelled ``index``."""
+        candidates = [n for n, sig in self.inputs.items()
+                      if any(SIZES[s] == SIZES[index] for s in sig)]
+        if candidates and self.d(st.booleans()):
+            name = self.d(st.sampled_from(sorted(candidates)))
+        else:
+            name = [n for n in INPUT_NAMES if n not in self.inputs]
+            if not name:
+                name = self.d(st.sampled_from(sorted(candidates)))
+            else:
+                name = name[0]
+                other = self.d(st.sampled_from(sorted(SIZES)))
+                sig = (index,) if self.d(st.booleans()) else (index, other)
+                self.inputs[name] = sig
+        sig = self.inputs[name]
+        pos = next(k for k, s in enumerate(sig) if SIZES[s] == SIZES[index])
+        chosen = []
+        for k, s in enumerate(sig):
+            chosen.append(index if k == pos else self.d(st.sampled_from(self.usable(s))))
+        return Node(f"{name}[{','.join(chosen)}]", ATOM, frozenset(chosen))
+
+    def product(self, depth: int) -> Node:
+        n = self.d(st.integers(2, 3))
+        parts = [self.expr(depth - 1) for _ in range(n)]
+        idx = frozenset().union(*(p.idx for p in parts))
+        if self.d(st.integers(0, 3)) == 0:  # a user delta, tied to an index here or not
+            if idx and self.d(st.integers(0, 2)):
+                u = self.d(st.sampled_from(sorted(idx)))
+            else:  # sized from elsewhere in the statement (statement() makes sure)
+                u = self.d(st.sampled_from([n for n in SIZES if n != self.binder
+                                            or self.inside]))
+            v = self.d(st.sampled_from(self.usable(u)))
+            word = self.d(st.sampled_from(["delta", "delta", "δ"]))
+            pair = (u, v) if self.d(st.booleans()) else (v, u)
+            parts.insert(self.d(st.integers(0, len(parts))),
+                         Node(f"{word}[{pair[0]},{pair[1]}]", ATOM, frozenset(pair)))
+            idx = idx | {v}
+        text = ""
+        prev = None
+        for p in parts:
+            if prev is None:
+                text = par(p, UNARY).text
+            else:
+                star = prev.bare_name or self.d(st.integers(0, 2)) == 0
+                if star:
+                    text += self.d(st.sampled_from([" * ", "*"])) + par(p, UNARY).text
+                else:
+                    text += " " + par(p, POWER).text
+            prev = p
+        return Node(text, PRODUCT, idx)
+
+    def positive(self, depth: int) -> Node:
+        """An expression >= some c > 0 everywhere, as an atom."""
+        kind = self.d(st.sampled_from(["square", "square", "sigmoid", "softplus", "cosh",
+                                       "sqrt"]))
+        c = self.d(st.sampled_from(["1", "0.5", "2"]))
+        if kind != "cosh":
+            e = self.expr(max(depth, 0))
+        if kind == "square":
+            pw = self.d(st.sampled_from(["^2", "**2", "^(2)"]))
+            return Node(f"({par(e, ATOM).text}{pw} + {c})", ATOM, e.idx)
+        if kind == "cosh":
+            self.used_functions.add("cosh")
+            e = self.expr(min(depth, 1))
+            return Node(f"cosh({e.text})", ATOM, e.idx)
+        if kind == "sqrt":
+            self.used_functions.add("sqrt")
+            return Node(f"sqrt({par(e, ATOM).text}^2 + {c})", ATOM, e.idx)
+        self.used_functions.add(kind)
+        return Node(f"({kind}({e.text}) + {c})", ATOM, e.idx)
+
+    def call(self, depth: int) -> Node:
+        fn = self.d(st.sampled_from(ALL_FUNCTIONS))
+        self.used_functions.add(fn)
+        if fn in KINKED:
+            if self.inputs and self.d(st.booleans()):
+                arg = self.ref(input_only=True)  # inputs are drawn with |x| >= 0.3
+            else:
+                arg = self.positive(depth - 1)
+                if self.d(st.booleans()):
+                    arg = Node(f"-{arg.text}", UNARY, arg.idx)
+        elif fn in EXPLODING:
+            arg = self.expr(min(depth - 1, 1))
+        elif fn in POSITIVE_DOMAIN:
+            arg = self.positive(depth - 1)
+        elif fn == "tan":
+            inner = self.expr(depth - 1)
+            arg = Node(f"tanh({inner.text})", ATOM, inner.idx)
+        else:
+            arg = self.expr(depth - 1)
+        return Node(f"{fn}({arg.text})", ATOM, arg.idx)
+
+    def power(self, depth: int) -> Node:
+        kind = self.d(st.sampled_from(["int", "int", "real", "tensor"]))
+        op = self.d(st.sampled_from(["^", "^", "**"]))
+        if kind == "int":
+            base = par(self.expr(depth - 1), ATOM)
+            n = self.d(st.sampled_from(["2", "3", "2", "(2)"]))
+            return Node(f"{base.text}{op}{n}", POWER, base.idx)
+        base = self.positive(depth - 1)
+        if kind == "real":
+            r = self.d(st.sampled_from(["0.5", "-1", "(-1)", "-0.5", "1.5", "-2"]))
+            return Node(f"{base.text}{op}{r}", POWER, base.idx)
+        if self.inputs and self.d(st.booleans()):
+            e = self.ref(input_only=True)
+        else:
+            inner = self.expr(max(depth - 2, 0))
+            e = Node(f"tanh({inner.text})", ATOM, inner.idx)
+        return Node(f"{base.text}{op}{par(e, ATOM).text}", POWER, base.idx | e.idx)
+
+    # --- statements
+    def statement(self, name: str, depth: int, want_indices: bool) -> str:
+        self.binder = None
+        if self.d(st.integers(0, 3)) == 0:
+            self.binder = self.d(st.sampled_from(["i", "a", "j", "b"]))
+        rhs = self.expr(depth)
+        # An index that only deltas carry has no size: give it one in an extra term.
+        unsized = delta_indices(rhs.text) - ref_indices(rhs.text) - {self.binder}
+        for u in sorted(unsized):
+            extra = self.ref_with(u)
+            rhs = Node(f"{rhs.text} + {extra.text}", SUM, rhs.idx | extra.idx)
+        self.binder = None
+        candidates = sorted(rhs.idx)
+        lo = 1 if (want_indices and candidates) else 0
+        n = self.d(st.integers(lo, min(3, len(candidates)))) if candidates else 0
+        lhs = self.d(st.permutations(candidates))[:n] if n else []
+        self.statements[name] = tuple(lhs)
+        if lhs:
+            head = f"{name}[{','.join(lhs)}]"
+        else:
+            head = self.d(st.sampled_from([name, f"{name}[]"]))
+        return f"{head} = {rhs.text}"
+
+    def scalar_of(self, name: str) -> str:
+        lhs = self.statements[name]
+        if not lhs:
+            how = self.d(st.sampled_from(["square", "weight"]))
+            if how == "square" and self.inputs:
+                return f"S = {name}^2"
+            self.inputs[WEIGHT] = ()
+            return f"S = {name} * {WEIGHT}"
+        ref = f"{name}[{','.join(lhs)}]"
+        weight = f"{WEIGHT}[{','.join(lhs)}]"
+        how = self.d(st.sampled_from(["weight", "weight", "square", "sum", "log"]))
+        if how in ("weight", "sum"):
+            self.inputs[WEIGHT] = tuple(lhs)
+        if how == "weight":
+            return f"S = {ref} {weight}"
+        if how == "square":
+            return f"S = {ref}^2"
+        if how == "sum":
+            return f"S = sum[{','.join(lhs)}]({ref} {weight})"
+        return f"S = log({ref}^2 + 1)"
+
+
+@dataclass
+class Case:
+    src: str  # statements R1.. and the scalar S
+    result: str  # the last statement before S (a tensor, usually with indices)
+    statements: tuple[str, ...]
+    inputs: dict  # name -> shape
+    seed: int
+
+    def arrays(self, seed_offset: int = 0) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(self.seed + seed_offset)
+        out = {}
+        for name, shape in self.inputs.items():
+            magnitude = rng.uniform(0.3, 1.0, size=shape)
+            sign = rng.choice([-1.0, 1.0], size=shape)
+            out[name] = np.asarray(magnitude * sign, dtype=np.float64)
+        return out
+
+
+@st.composite
+def programs(draw, max_statements: int = 3, max_depth: int = 3):
+    g = ProgramGen(draw)
+    n = draw(st.integers(1, max_statements))
+    lines = []
+    names = STATEMENT_NAMES[:n]
+    for k, name in enumerate(names):
+        depth = draw(st.integers(1, max_depth))
+        lines.append(g.statement(name, depth, want_indices=(k == n - 1 and draw(
+            st.integers(0, 5)) > 0)))
+    lines.append(g.scalar_of(names[-1]))
+    sep = draw(st.sampled_from(["\n", "\n", "; ", "\n\n", " ;\n"]))
+    src = sep.join(lines)
+    if draw(st.integers(0, 5)) == 0:
+        src = "# generated\n" + src + "  # the end\n"
+    shapes = {name: tuple(SIZES[s] for s in sig) for name, sig in g.inputs.items()}
+    seed = draw(st.integers(0, 2**31 - 1))
+    return Case(src, names[-1], names, shapes, seed)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def note(text: str) -> None:
+    """hypothesis.note inside a test, nothing outside one (the regression tests)."""
+    try:
+        _note(text)
+    except InvalidArgument:
+        pass
+
+
+def accepted(q: tc.Program, arrays: dict) -> dict:
+    return {k: v for k, v in arrays.items() if k in q.accepts}
+
+
+def scale(*values) -> float:
+    return max([float(np.max(np.abs(v))) if np.size(v) else 0.0 for v in values] + [1e-300])
+
+
+def assert_close(actual, expected, rtol, what, floor=0.0):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    tol = rtol * max(scale(actual, expected), floor)
+    err = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
+    assert err <= tol, f"{what}: max error {err:.3g} > {tol:.3g} (scale {scale(expected):.3g})"
+
+
+def compile_case(case: Case) -> tuple[tc.Program, dict]:
+    note(case.src)
+    p = tc.compile(case.src)
+    arrays = case.arrays()
+    assert set(p.accepts) == set(case.inputs), (p.accepts, case.inputs)
+    with np.errstate(all="ignore"):
+        r = tc.compile(case.src, result=case.result)
+        values = [np.asarray(r(**arrays)), np.asarray(p(**arrays))]
+    for v in values:
+        assume(np.all(np.isfinite(v)) and scale(v) < BIG)
+    return p, arrays
+
+
+def fd(program: tc.Program, wrt: str, arrays: dict) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return finite_differences(program, wrt, accepted(program, arrays), eps=EPS)
+
+
+def fd_floor(program: tc.Program, arrays: dict) -> float:
+    """Round-off of a central difference is about 1e-16 |f| / eps: a floor for the scale."""
+    return 1e-3 * (1.0 + scale(program(**accepted(program, arrays))))
+
+
+# --------------------------------------------------------------------------- properties
+# Each check is a plain function of (source, wrt, of, arrays): the hypothesis tests below
+# draw the arguments, the regression tests call them directly.
+
+
+def check_gradient_and_hessian(src: str, wrt: str, arrays: dict) -> None:
+    """(a) grad and hessian of the scalar result against central differences."""
+    p = tc.compile(src)
+    g = tc.grad(p, wrt)
+    note(f"grad wrt {wrt}:\n{g}")
+    G = np.asarray(g(**accepted(g, arrays)))
+    assert G.shape == arrays[wrt].shape, ("gradient shape", G.shape, arrays[wrt].shape)
+    assert_close(G, fd(p, wrt, arrays), FD_RTOL, "gradient", fd_floor(p, arrays))
+
+    h = tc.hessian(p, wrt)
+    note(f"hessian:\n{h}")
+    H = np.asarray(h(**accepted(h, arrays)))
+    assert H.shape == arrays[wrt].shape * 2, ("hessian shape", H.shape, arrays[wrt].shape)
+    assert_close(H, fd(g, wrt, arrays), FD_RTOL, "hessian", fd_floor(g, arrays))
+
+
+def check_jacobian_vjp_jvp_compact(src: str, wrt: str, of: str, arrays: dict,
+                                   seed: int = 0) -> None:
+    """(b) the Jacobian of a statement against FD; (f) vjp/jvp against it; (g) compact."""
+    p = tc.compile(src)
+    r = tc.compile(src, result=of)
+    d = tc.derive(p, wrt, of=of)
+    note(f"d{of}/d{wrt}:\n{d}")
+    J = np.asarray(d(**accepted(d, arrays)))
+    out_shape = np.shape(r(**accepted(r, arrays)))
+    out_rank = len(out_shape)
+    assert J.shape == out_shape + arrays[wrt].shape, ("jacobian shape", J.shape, out_shape)
+    assert_close(J, fd(r, wrt, arrays), FD_RTOL, "jacobian", fd_floor(r, arrays))
+
+    rng = np.random.default_rng(seed + 1)
+    Gct = rng.normal(size=out_shape)
+    Vtg = rng.normal(size=arrays[wrt].shape)
+    x_rank = Vtg.ndim
+
+    v = tc.vjp(p, wrt, cotangent=COT, of=of)
+    note(f"vjp:\n{v}")
+    got = np.asarray(v(**accepted(v, {**arrays, COT: Gct})))
+    want = np.tensordot(Gct, J, axes=(list(range(out_rank)), list(range(out_rank))))
+    assert_close(got, want, EXACT_RTOL, "vjp", scale(Gct) * scale(J))
+
+    u = tc.jvp(p, wrt, tangent=TAN, of=of)
+    note(f"jvp:\n{u}")
+    got = np.asarray(u(**accepted(u, {**arrays, TAN: Vtg})))
+    want = np.tensordot(J, Vtg, axes=(list(range(out_rank, out_rank + x_rank)),
+                                      list(range(x_rank))))
+    assert_close(got, want, EXACT_RTOL, "jvp", scale(Vtg) * scale(J))
+
+    c = d.evaluate(compact=True, **accepted(d, arrays))
+    assert isinstance(c, tc.Compact)
+    assert_close(c.toarray(), J, EXACT_RTOL, "compact", 1.0)
+
+
+def check_source_round_trip(src: str, wrt: str, of: str, arrays: dict, seed: int = 0) -> None:
+    """(d) ``compile(q.source())`` has the values of ``q``, for the program and derivatives."""
+    p = tc.compile(src)
+    rng = np.random.default_rng(seed + 2)
+    r = tc.compile(src, result=of)
+    extra = {COT: rng.normal(size=np.shape(r(**accepted(r, arrays)))),
+             TAN: rng.normal(size=arrays[wrt].shape)}
+    programs_ = {
+        "program": p,
+        "grad": tc.grad(p, wrt),
+        "jacobian": tc.derive(p, wrt, of=of),
+        "vjp": tc.vjp(p, wrt, cotangent=COT, of=of),
+        "jvp": tc.jvp(p, wrt, tangent=TAN, of=of),
+    }
+    values = {**arrays, **extra}
+    for what, q in programs_.items():
+        text = q.source()
+        note(f"{what}.source():\n{text}")
+        again = tc.compile(text)
+        assert set(again.needed_inputs) <= set(q.accepts), (what, again.needed_inputs)
+        with np.errstate(all="ignore"):
+            want = np.asarray(q(**accepted(q, values)))
+            got = np.asarray(again(**accepted(again, values)))
+        assert_close(got, want, 1e-12, f"{what} round trip", 1.0)
+
+
+def check_simplification_is_idempotent(src: str, wrt: str, of: str, arrays: dict) -> None:
+    """(e) simplification of every statement a derivative adds is idempotent:
+    ``simplify_sum`` of the stored form is a fixed point of ``simplify_sum``, keeps the
+    values, and finds nothing left to do (no term collected, no delta removed).
+
+    The stored form itself is *not* compared structurally with ``simplify_sum(rhs)``:
+    after simplification ``derive`` replaces subexpressions by references to forward
+    statements (``sigmoid(X[j])`` by ``R1[j]``), which changes the canonical factor order
+    (``V[j] R1[j]`` becomes ``R1[j] V[j]``), and neither SPEC §2 nor the printed meaning
+    depends on that order.
+    """
+    p = tc.compile(src)
+    original = {s.name for s in p.statements}  # copied from the program, never simplified
+    for what, q in {"grad": tc.grad(p, wrt), "jacobian": tc.derive(p, wrt, of=of),
+                    "vjp": tc.vjp(p, wrt, cotangent=COT, of=of),
+                    "jvp": tc.jvp(p, wrt, tangent=TAN, of=of)}.items():
+        values = {**arrays, COT: None, TAN: arrays[wrt]}
+        for s in q.statements:
+            if s.name in original:
+                continue
+            once = simplify_sum(s.rhs)
+            twice = simplify_sum(once)
+            shown = format_statement(replace(s, rhs=once))
+            assert twice == once, (
+                f"{what}: simplify_sum is not idempotent on {s.name}:\n{shown}\n---\n"
+                f"{format_statement(replace(s, rhs=twice))}")
+            assert len(once.terms) == len(s.rhs.terms), (
+                f"{what}: {s.name} was left unsimplified:\n{q}\n---\n{shown}")
+            assert sum(1 for _ in all_deltas(once)) == sum(1 for _ in all_deltas(s.rhs)), (
+                f"{what}: {s.name} kept a removable delta:\n{q}\n---\n{shown}")
+            if what in ("grad", "jacobian"):
+                again = tc.Program([replace(t, rhs=once) if t is s else t
+                                    for t in q.statements], q.inputs, q.ranks, q.result,
+                                   q.accepts)
+                given_ = {k: v for k, v in values.items() if k in q.accepts}
+                with np.errstate(all="ignore"):
+                    assert_close(again(**given_), q(**given_), 1e-10, f"{what} resimplified",
+                                 1.0)
+
+
+def draw_wrt_of(data, case: Case, p: tc.Program) -> tuple[str, str]:
+    wrt = data.draw(st.sampled_from(sorted(p.inputs)), label="wrt")
+    of = data.draw(st.sampled_from(case.statements), label="of")
+    return wrt, of
+
+
+@SETTINGS
+@given(case=programs(), data=st.data())
+def test_gradient_and_hessian_match_finite_differences(case, data):
+    p, arrays = compile_case(case)
+    wrt, _ = draw_wrt_of(data, case, p)
+    check_gradient_and_hessian(case.src, wrt, arrays)
+
+
+@SETTINGS
+@given(case=programs(), data=st.data())
+def test_jacobian_vjp_jvp_compact(case, data):
+    p, arrays = compile_case(case)
+    wrt, of = draw_wrt_of(data, case, p)
+    check_jacobian_vjp_jvp_compact(case.src, wrt, of, arrays, case.seed)
+
+
+@SETTINGS
+@given(case=programs(), data=st.data())
+def test_source_round_trip(case, data):
+    p, arrays = compile_case(case)
+    wrt, of = draw_wrt_of(data, case, p)
+    check_source_round_trip(case.src, wrt, of, arrays, case.seed)
+
+
+@SETTINGS
+@given(case=programs(), data=st.data())
+def test_simplification_is_idempotent(case, data):
+    p, arrays = compile_case(case)
+    wrt, of = draw_wrt_of(data, case, p)
+    check_simplification_is_idempotent(case.src, wrt, of, arrays)
+
+
+# --------------------------------------------------------------------------- the generator
+
+
+def test_generator_covers_every_function():
+    """The strategy reaches every elementwise function, deltas, sum[] and powers."""
+    seen: set[str] = set()
+    texts = []
+
+    @settings(max_examples=300, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=programs())
+    def collect(case):
+        texts.append(case.src)
+
+    collect()
+    joined = "\n".join(texts)
+    for fn in ALL_FUNCTIONS:
+        if f"{fn}(" in joined:
+            seen.add(fn)
+    assert seen == set(ALL_FUNCTIONS), set(ALL_FUNCTIONS) - seen
+    for piece in ("delta[", "sum[", "^", "/", ";"):
+        assert piece in joined, piece
+    for src in texts[:50]:
+        tc.compile(src)  # every generated program is valid
+
+
+# --------------------------------------------------------------------------- JAX
+
+
+@pytest.fixture
+def jax_x64():
+    jax = pytest.importorskip("jax")
+    old = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield jax
+    finally:
+        jax.config.update("jax_enable_x64", old)
+
+
+def _jax_cases():
+    def mlp(jnp, a):
+        H = jnp.tanh(a["X"] @ a["W"] + a["c"])
+        return jnp.sum((H @ a["V"] - a["t"]) ** 2)
+
+    def logistic(jnp, a):
+        z = a["X"] @ a["w"]
+        return jnp.sum(jnp.logaddexp(0.0, -a["y"] * z))
+
+    def logsumexp(jnp, a):
+        l_ = jnp.log(jnp.sum(jnp.exp(a["Z"]), axis=1))
+        return jnp.sum(l_ * a["q"])
+
+    def diag_power(jnp, a):
+        A = a["A"]
+        return jnp.sum(jnp.diag(A) ** 2) + jnp.sum(
+            (A ** 2 + 1.0) ** a["e"][None, :] / jnp.sum(A ** 2, axis=1)[:, None])
+
+    def functions(jnp, a):
+        x, W = a["x"], a["W"]
+        y = jnp.sqrt(x ** 2 + 0.5) * jax_sigmoid(jnp, W @ x) + jnp.log1p(x ** 2) \
+            - jnp.sin(x) * jnp.cos(x) / (x ** 2 + 1.0)
+        return jnp.sum(y * y) + jnp.sum(jnp.tanh(W) * jnp.expm1(0.5 * W)) + \
+            jnp.sum(jnp.cosh(x) * jnp.sinh(0.5 * x)) + jnp.sum(jnp.tan(0.5 * jnp.tanh(x))) \
+            + jnp.sum(jnp.exp(-x ** 2)) + jnp.sum(jnp.square(x) * jnp.logaddexp(0.0, x))
+
+    def jax_sigmoid(jnp, v):
+        return 1.0 / (1.0 + jnp.exp(-v))
+
+    return [
+        ("H[n,h] = tanh(X[n,d] W[d,h] + c[h])\nL = (H[n,h] V[h] - t[n])^2",
+         {"X": (4, 3), "W": (3, 2), "c": (2,), "V": (2,), "t": (4,)}, ("W", "X", "c"), mlp),
+        ("z[n] = X[n,d] w[d]; L = sum[n](softplus(-y[n] z[n]))",
+         {"X": (5, 3), "w": (3,), "y": (5,)}, ("w", "X"), logistic),
+        ("l[n] = log(sum[j](exp(Z[n,j])))\nL = l[n] q[n]",
+         {"Z": (3, 4), "q": (3,)}, ("Z",), logsumexp),
+        ("L = A[i,i]^2 + (A[i,j]^2 + 1)^e[j] / (A[i,k] A[i,k])",
+         {"A": (3, 3), "e": (3,)}, ("A", "e"), diag_power),
+        ("y[i] = sqrt(x[i]^2 + 0.5) sigmoid(W[i,j] x[j]) + log1p(x[i]^2)"
+         " - sin(x[i]) cos(x[i]) / (x[i]^2 + 1)\n"
+         "L = y[i] y[i] + tanh(W[i,j]) expm1(0.5 W[i,j]) + cosh(x[i]) sinh(0.5 x[i])"
+         " + tan(0.5 tanh(x[i])) + exp(-x[i]^2) + square(x[i]) softplus(x[i])",
+         {"x": (3,), "W": (3, 3)}, ("x", "W"), functions),
+    ]
+
+
+JAX_CASES = _jax_cases()
+
+
+@pytest.mark.parametrize("src,shapes,wrts,formula", JAX_CASES,
+                         ids=["mlp", "logistic", "logsumexp", "diag_power", "functions"])
+def test_gradient_and_hessian_match_jax(jax_x64, src, shapes, wrts, formula):
+    """(c) tensorcalc's gradient and Hessian against jax.grad / jax.hessian."""
+    jax = jax_x64
+    jnp = jax.numpy
+    rng = np.random.default_rng(zlib.crc32(src.encode()))
+    arrays = {k: rng.normal(size=s) for k, s in shapes.items()}
+    if "A" in arrays:
+        arrays["e"] = 0.5 * arrays["e"]
+    p = tc.compile(src)
+    value = float(formula(jnp, {k: jnp.asarray(v) for k, v in arrays.items()}))
+    np.testing.assert_allclose(float(p(**arrays)), value, rtol=1e-12)
+    for wrt in wrts:
+        def f(x, wrt=wrt):
+            return formula(jnp, {**{k: jnp.asarray(v) for k, v in arrays.items()}, wrt: x})
+
+        x0 = jnp.asarray(arrays[wrt])
+        want_g = np.asarray(jax.grad(f)(x0))
+        got_g = np.asarray(tc.grad(p, wrt)(**arrays))
+        assert_close(got_g, want_g, 1e-10, f"grad {wrt}", 1.0)
+        want_h = np.asarray(jax.hessian(f)(x0))
+        got_h = np.asarray(tc.hessian(p, wrt)(**arrays))
+        assert_close(got_h, want_h, 1e-10, f"hessian {wrt}", 1.0)
