@@ -24,6 +24,6 @@ def compile(program: str | Program, result: str | None = None) -> Program:  # no
     return Program.from_source(program, result)
 
 
-def evaluate(program: str | Program, **arrays: Any) -> Any:
+def evaluate(program: str | Program, /, **arrays: Any) -> Any:
     """The value of the program's result for the given arrays."""
     return compile(program)(**arrays)

@@ -138,9 +138,24 @@ class _Writer:
         return self.sum(_SumPlan(f), f.free, var)
 
 
-def _python_name(name: str) -> str:
-    return name + "_" if keyword.iskeyword(name) or name in _RESERVED or name.startswith("_") \
-        or (name.startswith("t") and name[1:].isdigit()) else name
+def _clashes(name: str) -> bool:
+    """Would this name, used as it is, shadow Python or a name of the generated code?"""
+    return keyword.iskeyword(name) or name in _RESERVED or name.startswith("_") \
+        or (name.startswith("t") and name[1:].isdigit())
+
+
+def _python_names(names: list[str]) -> dict[str, str]:
+    """A distinct Python variable for each tensor name: itself where that is safe, else
+    the name with underscores added until it is safe and taken by no other tensor."""
+    out: dict[str, str] = {}
+    taken = set(names)
+    for name in dict.fromkeys(names):
+        var = "v" + name if name.startswith("_") else name  # _helpers are ours
+        while _clashes(var) or (var != name and var in taken):
+            var += "_"
+        out[name] = var
+        taken.add(var)
+    return out
 
 
 def to_python(program: object, function_name: str | None = None) -> str:
@@ -151,8 +166,10 @@ def to_python(program: object, function_name: str | None = None) -> str:
     statements = [st for st in program.needed if st.name not in program._shape_only]
     shape_only = [st for st in program.needed if st.name in program._shape_only]
     inputs = list(program.needed_inputs)
-    var = {n: _python_name(n) for n in inputs + [st.name for st in program.needed]}
-    fname = _python_name(function_name or program.result)
+    wanted = function_name or program.result
+    names = inputs + [st.name for st in program.needed]
+    var = _python_names(names + ([wanted] if wanted not in names else []))
+    fname = var[wanted]  # the function may share its result's name: that is a local
     writer = _Writer(set(var.values()) | {fname})
     body: list[str] = []
     if any(var[n] != n for n in inputs):  # a name Python or this code needs: take **inputs

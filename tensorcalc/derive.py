@@ -473,8 +473,7 @@ def _names_in_order(f: Factor) -> list[str]:
     out: list[str] = []
     for s in children(f):
         for t in s.terms:
-            used = {n for g in t.factors for n in _names_in_order(g)}
-            out += sorted(t.summed - set(t.free) - used)
-            for g in t.factors:
-                out += _names_in_order(g)
+            inner = [n for g in t.factors for n in _names_in_order(g)]
+            out += sorted(t.summed - set(t.free) - set(inner))  # summed, in no factor
+            out += inner
     return out

@@ -88,7 +88,7 @@ class Runner:
                 continue
             if plan is not plans[-1]:
                 check_size(st.name, shape, itemsize, compact_hint=False)
-            ctx = _Context(xp, dtype, sizes, _repeated(st), where)
+            ctx = _Context(xp, dtype, sizes, _repeated(st), where, (st.name, itemsize))
             self.steps.append((st.name, ctx.sum(plan.rhs, st.indices), shape))
         self.result = result
         self.nbytes = (shape, itemsize)
@@ -166,7 +166,8 @@ class _Context:
     """Binds the parts of one statement for fixed sizes."""
 
     def __init__(self, xp: Any, dtype: Any, sizes: dict[str, int], repeated: set[Factor],
-                 where: dict[str, Any]):
+                 where: dict[str, Any], owner: tuple[str, int]):
+        self.owner = owner  # the statement, and the bytes of one element
         self.where = where  # the device new arrays go to, for libraries that have devices
         self.xp = xp
         self.dtype = dtype
@@ -276,6 +277,9 @@ class _Context:
         return step
 
     def _operand(self, f: Factor) -> Step:
+        name, itemsize = self.owner
+        check_size(f"a temporary in {name} (over {', '.join(f.free) or 'no index'})",
+                   self.shape(f.free), itemsize, compact_hint=False)
         xp = self.xp
         if isinstance(f, Call):
             arg = self.sum(_SumPlan(f.arg), f.free)

@@ -74,7 +74,14 @@ def lower(surface: list[SStatement]) -> Lowered:
                 f"{st.name} is used at {first_use[st.name]} before it is assigned at {st.pos}; "
                 "every name is either an input or assigned once, before its use"
             )
-        for name, rank, pos in _uses(st.rhs):
+        uses = _uses(st.rhs)
+        for name, _rank, pos in uses:
+            if name == st.name:
+                raise ProgramError(
+                    f"{st.name} is used on its own right-hand side at {pos}; every name is "
+                    "either an input or assigned once, before its use"
+                )
+        for name, rank, pos in uses:
             known = ranks.get(name)
             if known is not None and known != rank:
                 raise ProgramError(

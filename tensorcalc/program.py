@@ -114,11 +114,11 @@ class Program:
     # --- running ------------------------------------------------------------
 
     @refuses_deep_nesting
-    def __call__(self, **arrays: Any) -> Any:
+    def __call__(self, /, **arrays: Any) -> Any:
         return self._run(arrays, compact=False)
 
     @refuses_deep_nesting
-    def evaluate(self, compact: bool = False, **arrays: Any) -> Any:
+    def evaluate(self, /, compact: bool = False, **arrays: Any) -> Any:
         """The result's value; with ``compact=True`` a ``Compact`` that keeps delta ties."""
         return self._run(arrays, compact=compact)
 

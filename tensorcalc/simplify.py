@@ -15,7 +15,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,14 @@ def tie_groups(term: Term) -> dict[str, str]:
 
 def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True) -> Sum:
     """Simplify every term (recursively) and collect equal ones, until nothing changes."""
+    done: dict[tuple[frozenset[str], bool], Sum] = expr.__dict__.setdefault("_simplified", {})
+    key = (held, top)
+    if key not in done:
+        done[key] = _simplify_sum(expr, held, top)
+    return done[key]
+
+
+def _simplify_sum(expr: Sum, held: frozenset[str], top: bool) -> Sum:
     held = held | frozenset(expr.free)  # summed indices must never take these names
     for _ in range(20):
         terms: list[Term] = []
@@ -364,7 +373,20 @@ def _loose_key(f: Factor, summed: frozenset[str]) -> str:
     return factor_key(rename_term(Term(1.0, (f,)), names).factors[0])
 
 
+def _memo(obj: object, slot: str, make: Callable[[], Any]) -> Any:
+    """A value computed once per immutable IR node, kept on the node (as cached_property
+    does): keys of nested sums are asked for again and again while simplifying."""
+    cache = obj.__dict__
+    if slot not in cache:
+        cache[slot] = make()
+    return cache[slot]
+
+
 def factor_key(f: Factor) -> str:
+    return _memo(f, "_key", lambda: _factor_key(f))  # type: ignore[no-any-return]
+
+
+def _factor_key(f: Factor) -> str:
     kind = type(f).__name__
     if isinstance(f, Ref):
         return f"1{f.name}[{','.join(f.indices)}]"
@@ -378,12 +400,14 @@ def factor_key(f: Factor) -> str:
 
 
 def _sum_key(s: Sum) -> str:
-    return "+".join(term_key(t) + f"*{t.coef!r}" for t in s.terms)
+    return _memo(s, "_key", lambda: "+".join(  # type: ignore[no-any-return]
+        term_key(t) + f"*{t.coef!r}" for t in s.terms))
 
 
 def term_key(t: Term) -> str:
     """Equal for equal terms up to the coefficient."""
-    return "{" + ",".join(sorted(t.summed)) + "}" + " ".join(factor_key(f) for f in t.factors)
+    return _memo(t, "_key", lambda: "{" + ",".join(sorted(t.summed)) + "}"  # type: ignore
+                 + " ".join(factor_key(f) for f in t.factors))
 
 
 def is_zero(expr: Sum) -> bool:

@@ -173,7 +173,9 @@ def _grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(_grammar_text(), parser="lalr", transformer=_ToSurface(), maybe_placeholders=True)
+    # cache=True keeps the LALR tables in a temporary file: later processes load in ms.
+    return Lark(_grammar_text(), parser="lalr", transformer=_ToSurface(), maybe_placeholders=True,
+                cache=True)
 
 
 _TOKEN_WORDS = {
