@@ -167,12 +167,10 @@ def test_deep_program_derives_and_prints_or_refuses(kind: str) -> None:
     np.testing.assert_allclose(tc.evaluate(text, x=x), _deep_expected(kind), rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: derive of nested elementwise calls takes time "
-                   "exponential in the depth (derive.reuse_forward/skeleton re-walk an "
-                   "unshared tree): tanh nested 30 deep does not finish in minutes")
 def test_derivative_of_moderately_nested_calls_finishes() -> None:
     """tanh(tanh(...(x))) 30 deep: the derivative is a product of 30 factors (its printed
-    form is a few KB); deriving it should take well under a second, the timeout is 10 s."""
+    form is a few KB); deriving it should take well under a second, the timeout is 10 s.
+    (Regression: derive.reuse_forward once took time exponential in the depth.)"""
     depth = 30
     code = textwrap.dedent(f"""
         import numpy as np, tensorcalc as tc
@@ -382,12 +380,10 @@ def test_an_intermediate_statement_over_the_limit_is_refused(memory_limit) -> No
         tc.evaluate("P[i,j] = x[i] x[j]; s = P[i,j]", x=x)  # P is 3200 bytes
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a dense temporary inside one statement (the "
-                   "argument of a function, a power's base) is allocated without the memory "
-                   "limit check; only whole statements are checked")
 def test_a_dense_temporary_inside_a_statement_is_refused(memory_limit) -> None:
     """`s = exp(x[i] x[j])` sums exp over an n-by-n temporary; under a limit smaller than
-    that temporary it should be refused like any other dense value."""
+    that temporary it should be refused like any other dense value. (Regression: only
+    whole statements were once checked.)"""
     x = np.ones(20)
     memory_limit(1000)  # the n*n temporary is 3200 bytes
     with pytest.raises(tc.MemoryLimitError):

@@ -211,12 +211,9 @@ COLLIDING = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: to_python renames a keyword/reserved name N to "
-                   "N_ without checking that N_ is free: `np` and `np_` (or `lambda` and "
-                   "`lambda_`) become one Python variable and the exported function returns "
-                   "a wrong number")
 @pytest.mark.parametrize("src, names", COLLIDING, ids=[c[0] for c in COLLIDING])
 def test_exported_names_never_collide(src: str, names: list[str]) -> None:
+    """Regression: `np` was once renamed `np_`, the same variable as the tensor `np_`."""
     arrays = {nm: X * (k + 1) for k, nm in enumerate(names)}
     p = tc.compile(src)
     expected = p(**arrays)
@@ -227,11 +224,9 @@ def test_exported_names_never_collide(src: str, names: list[str]) -> None:
 KEYWORD_PREFIXED = ["summary", "sum_x", "sum1", "deltas", "delta_t", "deltaX"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an identifier that starts with the reserved word "
-                   "`sum` or `delta` (summary, delta_t, sum_x) is a ParseError on the right-hand "
-                   "side: the lexer splits it into the keyword and the rest")
 @pytest.mark.parametrize("name", KEYWORD_PREFIXED)
 def test_names_that_start_with_a_reserved_word_are_plain_names(name: str) -> None:
+    """Regression: the lexer once split `summary` into the keyword `sum` and `mary`."""
     assert tc.evaluate(f"y[i] = 2 {name}[i]", **{name: X}) == pytest.approx(2 * X)
 
 
@@ -240,10 +235,6 @@ def test_names_that_start_with_a_reserved_word_on_the_left(name: str) -> None:
     np.testing.assert_allclose(tc.evaluate(f"{name}[i] = 2 x[i]", x=X), 2 * X)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an input named `self` (or `program` for "
-                   "tc.evaluate) collides with the Python parameter of Program.__call__ / "
-                   "Program.evaluate / tc.evaluate: TypeError 'got multiple values for "
-                   "argument' (the parameters are not positional-only)")
 @pytest.mark.parametrize("name, call", [
     ("self", lambda src, a: tc.compile(src)(**a)),
     ("self", lambda src, a: tc.compile(src).evaluate(**a)),
@@ -251,6 +242,7 @@ def test_names_that_start_with_a_reserved_word_on_the_left(name: str) -> None:
     ("program", lambda src, a: tc.evaluate(src, **a)),
 ], ids=["self-call", "self-evaluate-method", "self-tc.evaluate", "program-tc.evaluate"])
 def test_inputs_named_like_api_parameters(name: str, call) -> None:
+    """Regression: an input named `self` or `program` once collided with a parameter."""
     np.testing.assert_allclose(call(f"y[i] = 2 {name}[i]", {name: X}), 2 * X)
 
 
