@@ -31,11 +31,11 @@ from .ir import (
     Sum,
     Term,
     as_sum,
-    children,
     const,
     const_value,
     fresh_name,
     freshen,
+    index_order,
     map_factor_sums,
     power,
     refs,
@@ -460,20 +460,6 @@ def _pattern(rhs: Sum) -> Factor | None:
 def skeleton(f: Factor) -> tuple[str, tuple[str, ...]]:
     """A key equal for factors equal up to a consistent renaming of all their indices,
     and the index names in order of first use (the renaming lines them up)."""
-    order = tuple(dict.fromkeys(_names_in_order(f)))
+    order = tuple(dict.fromkeys(index_order(f)))
     renamed = rename_term(Term(1.0, (f,)), {n: f"#{k}" for k, n in enumerate(order)})
     return factor_key(renamed.factors[0]), order
-
-
-def _names_in_order(f: Factor) -> list[str]:
-    if isinstance(f, Ref):
-        return list(f.indices)
-    if isinstance(f, Delta):
-        return [f.i, f.j]
-    out: list[str] = []
-    for s in children(f):
-        for t in s.terms:
-            inner = [n for g in t.factors for n in _names_in_order(g)]
-            out += sorted(t.summed - set(t.free) - set(inner))  # summed, in no factor
-            out += inner
-    return out

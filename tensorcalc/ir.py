@@ -222,6 +222,21 @@ def refs(expr: Sum) -> Iterator[Ref]:
                     yield from refs(s)
 
 
+def index_order(f: Factor) -> list[str]:
+    """Every index name inside a factor, in order of use (repeats kept)."""
+    if isinstance(f, Ref):
+        return list(f.indices)
+    if isinstance(f, Delta):
+        return [f.i, f.j]
+    out: list[str] = []
+    for s in children(f):
+        for t in s.terms:
+            inner = [n for g in t.factors for n in index_order(g)]
+            out += sorted(t.summed - set(t.free) - set(inner))  # summed, in no factor
+            out += inner
+    return out
+
+
 def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
     """Apply ``fn`` to the sums directly inside a factor."""
     if isinstance(factor, Call):

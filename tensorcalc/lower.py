@@ -29,6 +29,7 @@ from .ir import (
     const,
     const_value,
     freshen,
+    map_factor_sums,
     refs,
 )
 from .syntax import (
@@ -190,24 +191,12 @@ def inline_single_terms(term: Term) -> Term:
             summed |= inner.summed
         elif isinstance(f, Sum) and not f.terms:
             return Term(0.0, (), frozenset())
-        elif isinstance(f, (Call, Power)) or isinstance(f, Sum):
-            factors.append(_inline_within(f))
+        elif isinstance(f, (Call, Power, Sum)):
+            factors.append(map_factor_sums(
+                f, lambda s: Sum(tuple(inline_single_terms(t) for t in s.terms))))
         else:
             factors.append(f)
     return Term(coef, tuple(factors), frozenset(summed))
-
-
-def _inline_within(factor: Factor) -> Factor:
-    def fix(s: Sum) -> Sum:
-        return Sum(tuple(inline_single_terms(t) for t in s.terms))
-
-    if isinstance(factor, Call):
-        return Call(factor.fn, fix(factor.arg))
-    if isinstance(factor, Power):
-        return Power(fix(factor.base), fix(factor.exponent))
-    if isinstance(factor, Sum):
-        return fix(factor)
-    return factor
 
 
 def _flatten_sum(node: SExpr, sign: float = 1.0) -> list[tuple[float, SExpr]]:

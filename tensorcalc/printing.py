@@ -15,7 +15,7 @@ shaped like ``x``.
 
 from __future__ import annotations
 
-from .ir import Call, Delta, Factor, Power, Ref, Statement, Sum, Term, const_value
+from .ir import Call, Delta, Factor, Power, Ref, Statement, Sum, Term, children, const_value
 
 
 def format_number(value: float) -> str:
@@ -30,24 +30,14 @@ def _count(term: Term, index: str) -> int:
 
 def _grabbed_below(term: Term, index: str) -> bool:
     """Would some product inside ``term``'s factors contract ``index`` by convention?"""
-    stack = [s for f in term.factors for s in _sums_of(f)]
+    stack = [s for f in term.factors for s in children(f)]
     while stack:
         s = stack.pop()
         for t in s.terms:
             if index not in t.summed and _count(t, index) >= 2:
                 return True
-            stack += [x for f in t.factors for x in _sums_of(f)]
+            stack += [x for f in t.factors for x in children(f)]
     return False
-
-
-def _sums_of(factor: Factor) -> tuple[Sum, ...]:
-    if isinstance(factor, Call):
-        return (factor.arg,)
-    if isinstance(factor, Power):
-        return (factor.base, factor.exponent)
-    if isinstance(factor, Sum):
-        return (factor,)
-    return ()
 
 
 class _Printer:

@@ -31,6 +31,7 @@ from .ir import (
     Term,
     const_value,
     freshen,
+    index_order,
     is_anchor,
     map_factor_sums,
     mentioned,
@@ -319,7 +320,7 @@ def _canonical(term: Term, used: set[str]) -> Term:
     factors = sorted(term.factors, key=lambda f: _loose_key(f, term.summed))
     seen: list[str] = []
     for f in factors:
-        for i in _index_order(f):
+        for i in index_order(f):
             if i in term.summed and i not in seen:
                 seen.append(i)
     seen += sorted(term.summed - set(seen))  # summed, yet in no factor: a size
@@ -342,29 +343,6 @@ def _canonical(term: Term, used: set[str]) -> Term:
                                 key=term_key)))
 
     return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed)
-
-
-def _index_order(f: Factor) -> list[str]:
-    if isinstance(f, Ref):
-        return list(f.indices)
-    if isinstance(f, Delta):
-        return [f.i, f.j]
-    out: list[str] = []
-    for s in _sums(f):
-        for t in s.terms:
-            for g in t.factors:
-                out += _index_order(g)
-    return out
-
-
-def _sums(f: Factor) -> tuple[Sum, ...]:
-    if isinstance(f, Call):
-        return (f.arg,)
-    if isinstance(f, Power):
-        return (f.base, f.exponent)
-    if isinstance(f, Sum):
-        return (f,)
-    return ()
 
 
 def _loose_key(f: Factor, summed: frozenset[str]) -> str:
