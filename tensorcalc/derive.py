@@ -119,6 +119,27 @@ def _times(outer: Sum, inner: Sum) -> Sum:
     return Sum(tuple(Term(c * u.coef, fs + u.factors, u.summed) for u in inner.terms))
 
 
+def sized_terms(expr: Sum) -> Sum:
+    """Each top-level term with an ``X^0`` anchor for an index that only its deltas carry.
+
+    In ``S = delta[a,i] W[j] + Y[i]`` the first term takes the size of ``i`` from the
+    second; its derivative must keep that size on its own.
+    """
+    out = []
+    for t in expr.terms:
+        visible = {i for f in t.factors for i in f.free} | t.summed
+        carried = {i for f in t.factors if not isinstance(f, Delta) for i in f.free}
+        extra: list[Factor] = []
+        for i in sorted(visible - carried):
+            source = next((r for r in refs(expr)
+                           if i in r.indices and set(r.indices) <= visible), None)
+            if source is not None:
+                extra.append(Power(as_sum(source), const(0.0)))
+                carried |= set(source.indices)
+        out.append(Term(t.coef, t.factors + tuple(extra), t.summed) if extra else t)
+    return Sum(tuple(out))
+
+
 def deltas(indices: tuple[str, ...], new: tuple[str, ...]) -> Sum:
     """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``."""
     return Sum((Term(1.0, tuple(Delta(a, p) for a, p in zip(indices, new))),))
@@ -250,7 +271,8 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
                 return None
             return _inline_ref(value, lhs_of[ref.name], ref, context)
 
-        tangent = simplify_sum(differentiate(st.rhs, rule), frozenset(st.indices + new_axes))
+        tangent = simplify_sum(differentiate(sized_terms(st.rhs), rule),
+                               frozenset(st.indices + new_axes))
         forward_needed.append(st)
         if st.name == of:
             result = Statement(name, st.indices + new_axes, tangent)
@@ -342,7 +364,7 @@ def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
             def rule(ref: Ref, target: str = target, temp: tuple[str, ...] = temp) -> Sum | None:
                 return deltas(ref.indices, temp) if ref.name == target else None
 
-            local = differentiate(st.rhs, rule)
+            local = differentiate(sized_terms(st.rhs), rule)
             seeded = _times_bar(bar, local, st.indices, context_t)
             value = simplify_sum(seeded, frozenset(temp))
             for t in value.terms:

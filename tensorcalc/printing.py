@@ -74,9 +74,15 @@ class _Printer:
         return f"{{{self.ref(ref)}}}^{{0}}" if self.latex else f"{self.ref(ref)}^0"
 
     def term(self, t: Term, held: frozenset[str], top: bool, anchors: tuple[Ref, ...] = ()) -> str:
+        # A lone parenthesised sum would merge into the sum around it when parsed, and an
+        # index that no factor carries cannot be summed by the convention: both are written
+        # as an explicit sum[...] (the second then fails to parse, which is honest: its
+        # size is not in the text).
+        lone_group = len(t.factors) == 1 and isinstance(t.factors[0], Sum) and t.coef == 1
         explicit = sorted(
             i for i in t.summed
-            if _count(t, i) < 2 and (not top or _grabbed_below(t, i))
+            if lone_group or _count(t, i) == 0
+            or (_count(t, i) < 2 and (not top or _grabbed_below(t, i)))
         )
         inner_held = held | t.summed
         numer = [self.factor(f, inner_held) for f in t.factors if not _is_reciprocal(f)]

@@ -29,6 +29,8 @@ from .ir import (
     Ref,
     Sum,
     Term,
+    as_sum,
+    const,
     const_value,
     freshen,
     index_order,
@@ -105,21 +107,21 @@ def _simplify_sum(expr: Sum, held: frozenset[str], top: bool) -> Sum:
             terms += simplify_term(freshen(t, set(held)) if top else t)
         new = collect(terms, held)
         if top:
-            new = distinct_bound_names(new)
+            new = distinct_bound_names(new, held)
         if new == expr:
             break
         expr = new
     return expr
 
 
-def distinct_bound_names(expr: Sum) -> Sum:
+def distinct_bound_names(expr: Sum, held: frozenset[str] = frozenset()) -> Sum:
     """Rename summed indices so that a name never labels axes of two sizes in one statement.
 
     Canonical names repeat across terms; one name must mean one size throughout a
     statement. A name may be shared by two terms where it labels the same axis of the same
     tensor in both (then the sizes agree); otherwise the later term takes another name.
     """
-    free = set(expr.free)
+    free = set(expr.free) | held
     seen: dict[str, set[tuple[str, int]]] = {}
     out = []
     for t in expr.terms:
@@ -166,8 +168,14 @@ def simplify_term(term: Term) -> list[Term]:
     term = substitute_deltas(term)
     coef = term.coef
     factors: list[Factor] = []
-    for f in term.factors:
-        f = _simplify_factor(f)
+    for original in term.factors:
+        if is_anchor(original):  # left as written: it is there for the indices it carries
+            factors.append(original)
+            continue
+        f = _simplify_factor(original)
+        if set(original.free) - set(f.free) and not is_anchor(original):
+            # Terms cancelled inside (``sin(x[j] - x[j] + x[b])``): keep the sizes they gave.
+            factors.append(Power(as_sum(original), const(0.0)))
         value = _constant_factor(f)
         if value is not None:
             coef *= value
