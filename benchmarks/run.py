@@ -24,9 +24,11 @@ import io
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -154,23 +156,46 @@ def calibrate(fn: Callable[[], Any], target: float) -> int:
     return max(1, int(target / (t / n)))
 
 
-def bench(fns: dict[str, Callable[[], Any]], repeats: int,
-          target: float = 0.02) -> dict[str, float]:
-    """Median seconds per call of each function, timed interleaved in a rotating order
-    (each was already run once, for its check; ``calibrate`` warms it up again)."""
+class Timings(dict):
+    """Median seconds per call by name, with the samples kept for paired ratios."""
+
+    def __init__(self, samples: dict[str, list[float]]):
+        super().__init__({k: statistics.median(v) for k, v in samples.items()})
+        self.samples = samples
+
+    def ratio(self, a: str, b: str) -> float:
+        """Median over repeats of a's time / b's time in the same repeat. The two run
+        back to back, so a burst of load from another process hits both alike."""
+        return statistics.median(x / y for x, y in zip(self.samples[a], self.samples[b]))
+
+
+def bench(fns: dict[str, Callable[[], Any]], repeats: int, target: float = 0.02,
+          pairs: tuple[tuple[str, str], ...] = (("ours", "numpy"),)) -> Timings:
+    """Seconds per call of each function, timed interleaved: each repeat runs every
+    function once (a batch of calls filling about ``target`` seconds), in an order that
+    rotates from repeat to repeat; the two functions of a pair always run back to back,
+    which first alternating. Each function was already run once, for its check, and
+    ``calibrate`` warms it up again."""
     numbers = {k: calibrate(f, target) for k, f in fns.items()}
     samples: dict[str, list[float]] = {k: [] for k in fns}
-    keys = list(fns)
+    units: list[tuple[str, ...]] = []
+    paired: set[str] = set()
+    for a, b in pairs:
+        if a in fns and b in fns:
+            units.append((a, b))
+            paired |= {a, b}
+    units += [(k,) for k in fns if k not in paired]
     gc.collect()
     for r in range(repeats):
-        order = keys[r % len(keys):] + keys[:r % len(keys)]
-        for k in order:
-            f, n = fns[k], numbers[k]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                f()
-            samples[k].append((time.perf_counter() - t0) / n)
-    return {k: statistics.median(v) for k, v in samples.items()}
+        shift = r % len(units)
+        for unit in units[shift:] + units[:shift]:
+            for k in (unit if r % 2 == 0 else unit[::-1]):
+                f, n = fns[k], numbers[k]
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    f()
+                samples[k].append((time.perf_counter() - t0) / n)
+    return Timings(samples)
 
 
 class Row:
@@ -182,6 +207,7 @@ class Row:
         self.met: bool | None = None  # None: no goal / informational
         self.met_text: str | None = None
         self.bad: list[str] = []  # implementations whose check failed
+        self.noisy: float | None = None  # others' CPU share while it ran, when high
 
     def met_cell(self) -> str:
         if self.met_text is not None:
@@ -192,6 +218,8 @@ class Row:
             text = "yes" if self.met else "**NO**"
         if self.bad:
             text += f" ⚠ MISMATCH: {', '.join(self.bad)}"
+        if self.noisy is not None:
+            text += f" (noisy: others used {self.noisy:.0%} CPU)"
         return text
 
 
@@ -201,8 +229,11 @@ NOTES: list[str] = []
 
 def run_impls(row: Row, name: str, impls: dict[str, Callable[[], Any] | None],
               ref: np.ndarray, repeats: int, target: float = 0.02,
-              transform: Callable[[Any], Any] | None = None) -> dict[str, float]:
-    """Run each implementation once, check it against ``ref``, then time them all."""
+              transform: Callable[[Any], Any] | None = None,
+              extra: dict[str, Callable[[], Any]] | None = None,
+              pairs: tuple[tuple[str, str], ...] = (("ours", "numpy"),)) -> Timings:
+    """Run each implementation once, check it against ``ref``, then time them all
+    (together with ``extra``: functions checked by the caller)."""
     ready: dict[str, Callable[[], Any]] = {}
     for k, fn in impls.items():
         if fn is None:
@@ -219,16 +250,17 @@ def run_impls(row: Row, name: str, impls: dict[str, Callable[[], Any] | None],
         if not check(name, k, out, ref):
             row.bad.append(k)
         ready[k] = fn
-    times = bench(ready, repeats, target)
+    times = bench({**ready, **(extra or {})}, repeats, target, pairs)
     for k, t in times.items():
-        row.cells[k] = fmt_time(t) + (" ✗" if k in row.bad else "")
+        if k in row.cells:
+            row.cells[k] = fmt_time(t) + (" ✗" if k in row.bad else "")
     return times
 
 
-def ratio_row(row: Row, times: dict[str, float], limit: float) -> float | None:
+def ratio_row(row: Row, times: Timings, limit: float) -> float | None:
     if "ours" not in times or "numpy" not in times:
         return None
-    r = times["ours"] / times["numpy"]
+    r = times.ratio("ours", "numpy")
     row.ratio = f"{r:.2f}"
     row.met = r <= limit and "ours" not in row.bad
     return r
@@ -283,10 +315,7 @@ def load_text() -> str:
         one, five, _ = os.getloadavg()
     except OSError:
         return "unknown"
-    text = f"{one:.2f} (1 min), {five:.2f} (5 min)"
-    if one > 0.5 * (os.cpu_count() or 1):
-        text += " -- WARNING: other processes are using the CPU; timings will be noisy"
-    return text
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def cpu_snapshot() -> tuple[float, float, float] | None:
@@ -305,16 +334,28 @@ def cpu_snapshot() -> tuple[float, float, float] | None:
         return None
 
 
-def others_text(start: tuple[float, float, float] | None) -> str:
-    """How much CPU other processes used while the benchmarks ran."""
+NOISY = 0.10  # share of the machine's CPU used by other processes that makes timings noisy
+
+
+def others_share(start: tuple[float, float, float] | None) -> float | None:
+    """The share of the machine's CPU other processes used since ``start``."""
     end = cpu_snapshot()
-    if start is None or end is None:
-        return "CPU use of other processes unknown"
+    if start is None or end is None or end[2] <= start[2]:
+        return None
     cores = os.cpu_count() or 1
     share = ((end[0] - start[0]) - (end[1] - start[1])) / ((end[2] - start[2]) * cores)
-    text = f"other processes used {max(share, 0.0):.0%} of the machine's CPU during the run"
-    if share > 0.10:
-        text += " -- WARNING: timings are noisy, rerun on a quiet machine"
+    return max(share, 0.0)
+
+
+def others_text(start: tuple[float, float, float] | None) -> str:
+    """How much CPU other processes used while the benchmarks ran."""
+    share = others_share(start)
+    if share is None:
+        return "CPU use of other processes unknown"
+    text = f"other processes used {share:.0%} of the machine's CPU during the run"
+    if share > NOISY:
+        text += (" -- WARNING: timings are noisy (rows marked 'noisy'), rerun on a quiet "
+                 "machine" + (" or with --threads 1" if THREADS is None else ""))
     return text
 
 
@@ -574,7 +615,7 @@ def w4_sigmoid(rng, repeats):
         impls["torch"] = lambda: td(xt)
     ctimes = run_impls(crow, name, impls, numpy_compact(), repeats)
     if "ours" in ctimes and "numpy" in ctimes:
-        crow.ratio = f"{ctimes['ours'] / ctimes['numpy']:.2f}"
+        crow.ratio = f"{ctimes.ratio('ours', 'numpy'):.2f}"
     ROWS.append(crow)
 
     # its memory
@@ -701,35 +742,52 @@ def w6_first_call(rng, repeats, arrays, numpy_formula):
     row.met = t_ours <= 0.030 and "ours" not in row.bad
     ROWS.append(row)
 
-    # the same in a fresh interpreter, where Lark's grammar has to be built
-    frow = Row("6b. first call in a fresh process (Lark grammar built; `python -c`)",
-               "≤ 30 ms (info, not counted)")
+    # The same in a fresh interpreter. Lark keeps the parser tables it builds in a cache
+    # file in the temporary directory, so each fresh process gets an empty TMPDIR of its
+    # own ("cold": the grammar is built) and then runs once more with that file present.
     code = FRESH_CODE.replace("SRC", repr(MLP_SRC))
-    firsts, seconds, imports, walls = [], [], [], []
+    runs: dict[str, dict[str, list[float]]] = {"cold": {}, "cached": {}}
+    failed = False
     for _ in range(max(1, min(3, repeats))):
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=120)
-        walls.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            loud(f"[6b] the fresh process failed:\n{proc.stderr.strip()[-2000:]}")
-            frow.bad.append("ours")
+        tmp = tempfile.mkdtemp(prefix="tc-bench-")
+        try:
+            for kind in ("cold", "cached"):
+                env = {**os.environ, "TMPDIR": tmp}
+                t0 = time.perf_counter()
+                proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                      text=True, timeout=120, env=env)
+                wall = time.perf_counter() - t0
+                if proc.returncode != 0:
+                    loud(f"[6b] the fresh process failed:\n{proc.stderr.strip()[-2000:]}")
+                    failed = True
+                    break
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                if not res["ok"]:
+                    loud("[6b] the fresh process's gradient differs from the NumPy formula")
+                    failed = True
+                res["wall"] = wall
+                for key, value in res.items():
+                    if key != "ok":
+                        runs[kind].setdefault(key, []).append(value)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if failed:
             break
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        if not res["ok"]:
-            loud("[6b] the fresh process's gradient differs from the NumPy formula")
+    for kind, label in (("cold", "6b. first call in a fresh process, Lark grammar built "
+                                 "(empty TMPDIR)"),
+                        ("cached", "6c. first call in a fresh process, Lark's parser cache "
+                                   "file present")):
+        frow = Row(label, "≤ 30 ms (info, not counted)")
+        if failed:
             frow.bad.append("ours")
-        firsts.append(res["first"])
-        seconds.append(res["second"])
-        imports.append(res["import"])
-    if firsts:
-        tf = statistics.median(firsts)
-        frow.cells["ours"] = (f"{fmt_time(tf)} (a second grad+eval in that process: "
-                              f"{fmt_time(statistics.median(seconds))}; before it, import "
-                              f"numpy+tensorcalc {fmt_time(statistics.median(imports))}; "
-                              f"process wall {fmt_time(statistics.median(walls))})")
-        frow.met_text = "(yes)" if tf <= 0.030 else "(no)"
-    ROWS.append(frow)
+        r = {k: statistics.median(v) for k, v in runs[kind].items()}
+        if r:
+            frow.cells["ours"] = (f"{fmt_time(r['first'])} (then a second grad+eval there: "
+                                  f"{fmt_time(r['second'])}; import numpy+tensorcalc before: "
+                                  f"{fmt_time(r['import'])}; process wall "
+                                  f"{fmt_time(r['wall'])})")
+            frow.met_text = "(yes)" if r["first"] <= 0.030 else "(no)"
+        ROWS.append(frow)
 
 
 def w7_reverse_cost(rng, repeats):
@@ -786,18 +844,18 @@ def w7_reverse_cost(rng, repeats):
                            [torch.from_numpy(W) for W in Ws[1:]])
         impls["torch"] = lambda: tg(tW1, th0, trest)
     fwd = {k: impls.pop(k) for k in ("ours_fwd", "numpy_fwd")}
-    times = run_impls(row, name, impls, ref, repeats)
-    ftimes = bench(fwd, repeats)
-    r = times["ours"] / ftimes["ours_fwd"]
-    row.cells["ours"] = f"grad {fmt_time(times['ours'])}, fwd {fmt_time(ftimes['ours_fwd'])}"
+    times = run_impls(row, name, impls, ref, repeats, extra=fwd,
+                      pairs=(("ours", "ours_fwd"), ("numpy", "numpy_fwd")))
+    r = times.ratio("ours", "ours_fwd")
+    row.cells["ours"] = f"grad {fmt_time(times['ours'])}, fwd {fmt_time(times['ours_fwd'])}"
     row.cells["numpy"] = (f"grad {fmt_time(times['numpy'])}, "
-                          f"fwd {fmt_time(ftimes['numpy_fwd'])}")
+                          f"fwd {fmt_time(times['numpy_fwd'])}")
     row.ratio = f"{r:.2f} (grad/fwd)"
     row.met = r <= 3.0 and "ours" not in row.bad
     NOTES.append(f"row 7: NumPy hand backprop grad/fwd = "
-                 f"{times['numpy'] / ftimes['numpy_fwd']:.2f}; ours grad / NumPy grad = "
+                 f"{times.ratio('numpy', 'numpy_fwd'):.2f}; ours grad / NumPy grad = "
                  f"{times['ours'] / times['numpy']:.2f}; ours fwd / NumPy fwd = "
-                 f"{ftimes['ours_fwd'] / ftimes['numpy_fwd']:.2f}")
+                 f"{times['ours_fwd'] / times['numpy_fwd']:.2f} (ratios of medians)")
     ROWS.append(row)
 
 
@@ -893,7 +951,7 @@ def main() -> int:
                         help="threads for BLAS, torch and XLA (default: the libraries' own); "
                              "--threads 1 is steadier on a shared machine")
     args = parser.parse_args()
-    repeats = 3 if args.quick else 7
+    repeats = 3 if args.quick else 9
     t_start = time.perf_counter()
     cpu_start = cpu_snapshot()
     describe_machine()
@@ -912,8 +970,9 @@ def main() -> int:
     run_step("7", lambda: w7_reverse_cost(rng, repeats))
     run_step("8", lambda: w8_symbolic(rng, 1 if args.quick else 3))
 
-    print(f"## Results ({'quick, ' if args.quick else ''}median of {repeats} repeats; "
-          f"float64; rtol {RTOL:g} checks against the NumPy formula)\n")
+    print(f"## Results ({'quick, ' if args.quick else ''}times: median of {repeats} repeats; "
+          f"ratios: median of the per-repeat ratios of back-to-back runs; float64; "
+          f"every result checked against the NumPy formula, rtol {RTOL:g})\n")
     print_table()
     print()
     for note in NOTES:
@@ -934,8 +993,14 @@ def main() -> int:
 def run_step(label: str, step: Callable[[], Any]) -> Any:
     print(f"running workload {label} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
+    first_row = len(ROWS)
+    cpu0 = cpu_snapshot()
     try:
         out = step()
+        share = others_share(cpu0)
+        if share is not None and share > NOISY:
+            for row in ROWS[first_row:]:
+                row.noisy = share
     except Exception as err:  # noqa: BLE001
         import traceback
 
