@@ -251,6 +251,16 @@ class _Context:
             a, b, c = operands
             return lambda env: einsum(spec, a(env), b(env), c(env))
         expression = oe.contract_expression(spec, *shapes)
+        if self.xp is np:
+            # BLAS hands back transposed views; elementwise work that mixes them with
+            # C-ordered arrays is several times slower, so results are made C-ordered
+            # (a copy that costs far less than the contraction that made them).
+            inner = expression
+
+            def expression(*arrays: Array) -> Array:
+                value = inner(*arrays)
+                return value if value.flags.c_contiguous else value.copy(order="C")
+
         if len(operands) == 2:
             a, b = operands
             return lambda env: expression(a(env), b(env))

@@ -15,7 +15,19 @@ shaped like ``x``.
 
 from __future__ import annotations
 
-from .ir import Call, Delta, Factor, Power, Ref, Statement, Sum, Term, children, const_value
+from .ir import (
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Ref,
+    Statement,
+    Sum,
+    Term,
+    children,
+    const_value,
+    fresh_name,
+)
 
 
 def format_number(value: float) -> str:
@@ -45,7 +57,20 @@ class _Printer:
         self.latex = latex
 
     def statement(self, st: Statement, anchors: tuple[Ref, ...] = ()) -> str:
-        anchors = tuple(a for a in anchors if not any(i.startswith("~") for i in a.indices))
+        if st.rhs.terms:  # anchors with axes of their own ('~') would add sums to a term
+            anchors = tuple(a for a in anchors if not any(i.startswith("~") for i in a.indices))
+        else:  # ... but times 0 any sum is 0: name those axes so that the text parses
+            taken = set(st.indices)
+            named = []
+            for a in anchors:
+                indices = []
+                for i in a.indices:
+                    if i.startswith("~"):
+                        i = fresh_name("k", taken)
+                        taken.add(i)
+                    indices.append(i)
+                named.append(Ref(a.name, tuple(indices)))
+            anchors = tuple(named)
         if self.latex:
             lhs = self.ref(Ref(st.name, st.indices))
         else:
@@ -78,7 +103,7 @@ class _Printer:
         # index that no factor carries cannot be summed by the convention: both are written
         # as an explicit sum[...] (the second then fails to parse, which is honest: its
         # size is not in the text).
-        lone_group = len(t.factors) == 1 and isinstance(t.factors[0], Sum) and t.coef == 1
+        lone_group = len(t.factors) == 1 and isinstance(t.factors[0], Sum) and abs(t.coef) == 1
         explicit = sorted(
             i for i in t.summed
             if lone_group or _count(t, i) == 0

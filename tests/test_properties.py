@@ -9,26 +9,28 @@ layouts. Arrays are drawn with NumPy from a seed that hypothesis draws.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import zlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import note as _note
-from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 import tensorcalc as tc
 from tensorcalc.check import finite_differences
-from tensorcalc.ir import all_deltas
+from tensorcalc.ir import Sum, all_deltas, children, mentioned
 from tensorcalc.printing import format_statement
 from tensorcalc.simplify import simplify_sum
 
 SIZES = {"i": 2, "a": 2, "j": 3, "b": 3, "k": 4}
 GROUP = {n: tuple(m for m in SIZES if SIZES[m] == SIZES[n]) for n in SIZES}
-INPUT_NAMES = ("X", "W", "Y", "Z", "U")
+INPUT_NAMES = ("X", "W", "Y", "Z", "U", "P", "Q")
 SCALAR_NAMES = ("c", "s")
 STATEMENT_NAMES = ("R1", "R2", "R3")
 WEIGHT = "C"
@@ -95,6 +97,7 @@ class ProgramGen:
     binder: str | None = None  # index reserved for sum[] in the current statement
     inside: bool = False  # inside the sum[] body that binds ``binder``
     used_functions: set = field(default_factory=set)
+    tame: bool = False  # inside tame_expr: inputs only, no earlier statements
 
     # --- helpers
     def d(self, strategy):
@@ -127,7 +130,18 @@ class ProgramGen:
         self.inputs[name] = tuple(self.d(st.sampled_from(sorted(SIZES))) for _ in range(rank))
         return name
 
+    def tame_expr(self, depth: int) -> Node:
+        """A shallow expression of inputs only (|value| of order 10 at most): the argument
+        of exp, sinh, cosh, expm1. Earlier statements can be large, and cosh(400) makes
+        derivatives overflow (sinh^2 / (1 + cosh)^2 is inf / inf) where values do not."""
+        self.tame = True
+        try:
+            return self.expr(depth)
+        finally:
+            self.tame = False
+
     def ref(self, input_only: bool = False) -> Node:
+        input_only = input_only or self.tame
         choices = []
         if len([n for n in self.inputs if n in INPUT_NAMES]) < 4:
             choices.append("new")
@@ -211,6 +225,8 @@ class ProgramGen:
             name = self.d(st.sampled_from(sorted(candidates)))
         else:
             name = [n for n in INPUT_NAMES if n not in self.inputs]
+            if not name and not candidates:
+                reject()  # every input name taken, none with such an axis: very rare
             if not name:
                 name = self.d(st.sampled_from(sorted(candidates)))
             else:
@@ -235,12 +251,16 @@ class ProgramGen:
             else:  # sized from elsewhere in the statement (statement() makes sure)
                 u = self.d(st.sampled_from([n for n in SIZES if n != self.binder
                                             or self.inside]))
-            v = self.d(st.sampled_from(self.usable(u)))
-            word = self.d(st.sampled_from(["delta", "delta", "δ"]))
-            pair = (u, v) if self.d(st.booleans()) else (v, u)
-            parts.insert(self.d(st.integers(0, len(parts))),
-                         Node(f"{word}[{pair[0]},{pair[1]}]", ATOM, frozenset(pair)))
-            idx = idx | {v}
+            partners = self.usable(u)
+            if "F" in OPEN_BUGS:  # no delta[u,u] while bug F is open
+                partners = [n for n in partners if n != u]
+            if partners:
+                v = self.d(st.sampled_from(partners))
+                word = self.d(st.sampled_from(["delta", "delta", "δ"]))
+                pair = (u, v) if self.d(st.booleans()) else (v, u)
+                parts.insert(self.d(st.integers(0, len(parts))),
+                             Node(f"{word}[{pair[0]},{pair[1]}]", ATOM, frozenset(pair)))
+                idx = idx | {v}
         text = ""
         prev = None
         for p in parts:
@@ -267,7 +287,7 @@ class ProgramGen:
             return Node(f"({par(e, ATOM).text}{pw} + {c})", ATOM, e.idx)
         if kind == "cosh":
             self.used_functions.add("cosh")
-            e = self.expr(min(depth, 1))
+            e = self.tame_expr(min(depth, 1))
             return Node(f"cosh({e.text})", ATOM, e.idx)
         if kind == "sqrt":
             self.used_functions.add("sqrt")
@@ -286,7 +306,7 @@ class ProgramGen:
                 if self.d(st.booleans()):
                     arg = Node(f"-{arg.text}", UNARY, arg.idx)
         elif fn in EXPLODING:
-            arg = self.expr(min(depth - 1, 1))
+            arg = self.tame_expr(min(depth - 1, 1))
         elif fn in POSITIVE_DOMAIN:
             arg = self.positive(depth - 1)
         elif fn == "tan":
@@ -425,6 +445,74 @@ def assert_close(actual, expected, rtol, what, floor=0.0):
     assert err <= tol, f"{what}: max error {err:.3g} > {tol:.3g} (scale {scale(expected):.3g})"
 
 
+# Known implementation bugs, each kept as a regression test at the end of this file (xfail
+# while open). The generator cannot avoid their input shapes without losing most of its
+# coverage (they come from plain broadcasting sums and cancellations), so the hypothesis
+# tests recognise an *open* bug in the derivative they are about to check and reject that
+# example instead. Set TC_SCREEN_KNOWN_BUGS=0 to see them fail.
+SCREEN_KNOWN_BUGS = os.environ.get("TC_SCREEN_KNOWN_BUGS", "1") != "0"
+OPEN_BUGS = {"B", "E", "F"}  # A is fixed: its shape is no longer screened
+
+
+def known_bug(q: tc.Program, original: set[str]) -> str | None:
+    """Which known bug shows in a derivative's own statements, if any.
+
+    A: a summed index has the name of a left-hand index of its statement (the left-hand
+       axis then takes the summed axis's size, and the printed text means a diagonal);
+    B: a summed index that no factor carries (its axis size, a factor, is lost).
+    """
+    for s in q.statements:
+        if s.name in original:
+            continue
+        lhs = set(s.indices)
+        stack = [s.rhs]
+        while stack:
+            expr = stack.pop()
+            for t in expr.terms:
+                if t.summed & lhs:
+                    return f"A: {s.name} sums over its own left-hand index {sorted(t.summed & lhs)}"
+                carried = set().union(*(mentioned(f) for f in t.factors))
+                if t.summed - carried:
+                    return f"B: {s.name} sums over {sorted(t.summed - carried)} that no factor has"
+                for f in t.factors:
+                    stack.extend(children(f))
+    return None
+
+
+def known_print_bug(q: tc.Program) -> str | None:
+    """E: a term that is one parenthesised sum under a summation prints with nothing but a
+    sign around it, ``-(c + x[k])``, which re-parses with the sum inside the parentheses."""
+    for s in q.statements:
+        for t in s.rhs.terms:
+            if t.summed and abs(t.coef) == 1 and len(t.factors) == 1 \
+                    and isinstance(t.factors[0], Sum) and len(t.factors[0].terms) > 1:
+                return f"E: {s.name} has the bare summed term {format_statement(s)}"
+    return None
+
+
+def screen(q: tc.Program, src: str, enabled: bool) -> tc.Program:
+    if enabled:
+        bug = known_bug(q, {s.name for s in tc.compile(src).statements})
+        if bug is not None and bug[0] in OPEN_BUGS:
+            note(f"rejected, known bug {bug}:\n{q}")
+            reject()
+    return q
+
+
+@contextlib.contextmanager
+def known_bugs_rejected(enabled: bool):
+    """Bug B also shows as 'cannot tell the size of index' when a derivative of a valid
+    program runs (``S = (y[i] + w) (1 + delta[i,i])``: after differentiating, i is carried
+    only by delta[i,i]). Such an example is rejected."""
+    try:
+        yield
+    except tc.InputError as err:
+        if enabled and "B" in OPEN_BUGS and "cannot tell the size of index" in str(err):
+            note(f"rejected, known bug B: {err}")
+            reject()
+        raise
+
+
 def compile_case(case: Case) -> tuple[tc.Program, dict]:
     note(case.src)
     p = tc.compile(case.src)
@@ -453,16 +541,16 @@ def fd_floor(program: tc.Program, arrays: dict) -> float:
 # draw the arguments, the regression tests call them directly.
 
 
-def check_gradient_and_hessian(src: str, wrt: str, arrays: dict) -> None:
+def check_gradient_and_hessian(src: str, wrt: str, arrays: dict, screened: bool = False) -> None:
     """(a) grad and hessian of the scalar result against central differences."""
     p = tc.compile(src)
-    g = tc.grad(p, wrt)
+    g = screen(tc.grad(p, wrt), src, screened)
     note(f"grad wrt {wrt}:\n{g}")
     G = np.asarray(g(**accepted(g, arrays)))
     assert G.shape == arrays[wrt].shape, ("gradient shape", G.shape, arrays[wrt].shape)
     assert_close(G, fd(p, wrt, arrays), FD_RTOL, "gradient", fd_floor(p, arrays))
 
-    h = tc.hessian(p, wrt)
+    h = screen(tc.hessian(p, wrt), src, screened)
     note(f"hessian:\n{h}")
     H = np.asarray(h(**accepted(h, arrays)))
     assert H.shape == arrays[wrt].shape * 2, ("hessian shape", H.shape, arrays[wrt].shape)
@@ -470,11 +558,11 @@ def check_gradient_and_hessian(src: str, wrt: str, arrays: dict) -> None:
 
 
 def check_jacobian_vjp_jvp_compact(src: str, wrt: str, of: str, arrays: dict,
-                                   seed: int = 0) -> None:
+                                   seed: int = 0, screened: bool = False) -> None:
     """(b) the Jacobian of a statement against FD; (f) vjp/jvp against it; (g) compact."""
     p = tc.compile(src)
     r = tc.compile(src, result=of)
-    d = tc.derive(p, wrt, of=of)
+    d = screen(tc.derive(p, wrt, of=of), src, screened)
     note(f"d{of}/d{wrt}:\n{d}")
     J = np.asarray(d(**accepted(d, arrays)))
     out_shape = np.shape(r(**accepted(r, arrays)))
@@ -487,13 +575,13 @@ def check_jacobian_vjp_jvp_compact(src: str, wrt: str, of: str, arrays: dict,
     Vtg = rng.normal(size=arrays[wrt].shape)
     x_rank = Vtg.ndim
 
-    v = tc.vjp(p, wrt, cotangent=COT, of=of)
+    v = screen(tc.vjp(p, wrt, cotangent=COT, of=of), src, screened)
     note(f"vjp:\n{v}")
     got = np.asarray(v(**accepted(v, {**arrays, COT: Gct})))
     want = np.tensordot(Gct, J, axes=(list(range(out_rank)), list(range(out_rank))))
     assert_close(got, want, EXACT_RTOL, "vjp", scale(Gct) * scale(J))
 
-    u = tc.jvp(p, wrt, tangent=TAN, of=of)
+    u = screen(tc.jvp(p, wrt, tangent=TAN, of=of), src, screened)
     note(f"jvp:\n{u}")
     got = np.asarray(u(**accepted(u, {**arrays, TAN: Vtg})))
     want = np.tensordot(J, Vtg, axes=(list(range(out_rank, out_rank + x_rank)),
@@ -505,7 +593,8 @@ def check_jacobian_vjp_jvp_compact(src: str, wrt: str, of: str, arrays: dict,
     assert_close(c.toarray(), J, EXACT_RTOL, "compact", 1.0)
 
 
-def check_source_round_trip(src: str, wrt: str, of: str, arrays: dict, seed: int = 0) -> None:
+def check_source_round_trip(src: str, wrt: str, of: str, arrays: dict, seed: int = 0,
+                            screened: bool = False) -> None:
     """(d) ``compile(q.source())`` has the values of ``q``, for the program and derivatives."""
     p = tc.compile(src)
     rng = np.random.default_rng(seed + 2)
@@ -514,13 +603,17 @@ def check_source_round_trip(src: str, wrt: str, of: str, arrays: dict, seed: int
              TAN: rng.normal(size=arrays[wrt].shape)}
     programs_ = {
         "program": p,
-        "grad": tc.grad(p, wrt),
+        **({"grad": tc.grad(p, wrt)} if not p.statement(p.result).indices else {}),
         "jacobian": tc.derive(p, wrt, of=of),
         "vjp": tc.vjp(p, wrt, cotangent=COT, of=of),
         "jvp": tc.jvp(p, wrt, tangent=TAN, of=of),
     }
     values = {**arrays, **extra}
     for what, q in programs_.items():
+        screen(q, src, screened)
+        if screened and "E" in OPEN_BUGS and known_print_bug(q):
+            note(f"rejected, known bug {known_print_bug(q)}")
+            reject()
         text = q.source()
         note(f"{what}.source():\n{text}")
         again = tc.compile(text)
@@ -531,7 +624,8 @@ def check_source_round_trip(src: str, wrt: str, of: str, arrays: dict, seed: int
         assert_close(got, want, 1e-12, f"{what} round trip", 1.0)
 
 
-def check_simplification_is_idempotent(src: str, wrt: str, of: str, arrays: dict) -> None:
+def check_simplification_is_idempotent(src: str, wrt: str, of: str, arrays: dict,
+                                       screened: bool = False) -> None:
     """(e) simplification of every statement a derivative adds is idempotent:
     ``simplify_sum`` of the stored form is a fixed point of ``simplify_sum``, keeps the
     values, and finds nothing left to do (no term collected, no delta removed).
@@ -544,15 +638,19 @@ def check_simplification_is_idempotent(src: str, wrt: str, of: str, arrays: dict
     """
     p = tc.compile(src)
     original = {s.name for s in p.statements}  # copied from the program, never simplified
-    for what, q in {"grad": tc.grad(p, wrt), "jacobian": tc.derive(p, wrt, of=of),
+    scalar = not p.statement(p.result).indices
+    for what, q in {**({"grad": tc.grad(p, wrt)} if scalar else {}),
+                    "jacobian": tc.derive(p, wrt, of=of),
                     "vjp": tc.vjp(p, wrt, cotangent=COT, of=of),
                     "jvp": tc.jvp(p, wrt, tangent=TAN, of=of)}.items():
+        screen(q, src, screened)
         values = {**arrays, COT: None, TAN: arrays[wrt]}
         for s in q.statements:
             if s.name in original:
                 continue
-            once = simplify_sum(s.rhs)
-            twice = simplify_sum(once)
+            held = frozenset(s.indices)  # as derive calls it: summed names avoid these
+            once = simplify_sum(s.rhs, held)
+            twice = simplify_sum(once, held)
             shown = format_statement(replace(s, rhs=once))
             assert twice == once, (
                 f"{what}: simplify_sum is not idempotent on {s.name}:\n{shown}\n---\n"
@@ -582,7 +680,8 @@ def draw_wrt_of(data, case: Case, p: tc.Program) -> tuple[str, str]:
 def test_gradient_and_hessian_match_finite_differences(case, data):
     p, arrays = compile_case(case)
     wrt, _ = draw_wrt_of(data, case, p)
-    check_gradient_and_hessian(case.src, wrt, arrays)
+    with known_bugs_rejected(SCREEN_KNOWN_BUGS):
+        check_gradient_and_hessian(case.src, wrt, arrays, SCREEN_KNOWN_BUGS)
 
 
 @SETTINGS
@@ -590,7 +689,9 @@ def test_gradient_and_hessian_match_finite_differences(case, data):
 def test_jacobian_vjp_jvp_compact(case, data):
     p, arrays = compile_case(case)
     wrt, of = draw_wrt_of(data, case, p)
-    check_jacobian_vjp_jvp_compact(case.src, wrt, of, arrays, case.seed)
+    with known_bugs_rejected(SCREEN_KNOWN_BUGS):
+        check_jacobian_vjp_jvp_compact(case.src, wrt, of, arrays, case.seed,
+                                       SCREEN_KNOWN_BUGS)
 
 
 @SETTINGS
@@ -598,7 +699,8 @@ def test_jacobian_vjp_jvp_compact(case, data):
 def test_source_round_trip(case, data):
     p, arrays = compile_case(case)
     wrt, of = draw_wrt_of(data, case, p)
-    check_source_round_trip(case.src, wrt, of, arrays, case.seed)
+    with known_bugs_rejected(SCREEN_KNOWN_BUGS):
+        check_source_round_trip(case.src, wrt, of, arrays, case.seed, SCREEN_KNOWN_BUGS)
 
 
 @SETTINGS
@@ -606,7 +708,8 @@ def test_source_round_trip(case, data):
 def test_simplification_is_idempotent(case, data):
     p, arrays = compile_case(case)
     wrt, of = draw_wrt_of(data, case, p)
-    check_simplification_is_idempotent(case.src, wrt, of, arrays)
+    with known_bugs_rejected(SCREEN_KNOWN_BUGS):
+        check_simplification_is_idempotent(case.src, wrt, of, arrays, SCREEN_KNOWN_BUGS)
 
 
 # --------------------------------------------------------------------------- the generator
@@ -617,7 +720,7 @@ def test_generator_covers_every_function():
     seen: set[str] = set()
     texts = []
 
-    @settings(max_examples=300, database=None, deadline=None,
+    @settings(max_examples=300, database=None, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(case=programs())
     def collect(case):
@@ -709,16 +812,128 @@ def test_gradient_and_hessian_match_jax(jax_x64, src, shapes, wrts, formula):
     if "A" in arrays:
         arrays["e"] = 0.5 * arrays["e"]
     p = tc.compile(src)
-    value = float(formula(jnp, {k: jnp.asarray(v) for k, v in arrays.items()}))
+    value = float(jax.jit(lambda a: formula(jnp, a))({k: jnp.asarray(v) for k, v in
+                                                      arrays.items()}))
     np.testing.assert_allclose(float(p(**arrays)), value, rtol=1e-12)
     for wrt in wrts:
         def f(x, wrt=wrt):
             return formula(jnp, {**{k: jnp.asarray(v) for k, v in arrays.items()}, wrt: x})
 
         x0 = jnp.asarray(arrays[wrt])
-        want_g = np.asarray(jax.grad(f)(x0))
+        want_g = np.asarray(jax.jit(jax.grad(f))(x0))  # jit: eager JAX is slow here
         got_g = np.asarray(tc.grad(p, wrt)(**arrays))
         assert_close(got_g, want_g, 1e-10, f"grad {wrt}", 1.0)
-        want_h = np.asarray(jax.hessian(f)(x0))
+        want_h = np.asarray(jax.jit(jax.hessian(f))(x0))
         got_h = np.asarray(tc.hessian(p, wrt)(**arrays))
         assert_close(got_h, want_h, 1e-10, f"hessian {wrt}", 1.0)
+
+
+# --------------------------------------------------------------------------- regressions
+# Minimal programs shrunk from failures of the properties above (sizes in the shapes).
+# Each was a bug once; the letters match ``known_bug``.
+
+
+def _arrays(shapes: dict, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {k: rng.uniform(0.3, 1.0, size=s) * rng.choice([-1.0, 1.0], size=s)
+            for k, s in shapes.items()}
+
+
+FIXED = [
+    # A: R_bar[k] = W[k,k]: the summed j was renamed to R's own index k (size 3, not 4)
+    ("R[k] = x[k]\nS = W[j,j] R[k]", "x", "R", {"x": (4,), "W": (3, 3)}),
+    # A: jvp_y[k] = V[k]: the summed j renamed to k; the result took the size of x
+    ("y[k] = w[k] + x[j]\nS = y[k] C[k]", "x", "y", {"w": (4,), "x": (3,), "C": (4,)}),
+    # A: R_bar[k,b] = C[l,b] + C[b,k] with k summed: ShapeError with these sizes
+    ("R[k,b] = x[k] w[b]\nS = R[k,b] C[j,b] + R[k,j] C[j,b]", "w", "R",
+     {"x": (4,), "w": (3,), "C": (3, 3)}),
+    # A: the same with equal sizes: right values, but source() meant a diagonal
+    ("R[k,b] = x[k] w[b]\nS = R[k,b] C[j,b] + R[k,j] C[j,b]", "w", "R",
+     {"x": (3,), "w": (3,), "C": (3, 3)}),
+    # A: the Hessian's new axis s was captured by a summed index: shape (3,2,3,4)
+    ("S = log(sqrt(sum[i](W[b,i] Z[a,k])^2 + 1))", "W", "S", {"W": (3, 2), "Z": (2, 4)}),
+    # B: dS_dW[p] = 1 summed over an index no factor had: 'cannot tell the size of index k'
+    ("S = delta[a,i] W[j] + Y[i]", "W", "S", {"W": (3,), "Y": (2,)}),
+    # B: delta[i,i] (size(i) = 2) sized only by the W term, which differentiates away
+    ("y[j] = x[j] delta[i,i] + W[i]", "x", "y", {"x": (3,), "W": (2,)}),
+    # B: x[j] - x[j] cancelled inside sin left j summed with nothing to size it
+    ("y = sin(x[j] - x[j] + x[b])", "x", "y", {"x": (3,)}),
+    # B/E: dS_dc = c + (c + x[l]) lost size(j); then "(c + x[k])" printed bare
+    ("S = (c + x[j]) c", "c", "S", {"c": (), "x": (3,)}),
+    ("y = (c + V[j]) / c", "c", "y", {"c": (), "V": (3,)}),
+]
+
+
+@pytest.mark.parametrize("src,wrt,of,shapes", FIXED, ids=[f"f{n}" for n in range(len(FIXED))])
+def test_regressions(src, wrt, of, shapes):
+    arrays = _arrays(shapes)
+    if not tc.compile(src).statements[-1].indices:
+        check_gradient_and_hessian(src, wrt, arrays)
+    check_jacobian_vjp_jvp_compact(src, wrt, of, arrays)
+    check_source_round_trip(src, wrt, of, arrays)
+    check_simplification_is_idempotent(src, wrt, of, arrays)
+
+
+def test_regression_delta_trace_value():
+    """B: the gradient of size(i) * sum(W) + sum(Y) is size(i) everywhere."""
+    arrays = _arrays({"W": (3,), "Y": (2,)})
+    assert np.allclose(tc.grad("S = delta[a,i] W[j] + Y[i]", "W")(**arrays), 2.0)
+
+
+def test_regression_unit_product_source():
+    """E: ``y = (c + x[k]) 1`` printed as ``y = (c + x[k])``, which re-parses with k summed
+    inside the parentheses only (c + sum x) instead of over the term (3 c + sum x)."""
+    arrays = _arrays({"c": (), "x": (3,)})
+    p = tc.compile("y = (c + x[k]) 1")
+    assert_close(p(**arrays), 3 * arrays["c"] + arrays["x"].sum(), 1e-12, "value")
+    assert_close(tc.compile(p.source())(**arrays), p(**arrays), 1e-12, "source round trip")
+
+
+BUG_E = ("BUG E: a term that is minus a parenthesised sum under a summation prints as "
+         "-(...): y = -1 (s + x[i]) prints as y = -(s + x[i]), which re-parses with i summed "
+         "inside the parentheses (-(s + sum x)) instead of over the term (-(2 s + sum x)); "
+         "derivatives print that way too (derive('y = -c * (s + x[i])', 'c'))")
+
+
+def test_bug_e_negated_sum_prints_bare():
+    arrays = _arrays({"s": (), "x": (2,)})
+    p = tc.compile("y = -1 (s + x[i])")  # -sum_i (s + x[i])
+    assert_close(p(**arrays), -(2 * arrays["s"] + arrays["x"].sum()), 1e-12, "value")
+    assert_close(tc.compile(p.source())(**arrays), p(**arrays), 1e-12, "source round trip")
+
+
+def test_bug_e_negated_sum_in_a_derivative():
+    src = "y = -c * (s + x[i])"  # dy/dc = -sum_i (s + x[i]), printed "dy_dc = -(s + x[k])"
+    check_source_round_trip(src, "c", "y", _arrays({"c": (), "s": (), "x": (2,)}))
+
+
+BUG_F = ("BUG F: a trace delta[k,k] inside a parenthesised sum that multiplies another summed "
+         "index: jvp of y = x[i] (z[k] delta[k,k] + 1) is jvp_y = delta[k,k] V[k] z[k] + V[k], "
+         "i renamed onto the inner k: a wrong number with equal sizes (11 instead of 61 for "
+         "x = [1,2,3], z = [10,20,30], V = [1,0,0]), a ShapeError otherwise")
+
+
+@pytest.mark.xfail(strict=True, raises=(AssertionError, tc.TensorCalcError), reason=BUG_F)
+def test_bug_f_trace_delta_captures_outer_index():
+    src = "y = x[i] (z[k] delta[k,k] + 1)"  # = sum(x) (sum(z) + 1)
+    x, z, v = np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0, 30.0]), np.array([1.0, 0, 0])
+    assert_close(tc.jvp(src, "x", tangent="V")(x=x, z=z, V=v), 61.0, 1e-12, "jvp")
+
+
+@pytest.mark.xfail(strict=True, raises=(AssertionError, tc.TensorCalcError), reason=BUG_F)
+def test_bug_f_with_unequal_sizes():
+    src = "y = x[i] (z[k] delta[k,k] + 1)"
+    check_jacobian_vjp_jvp_compact(src, "x", "y", _arrays({"x": (2,), "z": (4,)}))
+
+
+BUG_B = ("BUG B: a summed index that, after differentiating, only a trace delta[i,i] carries "
+         "loses its size: grad of S = (y[i] + w) (1 + delta[i,i]) wrt w is printed "
+         "(delta[k,k] + w)^0 (1 + w) + sum[l]((w + y[l])) and evaluating it raises "
+         "'cannot tell the size of index k' on a valid program")
+
+
+@pytest.mark.xfail(strict=True, raises=(AssertionError, tc.TensorCalcError), reason=BUG_B)
+def test_bug_b_index_carried_only_by_a_trace_delta():
+    src = "S = (y[i] + w) (1 + delta[i,i])"  # = 2 sum_i (y[i] + w): dS/dw = 2 size(i) = 4
+    arrays = _arrays({"y": (2,), "w": ()})
+    assert_close(tc.grad(src, "w")(**arrays), 4.0, 1e-12, "gradient")
