@@ -41,6 +41,7 @@ from .ir import (
     refs,
     rename_sum,
     rename_term,
+    sizes_carried,
     statement_refs,
 )
 from .simplify import canonical_term, factor_key, simplify_sum, term_key
@@ -69,8 +70,8 @@ def _d_term(t: Term, rule: RefRule) -> list[Term]:
         for u in df.terms:
             factors = others + u.factors
             summed = t.summed | u.summed
-            sized = {i for g in factors if not isinstance(g, Delta) for i in g.free}
-            if any(i in summed and i not in sized for i in f.free):
+            sized = {i for g in factors for i in sizes_carried(g)}
+            if (sizes_carried(f) & summed) - sized:
                 # The derivative no longer carries a summed axis of the factor it replaces;
                 # keep its size with ``f^0`` (one, shaped like f). ``simplify`` drops it
                 # again wherever another factor carries those axes. (Free axes are sized

@@ -184,6 +184,16 @@ def is_anchor(f: Factor) -> bool:
     return isinstance(f, Power) and const_value(f.exponent) == 0.0
 
 
+def sizes_carried(f: Factor) -> frozenset[str]:
+    """The free indices of a factor whose sizes a tensor inside it gives (a delta gives none)."""
+    if isinstance(f, Ref):
+        return frozenset(f.indices)
+    if isinstance(f, Delta):
+        return frozenset()
+    inside = {i for s in children(f) for r in refs(s) for i in r.indices}
+    return frozenset(f.free) & inside
+
+
 def value_refs(expr: Sum) -> Iterator[Ref]:
     """The references whose values an expression needs (not those of ``X^0`` anchors)."""
     for t in expr.terms:

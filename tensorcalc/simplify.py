@@ -39,6 +39,7 @@ from .ir import (
     mentioned,
     refs,
     rename_term,
+    sizes_carried,
 )
 
 
@@ -168,12 +169,14 @@ def simplify_term(term: Term) -> list[Term]:
     term = substitute_deltas(term)
     coef = term.coef
     factors: list[Factor] = []
+    # Names a nested sum must not give its own summed indices: all of this term's.
+    around = term.mentioned
     for original in term.factors:
         if is_anchor(original):  # left as written: it is there for the indices it carries
             factors.append(original)
             continue
-        f = _simplify_factor(original)
-        if set(original.free) - set(f.free) and not is_anchor(original):
+        f = _simplify_factor(original, around)
+        if sizes_carried(original) - sizes_carried(f):
             # Terms cancelled inside (``sin(x[j] - x[j] + x[b])``): keep the sizes they gave.
             factors.append(Power(as_sum(original), const(0.0)))
         value = _constant_factor(f)
@@ -196,14 +199,14 @@ def simplify_term(term: Term) -> list[Term]:
 
 def _drop_needless_anchors(factors: list[Factor], summed: frozenset[str]) -> list[Factor]:
     """Keep an ``X^0`` anchor only while it alone sizes a summed index of the term."""
-    carried = {i for f in factors if not is_anchor(f) and not isinstance(f, Delta)
-               for i in f.free}
+    carried = {i for f in factors if not is_anchor(f) for i in sizes_carried(f)}
     kept: list[Factor] = []
     for f in factors:
         if is_anchor(f):
-            if not (set(f.free) & summed) - carried:
+            gives = sizes_carried(f)
+            if not (gives & summed) - carried:
                 continue
-            carried |= set(f.free)
+            carried |= gives
         kept.append(f)
     return kept
 
@@ -226,8 +229,8 @@ def _inline(term: Term) -> Term:
     return Term(coef, tuple(factors), frozenset(summed))
 
 
-def _simplify_factor(f: Factor) -> Factor:
-    f = map_factor_sums(f, lambda s: simplify_sum(s, top=False))
+def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
+    f = map_factor_sums(f, lambda s: simplify_sum(s, around, top=False))
     if isinstance(f, Power):
         e = const_value(f.exponent)
         if e == 1.0:
