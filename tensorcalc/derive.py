@@ -129,7 +129,7 @@ def sized_terms(expr: Sum) -> Sum:
     out = []
     for t in expr.terms:
         visible = {i for f in t.factors for i in f.free} | t.summed
-        carried = {i for f in t.factors if not isinstance(f, Delta) for i in f.free}
+        carried = {i for f in t.factors for i in sizes_carried(f)}
         extra: list[Factor] = []
         for i in sorted(visible - carried):
             source = next((r for r in refs(expr)
