@@ -8,7 +8,6 @@ array([1., 2.])
 from .api import compile, evaluate
 from .calculus import derive, grad, hessian, jacobian, jvp, vjp
 from .errors import (
-    CompactError,
     DerivativeError,
     InputError,
     MemoryLimitError,
@@ -25,7 +24,6 @@ from .program import Program
 
 __all__ = [
     "Compact",
-    "CompactError",
     "DerivativeError",
     "FUNCTIONS",
     "InputError",

@@ -69,6 +69,3 @@ class DerivativeError(TensorCalcError):
 class MemoryLimitError(TensorCalcError):
     """A dense value would be larger than the memory limit (``tc.set_memory_limit``)."""
 
-
-class CompactError(TensorCalcError):
-    """A compact result was asked for a single core that it does not have."""

@@ -397,13 +397,3 @@ def term_key(t: Term) -> str:
     """Equal for equal terms up to the coefficient."""
     return _memo(t, "_key", lambda: "{" + ",".join(sorted(t.summed)) + "}"  # type: ignore
                  + " ".join(factor_key(f) for f in t.factors))
-
-
-def is_zero(expr: Sum) -> bool:
-    return not expr.terms
-
-
-def expression_key(expr: Sum) -> str:
-    return _sum_key(expr)
-
-
