@@ -64,12 +64,21 @@ def _densify(core: Array, core_indices: tuple[str, ...], indices: tuple[str, ...
     if xp is not np:  # libraries without writable einsum views: multiply by eye
         return _densify_generic(core, core_indices, indices, ties, shape, xp)
     out = np.zeros(shape, dtype=core.dtype)
-    letters = {i: oe.get_symbol(k) for k, i in enumerate(indices)}
-    full = "".join(letters[ties.get(i, i)] for i in indices)
-    diag_order = tuple(dict.fromkeys(ties.get(i, i) for i in indices))
-    view = np.einsum(f"{full}->{''.join(letters[i] for i in diag_order)}", out)
+    spec, diag_order = diagonal_view(indices, ties)
+    view = np.einsum(spec, out)
     view[...] = _align(core, core_indices, diag_order, view.shape)
     return out
+
+
+def diagonal_view(indices: tuple[str, ...],
+                  ties: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """The einsum spec whose (writable) result is the diagonal of an array over
+    ``indices`` that ``ties`` picks, and the axes of that diagonal."""
+    letters = {i: oe.get_symbol(k) for k, i in enumerate(indices)}
+    diagonal = tuple(dict.fromkeys(ties.get(i, i) for i in indices))
+    spec = "".join(letters[ties.get(i, i)] for i in indices) + "->" + \
+        "".join(letters[i] for i in diagonal)
+    return spec, diagonal
 
 
 def _densify_generic(core: Array, core_indices: tuple[str, ...], indices: tuple[str, ...],

@@ -22,7 +22,15 @@ import opt_einsum as oe
 
 from .backend import namespace, on_device
 from .errors import MemoryLimitError
-from .evaluate import Compact, StatementPlan, _const_power, _SumPlan, _TermPlan
+from .evaluate import (
+    Compact,
+    StatementPlan,
+    _const_power,
+    _densify,
+    _SumPlan,
+    _TermPlan,
+    diagonal_view,
+)
 from .functions import FUNCTIONS
 from .ir import Call, Factor, Power, Ref, Statement, Sum, const_value
 
@@ -332,16 +340,11 @@ class _Context:
 
     def on_diagonal(self, core_indices: tuple[str, ...], order: tuple[str, ...],
                     ties: dict[str, str]) -> Callable[[Array], Array]:
-        from .evaluate import _densify
-
         shape = self.shape(order)
         xp = self.xp
         if xp is not np:
             return lambda core: _densify(core, core_indices, order, ties, shape)
-        letters = {i: oe.get_symbol(k) for k, i in enumerate(order)}
-        diagonal = tuple(dict.fromkeys(ties.get(i, i) for i in order))
-        spec = "".join(letters[ties.get(i, i)] for i in order) + "->" + \
-            "".join(letters[i] for i in diagonal)
+        spec, diagonal = diagonal_view(order, ties)
         line_up = self.aligner(core_indices, diagonal, self.shape(diagonal))
         dtype = self.dtype
 

@@ -134,7 +134,6 @@ def const(value: float) -> Sum:
 
 
 ZERO = Sum(())
-ONE = const(1.0)
 
 
 def as_sum(factor: Factor) -> Sum:
