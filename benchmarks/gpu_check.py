@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import tensorcalc as tc
+if __name__ == "__main__":  # run as a script: make the benchmarks package importable
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-MLP = "H[b,h] = tanh(X[b,d] W[d,h] + c[h]); P[b,o] = H[b,h] V[h,o]; L = (P[b,o] - T[b,o])^2"
+import tensorcalc as tc  # noqa: E402
+from benchmarks.workloads.mlp_gradient import SOURCE as MLP  # noqa: E402
+from benchmarks.workloads.sigmoid_jacobian import SOURCE as SIGMOID  # noqa: E402
 
 
-def timed(fn, sync, repeats: int = 20) -> tuple[object, float]:
+def timed(fn: Callable[[], Any], sync: Callable[[], Any],
+          repeats: int = 20) -> tuple[Any, float]:
     value = fn()
     sync()
     start = time.perf_counter()
@@ -50,12 +57,13 @@ def main() -> int:
     return 1 if failures else 0
 
 
-def check(torch, dev, sync, shapes, dtype, tol) -> int:
+def check(torch: Any, dev: Any, sync: Callable[[], Any], shapes: dict[str, tuple[int, ...]],
+          dtype: Any, tol: float) -> int:
     """One dtype: every check, printed; the number that disagree."""
     failures = 0
     a = {k: torch.randn(*s, device=dev, dtype=dtype) * 0.05 for k, s in shapes.items()}
 
-    def reference(X, W, c, V, T):  # noqa: N803
+    def reference(X: Any, W: Any, c: Any, V: Any, T: Any) -> Any:
         return ((torch.tanh(X @ W + c) @ V - T) ** 2).sum()
 
     loss = tc.compile(MLP)
@@ -66,7 +74,7 @@ def check(torch, dev, sync, shapes, dtype, tol) -> int:
     grad = tc.grad(MLP, "W")
     g_ours, t_g = timed(lambda: grad(**a), sync)
 
-    def autograd():
+    def autograd() -> Any:
         W = a["W"].detach().requires_grad_()
         reference(**{**a, "W": W}).backward()
         return W.grad
@@ -76,7 +84,7 @@ def check(torch, dev, sync, shapes, dtype, tol) -> int:
 
     layer = tc.to_torch(MLP)
 
-    def through_to_torch():
+    def through_to_torch() -> Any:
         W = a["W"].detach().requires_grad_()
         layer(**{**a, "W": W}).backward()
         return W.grad
@@ -84,7 +92,7 @@ def check(torch, dev, sync, shapes, dtype, tol) -> int:
     b_ours, t_b = timed(through_to_torch, sync)
     rows.append(("to_torch backward", b_ours, g_theirs, t_b, t_auto))
 
-    jac = tc.derive("y[i] = sigmoid(x[i])", "x")
+    jac = tc.derive(SIGMOID, "x")
     x = torch.randn(1_000_000, device=dev, dtype=dtype)
     core, t_c = timed(lambda: jac.evaluate(compact=True, x=x).core, sync)
     s = torch.sigmoid(x)

@@ -1,0 +1,98 @@
+"""The command line: ``python -m benchmarks`` (or ``python benchmarks/run.py``).
+
+Prints the machine, then one markdown table row per workload. Every implementation's
+result is checked against the NumPy formula (float64, ``np.allclose``, rtol 1e-6) before
+it is timed; a mismatch is printed loudly and the row is marked. Times are medians of
+several repeats after a warm-up; tensorcalc and the NumPy formula (and jax/torch) are
+timed interleaved, in one process, in a rotating order. Compile time is excluded except
+in the "first call" and "symbolic" rows. jax and torch are optional: their columns read
+"n/a" when they are not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+
+from benchmarks import threads
+from benchmarks.harness import (
+    NOISY,
+    RTOL,
+    Report,
+    Row,
+    cpu_snapshot,
+    describe_machine,
+    others_share,
+    others_text,
+    print_summary,
+    print_table,
+)
+from benchmarks.spec import Context, Workload
+from benchmarks.workloads import ALL
+
+DESCRIPTION = ("Benchmarks: tensorcalc against a hand-written NumPy formula, jax.jit and "
+               "torch.func.")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS, torch and XLA (default: the libraries' own); "
+                             "--threads 1 is steadier on a shared machine")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every workload and print the table; 1 when a result differed from the NumPy
+    formula or a workload crashed. ``--threads`` takes effect on BLAS only when the
+    entry point applied it before NumPy was imported (``benchmarks.threads``)."""
+    args = parse_args(argv)
+    if args.threads is not None and threads.THREADS is None:
+        threads.configure(str(args.threads))
+    repeats = 3 if args.quick else 9
+    ctx = Context(Report(), repeats, args.quick)
+    t_start = time.perf_counter()
+    cpu_start = cpu_snapshot()
+    describe_machine()
+    for w in ALL:
+        run_step(w, ctx)
+
+    print(f"## Results ({'quick, ' if args.quick else ''}times: median of {repeats} repeats; "
+          f"ratios: median of the per-repeat ratios of back-to-back runs; float64; "
+          f"every result checked against the NumPy formula, rtol {RTOL:g})\n")
+    print_table(ctx.report.rows)
+    print()
+    for note in ctx.report.notes:
+        print(f"- {note}")
+    print(f"- total benchmark time {time.perf_counter() - t_start:.0f} s; "
+          f"{others_text(cpu_start)}")
+    print_summary(ctx.report)
+    return 1 if ctx.report.errors else 0
+
+
+def run_step(w: Workload, ctx: Context) -> None:
+    """Measure one workload; mark its rows noisy when other processes used the CPU, and
+    turn a crash into a loud error and a row that says so."""
+    print(f"running workload {w.key} ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    rows = ctx.report.rows
+    first_row = len(rows)
+    cpu0 = cpu_snapshot()
+    try:
+        w.measure(w, ctx)
+    except Exception as err:  # noqa: BLE001
+        ctx.report.loud(f"workload {w.key} crashed: {type(err).__name__}: {err}\n"
+                        + traceback.format_exc())
+        row = Row(w.key, "(crashed)", "")
+        row.met_text = "error"
+        rows.append(row)
+        return
+    share = others_share(cpu0)
+    if share is not None and share > NOISY:
+        for row in rows[first_row:]:
+            row.noisy = share
+    print(f"  ... {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)

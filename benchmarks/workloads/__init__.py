@@ -1,0 +1,32 @@
+"""The workloads, in the order of the table. To add one, write a module here that
+defines ``WORKLOADS`` (a tuple of :class:`benchmarks.spec.Workload`) and list it below."""
+
+from __future__ import annotations
+
+from benchmarks.spec import Workload
+from benchmarks.workloads import (
+    chain,
+    first_call,
+    least_squares_hessian,
+    logistic_hessian,
+    mlp_gradient,
+    sigmoid_jacobian,
+    small_gradient,
+)
+
+ALL: tuple[Workload, ...] = (
+    *logistic_hessian.WORKLOADS,
+    *least_squares_hessian.WORKLOADS,
+    *mlp_gradient.WORKLOADS,
+    *sigmoid_jacobian.WORKLOADS,
+    *small_gradient.WORKLOADS,
+    *first_call.WORKLOADS,
+    *chain.WORKLOADS,
+)
+
+
+def by_key(key: str) -> Workload:
+    for w in ALL:
+        if w.key == key:
+            return w
+    raise KeyError(key)

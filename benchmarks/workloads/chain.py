@@ -1,0 +1,229 @@
+"""Rows 7 and 8: a chain of N tanh layers, ``h{k}[b,j] = tanh(h{k-1}[b,i] W{k}[i,j])``,
+``L = h{N}[b,j]^2``, differentiated w.r.t. the first layer ``W1``.
+
+Row 7 times the gradient against the forward pass (reverse mode should cost a small
+multiple of it) at N=20, batch 256, width 128. Row 8 times the symbolic work, ``tc.grad``
+from the text plus the first evaluation on tiny arrays, for N = 25, 50, 100, 200."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+import tensorcalc as tc
+from benchmarks import peers
+from benchmarks.harness import Goal, Row, Size, fmt_time, once
+from benchmarks.spec import Arrays, Call, Context, Workload
+
+
+def source(n: int) -> str:
+    lines = [f"h{k}[b,j] = tanh(h{k - 1}[b,i] W{k}[i,j])" for k in range(1, n + 1)]
+    return "\n".join(lines + [f"L = h{n}[b,j]^2"])
+
+
+def setup(rng: np.random.Generator, size: Size) -> Arrays:
+    n, batch, width = size["n"], size["batch"], size["width"]
+    arrays = {"h0": rng.standard_normal((batch, width))}
+    for k in range(1, n + 1):
+        arrays[f"W{k}"] = rng.standard_normal((width, width)) * (1.2 / np.sqrt(width))
+    return arrays
+
+
+def layers(weights: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """``W1``, ``W2``, ... in order."""
+    return [weights[f"W{k}"] for k in range(1, len(weights) + 1)]
+
+
+def depth(arrays: Arrays) -> int:
+    return len(arrays) - 1
+
+
+def reference(h0: np.ndarray, **weights: np.ndarray) -> np.ndarray:
+    """Hand backprop: the gradient of L w.r.t. W1."""
+    Ws = layers(weights)
+    hs = [h0]
+    for W in Ws:
+        hs.append(np.tanh(hs[-1] @ W))
+    g = 2 * hs[-1]
+    for k in range(len(Ws), 0, -1):
+        gz = g * (1 - hs[k] * hs[k])
+        if k == 1:
+            return hs[0].T @ gz
+        g = gz @ Ws[k - 1].T
+    raise ValueError("the chain has no layer")
+
+
+def forward_reference(h0: np.ndarray, **weights: np.ndarray) -> Any:
+    h = h0
+    for W in layers(weights):
+        h = np.tanh(h @ W)
+    return np.sum(h * h)
+
+
+def gradient_program(arrays: Arrays) -> Call:
+    gradient = tc.grad(source(depth(arrays)), "W1")
+    return lambda: gradient(**arrays)
+
+
+def forward_program(arrays: Arrays) -> Call:
+    forward = tc.compile(source(depth(arrays)))
+    return lambda: forward(**arrays)
+
+
+def symbolic_program(arrays: Arrays) -> Call:
+    """Everything symbolic each call: parse, derive, simplify, plan, then run."""
+    text = source(depth(arrays))
+    return lambda: tc.grad(text, "W1")(**arrays)
+
+
+def jax_gradient(arrays: Arrays) -> Call:
+    jax = peers.jax()
+    jnp = jax.numpy
+
+    def loss(W1: Any, h0: Any, rest: list[Any]) -> Any:
+        h = jnp.tanh(h0 @ W1)
+        for W in rest:
+            h = jnp.tanh(h @ W)
+        return jnp.sum(h * h)
+
+    gradient = jax.jit(jax.grad(loss))
+    a = peers.to_jax(arrays)
+    Ws = [a[f"W{k}"] for k in range(1, depth(arrays) + 1)]
+    return lambda: gradient(Ws[0], a["h0"], Ws[1:]).block_until_ready()
+
+
+def torch_gradient(arrays: Arrays) -> Call:
+    torch = peers.torch()
+
+    def loss(W1: Any, h0: Any, rest: list[Any]) -> Any:
+        h = torch.tanh(h0 @ W1)
+        for W in rest:
+            h = torch.tanh(h @ W)
+        return torch.sum(h * h)
+
+    gradient = torch.func.grad(loss)
+    t = peers.to_torch(arrays)
+    Ws = [t[f"W{k}"] for k in range(1, depth(arrays) + 1)]
+    return lambda: gradient(Ws[0], t["h0"], Ws[1:])
+
+
+def measure_reverse(w: Workload, ctx: Context) -> None:
+    """Row 7: gradient and forward pass, each checked, timed in pairs (ours grad with
+    ours forward, NumPy's with NumPy's); the goal is on ours grad / ours forward."""
+    arrays = w.arrays()
+    row = Row(w.key, w.label())
+    forward, forward_ref = w.extras["forward"]
+    ours_fwd = forward(arrays)
+    ctx.report.check(row, "ours forward", ours_fwd(), forward_ref(**arrays))
+    impls = {"ours": w.program(arrays), "numpy": lambda: w.reference(**arrays),
+             **ctx.peer_calls(w, arrays, row)}
+    times = ctx.report.run_impls(
+        row, impls, w.expected(arrays), ctx.repeats, w.target,
+        extra={"ours_fwd": ours_fwd, "numpy_fwd": lambda: forward_ref(**arrays)},
+        pairs=(("ours", "ours_fwd"), ("numpy", "numpy_fwd")))
+    ratio = times.ratio("ours", "ours_fwd")
+    row.cells["ours"] = f"grad {fmt_time(times['ours'])}, fwd {fmt_time(times['ours_fwd'])}"
+    row.cells["numpy"] = (f"grad {fmt_time(times['numpy'])}, "
+                          f"fwd {fmt_time(times['numpy_fwd'])}")
+    row.ratio = f"{ratio:.2f} (grad/fwd)"
+    row.judge(w.goal, ratio, w.size)
+    ctx.report.rows.append(row)
+    ctx.report.notes.append(
+        f"row 7: NumPy hand backprop grad/fwd = {times.ratio('numpy', 'numpy_fwd'):.2f}; "
+        f"ours grad / NumPy grad = {times['ours'] / times['numpy']:.2f}; "
+        f"ours fwd / NumPy fwd = {times['ours_fwd'] / times['numpy_fwd']:.2f} "
+        f"(ratios of medians)")
+
+
+#: Row 8's chain lengths; the goals are on BASE (time) and on DEPTHS[-1] against BASE.
+DEPTHS = (25, 50, 100, 200)
+BASE = 50
+JAX_DEPTHS = (50, 200)  # jax traces and compiles once at these (slow: not at every N)
+
+
+def measure_symbolic(w: Workload, ctx: Context) -> None:
+    """Row 8: per N, ``tc.compile`` (parse + lower), then ``tc.grad`` (parse + derive +
+    simplify) and the first evaluation; the goals are on grad + evaluation."""
+    repeats = 1 if ctx.quick else 3
+    time_goal, growth_goal = w.goals
+    per_stmt: dict[int, float] = {}
+    detail: list[tuple[int, float, float, float, float]] = []
+    for n in DEPTHS:
+        size = {**w.size, "n": n}
+        arrays = w.arrays(size)
+        text = source(n)
+        parse_t, derive_t, eval_t, total = [], [], [], []
+        out = None
+        for _ in range(repeats):
+            _, t_parse = once(partial(tc.compile, text))
+            t0 = time.perf_counter()
+            gradient = tc.grad(text, "W1")  # parses again: the whole symbolic pipeline
+            t1 = time.perf_counter()
+            out = gradient(**arrays)
+            t2 = time.perf_counter()
+            parse_t.append(t_parse)
+            derive_t.append(t1 - t0)
+            eval_t.append(t2 - t1)
+            total.append(t2 - t0)
+        row = Row(w.key, w.label(size), "(info)")
+        ctx.report.check(row, "ours", out, w.expected(arrays))
+        t = statistics.median(total)
+        per_stmt[n] = t / n
+        row.cells["ours"] = f"{fmt_time(t)} ({fmt_time(t / n)}/stmt)"
+        if n in JAX_DEPTHS and "jax" in w.peers:
+            call = ctx.peer_call(w, "jax", arrays, row)
+            if call is not None:
+                jout, tj = once(call)
+                ctx.report.check(row, "jax", jout, w.expected(arrays))
+                row.cells["jax"] = f"{fmt_time(tj)} (trace+compile, once)"
+        if n == BASE:
+            row.judge(time_goal, t, size)
+        if n == DEPTHS[-1]:
+            growth = per_stmt[n] / per_stmt[BASE]
+            row.ratio = f"{growth:.2f} (per-stmt vs N={BASE})"
+            row.judge(growth_goal, growth, size)
+        ctx.report.rows.append(row)
+        detail.append((n, statistics.median(parse_t), statistics.median(derive_t),
+                       statistics.median(eval_t), t))
+    ctx.report.notes.append(
+        "row 8 breakdown (median): N | tc.compile (parse+lower) | tc.grad (parse+derive"
+        "+simplify) | first evaluation (plan+run) | grad+eval per statement\n" + "\n".join(
+            f"    {n:4d} | {fmt_time(p)} | {fmt_time(d)} | {fmt_time(e)} | {fmt_time(t / n)}"
+            for n, p, d, e, t in detail))
+
+
+WORKLOADS = (
+    Workload(
+        key="7",
+        title="reverse-mode cost, {n}-layer tanh chain (batch {batch}, width {width})",
+        size={"n": 20, "batch": 256, "width": 128},
+        tiny={"n": 3, "batch": 4, "width": 3},
+        setup=setup,
+        program=gradient_program,
+        reference=reference,
+        extras={"forward": (forward_program, forward_reference)},
+        peers={"jax": jax_gradient, "torch": torch_gradient},
+        goals=(Goal("tensorcalc gradient time / tensorcalc forward time", 3.0,
+                    label="grad/fwd"),),
+        measure=measure_reverse,
+    ),
+    Workload(
+        key="8",
+        title="symbolic: tc.grad(chain N={n}, 'W1') + first eval ({batch}×{width})",
+        size={"n": BASE, "batch": 2, "width": 3},
+        tiny={"n": 3, "batch": 2, "width": 3},
+        setup=setup,
+        program=symbolic_program,
+        reference=reference,
+        peers={"jax": jax_gradient},
+        goals=(Goal(f"seconds for tc.grad + first evaluation at N={BASE}", 1.0, op="<",
+                    unit="s"),
+               Goal(f"per-statement time at N={DEPTHS[-1]} / at N={BASE}", 2.0,
+                    label="per stmt", unit=f"× N={BASE}'s")),
+        measure=measure_symbolic,
+    ),
+)

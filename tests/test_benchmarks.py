@@ -1,0 +1,108 @@
+"""The benchmark definitions are right: for every workload in ``benchmarks/``, at a tiny
+size, tensorcalc's value equals the hand-written NumPy formula (and so do the jax and
+torch peers, where installed), and every workload declares a goal. Nothing is timed."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the benchmarks package lives at the repository root
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import harness  # noqa: E402
+from benchmarks.spec import Workload  # noqa: E402
+from benchmarks.workloads import ALL, first_call  # noqa: E402
+
+RTOL = 1e-9
+ATOL = 1e-12
+
+
+def close(got: Any, want: Any, what: str = "") -> None:
+    np.testing.assert_allclose(harness.to_numpy(got), np.asarray(want), rtol=RTOL, atol=ATOL,
+                               err_msg=what)
+
+
+def test_the_workloads_are_the_rows_of_the_table() -> None:
+    keys = [w.key for w in ALL]
+    assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8"]
+
+
+@pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
+def test_every_workload_declares_a_goal(w: Workload) -> None:
+    assert w.goals, f"workload {w.key} has no goal"
+    for goal in w.goals:
+        assert goal.on.strip(), "a goal says what it is measured on"
+        assert goal.op in ("≤", "<")
+        bound = goal.bound(w.size)
+        assert math.isfinite(bound) and bound > 0
+        assert goal.text(w.size)
+    assert w.label() and w.label(w.tiny)
+
+
+def test_the_counted_goals() -> None:
+    """Eleven goals are counted (the README's "all eleven"): rows 1, 2, 2b, 3, 4, 4c, 5, 6,
+    7 and two in row 8; the fresh-process rows 6b and 6c are information only."""
+    assert sum(g.counted for w in ALL for g in w.goals) == 11
+    assert len(next(w for w in ALL if w.key == "8").goals) == 2
+
+
+@pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
+def test_tensorcalc_equals_the_numpy_formula(w: Workload) -> None:
+    arrays = w.arrays(w.tiny)
+    assert all(a.dtype == np.float64 for a in arrays.values())
+    got = w.value(arrays)
+    want = w.expected(arrays)
+    assert np.shape(got) == np.shape(want)
+    close(got, want)
+    assert harness.difference(got, want) is None  # what the benchmark itself checks
+    for name, (program, reference) in w.extras.items():
+        close(program(arrays)(), reference(**arrays), name)
+
+
+def test_a_mismatch_is_caught() -> None:
+    w = ALL[0]
+    arrays = w.arrays(w.tiny)
+    want = w.expected(arrays)
+    assert harness.difference(want * (1 + 1e-3), want) is not None
+    assert harness.difference(want[:1], want) is not None
+
+
+def test_the_fresh_process_child(capsys: pytest.CaptureFixture[str]) -> None:
+    """What row 6b/6c's fresh process runs, here in-process at the tiny size."""
+    first_call.child(0.0, 0.0, json.dumps(dict(first_call.FIRST_CALL.tiny)))
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["ok"] is True
+
+
+@pytest.fixture
+def x64_jax() -> Iterator[None]:
+    """jax with x64 enabled for the test only (the benchmark enables it for good)."""
+    jax = pytest.importorskip("jax")
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.parametrize("w", [w for w in ALL if "jax" in w.peers], ids=lambda w: w.key)
+def test_jax_peer_equals_the_numpy_formula(w: Workload, x64_jax: None) -> None:
+    arrays = w.arrays(w.tiny)
+    close(w.peers["jax"](arrays)(), w.expected(arrays))
+
+
+@pytest.mark.parametrize("w", [w for w in ALL if "torch" in w.peers], ids=lambda w: w.key)
+def test_torch_peer_equals_the_numpy_formula(w: Workload) -> None:
+    pytest.importorskip("torch")
+    arrays = w.arrays(w.tiny)
+    close(w.peers["torch"](arrays)(), w.expected(arrays))
