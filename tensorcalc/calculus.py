@@ -1,7 +1,10 @@
 """Derivatives of whole programs: ``derive``, ``grad``, ``hessian``, ``vjp``, ``jvp``.
 
 Each returns a ``Program``: printable, runnable, and derivable again. A derivative
-takes every input of the program it came from.
+takes every input of the program it came from. The work is done by ``rules``
+(one statement), ``modes`` (tangents forward, adjoints in reverse) and ``reuse``
+(forward values referenced, not copied); this module picks the mode and assembles
+the program.
 
 >>> print(derive("Y[i,j] = X[i,k] W[k,j]", "X"))
 dY_dX[i,j,p,q] = delta[i,p] W[q,j]
@@ -10,30 +13,18 @@ dY_dX[i,j,p,q] = delta[i,p] W[q,j]
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from .derive import (
-    Derived,
-    _Names,
-    avoid_indices,
-    deltas,
-    forward,
-    needed_statements,
-    reuse_forward,
-    reverse,
-    sized,
-)
+from .api import compile as compile_program
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
-from .ir import Ref, Statement, Sum, Term, statement_refs
+from .ir import Ref, Statement, Sum, Term, needed_statements, statement_refs
+from .modes import Derived, Names, avoid_indices, forward, reverse, sized
 from .program import Program
+from .reuse import reuse_forward
+from .rules import deltas
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _as_program(program: str | Program) -> Program:
-    from .api import compile
-
-    return compile(program)
 
 
 def _parse_wrt(p: Program, wrt: str) -> tuple[str, tuple[str, ...] | None]:
@@ -75,29 +66,40 @@ def _target(p: Program, of: str | None) -> Statement:
     return p.statement(name)
 
 
+@dataclass(frozen=True)
 class _Setup:
     """What every derivative needs: the statements, fresh names, the new axes."""
 
-    def __init__(self, program: str | Program, wrt: str, of: str | None, reserve: tuple[str, ...]):
-        p = _as_program(program)
-        self.program = p
-        self.wrt, axes = _parse_wrt(p, wrt)
-        self.of = _target(p, of)
-        statements = tuple(needed_statements(p.statements, self.of.name))
-        if axes:
-            statements = tuple(avoid_indices(st, set(axes)) for st in statements)
-            self.of = next(st for st in statements if st.name == self.of.name)
-        self.statements = statements
-        self.names = _Names(statements, tuple(p.accepts))
+    program: Program
+    wrt: str
+    of: Statement
+    statements: tuple[Statement, ...]  # those ``of`` needs, clear of the named axes
+    names: Names
+    axes: tuple[str, ...]  # the axes the derivative adds: wrt's, or none (a JVP)
+
+    @classmethod
+    def build(cls, program: str | Program, wrt: str, of: str | None,
+              reserve: tuple[str, ...] = (), adds_axes: bool = True) -> _Setup:
+        """``reserve`` names new inputs (a cotangent, a tangent); a JVP adds no axes."""
+        p = compile_program(program)
+        wrt_name, named_axes = _parse_wrt(p, wrt)
+        target = _target(p, of)
+        statements = needed_statements(p.statements, target.name)
+        if named_axes:
+            statements = tuple(avoid_indices(st, set(named_axes)) for st in statements)
+            target = next(st for st in statements if st.name == target.name)
+        taken = {st.name for st in statements} | set(p.accepts)
         for r in reserve:
-            if r in self.names.tensors:
+            if r in taken:
                 raise DerivativeError(f"{r} is already a name in the program; choose another")
-            self.names.tensors.add(r)
-        if axes:
-            self.names.indices |= set(axes)
-            self.axes = axes
+        names = Names(statements, tuple(p.accepts) + reserve, named_axes or ())
+        if not adds_axes:
+            axes: tuple[str, ...] = ()
+        elif named_axes:
+            axes = named_axes
         else:
-            self.axes = self.names.axes(p.accepts[self.wrt])
+            axes = names.axes(p.accepts[wrt_name])
+        return cls(p, wrt_name, target, statements, names, axes)
 
     def finish(self, derived: Derived, extra_inputs: dict[str, int] | None = None) -> Program:
         result = _with_sizes(derived.result, self)
@@ -105,7 +107,7 @@ class _Setup:
         forward_part = [st for st in derived.statements if st.name in original]
         new_part = reuse_forward(
             forward_part, [st for st in derived.statements if st.name not in original] + [result])
-        statements = needed_statements(tuple(forward_part + new_part), result.name)
+        statements = needed_statements(forward_part + new_part, result.name)
         produced = {st.name for st in statements}
         inputs: dict[str, None] = {}
         for st in statements:
@@ -134,43 +136,49 @@ def derive(program: str | Program, wrt: str, of: str | None = None) -> Program:
     Its axes are the result's followed by ``wrt``'s (the layout of ``jax.jacobian``);
     for a scalar result it is the gradient. ``wrt="X[p,q]"`` names the new axes.
     """
-    s = _Setup(program, wrt, of, ())
+    s = _Setup.build(program, wrt, of)
     return _derive(s, s.names.tensor(f"d{s.of.name}_d{s.wrt}"))
 
 
 def _derive(s: _Setup, name: str) -> Program:
     if not s.of.indices:
-        derived = reverse(s.statements, (), s.of.name, s.wrt, None, s.axes, name, s.names)
+        derived = reverse(s.statements, s.of.name, s.wrt, None, s.axes, name, s.names)
     else:
         def seed(ref: Ref) -> Sum:
             return deltas(ref.indices, s.axes)
 
-        derived = forward(s.statements, (), s.of.name, s.wrt, seed, s.axes, name, s.names)
+        derived = forward(s.statements, s.of.name, s.wrt, seed, s.axes, name, s.names)
     return s.finish(derived)
 
 
 jacobian = derive
 
 
+def _require_scalar(s: _Setup, what: str, instead: str) -> None:
+    if s.of.indices:
+        raise DerivativeError(
+            f"{what} needs a scalar result, but {s.of.name} has indices "
+            f"[{','.join(s.of.indices)}]; {instead}"
+        )
+
+
 @refuses_deep_nesting
 def grad(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The gradient of a scalar result: shaped like ``wrt``."""
-    s = _Setup(program, wrt, of, ())
-    if s.of.indices:
-        raise DerivativeError(
-            f"grad needs a scalar result, but {s.of.name} has indices "
-            f"[{','.join(s.of.indices)}]; use derive (the Jacobian) or vjp"
-        )
-    return derive(s.program, wrt, of)
+    s = _Setup.build(program, wrt, of)
+    _require_scalar(s, "grad", "use derive (the Jacobian) or vjp")
+    return _derive(s, s.names.tensor(f"d{s.of.name}_d{s.wrt}"))
 
 
 @refuses_deep_nesting
 def hessian(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The Hessian of a scalar result: shaped ``wrt.shape + wrt.shape``."""
-    g = grad(program, wrt, of)
-    s = _Setup(g, _parse_wrt(g, wrt)[0], None, ())
-    name = s.names.tensor(f"d2{_target(_as_program(program), of).name}_d{s.wrt}2")
-    return _derive(s, name)
+    s = _Setup.build(program, wrt, of)
+    _require_scalar(s, "hessian", "for the Jacobian of the Jacobian, derive twice: "
+                                  "derive(derive(program, wrt), wrt)")
+    g = grad(s.program, wrt, of)
+    h = _Setup.build(g, s.wrt, None)
+    return _derive(h, h.names.tensor(f"d2{s.of.name}_d{h.wrt}2"))
 
 
 @refuses_deep_nesting
@@ -180,10 +188,10 @@ def vjp(program: str | Program, wrt: str, cotangent: str = "G", of: str | None =
     ``cotangent`` names a new input shaped like the result; the value is shaped like ``wrt``.
     """
     _check_new_name(cotangent, "cotangent")
-    s = _Setup(program, wrt, of, (cotangent,))
+    s = _Setup.build(program, wrt, of, reserve=(cotangent,))
     seed = Ref(cotangent, s.of.indices)
     name = s.names.tensor(f"vjp_{s.wrt}")
-    derived = reverse(s.statements, (), s.of.name, s.wrt, seed, s.axes, name, s.names)
+    derived = reverse(s.statements, s.of.name, s.wrt, seed, s.axes, name, s.names)
     return s.finish(derived, {cotangent: len(s.of.indices)})
 
 
@@ -194,14 +202,13 @@ def jvp(program: str | Program, wrt: str, tangent: str = "V", of: str | None = N
     ``tangent`` names a new input shaped like ``wrt``; the value is shaped like the result.
     """
     _check_new_name(tangent, "tangent")
-    s = _Setup(program, wrt, of, (tangent,))
+    s = _Setup.build(program, wrt, of, reserve=(tangent,), adds_axes=False)
     name = s.names.tensor(f"jvp_{s.of.name}")
 
     def seed(ref: Ref) -> Sum:
         return Sum((Term(1.0, (Ref(tangent, ref.indices),)),))
 
-    derived = forward(s.statements, (), s.of.name, s.wrt, seed, (), name, s.names)
-    s.axes = ()
+    derived = forward(s.statements, s.of.name, s.wrt, seed, s.axes, name, s.names)
     return s.finish(derived, {tangent: s.program.accepts[s.wrt]})
 
 

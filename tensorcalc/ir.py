@@ -209,6 +209,16 @@ def statement_refs(st: Statement) -> Iterator[Ref]:
     yield from st.sized_by
 
 
+def needed_statements(statements: Iterable[Statement], result: str) -> tuple[Statement, ...]:
+    """The statements ``result`` depends on (for values or sizes), in program order."""
+    statements = tuple(statements)
+    want = {result}
+    for st in reversed(statements):
+        if st.name in want:
+            want |= {r.name for r in statement_refs(st)}
+    return tuple(st for st in statements if st.name in want)
+
+
 def all_deltas(expr: Sum) -> Iterator[Delta]:
     """Every delta inside, depth first."""
     for t in expr.terms:

@@ -1,166 +1,61 @@
-"""Symbolic derivatives on the index structure (MATH.md).
-
-``differentiate`` applies the rules of one table, beside each node kind: a
-reference to the variable becomes a product of Kronecker deltas pairing its axes
-with new ones; products follow the product rule; functions the chain rule with the
-derivative from their registry entry; powers and divisions their usual rules.
+"""The chain rule across statements (MATH.md §4): forward tangents and reverse adjoints.
 
 Across statements the chain rule is a sum over the shared indices of an
-intermediate. A scalar result is differentiated in reverse (adjoints: each
-statement contributes one vector-Jacobian product); a Jacobian and a JVP go
-forward (tangents). A tangent that is a delta pattern times a core keeps its
-deltas inline and moves the core into a statement of its own, so structure is
-never lost and no expression is copied twice.
+intermediate. ``forward`` carries tangents in program order (a Jacobian, a JVP);
+``reverse`` carries adjoints from a scalar result back (a gradient, a VJP: each
+statement contributes one vector-Jacobian product). Within a statement both use the
+rules of ``rules.py``. A tangent that is a delta pattern times a core keeps its
+deltas inline and moves the core into a statement of its own, so structure is never
+lost and no expression is copied twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .errors import DerivativeError
-from .functions import FUNCTIONS
 from .ir import (
     ZERO,
-    Call,
     Delta,
-    Factor,
-    Power,
     Ref,
     Statement,
     Sum,
     Term,
     as_sum,
     const,
-    const_value,
     fresh_name,
     freshen,
-    index_order,
-    map_factor_sums,
-    power,
+    needed_statements,
     refs,
     rename_sum,
     rename_term,
-    sizes_carried,
     statement_refs,
 )
-from .simplify import canonical_term, factor_key, simplify_sum, term_key
-
-# d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
-RefRule = Callable[[Ref], Sum | None]
-
-
-# --- the rules ---------------------------------------------------------------
-
-
-def differentiate(expr: Sum, rule: RefRule) -> Sum:
-    """The derivative of a sum; ``rule`` gives the derivative of each reference."""
-    terms: list[Term] = []
-    for t in expr.terms:
-        terms += _d_term(t, rule)
-    return Sum(tuple(terms))
-
-
-def _d_term(t: Term, rule: RefRule) -> list[Term]:
-    """Product rule: one term per factor, that factor replaced by its derivative."""
-    out = []
-    for k, f in enumerate(t.factors):
-        df = _d_factor(f, rule)
-        others = t.factors[:k] + t.factors[k + 1:]
-        for u in df.terms:
-            factors = others + u.factors
-            summed = t.summed | u.summed
-            sized = {i for g in factors for i in sizes_carried(g)}
-            if (sizes_carried(f) & summed) - sized:
-                # The derivative no longer carries a summed axis of the factor it replaces;
-                # keep its size with ``f^0`` (one, shaped like f). ``simplify`` drops it
-                # again wherever another factor carries those axes. (Free axes are sized
-                # around the term, and for a statement by ``sized``.)
-                factors += (Power(as_sum(f), const(0.0)),)
-            out.append(Term(t.coef * u.coef, factors, t.summed | u.summed))
-    return out
-
-
-def _d_factor(f: Factor, rule: RefRule) -> Sum:
-    if isinstance(f, Ref):
-        return rule(f) or ZERO
-    if isinstance(f, Delta):
-        return ZERO
-    if isinstance(f, Call):
-        return _times(FUNCTIONS[f.fn].derivative(f.arg), differentiate(f.arg, rule))
-    if isinstance(f, Power):
-        return _d_power(f, rule)
-    return differentiate(f, rule)
-
-
-def _d_power(f: Power, rule: RefRule) -> Sum:
-    n = const_value(f.exponent)
-    dbase = differentiate(f.base, rule)
-    if n is not None:  # n b^(n-1) db
-        if n == 0 or not dbase.terms:
-            return ZERO
-        lowered: tuple[Factor, ...] = () if n == 1 else (power(f.base, n - 1),)
-        return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed) for u in dbase.terms))
-    # b^e (e/b db + log(b) de)
-    dexp = differentiate(f.exponent, rule)
-    terms = [Term(u.coef, (f, f.exponent, power(f.base, -1.0)) + u.factors, u.summed)
-             for u in dbase.terms]
-    terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed) for u in dexp.terms]
-    return Sum(tuple(terms))
-
-
-def _times(outer: Sum, inner: Sum) -> Sum:
-    """``outer * inner`` with ``outer`` kept as one factor, ``inner`` distributed."""
-    if not outer.terms or not inner.terms:
-        return ZERO
-    if len(outer.terms) == 1 and not outer.terms[0].summed:
-        c, fs = outer.terms[0].coef, outer.terms[0].factors
-    else:
-        c, fs = 1.0, (outer,)
-    return Sum(tuple(Term(c * u.coef, fs + u.factors, u.summed) for u in inner.terms))
-
-
-def sized_terms(expr: Sum) -> Sum:
-    """Each top-level term with an ``X^0`` anchor for an index that only its deltas carry.
-
-    In ``S = delta[a,i] W[j] + Y[i]`` the first term takes the size of ``i`` from the
-    second; its derivative must keep that size on its own.
-    """
-    out = []
-    for t in expr.terms:
-        visible = {i for f in t.factors for i in f.free} | t.summed
-        carried = {i for f in t.factors for i in sizes_carried(f)}
-        extra: list[Factor] = []
-        for i in sorted(visible - carried):
-            source = next((r for r in refs(expr)
-                           if i in r.indices and set(r.indices) <= visible), None)
-            if source is not None:
-                extra.append(Power(as_sum(source), const(0.0)))
-                carried |= set(source.indices)
-        out.append(Term(t.coef, t.factors + tuple(extra), t.summed) if extra else t)
-    return Sum(tuple(out))
-
-
-def deltas(indices: tuple[str, ...], new: tuple[str, ...]) -> Sum:
-    """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``."""
-    return Sum((Term(1.0, tuple(Delta(a, p) for a, p in zip(indices, new))),))
-
-
-# --- whole programs -----------------------------------------------------------
+from .rules import deltas, differentiate, sized_terms
+from .simplify import simplify_sum
 
 
 @dataclass
 class Derived:
+    """The statements a derivative needs (forward ones first) and its result statement."""
+
     statements: list[Statement]
     result: Statement
 
 
-class _Names:
-    """Fresh statement and index names for one derivation."""
+class Names:
+    """Fresh statement and index names for one derivation.
 
-    def __init__(self, statements: tuple[Statement, ...], inputs: tuple[str, ...]):
-        self.tensors = {st.name for st in statements} | set(inputs)
-        self.indices: set[str] = set()
+    ``tensors`` are the names taken (the statements', the inputs' and any reserved);
+    ``axes`` are index names taken besides those the statements use.
+    """
+
+    def __init__(self, statements: Iterable[Statement], tensors: Iterable[str],
+                 axes: Iterable[str] = ()):
+        statements = tuple(statements)
+        self.tensors = {st.name for st in statements} | set(tensors)
+        self.indices: set[str] = set(axes)
         for st in statements:
             self.indices |= set(st.indices) | _all_indices(st.rhs)
 
@@ -188,14 +83,6 @@ def _all_indices(expr: Sum) -> set[str]:
     for t in expr.terms:
         out |= set(t.mentioned)
     return out
-
-
-def needed_statements(statements: tuple[Statement, ...], result: str) -> list[Statement]:
-    want = {result}
-    for st in reversed(statements):
-        if st.name in want:
-            want |= {r.name for r in statement_refs(st)}
-    return [st for st in statements if st.name in want]
 
 
 def avoid_indices(st: Statement, names: set[str]) -> Statement:
@@ -227,7 +114,7 @@ def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -
     return Sum(tuple(terms))
 
 
-def _active(statements: list[Statement], wrt: str) -> set[str]:
+def _active(statements: Iterable[Statement], wrt: str) -> set[str]:
     active = {wrt}
     for st in statements:
         if any(r.name in active for r in statement_refs(st)):
@@ -235,9 +122,12 @@ def _active(statements: list[Statement], wrt: str) -> set[str]:
     return active
 
 
-def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str, wrt: str,
+# --- forward: tangents ----------------------------------------------------------
+
+
+def forward(statements: tuple[Statement, ...], of: str, wrt: str,
             seed: Callable[[Ref], Sum], new_axes: tuple[str, ...], name: str,
-            names: _Names, hoist: bool = True) -> Derived:
+            names: Names) -> Derived:
     """Tangents of every statement, in program order; the last one is the result.
 
     ``seed(X[a,...])`` is the tangent of a reference to ``wrt`` (deltas for a
@@ -279,7 +169,7 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
             result = Statement(name, st.indices + new_axes, tangent)
             return Derived(forward_needed + out, result)
         if tangent.terms:
-            if hoist and not (uses[st.name] == 1 and _small(tangent)):
+            if not (uses[st.name] == 1 and _small(tangent)):
                 tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"d{st.name}_d{wrt}",
                                           names)
                 out += hoisted
@@ -289,7 +179,7 @@ def forward(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
 
 
 def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,
-           names: _Names) -> tuple[Sum, list[Statement]]:
+           names: Names) -> tuple[Sum, list[Statement]]:
     """Keep a tangent small enough to inline: its cores become statements of their own.
 
     A term ``c * deltas * core`` stays inline as ``c * deltas * dm[...]``: the deltas
@@ -328,9 +218,12 @@ def _is_plain(t: Term) -> bool:
     return len(t.factors) <= 1 and all(isinstance(f, Ref) for f in t.factors) and not t.summed
 
 
-def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str, wrt: str,
+# --- reverse: adjoints ----------------------------------------------------------
+
+
+def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
             cotangent: Ref | None, wrt_axes: tuple[str, ...], name: str,
-            names: _Names) -> Derived:
+            names: Names) -> Derived:
     """Adjoints, from the result back to ``wrt``: the gradient or a VJP.
 
     ``cotangent`` is the seed (``G[i,...]`` for a VJP) or None for a scalar result,
@@ -374,7 +267,7 @@ def reverse(statements: tuple[Statement, ...], inputs: tuple[str, ...], of: str,
                     rename_term(t, dict(zip(temp, target_lhs))))
     gradient = simplify_sum(Sum(tuple(contributions.get(wrt, []))), frozenset(wrt_axes))
     # Adjoints were made from the result backwards: each uses only those made before it.
-    return Derived(chain + adjoints, Statement(name, wrt_axes, gradient))
+    return Derived(list(chain) + adjoints, Statement(name, wrt_axes, gradient))
 
 
 def _times_bar(bar: Sum, local: Sum, summed: tuple[str, ...], context: set[str]) -> Sum:
@@ -388,7 +281,7 @@ def _times_bar(bar: Sum, local: Sum, summed: tuple[str, ...], context: set[str])
     return Sum(tuple(terms))
 
 
-def _adjoint_statement(st: Statement, total: Sum, names: _Names) -> tuple[Sum, list[Statement]]:
+def _adjoint_statement(st: Statement, total: Sum, names: Names) -> tuple[Sum, list[Statement]]:
     """The adjoint of ``st`` as a reference: a plain reference is reused, else a statement."""
     if len(total.terms) == 1:
         t = total.terms[0]
@@ -398,6 +291,9 @@ def _adjoint_statement(st: Statement, total: Sum, names: _Names) -> tuple[Sum, l
     bar_name = names.tensor(f"{st.name}_bar")
     adjoint = sized(Statement(bar_name, st.indices, total), [Ref(st.name, st.indices)])
     return as_sum(Ref(bar_name, st.indices)), [adjoint]
+
+
+# --- sizes ------------------------------------------------------------------------
 
 
 def sized(st: Statement, sources: list[Ref]) -> Statement:
@@ -424,65 +320,3 @@ def _through_deltas(known: set[str], expr: Sum) -> set[str]:
                 known |= {a, b}
                 changed = True
     return known
-
-
-# --- forward values reused ------------------------------------------------------
-
-
-def reuse_forward(forward_statements: list[Statement], derived: list[Statement]) -> list[Statement]:
-    """Replace each copy of an earlier statement's right-hand side inside a derivative
-    statement (``tanh(X[b,d] W[d,h] + c[h])``, ``(1 - H[b,h]^2)``) by a reference to it
-    (``H[b,h]``): forward values and derivative pieces are computed once."""
-    patterns: dict[str, tuple[Statement, tuple[str, ...]]] = {}
-
-    def learn(st: Statement) -> None:
-        pattern = _pattern(st.rhs)
-        if pattern is not None:
-            key, order = skeleton(pattern)
-            if set(st.indices) <= set(order):
-                patterns.setdefault(key, (st, order))
-
-    def in_factor(f: Factor) -> Factor:
-        if isinstance(f, (Ref, Delta)):
-            return f
-        key, order = skeleton(f)
-        hit = patterns.get(key)
-        if hit is not None:
-            st, pattern_order = hit
-            mapping = dict(zip(pattern_order, order))
-            return Ref(st.name, tuple(mapping[i] for i in st.indices))
-        return map_factor_sums(f, in_sum)
-
-    def in_sum(s: Sum) -> Sum:
-        return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed)
-                         for t in s.terms))
-
-    for st in forward_statements:
-        learn(st)
-    out = []
-    for st in derived:
-        st = Statement(st.name, st.indices, in_sum(st.rhs), st.sized_by) if patterns else st
-        out.append(st)
-        learn(st)
-    return out
-
-
-def _pattern(rhs: Sum) -> Factor | None:
-    """The factor a statement's right-hand side appears as inside other terms, if any:
-    a function call or power (``tanh(...)``), or a sum of several terms (``(1 - H^2)``)."""
-    if len(rhs.terms) > 1:
-        return Sum(tuple(sorted((canonical_term(t) for t in rhs.terms), key=term_key)))
-    if len(rhs.terms) == 1:
-        t = rhs.terms[0]
-        if t.coef == 1 and not t.summed and len(t.factors) == 1 \
-                and isinstance(t.factors[0], (Call, Power)):
-            return canonical_term(t).factors[0]
-    return None
-
-
-def skeleton(f: Factor) -> tuple[str, tuple[str, ...]]:
-    """A key equal for factors equal up to a consistent renaming of all their indices,
-    and the index names in order of first use (the renaming lines them up)."""
-    order = tuple(dict.fromkeys(index_order(f)))
-    renamed = rename_term(Term(1.0, (f,)), {n: f"#{k}" for k, n in enumerate(order)})
-    return factor_key(renamed.factors[0]), order

@@ -1,0 +1,146 @@
+"""The differentiation rules of one right-hand side (MATH.md §2), one per node kind.
+
+``differentiate`` walks a sum; ``rule`` says what each tensor reference becomes (the
+deltas of ``deltas`` for the variable itself, a tangent for an intermediate, nothing
+for a constant). Every other node kind has its rule here, beside its name:
+
+=================  ==============================================================
+``Ref``            ``rule(ref)``, or 0 where it does not depend on the variable
+``Delta``          0
+``Call`` f(e)      ``f'(e) de``, ``f'`` from the function's registry entry
+``Power`` e^n      ``n e^(n-1) de`` (n a number, or any exponent that does not
+                   depend on the variable)
+``Power`` a^b      ``a^b (b/a da + log(a) db)``
+``Sum``            the sum of the derivatives of its terms
+``Term``           the product rule: one term per factor
+=================  ==============================================================
+
+>>> from tensorcalc.ir import Ref, as_sum
+>>> d = differentiate(as_sum(Ref("x", ("i",))), lambda r: deltas(r.indices, ("p",)))
+>>> d.terms[0].factors
+(Delta(i='i', j='p'),)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .functions import FUNCTIONS
+from .ir import (
+    ZERO,
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Ref,
+    Sum,
+    Term,
+    as_sum,
+    const,
+    const_value,
+    power,
+    refs,
+    sizes_carried,
+)
+
+# d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
+RefRule = Callable[[Ref], Sum | None]
+
+
+def differentiate(expr: Sum, rule: RefRule) -> Sum:
+    """The derivative of a sum; ``rule`` gives the derivative of each reference."""
+    terms: list[Term] = []
+    for t in expr.terms:
+        terms += _d_term(t, rule)
+    return Sum(tuple(terms))
+
+
+def _d_term(t: Term, rule: RefRule) -> list[Term]:
+    """Product rule: one term per factor, that factor replaced by its derivative."""
+    out = []
+    for k, f in enumerate(t.factors):
+        df = _d_factor(f, rule)
+        others = t.factors[:k] + t.factors[k + 1:]
+        for u in df.terms:
+            factors = others + u.factors
+            summed = t.summed | u.summed
+            sized = {i for g in factors for i in sizes_carried(g)}
+            if (sizes_carried(f) & summed) - sized:
+                # The derivative no longer carries a summed axis of the factor it replaces;
+                # keep its size with ``f^0`` (one, shaped like f). ``simplify`` drops it
+                # again wherever another factor carries those axes. (Free axes are sized
+                # around the term, and for a statement by ``sized``.)
+                factors += (Power(as_sum(f), const(0.0)),)
+            out.append(Term(t.coef * u.coef, factors, t.summed | u.summed))
+    return out
+
+
+def _d_factor(f: Factor, rule: RefRule) -> Sum:
+    if isinstance(f, Ref):
+        return rule(f) or ZERO
+    if isinstance(f, Delta):
+        return ZERO
+    if isinstance(f, Call):
+        return _times(FUNCTIONS[f.fn].derivative(f.arg), differentiate(f.arg, rule))
+    if isinstance(f, Power):
+        return _d_power(f, rule)
+    return differentiate(f, rule)
+
+
+def _d_power(f: Power, rule: RefRule) -> Sum:
+    n = const_value(f.exponent)
+    dbase = differentiate(f.base, rule)
+    if n is not None:  # n b^(n-1) db
+        if n == 0 or not dbase.terms:
+            return ZERO
+        lowered: tuple[Factor, ...] = () if n == 1 else (power(f.base, n - 1),)
+        return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed) for u in dbase.terms))
+    dexp = differentiate(f.exponent, rule)
+    if not dexp.terms:
+        # e^n with n free of the variable: n e^(n-1) de. The general rule below divides
+        # by the base and takes its log: nan at a zero base, where x^p is fine.
+        lowered_exp = Sum(f.exponent.terms + (Term(-1.0, ()),))
+        return Sum(tuple(Term(u.coef, (f.exponent, Power(f.base, lowered_exp)) + u.factors,
+                              u.summed) for u in dbase.terms))
+    # b^e (e/b db + log(b) de)
+    terms = [Term(u.coef, (f, f.exponent, power(f.base, -1.0)) + u.factors, u.summed)
+             for u in dbase.terms]
+    terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed) for u in dexp.terms]
+    return Sum(tuple(terms))
+
+
+def _times(outer: Sum, inner: Sum) -> Sum:
+    """``outer * inner`` with ``outer`` kept as one factor, ``inner`` distributed."""
+    if not outer.terms or not inner.terms:
+        return ZERO
+    if len(outer.terms) == 1 and not outer.terms[0].summed:
+        c, fs = outer.terms[0].coef, outer.terms[0].factors
+    else:
+        c, fs = 1.0, (outer,)
+    return Sum(tuple(Term(c * u.coef, fs + u.factors, u.summed) for u in inner.terms))
+
+
+def sized_terms(expr: Sum) -> Sum:
+    """Each top-level term with an ``X^0`` anchor for an index that only its deltas carry.
+
+    In ``S = delta[a,i] W[j] + Y[i]`` the first term takes the size of ``i`` from the
+    second; its derivative must keep that size on its own.
+    """
+    out = []
+    for t in expr.terms:
+        visible = {i for f in t.factors for i in f.free} | t.summed
+        carried = {i for f in t.factors for i in sizes_carried(f)}
+        extra: list[Factor] = []
+        for i in sorted(visible - carried):
+            source = next((r for r in refs(expr)
+                           if i in r.indices and set(r.indices) <= visible), None)
+            if source is not None:
+                extra.append(Power(as_sum(source), const(0.0)))
+                carried |= set(source.indices)
+        out.append(Term(t.coef, t.factors + tuple(extra), t.summed) if extra else t)
+    return Sum(tuple(out))
+
+
+def deltas(indices: tuple[str, ...], new: tuple[str, ...]) -> Sum:
+    """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``."""
+    return Sum((Term(1.0, tuple(Delta(a, p) for a, p in zip(indices, new))),))
