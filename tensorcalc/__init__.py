@@ -17,9 +17,9 @@ from .errors import (
     TensorCalcError,
 )
 from .evaluate import Compact
-from .execute import set_memory_limit
 from .frameworks import to_jax, to_torch
 from .functions import FUNCTIONS
+from .limits import set_memory_limit
 from .program import Program
 
 __all__ = [

@@ -12,7 +12,6 @@ signature do no checking and no planning: they only run those closures.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -21,7 +20,6 @@ import numpy as np
 import opt_einsum as oe
 
 from .backend import namespace, on_device
-from .errors import MemoryLimitError
 from .evaluate import (
     Compact,
     StatementPlan,
@@ -33,6 +31,7 @@ from .evaluate import (
 )
 from .functions import FUNCTIONS
 from .ir import Call, Factor, Power, Ref, Statement, Sum, const_value
+from .limits import check_size
 
 Array = Any
 Env = dict[Any, Any]
@@ -40,31 +39,6 @@ Step = Callable[[Env], Array]
 
 # Below this many index combinations NumPy's C einsum beats opt_einsum's dispatch.
 SMALL_EINSUM = 1 << 15
-
-_limit = {"bytes": int(os.environ.get("TENSORCALC_MEMORY_LIMIT", 4 * 2**30))}
-
-
-def set_memory_limit(nbytes: int) -> int:
-    """Refuse, before allocating, any dense value larger than ``nbytes``; returns the old
-    limit. The default is 4 GiB, or the environment variable TENSORCALC_MEMORY_LIMIT."""
-    old = _limit["bytes"]
-    _limit["bytes"] = int(nbytes)
-    return old
-
-
-def check_size(name: str, shape: tuple[int, ...], itemsize: int, compact_hint: bool) -> None:
-    nbytes = itemsize
-    for n in shape:
-        nbytes *= n
-    if nbytes > _limit["bytes"]:
-        hint = ("evaluate it with compact=True, or contract it with vjp or jvp instead"
-                if compact_hint else "use smaller inputs")
-        raise MemoryLimitError(
-            f"{name} would take {nbytes / 2**30:.3g} GiB dense (shape {shape}), more than the "
-            f"limit of {_limit['bytes'] / 2**30:.3g} GiB; {hint}, or raise the limit with "
-            "tensorcalc.set_memory_limit()"
-        )
-
 
 class _Shape:
     """Stands in for a statement whose shape, not value, is needed."""

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Union
+
+from .caching import cached_property
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:

@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from .backend import as_array
+from .caching import cached_property
 from .errors import InputError, ProgramError, TensorCalcError, refuses_deep_nesting
 from .evaluate import Compact, StatementPlan
 from .execute import Runner
@@ -49,6 +50,7 @@ class Program:
         self.accepts = {n: r for n, r in (accepts or {}).items() if n not in self._by_name}
         for name in self.inputs:
             self.accepts.setdefault(name, self.ranks[name])
+        self._runners_lock = threading.Lock()
 
     # --- construction -------------------------------------------------------
 
@@ -129,9 +131,10 @@ class Program:
             runner = self._runners.get(key)
             if runner is None:
                 runner = Runner(self._plans, self._shape_only, env, self.result)
-                if len(self._runners) >= _MAX_SIGNATURES:
-                    self._runners.pop(next(iter(self._runners)))
-                self._runners[key] = runner
+                with self._runners_lock:  # programs are shared between threads
+                    if len(self._runners) >= _MAX_SIGNATURES:
+                        self._runners.pop(next(iter(self._runners)), None)
+                    self._runners[key] = runner
             if compact:
                 value = runner.compact(env)
             else:

@@ -10,13 +10,18 @@ line and column of every node); ``lower.py`` turns it into the checked IR.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import stat
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Union
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
@@ -173,9 +178,49 @@ def _grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    # cache=True keeps the LALR tables in a temporary file: later processes load in ms.
-    return Lark(_grammar_text(), parser="lalr", transformer=_ToSurface(), maybe_placeholders=True,
-                cache=True)
+    # Building the LALR tables takes about 150 ms; Lark can keep them in a cache file, which
+    # it loads with pickle. A pickle runs code when loaded, so the cache lives only where no
+    # one else can write: a private per-user directory, checked before every use.
+    text = _grammar_text()
+    cache = private_cache_file(text)
+    return Lark(text, parser="lalr", transformer=_ToSurface(), maybe_placeholders=True,
+                cache=cache if cache is not None else False)
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tensorcalc"
+
+
+def _private(st: os.stat_result, kind: int) -> bool:
+    """Owned by this user, of the expected kind (not a link), writable by no one else."""
+    return stat.S_IFMT(st.st_mode) == kind and st.st_uid == os.getuid() \
+        and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def private_cache_file(grammar: str) -> str | None:
+    """The parser cache's path in a private per-user directory, or None: no cache.
+
+    The directory is made with mode 0700; it, and the file if it exists, must belong to
+    this user and be writable by no one else, or nothing is cached or loaded.
+    """
+    if not hasattr(os, "getuid"):  # no ownership to check (Windows): build the tables
+        return None
+    folder = _cache_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(os.lstat(folder), stat.S_IFDIR) or os.lstat(folder).st_mode & 0o077:
+            return None
+        key = hashlib.sha256(f"{grammar}{lark.__version__}{sys.version_info[:2]}".encode())
+        path = folder / f"parser-{key.hexdigest()[:16]}.lark"
+        try:
+            if not _private(os.lstat(path), stat.S_IFREG):
+                return None
+        except FileNotFoundError:
+            pass
+        return str(path)
+    except OSError:
+        return None
 
 
 _TOKEN_WORDS = {
