@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import opt_einsum as oe
 
-from .backend import namespace, on_device
+from .backend.arrays import namespace, on_device
 from .errors import InputError, ShapeError
 from .ir import (
     Call,

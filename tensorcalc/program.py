@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import as_array
+from .backend.arrays import bind_inputs
 from .caching import cached_property
 from .errors import InputError, ProgramError, TensorCalcError, refuses_deep_nesting
 from .evaluate import Compact, StatementPlan
@@ -149,38 +149,7 @@ class Program:
 
     def _bind(self, arrays: dict[str, Any]) -> dict[str, Any]:
         accepts, needed = self._names
-        if arrays.keys() <= accepts and needed <= arrays.keys() and all(
-            type(v) is np.ndarray and v.dtype.kind in "fc" for v in arrays.values()
-        ):
-            return dict(arrays)  # the common case, checked in one pass
-        for name in arrays:
-            if name not in self.accepts:
-                if name in self._by_name:
-                    raise InputError(f"{name} is computed by the program; it is not an input")
-                known = ", ".join(self.accepts) or "none"
-                raise InputError(f"unknown input {name}; the program's inputs are {known}")
-        missing = [n for n in self.needed_inputs if n not in arrays]
-        if missing:
-            raise InputError(
-                f"missing input array{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                f"(the program needs {', '.join(self.needed_inputs)})"
-            )
-        env = {}
-        # A Python number takes the float type of the arrays, as NumPy's own scalars do.
-        floats = [a.dtype for a in arrays.values()
-                  if isinstance(a, np.ndarray) and a.dtype.kind in "fc"]
-        number_dtype = np.result_type(*floats) if floats else np.float64
-        for name, value in arrays.items():
-            try:
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    env[name] = np.asarray(value, dtype=number_dtype)
-                    continue
-                env[name] = as_array(value)
-            except (ValueError, TypeError) as err:
-                raise InputError(f"input {name} is not an array of numbers: {err}") from None
-            if isinstance(env[name], np.ndarray) and env[name].dtype.kind not in "fc":
-                raise InputError(f"input {name} has dtype {env[name].dtype}; give numbers")
-        return env
+        return bind_inputs(arrays, accepts, needed, self.needed_inputs, self._by_name)
 
     # --- showing ------------------------------------------------------------
 
