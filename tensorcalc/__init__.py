@@ -6,6 +6,7 @@ array([1., 2.])
 """
 
 from .api import compile, evaluate
+from .backend.compact import Compact
 from .calculus import derive, grad, hessian, jacobian, jvp, vjp
 from .errors import (
     DerivativeError,
@@ -16,7 +17,6 @@ from .errors import (
     ShapeError,
     TensorCalcError,
 )
-from .evaluate import Compact
 from .frameworks import to_jax, to_torch
 from .functions import FUNCTIONS
 from .limits import set_memory_limit

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from .backend.arrays import bind_inputs
+from .backend.compact import Compact
+from .backend.export import to_python
+from .backend.plan import ProgramPlan, plan_program
+from .backend.run import Runner
 from .caching import cached_property
-from .errors import InputError, ProgramError, TensorCalcError, refuses_deep_nesting
-from .evaluate import Compact, StatementPlan
-from .execute import Runner
-from .ir import Statement, statement_refs, value_refs
+from .errors import MemoryLimitError, ProgramError, refuses_deep_nesting
+from .ir import Statement, needed_statements, statement_refs
 from .lower import lower
 from .printing import format_latex, format_statement
 from .syntax import parse
@@ -75,24 +77,12 @@ class Program:
     @cached_property
     def needed(self) -> tuple[Statement, ...]:
         """The statements the result depends on (for values or sizes), in program order."""
-        want = {self.result}
-        for st in reversed(self.statements):
-            if st.name in want:
-                want |= {r.name for r in statement_refs(st)}
-        return tuple(st for st in self.statements if st.name in want)
+        return tuple(needed_statements(self.statements, self.result))
 
     @cached_property
-    def _shape_only(self) -> frozenset[str]:
-        """Statements needed only for the size of an axis: their values are never computed."""
-        want = {self.result}
-        for st in reversed(self.statements):
-            if st.name in want:
-                want |= {r.name for r in value_refs(st.rhs)}
-        return frozenset(st.name for st in self.needed if st.name not in want)
-
-    @cached_property
-    def _plans(self) -> tuple[StatementPlan, ...]:
-        return tuple(StatementPlan(st) for st in self.needed)
+    def plan(self) -> ProgramPlan:
+        """What each needed statement computes, decided once: run and exported from here."""
+        return plan_program(self)
 
     @cached_property
     def _runners(self) -> dict[tuple[Any, ...], Runner]:
@@ -130,7 +120,7 @@ class Program:
             key = tuple((type(env[n]), env[n].shape, env[n].dtype) for n in self.needed_inputs)
             runner = self._runners.get(key)
             if runner is None:
-                runner = Runner(self._plans, self._shape_only, env, self.result)
+                runner = Runner(self.plan, env)
                 with self._runners_lock:  # programs are shared between threads
                     if len(self._runners) >= _MAX_SIGNATURES:
                         self._runners.pop(next(iter(self._runners)), None)
@@ -139,10 +129,10 @@ class Program:
                 value = runner.compact(env)
             else:
                 value = runner.dense(env)
-        except TensorCalcError:
-            raise
-        except (ValueError, TypeError, IndexError, MemoryError) as err:
-            raise InputError(f"could not evaluate {self.result}: {err}") from None
+        except MemoryError as err:  # an allocation the limit let through still failed
+            raise MemoryLimitError(f"could not evaluate {self.result}: out of memory ({err}); "
+                                   "lower tensorcalc.set_memory_limit() to be told earlier, "
+                                   "or use compact=True, vjp or jvp") from None
         if isinstance(value, Compact):
             return value
         return _owned(value, arrays.values())
@@ -155,9 +145,8 @@ class Program:
 
     @refuses_deep_nesting
     def __str__(self) -> str:
-        return "\n".join(
-            format_statement(st) for st in self.statements if st.name not in self._shape_only
-        )
+        hidden = {st.name for st in self.plan.statements if st.shape_only}
+        return "\n".join(format_statement(st) for st in self.statements if st.name not in hidden)
 
     @refuses_deep_nesting
     def source(self) -> str:
@@ -177,19 +166,14 @@ class Program:
     def to_python(self, name: str | None = None) -> str:
         """Source of one function with the inputs as keyword parameters, computing the
         result with NumPy and opt_einsum only (tensorcalc is not needed to run it)."""
-        from .codegen import to_python
-
-        return to_python(self, name)
+        texts = {st.name: format_statement(st) for st in self.needed}
+        return to_python(self.plan, tuple(self.accepts), texts, name)
 
     @property
     @refuses_deep_nesting
     def einsum(self) -> list[str]:
         """The einsum contractions that run the program, in order."""
-        out: list[str] = []
-        for plan in self._plans:
-            for term in plan.rhs.terms:
-                out += term.einsum_strings()
-        return out
+        return self.plan.einsum_strings()
 
 
 _MAX_SIGNATURES = 32
@@ -198,8 +182,9 @@ _MAX_SIGNATURES = 32
 def _owned(value: Any, inputs: Iterable[Any]) -> Any:
     """A NumPy result never aliases an input and is never a read-only broadcast view."""
     if isinstance(value, np.ndarray):
-        if not value.flags.writeable or any(value is a for a in inputs) or value.base is not None \
-                and any(value.base is a for a in inputs):
+        if not value.flags.writeable or any(
+            isinstance(a, np.ndarray) and np.may_share_memory(value, a) for a in inputs
+        ):
             return np.array(value)
     elif isinstance(value, np.generic):
         return np.asarray(value)

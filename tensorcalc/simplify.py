@@ -252,7 +252,7 @@ def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
         x = const_value(f.arg)
         if x is not None:
             with np.errstate(all="ignore"):
-                return _number(float(FUNCTIONS[f.fn].value(np.float64(x), np)))
+                return _number(float(FUNCTIONS[f.fn].kernel(np.float64(x), np)))
     return f
 
 

@@ -44,15 +44,19 @@ def as_array(value: Any) -> Any:
     return array
 
 
+COMPLEX = "complex inputs are not supported (tensorcalc computes with real numbers only)"
+
+
 def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
                 order: tuple[str, ...], computed: Collection[str]) -> dict[str, Any]:
     """The caller's keyword arrays checked against a program and made arrays.
 
     ``accepts``: every name the program takes; ``needed``: those it must have (``order``
     lists them in order of first use, for messages); ``computed``: its statements' names.
+    Complex values are refused, here, for every library: nothing downstream handles them.
     """
     if arrays.keys() <= accepts and needed <= arrays.keys() and all(
-        type(v) is np.ndarray and v.dtype.kind in "fc" for v in arrays.values()
+        type(v) is np.ndarray and v.dtype.kind == "f" for v in arrays.values()
     ):
         return dict(arrays)  # the common case, checked in one pass
     for name in arrays:
@@ -67,19 +71,102 @@ def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
             f"missing input array{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
             f"(the program needs {', '.join(order)})"
         )
-    env = {}
-    # A Python number takes the float type of the arrays, as NumPy's own scalars do.
-    floats = [a.dtype for a in arrays.values()
-              if isinstance(a, np.ndarray) and a.dtype.kind in "fc"]
-    number_dtype = np.result_type(*floats) if floats else np.float64
+    env: dict[str, Any] = {}
+    numbers: dict[str, Any] = {}  # Python numbers, NumPy scalars and lists: no library
+    foreign: dict[str, Any] = {}  # arrays of torch, JAX, Dask, CuPy ...
     for name, value in arrays.items():
+        if isinstance(value, (complex, np.complexfloating)):
+            raise InputError(f"input {name} is complex: {COMPLEX}")
+        if isinstance(value, int) and not isinstance(value, bool):
+            _fits_float64(name, value)
+            numbers[name] = value
+            continue
+        if isinstance(value, float):
+            numbers[name] = value
+            continue
+        if hasattr(value, "shape") and hasattr(value, "dtype") \
+                and not isinstance(value, (np.ndarray, np.generic)):
+            foreign[name] = value
+            continue
         try:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                env[name] = np.asarray(value, dtype=number_dtype)
-                continue
-            env[name] = as_array(value)
+            array = as_array(value)
         except (ValueError, TypeError) as err:
             raise InputError(f"input {name} is not an array of numbers: {err}") from None
-        if isinstance(env[name], np.ndarray) and env[name].dtype.kind not in "fc":
-            raise InputError(f"input {name} has dtype {env[name].dtype}; give numbers")
-    return env
+        if array.dtype == object:
+            array = _object_numbers(name, value, array)
+        if array.dtype.kind == "c":
+            raise InputError(f"input {name} has dtype {array.dtype}: {COMPLEX}")
+        if array.dtype.kind != "f":
+            raise InputError(f"input {name} has dtype {array.dtype}; give numbers")
+        if isinstance(value, np.ndarray):
+            env[name] = array
+        else:
+            numbers[name] = array
+    if foreign:
+        return _bind_foreign(arrays, env, numbers, foreign)
+    # A Python number takes the float type of the arrays, as NumPy's own scalars do.
+    floats = [a.dtype for a in env.values()]
+    number_dtype = np.result_type(*floats) if floats else np.float64
+    for name, value in numbers.items():
+        env[name] = value if isinstance(value, np.ndarray) else \
+            np.asarray(value, dtype=number_dtype)
+    return {name: env[name] for name in arrays}
+
+
+def _fits_float64(name: str, value: int) -> None:
+    try:
+        float(value)
+    except OverflowError:
+        raise InputError(
+            f"input {name} holds an integer too large for a float64 (|x| > 1.8e308)"
+        ) from None
+
+
+def _object_numbers(name: str, value: Any, array: np.ndarray) -> np.ndarray:
+    """A list NumPy could only store as objects: Python ints beyond int64 are numbers
+    (as float64, if they fit); anything else is not."""
+    items = list(array.flat)
+    if any(isinstance(v, (complex, np.complexfloating)) for v in items):
+        raise InputError(f"input {name} holds complex numbers: {COMPLEX}")
+    if isinstance(value, np.ndarray) or not all(
+        isinstance(v, (int, float, np.integer, np.floating)) for v in items
+    ):
+        return array
+    for v in items:
+        if isinstance(v, int):
+            _fits_float64(name, v)
+    return array.astype(np.float64)
+
+
+def _bind_foreign(arrays: dict[str, Any], env: dict[str, Any], numbers: dict[str, Any],
+                  foreign: dict[str, Any]) -> dict[str, Any]:
+    """Arrays of one foreign library (torch, JAX, ...) made one float type by the
+    library's own promotion: float32 beside float64 is float64; integer and bool arrays,
+    Python numbers and lists take that type, on the device of the first float array.
+    NumPy arrays given beside them are left as given."""
+    xp = namespace(*foreign.values())
+    kinds = {name: _kind(xp, a.dtype) for name, a in foreign.items()}
+    for name, kind in kinds.items():
+        if kind == "c":
+            raise InputError(f"input {name} has dtype {foreign[name].dtype}: {COMPLEX}")
+        if kind not in "fbi":
+            raise InputError(f"input {name} has dtype {foreign[name].dtype}; give numbers")
+    floats = [a for name, a in foreign.items() if kinds[name] == "f"]
+    first = floats[0] if floats else next(iter(foreign.values()))
+    where = on_device(first)
+    dtype = xp.result_type(*(a.dtype for a in floats)) if floats else \
+        xp.asarray(0.0, **where).dtype
+    for name, a in foreign.items():
+        env[name] = a if a.dtype == dtype else xp.astype(a, dtype)
+    for name, value in numbers.items():
+        env[name] = xp.asarray(value, dtype=dtype, **where)
+    return {name: env[name] for name in arrays}
+
+
+def _kind(xp: Any, dtype: Any) -> str:
+    """NumPy's kind letter ("f", "c", "b", "i") for a dtype of any array-API library."""
+    for kind, name in (("f", "real floating"), ("c", "complex floating"), ("b", "bool"),
+                       ("i", "integral")):
+        if xp.isdtype(dtype, name):
+            return kind
+    return "?"

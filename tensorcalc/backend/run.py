@@ -1,13 +1,19 @@
-"""Execution plans: a program bound to one signature of input shapes, dtypes and types.
+"""A plan bound to one signature of input shapes, dtypes and array types, and run.
 
-The first call with a new signature checks every size (with the messages of
-``evaluate.StatementPlan.sizes``) and binds each statement into a chain of small
-closures whose every decision is already made: which contraction routine runs
-each product term (NumPy's C ``einsum`` for tiny ones, a cached opt_einsum
-expression on BLAS for the rest), the transposes that line results up, the
-diagonal a delta-tied term is written on, and which sub-expressions appear
-twice in a statement and are computed once. Later calls with the same
-signature do no checking and no planning: they only run those closures.
+The first call with a new signature checks every size and binds each statement into a
+chain of small closures whose every decision is already made: which contraction routine
+runs each product term (NumPy's C ``einsum`` for tiny ones, a cached opt_einsum
+expression on BLAS for the rest), the transposes that line results up, the diagonal a
+delta-tied term is written on, and which operands are computed once. Later calls with
+the same signature do no checking and no planning: they only run those closures.
+
+>>> import numpy as np
+>>> from tensorcalc.api import compile
+>>> from tensorcalc.backend.plan import plan_program
+>>> plan = plan_program(compile("y[i] = W[i,j] x[j]"))
+>>> env = {"W": np.eye(2), "x": np.array([1.0, 2.0])}
+>>> Runner(plan, env).dense(env)
+array([1., 2.])
 """
 
 from __future__ import annotations
@@ -19,26 +25,34 @@ from typing import Any
 import numpy as np
 import opt_einsum as oe
 
-from .backend.arrays import namespace, on_device
-from .evaluate import (
-    Compact,
+from ..errors import InputError, ShapeError
+from ..functions import FUNCTIONS
+from ..limits import check_size
+from . import kernels
+from .arrays import namespace, on_device
+from .compact import Compact
+from .plan import (
+    CallOperand,
+    GroupOperand,
+    Operand,
+    PowerOperand,
+    ProgramPlan,
+    RefOperand,
     StatementPlan,
-    _const_power,
-    _densify,
-    _SumPlan,
-    _TermPlan,
-    diagonal_view,
+    SumPlan,
+    TermPlan,
+    operand_indices,
 )
-from .functions import FUNCTIONS
-from .ir import Call, Factor, Power, Ref, Statement, Sum, const_value
-from .limits import check_size
 
 Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
+Sizes = dict[str, int]
 
 # Below this many index combinations NumPy's C einsum beats opt_einsum's dispatch.
 SMALL_EINSUM = 1 << 15
+_MAX_AXES = 64  # NumPy's limit on the number of axes of an array
+
 
 class _Shape:
     """Stands in for a statement whose shape, not value, is needed."""
@@ -47,11 +61,38 @@ class _Shape:
         self.shape = shape
 
 
-class Runner:
-    """The statements of a program bound to one input signature."""
+def bind_sizes(st: StatementPlan, env: Env) -> Sizes:
+    """Every index of a statement bound to an axis size; the sizes must agree."""
+    sizes: Sizes = {}
+    owner: dict[str, str] = {}
+    for name, indices in st.tensors:
+        shape = env[name].shape
+        if len(shape) != len(indices):
+            raise InputError(f"{name} has {len(shape)} axes but is written with "
+                             f"{len(indices)} indices ({name}[{','.join(indices)}])")
+        for i, n in zip(indices, shape):
+            n = int(n)
+            if i in sizes and sizes[i] != n:
+                raise ShapeError(f"index {i} has size {sizes[i]} in {owner[i]} but size {n} "
+                                 f"in {name} (statement {st.name})")
+            sizes.setdefault(i, n)
+            owner.setdefault(i, name)
+    for a, b in st.deltas:
+        if a in sizes and b in sizes and sizes[a] != sizes[b]:
+            raise ShapeError(f"delta[{a},{b}] ties index {a} of size {sizes[a]} (in {owner[a]}) "
+                             f"to index {b} of size {sizes[b]} (in {owner[b]})")
+    for i, (name, axis) in st.sources.items():
+        sizes.setdefault(i, int(env[name].shape[axis]))
+    for i in st.unsized:
+        raise InputError(f"cannot tell the size of index {i} in statement {st.name}: "
+                         "no tensor in it has that axis")
+    return sizes
 
-    def __init__(self, plans: tuple[StatementPlan, ...], shape_only: frozenset[str],
-                 env: Env, result: str):
+
+class Runner:
+    """The statements of a plan bound to one input signature."""
+
+    def __init__(self, plan: ProgramPlan, env: Env):
         xp = namespace(*[v for v in env.values() if hasattr(v, "shape")])
         dtypes = [v.dtype for v in env.values() if hasattr(v, "dtype")]
         dtype = _result_type(xp, dtypes)
@@ -60,21 +101,25 @@ class Runner:
         where = on_device(arrays[0]) if arrays else {}
         sample: Env = dict(env)
         self.steps: list[tuple[str, Step | None, tuple[int, ...]]] = []
-        for plan in plans:
-            sizes = plan.sizes(sample)  # every check happens here, once per signature
-            st = plan.statement
+        last = plan.statements[-1]
+        for st in plan.statements:
+            sizes = bind_sizes(st, sample)  # every check happens here, once per signature
             shape = tuple(sizes[i] for i in st.indices)
+            if xp is np and len(shape) > _MAX_AXES:
+                raise InputError(f"{st.name} would have {len(shape)} axes; NumPy arrays have "
+                                 f"at most {_MAX_AXES}")
             sample[st.name] = _Shape(shape)
-            if st.name in shape_only:
+            if st.shape_only:
                 self.steps.append((st.name, None, shape))
                 continue
-            if plan is not plans[-1]:
+            if st is not last:
                 check_size(st.name, shape, itemsize, compact_hint=False)
-            ctx = _Context(xp, dtype, sizes, _repeated(st), where, (st.name, itemsize))
-            self.steps.append((st.name, ctx.sum(plan.rhs, st.indices), shape))
-        self.result = result
-        self.nbytes = (shape, itemsize)
-        self._last = (plans[-1], ctx, shape)
+            ctx = _Context(xp, dtype, sizes, where, (st.name, itemsize))
+            self.steps.append((st.name, ctx.sum(st.rhs, st.indices), shape))
+        self.result = plan.result
+        self.itemsize = itemsize
+        self.shape = shape
+        self._last = (last, ctx)
         self._compact: Step | None = None
 
     def __call__(self, env: Env, upto: int | None = None) -> Env:
@@ -84,28 +129,32 @@ class Runner:
         return env
 
     def dense(self, env: Env) -> Array:
-        check_size(self.result, *self.nbytes, compact_hint=True)
+        check_size(self.result, self.shape, self.itemsize, compact_hint=True)
         return self(env)[self.result]
 
     def compact(self, env: Env) -> Compact:
         """The result in its delta structure (every earlier statement run densely)."""
         self(env, upto=len(self.steps) - 1)
         if self._compact is None:
-            self._compact = _compact_step(*self._last)
+            self._compact = _compact_step(*self._last, self.shape)
         return self._compact(env)
 
 
-def _compact_step(plan: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> Step:
+def _compact_step(st: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> Step:
     """All terms tied alike: add their cores. Otherwise the dense value, with no ties."""
-    order = plan.statement.indices
-    terms = plan.rhs.terms
+    order = st.indices
+    terms = st.rhs.terms
+    name, itemsize = ctx.owner
     if not terms or len({tuple(sorted(t.ties.items())) for t in terms}) != 1:
-        dense = ctx.sum(plan.rhs, order)
+        # Mixed tie patterns: the compact value is the dense one, under the same limit.
+        check_size(name, shape, itemsize, compact_hint=True)
+        dense = ctx.sum(st.rhs, order)
         return lambda env: Compact(dense(env), order, order, {}, shape)
     ties = dict(terms[0].ties)
     present = {i for t in terms for i in t.einsum_out}
     core_order = tuple(i for i in order if i not in ties and i in present)
     core_shape = ctx.shape(core_order)
+    check_size(f"the compact core of {name}", core_shape, itemsize, compact_hint=False)
     parts = [(ctx.contraction(t), ctx.aligner(t.einsum_out, core_order, core_shape))
              for t in terms]
 
@@ -125,42 +174,22 @@ def _result_type(xp: Any, dtypes: list[Any]) -> Any:
     return dtypes[0] if dtypes else None
 
 
-def _repeated(st: Statement) -> set[Factor]:
-    """Function calls, powers and groups that occur more than once in a statement."""
-    seen: set[Factor] = set()
-    twice: set[Factor] = set()
-    stack = [st.rhs]
-    while stack:
-        s = stack.pop()
-        for t in s.terms:
-            for f in t.factors:
-                if isinstance(f, (Call, Power, Sum)):
-                    if f in seen:
-                        twice.add(f)
-                        continue
-                    seen.add(f)
-                    stack += [f.arg] if isinstance(f, Call) else \
-                        [f.base, f.exponent] if isinstance(f, Power) else [f]
-    return twice
-
-
 class _Context:
     """Binds the parts of one statement for fixed sizes."""
 
-    def __init__(self, xp: Any, dtype: Any, sizes: dict[str, int], repeated: set[Factor],
-                 where: dict[str, Any], owner: tuple[str, int]):
+    def __init__(self, xp: Any, dtype: Any, sizes: Sizes, where: dict[str, Any],
+                 owner: tuple[str, int]):
         self.owner = owner  # the statement, and the bytes of one element
         self.where = where  # the device new arrays go to, for libraries that have devices
         self.xp = xp
         self.dtype = dtype
         self.sizes = sizes
-        self.repeated = repeated
-        self.shared: dict[Factor, Step] = {}
+        self.shared: dict[int, Step] = {}
 
     def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]:
         return tuple(self.sizes[i] for i in indices)
 
-    def sum(self, plan: _SumPlan, order: tuple[str, ...]) -> Step:
+    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> Step:
         shape = self.shape(order)
         xp, dtype = self.xp, self.dtype
         if not plan.terms:
@@ -181,7 +210,7 @@ class _Context:
 
         return add_all
 
-    def term(self, plan: _TermPlan, order: tuple[str, ...], shape: tuple[int, ...]) -> Step:
+    def term(self, plan: TermPlan, order: tuple[str, ...], shape: tuple[int, ...]) -> Step:
         core = self.contraction(plan)
         if plan.ties:
             dense_order = order if set(plan.free) == set(order) else plan.free
@@ -196,33 +225,30 @@ class _Context:
             return core
         return lambda env: line_up(core(env))
 
-    def contraction(self, plan: _TermPlan) -> Step:
-        """The term's core: ``coef * einsum(factors)`` over ``plan.einsum_out``."""
+    def contraction(self, plan: TermPlan) -> Step:
+        """The term's core: ``coef * einsum(operands)`` over ``plan.einsum_out``."""
         xp, dtype = self.xp, self.dtype
         scale = plan.coef
         for i in plan.missing_summed:
             scale *= self.sizes[i]
-        operands = [self.operand(f) for f in plan.core_factors]
+        operands = [self.operand(op) for op in plan.operands]
         if not operands:
             value, where = scale, self.where
             return lambda env: xp.asarray(value, dtype=dtype, **where)
-        inputs, output = plan.spec.split("->")
-        if len(operands) == 1 and inputs == output:
-            run: Step = operands[0]
-        else:
-            run = self.einsum(plan, operands)
+        run = self.einsum(plan, operands) if plan.is_einsum else operands[0]
         if scale == 1:
             return run
         return lambda env: run(env) * scale
 
-    def einsum(self, plan: _TermPlan, operands: list[Step]) -> Step:
-        indices = plan.operands
+    def einsum(self, plan: TermPlan, operands: list[Step]) -> Step:
+        indices = [operand_indices(op) for op in plan.operands]
         shapes = [self.shape(idx) for idx in indices]
         combos = 1
         for i in {i for idx in indices for i in idx}:
             combos *= self.sizes[i]
         spec = plan.spec
-        if self.xp is np and combos <= SMALL_EINSUM and len(operands) <= 3:
+        if self.xp is np and combos <= SMALL_EINSUM and len(operands) <= 3 \
+                and spec.replace(",", "").replace("->", "").isascii():
             einsum = np.einsum
             if len(operands) == 1:
                 (a,) = operands
@@ -248,15 +274,14 @@ class _Context:
             return lambda env: expression(a(env), b(env))
         return lambda env: expression(*[f(env) for f in operands])
 
-    def operand(self, f: Factor) -> Step:
-        if isinstance(f, Ref):
-            return itemgetter(f.name)
-        shared = self.shared.get(f)
-        if shared is not None:
-            return shared
-        step = self._operand(f)
-        if f in self.repeated:  # computed once per run, however often it is used
-            key = ("shared", id(f))
+    def operand(self, op: Operand) -> Step:
+        if isinstance(op, RefOperand):
+            return itemgetter(op.name)
+        if op.shared is not None and op.shared in self.shared:
+            return self.shared[op.shared]
+        step = self._operand(op)
+        if op.shared is not None:  # computed once per run, however often it is used
+            key = ("shared", self.owner[0], op.shared)
             inner = step
 
             def step(env: Env) -> Array:
@@ -265,28 +290,27 @@ class _Context:
                     value = env[key] = inner(env)
                 return value
 
-            self.shared[f] = step
+            self.shared[op.shared] = step
         return step
 
-    def _operand(self, f: Factor) -> Step:
+    def _operand(self, op: CallOperand | PowerOperand | GroupOperand) -> Step:
         name, itemsize = self.owner
-        check_size(f"a temporary in {name} (over {', '.join(f.free) or 'no index'})",
-                   self.shape(f.free), itemsize, compact_hint=False)
+        check_size(f"a temporary in {name} (over {', '.join(op.free) or 'no index'})",
+                   self.shape(op.free), itemsize, compact_hint=False)
         xp = self.xp
-        if isinstance(f, Call):
-            arg = self.sum(_SumPlan(f.arg), f.free)
-            fn = FUNCTIONS[f.fn].value
+        if isinstance(op, CallOperand):
+            arg = self.sum(op.arg, op.free)
+            fn = FUNCTIONS[op.fn].kernel
             return lambda env: fn(arg(env), xp)
-        if isinstance(f, Power):
-            base = self.sum(_SumPlan(f.base), f.free)
-            exponent = const_value(f.exponent)
-            if exponent is not None:
-                n = exponent
-                return lambda env: _const_power(base(env), n)
-            power = self.sum(_SumPlan(f.exponent), f.free)
-            return lambda env: base(env) ** power(env)
-        assert isinstance(f, Sum)
-        return self.sum(_SumPlan(f), f.free)
+        if isinstance(op, PowerOperand):
+            base = self.sum(op.base, op.free)
+            if not isinstance(op.exponent, SumPlan):
+                n = op.exponent
+                power = kernels.constant_power
+                return lambda env: power(base(env), n, xp)
+            exponent = self.sum(op.exponent, op.free)
+            return lambda env: base(env) ** exponent(env)
+        return self.sum(op.body, op.free)
 
     def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
                 shape: tuple[int, ...]) -> Callable[[Array], Array] | None:
@@ -294,38 +318,17 @@ class _Context:
         kept = [i for i in want if i in have]
         perm = tuple(have.index(i) for i in kept)
         expanded = tuple(self.sizes[i] if i in have else 1 for i in want)
-        needs_perm = perm != tuple(range(len(perm)))
-        needs_reshape = len(kept) != len(want)
-        needs_broadcast = expanded != shape
-        if not (needs_perm or needs_reshape or needs_broadcast):
+        if perm == tuple(range(len(perm))) and len(kept) == len(want) and expanded == shape:
             return None
-        xp = self.xp
+        xp, align = self.xp, kernels.align
+        return lambda value: align(value, have, want, shape, xp)
 
-        def line_up(value: Array) -> Array:
-            if needs_perm:
-                value = xp.permute_dims(value, perm) if xp is not np else value.transpose(perm)
-            if needs_reshape:
-                value = xp.reshape(value, expanded)
-            if needs_broadcast:
-                value = xp.broadcast_to(value, shape)
-            return value
-
-        return line_up
-
-    def on_diagonal(self, core_indices: tuple[str, ...], order: tuple[str, ...],
+    def on_diagonal(self, have: tuple[str, ...], order: tuple[str, ...],
                     ties: dict[str, str]) -> Callable[[Array], Array]:
         shape = self.shape(order)
-        xp = self.xp
-        if xp is not np:
-            return lambda core: _densify(core, core_indices, order, ties, shape)
-        spec, diagonal = diagonal_view(order, ties)
-        line_up = self.aligner(core_indices, diagonal, self.shape(diagonal))
-        dtype = self.dtype
-
-        def densify(core: Array) -> Array:
-            out = np.zeros(shape, dtype=np.result_type(core, dtype))
-            view = np.einsum(spec, out)
-            view[...] = core if line_up is None else line_up(core)
-            return out
-
-        return densify
+        diagonal = kernels.diagonal_axes(order, ties)
+        line_up = self.aligner(have, diagonal, self.shape(diagonal))
+        xp, where, write = self.xp, self.where, kernels.on_diagonal
+        if line_up is None:
+            return lambda core: write(core, order, ties, shape, xp, where)
+        return lambda core: write(line_up(core), order, ties, shape, xp, where)

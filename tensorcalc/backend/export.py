@@ -1,0 +1,228 @@
+"""A plan written as the source of one standalone Python function (NumPy and opt_einsum).
+
+The function takes the program's inputs as keyword parameters and computes the
+statements the result needs in order, one named temporary per term, from the same plan
+the runner runs. The numerical helpers it needs are copied from ``kernels.py`` (the
+functions the runner calls), so the exported code computes what ``p(...)`` computes.
+Every name in the source comes from the grammar's identifiers (``[A-Za-z_][A-Za-z0-9_]*``);
+one that a Python keyword, a builtin, or a name of the generated code would shadow gets a
+trailing underscore, so nothing from the user's text is ever executed.
+
+>>> from tensorcalc.api import compile
+>>> code = compile("y[i] = W[i,j] x[j]").to_python()
+>>> [line for line in code.splitlines() if line.startswith("def y")]
+['def y(*, W, x):']
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import keyword
+import textwrap
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..functions import FUNCTIONS
+from ..printing import format_number
+from . import kernels
+from .plan import (
+    CallOperand,
+    GroupOperand,
+    Operand,
+    PowerOperand,
+    ProgramPlan,
+    RefOperand,
+    StatementPlan,
+    SumPlan,
+    TermPlan,
+)
+
+_RESERVED = {"np", "oe", "n", "inputs", "out", "annotations"}
+_BUILTINS = set(dir(builtins))
+
+
+def kernel_source(fn: Callable[..., Any], name: str) -> str:
+    """The source of a kernel as a module-level function called ``name``."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as err:
+        raise TypeError(f"kernel {fn!r} has no source to export: {err}") from None
+    head = f"def {fn.__name__}("
+    if not source.startswith(head):
+        raise TypeError(f"kernel {fn.__name__} must be a plain def to be exported")
+    return f"def {name}(" + source[len(head):].rstrip()
+
+
+class _Writer:
+    """Lines of one function body; temporaries ``t1, t2, ...`` avoid the names taken."""
+
+    def __init__(self, taken: set[str], var: Mapping[str, str]):
+        self.lines: list[str] = []
+        self.kernels: dict[str, Callable[..., Any]] = {}
+        self.taken = set(taken)
+        self.var = var
+        self.count = 0
+        self.shared: dict[int, str] = {}
+
+    def temp(self, expr: str) -> str:
+        self.count += 1
+        name = f"t{self.count}"
+        while name in self.taken:
+            self.count += 1
+            name = f"t{self.count}"
+        self.lines.append(f"    {name} = {expr}")
+        return name
+
+    def kernel(self, name: str, fn: Callable[..., Any]) -> str:
+        self.kernels[f"_{name}"] = fn
+        return f"_{name}"
+
+    def statement(self, st: StatementPlan) -> None:
+        self.shared = {}
+        self.lines.append("    n = {" + ", ".join(
+            f"{i!r}: {self.var[name]}.shape[{axis}]" for i, (name, axis) in st.sources.items()
+        ) + "}")
+        target = self.var[st.name]
+        if st.shape_only:
+            self.lines.append(f"    {target} = np.broadcast_to(np.empty(()), "
+                              f"{_shape(st.indices)})  # only its shape is used")
+            return
+        value = self.sum(st.rhs, st.indices)
+        self.lines.append(f"    {target} = np.asarray({value})")
+
+    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> str:
+        if not plan.terms:
+            return self.temp(f"np.zeros({_shape(order)})")
+        parts = []
+        for term in plan.terms:
+            value = self.term(term)
+            if term.ties:
+                have = order if set(term.free) == set(order) else term.free
+                diagonal = kernels.diagonal_axes(have, term.ties)
+                aligned = self._align(value, term.einsum_out, diagonal)
+                write = self.kernel("on_diagonal", kernels.on_diagonal)
+                value = self.temp(f"{write}({aligned}, {have!r}, {term.ties!r}, "
+                                  f"{_shape(have)}, np)")
+            else:
+                have = term.einsum_out
+            parts.append(self._align(value, have, order))
+        if len(parts) == 1 and parts[0].startswith("t") and parts[0][1:].isdigit():
+            return parts[0]
+        return self.temp(" + ".join(parts))
+
+    def _align(self, value: str, have: tuple[str, ...], want: tuple[str, ...]) -> str:
+        if have == want:
+            return value
+        align = self.kernel("align", kernels.align)
+        return f"{align}({value}, {have!r}, {want!r}, {_shape(want)}, np)"
+
+    def term(self, term: TermPlan) -> str:
+        operands = [self.operand(op) for op in term.operands]
+        scale = format_number(term.coef) if term.coef != 1 else ""
+        for i in term.missing_summed:
+            scale = (scale + " * " if scale else "") + f"n[{i!r}]"
+        if not operands:
+            return self.temp(scale or "1.0")
+        expr = f"oe.contract({term.spec!r}, {', '.join(operands)})" if term.is_einsum \
+            else operands[0]
+        if scale:
+            expr = f"{scale} * {expr}"
+        return self.temp(expr)
+
+    def operand(self, op: Operand) -> str:
+        if isinstance(op, RefOperand):
+            return self.var[op.name]
+        if op.shared is not None and op.shared in self.shared:
+            return self.shared[op.shared]
+        value = self._operand(op)
+        if op.shared is not None:
+            self.shared[op.shared] = value
+        return value
+
+    def _operand(self, op: CallOperand | PowerOperand | GroupOperand) -> str:
+        if isinstance(op, CallOperand):
+            arg = self.sum(op.arg, op.free)
+            fn = self.kernel(op.fn, FUNCTIONS[op.fn].kernel)
+            return self.temp(f"{fn}({arg}, np)")
+        if isinstance(op, PowerOperand):
+            base = self.sum(op.base, op.free)
+            if isinstance(op.exponent, SumPlan):
+                return self.temp(f"{base} ** {self.sum(op.exponent, op.free)}")
+            power = self.kernel("constant_power", kernels.constant_power)
+            return self.temp(f"{power}({base}, {format_number(op.exponent)}, np)")
+        return self.sum(op.body, op.free)
+
+
+def _shape(order: tuple[str, ...]) -> str:
+    return "(" + "".join(f"n[{i!r}], " for i in order) + ")"
+
+
+def _clashes(name: str) -> bool:
+    """Would this name, used as it is, shadow Python or a name of the generated code?"""
+    return keyword.iskeyword(name) or name in _RESERVED or name in _BUILTINS \
+        or name.startswith("_") or (name.startswith("t") and name[1:].isdigit())
+
+
+def python_names(names: list[str]) -> dict[str, str]:
+    """A distinct Python variable for each tensor name: itself where that is safe, else
+    the name with underscores added until it is safe and taken by no other tensor."""
+    out: dict[str, str] = {}
+    taken = set(names)
+    for name in dict.fromkeys(names):
+        var = "v" + name if name.startswith("_") else name  # _helpers are ours
+        while _clashes(var) or (var != name and var in taken):
+            var += "_"
+        out[name] = var
+        taken.add(var)
+    return out
+
+
+def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
+              function_name: str | None = None) -> str:
+    """The source of one function computing the plan's result from keyword arrays.
+
+    It takes every name in ``accepts`` as a keyword; those the plan does not need are
+    optional (a derivative accepts every input of the program it came from). ``texts``
+    holds each statement as index notation, for the docstring and comments.
+    """
+    inputs = list(plan.inputs)
+    optional = [n for n in accepts if n not in inputs]
+    wanted = function_name or plan.result
+    names = inputs + optional + [st.name for st in plan.statements]
+    var = python_names(names + ([wanted] if wanted not in names else []))
+    fname = var[wanted]  # the function may share its result's name: that is a local
+    writer = _Writer(set(var.values()) | {fname}, var)
+    body: list[str] = []
+    if any(var[n] != n for n in inputs + optional):  # a name Python needs: take **inputs
+        header = f"def {fname}(**inputs):"
+        body += [f"    {var[n]} = inputs[{n!r}]" for n in inputs]
+    else:
+        params = inputs + [f"{n}=None" for n in optional]
+        header = f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"
+    for st in plan.statements:
+        writer.lines = [] if st.shape_only else [f"    # {texts[st.name]}"]
+        writer.statement(st)
+        body += writer.lines
+    result = var[plan.result]
+    if inputs:  # a result is a new array, never a view of an input
+        body.append(f"    if any(np.may_share_memory({result}, a) "
+                    f"for a in ({''.join(var[n] + ', ' for n in inputs)})):")
+        body.append(f"        {result} = {result}.copy()")
+    body.append(f"    if not {result}.flags.writeable:")
+    body.append(f"        {result} = {result}.copy()")
+    body.append(f"    return {result}")
+    helpers = [kernel_source(fn, name) for name, fn in sorted(writer.kernels.items())]
+    doc = "\n".join(texts[st.name] for st in plan.statements if not st.shape_only)
+    head = [
+        f'"""Generated by tensorcalc; needs only NumPy and opt_einsum.\n\n{doc}\n"""',
+        "from __future__ import annotations",
+        "",
+        "import numpy as np",
+        "import opt_einsum as oe",
+        "",
+        "",
+        header,
+    ]
+    tail = ["", ""] + [h + "\n\n" for h in helpers]
+    return "\n".join(head + body + tail).rstrip() + "\n"

@@ -1,0 +1,176 @@
+"""Every piece of numerical work, defined once.
+
+Each kernel is a plain function of arrays and the array namespace ``xp`` (NumPy, or
+the one array-api-compat finds for torch, JAX, CuPy, Dask). The runner calls these
+functions; the exporter copies their source into the code it writes (renamed with a
+leading underscore, called with ``xp=np``), so a program and its exported code run
+the same arithmetic. A kernel therefore uses nothing but its arguments and calls no
+other kernel except through ``xp``; ``export.kernel_source`` checks that it has a
+plain ``def``.
+
+>>> import numpy as np
+>>> align(np.arange(6.0).reshape(2, 3), ("i", "j"), ("j", "i"), (3, 2), np).shape
+(3, 2)
+>>> float(sigmoid(np.float64(-800.0), np)), float(softplus(np.float64(800.0), np))
+(0.0, 800.0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Array = Any
+
+
+# --- layout -------------------------------------------------------------------
+
+
+def align(value: Array, have: tuple[str, ...], want: tuple[str, ...],
+          shape: tuple[int, ...], xp: Any) -> Array:
+    """Transpose ``value`` (axes ``have``) to the axes ``want``, broadcasting the axes it
+    lacks to ``shape``."""
+    kept = [i for i in want if i in have]
+    order = tuple(have.index(i) for i in kept)
+    if order != tuple(range(len(order))):
+        value = xp.permute_dims(value, order) if hasattr(xp, "permute_dims") \
+            else xp.transpose(value, order)
+    if len(kept) != len(want):
+        value = xp.reshape(value, tuple(value.shape[kept.index(i)] if i in kept else 1
+                                        for i in want))
+    if tuple(value.shape) != tuple(shape):
+        value = xp.broadcast_to(value, tuple(shape))
+    return value
+
+
+def diagonal_axes(want: tuple[str, ...], ties: dict[str, str]) -> tuple[str, ...]:
+    """The axes of the diagonal that ``ties`` picks in an array over ``want``."""
+    return tuple(dict.fromkeys(ties.get(i, i) for i in want))
+
+
+def on_diagonal(core: Array, want: tuple[str, ...], ties: dict[str, str],
+                shape: tuple[int, ...], xp: Any, where: dict[str, Any] | None = None) -> Array:
+    """A zero array of ``shape`` (axes ``want``) holding ``core`` on the diagonal that
+    ``ties`` picks (each tied axis equals the axis it maps to). ``core`` is laid out over
+    ``diagonal_axes(want, ties)`` already. ``where`` puts index arrays on the core's
+    device (libraries other than NumPy)."""
+    diagonal = tuple(dict.fromkeys(ties.get(i, i) for i in want))
+    if getattr(xp, "__name__", "") == "numpy" and len(want) <= 52:
+        # NumPy: write through a diagonal view of the zero array, no identity matrices.
+        out = xp.zeros(shape, dtype=xp.result_type(core, xp.float32))
+        letters = {i: chr(ord("a") + k) if k < 26 else chr(ord("A") + k - 26)
+                   for k, i in enumerate(want)}
+        spec = "".join(letters[ties.get(i, i)] for i in want) + "->" \
+            + "".join(letters[i] for i in diagonal)
+        xp.einsum(spec, out)[...] = core
+        return out
+    # No writable einsum views: lay the core out over ``want`` (size 1 on tied axes) and
+    # keep it where each tied axis equals its partner.
+    kept = [i for i in want if i not in ties]
+    order = tuple(diagonal.index(i) for i in kept)
+    if order != tuple(range(len(order))):
+        core = xp.permute_dims(core, order) if hasattr(xp, "permute_dims") \
+            else xp.transpose(core, order)
+    value = xp.reshape(core, tuple(1 if i in ties else n for i, n in zip(want, shape)))
+    for i, j in ties.items():
+        a, b = want.index(i), want.index(j)
+        axis_a = tuple(-1 if k == a else 1 for k in range(len(shape)))
+        axis_b = tuple(-1 if k == b else 1 for k in range(len(shape)))
+        rows = xp.reshape(xp.arange(shape[a], **(where or {})), axis_a)
+        cols = xp.reshape(xp.arange(shape[b], **(where or {})), axis_b)
+        value = xp.where(rows == cols, value, xp.zeros_like(value))
+    return xp.broadcast_to(value, tuple(shape))
+
+
+def constant_power(x: Array, n: float, xp: Any) -> Array:
+    """``x ** n`` for a constant ``n``, by the cheapest exact route for common ``n``."""
+    if n == 1:
+        return x
+    if n == 2:
+        return x * x
+    if n == -1:
+        return 1.0 / x
+    if n == 0.5:
+        return xp.sqrt(x)
+    if n == -2:
+        return 1.0 / (x * x)
+    return x ** n
+
+
+# --- elementwise functions ------------------------------------------------------
+# The registry in ``functions.py`` names one of these for each function.
+
+
+def exp(x: Array, xp: Any) -> Array:
+    return xp.exp(x)
+
+
+def log(x: Array, xp: Any) -> Array:
+    return xp.log(x)
+
+
+def sqrt(x: Array, xp: Any) -> Array:
+    return xp.sqrt(x)
+
+
+def sin(x: Array, xp: Any) -> Array:
+    return xp.sin(x)
+
+
+def cos(x: Array, xp: Any) -> Array:
+    return xp.cos(x)
+
+
+def tan(x: Array, xp: Any) -> Array:
+    return xp.tan(x)
+
+
+def tanh(x: Array, xp: Any) -> Array:
+    return xp.tanh(x)
+
+
+def sinh(x: Array, xp: Any) -> Array:
+    return xp.sinh(x)
+
+
+def cosh(x: Array, xp: Any) -> Array:
+    return xp.cosh(x)
+
+
+def log1p(x: Array, xp: Any) -> Array:
+    return xp.log1p(x)
+
+
+def expm1(x: Array, xp: Any) -> Array:
+    return xp.expm1(x)
+
+
+def abs(x: Array, xp: Any) -> Array:  # noqa: A001 - the language's name for it
+    return xp.abs(x)
+
+
+def sign(x: Array, xp: Any) -> Array:
+    return xp.sign(x)
+
+
+def square(x: Array, xp: Any) -> Array:
+    return x * x
+
+
+def sigmoid(x: Array, xp: Any) -> Array:
+    # exp of a non-positive number never overflows: pick the form per sign.
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softplus(x: Array, xp: Any) -> Array:
+    # max(x, 0) + log1p(exp(-|x|)); written with where so that -inf gives 0, not nan.
+    return xp.where(x > 0, x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def relu(x: Array, xp: Any) -> Array:
+    # where, not x * (x > 0): 0 * -inf would be nan.
+    return xp.where(x > 0, x, xp.zeros_like(x))
+
+
+def step(x: Array, xp: Any) -> Array:
+    return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
