@@ -15,14 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from .backend.arrays import COMPLEX
+from .errors import InputError
 from .program import Program
 
 
 def finite_differences(program: Program, wrt: str, arrays: dict[str, Any],
                        eps: float = 1e-6) -> np.ndarray:
-    """d result / d wrt by central differences; result axes first, then wrt's axes."""
-    x = np.array(arrays[wrt], dtype=np.float64)
+    """d result / d wrt by central differences; result axes first, then wrt's axes.
+
+    Complex inputs are refused: a real step would silently drop their imaginary part.
+    """
+    for name, value in arrays.items():
+        if np.iscomplexobj(value):
+            raise InputError(f"input {name} is complex: {COMPLEX}")
     base = np.asarray(program(**arrays))
+    x = np.array(arrays[wrt], dtype=np.float64)
     out = np.zeros(base.shape + x.shape)
     for idx in np.ndindex(*x.shape):
         plus, minus = x.copy(), x.copy()

@@ -19,7 +19,7 @@ from typing import Any
 
 from .api import compile
 from .calculus import vjp
-from .errors import InputError
+from .errors import DerivativeError, InputError
 from .ir import fresh_name
 from .program import Program
 
@@ -65,6 +65,23 @@ def to_torch(program: str | Program) -> Callable[..., Any]:
 
     bound = _Bound(program)
 
+    class _FirstOrderOnly(torch.autograd.Function):
+        """The gradients, tied to what they depend on, refusing to be differentiated:
+        torch cannot see inside our VJP, so its derivative would come out zero."""
+
+        @staticmethod
+        def forward(ctx: Any, gradient: Any, *depends_on: Any) -> Any:
+            return gradient.view_as(gradient)
+
+        @staticmethod
+        def backward(ctx: Any, *grad_outputs: Any) -> Any:
+            raise DerivativeError(
+                "a tc.to_torch function is first-order only for now: torch cannot "
+                "differentiate its backward pass (a Hessian would come out zero); for "
+                "second derivatives use tc.hessian, or tc.grad of the program and "
+                "tc.to_torch of that"
+            )
+
     class _Function(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, *tensors: Any) -> Any:
@@ -72,10 +89,15 @@ def to_torch(program: str | Program) -> Callable[..., Any]:
             return bound.program(**dict(zip(bound.names, tensors)))
 
         @staticmethod
-        @torch.autograd.function.once_differentiable
         def backward(ctx: Any, grad_output: Any) -> Any:
-            return tuple(bound.backward(list(ctx.saved_tensors), grad_output,
-                                        list(ctx.needs_input_grad)))
+            saved = list(ctx.saved_tensors)
+            higher = torch.is_grad_enabled()  # create_graph=True: a derivative may follow
+            with torch.no_grad():
+                grads = bound.backward(saved, grad_output, list(ctx.needs_input_grad))
+            if higher:
+                grads = [g if g is None else _FirstOrderOnly.apply(g, grad_output, *saved)
+                         for g in grads]
+            return tuple(grads)
 
     def function(**tensors: Any) -> Any:
         return _Function.apply(*bound.arrays(tensors))

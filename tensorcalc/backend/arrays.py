@@ -123,14 +123,12 @@ def _fits_float64(name: str, value: int) -> None:
 
 
 def _object_numbers(name: str, value: Any, array: np.ndarray) -> np.ndarray:
-    """A list NumPy could only store as objects: Python ints beyond int64 are numbers
-    (as float64, if they fit); anything else is not."""
+    """Values NumPy could only store as objects: Python ints beyond int64 are numbers
+    (as float64, if they fit); anything else (None, strings, ...) is not."""
     items = list(array.flat)
     if any(isinstance(v, (complex, np.complexfloating)) for v in items):
         raise InputError(f"input {name} holds complex numbers: {COMPLEX}")
-    if isinstance(value, np.ndarray) or not all(
-        isinstance(v, (int, float, np.integer, np.floating)) for v in items
-    ):
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) for v in items):
         return array
     for v in items:
         if isinstance(v, int):
@@ -142,9 +140,13 @@ def _bind_foreign(arrays: dict[str, Any], env: dict[str, Any], numbers: dict[str
                   foreign: dict[str, Any]) -> dict[str, Any]:
     """Arrays of one foreign library (torch, JAX, ...) made one float type by the
     library's own promotion: float32 beside float64 is float64; integer and bool arrays,
-    Python numbers and lists take that type, on the device of the first float array.
-    NumPy arrays given beside them are left as given."""
-    xp = namespace(*foreign.values())
+    Python numbers, lists and NumPy arrays take that type, in that library, on the device
+    of the first float array."""
+    try:
+        xp = namespace(*foreign.values())
+    except TypeError as err:  # two libraries at once, or an array no library claims
+        raise InputError(f"input{'s' if len(foreign) > 1 else ''} {', '.join(foreign)}: "
+                         f"not arrays of one library tensorcalc can use ({err})") from None
     kinds = {name: _kind(xp, a.dtype) for name, a in foreign.items()}
     for name, kind in kinds.items():
         if kind == "c":
@@ -156,11 +158,11 @@ def _bind_foreign(arrays: dict[str, Any], env: dict[str, Any], numbers: dict[str
     where = on_device(first)
     dtype = xp.result_type(*(a.dtype for a in floats)) if floats else \
         xp.asarray(0.0, **where).dtype
-    for name, a in foreign.items():
-        env[name] = a if a.dtype == dtype else xp.astype(a, dtype)
-    for name, value in numbers.items():
-        env[name] = xp.asarray(value, dtype=dtype, **where)
-    return {name: env[name] for name in arrays}
+    bound = {name: a if a.dtype == dtype else xp.astype(a, dtype)
+             for name, a in foreign.items()}
+    for name, value in {**env, **numbers}.items():  # env holds the NumPy arrays
+        bound[name] = xp.asarray(value, dtype=dtype, **where)
+    return {name: bound[name] for name in arrays}
 
 
 def _kind(xp: Any, dtype: Any) -> str:
