@@ -28,10 +28,12 @@ for step in range(8):
     g = grad(X=X, y=y, w=w, lam=lam)
     H = hess(X=X, y=y, w=w, lam=lam)
     w = w - np.linalg.solve(H, g)
-    print(f"step {step}: loss {loss(X=X, y=y, w=w, lam=lam):.10f}  |grad| {np.linalg.norm(g):.2e}")
+    value = loss(X=X, y=y, w=w, lam=lam)
+    print(f"step {step}: loss {value:.10f}  |grad| {np.linalg.norm(g):.2e}")
 
 final = np.linalg.norm(grad(X=X, y=y, w=w, lam=lam))
 assert final < 1e-9, final
 s = 1 / (1 + np.exp(-X @ w))  # the Hessian in closed form, for comparison
-assert np.allclose(hess(X=X, y=y, w=w, lam=lam), X.T @ (X * (s * (1 - s))[:, None]) + lam * np.eye(5))
+H_closed = X.T @ (X * (s * (1 - s))[:, None]) + lam * np.eye(5)
+assert np.allclose(hess(X=X, y=y, w=w, lam=lam), H_closed)
 print(f"converged: w = {np.round(w, 3)} (true {np.round(w_true, 3)})")

@@ -41,7 +41,7 @@ assert torch.allclose(net.W.grad, W.grad) and torch.allclose(net.c.grad, c.grad)
 
 opt = torch.optim.Adam(net.parameters(), lr=0.05)
 first = None
-for step in range(200):
+for _ in range(200):
     opt.zero_grad()
     loss = (net(x) - y).pow(2).mean()
     loss.backward()

@@ -16,7 +16,11 @@ L = (P[b,o] - T[b,o])^2 / 256
 rng = np.random.default_rng(0)
 X = rng.normal(size=(256, 3))
 T = np.sin(X @ rng.normal(size=(3, 2)))
-params = {"W": rng.normal(size=(3, 16)) * 0.5, "c": np.zeros(16), "V": rng.normal(size=(16, 2)) * 0.5}
+params = {
+    "W": rng.normal(size=(3, 16)) * 0.5,
+    "c": np.zeros(16),
+    "V": rng.normal(size=(16, 2)) * 0.5,
+}
 
 loss = tc.compile(MODEL)
 grads = {name: tc.grad(MODEL, name) for name in params}  # derived once, run every step

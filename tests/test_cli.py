@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cli(*args, cwd=None, timeout=60):
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    extra = os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    env["PYTHONPATH"] = str(ROOT) + extra
     return subprocess.run(
         [sys.executable, "-m", "tensorcalc", *map(str, args)],
         capture_output=True,
@@ -206,5 +207,6 @@ def test_impossible_size_clean():
 
 def test_output_to_missing_directory_clean(tmp_path):
     np.save(tmp_path / "x.npy", np.ones(3))
-    res = cli("eval", "y[i] = 2 x[i]", "-i", f"x={tmp_path / 'x.npy'}", "-o", tmp_path / "no" / "such" / "y.npy")
+    out = tmp_path / "no" / "such" / "y.npy"
+    res = cli("eval", "y[i] = 2 x[i]", "-i", f"x={tmp_path / 'x.npy'}", "-o", out)
     assert_clean_failure(res)

@@ -215,7 +215,9 @@ def test_lhs_index_repeated_named():
     assert "row" in msg
 
 
-@pytest.mark.parametrize("src", ["y[i] = delta[i] x[i]", "y[i] = δ[i] x[i]", "y[i] = delta[i,j,k] x[i]"])
+@pytest.mark.parametrize(
+    "src", ["y[i] = delta[i] x[i]", "y[i] = δ[i] x[i]", "y[i] = delta[i,j,k] x[i]"]
+)
 def test_delta_wrong_number_of_indices(src):
     msg = _program_error(src)
     assert "delta" in msg.lower() or "δ" in msg
@@ -303,7 +305,11 @@ def test_shape_mismatch_compiled_after_good_call():
 def test_shape_mismatch_named_index_across_terms():
     g = rng()
     with pytest.raises(ShapeError) as info:
-        tc.evaluate("Z[row,col] = A[row,col] + bias[col]", A=g.standard_normal((3, 4)), bias=g.standard_normal(6))
+        tc.evaluate(
+            "Z[row,col] = A[row,col] + bias[col]",
+            A=g.standard_normal((3, 4)),
+            bias=g.standard_normal(6),
+        )
     msg = str(info.value)
     for word in ("col", "A", "bias", "4", "6"):
         assert word in msg, (word, msg)
@@ -325,7 +331,11 @@ def test_shape_mismatch_across_statements():
     # j of the second statement is bound to H's axis size
     g = rng()
     with pytest.raises(ShapeError):
-        tc.evaluate("H[i,j] = X[i,j]; y[i] = H[i,j] v[j]", X=g.standard_normal((3, 4)), v=g.standard_normal(5))
+        tc.evaluate(
+            "H[i,j] = X[i,j]; y[i] = H[i,j] v[j]",
+            X=g.standard_normal((3, 4)),
+            v=g.standard_normal(5),
+        )
 
 
 def test_index_has_one_size_throughout_a_statement():

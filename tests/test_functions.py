@@ -102,7 +102,8 @@ def test_function_of_expression():
 def test_nested_functions():
     x = np.random.default_rng(102).uniform(0.1, 2.0, 5)
     out = tc.evaluate("y[i] = log(exp(sqrt(x[i])) + sin(x[i])^2)", x=x)
-    np.testing.assert_allclose(np.asarray(out), np.log(np.exp(np.sqrt(x)) + np.sin(x) ** 2), rtol=1e-12)
+    expected = np.log(np.exp(np.sqrt(x)) + np.sin(x) ** 2)
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-12)
 
 
 def test_function_with_space_before_paren():
@@ -152,14 +153,18 @@ def test_softplus_extremes():
     assert 0.0 <= out[8] < 1e-300
 
 
-@pytest.mark.parametrize("x,expected", [(800.0, 1.0), (-800.0, 0.0), (-30.0, 9.357622968840175e-14)])
+@pytest.mark.parametrize(
+    "x,expected", [(800.0, 1.0), (-800.0, 0.0), (-30.0, 9.357622968840175e-14)]
+)
 def test_sigmoid_scalar_statement(x, expected):
     out = _strict(lambda: tc.evaluate("s = sigmoid(a)", a=np.asarray(x)))
     assert np.isfinite(out)
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-12, atol=1e-300)
 
 
-@pytest.mark.parametrize("x,expected", [(800.0, 800.0), (-800.0, 0.0), (30.0, 30.0 + np.log1p(np.exp(-30.0)))])
+@pytest.mark.parametrize(
+    "x,expected", [(800.0, 800.0), (-800.0, 0.0), (30.0, 30.0 + np.log1p(np.exp(-30.0)))]
+)
 def test_softplus_scalar_statement(x, expected):
     out = _strict(lambda: tc.evaluate("s = softplus(a)", a=np.asarray(x)))
     assert np.isfinite(out)

@@ -179,13 +179,38 @@ def _more_rule_cases():
         ),
         # the base of a power forms no product with its surroundings
         ("power-base-contracts", "s = (x[i] y[i])^2", dict(x=x, y=y), (x @ y) ** 2),
-        ("power-outer-contracts", "s = (x[i] y[i])^2 w[i]", dict(x=x, y=y, w=w), np.sum((x * y) ** 2 * w)),
-        ("exponent-contracts", "v[i] = y[i]^(b[j] c[j])", dict(y=y, b=b, c=c), y ** (b @ c)),
-        ("function-held-by-outer", "s = x[i] tanh(y[i] w[i])", dict(x=x, y=y, w=w), x @ np.tanh(y * w)),
-        ("function-contracts-inside", "s = tanh(y[i] w[i]) + x[i]", dict(x=x, y=y, w=w), np.tanh(y @ w) + x.sum()),
+        (
+            "power-outer-contracts",
+            "s = (x[i] y[i])^2 w[i]",
+            dict(x=x, y=y, w=w),
+            np.sum((x * y) ** 2 * w),
+        ),
+        (
+            "exponent-contracts",
+            "v[i] = y[i]^(b[j] c[j])",
+            dict(y=y, b=b, c=c),
+            y ** (b @ c),
+        ),
+        (
+            "function-held-by-outer",
+            "s = x[i] tanh(y[i] w[i])",
+            dict(x=x, y=y, w=w),
+            x @ np.tanh(y * w),
+        ),
+        (
+            "function-contracts-inside",
+            "s = tanh(y[i] w[i]) + x[i]",
+            dict(x=x, y=y, w=w),
+            np.tanh(y @ w) + x.sum(),
+        ),
         ("quadratic-form", "q = -x[i] M[i,j] x[j]", dict(x=x, M=M), -(x @ M @ x)),
         ("three-factor-index", "s = x[i] y[i] w[i]", dict(x=x, y=y, w=w), np.sum(x * y * w)),
-        ("nested-sums", "s = sum[i](x[i] sum[j](A[i,j] b[j]))", dict(x=x, A=M[:, :3], b=b), x @ M[:, :3] @ b),
+        (
+            "nested-sums",
+            "s = sum[i](x[i] sum[j](A[i,j] b[j]))",
+            dict(x=x, A=M[:, :3], b=b),
+            x @ M[:, :3] @ b,
+        ),
         ("delta-both", "s = delta[i,j] x[i] y[j]", dict(x=x, y=y), x @ y),
         ("delta-chain", "v[i] = delta[i,j] delta[j,k] x[k]", dict(x=x), x),
         ("triple-diagonal", "d[i] = T[i,i,i]", dict(T=T), np.einsum("iii->i", T)),
@@ -398,7 +423,15 @@ def test_sum_inside_product(run):
 
 @pytest.mark.parametrize(
     "text,value",
-    [("2", 2.0), ("0.5", 0.5), ("1e-3", 1e-3), (".5", 0.5), ("2.", 2.0), ("1.5E2", 150.0), ("3e+1", 30.0)],
+    [
+        ("2", 2.0),
+        ("0.5", 0.5),
+        ("1e-3", 1e-3),
+        (".5", 0.5),
+        ("2.", 2.0),
+        ("1.5E2", 150.0),
+        ("3e+1", 30.0),
+    ],
 )
 def test_number_literals(run, text, value):
     x = rng(31).standard_normal(4)
@@ -640,17 +673,45 @@ def test_evaluate_accepts_program():
 
 
 ROUNDTRIP = [
-    ("Y[i,j] = X[i,k] W[k,j]", lambda g: dict(X=g.standard_normal((3, 4)), W=g.standard_normal((4, 5)))),
-    ("y[i] = W[i,j] x[j] + b[i]", lambda g: dict(W=g.standard_normal((3, 4)), x=g.standard_normal(4), b=g.standard_normal(3))),
+    (
+        "Y[i,j] = X[i,k] W[k,j]",
+        lambda g: dict(X=g.standard_normal((3, 4)), W=g.standard_normal((4, 5))),
+    ),
+    (
+        "y[i] = W[i,j] x[j] + b[i]",
+        lambda g: dict(
+            W=g.standard_normal((3, 4)), x=g.standard_normal(4), b=g.standard_normal(3)
+        ),
+    ),
     (NETWORK, lambda g: _network_arrays(55)),
     ("l[n] = log(sum[j](exp(Z[n,j])))", lambda g: dict(Z=g.standard_normal((3, 5)))),
-    ("L = sum[i](softplus(-y[i] z[i]))", lambda g: dict(y=g.standard_normal(5), z=g.standard_normal(5))),
+    (
+        "L = sum[i](softplus(-y[i] z[i]))",
+        lambda g: dict(y=g.standard_normal(5), z=g.standard_normal(5)),
+    ),
     ("L = softplus(-y[i] z[i])", lambda g: dict(y=g.standard_normal(5), z=g.standard_normal(5))),
-    ("y[i] = -x[i]^2 + x[i]^2^0.5 / 3 / w[i]", lambda g: dict(x=g.uniform(0.5, 2, 4), w=g.uniform(0.5, 2, 4))),
-    ("D[i,j] = delta[i,j] x[j] + A[i,i]", lambda g: dict(x=g.standard_normal(4), A=g.standard_normal((4, 4)))),
-    ("s = x[i] tanh(A[i,j] y[j])", lambda g: dict(x=g.standard_normal(3), A=g.standard_normal((3, 4)), y=g.standard_normal(4))),
-    ("s = (X[i,j] - Y[i,j])^2; t = 2 s - 1e-3", lambda g: dict(X=g.standard_normal((3, 4)), Y=g.standard_normal((3, 4)))),
-    ("s[i] = X[i,j] + b[i]", lambda g: dict(X=g.standard_normal((3, 4)), b=g.standard_normal(3))),
+    (
+        "y[i] = -x[i]^2 + x[i]^2^0.5 / 3 / w[i]",
+        lambda g: dict(x=g.uniform(0.5, 2, 4), w=g.uniform(0.5, 2, 4)),
+    ),
+    (
+        "D[i,j] = delta[i,j] x[j] + A[i,i]",
+        lambda g: dict(x=g.standard_normal(4), A=g.standard_normal((4, 4))),
+    ),
+    (
+        "s = x[i] tanh(A[i,j] y[j])",
+        lambda g: dict(
+            x=g.standard_normal(3), A=g.standard_normal((3, 4)), y=g.standard_normal(4)
+        ),
+    ),
+    (
+        "s = (X[i,j] - Y[i,j])^2; t = 2 s - 1e-3",
+        lambda g: dict(X=g.standard_normal((3, 4)), Y=g.standard_normal((3, 4))),
+    ),
+    (
+        "s[i] = X[i,j] + b[i]",
+        lambda g: dict(X=g.standard_normal((3, 4)), b=g.standard_normal(3)),
+    ),
 ]
 
 
