@@ -7,18 +7,20 @@ takes every input of the program it came from. The work is done by ``rules``
 the program.
 
 >>> print(derive("Y[i,j] = X[i,k] W[k,j]", "X"))
+input X[p,r], W[q,j]
 dY_dX[i,j,p,q] = delta[i,p] W[q,j]
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .api import compile as compile_program
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
-from .ir import Ref, Statement, Sum, Term, needed_statements, statement_refs
-from .modes import Derived, Names, avoid_indices, forward, reverse, sized
+from .ir import Ref, Statement, Sum, Term, dependencies, needed_statements, statement_refs
+from .modes import Derived, Names, avoid_indices, forward, resolve_extents, reverse, sized
 from .program import Program
 from .reuse import reuse_forward
 from .rules import deltas
@@ -107,13 +109,15 @@ class _Setup:
         forward_part = [st for st in derived.statements if st.name in original]
         new_part = reuse_forward(
             forward_part, [st for st in derived.statements if st.name not in original] + [result])
-        statements = needed_statements(forward_part + new_part, result.name)
+        # Extents that name statements become input axes: nothing is computed for a shape.
+        resolved = resolve_extents(forward_part + new_part, self.statements)
+        statements = needed_statements(resolved, result.name)
         produced = {st.name for st in statements}
         inputs: dict[str, None] = {}
         for st in statements:
-            for r in statement_refs(st):
-                if r.name not in produced:
-                    inputs.setdefault(r.name)
+            for name in sorted(dependencies(st), key=_first_use(st)):
+                if name not in produced:
+                    inputs.setdefault(name)
         ranks = dict(self.program.ranks)
         ranks.update(extra_inputs or {})
         for st in statements:
@@ -121,6 +125,12 @@ class _Setup:
         accepts = dict(self.program.accepts)
         accepts.update(extra_inputs or {})
         return Program(statements, tuple(inputs), ranks, result.name, accepts)
+
+
+def _first_use(st: Statement) -> Callable[[str], int]:
+    """Order names as a statement first mentions them (tensors, then extents)."""
+    order = {r.name: k for k, r in reversed(list(enumerate(statement_refs(st))))}
+    return lambda name: order.get(name, len(order))
 
 
 def _with_sizes(result: Statement, setup: _Setup) -> Statement:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Union
+from typing import NamedTuple, Union
 
 from .caching import cached_property
 
@@ -80,13 +80,28 @@ class Power:
 Factor = Union[Ref, Delta, Call, Power, "Sum"]
 
 
+class Extent(NamedTuple):
+    """Where the index ``name`` takes its size when no tensor around it carries it: the length of
+    axis ``axis`` of the tensor ``tensor`` (after a derivative drops the only factor that
+    carried a summed index, ``sum[k](1)`` is the length of k). It is data beside the
+    factors: it is never multiplied, and it is renamed with the index."""
+
+    name: str
+    tensor: str
+    axis: int
+
+
 @dataclass(frozen=True)
 class Term:
-    """``coef * factor * factor * ...`` with the indices in ``summed`` contracted."""
+    """``coef * factor * factor * ...`` with the indices in ``summed`` contracted.
+
+    ``extents`` size indices of the term that no factor carries (see ``Extent``).
+    """
 
     coef: float
     factors: tuple[Factor, ...]
     summed: frozenset[str] = field(default=frozenset())
+    extents: tuple[Extent, ...] = ()
 
     @cached_property
     def free(self) -> tuple[str, ...]:
@@ -116,14 +131,14 @@ class Sum:
 class Statement:
     """``name[indices] = rhs``.
 
-    ``sized_by`` lists references that only give axis sizes, for an index that no
-    factor on the right carries (it prints as ``X[p,q]^0``: one, shaped like X).
+    ``extents`` size left-hand indices that nothing on the right carries (a derivative
+    ``d[p] = 1`` has the length of the input it is taken by).
     """
 
     name: str
     indices: tuple[str, ...]
     rhs: Sum
-    sized_by: tuple[Ref, ...] = ()
+    extents: tuple[Extent, ...] = ()
 
 
 # --- small constructors -------------------------------------------------------
@@ -179,11 +194,6 @@ def mentioned(factor: Factor) -> frozenset[str]:
     return frozenset(names)
 
 
-def is_anchor(f: Factor) -> bool:
-    """``X[p,q]^0`` (or ``(...)^0``): one over the factor's indices; it only gives sizes."""
-    return isinstance(f, Power) and const_value(f.exponent) == 0.0
-
-
 def sizes_carried(f: Factor) -> frozenset[str]:
     """The free indices of a factor whose sizes a tensor inside it gives (a delta gives none)."""
     if isinstance(f, Ref):
@@ -194,20 +204,51 @@ def sizes_carried(f: Factor) -> frozenset[str]:
     return frozenset(f.free) & inside
 
 
-def value_refs(expr: Sum) -> Iterator[Ref]:
-    """The references whose values an expression needs (not those of ``X^0`` anchors)."""
-    for t in expr.terms:
-        for f in t.factors:
-            if isinstance(f, Ref):
-                yield f
-            elif not is_anchor(f):
-                for s in children(f):
-                    yield from value_refs(s)
+def extents_from(indices: Iterable[str], factor: Factor) -> tuple[Extent, ...]:
+    """The lengths of ``indices`` as the tensors inside ``factor`` give them."""
+    found: dict[str, Extent] = {}
+    wanted = set(indices)
+    for r in refs(as_sum(factor)):
+        for axis, i in enumerate(r.indices):
+            if i in wanted and i not in found:
+                found[i] = Extent(i, r.name, axis)
+    return tuple(found.values())
+
+
+def needed_extents(term: Term) -> tuple[Extent, ...]:
+    """The term's extents that still matter: one per index of the term that none of its
+    factors carries."""
+    carried = {i for f in term.factors for i in sizes_carried(f)}
+    kept: dict[str, Extent] = {}
+    for e in term.extents:
+        if e.name in term.mentioned and e.name not in carried:
+            kept.setdefault(e.name, e)
+    return tuple(kept.values())
 
 
 def statement_refs(st: Statement) -> Iterator[Ref]:
+    """Every tensor reference on the right-hand side."""
     yield from refs(st.rhs)
-    yield from st.sized_by
+
+
+def term_extents(expr: Sum) -> Iterator[Extent]:
+    """The extents of every term inside, depth first."""
+    for t in expr.terms:
+        yield from t.extents
+        for f in t.factors:
+            for s in children(f):
+                yield from term_extents(s)
+
+
+def statement_extents(st: Statement) -> Iterator[Extent]:
+    """Every extent of a statement: of its left-hand indices and of its terms."""
+    yield from st.extents
+    yield from term_extents(st.rhs)
+
+
+def dependencies(st: Statement) -> set[str]:
+    """The names a statement needs: tensors it reads and tensors whose lengths it uses."""
+    return {r.name for r in refs(st.rhs)} | {e.tensor for e in statement_extents(st)}
 
 
 def needed_statements(statements: Iterable[Statement], result: str) -> tuple[Statement, ...]:
@@ -216,7 +257,7 @@ def needed_statements(statements: Iterable[Statement], result: str) -> tuple[Sta
     want = {result}
     for st in reversed(statements):
         if st.name in want:
-            want |= {r.name for r in statement_refs(st)}
+            want |= dependencies(st)
     return tuple(st for st in statements if st.name in want)
 
 
@@ -287,7 +328,12 @@ def rename_term(term: Term, mapping: dict[str, str]) -> Term:
         term.coef,
         tuple(rename_factor(f, mapping) for f in term.factors),
         frozenset(mapping.get(i, i) for i in term.summed),
+        rename_extents(term.extents, mapping),
     )
+
+
+def rename_extents(extents: tuple[Extent, ...], mapping: dict[str, str]) -> tuple[Extent, ...]:
+    return tuple(Extent(mapping.get(e.name, e.name), e.tensor, e.axis) for e in extents)
 
 
 def rename_sum(expr: Sum, mapping: dict[str, str]) -> Sum:
@@ -325,4 +371,5 @@ def freshen(term: Term, used: set[str] | None = None) -> Term:
     def inner(s: Sum) -> Sum:
         return Sum(tuple(freshen(t, used) for t in s.terms))
 
-    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed)
+    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed,
+                term.extents)

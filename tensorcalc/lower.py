@@ -19,6 +19,7 @@ from .functions import FUNCTIONS
 from .ir import (
     Call,
     Delta,
+    Extent,
     Factor,
     Power,
     Ref,
@@ -27,15 +28,16 @@ from .ir import (
     Term,
     as_sum,
     const,
-    const_value,
     freshen,
     map_factor_sums,
     refs,
 )
+from .sizes import Source, carried_sources, resolve
 from .syntax import (
     Pos,
     SBinary,
     SCall,
+    SDeclaration,
     SDelta,
     SExpr,
     SNeg,
@@ -46,7 +48,7 @@ from .syntax import (
     STensor,
 )
 
-_RESERVED = frozenset({"delta", "sum"})
+_RESERVED = frozenset({"delta", "sum", "input"})
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,18 @@ class Lowered:
     ranks: dict[str, int]
 
 
-def lower(surface: list[SStatement]) -> Lowered:
+def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
     """Check a parsed program and lower it to IR statements."""
     assigned: dict[str, SStatement] = {}
     ranks: dict[str, int] = {}
     first_use: dict[str, Pos] = {}
     inputs: list[str] = []
-    statements = []
+    declared: dict[str, Source] = {}
+    statements: list[Statement] = []
     for st in surface:
+        if isinstance(st, SDeclaration):
+            _declare(st, assigned, ranks, first_use, inputs, declared)
+            continue
         if st.name in _RESERVED:
             raise ProgramError(f"{st.name} is a reserved word and cannot name a tensor ({st.pos})")
         if st.name in assigned:
@@ -96,10 +102,35 @@ def lower(surface: list[SStatement]) -> Lowered:
         if st.name in ranks and ranks[st.name] != len(st.indices):
             raise ProgramError(f"{st.name} is assigned with {len(st.indices)} indices at {st.pos} "
                                f"but used with {ranks[st.name]}")
-        statements.append(_lower_statement(st))
+        statements.append(_lower_statement(st, declared, {s.name: s for s in statements}))
         assigned[st.name] = st
         ranks[st.name] = len(st.indices)
     return Lowered(tuple(statements), tuple(inputs), ranks)
+
+
+def _declare(decl: SDeclaration, assigned: dict[str, SStatement], ranks: dict[str, int],
+             first_use: dict[str, Pos], inputs: list[str], declared: dict[str, Source]) -> None:
+    """``input X[p,q], c``: inputs in order, and the index names that their axes size."""
+    for name, indices in decl.inputs:
+        if name in _RESERVED:
+            raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({decl.pos})")
+        if name in assigned:
+            raise ProgramError(f"{name} is computed by the program at {assigned[name].pos}; "
+                               f"only inputs are declared ({decl.pos})")
+        indices = indices or ()
+        for k, i in enumerate(indices):
+            if i in indices[:k]:
+                raise ProgramError(f"input {name} declares index {i} twice ({decl.pos})")
+        known = ranks.get(name)
+        if known is not None and known != len(indices):
+            raise ProgramError(f"{name} is declared with {len(indices)} indices at {decl.pos} "
+                               f"but written with {known} elsewhere")
+        ranks[name] = len(indices)
+        if name not in first_use:
+            first_use[name] = decl.pos
+            inputs.append(name)
+        for axis, i in enumerate(indices):
+            declared.setdefault(i, (name, axis))
 
 
 def _uses(node: SExpr) -> list[tuple[str, int, Pos]]:
@@ -123,56 +154,63 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos]]:
     return found
 
 
-def _lower_statement(st: SStatement) -> Statement:
+def _lower_statement(st: SStatement, declared: dict[str, Source],
+                     earlier: dict[str, Statement]) -> Statement:
     lhs = st.indices
     for k, i in enumerate(lhs):
         if i in lhs[:k]:
             raise ProgramError(f"index {i} appears twice on the left of {st.name} at {st.pos}")
-    low = _Lowering()
+    low = _Lowering(frozenset(declared))
     occurring = low.occurs(st.rhs)
     for i in lhs:
-        if i not in occurring:
+        if i not in occurring and i not in declared:
             raise ProgramError(
                 f"index {i} of {st.name} at {st.pos} never appears on the right-hand side"
             )
     held = frozenset(lhs)
     terms = []
-    anchors: list[Ref] = []
+    lengths: dict[str, Source] = {}  # left-hand indices that only a zero term carries
     for sign, node in _flatten_sum(st.rhs):
         term = low.product(node, held, sign)
         rule2 = frozenset(term.free) - held
         term = freshen(Term(term.coef, term.factors, term.summed | rule2))
-        term = _take_anchors(inline_single_terms(term), anchors)
+        term = inline_single_terms(term)
         if term.coef != 0:
             terms.append(term)
         else:  # a zero term still tells the sizes of the left-hand indices it carries
-            anchors += _size_refs(term, lhs, len(anchors))
-    return Statement(st.name, lhs, Sum(tuple(terms)), tuple(dict.fromkeys(anchors)))
+            for r in refs(Sum((term,))):
+                for axis, i in enumerate(r.indices):
+                    if i in lhs:
+                        lengths.setdefault(i, (r.name, axis))
+    statement = Statement(st.name, lhs, Sum(tuple(terms)))
+    return _with_extents(statement, {**lengths, **declared}, earlier)
 
 
-def _size_refs(term: Term, lhs: tuple[str, ...], start: int) -> list[Ref]:
-    """References that size left-hand indices; their other axes get unique '~' names,
-    which bind nothing else (and are never printed)."""
-    out = []
-    for k, r in enumerate(refs(Sum((term,)))):
-        if set(r.indices) & set(lhs):
-            out.append(Ref(r.name, tuple(i if i in lhs else f"~{start + k}.{n}"
-                                         for n, i in enumerate(r.indices))))
-    return out
+def _with_extents(st: Statement, lengths: dict[str, Source],
+                  earlier: dict[str, Statement]) -> Statement:
+    """Extents for the indices no tensor of the statement sizes, from ``lengths`` (index
+    names declared with ``input``, or carried by a zero term), as input axes."""
+    carried = carried_sources(st)
 
+    def extent(i: str) -> Extent | None:
+        source = lengths.get(i)
+        if source is None:
+            return None
+        return Extent(i, *(resolve(*source, earlier) or source))
 
-def _take_anchors(term: Term, anchors: list[Ref]) -> Term:
-    """Move ``X[p,q]^0`` factors (one, shaped like X) out of the term into ``anchors``."""
-    kept: list[Factor] = []
-    for f in term.factors:
-        if isinstance(f, Power) and const_value(f.exponent) == 0.0 and len(f.base.terms) == 1:
-            only = f.base.terms[0]
-            if only.coef == 1 and len(only.factors) == 1 and isinstance(only.factors[0], Ref) \
-                    and not only.summed:
-                anchors.append(only.factors[0])
-                continue
-        kept.append(f)
-    return Term(term.coef, tuple(kept), term.summed)
+    def in_sum(expr: Sum) -> Sum:
+        out = []
+        for t in expr.terms:
+            found = tuple(e for k in sorted(t.summed - set(carried)) if (e := extent(k)))
+            out.append(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
+                            t.summed, t.extents + found))
+        return Sum(tuple(out))
+
+    every = set(st.indices) | {i for t in st.rhs.terms for i in t.mentioned}
+    if every <= carried.keys():
+        return st
+    lhs = tuple(e for i in st.indices if i not in carried and (e := extent(i)))
+    return Statement(st.name, st.indices, in_sum(st.rhs), lhs)
 
 
 def inline_single_terms(term: Term) -> Term:
@@ -252,8 +290,9 @@ def _children(node: SExpr) -> tuple[SExpr, ...]:
 
 
 class _Lowering:
-    def __init__(self) -> None:
+    def __init__(self, declared: frozenset[str] = frozenset()) -> None:
         self._occurs: dict[int, frozenset[str]] = {}
+        self.declared = declared  # index names an input declaration sizes
 
     def occurs(self, node: SExpr) -> frozenset[str]:
         """Indices written inside a node (those bound by an inner ``sum[]`` excluded).
@@ -331,9 +370,10 @@ class _Lowering:
             for k, i in enumerate(indices):
                 if i in indices[:k]:
                     raise ProgramError(f"sum[] names index {i} twice at {node.pos}")
-                if i not in body_indices:
+                if i not in body_indices and i not in self.declared:
                     raise ProgramError(f"sum[{i}] at {node.pos} sums over index {i}, "
-                                       "which its body does not have")
+                                       "which its body does not have (and no input "
+                                       "declaration sizes)")
                 if i in held:
                     raise ProgramError(
                         f"sum[{i}] at {node.pos} sums over index {i}, which is already "

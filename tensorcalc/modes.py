@@ -18,6 +18,7 @@ from .errors import DerivativeError
 from .ir import (
     ZERO,
     Delta,
+    Extent,
     Ref,
     Statement,
     Sum,
@@ -26,14 +27,18 @@ from .ir import (
     const,
     fresh_name,
     freshen,
+    map_factor_sums,
     needed_statements,
     refs,
+    rename_extents,
     rename_sum,
     rename_term,
+    statement_extents,
     statement_refs,
 )
 from .rules import deltas, differentiate, sized_terms
 from .simplify import simplify_sum
+from .sizes import index_sources, resolve
 
 
 @dataclass
@@ -95,9 +100,7 @@ def avoid_indices(st: Statement, names: set[str]) -> Statement:
     if not mapping:
         return st
     return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
-                     rename_sum(st.rhs, mapping),
-                     tuple(Ref(r.name, tuple(mapping.get(i, i) for i in r.indices))
-                           for r in st.sized_by))
+                     rename_sum(st.rhs, mapping), rename_extents(st.extents, mapping))
 
 
 def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -> Sum:
@@ -168,11 +171,13 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
         if st.name == of:
             result = Statement(name, st.indices + new_axes, tangent)
             return Derived(forward_needed + out, result)
+        # What each hoisted tangent statement's axes are: those of st, then wrt's.
+        shape_of = [Ref(st.name, st.indices), Ref(wrt, new_axes)]
         if tangent.terms:
             if not (uses[st.name] == 1 and _small(tangent)):
                 tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"d{st.name}_d{wrt}",
                                           names)
-                out += hoisted
+                out += [sized(h, shape_of) for h in hoisted]
             tangents[st.name] = tangent
             lhs_of[st.name] = st.indices + new_axes
     raise DerivativeError(f"{of} is not computed by the program")  # pragma: no cover
@@ -195,16 +200,18 @@ def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,
     hoisted = []
     for t in tangent.terms:
         ties = tuple(f for f in t.factors if isinstance(f, Delta))
-        core = Term(1.0, tuple(f for f in t.factors if not isinstance(f, Delta)), t.summed)
+        core = Term(1.0, tuple(f for f in t.factors if not isinstance(f, Delta)), t.summed,
+                    t.extents)
         if _is_plain(core):
             terms.append(t)
             continue
         free = tuple(i for i in lhs if i in core.free)
         stmt_name = names.tensor(base)
         only = core.factors[0] if len(core.factors) == 1 else None
-        rhs = only if isinstance(only, Sum) and not core.summed else Sum((core,))
+        rhs = only if isinstance(only, Sum) and not core.summed and not core.extents \
+            else Sum((core,))
         hoisted.append(Statement(stmt_name, free, rhs))
-        terms.append(Term(t.coef, ties + (Ref(stmt_name, free),)))
+        terms.append(Term(t.coef, ties + (Ref(stmt_name, free),), frozenset(), t.extents))
     return Sum(tuple(terms)), hoisted
 
 
@@ -259,7 +266,7 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
                 return deltas(ref.indices, temp) if ref.name == target else None
 
             local = differentiate(sized_terms(st.rhs), rule)
-            seeded = _times_bar(bar, local, st.indices, context_t)
+            seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t)
             value = simplify_sum(seeded, frozenset(temp))
             for t in value.terms:
                 t = freshen(t, set(target_lhs))
@@ -270,24 +277,33 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
     return Derived(list(chain) + adjoints, Statement(name, wrt_axes, gradient))
 
 
-def _times_bar(bar: Sum, local: Sum, summed: tuple[str, ...], context: set[str]) -> Sum:
-    """``sum_I bar[I] * local[I, J]``."""
+def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str]) -> Sum:
+    """``sum_I bar[I] * local[I, J]`` for the statement ``lhs`` (its indices are ``I``).
+
+    Each ``I`` keeps the length of the statement's axis beside the term, for where no
+    factor carries it (a constant adjoint, folded in: ``bar`` is then a number).
+    """
     terms = []
+    lengths = tuple(Extent(i, lhs.name, axis) for axis, i in enumerate(lhs.indices))
     for b in bar.terms:
         b = freshen(b, set(context))
         for u in local.terms:
             terms.append(Term(b.coef * u.coef, b.factors + u.factors,
-                              b.summed | u.summed | frozenset(summed)))
+                              b.summed | u.summed | frozenset(lhs.indices),
+                              b.extents + u.extents + lengths))
     return Sum(tuple(terms))
 
 
 def _adjoint_statement(st: Statement, total: Sum, names: Names) -> tuple[Sum, list[Statement]]:
-    """The adjoint of ``st`` as a reference: a plain reference is reused, else a statement."""
+    """The adjoint of ``st`` as a reference: a plain reference or a number is used as it is
+    (``m_bar[n] = 1`` is folded in, never printed), anything else becomes a statement."""
     if len(total.terms) == 1:
         t = total.terms[0]
         if t.coef == 1 and len(t.factors) == 1 and isinstance(t.factors[0], Ref) \
                 and not t.summed and t.factors[0].indices == st.indices:
             return total, []
+        if not t.factors and not t.summed:
+            return Sum((Term(t.coef, ()),)), []
     bar_name = names.tensor(f"{st.name}_bar")
     adjoint = sized(Statement(bar_name, st.indices, total), [Ref(st.name, st.indices)])
     return as_sum(Ref(bar_name, st.indices)), [adjoint]
@@ -297,26 +313,47 @@ def _adjoint_statement(st: Statement, total: Sum, names: Names) -> tuple[Sum, li
 
 
 def sized(st: Statement, sources: list[Ref]) -> Statement:
-    """``st`` with the first of ``sources`` that size left-hand indices its right-hand side
-    cannot (an adjoint ``z_bar[i] = 1`` is shaped like ``z``: only z's shape is computed)."""
-    known = _through_deltas({i for r in statement_refs(st) for i in r.indices}, st.rhs)
-    anchors = list(st.sized_by)
-    for ref in sources:
-        if any(i not in known for i in st.indices) and set(ref.indices) - known:
-            anchors.append(ref)
-            known = _through_deltas(known | set(ref.indices), st.rhs)
-    return Statement(st.name, st.indices, st.rhs, tuple(dict.fromkeys(anchors)))
+    """``st`` with extents for the left-hand indices its right-hand side cannot size, each
+    the length of an axis of the first of ``sources`` that has it (an adjoint is shaped
+    like its statement, a derivative like its result and ``wrt``). Extents may name
+    statements; ``resolve_extents`` turns them into input axes."""
+    known = set(index_sources(st))
+    extents = list(st.extents)
+    for i in st.indices:
+        if i in known:
+            continue
+        for ref in sources:
+            if i in ref.indices:
+                extents.append(Extent(i, ref.name, ref.indices.index(i)))
+                known.add(i)
+                break
+    if len(extents) == len(st.extents):
+        return st
+    return Statement(st.name, st.indices, st.rhs, tuple(extents))
 
 
-def _through_deltas(known: set[str], expr: Sum) -> set[str]:
-    """Indices whose size is known, once top-level deltas pass sizes to their partners."""
-    pairs = [(f.i, f.j) for t in expr.terms for f in t.factors if isinstance(f, Delta)]
-    known = set(known)
-    changed = True
-    while changed:
-        changed = False
-        for a, b in pairs:
-            if (a in known) != (b in known):
-                known |= {a, b}
-                changed = True
-    return known
+def resolve_extents(statements: Iterable[Statement],
+                    context: Iterable[Statement] = ()) -> list[Statement]:
+    """The statements with every extent that names a statement replaced by the input axis
+    that sizes it, so that no statement is computed only for its shape."""
+    statements = list(statements)
+    by_name = {st.name: st for st in (*context, *statements)}
+
+    def fix(extents: tuple[Extent, ...]) -> tuple[Extent, ...]:
+        out = []
+        for e in extents:
+            source = resolve(e.tensor, e.axis, by_name) if e.tensor in by_name else None
+            out.append(Extent(e.name, *source) if source is not None else e)
+        return tuple(out)
+
+    def in_sum(expr: Sum) -> Sum:
+        return Sum(tuple(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
+                              t.summed, fix(t.extents)) for t in expr.terms))
+
+    out = []
+    for st in statements:
+        if any(True for _ in statement_extents(st)):
+            st = Statement(st.name, st.indices, in_sum(st.rhs), fix(st.extents))
+            by_name[st.name] = st
+        out.append(st)
+    return out

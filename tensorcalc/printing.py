@@ -2,9 +2,8 @@
 
 A term prints bare when the summation convention would sum exactly the indices it
 sums; otherwise the indices the convention would miss are written as an explicit
-``sum[...]``. A statement whose axes have no size source on the right-hand side
-(a derivative of ``s = x[i]`` is 1 for every ``p``) names one as ``x[p]^0``: one,
-shaped like ``x``.
+``sum[...]``. A program whose text alone would not size an index (a derivative of
+``s = x[i]`` is 1 for every ``p``) starts with a declaration, ``input x[p]``.
 
 >>> from tensorcalc.ir import Ref, Term, Sum, Statement
 >>> st = Statement("y", ("i",), Sum((Term(1.0, (Ref("W", ("i", "j")), Ref("x", ("j",))),
@@ -15,6 +14,8 @@ shaped like ``x``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+
 from .ir import (
     Call,
     Delta,
@@ -24,10 +25,15 @@ from .ir import (
     Statement,
     Sum,
     Term,
+    all_deltas,
     children,
     const_value,
     fresh_name,
+    rename_extents,
+    rename_sum,
+    statement_refs,
 )
+from .sizes import Source, carried_sources, index_sources, through_deltas
 
 
 def format_number(value: float) -> str:
@@ -56,37 +62,20 @@ class _Printer:
     def __init__(self, latex: bool = False):
         self.latex = latex
 
-    def statement(self, st: Statement, anchors: tuple[Ref, ...] = ()) -> str:
-        if st.rhs.terms:  # anchors with axes of their own ('~') would add sums to a term
-            anchors = tuple(a for a in anchors if not any(i.startswith("~") for i in a.indices))
-        else:  # ... but times 0 any sum is 0: name those axes so that the text parses
-            taken = set(st.indices)
-            named = []
-            for a in anchors:
-                indices = []
-                for i in a.indices:
-                    if i.startswith("~"):
-                        i = fresh_name("k", taken)
-                        taken.add(i)
-                    indices.append(i)
-                named.append(Ref(a.name, tuple(indices)))
-            anchors = tuple(named)
+    def statement(self, st: Statement) -> str:
         if self.latex:
             lhs = self.ref(Ref(st.name, st.indices))
         else:
             lhs = st.name + (f"[{','.join(st.indices)}]" if st.indices else "")
-        rhs = self.sum(st.rhs, frozenset(st.indices), top=True, anchors=anchors)
+        rhs = self.sum(st.rhs, frozenset(st.indices), top=True)
         return f"{lhs} = {rhs}"
 
-    def sum(self, expr: Sum, held: frozenset[str], top: bool = False,
-            anchors: tuple[Ref, ...] = ()) -> str:
+    def sum(self, expr: Sum, held: frozenset[str], top: bool = False) -> str:
         if not expr.terms:
-            if anchors:
-                return "0 " + " ".join(self.anchor(a) for a in anchors)
             return "0"
         out = ""
         for k, t in enumerate(expr.terms):
-            text = self.term(t, held, top, anchors if k == 0 else ())
+            text = self.term(t, held, top)
             if k == 0:
                 out = text
             elif text.startswith("-"):
@@ -95,10 +84,7 @@ class _Printer:
                 out += " + " + text
         return out
 
-    def anchor(self, ref: Ref) -> str:
-        return f"{{{self.ref(ref)}}}^{{0}}" if self.latex else f"{self.ref(ref)}^0"
-
-    def term(self, t: Term, held: frozenset[str], top: bool, anchors: tuple[Ref, ...] = ()) -> str:
+    def term(self, t: Term, held: frozenset[str], top: bool) -> str:
         # A lone parenthesised sum would merge into the sum around it when parsed, and an
         # index that no factor carries cannot be summed by the convention: both are written
         # as an explicit sum[...] (the second then fails to parse, which is honest: its
@@ -111,7 +97,6 @@ class _Printer:
         )
         inner_held = held | t.summed
         numer = [self.factor(f, inner_held) for f in t.factors if not _is_reciprocal(f)]
-        numer += [self.anchor(a) for a in anchors]
         denom = [self.factor(_reciprocal_base(f), inner_held, as_operand=True)
                  for f in t.factors if _is_reciprocal(f)]
         sign = "-" if t.coef < 0 else ""
@@ -245,9 +230,109 @@ def _latex_name(name: str) -> str:
     return name if len(name) == 1 else "\\mathrm{" + name.replace("_", "\\_") + "}"
 
 
-def format_statement(st: Statement, anchors: tuple[Ref, ...] = ()) -> str:
-    return _Printer().statement(st, anchors)
+def format_statement(st: Statement) -> str:
+    return _Printer().statement(st)
 
 
-def format_latex(st: Statement, anchors: tuple[Ref, ...] = ()) -> str:
-    return _Printer(latex=True).statement(st, anchors)
+def format_latex(st: Statement) -> str:
+    return _Printer(latex=True).statement(st)
+
+
+# --- whole programs: the input declaration ------------------------------------------
+
+
+def format_program(statements: Iterable[Statement], accepts: Mapping[str, int]) -> str:
+    """The statements as index notation that compiles to the same program.
+
+    Where an index would have no size in the text (no tensor of its statement carries
+    it, as in ``dY_dX[i,j,p,q] = delta[i,p] W[q,j]``, where ``p`` and ``i`` have the
+    size of ``X``'s first axis), or where an input the program accepts is not
+    mentioned, a first line ``input X[p,q], W[q,j]`` names the inputs in order and
+    gives those index names their sizes. An index name never stands for two sizes
+    there: a statement's own index is renamed where it would.
+    """
+    declared: dict[str, Source] = {}
+    printed = [_declare(st, declared) for st in statements]
+    lines = [format_statement(st) for st in printed]
+    mentioned = {r.name for st in printed for r in statement_refs(st)}
+    if declared or any(name not in mentioned for name in accepts):
+        lines.insert(0, _declaration(printed, accepts, declared))
+    return "\n".join(lines)
+
+
+def _all_names(st: Statement) -> list[str]:
+    return list(dict.fromkeys(
+        st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
+
+
+def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
+    """``st``, renamed where one of its unsized index names is declared with another size;
+    the names it needs declared are added to ``declared``."""
+    carried = carried_sources(st)
+    sources = index_sources(st)
+    pairs = [(d.i, d.j) for d in all_deltas(st.rhs)]
+    names = _all_names(st)
+    uncarried = [i for i in names if i not in carried and i in sources]
+    mapping: dict[str, str] = {}
+    taken = set(names) | set(declared)
+    for i in uncarried:
+        if i in declared and declared[i] != sources[i]:
+            mapping[i] = fresh_name(i, taken)
+            taken.add(mapping[i])
+    sized = dict(carried)
+    # Prefer the last left-hand indices (a derivative's wrt axes), then the others.
+    for i in list(reversed(st.indices)) + [n for n in names if n not in st.indices]:
+        if i in sized or i not in sources:
+            continue
+        declared[mapping.get(i, i)] = sources[i]
+        sized = through_deltas({**sized, i: sources[i]}, pairs)
+    if not mapping:
+        return st
+    return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
+                     rename_sum(st.rhs, mapping), rename_extents(st.extents, mapping))
+
+
+def _declaration(statements: list[Statement], accepts: Mapping[str, int],
+                 declared: dict[str, Source]) -> str:
+    """``input X[p,q], W[q,j], c``: every accepted input, with the declared names on their
+    axes and, on the other axes, names that size nothing else."""
+    names_on: dict[Source, list[str]] = {}
+    for name, source in declared.items():
+        names_on.setdefault(source, []).append(name)
+    unsized_somewhere = {i for st in statements for i in _all_names(st)
+                         if i not in carried_sources(st)}
+    everywhere = {i for st in statements for i in _all_names(st)} | set(declared)
+    written: dict[str, tuple[str, ...]] = {}
+    for st in statements:
+        for r in statement_refs(st):
+            written.setdefault(r.name, r.indices)
+    entries = []
+    for name, rank in accepts.items():
+        if rank == 0:
+            entries.append(name)
+            continue
+        copies = max([1] + [len(names_on.get((name, a), [])) for a in range(rank)])
+        for c in range(copies):
+            axes: list[str] = []
+            for a in range(rank):
+                on_axis = names_on.get((name, a), [])
+                if c < len(on_axis):
+                    axes.append(on_axis[c])
+                    continue
+                own = written.get(name, ())
+                guess = own[a] if a < len(own) else None
+                if guess is None or guess in unsized_somewhere or guess in declared \
+                        or guess in axes or len(set(own)) != len(own):
+                    guess = next(n for n in _FILLERS() if n not in everywhere and n not in axes)
+                    everywhere.add(guess)
+                axes.append(guess)
+            entries.append(f"{name}[{','.join(axes)}]")
+    return "input " + ", ".join(entries)
+
+
+def _FILLERS() -> Iterator[str]:  # noqa: N802 - a generator of names, used like a constant
+    yield from "pqrstuvwxyzabcdefghijklmno"
+    k = 1
+    while True:
+        yield f"p{k}"
+        k += 1

@@ -23,9 +23,9 @@ from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .caching import cached_property
 from .errors import MemoryLimitError, ProgramError, refuses_deep_nesting
-from .ir import Statement, needed_statements, statement_refs
+from .ir import Statement, needed_statements, statement_extents, statement_refs
 from .lower import lower
-from .printing import format_latex, format_statement
+from .printing import format_latex, format_program, format_statement
 from .syntax import parse
 
 
@@ -82,7 +82,7 @@ class Program:
     @cached_property
     def plan(self) -> ProgramPlan:
         """What each needed statement computes, decided once: run and exported from here."""
-        return plan_program(self)
+        return plan_program(self.needed, self.needed_inputs, self.result)
 
     @cached_property
     def _runners(self) -> dict[tuple[Any, ...], Runner]:
@@ -101,6 +101,9 @@ class Program:
             for r in statement_refs(st):
                 if r.name not in names:
                     found.setdefault(r.name)
+            for e in statement_extents(st):  # an input whose shape alone is needed
+                if e.tensor not in names:
+                    found.setdefault(e.tensor)
         return tuple(found)
 
     # --- running ------------------------------------------------------------
@@ -145,14 +148,12 @@ class Program:
 
     @refuses_deep_nesting
     def __str__(self) -> str:
-        hidden = {st.name for st in self.plan.statements if st.shape_only}
-        return "\n".join(format_statement(st) for st in self.statements if st.name not in hidden)
+        return format_program(self.statements, self.accepts)
 
     @refuses_deep_nesting
     def source(self) -> str:
-        """Like ``str()``, and self-contained: an axis whose size comes from a tensor the
-        right-hand side does not use is tied to it as ``X[p,q]^0`` (one, shaped like X)."""
-        return "\n".join(format_statement(st, st.sized_by) for st in self.statements)
+        """The same as ``str()``: index notation that compiles to this program again."""
+        return str(self)
 
     def __repr__(self) -> str:
         return f"tensorcalc.Program({str(self)!r})"
@@ -160,7 +161,7 @@ class Program:
     @refuses_deep_nesting
     def latex(self) -> str:
         """The statements in LaTeX, one ``\\\\``-separated line each."""
-        return " \\\\\n".join(format_latex(st, ()) for st in self.statements)
+        return " \\\\\n".join(format_latex(st) for st in self.statements)
 
     @refuses_deep_nesting
     def to_python(self, name: str | None = None) -> str:

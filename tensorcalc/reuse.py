@@ -49,14 +49,14 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
         return map_factor_sums(f, in_sum)
 
     def in_sum(s: Sum) -> Sum:
-        return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed)
+        return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed, t.extents)
                          for t in s.terms))
 
     for st in forward_statements:
         learn(st)
     out = []
     for st in derived:
-        st = Statement(st.name, st.indices, in_sum(st.rhs), st.sized_by) if patterns else st
+        st = Statement(st.name, st.indices, in_sum(st.rhs), st.extents) if patterns else st
         out.append(st)
         learn(st)
     return out

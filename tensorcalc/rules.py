@@ -35,11 +35,9 @@ from .ir import (
     Ref,
     Sum,
     Term,
-    as_sum,
-    const,
     const_value,
+    extents_from,
     power,
-    refs,
     sizes_carried,
 )
 
@@ -64,14 +62,15 @@ def _d_term(t: Term, rule: RefRule) -> list[Term]:
         for u in df.terms:
             factors = others + u.factors
             summed = t.summed | u.summed
+            extents = t.extents + u.extents
             sized = {i for g in factors for i in sizes_carried(g)}
-            if (sizes_carried(f) & summed) - sized:
-                # The derivative no longer carries a summed axis of the factor it replaces;
-                # keep its size with ``f^0`` (one, shaped like f). ``simplify`` drops it
-                # again wherever another factor carries those axes. (Free axes are sized
-                # around the term, and for a statement by ``sized``.)
-                factors += (Power(as_sum(f), const(0.0)),)
-            out.append(Term(t.coef * u.coef, factors, t.summed | u.summed))
+            lost = (sizes_carried(f) & summed) - sized
+            if lost:
+                # The derivative no longer carries a summed axis of the factor it replaces:
+                # keep its length beside the term (``simplify`` drops it again wherever
+                # another factor carries that axis; free axes are sized around the term).
+                extents += extents_from(lost, f)
+            out.append(Term(t.coef * u.coef, factors, summed, extents))
     return out
 
 
@@ -94,18 +93,20 @@ def _d_power(f: Power, rule: RefRule) -> Sum:
         if n == 0 or not dbase.terms:
             return ZERO
         lowered: tuple[Factor, ...] = () if n == 1 else (power(f.base, n - 1),)
-        return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed) for u in dbase.terms))
+        return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed, u.extents)
+                         for u in dbase.terms))
     dexp = differentiate(f.exponent, rule)
     if not dexp.terms:
         # e^n with n free of the variable: n e^(n-1) de. The general rule below divides
         # by the base and takes its log: nan at a zero base, where x^p is fine.
         lowered_exp = Sum(f.exponent.terms + (Term(-1.0, ()),))
         return Sum(tuple(Term(u.coef, (f.exponent, Power(f.base, lowered_exp)) + u.factors,
-                              u.summed) for u in dbase.terms))
+                              u.summed, u.extents) for u in dbase.terms))
     # b^e (e/b db + log(b) de)
-    terms = [Term(u.coef, (f, f.exponent, power(f.base, -1.0)) + u.factors, u.summed)
+    terms = [Term(u.coef, (f, f.exponent, power(f.base, -1.0)) + u.factors, u.summed, u.extents)
              for u in dbase.terms]
-    terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed) for u in dexp.terms]
+    terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed, u.extents)
+              for u in dexp.terms]
     return Sum(tuple(terms))
 
 
@@ -117,27 +118,25 @@ def _times(outer: Sum, inner: Sum) -> Sum:
         c, fs = outer.terms[0].coef, outer.terms[0].factors
     else:
         c, fs = 1.0, (outer,)
-    return Sum(tuple(Term(c * u.coef, fs + u.factors, u.summed) for u in inner.terms))
+    return Sum(tuple(Term(c * u.coef, fs + u.factors, u.summed, u.extents)
+                     for u in inner.terms))
 
 
 def sized_terms(expr: Sum) -> Sum:
-    """Each top-level term with an ``X^0`` anchor for an index that only its deltas carry.
+    """Each top-level term with an extent for every index that no factor of it carries.
 
     In ``S = delta[a,i] W[j] + Y[i]`` the first term takes the size of ``i`` from the
-    second; its derivative must keep that size on its own.
+    second, and in ``S = W[a] delta[k,k] + U[k,b]`` of ``k``; a derivative of the first
+    term alone must keep that size.
     """
     out = []
+    everywhere = Sum(tuple(expr.terms))
     for t in expr.terms:
         visible = {i for f in t.factors for i in f.free} | t.summed
-        carried = {i for f in t.factors for i in sizes_carried(f)}
-        extra: list[Factor] = []
-        for i in sorted(visible - carried):
-            source = next((r for r in refs(expr)
-                           if i in r.indices and set(r.indices) <= visible), None)
-            if source is not None:
-                extra.append(Power(as_sum(source), const(0.0)))
-                carried |= set(source.indices)
-        out.append(Term(t.coef, t.factors + tuple(extra), t.summed) if extra else t)
+        carried = {i for f in t.factors for i in sizes_carried(f)} | {e.name for e in t.extents}
+        missing = sorted(visible - carried)
+        extra = extents_from(missing, everywhere) if missing else ()
+        out.append(Term(t.coef, t.factors, t.summed, t.extents + extra) if extra else t)
     return Sum(tuple(out))
 
 

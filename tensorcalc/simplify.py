@@ -29,14 +29,13 @@ from .ir import (
     Ref,
     Sum,
     Term,
-    as_sum,
-    const,
     const_value,
+    extents_from,
     freshen,
     index_order,
-    is_anchor,
     map_factor_sums,
     mentioned,
+    needed_extents,
     refs,
     rename_term,
     sizes_carried,
@@ -56,7 +55,8 @@ def substitute_deltas(term: Term) -> Term:
             else:
                 continue
             rest = term.factors[:k] + term.factors[k + 1:]
-            renamed = rename_term(Term(term.coef, rest, term.summed - {gone}), {gone: keep})
+            renamed = rename_term(Term(term.coef, rest, term.summed - {gone}, term.extents),
+                                  {gone: keep})
             term = renamed
             break
         else:
@@ -66,7 +66,7 @@ def substitute_deltas(term: Term) -> Term:
         f for f in term.factors
         if not (isinstance(f, Delta) and f.i == f.j and f.i not in term.summed)
     )
-    return Term(term.coef, factors, term.summed)
+    return Term(term.coef, factors, term.summed, term.extents)
 
 
 def tie_groups(term: Term) -> dict[str, str]:
@@ -171,14 +171,14 @@ def simplify_term(term: Term) -> list[Term]:
     factors: list[Factor] = []
     # Names a nested sum must not give its own summed indices: all of this term's.
     around = term.mentioned
+    extents = list(term.extents)
     for original in term.factors:
-        if is_anchor(original):  # left as written: it is there for the indices it carries
-            factors.append(original)
-            continue
         f = _simplify_factor(original, around)
-        if sizes_carried(original) - sizes_carried(f):
-            # Terms cancelled inside (``sin(x[j] - x[j] + x[b])``): keep the sizes they gave.
-            factors.append(Power(as_sum(original), const(0.0)))
+        lost = sizes_carried(original) - sizes_carried(f)
+        if lost:
+            # Terms cancelled inside (``sin(x[j] - x[j] + x[b])``), or ``X^0`` became 1:
+            # keep the sizes they gave.
+            extents += extents_from(lost, original)
         value = _constant_factor(f)
         if value is not None:
             coef *= value
@@ -186,8 +186,8 @@ def simplify_term(term: Term) -> list[Term]:
         factors.append(f)
     if coef == 0:
         return []
-    factors = _drop_needless_anchors(factors, term.summed)
-    term = Term(coef, tuple(factors), term.summed)
+    term = Term(coef, tuple(factors), term.summed, tuple(extents))
+    term = Term(coef, term.factors, term.summed, needed_extents(term))
     spread = _distribute(term)
     if spread is not None:
         out: list[Term] = []
@@ -197,24 +197,11 @@ def simplify_term(term: Term) -> list[Term]:
     return [term]
 
 
-def _drop_needless_anchors(factors: list[Factor], summed: frozenset[str]) -> list[Factor]:
-    """Keep an ``X^0`` anchor only while it alone sizes a summed index of the term."""
-    carried = {i for f in factors if not is_anchor(f) for i in sizes_carried(f)}
-    kept: list[Factor] = []
-    for f in factors:
-        if is_anchor(f):
-            gives = sizes_carried(f)
-            if not (gives & summed) - carried:
-                continue
-            carried |= gives
-        kept.append(f)
-    return kept
-
-
 def _inline(term: Term) -> Term:
     coef = term.coef
     factors: list[Factor] = []
     summed = set(term.summed)
+    extents = list(term.extents)
     for f in term.factors:
         if isinstance(f, Sum):
             if not f.terms:
@@ -224,9 +211,10 @@ def _inline(term: Term) -> Term:
                 coef *= inner.coef
                 factors += inner.factors
                 summed |= inner.summed
+                extents += inner.extents
                 continue
         factors.append(f)
-    return Term(coef, tuple(factors), frozenset(summed))
+    return Term(coef, tuple(factors), frozenset(summed), tuple(extents))
 
 
 def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
@@ -235,6 +223,8 @@ def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
         e = const_value(f.exponent)
         if e == 1.0:
             return f.base
+        if e == 0.0:  # x^0 is 1, as NumPy has it (0^0 included)
+            return _number(1.0)
         b = const_value(f.base)
         if b is not None and e is not None:
             with np.errstate(all="ignore"):
@@ -274,7 +264,8 @@ def _distribute(term: Term) -> list[Term] | None:
         ):
             rest = term.factors[:k] + term.factors[k + 1:]
             return [
-                freshen(Term(term.coef * t.coef, rest + t.factors, term.summed | t.summed))
+                freshen(Term(term.coef * t.coef, rest + t.factors, term.summed | t.summed,
+                             term.extents + t.extents))
                 for t in f.terms
             ]
     return None
@@ -292,7 +283,8 @@ def collect(terms: list[Term], held: frozenset[str] = frozenset()) -> Sum:
         key = term_key(t)
         if key in keyed:
             old = keyed[key]
-            keyed[key] = Term(old.coef + t.coef, old.factors, old.summed)
+            keyed[key] = Term(old.coef + t.coef, old.factors, old.summed,
+                              tuple(dict.fromkeys(old.extents + t.extents)))
         else:
             keyed[key] = t
             order.append(key)
@@ -321,6 +313,7 @@ def _to_temporaries(term: Term, counter: list[int]) -> Term:
         tuple(map_factor_sums(f, lambda s: Sum(tuple(_to_temporaries(t, counter)
                                                     for t in s.terms))) for f in term.factors),
         term.summed,
+        term.extents,
     )
 
 
@@ -346,14 +339,15 @@ def _canonical(term: Term, used: set[str]) -> Term:
             name = f"k{k}"
         mapping[i] = name
         taken.add(name)
-    term = rename_term(Term(term.coef, tuple(factors), term.summed), mapping)
+    term = rename_term(Term(term.coef, tuple(factors), term.summed, term.extents), mapping)
     inner_used = used | set(term.summed)
 
     def inner(s: Sum) -> Sum:
         return Sum(tuple(sorted((_canonical(t, inner_used | set(t.free)) for t in s.terms),
                                 key=term_key)))
 
-    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed)
+    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed,
+                term.extents)
 
 
 def _loose_key(f: Factor, summed: frozenset[str]) -> str:

@@ -95,6 +95,14 @@ SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SPow, SNeg, SBinary]  #
 
 
 @dataclass(frozen=True)
+class SDeclaration:
+    """``input X[p,q], c``: inputs named in order, with index names for their axes."""
+
+    inputs: tuple[tuple[str, tuple[str, ...] | None], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class SStatement:
     name: str
     indices: tuple[str, ...]
@@ -114,8 +122,16 @@ def _pos_of(node: SExpr) -> Pos:
 class _ToSurface(Transformer):
     """Run inside the LALR parser, so deep nesting costs no Python recursion."""
 
-    def start(self, *statements: SStatement) -> list[SStatement]:
-        return [s for s in statements if isinstance(s, SStatement)]
+    def start(self, *lines: object) -> list[SStatement | SDeclaration]:
+        return [s for s in lines if isinstance(s, (SStatement, SDeclaration))]
+
+    def declaration(self, keyword: Token, *declared: tuple[str, tuple[str, ...] | None]
+                    ) -> SDeclaration:
+        return SDeclaration(tuple(declared), _pos(keyword))
+
+    def declared(self, name: Token, indices: tuple[str, ...] | None = None
+                 ) -> tuple[str, tuple[str, ...] | None]:
+        return str(name), indices
 
     def statement(self, name: Token, *rest: object) -> SStatement:
         indices: tuple[str, ...] = ()
@@ -227,7 +243,7 @@ _TOKEN_WORDS = {
     "LPAR": '"("', "RPAR": '")"', "LSQB": '"["', "RSQB": '"]"', "COMMA": '","',
     "EQUAL": '"="', "PLUS": '"+"', "MINUS": '"-"', "STAR": '"*"', "SLASH": '"/"',
     "POW": '"^"', "NAME": "a name", "FUNC": "a function", "NUMBER": "a number",
-    "DELTA": "delta", "SUM": "sum", "_NEWLINE": "end of line", "SEMICOLON": '";"',
+    "DELTA": "delta", "SUM": "sum", "INPUT": "input", "_NEWLINE": "end of line", "SEMICOLON": '";"',
     "$END": "end of input",
 }
 
@@ -250,13 +266,14 @@ def _end_of_input(lines: list[str]) -> tuple[int, int]:
     return 1, 1
 
 
-def parse(text: str) -> list[SStatement]:
+def parse(text: str) -> list[SStatement | SDeclaration]:
     """Parse program text into surface statements, or raise ``ParseError``."""
     if not isinstance(text, str):
         raise ProgramError(f"a program is text, not {type(text).__name__}")
     lines = text.split("\n")
     try:
-        statements: list[SStatement] = _parser().parse(text)  # type: ignore[assignment]
+        parsed = _parser().parse(text)
+        statements: list[SStatement | SDeclaration] = parsed  # type: ignore[assignment]
     except UnexpectedInput as err:
         line, column = err.line, err.column
         token = getattr(err, "token", None)
@@ -281,6 +298,6 @@ def parse(text: str) -> list[SStatement]:
         raise
     except LarkError as err:  # anything else Lark may raise: still the user's text
         raise ParseError(str(err).splitlines()[0]) from None
-    if not statements:
+    if not any(isinstance(s, SStatement) for s in statements):
         raise ParseError("the program has no statement", 1, 1, lines[0] if lines else "")
     return statements

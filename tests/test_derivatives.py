@@ -360,7 +360,9 @@ def test_multi_statement_chain(src, wrt):
 
 def test_symbolic_matrix_product_wrt_X():
     d = tc.derive("Y[i,j] = X[i,k] W[k,j]", "X")
-    assert str(d) == "dY_dX[i,j,p,q] = delta[i,p] W[q,j]"
+    # X no longer appears in the formula: the declaration sizes p (and, through the
+    # delta, i) by X's first axis and keeps X an input of the printed program.
+    assert str(d) == "input X[p,r], W[q,j]\ndY_dX[i,j,p,q] = delta[i,p] W[q,j]"
     check("Y[i,j] = X[i,k] W[k,j]", "X")
 
 
@@ -370,7 +372,9 @@ def test_symbolic_matrix_product_wrt_W():
     assert text.count("delta[") == 1
     assert text.count("X[") == 1
     assert "W[" not in text
-    assert len(str(d).strip().splitlines()) == 1
+    # one statement, after the declaration that sizes q (and j) by W's second axis
+    lines = str(d).strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("input X[") and ", W[" in lines[0]
     # delta ties j with the second wrt axis, X carries i and the first wrt axis
     head = re.match(r"\w+\[(\w+),(\w+),(\w+),(\w+)\]", lhs(d))
     assert head
@@ -884,7 +888,7 @@ def test_derive_reparsed_gradient_gives_same_hessian(src, wrt, sizes):
 
 def test_wrt_names_the_axes():
     d = tc.derive("Y[i,j] = X[i,k] W[k,j]", "X[a,b]")
-    assert str(d) == "dY_dX[i,j,a,b] = delta[i,a] W[b,j]"
+    assert str(d).splitlines()[-1] == "dY_dX[i,j,a,b] = delta[i,a] W[b,j]"
     check("Y[i,j] = X[i,k] W[k,j]", "X[a,b]")
     g = tc.grad("s = x[i] x[i]", "x[r]")
     assert str(g) == "ds_dx[r] = 2 x[r]"

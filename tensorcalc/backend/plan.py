@@ -8,7 +8,8 @@ runner (``run.py``) binds a plan to arrays and the exporter (``export.py``) writ
 Python: neither decides anything the plan has decided.
 
 >>> from tensorcalc.api import compile
->>> plan = plan_program(compile("y[i] = W[i,j] x[j]"))
+>>> p = compile("y[i] = W[i,j] x[j]")
+>>> plan = plan_program(p.needed, p.needed_inputs, p.result)
 >>> plan.statements[0].rhs.terms[0].spec
 'ij,j->i'
 >>> plan.statements[0].sources["j"]
@@ -34,12 +35,11 @@ from ..ir import (
     Term,
     all_deltas,
     const_value,
-    is_anchor,
     rename_term,
     statement_refs,
-    value_refs,
 )
 from ..simplify import substitute_deltas, tie_groups
+from ..sizes import index_sources
 
 # --- operands ------------------------------------------------------------------
 
@@ -137,8 +137,8 @@ class StatementPlan:
 
     ``tensors`` lists every tensor reference (name, indices as written), and
     ``occurrences`` every axis a tensor gives an index (the sizes must agree);
-    ``sources`` the first tensor axis that sizes each index, found through deltas for
-    an index only a delta carries; ``deltas`` the pairs of indices a delta makes equal.
+    ``sources`` the tensor axis that sizes each index (``sizes.index_sources``);
+    ``deltas`` the pairs of indices a delta makes equal.
     """
 
     name: str
@@ -149,7 +149,6 @@ class StatementPlan:
     sources: dict[str, tuple[str, int]] = field(hash=False)
     deltas: tuple[tuple[str, str], ...]
     every_index: tuple[str, ...]
-    shape_only: bool = False
     shared_slots: int = 0
 
     @property
@@ -169,45 +168,28 @@ class ProgramPlan:
     def einsum_strings(self) -> list[str]:
         out: list[str] = []
         for st in self.statements:
-            if not st.shape_only:
-                out += _sum_einsums(st.rhs)
+            out += _sum_einsums(st.rhs)
         return out
 
 
-def plan_program(program: object) -> ProgramPlan:
-    """The plan of a ``Program`` (anything with ``needed``, ``needed_inputs``, ``result``)."""
-    needed: tuple[Statement, ...] = program.needed  # type: ignore[attr-defined]
-    result: str = program.result  # type: ignore[attr-defined]
-    want = {result}
-    for st in reversed(needed):
-        if st.name in want:
-            want |= {r.name for r in value_refs(st.rhs)}
-    plans = tuple(plan_statement(st, shape_only=st.name not in want) for st in needed)
-    return ProgramPlan(plans, tuple(program.needed_inputs), result)  # type: ignore[attr-defined]
+def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
+                 result: str) -> ProgramPlan:
+    """The plan of the statements a result needs (in order), reading ``inputs``."""
+    return ProgramPlan(tuple(plan_statement(st) for st in statements), inputs, result)
 
 
-def plan_statement(st: Statement, shape_only: bool = False) -> StatementPlan:
+def plan_statement(st: Statement) -> StatementPlan:
     tensors = tuple((r.name, r.indices) for r in statement_refs(st))
     occurrences = tuple((i, name, axis) for name, indices in tensors
                         for axis, i in enumerate(indices))
-    sources: dict[str, tuple[str, int]] = {}
-    for i, name, axis in occurrences:
-        sources.setdefault(i, (name, axis))
+    sources = index_sources(st)
     deltas = tuple((d.i, d.j) for d in all_deltas(st.rhs))
-    changed = True
-    while changed:  # an index only a delta carries takes its partner's size
-        changed = False
-        for a, b in deltas:
-            if a in sources and b not in sources:
-                sources[b], changed = sources[a], True
-            elif b in sources and a not in sources:
-                sources[a], changed = sources[b], True
     every = tuple(dict.fromkeys(
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
     slots = _Slots(_repeated(st.rhs))
     rhs = plan_sum(st.rhs, slots)
     return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
-                         shape_only, slots.count)
+                         slots.count)
 
 
 class _Slots:
@@ -237,10 +219,8 @@ def plan_term(term: Term, slots: _Slots) -> TermPlan:
     ties = {i: r for i, r in tie_groups(term).items() if i != r}
     # Deltas are structure, not operands: the core is the product of the other factors
     # on the diagonal the deltas pick.
-    # ``X^0`` anchors only give sizes: they are not operands either.
     core = rename_term(
-        Term(term.coef, tuple(f for f in term.factors
-                              if not isinstance(f, Delta) and not is_anchor(f)), term.summed),
+        Term(term.coef, tuple(f for f in term.factors if not isinstance(f, Delta)), term.summed),
         ties,
     )
     operands = tuple(_operand(f, slots) for f in core.factors)

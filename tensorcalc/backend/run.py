@@ -10,7 +10,8 @@ the same signature do no checking and no planning: they only run those closures.
 >>> import numpy as np
 >>> from tensorcalc.api import compile
 >>> from tensorcalc.backend.plan import plan_program
->>> plan = plan_program(compile("y[i] = W[i,j] x[j]"))
+>>> p = compile("y[i] = W[i,j] x[j]")
+>>> plan = plan_program(p.needed, p.needed_inputs, p.result)
 >>> env = {"W": np.eye(2), "x": np.array([1.0, 2.0])}
 >>> Runner(plan, env).dense(env)
 array([1., 2.])
@@ -55,7 +56,8 @@ _MAX_AXES = 64  # NumPy's limit on the number of axes of an array
 
 
 class _Shape:
-    """Stands in for a statement whose shape, not value, is needed."""
+    """Stands in for a statement's value while the statements are bound: only its shape
+    is read then."""
 
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
@@ -82,7 +84,12 @@ def bind_sizes(st: StatementPlan, env: Env) -> Sizes:
             raise ShapeError(f"delta[{a},{b}] ties index {a} of size {sizes[a]} (in {owner[a]}) "
                              f"to index {b} of size {sizes[b]} (in {owner[b]})")
     for i, (name, axis) in st.sources.items():
-        sizes.setdefault(i, int(env[name].shape[axis]))
+        if i not in sizes:
+            shape = env[name].shape
+            if axis >= len(shape):
+                raise InputError(f"{name} has {len(shape)} axes, but statement {st.name} takes "
+                                 f"the size of index {i} from its axis {axis + 1}")
+            sizes[i] = int(shape[axis])
     for i in st.unsized:
         raise InputError(f"cannot tell the size of index {i} in statement {st.name}: "
                          "no tensor in it has that axis")
@@ -100,7 +107,7 @@ class Runner:
         arrays = [v for v in env.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
         where = on_device(arrays[0]) if arrays else {}
         sample: Env = dict(env)
-        self.steps: list[tuple[str, Step | None, tuple[int, ...]]] = []
+        self.steps: list[tuple[str, Step]] = []
         last = plan.statements[-1]
         for st in plan.statements:
             sizes = bind_sizes(st, sample)  # every check happens here, once per signature
@@ -109,13 +116,10 @@ class Runner:
                 raise InputError(f"{st.name} would have {len(shape)} axes; NumPy arrays have "
                                  f"at most {_MAX_AXES}")
             sample[st.name] = _Shape(shape)
-            if st.shape_only:
-                self.steps.append((st.name, None, shape))
-                continue
             if st is not last:
                 check_size(st.name, shape, itemsize, compact_hint=False)
             ctx = _Context(xp, dtype, sizes, where, (st.name, itemsize))
-            self.steps.append((st.name, ctx.sum(st.rhs, st.indices), shape))
+            self.steps.append((st.name, ctx.sum(st.rhs, st.indices)))
         self.result = plan.result
         self.itemsize = itemsize
         self.shape = shape
@@ -124,8 +128,8 @@ class Runner:
 
     def __call__(self, env: Env, upto: int | None = None) -> Env:
         """Run the steps (all, or the first ``upto``) and return the filled environment."""
-        for name, step, shape in self.steps[:upto]:
-            env[name] = _Shape(shape) if step is None else step(env)
+        for name, step in self.steps[:upto]:
+            env[name] = step(env)
         return env
 
     def dense(self, env: Env) -> Array:

@@ -1,0 +1,71 @@
+"""Where each index of a statement takes its size: one place for the rules.
+
+An index is sized by the first tensor axis it labels on the right-hand side; an index
+that only deltas carry takes the size of its partner; an index that nothing carries
+takes its ``Extent`` (``ir.Extent``: recorded when a derivative drops the only factor
+that carried it, or declared in the program text). Within one statement an index
+name stands for one size throughout, so these sources are per statement.
+
+>>> from tensorcalc.api import compile
+>>> index_sources(compile("y[i] = W[i,j] x[j]").statements[0])
+{'i': ('W', 0), 'j': ('W', 1)}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from .ir import Statement, all_deltas, statement_extents, statement_refs
+
+Source = tuple[str, int]
+
+
+def carried_sources(st: Statement) -> dict[str, Source]:
+    """Sizes the tensors on the right give, passed through deltas to their partners."""
+    sources: dict[str, Source] = {}
+    for r in statement_refs(st):
+        for axis, i in enumerate(r.indices):
+            sources.setdefault(i, (r.name, axis))
+    return through_deltas(sources, ((d.i, d.j) for d in all_deltas(st.rhs)))
+
+
+def index_sources(st: Statement) -> dict[str, Source]:
+    """Every index of the statement that can be sized, with the tensor axis that sizes it."""
+    sources = carried_sources(st)
+    added = False
+    for e in statement_extents(st):
+        if e.name not in sources:
+            sources[e.name] = (e.tensor, e.axis)
+            added = True
+    if added:
+        sources = through_deltas(sources, ((d.i, d.j) for d in all_deltas(st.rhs)))
+    return sources
+
+
+def through_deltas(sources: dict[str, Source],
+                   pairs: Iterable[tuple[str, str]]) -> dict[str, Source]:
+    """An index that only a delta carries takes the size of its partner."""
+    pairs = list(pairs)
+    changed = True
+    while changed:
+        changed = False
+        for a, b in pairs:
+            if a in sources and b not in sources:
+                sources[b], changed = sources[a], True
+            elif b in sources and a not in sources:
+                sources[a], changed = sources[b], True
+    return sources
+
+
+def resolve(tensor: str, axis: int, statements: Mapping[str, Statement]) -> Source | None:
+    """The input axis an axis of a tensor is sized by, following statements back to
+    their inputs (None where nothing sizes it)."""
+    seen: set[str] = set()
+    while tensor in statements and tensor not in seen:
+        seen.add(tensor)
+        st = statements[tensor]
+        source = index_sources(st).get(st.indices[axis])
+        if source is None:
+            return None
+        tensor, axis = source
+    return tensor, axis
