@@ -103,6 +103,15 @@ class Term:
     summed: frozenset[str] = field(default=frozenset())
     extents: tuple[Extent, ...] = ()
 
+    def __post_init__(self) -> None:
+        # An extent is about an index of this term. One whose index has gone (eaten by a
+        # delta, dropped with its factor) is dropped too: a later renaming could otherwise
+        # give its name to another index, with another size.
+        if self.extents:
+            kept = tuple(dict.fromkeys(e for e in self.extents if e.name in self.mentioned))
+            if kept != self.extents:
+                object.__setattr__(self, "extents", kept)
+
     @cached_property
     def free(self) -> tuple[str, ...]:
         every = _unique(i for f in self.factors for i in f.free)

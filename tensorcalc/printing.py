@@ -31,6 +31,7 @@ from .ir import (
     fresh_name,
     rename_extents,
     rename_sum,
+    rename_term,
     statement_refs,
 )
 from .sizes import Source, carried_sources, index_sources, through_deltas
@@ -251,8 +252,15 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int]) 
     gives those index names their sizes. An index name never stands for two sizes
     there: a statement's own index is renamed where it would.
     """
+    statements = list(statements)
     declared: dict[str, Source] = {}
     printed = [_declare(st, declared) for st in statements]
+    if len(declared) > len(set(declared.values())):
+        # Several names for one size: give summed indices the declared name where they can
+        # take it, then declare again (fewer names).
+        shared = [_share_bound_names(st, declared) for st in printed]
+        declared = {}
+        printed = [_declare(st, declared) for st in shared]
     lines = [format_statement(st) for st in printed]
     mentioned = {r.name for st in printed for r in statement_refs(st)}
     if declared or any(name not in mentioned for name in accepts):
@@ -275,10 +283,18 @@ def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
     uncarried = [i for i in names if i not in carried and i in sources]
     mapping: dict[str, str] = {}
     taken = set(names) | set(declared)
+    targets: set[str] = set()
     for i in uncarried:
-        if i in declared and declared[i] != sources[i]:
-            mapping[i] = fresh_name(i, taken)
-            taken.add(mapping[i])
+        if declared.get(i, sources[i]) == sources[i] and i not in targets:
+            targets.add(i)
+            continue
+        # A name already declared with this size is used again (one declaration serves
+        # every statement); otherwise a new name.
+        again = next((n for n, src in declared.items()
+                      if src == sources[i] and n not in names and n not in targets), None)
+        mapping[i] = again if again is not None else fresh_name(i, taken)
+        taken.add(mapping[i])
+        targets.add(mapping[i])
     sized = dict(carried)
     # Prefer the last left-hand indices (a derivative's wrt axes), then the others.
     for i in list(reversed(st.indices)) + [n for n in names if n not in st.indices]:
@@ -290,6 +306,27 @@ def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
         return st
     return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
                      rename_sum(st.rhs, mapping), rename_extents(st.extents, mapping))
+
+
+def _share_bound_names(st: Statement, declared: dict[str, Source]) -> Statement:
+    """``st`` with each summed index that no tensor sizes renamed, within its top-level
+    term, to the first name declared with its size, where that name is free there."""
+    carried = carried_sources(st)
+    sources = index_sources(st)
+    first: dict[Source, str] = {}
+    for name, source in declared.items():
+        first.setdefault(source, name)
+    terms = []
+    for t in st.rhs.terms:
+        mapping: dict[str, str] = {}
+        for b in sorted(t.summed):
+            name = first.get(sources.get(b, ("", -1)))
+            if b in carried or name is None or name == b or name in t.mentioned \
+                    or name in st.indices or name in carried or name in mapping.values():
+                continue
+            mapping[b] = name
+        terms.append(rename_term(t, mapping))
+    return Statement(st.name, st.indices, Sum(tuple(terms)), st.extents)
 
 
 def _declaration(statements: list[Statement], accepts: Mapping[str, int],

@@ -64,11 +64,13 @@ def _d_term(t: Term, rule: RefRule) -> list[Term]:
             summed = t.summed | u.summed
             extents = t.extents + u.extents
             sized = {i for g in factors for i in sizes_carried(g)}
-            lost = (sizes_carried(f) & summed) - sized
+            lost = sizes_carried(f) - sized
             if lost:
-                # The derivative no longer carries a summed axis of the factor it replaces:
-                # keep its length beside the term (``simplify`` drops it again wherever
-                # another factor carries that axis; free axes are sized around the term).
+                # The derivative no longer carries an axis of the factor it replaces: keep
+                # its length beside the term (``simplify`` drops it again wherever another
+                # factor carries that axis). Free axes too: a tangent hoisted into a
+                # statement of its own leaves them behind, and where it is used they may
+                # be summed.
                 extents += extents_from(lost, f)
             out.append(Term(t.coef * u.coef, factors, summed, extents))
     return out

@@ -7,3 +7,51 @@ from hypothesis import settings
 settings.register_profile("default", max_examples=25, deadline=None)
 settings.register_profile("long", max_examples=500, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+# Every derivative a test evaluates is also printed, compiled again from that text and run
+# on the same arrays: the printed program must give the same numbers (zero derivatives
+# included). Derivatives are recognised as the programs the calculus module returns.
+import re  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import tensorcalc.calculus as calculus  # noqa: E402
+from tensorcalc.program import Program  # noqa: E402
+
+PRINTED_CHECKS = {"count": 0}
+
+
+@pytest.fixture(autouse=True)
+def printed_derivatives_run_as_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    finish = calculus._Setup.finish
+    run = Program._run
+
+    def marked_finish(self: object, *args: object, **kwargs: object) -> Program:
+        program = finish(self, *args, **kwargs)  # type: ignore[arg-type]
+        program.__dict__["_check_printed"] = True
+        return program
+
+    def checked_run(self: Program, arrays: dict, compact: bool) -> object:
+        value = run(self, arrays, compact)
+        if self.__dict__.get("_check_printed") and all(
+            isinstance(a, (np.ndarray, np.generic, float, int)) for a in arrays.values()
+        ):
+            again = Program.from_source(str(self))
+            assert not re.search(r"\^0(?![\d.])", str(self)), str(self)  # no X^0 anchors
+            printed = run(again, dict(arrays), compact)
+            if compact:  # the same structure: compare the cores (a dense value may be huge)
+                assert printed.ties.keys() == value.ties.keys(), (printed.ties, value.ties)
+                printed, value_core = printed.core, value.core
+            else:
+                value_core = value
+            with np.errstate(all="ignore"):
+                np.testing.assert_allclose(np.asarray(printed), np.asarray(value_core), rtol=1e-9,
+                                           atol=1e-12, equal_nan=True,
+                                           err_msg=f"printed derivative:\n{self}")
+            PRINTED_CHECKS["count"] += 1
+        return value
+
+    monkeypatch.setattr(calculus._Setup, "finish", marked_finish)
+    monkeypatch.setattr(Program, "_run", checked_run)
