@@ -320,11 +320,11 @@ def _share_bound_names(st: Statement, declared: dict[str, Source]) -> Statement:
     for t in st.rhs.terms:
         mapping: dict[str, str] = {}
         for b in sorted(t.summed):
-            name = first.get(sources.get(b, ("", -1)))
-            if b in carried or name is None or name == b or name in t.mentioned \
-                    or name in st.indices or name in carried or name in mapping.values():
+            shared = first.get(sources.get(b, ("", -1)))
+            if b in carried or shared is None or shared == b or shared in t.mentioned \
+                    or shared in st.indices or shared in carried or shared in mapping.values():
                 continue
-            mapping[b] = name
+            mapping[b] = shared
         terms.append(rename_term(t, mapping))
     return Statement(st.name, st.indices, Sum(tuple(terms)), st.extents)
 
