@@ -95,12 +95,12 @@ def to_torch(program: str | Program) -> Callable[..., Any]:
             with torch.no_grad():
                 grads = bound.backward(saved, grad_output, list(ctx.needs_input_grad))
             if higher:
-                grads = [g if g is None else _FirstOrderOnly.apply(g, grad_output, *saved)
-                         for g in grads]
+                grads = [g if g is None else _FirstOrderOnly.apply(  # type: ignore[no-untyped-call]
+                    g, grad_output, *saved) for g in grads]
             return tuple(grads)
 
     def function(**tensors: Any) -> Any:
-        return _Function.apply(*bound.arrays(tensors))
+        return _Function.apply(*bound.arrays(tensors))  # type: ignore[no-untyped-call]
 
     function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
     return function

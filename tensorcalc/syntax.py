@@ -119,7 +119,7 @@ def _pos_of(node: SExpr) -> Pos:
 
 
 @v_args(inline=True)
-class _ToSurface(Transformer):
+class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
     """Run inside the LALR parser, so deep nesting costs no Python recursion."""
 
     def start(self, *lines: object) -> list[SStatement | SDeclaration]:

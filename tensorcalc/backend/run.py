@@ -141,7 +141,8 @@ class Runner:
         self(env, upto=len(self.steps) - 1)
         if self._compact is None:
             self._compact = _compact_step(*self._last, self.shape)
-        return self._compact(env)
+        value: Compact = self._compact(env)
+        return value
 
 
 def _compact_step(st: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> Step:
