@@ -89,6 +89,8 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
                     "either an input or assigned once, before its use"
                 )
         for name, rank, pos in uses:
+            if name in _RESERVED:
+                raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({pos})")
             known = ranks.get(name)
             if known is not None and known != rank:
                 raise ProgramError(
