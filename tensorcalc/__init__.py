@@ -17,6 +17,7 @@ from .errors import (
     ShapeError,
     TensorCalcError,
 )
+from .explain import explain
 from .frameworks import to_jax, to_torch
 from .functions import FUNCTIONS
 from .limits import set_memory_limit
@@ -36,6 +37,7 @@ __all__ = [
     "compile",
     "derive",
     "evaluate",
+    "explain",
     "grad",
     "hessian",
     "set_memory_limit",

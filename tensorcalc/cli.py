@@ -1,4 +1,4 @@
-"""The ``tensorcalc`` command line: ``eval``, ``derive`` and ``check``.
+"""The ``tensorcalc`` command line: ``eval``, ``derive``, ``explain`` and ``check``.
 
 Every error is one line on stderr (a syntax error adds the line and a caret) and
 a non-zero exit status; there is never a traceback. Arrays are loaded with
@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .api import compile
+from .backend.plan import (
+    CallOperand,
+    GroupOperand,
+    Operand,
+    PowerOperand,
+    RefOperand,
+    SumPlan,
+    nested_sums,
+)
 from .calculus import derive
 from .check import finite_differences
 from .errors import InputError, MemoryLimitError, TensorCalcError
-from .files import load_npy, load_npz, open_regular, reason, write_npy
+from .explain import explain
+from .files import load_npy, load_npz, open_regular, reason, write_npy, write_text
 from .ir import statement_refs
 from .limits import check_size
 from .program import Program
@@ -36,6 +46,9 @@ _EXAMPLES = {
   tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X
   tensorcalc derive "L = (X[n,d] w[d] - y[n])^2" --wrt w --format latex
   tensorcalc derive -f model.tc --wrt W --of H --format einsum""",
+    "explain": """examples:
+  tensorcalc explain "n = sqrt(x[i]^2)"
+  tensorcalc explain -f model.tc""",
     "check": """examples:
   tensorcalc check "y[i] = sigmoid(W[i,j] x[j])" --wrt W --size i=3,j=4
   tensorcalc check -f model.tc --wrt W -i inputs.npz""",
@@ -59,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n\n".join(_EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = top.add_subparsers(dest="command", metavar="{eval,derive,check}")
+    sub = top.add_subparsers(dest="command", metavar="{eval,derive,explain,check}")
     sub.required = True
 
     def program_args(p: argparse.ArgumentParser) -> None:
@@ -94,8 +107,25 @@ def _parser() -> argparse.ArgumentParser:
     program_args(d)
     d.add_argument("--wrt", required=True, help="the input to differentiate by, e.g. X or X[p,q]")
     d.add_argument("--format", choices=["index", "latex", "einsum", "python"], default="index",
-                   help="index notation (default), LaTeX, the einsum strings that run it, or "
-                        "a standalone Python function")
+                   help="index notation (default), LaTeX, the einsum strings that run it (each "
+                        "followed by '# STATEMENT: its operands, in order'; a function, power "
+                        "or parenthesised sum operand is written 'tanh(...)[b,h]' and its own "
+                        "einsums follow as 'STATEMENT, in tanh:'), or a standalone Python "
+                        "function")
+    d.add_argument("-o", "--output", metavar="OUT",
+                   help="write the chosen format, as text, to exactly the path OUT instead of "
+                        "printing it; a directory is refused")
+
+    x = sub.add_parser("explain", help="print a program with every implied sum written out",
+                       description="Print the program with every summation the convention "
+                                   "implies written as sum[...] where it places it, and '#' "
+                                   "notes on indices summed outside a function or a power, or "
+                                   "on their own in one term (rule 2). The output compiles to "
+                                   "the same program.",
+                       epilog=_EXAMPLES["explain"],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("program", nargs="?", help="the program text (or use -f FILE)")
+    x.add_argument("-f", "--file", help="read the program from FILE")
 
     c = sub.add_parser("check", help="compare a derivative with finite differences",
                        epilog=_FILES_NOTE + "\n\n" + _EXAMPLES["check"],
@@ -132,16 +162,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     program = _program(args)
+    if args.command == "explain":
+        print(explain(program))
+        return 0
     if args.command == "derive":
         d = derive(program, args.wrt, args.of)
         if args.format == "index":
-            print(d)
+            text = str(d)
         elif args.format == "latex":
-            print(d.latex())
+            text = d.latex()
         elif args.format == "einsum":
-            print("\n".join(d.einsum))
+            text = labelled_einsums(d)
         else:
-            print(d.to_python())
+            text = d.to_python()
+        if args.output is not None:
+            write_text(args.output, text)
+        else:
+            print(text)
         return 0
     arrays = _inputs(program, args)
     if args.command == "eval":
@@ -191,6 +228,7 @@ def _sizes(specs: list[str]) -> dict[str, int]:
 def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
     wanted = set(program.inputs)
     arrays: dict[str, Any] = {}
+    notes: list[str] = []
     for spec in args.input:
         name, eq, path = spec.partition("=")
         if eq:
@@ -200,7 +238,11 @@ def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
                                  f"{', '.join(program.inputs) or 'none'}")
             arrays[name] = load_npy(path, name)
         else:
-            arrays.update(load_npz(spec, wanted))
+            ignored: list[str] = []
+            arrays.update(load_npz(spec, wanted, ignored))
+            if ignored:
+                notes.append(f"tensorcalc: note: {spec}: ignored {', '.join(ignored)} (not "
+                             "inputs of the program)")
     sizes = _known_sizes(program, arrays)
     sizes.update(_sizes(args.size))
     rng = np.random.default_rng(args.seed)
@@ -217,6 +259,8 @@ def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
         shape = tuple(sizes[i] for i in indices)
         check_size(f"random input {name}", shape, np.dtype(float).itemsize, compact_hint=False)
         arrays[name] = rng.uniform(0.5, 1.5, size=shape)
+    for note in notes:  # once every input is in hand, so that a failure stays one line
+        print(note, file=sys.stderr)
     return arrays
 
 
@@ -241,6 +285,50 @@ def _indices_of(program: Program, name: str) -> tuple[str, ...]:
             if r.name == name:
                 return r.indices
     return ()
+
+
+def labelled_einsums(program: Program) -> str:
+    """The einsum strings that run ``program``, one a line, each followed by
+    ``# STATEMENT: operand, operand``: the operands in the order of the spec.
+
+    >>> print(labelled_einsums(compile("y[i] = W[i,j] x[j]")))
+    ij,j->i    # y: W[i,j], x[j]
+    """
+    rows = [row for st in program.plan.statements for row in _einsum_rows(st.name, st.rhs)]
+    width = max((len(spec) for spec, _ in rows), default=0)
+    return "\n".join(f"{spec:<{width}}    # {label}" for spec, label in rows)
+
+
+def _einsum_rows(where: str, s: SumPlan) -> Iterator[tuple[str, str]]:
+    # the same order as Program.einsum: a term's contraction, then those inside its operands
+    for t in s.terms:
+        if t.operands:
+            yield t.spec, f"{where}: " + ", ".join(_operand_label(op) for op in t.operands)
+        for op in t.operands:
+            inside = f"{where}, in {_operand_kind(op)}"
+            for inner in nested_sums(op):
+                yield from _einsum_rows(inside, inner)
+
+
+def _operand_kind(op: Operand) -> str:
+    if isinstance(op, CallOperand):
+        return op.fn
+    if isinstance(op, PowerOperand):
+        return "a power"
+    return "a parenthesised sum"
+
+
+def _operand_label(op: Operand) -> str:
+    if isinstance(op, RefOperand):
+        return op.name + (f"[{','.join(op.indices)}]" if op.indices else "")
+    axes = f"[{','.join(op.free)}]" if op.free else ""
+    if isinstance(op, CallOperand):
+        return f"{op.fn}(...){axes}"
+    if isinstance(op, PowerOperand):
+        exponent = f"{op.exponent:g}" if isinstance(op.exponent, float) else "(...)"
+        return f"(...)^{exponent}{axes}"
+    assert isinstance(op, GroupOperand)
+    return f"(...){axes}"
 
 
 def _check(program: Program, wrt: str, of: str | None, arrays: dict[str, Any], tol: float) -> int:

@@ -12,7 +12,7 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import IO, Any, BinaryIO
 
 import numpy as np
@@ -23,12 +23,22 @@ from .limits import check_size
 
 def write_npy(path: str, value: np.ndarray[Any, Any]) -> None:
     """Save ``value`` in .npy format to exactly ``path`` (no ``.npy`` is added)."""
+    _write(path, lambda f: np.lib.format.write_array(f, value, allow_pickle=False))
+
+
+def write_text(path: str, text: str) -> None:
+    """Save ``text`` and a newline (what ``print`` would show) in UTF-8 to exactly ``path``."""
+    data = (text + "\n").encode("utf-8")
+    _write(path, lambda f: f.write(data))
+
+
+def _write(path: str, fill: Callable[[BinaryIO], object]) -> None:
     if os.path.isdir(path):
         raise InputError(f"cannot write {path}: it is a directory; -o takes a file name")
     existed = os.path.exists(path)
     try:
         with open(path, "wb") as f:
-            np.lib.format.write_array(f, value, allow_pickle=False)
+            fill(f)
     except OSError as err:
         # a partial file that this run created is worse than none
         if not existed and os.path.isfile(path):
@@ -162,9 +172,10 @@ def load_npy(path: str, name: str) -> Any:
         return _read_array(f, path)
 
 
-def load_npz(path: str, wanted: Collection[str]) -> dict[str, Any]:
+def load_npz(path: str, wanted: Collection[str],
+             ignored: list[str] | None = None) -> dict[str, Any]:
     """The arrays of the .npz archive ``path`` whose keys are in ``wanted``; other keys
-    are ignored without being read."""
+    are ignored without being read (and appended to ``ignored`` when it is given)."""
     with open_regular(path, "input file") as f:
         if _kind(f, path) == "npy":
             raise InputError(f"{path} is an .npy file, not an .npz archive; give it as "
@@ -179,6 +190,8 @@ def load_npz(path: str, wanted: Collection[str]) -> dict[str, Any]:
             for info in archive.infolist():
                 key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 if key not in wanted:
+                    if ignored is not None:
+                        ignored.append(key)
                     continue
                 where = f"{path} (key {key})"
                 try:

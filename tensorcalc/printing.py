@@ -29,6 +29,7 @@ from .ir import (
     children,
     const_value,
     fresh_name,
+    freshen,
     rename_extents,
     rename_sum,
     rename_term,
@@ -60,15 +61,21 @@ def _grabbed_below(term: Term, index: str) -> bool:
 
 
 class _Printer:
-    def __init__(self, latex: bool = False):
+    def __init__(self, latex: bool = False, explicit_sums: bool = False):
         self.latex = latex
+        # every summed index written as sum[...] on the term that sums it (tc.explain)
+        self.explicit_sums = explicit_sums
 
     def statement(self, st: Statement) -> str:
         if self.latex:
             lhs = self.ref(Ref(st.name, st.indices))
         else:
             lhs = st.name + (f"[{','.join(st.indices)}]" if st.indices else "")
-        rhs = self.sum(st.rhs, frozenset(st.indices), top=True)
+        expr = st.rhs
+        if self.explicit_sums:
+            # an inner sum[j] inside an outer one must not reuse its name
+            expr = Sum(tuple(freshen(t, set(st.indices)) for t in expr.terms))
+        rhs = self.sum(expr, frozenset(st.indices), top=True)
         return f"{lhs} = {rhs}"
 
     def sum(self, expr: Sum, held: frozenset[str], top: bool = False) -> str:
@@ -93,7 +100,7 @@ class _Printer:
         lone_group = len(t.factors) == 1 and isinstance(t.factors[0], Sum) and abs(t.coef) == 1
         explicit = sorted(
             i for i in t.summed
-            if lone_group or _count(t, i) == 0
+            if self.explicit_sums or lone_group or _count(t, i) == 0
             or (_count(t, i) < 2 and (not top or _grabbed_below(t, i)))
         )
         inner_held = held | t.summed
@@ -231,8 +238,8 @@ def _latex_name(name: str) -> str:
     return name if len(name) == 1 else "\\mathrm{" + name.replace("_", "\\_") + "}"
 
 
-def format_statement(st: Statement) -> str:
-    return _Printer().statement(st)
+def format_statement(st: Statement, explicit_sums: bool = False) -> str:
+    return _Printer(explicit_sums=explicit_sums).statement(st)
 
 
 def format_latex(st: Statement) -> str:
@@ -242,7 +249,8 @@ def format_latex(st: Statement) -> str:
 # --- whole programs: the input declaration ------------------------------------------
 
 
-def format_program(statements: Iterable[Statement], accepts: Mapping[str, int]) -> str:
+def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
+                   explicit_sums: bool = False) -> str:
     """The statements as index notation that compiles to the same program.
 
     Where an index would have no size in the text (no tensor of its statement carries
@@ -261,7 +269,7 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int]) 
         shared = [_share_bound_names(st, declared) for st in printed]
         declared = {}
         printed = [_declare(st, declared) for st in shared]
-    lines = [format_statement(st) for st in printed]
+    lines = [format_statement(st, explicit_sums) for st in printed]
     mentioned = {r.name for st in printed for r in statement_refs(st)}
     if declared or any(name not in mentioned for name in accepts):
         lines.insert(0, _declaration(printed, accepts, declared))

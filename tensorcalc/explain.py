@@ -1,0 +1,113 @@
+"""A program with every implied summation written out, and notes on the surprising ones.
+
+Each summed index is written as ``sum[...]`` around the term that sums it, which is
+where the summation convention placed it. After a statement, ``#`` lines note the
+indices that rule 2 sums over a whole top-level term although they occur inside a
+function's argument or a power's base (``sqrt(x[i]^2)`` is ``sum[i](sqrt(x[i]^2))``,
+not a norm), several such indices in one term (a double sum), and an index summed on
+its own in one term whose name another term also uses (``X[i,k] W[k,j] + b[k]``). The
+text compiles to the same program.
+
+>>> print(explain("n = sqrt(x[i]^2)"))
+n = sum[i](sqrt(x[i]^2))
+# i: summed outside sqrt(...), over the whole term (rule 2); to sum inside, write sqrt(sum[i](...))
+"""
+
+from __future__ import annotations
+
+from .ir import Call, Factor, Power, Statement, Term, children, const_value
+from .printing import format_number, format_program
+from .program import Program
+
+
+def explain(program: str | Program) -> str:
+    """The program as index notation with every sum explicit, and ``#`` notes after the
+    statements where rule 2 sums an index outside a function or a power, or separately
+    in one term of several."""
+    p = program if isinstance(program, Program) else Program.from_source(program)
+    lines = format_program(p.statements, p.accepts, explicit_sums=True).split("\n")
+    head, body = lines[: len(lines) - len(p.statements)], lines[len(lines) - len(p.statements):]
+    out = list(head)
+    for st, line in zip(p.statements, body):
+        out.append(line)
+        out += ["# " + note for note in statement_notes(st)]
+    return "\n".join(out)
+
+
+def statement_notes(st: Statement) -> list[str]:
+    """The notes on one statement's top-level terms (see the module docstring)."""
+    notes: list[str] = []
+    terms = st.rhs.terms
+    for k, t in enumerate(terms):
+        # summed by rule 2: in fewer than two factors, and in no product inside as a pair
+        # (that would be a user's explicit sum[i] around a product)
+        alone = [i for i in sorted(t.summed) if _uses(t, i) < 2 and not _paired_inside(t, i)]
+        groups: dict[Call | Power, list[str]] = {}
+        for i in alone:
+            where = _enclosing(t, i)
+            if where is not None:
+                groups.setdefault(where, []).append(i)
+        for where, names in groups.items():
+            listed = ", ".join(names)
+            notes.append(f"{listed}: summed outside {_describe(where)}, over the whole term "
+                         f"(rule 2); to sum inside, write {_inside_hint(where, names)}")
+        if len(groups) > 1:
+            inside = [i for names in groups.values() for i in names]
+            notes.append(f"{', '.join(inside)}: summed independently over the same term, a "
+                         f"{'double' if len(inside) == 2 else 'multiple'} sum "
+                         f"(sum[{','.join(inside)}])")
+        if len(terms) > 1:
+            for i in alone:
+                others = [n + 1 for n, u in enumerate(terms) if n != k and i in u.mentioned]
+                if others:
+                    which = ", ".join(_ordinal(n) for n in others)
+                    notes.append(f"{i} in the {_ordinal(k + 1)} term: summed there on its own "
+                                 f"(rule 2), not together with the {i} of the {which} term")
+    return notes
+
+
+def _paired_inside(t: Term, index: str) -> bool:
+    """Does a product nested in ``t`` hold ``index`` in two factors without summing it?"""
+    stack = [s for f in t.factors for s in children(f)]
+    while stack:
+        s = stack.pop()
+        for u in s.terms:
+            if index not in u.summed and _uses(u, index) >= 2:
+                return True
+            stack += [x for f in u.factors for x in children(f)]
+    return False
+
+
+def _uses(t: Term, index: str) -> int:
+    return sum(1 for f in t.factors if index in f.free)
+
+
+def _enclosing(t: Term, index: str) -> Call | Power | None:
+    """The function call or power among ``t``'s factors that holds ``index``, if any."""
+    for f in t.factors:
+        if isinstance(f, (Call, Power)) and index in f.free:
+            return f
+    return None
+
+
+def _describe(f: Call | Power) -> str:
+    if isinstance(f, Call):
+        return f"{f.fn}(...)"
+    n = const_value(f.exponent)
+    if n == -1:
+        return "the denominator"
+    return f"(...)^{format_number(n)}" if n is not None else "the power"
+
+
+def _inside_hint(f: Factor, names: list[str]) -> str:
+    index = ",".join(names)
+    if isinstance(f, Call):
+        return f"{f.fn}(sum[{index}](...))"
+    if isinstance(f, Power) and const_value(f.exponent) == -1:
+        return f"/ sum[{index}](...)"
+    n = const_value(f.exponent) if isinstance(f, Power) else None
+    return f"sum[{index}](...)^{format_number(n)}" if n is not None else f"sum[{index}](...)"
+
+
+def _ordinal(n: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
