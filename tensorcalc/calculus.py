@@ -103,7 +103,15 @@ class _Setup:
             axes = names.axes(p.accepts[wrt_name])
         return cls(p, wrt_name, target, statements, names, axes)
 
-    def finish(self, derived: Derived, extra_inputs: dict[str, int] | None = None) -> Program:
+    def lineage(self) -> tuple[str, tuple[str, ...]]:
+        """What the derivative is of: deriving a derivative again extends its ``wrt``."""
+        p = self.program
+        if p.of is not None and self.of.name == p.result:
+            return p.of, p.wrt + (self.wrt,)
+        return self.of.name, (self.wrt,)
+
+    def finish(self, derived: Derived, extra_inputs: dict[str, int] | None = None,
+               lineage: tuple[str, tuple[str, ...]] | None = None) -> Program:
         result = _with_sizes(derived.result, self)
         original = {st.name for st in self.statements}
         forward_part = [st for st in derived.statements if st.name in original]
@@ -124,7 +132,22 @@ class _Setup:
             ranks[st.name] = len(st.indices)
         accepts = dict(self.program.accepts)
         accepts.update(extra_inputs or {})
-        return Program(statements, tuple(inputs), ranks, result.name, accepts)
+        of, wrt = lineage if lineage is not None else (None, ())
+        return Program(statements, tuple(inputs), ranks, result.name, accepts, of=of, wrt=wrt)
+
+
+def derivative_name(of: str, wrt: tuple[str, ...]) -> str:
+    """``dL_dw``; ``d3f_dx3`` for one input derived by repeatedly; ``d2L_dW1_dW1`` where
+    that count would run into a name's own digits, and ``d2L_dW_dV`` for mixed ones.
+
+    >>> derivative_name("L", ("W1", "W1")), derivative_name("f", ("x", "x", "x"))
+    ('d2L_dW1_dW1', 'd3f_dx3')
+    """
+    if len(wrt) == 1:
+        return f"d{of}_d{wrt[0]}"
+    if len(set(wrt)) == 1 and not wrt[0][-1].isdigit():
+        return f"d{len(wrt)}{of}_d{wrt[0]}{len(wrt)}"
+    return f"d{len(wrt)}{of}_" + "_".join(f"d{w}" for w in wrt)
 
 
 def _first_use(st: Statement) -> Callable[[str], int]:
@@ -147,10 +170,12 @@ def derive(program: str | Program, wrt: str, of: str | None = None) -> Program:
     for a scalar result it is the gradient. ``wrt="X[p,q]"`` names the new axes.
     """
     s = _Setup.build(program, wrt, of)
-    return _derive(s, s.names.tensor(f"d{s.of.name}_d{s.wrt}"))
+    return _derive(s)
 
 
-def _derive(s: _Setup, name: str) -> Program:
+def _derive(s: _Setup) -> Program:
+    lineage = s.lineage()
+    name = s.names.tensor(derivative_name(*lineage))
     if not s.of.indices:
         derived = reverse(s.statements, s.of.name, s.wrt, None, s.axes, name, s.names)
     else:
@@ -158,7 +183,7 @@ def _derive(s: _Setup, name: str) -> Program:
             return deltas(ref.indices, s.axes)
 
         derived = forward(s.statements, s.of.name, s.wrt, seed, s.axes, name, s.names)
-    return s.finish(derived)
+    return s.finish(derived, lineage=lineage)
 
 
 jacobian = derive
@@ -177,7 +202,7 @@ def grad(program: str | Program, wrt: str, of: str | None = None) -> Program:
     """The gradient of a scalar result: shaped like ``wrt``."""
     s = _Setup.build(program, wrt, of)
     _require_scalar(s, "grad", "use derive (the Jacobian) or vjp")
-    return _derive(s, s.names.tensor(f"d{s.of.name}_d{s.wrt}"))
+    return _derive(s)
 
 
 @refuses_deep_nesting
@@ -186,9 +211,7 @@ def hessian(program: str | Program, wrt: str, of: str | None = None) -> Program:
     s = _Setup.build(program, wrt, of)
     _require_scalar(s, "hessian", "for the Jacobian of the Jacobian, derive twice: "
                                   "derive(derive(program, wrt), wrt)")
-    g = grad(s.program, wrt, of)
-    h = _Setup.build(g, s.wrt, None)
-    return _derive(h, h.names.tensor(f"d2{s.of.name}_d{h.wrt}2"))
+    return _derive(_Setup.build(grad(s.program, wrt, of), s.wrt, None))
 
 
 @refuses_deep_nesting

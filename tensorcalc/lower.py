@@ -166,6 +166,13 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
     occurring = low.occurs(st.rhs)
     for i in lhs:
         if i not in occurring and i not in declared:
+            inner = _summed_by(st.rhs, i)
+            if inner is not None:
+                raise ProgramError(
+                    f"index {i} of {st.name} at {st.pos} is summed by sum[{i}] at {inner.pos} "
+                    f"inside, so it cannot also label the result (a sum over a held index); "
+                    f"drop {i} from the left, or sum over another index name"
+                )
             raise ProgramError(
                 f"index {i} of {st.name} at {st.pos} never appears on the right-hand side"
             )
@@ -275,6 +282,17 @@ def _flatten_product(node: SExpr) -> tuple[float, list[tuple[SExpr, bool]]]:
         else:
             factors.append((n, inverse))
     return sign, factors
+
+
+def _summed_by(node: SExpr, index: str) -> SSumOver | None:
+    """The first ``sum[...]`` in ``node`` (in reading order) that sums ``index``, if any."""
+    stack = [node]
+    while stack:  # iterative: the text may nest deeply
+        n = stack.pop()
+        if isinstance(n, SSumOver) and index in n.indices:
+            return n
+        stack += reversed(_children(n))
+    return None
 
 
 def _children(node: SExpr) -> tuple[SExpr, ...]:

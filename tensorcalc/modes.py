@@ -175,7 +175,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
         shape_of = [Ref(st.name, st.indices), Ref(wrt, new_axes)]
         if tangent.terms:
             if not (uses[st.name] == 1 and _small(tangent)):
-                tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"d{st.name}_d{wrt}",
+                tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"{st.name}_dot",
                                           names)
                 out += [sized(h, shape_of) for h in hoisted]
             tangents[st.name] = tangent

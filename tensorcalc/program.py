@@ -33,12 +33,15 @@ class Program:
     """A program of statements; its value is that of its ``result`` statement.
 
     ``accepts`` names arrays the program takes without needing them: a derivative
-    accepts every input of the program it came from.
+    accepts every input of the program it came from. A derivative also records what its
+    result is the derivative of: ``of`` (a statement's name) and ``wrt`` (the inputs, in
+    the order they were derived by; ``()`` for any other program).
     """
 
     def __init__(self, statements: Iterable[Statement], inputs: Iterable[str],
                  ranks: dict[str, int], result: str | None = None,
-                 accepts: dict[str, int] | None = None):
+                 accepts: dict[str, int] | None = None, *,
+                 of: str | None = None, wrt: tuple[str, ...] = ()):
         self.statements: tuple[Statement, ...] = tuple(statements)
         if not self.statements:
             raise ProgramError("a program needs at least one statement")
@@ -52,6 +55,8 @@ class Program:
         self.accepts = {n: r for n, r in (accepts or {}).items() if n not in self._by_name}
         for name in self.inputs:
             self.accepts.setdefault(name, self.ranks[name])
+        self.of = of if wrt else None
+        self.wrt = tuple(wrt) if of is not None else ()
         self._runners_lock = threading.Lock()
 
     # --- construction -------------------------------------------------------
@@ -66,7 +71,9 @@ class Program:
 
     def with_result(self, name: str) -> Program:
         """The same statements, with ``name`` as the result."""
-        return Program(self.statements, self.inputs, self.ranks, name, self.accepts)
+        same = name == self.result
+        return Program(self.statements, self.inputs, self.ranks, name, self.accepts,
+                       of=self.of if same else None, wrt=self.wrt if same else ())
 
     def statement(self, name: str) -> Statement:
         try:
