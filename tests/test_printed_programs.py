@@ -11,10 +11,9 @@ import re
 
 import numpy as np
 import pytest
+from conftest import PRINTED_CHECKS
 
 import tensorcalc as tc
-
-from conftest import PRINTED_CHECKS
 
 RNG = np.random.default_rng(7)
 
