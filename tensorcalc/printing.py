@@ -66,9 +66,10 @@ class _Printer:
         # every summed index written as sum[...] on the term that sums it (tc.explain)
         self.explicit_sums = explicit_sums
 
-    def statement(self, st: Statement) -> str:
+    def statement(self, st: Statement, derivative: Derivative | None = None) -> str:
         if self.latex:
-            lhs = self.ref(Ref(st.name, st.indices))
+            lhs = (_latex_fraction(derivative) if derivative
+                   else self.ref(Ref(st.name, st.indices)))
         else:
             lhs = st.name + (f"[{','.join(st.indices)}]" if st.indices else "")
         expr = st.rhs
@@ -111,8 +112,10 @@ class _Printer:
         coef = abs(t.coef)
         if self.latex:
             body = self._latex_product(coef, numer, denom)
-            sums = sorted(t.summed)
-            prefix = f"\\sum_{{{' '.join(sums)}}} " if sums else ""
+            # Einstein's convention: an index repeated in a product is summed silently;
+            # every other sum (rule 2, sum[...]) is written.
+            sums = sorted(i for i in t.summed if lone_group or _count(t, i) < 2)
+            prefix = f"\\sum_{{{','.join(sums)}}} " if sums else ""
             return sign + prefix + body
         parts = []
         if coef != 1 or not numer:
@@ -137,7 +140,7 @@ class _Printer:
         return out
 
     def _latex_product(self, coef: float, numer: list[str], denom: list[str]) -> str:
-        parts = ([format_number(coef)] if coef != 1 or not numer else []) + numer
+        parts = ([_latex_number(coef)] if coef != 1 or not numer else []) + numer
         top = " ".join(parts)
         if denom:
             return f"\\frac{{{top}}}{{{' '.join(denom)}}}"
@@ -145,8 +148,7 @@ class _Printer:
 
     def ref(self, r: Ref) -> str:
         if self.latex:
-            name = _latex_name(r.name)
-            return f"{name}_{{{' '.join(r.indices)}}}" if r.indices else name
+            return latex_ref(r.name, r.indices)
         return f"{r.name}[{','.join(r.indices)}]" if r.indices else r.name
 
     def factor(self, f: Factor, held: frozenset[str], as_operand: bool = False) -> str:
@@ -154,19 +156,18 @@ class _Printer:
             return self.ref(f)
         if isinstance(f, Delta):
             if self.latex:
-                return f"\\delta_{{{f.i} {f.j}}}"
+                return latex_ref("\\delta", (f.i, f.j))
             return f"delta[{f.i},{f.j}]"
         if isinstance(f, Call):
             arg = self.sum(f.arg, held)
             if self.latex:
-                name = f"\\{f.fn}" if f.fn in _LATEX_OPERATORS else f"\\operatorname{{{f.fn}}}"
-                return f"{name}\\left({arg}\\right)"
+                return _latex_call(f.fn, arg)
             return f"{f.fn}({arg})"
         if isinstance(f, Power):
             base = self.operand(f.base, held)
             value = const_value(f.exponent)
             if value is not None:
-                exponent = format_number(value)
+                exponent = _latex_number(value) if self.latex else format_number(value)
             else:
                 exponent = self.operand(f.exponent, held, exponent=True)
             if self.latex:
@@ -231,19 +232,89 @@ def _ends_with_bare_name(text: str) -> bool:
     return bool(word) and (word[0].isalpha() or word[0] == "_")
 
 
+# --- LaTeX pieces ---------------------------------------------------------------------
+
 _LATEX_OPERATORS = {"exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh"}
 
+# What a derivative is of: the result's name and its indices, then each input it was
+# derived by, with the result axes that input added (see ``Program.latex``).
+Derivative = tuple[Ref, tuple[Ref, ...]]
 
-def _latex_name(name: str) -> str:
-    return name if len(name) == 1 else "\\mathrm{" + name.replace("_", "\\_") + "}"
+
+def latex_name(name: str) -> str:
+    """``W``, ``W1`` (a letter and digits: italic, as typed); ``\\bar{H}`` for an adjoint
+    ``H_bar``, ``\\dot{H}`` for a tangent ``H_dot``; other names upright, ``\\mathrm{vjp\\_X}``.
+    """
+    for suffix, accent in (("_bar", "\\bar"), ("_dot", "\\dot")):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"{accent}{{{latex_name(name[:-len(suffix)])}}}"
+    if name[:1].isalpha() and name[1:].isdigit() or len(name) == 1:
+        return name
+    return "\\mathrm{" + name.replace("_", "\\_") + "}"
+
+
+def latex_indices(indices: tuple[str, ...]) -> str:
+    """Subscript text: ``ip`` when every index is one letter, else ``batch,feat``."""
+    return ("" if all(len(i) == 1 for i in indices) else ",").join(indices)
+
+
+def latex_ref(name: str, indices: tuple[str, ...]) -> str:
+    """``X_{ik}``, ``y_{batch,feat}``; ``\\delta`` (or another command) is kept as is."""
+    base = name if name.startswith("\\") else latex_name(name)
+    return f"{base}_{{{latex_indices(indices)}}}" if indices else base
+
+
+def _latex_call(fn: str, arg: str) -> str:
+    if fn == "sqrt":
+        return f"\\sqrt{{{arg}}}"
+    if fn == "abs":
+        return f"\\left|{arg}\\right|"
+    if fn == "sigmoid":
+        name = "\\sigma"
+    elif fn in _LATEX_OPERATORS:
+        name = f"\\{fn}"
+    else:
+        name = f"\\operatorname{{{fn}}}"
+    return f"{name}\\left({arg}\\right)"
+
+
+def _latex_number(value: float) -> str:
+    """``0.5``, ``3``; ``1e-05`` as ``10^{-5}`` (times its mantissa)."""
+    text = format_number(value)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return power if float(mantissa) == 1 else f"{mantissa} \\cdot {power}"
+
+
+def _latex_fraction(derivative: Derivative) -> str:
+    """``\\frac{\\partial L}{\\partial w_{p}}``; ``\\partial^{2} L`` over
+    ``\\partial w_{p} \\partial w_{q}`` for a second derivative, and so on."""
+    of, wrt = derivative
+    order = f"^{{{len(wrt)}}}" if len(wrt) > 1 else ""
+    texts: list[str] = []
+    counts: list[int] = []
+    for r in wrt:  # a scalar input derived by twice is written x^{2}
+        text = latex_ref(r.name, r.indices)
+        if texts and not r.indices and texts[-1] == text:
+            counts[-1] += 1
+        else:
+            texts.append(text)
+            counts.append(1)
+    denominator = " ".join(f"\\partial {t}" + (f"^{{{n}}}" if n > 1 else "")
+                           for t, n in zip(texts, counts))
+    return f"\\frac{{\\partial{order} {latex_ref(of.name, of.indices)}}}{{{denominator}}}"
 
 
 def format_statement(st: Statement, explicit_sums: bool = False) -> str:
     return _Printer(explicit_sums=explicit_sums).statement(st)
 
 
-def format_latex(st: Statement) -> str:
-    return _Printer(latex=True).statement(st)
+def format_latex(st: Statement, derivative: Derivative | None = None) -> str:
+    """``st`` in LaTeX; ``derivative`` (what ``st`` is the derivative of) writes its left
+    side as a fraction of partial derivatives."""
+    return _Printer(latex=True).statement(st, derivative)
 
 
 # --- whole programs: the input declaration ------------------------------------------

@@ -23,9 +23,9 @@ from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .caching import cached_property
 from .errors import MemoryLimitError, ProgramError, refuses_deep_nesting
-from .ir import Statement, needed_statements, statement_extents, statement_refs
+from .ir import Ref, Statement, needed_statements, statement_extents, statement_refs
 from .lower import lower
-from .printing import format_latex, format_program, format_statement
+from .printing import Derivative, format_latex, format_program, format_statement
 from .syntax import parse
 
 
@@ -167,8 +167,46 @@ class Program:
 
     @refuses_deep_nesting
     def latex(self) -> str:
-        """The statements in LaTeX, one ``\\\\``-separated line each."""
-        return " \\\\\n".join(format_latex(st) for st in self.statements)
+        """The statements in LaTeX, one ``\\\\``-separated line each.
+
+        A derivative's left side is a fraction (``\\frac{\\partial L}{\\partial w_{p}}``).
+        The ``input`` line ``str()`` may start with is left out: it sizes indices, it is
+        not mathematics (``_repr_markdown_`` shows it, as code).
+        """
+        return " \\\\\n".join(self._latex_lines())
+
+    def _latex_lines(self) -> list[str]:
+        return [format_latex(st, self._derivative() if st.name == self.result else None)
+                for st in self.statements]
+
+    def _derivative(self) -> Derivative | None:
+        """What the result is the derivative of, with the axes each derivation added."""
+        if self.of is None:
+            return None
+        indices = self.statement(self.result).indices
+        ranks = [self.accepts.get(w, 0) for w in self.wrt]
+        start = len(indices) - sum(ranks)
+        if start < 0:  # pragma: no cover - a derivative always has its wrt axes
+            return None
+        wrt = []
+        for name, rank in zip(self.wrt, ranks):
+            wrt.append(Ref(name, indices[start:start + rank]))
+            start += rank
+        return Ref(self.of, indices[:len(indices) - sum(ranks)]), tuple(wrt)
+
+    @refuses_deep_nesting
+    def _repr_latex_(self) -> str:
+        """For notebooks: the statements aligned at ``=`` in one display."""
+        lines = [line.replace(" = ", " &= ", 1) for line in self._latex_lines()]
+        return "$$\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}$$"
+
+    @refuses_deep_nesting
+    def _repr_markdown_(self) -> str:
+        """For notebooks: the ``input`` line, if ``str()`` has one, as code; then the LaTeX."""
+        first = str(self).splitlines()[0]
+        head = f"`{first}`\n\n" if first.startswith("input ") else ""
+        return head + self._repr_latex_()
+
 
     @refuses_deep_nesting
     def to_python(self, name: str | None = None) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..limits import check_size
+from ..printing import latex_ref
 from . import kernels
 from .arrays import namespace, on_device
 
@@ -49,3 +50,28 @@ class Compact:
                              tuple(sizes[i] for i in diagonal), xp)
         return kernels.on_diagonal(core, self.indices, self.ties, self.shape, xp,
                                    on_device(self.core))
+
+    def latex(self) -> str:
+        """``\\mathrm{dense}_{ip} = \\delta_{ip} \\mathrm{core}_{i}``, with both shapes.
+
+        >>> import numpy as np
+        >>> c = Compact(np.ones(2), ("i",), ("i", "p"), {"p": "i"}, (2, 2))
+        >>> print(c.latex())  # doctest: +NORMALIZE_WHITESPACE
+        \\mathrm{dense}_{ip} = \\delta_{ip} \\mathrm{core}_{i}
+            \\quad (2 \\times 2\\ \\mathrm{dense},\\ 2\\ \\mathrm{stored})
+        """
+        deltas = [latex_ref("\\delta", (self.ties[i], i)) for i in self.indices if i in self.ties]
+        core = latex_ref("\\mathrm{core}", self.core_indices)
+        dense = " \\times ".join(str(n) for n in self.shape) or "1"
+        stored = " \\times ".join(str(n) for n in getattr(self.core, "shape", ())) or "1"
+        value = latex_ref("\\mathrm{dense}", self.indices)
+        return (f"{value} = {' '.join(deltas + [core])} "
+                f"\\quad ({dense}\\ \\mathrm{{dense}},\\ {stored}\\ \\mathrm{{stored}})")
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
+
+    def _repr_markdown_(self) -> str:
+        core_shape = tuple(getattr(self.core, "shape", ()))
+        return (f"Compact value: dense shape {self.shape}, core shape {core_shape} over "
+                f"({', '.join(self.core_indices)})\n\n{self._repr_latex_()}")
