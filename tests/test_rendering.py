@@ -230,3 +230,18 @@ def test_readme_shows_the_real_output():
     section = readme.split("### In a notebook", 1)[1]
     block = section.split("```\n", 2)[1]
     assert block.rstrip("\n") == tc.grad(MLP, "W")._repr_latex_()
+
+
+def test_a_compact_value_kept_dense_is_refused_without_advising_compact():
+    import numpy as np
+
+    d = tc.derive("y[i] = x[i] + sum[j](x[j])", "x")
+    old = tc.set_memory_limit(10**6)
+    try:
+        with pytest.raises(tc.MemoryLimitError) as err:
+            d.evaluate(compact=True, x=np.ones(1000))
+    finally:
+        tc.set_memory_limit(old)
+    message = str(err.value)
+    assert "compact=True keeps it dense" in message and "vjp or jvp" in message
+    assert "evaluate it with compact=True" not in message

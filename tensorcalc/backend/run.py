@@ -151,8 +151,10 @@ def _compact_step(st: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> S
     terms = st.rhs.terms
     name, itemsize = ctx.owner
     if not terms or len({tuple(sorted(t.ties.items())) for t in terms}) != 1:
-        # Mixed tie patterns: the compact value is the dense one, under the same limit.
-        check_size(name, shape, itemsize, compact_hint=True)
+        # Mixed tie patterns: the compact value is the dense one, under the same limit (and
+        # the refusal must not advise compact=True, which is what was asked for).
+        check_size(f"{name} (its terms tie different axes, so compact=True keeps it dense; "
+                   "vjp or jvp contract it instead)", shape, itemsize, compact_hint=False)
         dense = ctx.sum(st.rhs, order)
         return lambda env: Compact(dense(env), order, order, {}, shape)
     ties = dict(terms[0].ties)
