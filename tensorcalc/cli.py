@@ -45,7 +45,8 @@ _EXAMPLES = {
     "derive": """examples:
   tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X
   tensorcalc derive "L = (X[n,d] w[d] - y[n])^2" --wrt w --format latex
-  tensorcalc derive -f model.tc --wrt W --of H --format einsum""",
+  tensorcalc derive -f model.tc --wrt W --of H --format einsum
+  tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X --format svg -o d.svg""",
     "explain": """examples:
   tensorcalc explain "n = sqrt(x[i]^2)"
   tensorcalc explain -f model.tc""",
@@ -106,12 +107,13 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     program_args(d)
     d.add_argument("--wrt", required=True, help="the input to differentiate by, e.g. X or X[p,q]")
-    d.add_argument("--format", choices=["index", "latex", "einsum", "python"], default="index",
+    d.add_argument("--format", choices=["index", "latex", "einsum", "python", "svg"],
+                   default="index",
                    help="index notation (default), LaTeX, the einsum strings that run it (each "
                         "followed by '# STATEMENT: its operands, in order'; a function, power "
                         "or parenthesised sum operand is written 'tanh(...)[b,h]' and its own "
-                        "einsums follow as 'STATEMENT, in tanh:'), or a standalone Python "
-                        "function")
+                        "einsums follow as 'STATEMENT, in tanh:'), a standalone Python "
+                        "function, or an SVG picture of each term as a tensor network")
     d.add_argument("-o", "--output", metavar="OUT",
                    help="write the chosen format, as text, to exactly the path OUT instead of "
                         "printing it; a directory is refused")
@@ -173,6 +175,8 @@ def _run(args: argparse.Namespace) -> int:
             text = d.latex()
         elif args.format == "einsum":
             text = labelled_einsums(d)
+        elif args.format == "svg":
+            text = d.diagram().rstrip("\n")
         else:
             text = d.to_python()
         if args.output is not None:

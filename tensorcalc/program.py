@@ -22,6 +22,7 @@ from .backend.export import to_python
 from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .caching import cached_property
+from .diagram import diagram
 from .errors import MemoryLimitError, ProgramError, refuses_deep_nesting
 from .ir import Ref, Statement, needed_statements, statement_extents, statement_refs
 from .lower import lower
@@ -214,6 +215,17 @@ class Program:
         result with NumPy and opt_einsum only (tensorcalc is not needed to run it)."""
         texts = {st.name: format_statement(st) for st in self.needed}
         return to_python(self.plan, tuple(self.accepts), texts, name)
+
+    @refuses_deep_nesting
+    def diagram(self, every_statement: bool = False) -> str:
+        """SVG text: each term of the result statement drawn as a tensor network (tensors
+        as nodes, contractions as edges, free indices as labelled open ends, deltas as
+        wires; see ``tensorcalc.diagram``); with ``every_statement`` each statement's."""
+        return diagram(self.statements if every_statement else self.statement(self.result))
+
+    def _repr_svg_(self) -> str:
+        """The result's diagram, for notebooks."""
+        return self.diagram()
 
     @property
     @refuses_deep_nesting

@@ -4,13 +4,15 @@ diagrams."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pytest
-from test_cli import cli
+from test_cli import ROOT, cli
 
 import tensorcalc as tc
 from tensorcalc.cli import labelled_einsums
-from tensorcalc.ir import statement_refs
+from tensorcalc.ir import Call, Delta, Ref, Statement, statement_refs
 
 # --- explain ----------------------------------------------------------------------
 
@@ -167,3 +169,173 @@ def test_npz_with_only_used_keys_prints_no_note(tmp_path):
     np.savez(tmp_path / "in.npz", X=np.ones((2, 2)), W=np.ones((2, 2)))
     res = cli("eval", "Y[i,j] = X[i,k] W[k,j]", "-i", tmp_path / "in.npz")
     assert res.returncode == 0 and res.stderr == ""
+
+
+# --- diagrams -------------------------------------------------------------------------
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _by_class(element, cls, tag="g"):
+    return [e for e in element.iter(SVG + tag) if e.get("class") == cls]
+
+
+def _node_label(f):
+    if isinstance(f, Ref):
+        return f.name
+    if isinstance(f, Call):
+        return f.fn
+    return None  # powers and groups: a symbol, checked by count only
+
+
+def check_diagram(svg: str, st: Statement) -> list[ET.Element]:
+    """The picture of each term of ``st`` against the term: one node a factor that is not
+    a delta, one line end on a node for each use of a summed index by that node, an open
+    end labelled with each free index, a wire joining the two ends of each delta."""
+    root = ET.fromstring(svg)
+    assert root.tag == SVG + "svg"
+    panels = _by_class(root, "term")
+    assert len(panels) == len(st.rhs.terms)
+    for panel, t in zip(panels, st.rhs.terms):
+        factors = [f for f in t.factors if not isinstance(f, Delta)]
+        nodes = _by_class(panel, "node")
+        assert len(nodes) == len(factors)
+        for e, f in zip(nodes, factors):
+            if _node_label(f) is not None:
+                assert e.get("data-name") == _node_label(f)
+            expected = f.indices if isinstance(f, Ref) else f.free
+            assert e.get("data-indices") == ",".join(expected)
+        paths = [e for e in panel if e.tag == SVG + "path"]
+        deltas = [f for f in t.factors if isinstance(f, Delta)]
+        tied = {i for d in deltas for i in (d.i, d.j)}
+
+        def node_ends(index, paths=paths):
+            return sorted(x for p in paths if p.get("data-index") == index
+                          for x in (p.get("data-from"), p.get("data-to")) if x[0] == "n")
+
+        def node_uses(index, nodes=nodes):
+            return sorted(e.get("data-id") for e in nodes
+                          for i in e.get("data-indices").split(",") if i == index)
+
+        for k in t.summed - tied:  # contractions: edges, one end per use
+            assert node_ends(k) == node_uses(k), (k, svg)
+            assert {p.get("class") for p in paths if p.get("data-index") == k} <= {"edge"}
+        for i in set(t.free) - tied:  # free indices: legs from each use to the open end
+            assert node_ends(i) == node_uses(i), (i, svg)
+            assert any(f"o:{i}" in (p.get("data-from"), p.get("data-to")) for p in paths) or \
+                not node_uses(i)
+        opens = [e.get("data-index") for e in _by_class(panel, "open")]
+        assert sorted(opens) == sorted(t.free)
+        for d in deltas:
+            wires = [p for p in paths if p.get("class") == "wire"
+                     and set(p.get("data-index").split(",")) >= {d.i, d.j}]
+            assert wires, (d, svg)
+            if d.i in t.free and d.j in t.free:
+                assert {(w.get("data-from"), w.get("data-to")) for w in wires} & \
+                    {(f"o:{d.i}", f"o:{d.j}"), (f"o:{d.j}", f"o:{d.i}")}
+    return panels
+
+
+def test_diagram_of_matrix_product_wrt_X_has_a_delta_wire():
+    d = tc.derive("Y[i,j] = X[i,k] W[k,j]", "X")
+    svg = d.diagram()
+    (panel,) = check_diagram(svg, d.statement(d.result))
+    (node,) = _by_class(panel, "node")
+    assert node.get("data-name") == "W"
+    (wire,) = [p for p in panel if p.get("class") == "wire"]
+    assert {wire.get("data-from"), wire.get("data-to")} == {"o:i", "o:p"}
+    legs = [p for p in panel if p.get("class") == "leg"]
+    assert sorted(p.get("data-index") for p in legs) == ["j", "q"]
+    assert sorted(e.get("data-index") for e in _by_class(panel, "open")) == ["i", "j", "p", "q"]
+    assert d._repr_svg_() == svg
+
+
+def test_diagram_of_an_mlp_gradient():
+    src = ("H[b,h] = tanh(X[b,d] W[d,h] + c[h])\nP[b,o] = H[b,h] V[h,o]\n"
+           "L = (P[b,o] - T[b,o])^2")
+    d = tc.derive(src, "W")
+    (panel,) = check_diagram(d.diagram(), d.statement(d.result))
+    # dL_dW[p,q] = H_bar[k,q] X[k,p] (1 - H[k,q]^2): k meets three nodes at a junction
+    names = [e.get("data-name") for e in _by_class(panel, "node")]
+    assert "H_bar" in names and "X" in names and len(names) == 3
+    assert _by_class(panel, "junction", tag="circle")
+    every = d.diagram(every_statement=True)
+    for panel, st in zip(_by_statement(every), d.statements):
+        check_diagram(panel, st)
+
+
+def _by_statement(svg):
+    """One SVG text a statement, cut from a diagram of every statement."""
+    root = ET.fromstring(svg)
+    out: dict[str, list[ET.Element]] = {}
+    for g in _by_class(root, "term"):
+        out.setdefault(g.get("data-statement"), []).append(g)
+    for panels in out.values():
+        wrapper = ET.Element(SVG + "svg")
+        wrapper.extend(panels)
+        yield ET.tostring(wrapper, encoding="unicode")
+
+
+def test_diagram_of_a_sigmoid_jacobian():
+    d = tc.derive("y[i] = sigmoid(W[i,j] x[j])", "x")
+    (panel,) = check_diagram(d.diagram(), d.statement(d.result))
+    # dy_dx[i,p] = W[i,p] y[i] (1 - y[i]): i is shared by three nodes and left open
+    i_lines = [p for p in panel if p.tag == SVG + "path" and p.get("data-index") == "i"]
+    assert len(i_lines) == 4 and {p.get("data-from") for p in i_lines} == {"j:i"}
+
+
+@pytest.mark.parametrize("src", [
+    "t = A[i,i]",
+    "d[i] = A[i,i]",
+    "s[i] = X[i,j]",
+    "s = A[i,j] B[i,j] + A[i,i] - 2 x[i] y[i] z[i]",
+    "y[i] = W[i,j] x[j] + b[i]",
+    "l[n] = log(sum[j](exp(Z[n,j])))",
+    "r = (x[i]-y[i])^2/(x[j]^2)",
+    "c = 3",
+])
+def test_diagram_matches_every_term(src):
+    p = tc.compile(src)
+    check_diagram(p.diagram(), p.statement(p.result))
+
+
+@pytest.mark.parametrize("src,wrt", [
+    ("s = A[i,j] B[i,j] + A[i,i]", "A"),
+    ("y[i] = x[i] + sum[j](x[j])", "x"),
+    ("L = (X[n,d] w[d] - y[n])^2", "w"),
+])
+def test_diagram_of_derivatives_matches_every_term(src, wrt):
+    d = tc.derive(src, wrt)
+    check_diagram(d.diagram(), d.statement(d.result))
+
+
+def test_diagram_is_deterministic():
+    a = tc.derive("Y[i,j] = X[i,k] W[k,j]", "W").diagram()
+    b = tc.derive("Y[i,j] = X[i,k] W[k,j]", "W").diagram()
+    assert a == b
+
+
+def test_derive_svg_to_a_file(tmp_path):
+    out = tmp_path / "d.svg"
+    res = cli("derive", "Y[i,j] = X[i,k] W[k,j]", "--wrt", "X", "--format", "svg", "-o", out)
+    assert res.returncode == 0, res.stderr
+    text = out.read_text(encoding="utf-8")
+    d = tc.derive("Y[i,j] = X[i,k] W[k,j]", "X")
+    assert text == d.diagram()
+    check_diagram(text, d.statement(d.result))
+
+
+def test_committed_readme_picture_is_what_the_code_draws():
+    # docs/matrix_product_wrt_X.svg is written by docs/make_diagrams.py
+    committed = (ROOT / "docs" / "matrix_product_wrt_X.svg").read_text(encoding="utf-8")
+    assert committed == tc.derive("Y[i,j] = X[i,k] W[k,j]", "X").diagram()
+
+
+def test_readme_explain_examples_are_the_real_output():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Explicit sums", 1)[1].split("```\n", 2)[1]
+    shown = block.split("$ tensorcalc explain ")[1:]
+    assert len(shown) == 3
+    for chunk in shown:
+        command, _, output = chunk.partition("\n")
+        assert tc.explain(command.strip().strip('"')) == output.strip("\n")
