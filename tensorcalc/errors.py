@@ -24,8 +24,9 @@ def refuses_deep_nesting(fn: F) -> F:
             return fn(*args, **kwargs)
         except RecursionError:
             raise ProgramError(
-                "the program is nested too deeply (function calls or parenthesised sums "
-                "inside each other, several hundred levels)"
+                "the program is nested too deeply for Python's recursion limit here (function "
+                "calls, powers or parenthesised sums inside each other); compute inner parts "
+                "in statements of their own"
             ) from None
 
     return guarded  # type: ignore[return-value]

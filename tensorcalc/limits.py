@@ -1,8 +1,12 @@
-"""The memory limit: dense values larger than it are refused before they are allocated.
+"""Limits: the memory limit, and the largest programs tensorcalc takes on.
 
+The memory limit: dense values larger than it are refused before they are allocated.
 The default is 4 GiB, or ``TENSORCALC_MEMORY_LIMIT`` (bytes) when it is set to a
 positive whole number; a value that is not one is ignored with a warning rather
 than breaking ``import tensorcalc``.
+
+The program-size limits (``MAX_*``, at the end) are fixed: a program past one is refused
+with a ``ProgramError`` that names the limit, before the work that would take too long.
 
 >>> old = set_memory_limit(1000)
 >>> check_size("y", (20, 10), 8, compact_hint=False)  # doctest: +ELLIPSIS
@@ -20,7 +24,7 @@ import numbers
 import os
 import warnings
 
-from .errors import InputError, MemoryLimitError
+from .errors import InputError, MemoryLimitError, ProgramError
 
 DEFAULT = 4 * 2**30
 
@@ -100,3 +104,41 @@ def check_size(name: str, shape: tuple[int, ...], itemsize: int, compact_hint: b
             f"limit of {_amount(_limit['bytes'])}; {hint}, or raise the limit with "
             "tensorcalc.set_memory_limit()"
         )
+
+
+# --- program size ----------------------------------------------------------------------
+#
+# Chosen so that whatever is accepted parses, derives and runs in a few seconds on this
+# project's 2-core machines (measured in tests/test_size_limits.py and the README's "Known
+# limitations"); past one, the program is refused before the expensive work starts.
+
+MAX_PROGRAM_CHARS = 250_000
+"""Characters of program text: longer text is refused before it is parsed."""
+
+MAX_TERMS = 10_000
+"""Terms in one statement: operands of ``+`` and ``-``, counted at every depth (inside
+function calls, powers and parentheses too). Checked on the text before it is lowered;
+a derivative's statements are bounded by ``MAX_DERIVATIVE_FACTORS`` instead."""
+
+MAX_FACTORS = 5_000
+"""Factors in one product: tensors, deltas, function calls, powers and parenthesised
+sums multiplied together (numbers are folded into the coefficient and do not count)."""
+
+MAX_NESTING = 40
+"""Function calls, powers, ``sum[]``, divisors and parenthesised sums used as factors,
+inside each other (parentheses that only group, as in ``((x[i]))`` or ``(a + b) + c``,
+do not nest). Every pass walks these levels recursively, about 12 Python frames a level:
+at 40 the deepest takes about 520 of Python's 1000, leaving the rest to the caller. A
+derivative can print a level or two deeper than its program."""
+
+MAX_DERIVATIVE_FACTORS = 30_000
+"""Factors in all the terms the product rule makes for the derivative of one statement,
+before they are simplified (a product of n different factors that all depend on the
+variable makes n terms of n factors; a Hessian of a product of n matrices, n cubed)."""
+
+
+def size_error(what: str, count: int, unit: str, limit: int, advice: str) -> ProgramError:
+    """The ``ProgramError`` of a program-size limit, in one wording for all of them:
+    what is too large, by how much, the limit, and what to do instead."""
+    return ProgramError(f"{what} has {count:,} {unit}; tensorcalc handles up to {limit:,}; "
+                        f"{advice}")

@@ -27,11 +27,13 @@ from .ir import (
     Sum,
     Term,
     as_sum,
+    children,
     const,
     freshen,
     map_factor_sums,
     refs,
 )
+from .limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
 from .sizes import Source, carried_sources, resolve
 from .syntax import (
     Pos,
@@ -81,6 +83,7 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
                 f"{st.name} is used at {first_use[st.name]} before it is assigned at {st.pos}; "
                 "every name is either an input or assigned once, before its use"
             )
+        _check_size(st)
         uses = _uses(st.rhs)
         for name, _rank, pos in uses:
             if name == st.name:
@@ -135,6 +138,53 @@ def _declare(decl: SDeclaration, assigned: dict[str, SStatement], ranks: dict[st
             declared.setdefault(i, (name, axis))
 
 
+def _check_size(st: SStatement) -> None:
+    """Refuse a statement past a program-size limit (``limits.py``) before it is lowered:
+    its terms, the factors of each product and how deeply its factors nest.
+
+    Nesting counts as lowering builds it: a function's argument, a power's base and
+    exponent, a ``sum[]`` body, a divisor and a parenthesised sum used as a factor are each
+    one level deeper; a sum inside a sum and a product inside a product are not.
+    """
+    terms = 0
+    widest: tuple[int, Pos] = (0, st.pos)  # the product with the most factors
+    deepest: tuple[int, Pos] = (0, st.pos)
+    stack: list[tuple[SExpr, int]] = [(st.rhs, 0)]  # sums still to walk, with their depth
+    while stack:  # iterative: the text may nest thousands deep
+        node, depth = stack.pop()
+        if depth > deepest[0]:
+            deepest = (depth, node.pos)
+        operands = _flatten_sum(node)
+        terms += len(operands)
+        for _sign, operand in operands:
+            factors = _flatten_product(operand)[1]
+            counted = sum(1 for f, _inverse in factors if not isinstance(f, SNumber))
+            if counted > widest[0]:
+                widest = (counted, operand.pos)
+            for f, inverse in factors:
+                if inverse or isinstance(f, SBinary):  # a divisor, or a parenthesised sum
+                    stack.append((f, depth + 1))
+                elif isinstance(f, SCall):
+                    stack.append((f.arg, depth + 1))
+                elif isinstance(f, SPow):
+                    stack += [(f.base, depth + 1), (f.exponent, depth + 1)]
+                elif isinstance(f, SSumOver):
+                    stack.append((f.body, depth + 1))
+    where = f"statement {st.name} at {st.pos}"
+    if terms > MAX_TERMS:
+        raise size_error(where, terms, "terms (operands of + and -, at every depth)",
+                         MAX_TERMS, "split the sum over several statements")
+    if widest[0] > MAX_FACTORS:
+        raise size_error(f"the product at {widest[1]} in {where}", widest[0], "factors",
+                         MAX_FACTORS, "write a factor that repeats as a power (x[i]^3), or "
+                         "split the product over several statements")
+    if deepest[0] > MAX_NESTING:
+        raise size_error(f"{where}", deepest[0], "levels of function calls, powers, sum[], "
+                         "divisors and parenthesised sums inside each other (the deepest at "
+                         f"{deepest[1]})", MAX_NESTING,
+                         "compute inner parts in statements of their own")
+
+
 def _uses(node: SExpr) -> list[tuple[str, int, Pos]]:
     """Every tensor name used in an expression, with its number of indices."""
     found: list[tuple[str, int, Pos]] = []
@@ -181,6 +231,7 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
     lengths: dict[str, Source] = {}  # left-hand indices that only a zero term carries
     for sign, node in _flatten_sum(st.rhs):
         term = low.product(node, held, sign)
+        _settle(term)
         rule2 = frozenset(term.free) - held
         term = freshen(Term(term.coef, term.factors, term.summed | rule2))
         term = inline_single_terms(term)
@@ -220,6 +271,23 @@ def _with_extents(st: Statement, lengths: dict[str, Source],
         return st
     lhs = tuple(e for i in st.indices if i not in carried and (e := extent(i)))
     return Statement(st.name, st.indices, in_sum(st.rhs), lhs)
+
+
+def _settle(term: Term) -> None:
+    """Compute the ``free`` indices of every term and sum inside, innermost first: asked of
+    the outer term alone, each level would ask the next (``sum[]`` nested 40 deep is 80
+    levels of Python calls)."""
+    order: list[Term | Sum] = []
+    stack: list[Term | Sum] = [term]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        if isinstance(node, Term):
+            stack += [s for f in node.factors for s in children(f)]
+        else:
+            stack += node.terms
+    for node in reversed(order):
+        node.free  # noqa: B018 - cached on the node
 
 
 def inline_single_terms(term: Term) -> Term:

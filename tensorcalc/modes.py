@@ -36,7 +36,7 @@ from .ir import (
     statement_extents,
     statement_refs,
 )
-from .rules import deltas, differentiate, sized_terms
+from .rules import Budget, deltas, differentiate, sized_terms
 from .simplify import simplify_sum
 from .sizes import index_sources, resolve
 
@@ -165,7 +165,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
                 return None
             return _inline_ref(value, lhs_of[ref.name], ref, context)
 
-        tangent = simplify_sum(differentiate(sized_terms(st.rhs), rule),
+        tangent = simplify_sum(differentiate(sized_terms(st.rhs), rule, Budget(st.name)),
                                frozenset(st.indices + new_axes))
         forward_needed.append(st)
         if st.name == of:
@@ -265,8 +265,9 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
             def rule(ref: Ref, target: str = target, temp: tuple[str, ...] = temp) -> Sum | None:
                 return deltas(ref.indices, temp) if ref.name == target else None
 
-            local = differentiate(sized_terms(st.rhs), rule)
-            seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t)
+            budget = Budget(st.name)
+            local = differentiate(sized_terms(st.rhs), rule, budget)
+            seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t, budget)
             value = simplify_sum(seeded, frozenset(temp))
             for t in value.terms:
                 t = freshen(t, set(target_lhs))
@@ -277,20 +278,25 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
     return Derived(list(chain) + adjoints, Statement(name, wrt_axes, gradient))
 
 
-def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str]) -> Sum:
+def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget) -> Sum:
     """``sum_I bar[I] * local[I, J]`` for the statement ``lhs`` (its indices are ``I``).
 
     Each ``I`` keeps the length of the statement's axis beside the term, for where no
-    factor carries it (a constant adjoint, folded in: ``bar`` is then a number).
+    factor carries it (a constant adjoint, folded in: ``bar`` is then a number). A term
+    of ``local`` repeated as the same object stays one object (see ``rules._d_term``).
     """
     terms = []
     lengths = tuple(Extent(i, lhs.name, axis) for axis, i in enumerate(lhs.indices))
-    for b in bar.terms:
+    for k, b in enumerate(bar.terms):
         b = freshen(b, set(context))
+        made: dict[int, Term] = {}
         for u in local.terms:
-            terms.append(Term(b.coef * u.coef, b.factors + u.factors,
-                              b.summed | u.summed | frozenset(lhs.indices),
-                              b.extents + u.extents + lengths))
+            if id(u) not in made:  # the budget has had u's factors once already
+                budget.spend(len(b.factors) + (len(u.factors) if k else 0))
+                made[id(u)] = Term(b.coef * u.coef, b.factors + u.factors,
+                                   b.summed | u.summed | frozenset(lhs.indices),
+                                   b.extents + u.extents + lengths)
+            terms.append(made[id(u)])
     return Sum(tuple(terms))
 
 

@@ -40,31 +40,77 @@ from .ir import (
     power,
     sizes_carried,
 )
+from .limits import MAX_DERIVATIVE_FACTORS, size_error
 
 # d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
 RefRule = Callable[[Ref], Sum | None]
 
 
-def differentiate(expr: Sum, rule: RefRule) -> Sum:
-    """The derivative of a sum; ``rule`` gives the derivative of each reference."""
+class Budget:
+    """What the product rule may still make for the derivative of one statement: at most
+    ``MAX_DERIVATIVE_FACTORS`` factors in all the terms it makes (a term without factors
+    counts one). Past it the derivative is refused, before anything is simplified."""
+
+    def __init__(self, statement: str):
+        self.statement = statement
+        self.spent = 0
+
+    def spend(self, factors: int) -> None:
+        self.spent += factors
+        if self.spent > MAX_DERIVATIVE_FACTORS:
+            raise size_error(
+                f"the derivative of statement {self.statement}", self.spent,
+                "factors in the terms the product rule makes (and more still to make)",
+                MAX_DERIVATIVE_FACTORS, "split the statement into smaller ones (a product of "
+                "many factors into products of a few), or contract the derivative with vjp "
+                "or jvp")
+
+
+def differentiate(expr: Sum, rule: RefRule, budget: Budget | None = None) -> Sum:
+    """The derivative of a sum; ``rule`` gives the derivative of each reference, and
+    ``budget`` bounds the terms it makes (one statement's, shared by its parts)."""
+    budget = budget if budget is not None else Budget("the expression")
     terms: list[Term] = []
     for t in expr.terms:
-        terms += _d_term(t, rule)
+        terms += _d_term(t, rule, budget)
     return Sum(tuple(terms))
 
 
-def _d_term(t: Term, rule: RefRule) -> list[Term]:
-    """Product rule: one term per factor, that factor replaced by its derivative."""
+def _d_term(t: Term, rule: RefRule, budget: Budget) -> list[Term]:
+    """Product rule: one term per factor, that factor replaced by its derivative.
+
+    A tensor that repeats (``x[i] x[i] ... x[i]``) yields the same terms at each of its
+    places, up to where the one copy left sits among the others: those terms are made once
+    and repeated as the same objects, so that a product of n equal factors costs n, not n
+    squared. ``simplify`` collects them as before: their canonical forms are equal, since
+    no other tensor in them differs from that one only in the names of summed indices.
+    """
     out = []
+    carriers: dict[str, int] = {}  # how many factors carry each index's size
+    for f in t.factors:
+        for i in sizes_carried(f):
+            carriers[i] = carriers.get(i, 0) + 1
+    alike: dict[tuple[str, tuple[str, ...]], set[Ref]] = {}  # tensors equal up to summed names
+    for f in t.factors:
+        if isinstance(f, Ref):
+            alike.setdefault(_loosely(f, t.summed), set()).add(f)
+    made: dict[Ref, list[Term]] = {}
     for k, f in enumerate(t.factors):
-        df = _d_factor(f, rule)
+        key = f if isinstance(f, Ref) and len(alike[_loosely(f, t.summed)]) == 1 else None
+        if key is not None and key in made:
+            out += made[key]
+            continue
+        df = _d_factor(f, rule, budget)
         others = t.factors[:k] + t.factors[k + 1:]
+        start = len(out)
+        mine = sizes_carried(f)
         for u in df.terms:
             factors = others + u.factors
             summed = t.summed | u.summed
             extents = t.extents + u.extents
-            sized = {i for g in factors for i in sizes_carried(g)}
-            lost = sizes_carried(f) - sized
+            # Sizes still carried without f: by another factor of t, or by f's derivative.
+            lost = {i for i in mine if carriers[i] < 2} \
+                - {i for g in u.factors for i in sizes_carried(g)}
             if lost:
                 # The derivative no longer carries an axis of the factor it replaces: keep
                 # its length beside the term (``simplify`` drops it again wherever another
@@ -72,32 +118,41 @@ def _d_term(t: Term, rule: RefRule) -> list[Term]:
                 # statement of its own leaves them behind, and where it is used they may
                 # be summed.
                 extents += extents_from(lost, f)
+            budget.spend(max(len(factors), 1))
             out.append(Term(t.coef * u.coef, factors, summed, extents))
+        if key is not None and not any(isinstance(g, Ref) and g.name == key.name
+                                       for u in df.terms for g in u.factors):
+            made[key] = out[start:]
     return out
 
 
-def _d_factor(f: Factor, rule: RefRule) -> Sum:
+def _loosely(ref: Ref, summed: frozenset[str]) -> tuple[str, tuple[str, ...]]:
+    """A tensor with the names of its summed indices left out."""
+    return ref.name, tuple("" if i in summed else i for i in ref.indices)
+
+
+def _d_factor(f: Factor, rule: RefRule, budget: Budget) -> Sum:
     if isinstance(f, Ref):
         return rule(f) or ZERO
     if isinstance(f, Delta):
         return ZERO
     if isinstance(f, Call):
-        return _times(FUNCTIONS[f.fn].derivative(f.arg), differentiate(f.arg, rule))
+        return _times(FUNCTIONS[f.fn].derivative(f.arg), differentiate(f.arg, rule, budget))
     if isinstance(f, Power):
-        return _d_power(f, rule)
-    return differentiate(f, rule)
+        return _d_power(f, rule, budget)
+    return differentiate(f, rule, budget)
 
 
-def _d_power(f: Power, rule: RefRule) -> Sum:
+def _d_power(f: Power, rule: RefRule, budget: Budget) -> Sum:
     n = const_value(f.exponent)
-    dbase = differentiate(f.base, rule)
+    dbase = differentiate(f.base, rule, budget)
     if n is not None:  # n b^(n-1) db
         if n == 0 or not dbase.terms:
             return ZERO
         lowered: tuple[Factor, ...] = () if n == 1 else (power(f.base, n - 1),)
         return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed, u.extents)
                          for u in dbase.terms))
-    dexp = differentiate(f.exponent, rule)
+    dexp = differentiate(f.exponent, rule, budget)
     if not dexp.terms:
         # e^n with n free of the variable: n e^(n-1) de. The general rule below divides
         # by the base and takes its log: nan at a zero base, where x^p is fine.

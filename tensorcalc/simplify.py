@@ -104,8 +104,11 @@ def _simplify_sum(expr: Sum, held: frozenset[str], top: bool) -> Sum:
     held = held | frozenset(expr.free)  # summed indices must never take these names
     for _ in range(20):
         terms: list[Term] = []
+        done: dict[int, list[Term]] = {}  # a term repeated as the same object is done once
         for t in expr.terms:
-            terms += simplify_term(freshen(t, set(held)) if top else t)
+            if id(t) not in done:
+                done[id(t)] = simplify_term(freshen(t, set(held)) if top else t)
+            terms += done[id(t)]
         new = collect(terms, held)
         if top:
             new = distinct_bound_names(new, held)
@@ -278,8 +281,11 @@ def collect(terms: list[Term], held: frozenset[str] = frozenset()) -> Sum:
     """Add the coefficients of terms that are equal up to the names of summed indices."""
     keyed: dict[str, Term] = {}
     order: list[str] = []
+    canonical: dict[int, Term] = {}  # a term repeated as the same object is canonical once
     for t in terms:
-        t = canonical_term(t, held)
+        if id(t) not in canonical:
+            canonical[id(t)] = canonical_term(t, held)
+        t = canonical[id(t)]
         key = term_key(t)
         if key in keyed:
             old = keyed[key]
@@ -321,12 +327,14 @@ _POOL = ("k", "l", "m", "n", "r", "s", "t", "u", "v", "w", "a", "b", "c", "d", "
 
 
 def _canonical(term: Term, used: set[str]) -> Term:
-    factors = sorted(term.factors, key=lambda f: _loose_key(f, term.summed))
-    seen: list[str] = []
+    loose = {i: "?" for i in term.summed}  # made once per term: a term may have many factors
+    factors = sorted(term.factors, key=lambda f: _loose_key(f, loose))
+    first_use: dict[str, None] = {}
     for f in factors:
         for i in index_order(f):
-            if i in term.summed and i not in seen:
-                seen.append(i)
+            if i in term.summed:
+                first_use.setdefault(i)
+    seen = list(first_use)
     seen += sorted(term.summed - set(seen))  # summed, yet in no factor: a size
     taken = used | {n for f in factors for n in mentioned(f) if not n.startswith(_TEMP)}
     mapping = {}
@@ -350,10 +358,18 @@ def _canonical(term: Term, used: set[str]) -> Term:
                 term.extents)
 
 
-def _loose_key(f: Factor, summed: frozenset[str]) -> str:
-    """A sort key that ignores which summed index is which."""
-    names = {i: "?" for i in summed}
-    return factor_key(rename_term(Term(1.0, (f,)), names).factors[0])
+def _loose_key(f: Factor, loose: dict[str, str]) -> str:
+    """A sort key that ignores which summed index is which (``loose`` maps each to '?')."""
+    if isinstance(f, (Ref, Delta)):  # the key of the renamed factor, without making it
+        return _leaf_key(f, loose)
+    return factor_key(rename_term(Term(1.0, (f,)), loose).factors[0])
+
+
+def _leaf_key(f: Ref | Delta, names: dict[str, str]) -> str:
+    """The key of a tensor or a delta with its indices renamed by ``names``."""
+    if isinstance(f, Ref):
+        return f"1{f.name}[{','.join([names.get(i, i) for i in f.indices])}]"
+    return f"0delta[{names.get(f.i, f.i)},{names.get(f.j, f.j)}]"
 
 
 def _memo(obj: object, slot: str, make: Callable[[], Any]) -> Any:
@@ -371,10 +387,8 @@ def factor_key(f: Factor) -> str:
 
 def _factor_key(f: Factor) -> str:
     kind = type(f).__name__
-    if isinstance(f, Ref):
-        return f"1{f.name}[{','.join(f.indices)}]"
-    if isinstance(f, Delta):
-        return f"0delta[{f.i},{f.j}]"
+    if isinstance(f, (Ref, Delta)):
+        return _leaf_key(f, {})
     if isinstance(f, Call):
         return f"2{f.fn}({_sum_key(f.arg)})"
     if isinstance(f, Power):

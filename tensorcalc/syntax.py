@@ -26,6 +26,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .errors import ParseError, ProgramError
+from .limits import MAX_PROGRAM_CHARS, size_error
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,9 @@ def parse(text: str) -> list[SStatement | SDeclaration]:
     """Parse program text into surface statements, or raise ``ParseError``."""
     if not isinstance(text, str):
         raise ProgramError(f"a program is text, not {type(text).__name__}")
+    if len(text) > MAX_PROGRAM_CHARS:  # refused before Lark spends seconds and gigabytes on it
+        raise size_error("the program", len(text), "characters", MAX_PROGRAM_CHARS,
+                         "split it into smaller programs")
     lines = text.split("\n")
     try:
         parsed = _parser().parse(text)
