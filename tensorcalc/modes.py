@@ -1,4 +1,4 @@
-"""The chain rule across statements (MATH.md §4): forward tangents and reverse adjoints.
+"""The chain rule across statements: forward tangents and reverse adjoints.
 
 Across statements the chain rule is a sum over the shared indices of an
 intermediate. ``forward`` carries tangents in program order (a Jacobian, a JVP);

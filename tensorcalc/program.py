@@ -208,7 +208,6 @@ class Program:
         head = f"`{first}`\n\n" if first.startswith("input ") else ""
         return head + self._repr_latex_()
 
-
     @refuses_deep_nesting
     def to_python(self, name: str | None = None) -> str:
         """Source of one function with the inputs as keyword parameters, computing the

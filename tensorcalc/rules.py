@@ -1,4 +1,4 @@
-"""The differentiation rules of one right-hand side (MATH.md §2), one per node kind.
+"""The differentiation rules of one right-hand side, one per node kind.
 
 ``differentiate`` walks a sum; ``rule`` says what each tensor reference becomes (the
 deltas of ``deltas`` for the variable itself, a tangent for an intermediate, nothing

@@ -1,4 +1,4 @@
-"""Derivatives (SPEC §2–§3, MATH.md): every rule, symbolic forms, Matrix Cookbook
+"""Derivatives (the language contract, sections 2-3): every rule, symbolic forms, Matrix Cookbook
 identities, vjp/jvp, compact Jacobians and round trips, all checked numerically
 against central finite differences (tests/fd.py) in float64.
 """
