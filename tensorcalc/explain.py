@@ -15,8 +15,9 @@ n = sum[i](sqrt(x[i]^2))
 
 from __future__ import annotations
 
+from .declarations import format_program
 from .ir import Call, Factor, Power, Statement, Term, children, const_value
-from .printing import format_number, format_program
+from .printing import format_number
 from .program import Program
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .declarations import RESERVED, declare_inputs, with_extents
 from .errors import ProgramError
 from .functions import FUNCTIONS
 from .ir import (
     Call,
     Delta,
-    Extent,
     Factor,
     Power,
     Ref,
@@ -34,7 +34,7 @@ from .ir import (
     refs,
 )
 from .limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
-from .sizes import Source, carried_sources, resolve
+from .sizes import Source
 from .syntax import (
     Pos,
     SBinary,
@@ -50,7 +50,7 @@ from .syntax import (
     STensor,
 )
 
-_RESERVED = frozenset({"delta", "sum", "input"})
+_RESERVED = RESERVED
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
     statements: list[Statement] = []
     for st in surface:
         if isinstance(st, SDeclaration):
-            _declare(st, assigned, ranks, first_use, inputs, declared)
+            declare_inputs(st, assigned, ranks, first_use, inputs, declared)
             continue
         if st.name in _RESERVED:
             raise ProgramError(f"{st.name} is a reserved word and cannot name a tensor ({st.pos})")
@@ -111,31 +111,6 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
         assigned[st.name] = st
         ranks[st.name] = len(st.indices)
     return Lowered(tuple(statements), tuple(inputs), ranks)
-
-
-def _declare(decl: SDeclaration, assigned: dict[str, SStatement], ranks: dict[str, int],
-             first_use: dict[str, Pos], inputs: list[str], declared: dict[str, Source]) -> None:
-    """``input X[p,q], c``: inputs in order, and the index names that their axes size."""
-    for name, indices in decl.inputs:
-        if name in _RESERVED:
-            raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({decl.pos})")
-        if name in assigned:
-            raise ProgramError(f"{name} is computed by the program at {assigned[name].pos}; "
-                               f"only inputs are declared ({decl.pos})")
-        indices = indices or ()
-        for k, i in enumerate(indices):
-            if i in indices[:k]:
-                raise ProgramError(f"input {name} declares index {i} twice ({decl.pos})")
-        known = ranks.get(name)
-        if known is not None and known != len(indices):
-            raise ProgramError(f"{name} is declared with {len(indices)} indices at {decl.pos} "
-                               f"but written with {known} elsewhere")
-        ranks[name] = len(indices)
-        if name not in first_use:
-            first_use[name] = decl.pos
-            inputs.append(name)
-        for axis, i in enumerate(indices):
-            declared.setdefault(i, (name, axis))
 
 
 def _check_size(st: SStatement) -> None:
@@ -243,34 +218,7 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                     if i in lhs:
                         lengths.setdefault(i, (r.name, axis))
     statement = Statement(st.name, lhs, Sum(tuple(terms)))
-    return _with_extents(statement, {**lengths, **declared}, earlier)
-
-
-def _with_extents(st: Statement, lengths: dict[str, Source],
-                  earlier: dict[str, Statement]) -> Statement:
-    """Extents for the indices no tensor of the statement sizes, from ``lengths`` (index
-    names declared with ``input``, or carried by a zero term), as input axes."""
-    carried = carried_sources(st)
-
-    def extent(i: str) -> Extent | None:
-        source = lengths.get(i)
-        if source is None:
-            return None
-        return Extent(i, *(resolve(*source, earlier) or source))
-
-    def in_sum(expr: Sum) -> Sum:
-        out = []
-        for t in expr.terms:
-            found = tuple(e for k in sorted(t.summed - set(carried)) if (e := extent(k)))
-            out.append(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
-                            t.summed, t.extents + found))
-        return Sum(tuple(out))
-
-    every = set(st.indices) | {i for t in st.rhs.terms for i in t.mentioned}
-    if every <= carried.keys():
-        return st
-    lhs = tuple(e for i in st.indices if i not in carried and (e := extent(i)))
-    return Statement(st.name, st.indices, in_sum(st.rhs), lhs)
+    return with_extents(statement, {**lengths, **declared}, earlier)
 
 
 def _settle(term: Term) -> None:

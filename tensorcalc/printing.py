@@ -14,8 +14,6 @@ sums; otherwise the indices the convention would miss are written as an explicit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-
 from .ir import (
     Call,
     Delta,
@@ -25,17 +23,10 @@ from .ir import (
     Statement,
     Sum,
     Term,
-    all_deltas,
     children,
     const_value,
-    fresh_name,
     freshen,
-    rename_extents,
-    rename_sum,
-    rename_term,
-    statement_refs,
 )
-from .sizes import Source, carried_sources, index_sources, through_deltas
 
 
 def format_number(value: float) -> str:
@@ -315,140 +306,3 @@ def format_latex(st: Statement, derivative: Derivative | None = None) -> str:
     """``st`` in LaTeX; ``derivative`` (what ``st`` is the derivative of) writes its left
     side as a fraction of partial derivatives."""
     return _Printer(latex=True).statement(st, derivative)
-
-
-# --- whole programs: the input declaration ------------------------------------------
-
-
-def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
-                   explicit_sums: bool = False) -> str:
-    """The statements as index notation that compiles to the same program.
-
-    Where an index would have no size in the text (no tensor of its statement carries
-    it, as in ``dY_dX[i,j,p,q] = delta[i,p] W[q,j]``, where ``p`` and ``i`` have the
-    size of ``X``'s first axis), or where an input the program accepts is not
-    mentioned, a first line ``input X[p,q], W[q,j]`` names the inputs in order and
-    gives those index names their sizes. An index name never stands for two sizes
-    there: a statement's own index is renamed where it would.
-    """
-    statements = list(statements)
-    declared: dict[str, Source] = {}
-    printed = [_declare(st, declared) for st in statements]
-    if len(declared) > len(set(declared.values())):
-        # Several names for one size: give summed indices the declared name where they can
-        # take it, then declare again (fewer names).
-        shared = [_share_bound_names(st, declared) for st in printed]
-        declared = {}
-        printed = [_declare(st, declared) for st in shared]
-    lines = [format_statement(st, explicit_sums) for st in printed]
-    mentioned = {r.name for st in printed for r in statement_refs(st)}
-    if declared or any(name not in mentioned for name in accepts):
-        lines.insert(0, _declaration(printed, accepts, declared))
-    return "\n".join(lines)
-
-
-def _all_names(st: Statement) -> list[str]:
-    return list(dict.fromkeys(
-        st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
-
-
-def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
-    """``st``, renamed where one of its unsized index names is declared with another size;
-    the names it needs declared are added to ``declared``."""
-    carried = carried_sources(st)
-    sources = index_sources(st)
-    pairs = [(d.i, d.j) for d in all_deltas(st.rhs)]
-    names = _all_names(st)
-    uncarried = [i for i in names if i not in carried and i in sources]
-    mapping: dict[str, str] = {}
-    taken = set(names) | set(declared)
-    targets: set[str] = set()
-    for i in uncarried:
-        if declared.get(i, sources[i]) == sources[i] and i not in targets:
-            targets.add(i)
-            continue
-        # A name already declared with this size is used again (one declaration serves
-        # every statement); otherwise a new name.
-        again = next((n for n, src in declared.items()
-                      if src == sources[i] and n not in names and n not in targets), None)
-        mapping[i] = again if again is not None else fresh_name(i, taken)
-        taken.add(mapping[i])
-        targets.add(mapping[i])
-    sized = dict(carried)
-    # Prefer the last left-hand indices (a derivative's wrt axes), then the others.
-    for i in list(reversed(st.indices)) + [n for n in names if n not in st.indices]:
-        if i in sized or i not in sources:
-            continue
-        declared[mapping.get(i, i)] = sources[i]
-        sized = through_deltas({**sized, i: sources[i]}, pairs)
-    if not mapping:
-        return st
-    return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
-                     rename_sum(st.rhs, mapping), rename_extents(st.extents, mapping))
-
-
-def _share_bound_names(st: Statement, declared: dict[str, Source]) -> Statement:
-    """``st`` with each summed index that no tensor sizes renamed, within its top-level
-    term, to the first name declared with its size, where that name is free there."""
-    carried = carried_sources(st)
-    sources = index_sources(st)
-    first: dict[Source, str] = {}
-    for name, source in declared.items():
-        first.setdefault(source, name)
-    terms = []
-    for t in st.rhs.terms:
-        mapping: dict[str, str] = {}
-        for b in sorted(t.summed):
-            shared = first.get(sources.get(b, ("", -1)))
-            if b in carried or shared is None or shared == b or shared in t.mentioned \
-                    or shared in st.indices or shared in carried or shared in mapping.values():
-                continue
-            mapping[b] = shared
-        terms.append(rename_term(t, mapping))
-    return Statement(st.name, st.indices, Sum(tuple(terms)), st.extents)
-
-
-def _declaration(statements: list[Statement], accepts: Mapping[str, int],
-                 declared: dict[str, Source]) -> str:
-    """``input X[p,q], W[q,j], c``: every accepted input, with the declared names on their
-    axes and, on the other axes, names that size nothing else."""
-    names_on: dict[Source, list[str]] = {}
-    for name, source in declared.items():
-        names_on.setdefault(source, []).append(name)
-    unsized_somewhere = {i for st in statements for i in _all_names(st)
-                         if i not in carried_sources(st)}
-    everywhere = {i for st in statements for i in _all_names(st)} | set(declared)
-    written: dict[str, tuple[str, ...]] = {}
-    for st in statements:
-        for r in statement_refs(st):
-            written.setdefault(r.name, r.indices)
-    entries = []
-    for name, rank in accepts.items():
-        if rank == 0:
-            entries.append(name)
-            continue
-        copies = max([1] + [len(names_on.get((name, a), [])) for a in range(rank)])
-        for c in range(copies):
-            axes: list[str] = []
-            for a in range(rank):
-                on_axis = names_on.get((name, a), [])
-                if c < len(on_axis):
-                    axes.append(on_axis[c])
-                    continue
-                own = written.get(name, ())
-                guess = own[a] if a < len(own) else None
-                if guess is None or guess in unsized_somewhere or guess in declared \
-                        or guess in axes or len(set(own)) != len(own):
-                    guess = next(n for n in _FILLERS() if n not in everywhere and n not in axes)
-                    everywhere.add(guess)
-                axes.append(guess)
-            entries.append(f"{name}[{','.join(axes)}]")
-    return "input " + ", ".join(entries)
-
-
-def _FILLERS() -> Iterator[str]:  # noqa: N802 - a generator of names, used like a constant
-    yield from "pqrstuvwxyzabcdefghijklmno"
-    k = 1
-    while True:
-        yield f"p{k}"
-        k += 1

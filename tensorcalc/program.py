@@ -22,11 +22,12 @@ from .backend.export import to_python
 from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .caching import cached_property
+from .declarations import format_program
 from .diagram import diagram
 from .errors import MemoryLimitError, ProgramError, refuses_deep_nesting
 from .ir import Ref, Statement, needed_statements, statement_extents, statement_refs
 from .lower import lower
-from .printing import Derivative, format_latex, format_program, format_statement
+from .printing import Derivative, format_latex, format_statement
 from .syntax import parse
 
 

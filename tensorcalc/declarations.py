@@ -1,0 +1,230 @@
+"""The ``input`` declaration: what a program's text says about sizes it does not carry.
+
+``input X[p,q], W[q,j], c`` names inputs, fixes their order, and gives the index names
+``p``, ``q``, ``j`` the sizes of those axes in the statements below it wherever no tensor
+of a statement sizes them. Lowering turns what a declaration says into ``ir.Extent``
+values beside the terms (``declare_inputs``, ``with_extents``); printing a program whose
+statements have such extents writes the declaration back (``format_program``), so that a
+printed derivative compiles and runs as it stands.
+
+>>> from tensorcalc.api import compile
+>>> print(compile("input x[p]; g[p] = 1"))
+input x[p]
+g[p] = 1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from .errors import ProgramError
+from .ir import (
+    Extent,
+    Statement,
+    Sum,
+    Term,
+    all_deltas,
+    fresh_name,
+    map_factor_sums,
+    rename_extents,
+    rename_sum,
+    rename_term,
+    statement_refs,
+)
+from .printing import format_statement
+from .sizes import Source, carried_sources, index_sources, resolve, through_deltas
+from .syntax import Pos, SDeclaration, SStatement
+
+RESERVED = frozenset({"delta", "sum", "input"})
+
+
+# --- reading a declaration ------------------------------------------------------------
+
+
+def declare_inputs(decl: SDeclaration, assigned: dict[str, SStatement], ranks: dict[str, int],
+             first_use: dict[str, Pos], inputs: list[str], declared: dict[str, Source]) -> None:
+    """``input X[p,q], c``: inputs in order, and the index names that their axes size."""
+    for name, indices in decl.inputs:
+        if name in RESERVED:
+            raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({decl.pos})")
+        if name in assigned:
+            raise ProgramError(f"{name} is computed by the program at {assigned[name].pos}; "
+                               f"only inputs are declared ({decl.pos})")
+        indices = indices or ()
+        for k, i in enumerate(indices):
+            if i in indices[:k]:
+                raise ProgramError(f"input {name} declares index {i} twice ({decl.pos})")
+        known = ranks.get(name)
+        if known is not None and known != len(indices):
+            raise ProgramError(f"{name} is declared with {len(indices)} indices at {decl.pos} "
+                               f"but written with {known} elsewhere")
+        ranks[name] = len(indices)
+        if name not in first_use:
+            first_use[name] = decl.pos
+            inputs.append(name)
+        for axis, i in enumerate(indices):
+            declared.setdefault(i, (name, axis))
+
+
+def with_extents(st: Statement, lengths: dict[str, Source],
+                  earlier: dict[str, Statement]) -> Statement:
+    """Extents for the indices no tensor of the statement sizes, from ``lengths`` (index
+    names declared with ``input``, or carried by a zero term), as input axes."""
+    carried = carried_sources(st)
+
+    def extent(i: str) -> Extent | None:
+        source = lengths.get(i)
+        if source is None:
+            return None
+        return Extent(i, *(resolve(*source, earlier) or source))
+
+    def in_sum(expr: Sum) -> Sum:
+        out = []
+        for t in expr.terms:
+            found = tuple(e for k in sorted(t.summed - set(carried)) if (e := extent(k)))
+            out.append(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
+                            t.summed, t.extents + found))
+        return Sum(tuple(out))
+
+    every = set(st.indices) | {i for t in st.rhs.terms for i in t.mentioned}
+    if every <= carried.keys():
+        return st
+    lhs = tuple(e for i in st.indices if i not in carried and (e := extent(i)))
+    return Statement(st.name, st.indices, in_sum(st.rhs), lhs)
+
+
+# --- writing one ----------------------------------------------------------------------
+
+
+def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
+                   explicit_sums: bool = False) -> str:
+    """The statements as index notation that compiles to the same program.
+
+    Where an index would have no size in the text (no tensor of its statement carries
+    it, as in ``dY_dX[i,j,p,q] = delta[i,p] W[q,j]``, where ``p`` and ``i`` have the
+    size of ``X``'s first axis), or where an input the program accepts is not
+    mentioned, a first line ``input X[p,q], W[q,j]`` names the inputs in order and
+    gives those index names their sizes. An index name never stands for two sizes
+    there: a statement's own index is renamed where it would.
+    """
+    statements = list(statements)
+    declared: dict[str, Source] = {}
+    printed = [_declare(st, declared) for st in statements]
+    if len(declared) > len(set(declared.values())):
+        # Several names for one size: give summed indices the declared name where they can
+        # take it, then declare again (fewer names).
+        shared = [_share_bound_names(st, declared) for st in printed]
+        declared = {}
+        printed = [_declare(st, declared) for st in shared]
+    lines = [format_statement(st, explicit_sums) for st in printed]
+    mentioned = {r.name for st in printed for r in statement_refs(st)}
+    if declared or any(name not in mentioned for name in accepts):
+        lines.insert(0, _declaration(printed, accepts, declared))
+    return "\n".join(lines)
+
+
+def _all_names(st: Statement) -> list[str]:
+    return list(dict.fromkeys(
+        st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
+
+
+def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
+    """``st``, renamed where one of its unsized index names is declared with another size;
+    the names it needs declared are added to ``declared``."""
+    carried = carried_sources(st)
+    sources = index_sources(st)
+    pairs = [(d.i, d.j) for d in all_deltas(st.rhs)]
+    names = _all_names(st)
+    uncarried = [i for i in names if i not in carried and i in sources]
+    mapping: dict[str, str] = {}
+    taken = set(names) | set(declared)
+    targets: set[str] = set()
+    for i in uncarried:
+        if declared.get(i, sources[i]) == sources[i] and i not in targets:
+            targets.add(i)
+            continue
+        # A name already declared with this size is used again (one declaration serves
+        # every statement); otherwise a new name.
+        again = next((n for n, src in declared.items()
+                      if src == sources[i] and n not in names and n not in targets), None)
+        mapping[i] = again if again is not None else fresh_name(i, taken)
+        taken.add(mapping[i])
+        targets.add(mapping[i])
+    sized = dict(carried)
+    # Prefer the last left-hand indices (a derivative's wrt axes), then the others.
+    for i in list(reversed(st.indices)) + [n for n in names if n not in st.indices]:
+        if i in sized or i not in sources:
+            continue
+        declared[mapping.get(i, i)] = sources[i]
+        sized = through_deltas({**sized, i: sources[i]}, pairs)
+    if not mapping:
+        return st
+    return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
+                     rename_sum(st.rhs, mapping), rename_extents(st.extents, mapping))
+
+
+def _share_bound_names(st: Statement, declared: dict[str, Source]) -> Statement:
+    """``st`` with each summed index that no tensor sizes renamed, within its top-level
+    term, to the first name declared with its size, where that name is free there."""
+    carried = carried_sources(st)
+    sources = index_sources(st)
+    first: dict[Source, str] = {}
+    for name, source in declared.items():
+        first.setdefault(source, name)
+    terms = []
+    for t in st.rhs.terms:
+        mapping: dict[str, str] = {}
+        for b in sorted(t.summed):
+            shared = first.get(sources.get(b, ("", -1)))
+            if b in carried or shared is None or shared == b or shared in t.mentioned \
+                    or shared in st.indices or shared in carried or shared in mapping.values():
+                continue
+            mapping[b] = shared
+        terms.append(rename_term(t, mapping))
+    return Statement(st.name, st.indices, Sum(tuple(terms)), st.extents)
+
+
+def _declaration(statements: list[Statement], accepts: Mapping[str, int],
+                 declared: dict[str, Source]) -> str:
+    """``input X[p,q], W[q,j], c``: every accepted input, with the declared names on their
+    axes and, on the other axes, names that size nothing else."""
+    names_on: dict[Source, list[str]] = {}
+    for name, source in declared.items():
+        names_on.setdefault(source, []).append(name)
+    unsized_somewhere = {i for st in statements for i in _all_names(st)
+                         if i not in carried_sources(st)}
+    everywhere = {i for st in statements for i in _all_names(st)} | set(declared)
+    written: dict[str, tuple[str, ...]] = {}
+    for st in statements:
+        for r in statement_refs(st):
+            written.setdefault(r.name, r.indices)
+    entries = []
+    for name, rank in accepts.items():
+        if rank == 0:
+            entries.append(name)
+            continue
+        copies = max([1] + [len(names_on.get((name, a), [])) for a in range(rank)])
+        for c in range(copies):
+            axes: list[str] = []
+            for a in range(rank):
+                on_axis = names_on.get((name, a), [])
+                if c < len(on_axis):
+                    axes.append(on_axis[c])
+                    continue
+                own = written.get(name, ())
+                guess = own[a] if a < len(own) else None
+                if guess is None or guess in unsized_somewhere or guess in declared \
+                        or guess in axes or len(set(own)) != len(own):
+                    guess = next(n for n in _FILLERS() if n not in everywhere and n not in axes)
+                    everywhere.add(guess)
+                axes.append(guess)
+            entries.append(f"{name}[{','.join(axes)}]")
+    return "input " + ", ".join(entries)
+
+
+def _FILLERS() -> Iterator[str]:  # noqa: N802 - a generator of names, used like a constant
+    yield from "pqrstuvwxyzabcdefghijklmno"
+    k = 1
+    while True:
+        yield f"p{k}"
+        k += 1
