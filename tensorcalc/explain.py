@@ -16,8 +16,8 @@ n = sum[i](sqrt(x[i]^2))
 from __future__ import annotations
 
 from .declarations import format_program
-from .ir import Call, Factor, Power, Statement, Term, children, const_value
-from .printing import format_number
+from .ir import Call, Factor, Power, Statement, Term, const_value
+from .printing import factors_with, format_number, grabbed_below
 from .program import Program
 
 
@@ -42,7 +42,7 @@ def statement_notes(st: Statement) -> list[str]:
     for k, t in enumerate(terms):
         # summed by rule 2: in fewer than two factors, and in no product inside as a pair
         # (that would be a user's explicit sum[i] around a product)
-        alone = [i for i in sorted(t.summed) if _uses(t, i) < 2 and not _paired_inside(t, i)]
+        alone = [i for i in sorted(t.summed) if factors_with(t, i) < 2 and not grabbed_below(t, i)]
         groups: dict[Call | Power, list[str]] = {}
         for i in alone:
             where = _enclosing(t, i)
@@ -65,22 +65,6 @@ def statement_notes(st: Statement) -> list[str]:
                     notes.append(f"{i} in the {_ordinal(k + 1)} term: summed there on its own "
                                  f"(rule 2), not together with the {i} of the {which} term")
     return notes
-
-
-def _paired_inside(t: Term, index: str) -> bool:
-    """Does a product nested in ``t`` hold ``index`` in two factors without summing it?"""
-    stack = [s for f in t.factors for s in children(f)]
-    while stack:
-        s = stack.pop()
-        for u in s.terms:
-            if index not in u.summed and _uses(u, index) >= 2:
-                return True
-            stack += [x for f in u.factors for x in children(f)]
-    return False
-
-
-def _uses(t: Term, index: str) -> int:
-    return sum(1 for f in t.factors if index in f.free)
 
 
 def _enclosing(t: Term, index: str) -> Call | Power | None:

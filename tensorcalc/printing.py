@@ -35,17 +35,18 @@ def format_number(value: float) -> str:
     return repr(float(value))
 
 
-def _count(term: Term, index: str) -> int:
+def factors_with(term: Term, index: str) -> int:
+    """How many factors of ``term`` hold ``index``."""
     return sum(1 for f in term.factors if index in f.free)
 
 
-def _grabbed_below(term: Term, index: str) -> bool:
+def grabbed_below(term: Term, index: str) -> bool:
     """Would some product inside ``term``'s factors contract ``index`` by convention?"""
     stack = [s for f in term.factors for s in children(f)]
     while stack:
         s = stack.pop()
         for t in s.terms:
-            if index not in t.summed and _count(t, index) >= 2:
+            if index not in t.summed and factors_with(t, index) >= 2:
                 return True
             stack += [x for f in t.factors for x in children(f)]
     return False
@@ -92,8 +93,8 @@ class _Printer:
         lone_group = len(t.factors) == 1 and isinstance(t.factors[0], Sum) and abs(t.coef) == 1
         explicit = sorted(
             i for i in t.summed
-            if self.explicit_sums or lone_group or _count(t, i) == 0
-            or (_count(t, i) < 2 and (not top or _grabbed_below(t, i)))
+            if self.explicit_sums or lone_group or factors_with(t, i) == 0
+            or (factors_with(t, i) < 2 and (not top or grabbed_below(t, i)))
         )
         inner_held = held | t.summed
         numer = [self.factor(f, inner_held) for f in t.factors if not _is_reciprocal(f)]
@@ -105,7 +106,7 @@ class _Printer:
             body = self._latex_product(coef, numer, denom)
             # Einstein's convention: an index repeated in a product is summed silently;
             # every other sum (rule 2, sum[...]) is written.
-            sums = sorted(i for i in t.summed if lone_group or _count(t, i) < 2)
+            sums = sorted(i for i in t.summed if lone_group or factors_with(t, i) < 2)
             prefix = f"\\sum_{{{','.join(sums)}}} " if sums else ""
             return sign + prefix + body
         parts = []

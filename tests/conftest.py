@@ -13,6 +13,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 # on the same arrays: the printed program must give the same numbers (zero derivatives
 # included). Derivatives are recognised as the programs the calculus module returns.
 import re  # noqa: E402
+import signal  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -21,6 +23,27 @@ import tensorcalc.calculus as calculus  # noqa: E402
 from tensorcalc.program import Program  # noqa: E402
 
 PRINTED_CHECKS = {"count": 0}
+
+
+@pytest.fixture
+def runaway_alarm(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail (rather than hang) a test that runs away, after the module's TEST_TIMEOUT_S
+    seconds (60 by default); no assertion is about speed."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+    seconds = int(getattr(request.module, "TEST_TIMEOUT_S", 60))
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError(f"test ran longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -34,23 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_TIMEOUT_S = 120  # generous: every test here takes a few seconds at most
 
 
-@pytest.fixture(autouse=True)
-def _generous_timeout():
-    """Fail (rather than hang) a test that runs away; no assertion is about speed."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"test ran longer than {TEST_TIMEOUT_S} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(TEST_TIMEOUT_S)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("runaway_alarm")  # conftest: TEST_TIMEOUT_S
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ a generous alarm only keeps a runaway case from hanging the suite.
 
 from __future__ import annotations
 
-import signal
-
 import numpy as np
 import pytest
 
@@ -29,22 +27,7 @@ from tensorcalc.limits import (
 TEST_TIMEOUT_S = 60  # a runaway case fails instead of hanging; no assertion is about speed
 
 
-@pytest.fixture(autouse=True)
-def _generous_timeout():
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"test ran longer than {TEST_TIMEOUT_S} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(TEST_TIMEOUT_S)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("runaway_alarm")  # conftest: TEST_TIMEOUT_S
 
 
 def refused(program: str, *words: str) -> str:
