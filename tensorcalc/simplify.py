@@ -24,11 +24,13 @@ from .functions import FUNCTIONS
 from .ir import (
     Call,
     Delta,
+    Extent,
     Factor,
     Power,
     Ref,
     Sum,
     Term,
+    as_sum,
     const_value,
     extents_from,
     freshen,
@@ -189,6 +191,7 @@ def simplify_term(term: Term) -> list[Term]:
         factors.append(f)
     if coef == 0:
         return []
+    factors = _merge_powers(factors, extents)
     term = Term(coef, tuple(factors), term.summed, tuple(extents))
     term = Term(coef, term.factors, term.summed, needed_extents(term))
     spread = _distribute(term)
@@ -198,6 +201,66 @@ def simplify_term(term: Term) -> list[Term]:
             out += simplify_term(t)
         return out
     return [term]
+
+
+def _merge_powers(factors: list[Factor], extents: list[Extent]) -> list[Factor]:
+    """Powers of one base in one term become one power: ``a^m a^n`` is ``a^(m+n)``.
+
+    A bare factor counts as ``a^1`` (a division is ``a^-1``), but only beside a power of
+    the same base: ``x[k] x[k]`` stays a product that einsum contracts. Exponents must be
+    numbers. A power whose exponents add to 0 is dropped, its sizes kept in ``extents``.
+    """
+    if not any(_numeric_power(f) for f in factors):
+        return factors
+    groups: dict[str, list[int]] = {}
+    bases: list[tuple[Sum, float] | None] = []
+    for k, f in enumerate(factors):
+        split = _as_power(f)
+        bases.append(split)
+        if split is not None:
+            groups.setdefault(_base_key(split[0]), []).append(k)
+    out: list[Factor] = []
+    merged: set[int] = set()
+    for k, f in enumerate(factors):
+        if k in merged:
+            continue
+        split = bases[k]
+        group = groups[_base_key(split[0])] if split is not None else [k]
+        if split is None or len(group) < 2 or not any(_numeric_power(factors[j]) for j in group):
+            out.append(f)
+            continue
+        merged.update(group)
+        total = 0.0
+        for j in group:
+            other = bases[j]
+            total += other[1] if other is not None else 0.0
+        if total == 0:
+            for j in group:  # a^m a^-m is 1; the sizes its tensors gave stay with the term
+                extents += extents_from(sizes_carried(factors[j]), factors[j])
+            continue
+        out.append(_simplify_factor(Power(split[0], _number(total))))
+    return out
+
+
+def _numeric_power(f: Factor) -> bool:
+    return isinstance(f, Power) and const_value(f.exponent) is not None
+
+
+def _as_power(f: Factor) -> tuple[Sum, float] | None:
+    """A factor as (base, numeric exponent); a delta is no base (delta^2 is delta)."""
+    if isinstance(f, Power):
+        e = const_value(f.exponent)
+        return None if e is None else (f.base, e)
+    if isinstance(f, Delta):
+        return None
+    return as_sum(f), 1.0
+
+
+def _base_key(base: Sum) -> str:
+    """Equal for equal bases, whatever names their own summed indices have (``sqrt(x[k]
+    x[k])`` and ``sqrt(x[k1] x[k1])`` are one base): the key of the canonical factor."""
+    key: str = _memo(base, "_base_key", lambda: term_key(canonical_term(Term(1.0, (base,)))))
+    return key
 
 
 def _inline(term: Term) -> Term:
@@ -232,7 +295,7 @@ def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
         if b is not None and e is not None:
             with np.errstate(all="ignore"):
                 return _number(float(np.power(b, e)))
-        # (u^a)^n with integer n is u^(a n)
+        # (u^a)^n with integer n is u^(a n); sqrt(u)^n with even n is u^(n/2)
         if e is not None and e == int(e) and len(f.base.terms) == 1:
             only = f.base.terms[0]
             if only.coef == 1 and len(only.factors) == 1 and isinstance(only.factors[0], Power) \
@@ -241,6 +304,9 @@ def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
                 a = const_value(inner.exponent)
                 if a is not None:
                     return Power(inner.base, _number(a * e))
+            if only.coef == 1 and len(only.factors) == 1 and not only.summed and e % 2 == 0 \
+                    and isinstance(only.factors[0], Call) and only.factors[0].fn == "sqrt":
+                return _simplify_factor(Power(only.factors[0].arg, _number(e / 2)))
     if isinstance(f, Call):
         x = const_value(f.arg)
         if x is not None:
