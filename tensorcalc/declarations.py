@@ -191,8 +191,10 @@ def _declaration(statements: list[Statement], accepts: Mapping[str, int],
     names_on: dict[Source, list[str]] = {}
     for name, source in declared.items():
         names_on.setdefault(source, []).append(name)
-    unsized_somewhere = {i for st in statements for i in _all_names(st)
-                         if i not in carried_sources(st)}
+    unsized_somewhere: set[str] = set()
+    for st in statements:
+        carried = carried_sources(st)
+        unsized_somewhere.update(i for i in _all_names(st) if i not in carried)
     everywhere = {i for st in statements for i in _all_names(st)} | set(declared)
     written: dict[str, tuple[str, ...]] = {}
     for st in statements:

@@ -149,7 +149,6 @@ class StatementPlan:
     sources: dict[str, tuple[str, int]] = field(hash=False)
     deltas: tuple[tuple[str, str], ...]
     every_index: tuple[str, ...]
-    shared_slots: int = 0
 
     @property
     def unsized(self) -> tuple[str, ...]:
@@ -188,8 +187,7 @@ def plan_statement(st: Statement) -> StatementPlan:
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
     slots = _Slots(_repeated(st.rhs))
     rhs = plan_sum(st.rhs, slots)
-    return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
-                         slots.count)
+    return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every)
 
 
 class _Slots:
@@ -198,10 +196,6 @@ class _Slots:
     def __init__(self, repeated: set[Factor]):
         self.repeated = repeated
         self.numbers: dict[Factor, int] = {}
-
-    @property
-    def count(self) -> int:
-        return len(self.numbers)
 
     def slot(self, f: Factor) -> int | None:
         if f not in self.repeated:
