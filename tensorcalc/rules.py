@@ -30,6 +30,7 @@ from .ir import (
     ZERO,
     Call,
     Delta,
+    Extent,
     Factor,
     Power,
     Ref,
@@ -41,6 +42,7 @@ from .ir import (
     sizes_carried,
 )
 from .limits import MAX_DERIVATIVE_FACTORS, size_error
+from .sizes import Source, expression_sources
 
 # d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
 RefRule = Callable[[Ref], Sum | None]
@@ -187,12 +189,17 @@ def sized_terms(expr: Sum) -> Sum:
     term alone must keep that size.
     """
     out = []
-    everywhere = Sum(tuple(expr.terms))
+    sources: dict[str, Source] | None = None
     for t in expr.terms:
         visible = {i for f in t.factors for i in f.free} | t.summed
         carried = {i for f in t.factors for i in sizes_carried(f)} | {e.name for e in t.extents}
         missing = sorted(visible - carried)
-        extra = extents_from(missing, everywhere) if missing else ()
+        if not missing:
+            out.append(t)
+            continue
+        # An index only deltas carry takes its partner's size (``delta[i,a] ... W[i,i]``).
+        sources = expression_sources(expr) if sources is None else sources
+        extra = tuple(Extent(i, *sources[i]) for i in missing if i in sources)
         out.append(Term(t.coef, t.factors, t.summed, t.extents + extra) if extra else t)
     return Sum(tuple(out))
 

@@ -332,9 +332,12 @@ def _distribute(term: Term) -> list[Term] | None:
             isinstance(g, Delta) and ({g.i, g.j} & term.summed) for t in f.terms for g in t.factors
         ):
             rest = term.factors[:k] + term.factors[k + 1:]
+            # Each part keeps the sizes the whole sum gave: in (delta[i,a] + Z[k]) W[i,i],
+            # summed over k, the delta part still sums over k.
+            lengths = extents_from(sizes_carried(f), f)
             return [
                 freshen(Term(term.coef * t.coef, rest + t.factors, term.summed | t.summed,
-                             term.extents + t.extents))
+                             term.extents + t.extents + lengths))
                 for t in f.terms
             ]
     return None

@@ -15,18 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .ir import Statement, all_deltas, statement_extents, statement_refs
+from .ir import Statement, Sum, all_deltas, refs, statement_extents
 
 Source = tuple[str, int]
 
 
 def carried_sources(st: Statement) -> dict[str, Source]:
     """Sizes the tensors on the right give, passed through deltas to their partners."""
+    return expression_sources(st.rhs)
+
+
+def expression_sources(expr: Sum) -> dict[str, Source]:
+    """Sizes the tensors of an expression give, passed through deltas to their partners."""
     sources: dict[str, Source] = {}
-    for r in statement_refs(st):
+    for r in refs(expr):
         for axis, i in enumerate(r.indices):
             sources.setdefault(i, (r.name, axis))
-    return through_deltas(sources, ((d.i, d.j) for d in all_deltas(st.rhs)))
+    return through_deltas(sources, ((d.i, d.j) for d in all_deltas(expr)))
 
 
 def index_sources(st: Statement) -> dict[str, Source]:

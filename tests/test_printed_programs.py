@@ -40,6 +40,10 @@ def same_numbers(d: tc.Program, **arrays: np.ndarray) -> np.ndarray:
     ("Y[i,k] = x[i] + Z[k]; s = Y[i,k]", lambda s: tc.grad(s, "x"), {"x": (2,), "Z": (5,)}),
     ("Y[i,k] = x[i] + Z[k]; s = Y[i,k] x[i]", lambda s: tc.hessian(s, "x"),
      {"x": (2,), "Z": (5,)}),
+    # a sum factor distributed over a delta keeps the sizes it gave (k, in the delta part)
+    ("R2 = (delta[i,a] + Z[k]) W[i,i]", lambda s: tc.grad(s, "W"), {"Z": (4,), "W": (3, 3)}),
+    ("R1[a] = X[i] (delta[i,a] Y[a,b] + exp(Z[k])) W[i,i]; R2 = R1[i]",
+     lambda s: tc.grad(s, "W"), {"X": (2,), "Y": (2, 3), "Z": (4,), "W": (2, 2)}),
     ("y[i] = sigmoid(W[i,j] x[j])", lambda s: tc.vjp(s, "W"), {"W": (2, 3), "x": (3,),
                                                                "G": (2,)}),
     ("y[i] = sigmoid(W[i,j] x[j])", lambda s: tc.jvp(s, "x"), {"W": (2, 3), "x": (3,),
