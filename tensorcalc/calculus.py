@@ -22,7 +22,7 @@ from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import Ref, Statement, Sum, Term, dependencies, needed_statements, statement_refs
 from .modes import Derived, Names, avoid_indices, forward, resolve_extents, reverse, sized
 from .program import Program
-from .reuse import reuse_forward
+from .reuse import hoist_repeated, reuse_forward
 from .rules import deltas
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
@@ -117,6 +117,7 @@ class _Setup:
         forward_part = [st for st in derived.statements if st.name in original]
         new_part = reuse_forward(
             forward_part, [st for st in derived.statements if st.name not in original] + [result])
+        new_part = hoist_repeated(new_part, self.names.tensor)
         # Extents that name statements become input axes: nothing is computed for a shape.
         resolved = resolve_extents(forward_part + new_part, self.statements)
         statements = needed_statements(resolved, result.name)

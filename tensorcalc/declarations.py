@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from .errors import ProgramError
 from .ir import (
+    REDUCTIONS,
     Extent,
     Statement,
     Sum,
@@ -35,7 +36,7 @@ from .printing import format_statement
 from .sizes import Source, carried_sources, index_sources, resolve, through_deltas
 from .syntax import Pos, SDeclaration, SStatement
 
-RESERVED = frozenset({"delta", "sum", "input"})
+RESERVED = frozenset({"delta", "sum", "input", *REDUCTIONS})
 
 
 # --- reading a declaration ------------------------------------------------------------

@@ -77,7 +77,42 @@ class Power:
         return _unique(self.base.free + self.exponent.free)
 
 
-Factor = Union[Ref, Delta, Call, Power, "Sum"]
+# The functions of whole axes (SPEC §7). Those in ``KEEPING`` keep their bracketed indices
+# (the value has those axes); the others reduce them away. ``MATRIX`` ones take two.
+REDUCTIONS = ("max", "min", "logsumexp", "softmax", "inv", "det", "logdet")
+KEEPING = frozenset({"softmax", "inv"})
+MATRIX = frozenset({"inv", "det", "logdet"})
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """``fn[indices](arg)``: a function along the axes ``indices`` of ``arg`` (SPEC §7).
+
+    The argument's other free indices are a batch, carried through. A reducing function
+    (``max``, ``logdet``, ...) binds its ``indices``: they are local to it, like the summed
+    indices of a term. A keeping one (``softmax``, ``inv``) leaves them free: its value has
+    the batch axes, then ``indices``.
+    """
+
+    fn: str
+    indices: tuple[str, ...]
+    arg: Sum
+
+    @property
+    def bound(self) -> tuple[str, ...]:
+        """The index names local to this factor (none for a function that keeps them)."""
+        return () if self.fn in KEEPING else self.indices
+
+    @cached_property
+    def batch(self) -> tuple[str, ...]:
+        return tuple(i for i in self.arg.free if i not in self.indices)
+
+    @cached_property
+    def free(self) -> tuple[str, ...]:
+        return self.batch + self.indices if self.fn in KEEPING else self.batch
+
+
+Factor = Union[Ref, Delta, Call, Power, Reduce, "Sum"]
 
 
 class Extent(NamedTuple):
@@ -184,7 +219,7 @@ def power(base: Sum, exponent: float | Sum) -> Power:
 
 
 def children(factor: Factor) -> tuple[Sum, ...]:
-    if isinstance(factor, Call):
+    if isinstance(factor, (Call, Reduce)):
         return (factor.arg,)
     if isinstance(factor, Power):
         return (factor.base, factor.exponent)
@@ -196,7 +231,7 @@ def children(factor: Factor) -> tuple[Sum, ...]:
 def mentioned(factor: Factor) -> frozenset[str]:
     if isinstance(factor, (Ref, Delta)):
         return frozenset(factor.free)
-    names: set[str] = set()
+    names: set[str] = set(factor.indices) if isinstance(factor, Reduce) else set()
     for s in children(factor):
         for t in s.terms:
             names |= t.mentioned
@@ -311,6 +346,8 @@ def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
     """Apply ``fn`` to the sums directly inside a factor."""
     if isinstance(factor, Call):
         return Call(factor.fn, fn(factor.arg))
+    if isinstance(factor, Reduce):
+        return Reduce(factor.fn, factor.indices, fn(factor.arg))
     if isinstance(factor, Power):
         return Power(fn(factor.base), fn(factor.exponent))
     if isinstance(factor, Sum):
@@ -327,6 +364,9 @@ def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:
         return Ref(factor.name, tuple(mapping.get(i, i) for i in factor.indices))
     if isinstance(factor, Delta):
         return Delta(mapping.get(factor.i, factor.i), mapping.get(factor.j, factor.j))
+    if isinstance(factor, Reduce):
+        return Reduce(factor.fn, tuple(mapping.get(i, i) for i in factor.indices),
+                      rename_sum(factor.arg, mapping))
     return map_factor_sums(factor, lambda s: rename_sum(s, mapping))
 
 
@@ -380,5 +420,15 @@ def freshen(term: Term, used: set[str] | None = None) -> Term:
     def inner(s: Sum) -> Sum:
         return Sum(tuple(freshen(t, used) for t in s.terms))
 
-    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed,
-                term.extents)
+    def factor(f: Factor) -> Factor:
+        if isinstance(f, Reduce) and f.bound:  # its own bound names, like a term's summed
+            clash = {i: "" for i in f.bound if i in used}
+            for i in clash:
+                clash[i] = fresh_name(i, used | term.mentioned | set(clash.values()))
+            renamed = rename_factor(f, clash) if clash else f
+            assert isinstance(renamed, Reduce)
+            used.update(renamed.bound)
+            f = renamed
+        return map_factor_sums(f, inner)
+
+    return Term(term.coef, tuple(factor(f) for f in term.factors), term.summed, term.extents)

@@ -18,10 +18,14 @@ from .declarations import RESERVED, declare_inputs, with_extents
 from .errors import ProgramError
 from .functions import FUNCTIONS
 from .ir import (
+    KEEPING,
+    MATRIX,
+    REDUCTIONS,
     Call,
     Delta,
     Factor,
     Power,
+    Reduce,
     Ref,
     Statement,
     Sum,
@@ -45,6 +49,7 @@ from .syntax import (
     SNeg,
     SNumber,
     SPow,
+    SReduce,
     SStatement,
     SSumOver,
     STensor,
@@ -143,7 +148,7 @@ def _check_size(st: SStatement) -> None:
                     stack.append((f.arg, depth + 1))
                 elif isinstance(f, SPow):
                     stack += [(f.base, depth + 1), (f.exponent, depth + 1)]
-                elif isinstance(f, SSumOver):
+                elif isinstance(f, (SSumOver, SReduce)):
                     stack.append((f.body, depth + 1))
     where = f"statement {st.name} at {st.pos}"
     if terms > MAX_TERMS:
@@ -176,7 +181,7 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos]]:
             stack += [n.exponent, n.base]
         elif isinstance(n, SCall):
             stack.append(n.arg)
-        elif isinstance(n, SSumOver):
+        elif isinstance(n, (SSumOver, SReduce)):
             stack.append(n.body)
     return found
 
@@ -194,7 +199,8 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
             inner = _summed_by(st.rhs, i)
             if inner is not None:
                 raise ProgramError(
-                    f"index {i} of {st.name} at {st.pos} is summed by sum[{i}] at {inner.pos} "
+                    f"index {i} of {st.name} at {st.pos} is summed by "
+                    f"{'sum' if isinstance(inner, SSumOver) else inner.fn}[{i}] at {inner.pos} "
                     f"inside, so it cannot also label the result (a sum over a held index); "
                     f"drop {i} from the left, or sum over another index name"
                 )
@@ -300,12 +306,14 @@ def _flatten_product(node: SExpr) -> tuple[float, list[tuple[SExpr, bool]]]:
     return sign, factors
 
 
-def _summed_by(node: SExpr, index: str) -> SSumOver | None:
-    """The first ``sum[...]`` in ``node`` (in reading order) that sums ``index``, if any."""
+def _summed_by(node: SExpr, index: str) -> SSumOver | SReduce | None:
+    """The first ``sum[...]`` (or reduction, ``max[...]``) in ``node``, in reading order,
+    that sums ``index`` away, if any."""
     stack = [node]
     while stack:  # iterative: the text may nest deeply
         n = stack.pop()
-        if isinstance(n, SSumOver) and index in n.indices:
+        if isinstance(n, (SSumOver, SReduce)) and index in n.indices and (
+                isinstance(n, SSumOver) or n.fn not in KEEPING):
             return n
         stack += reversed(_children(n))
     return None
@@ -320,7 +328,7 @@ def _children(node: SExpr) -> tuple[SExpr, ...]:
         return (node.base, node.exponent)
     if isinstance(node, SCall):
         return (node.arg,)
-    if isinstance(node, SSumOver):
+    if isinstance(node, (SSumOver, SReduce)):
         return (node.body,)
     return ()
 
@@ -352,7 +360,7 @@ class _Lowering:
                 found = frozenset(n.indices)
             else:
                 found = frozenset().union(*(memo[id(k)] for k in kids))
-                if isinstance(n, SSumOver):
+                if isinstance(n, SSumOver) or (isinstance(n, SReduce) and n.fn not in KEEPING):
                     found -= frozenset(n.indices)
             memo[id(n)] = found
         return memo[id(node)]
@@ -390,6 +398,11 @@ class _Lowering:
                     f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}"
                 )
             return Delta(node.indices[0], node.indices[1])
+        if isinstance(node, SCall) and node.fn in REDUCTIONS:
+            axes = "i,j" if node.fn in MATRIX else "j"
+            raise ProgramError(
+                f"{node.fn}() at {node.pos} needs the axes it runs along: write "
+                f"{node.fn}[{axes}](...) (SPEC §7)")
         if isinstance(node, SCall):
             if node.fn not in FUNCTIONS:
                 known = ", ".join(sorted(FUNCTIONS))
@@ -417,5 +430,33 @@ class _Lowering:
                     )
             body = self.sum(node.body, held | frozenset(indices))
             return Sum((Term(1.0, (body,), frozenset(indices)),))
+        if isinstance(node, SReduce):
+            return self.reduce(node, held)
         # A parenthesised sum or product used as one factor.
         return self.sum(node, held)
+
+    def reduce(self, node: SReduce, held: frozenset[str]) -> Reduce:
+        """``max[j](e)``, ``inv[i,j](e)``, ...: the bracketed indices are held while ``e`` is
+        lowered; a reducing function may not name an index held outside (a keeping one
+        may: in ``x[i] = inv[i,j](A[i,j]) b[j]`` both are)."""
+        fn, indices = node.fn, node.indices
+        if fn in MATRIX and len(indices) != 2:
+            raise ProgramError(f"{fn}[] at {node.pos} names {len(indices)} ind"
+                               f"{'ex' if len(indices) == 1 else 'ices'}; a matrix function "
+                               f"takes two, the rows and the columns: {fn}[i,j](...)")
+        if not indices:
+            raise ProgramError(f"{fn}[] at {node.pos} names no index to run along")
+        body_indices = self.occurs(node.body)
+        for k, i in enumerate(indices):
+            if i in indices[:k]:
+                raise ProgramError(f"{fn}[] names index {i} twice at {node.pos}"
+                                   + ("; a matrix function takes two different indices of "
+                                      "equal size" if fn in MATRIX else ""))
+            if i not in body_indices:
+                raise ProgramError(f"{fn}[{','.join(indices)}] at {node.pos} runs along index "
+                                   f"{i}, which its argument does not have")
+            if i in held and fn not in KEEPING:
+                raise ProgramError(
+                    f"{fn}[{i}] at {node.pos} reduces index {i}, which is already held "
+                    "outside (a left-hand index or summed by an enclosing product)")
+        return Reduce(fn, indices, self.sum(node.body, held | frozenset(indices)))

@@ -165,7 +165,8 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
                 return None
             return _inline_ref(value, lhs_of[ref.name], ref, context)
 
-        tangent = simplify_sum(differentiate(sized_terms(st.rhs), rule, Budget(st.name)),
+        tangent = simplify_sum(differentiate(sized_terms(st.rhs), rule, Budget(st.name),
+                                             frozenset(context)),
                                frozenset(st.indices + new_axes))
         forward_needed.append(st)
         if st.name == of:
@@ -266,8 +267,12 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
                 return deltas(ref.indices, temp) if ref.name == target else None
 
             budget = Budget(st.name)
-            local = differentiate(sized_terms(st.rhs), rule, budget)
-            seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t, budget)
+            local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t))
+            # Names a rule made up (softmax's k) are not in the context: the adjoint's own
+            # bound names must avoid them too.
+            made_up = {n for t in local.terms for n in t.mentioned} - context_t
+            seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t | made_up,
+                                budget)
             value = simplify_sum(seeded, frozenset(temp))
             for t in value.terms:
                 t = freshen(t, set(target_lhs))

@@ -19,6 +19,7 @@ from .ir import (
     Delta,
     Factor,
     Power,
+    Reduce,
     Ref,
     Statement,
     Sum,
@@ -155,6 +156,11 @@ class _Printer:
             if self.latex:
                 return _latex_call(f.fn, arg)
             return f"{f.fn}({arg})"
+        if isinstance(f, Reduce):
+            arg = self.sum(f.arg, held | frozenset(f.indices))
+            if self.latex:
+                return _latex_reduce(f.fn, f.indices, arg)
+            return f"{f.fn}[{','.join(f.indices)}]({arg})"
         if isinstance(f, Power):
             base = self.operand(f.base, held)
             value = const_value(f.exponent)
@@ -176,7 +182,7 @@ class _Printer:
         if len(s.terms) == 1 and s.terms[0].coef == 1 and len(s.terms[0].factors) == 1 \
                 and not s.terms[0].summed:
             f = s.terms[0].factors[0]
-            if isinstance(f, (Ref, Delta, Call)):
+            if isinstance(f, (Ref, Delta, Call, Reduce)):
                 return self.factor(f, held)
         value = const_value(s)
         if value is not None and value >= 0:
@@ -210,7 +216,7 @@ def _reciprocal_base(f: Factor) -> Factor:
     if len(base.terms) == 1 and base.terms[0].coef == 1 and len(base.terms[0].factors) == 1 \
             and not base.terms[0].summed:
         inner = base.terms[0].factors[0]
-        if isinstance(inner, (Ref, Delta, Call, Power)):
+        if isinstance(inner, (Ref, Delta, Call, Power, Reduce)):
             return inner
     return base
 
@@ -268,6 +274,19 @@ def _latex_call(fn: str, arg: str) -> str:
     else:
         name = f"\\operatorname{{{fn}}}"
     return f"{name}\\left({arg}\\right)"
+
+
+def _latex_reduce(fn: str, indices: tuple[str, ...], arg: str) -> str:
+    """``\\max_{j} (...)``, ``\\log\\det_{ij} [...]``, ``[...]^{-1}_{ij}``: the subscript
+    names the axes the function runs along."""
+    sub = latex_indices(indices)
+    if fn == "inv":
+        return f"\\left[{arg}\\right]^{{-1}}_{{{sub}}}"
+    if fn in ("det", "logdet"):
+        name = "\\det" if fn == "det" else "\\log\\det"
+        return f"{name}_{{{sub}}}\\left[{arg}\\right]"
+    name = f"\\{fn}" if fn in ("max", "min") else f"\\operatorname{{{fn}}}"
+    return f"{name}_{{{sub}}}\\left({arg}\\right)"
 
 
 def _latex_number(value: float) -> str:

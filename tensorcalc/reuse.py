@@ -8,17 +8,22 @@ and shared derivative pieces are computed once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from .ir import (
     Call,
     Delta,
     Factor,
     Power,
+    Reduce,
     Ref,
     Statement,
     Sum,
     Term,
+    children,
     index_order,
     map_factor_sums,
+    refs,
     rename_term,
 )
 from .simplify import canonical_term, factor_key, term_key
@@ -70,7 +75,7 @@ def _pattern(rhs: Sum) -> Factor | None:
     if len(rhs.terms) == 1:
         t = rhs.terms[0]
         if t.coef == 1 and not t.summed and len(t.factors) == 1 \
-                and isinstance(t.factors[0], (Call, Power)):
+                and isinstance(t.factors[0], (Call, Power, Reduce)):
             return canonical_term(t).factors[0]
     return None
 
@@ -81,3 +86,76 @@ def skeleton(f: Factor) -> tuple[str, tuple[str, ...]]:
     order = tuple(dict.fromkeys(index_order(f)))
     renamed = rename_term(Term(1.0, (f,)), {n: f"#{k}" for k, n in enumerate(order)})
     return factor_key(renamed.factors[0]), order
+
+
+def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
+                   ) -> list[Statement]:
+    """A function of whole axes that a derivative uses more than once (the inverse in
+    ``-Y[i,p] Y[q,j]``, the maximum in the weights of ``max``'s derivative), under any
+    names of its indices, becomes one statement of its own, computed once: ``S_inv[i,j] =
+    inv[i,j](S[i,j])``. One used once stays where it is (an inverse there may run as a
+    solve). ``tensor_name(base)`` gives a fresh statement name."""
+    counts: dict[str, int] = {}
+    first: dict[str, tuple[Reduce, tuple[str, ...], int]] = {}
+    for at, st in enumerate(derived):
+        for f in _reductions(st.rhs):
+            key, order = skeleton(f)
+            counts[key] = counts.get(key, 0) + 1
+            first.setdefault(key, (f, order, at))
+    hoisted = [key for key, n in counts.items() if n >= 2]
+    if not hoisted:
+        return derived
+    made: dict[str, tuple[Statement, tuple[str, ...]]] = {}
+    for key in hoisted:
+        f, order, _ = first[key]
+        base = next((r.name for r in refs(f.arg)), "")
+        name = tensor_name(f"{base}_{f.fn}" if base else f.fn)
+        made[key] = (Statement(name, f.free, Sum((Term(1.0, (f,)),))), order)
+
+    def in_factor(f: Factor) -> Factor:
+        if isinstance(f, Reduce):
+            key, order = skeleton(f)
+            if key in made:
+                st, pattern_order = made[key]
+                mapping = dict(zip(pattern_order, order))
+                return Ref(st.name, tuple(mapping[i] for i in st.indices))
+        return map_factor_sums(f, in_sum)
+
+    def in_sum(s: Sum) -> Sum:
+        return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed, t.extents)
+                         for t in s.terms))
+
+    # Each hoisted statement goes just before the first statement that uses it (a hoisted
+    # one that holds another counts as a user of it: the inner one goes first).
+    depth = {key: sum(1 for _ in _reductions(made[key][0].rhs)) for key in hoisted}
+    place = {key: first[key][2] for key in hoisted}
+    for key in sorted(hoisted, key=lambda k: -depth[k]):
+        for inner in _reductions(made[key][0].rhs):
+            inner_key = skeleton(inner)[0]
+            if inner_key in place and inner_key != key:
+                place[inner_key] = min(place[inner_key], place[key])
+    out: list[Statement] = []
+    ordered = sorted(hoisted, key=lambda k: (place[k], depth[k]))
+    for at, st in enumerate(derived):
+        for key in ordered:
+            if place[key] == at:
+                h = made[key][0]
+                only = h.rhs.terms[0].factors[0]
+                assert isinstance(only, Reduce)
+                out.append(Statement(h.name, h.indices, as_rhs(map_factor_sums(only, in_sum))))
+        out.append(Statement(st.name, st.indices, in_sum(st.rhs), st.extents))
+    return out
+
+
+def as_rhs(f: Factor) -> Sum:
+    return Sum((Term(1.0, (f,)),))
+
+
+def _reductions(expr: Sum) -> Iterator[Reduce]:
+    """Every function of whole axes inside, outermost first."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Reduce):
+                yield f
+            for s in children(f):
+                yield from _reductions(s)

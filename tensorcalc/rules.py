@@ -33,15 +33,18 @@ from .ir import (
     Extent,
     Factor,
     Power,
+    Reduce,
     Ref,
     Sum,
     Term,
     const_value,
     extents_from,
+    fresh_name,
     power,
     sizes_carried,
 )
 from .limits import MAX_DERIVATIVE_FACTORS, size_error
+from .reductions import REDUCERS
 from .sizes import Source, expression_sources
 
 # d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
@@ -68,17 +71,21 @@ class Budget:
                 "or jvp")
 
 
-def differentiate(expr: Sum, rule: RefRule, budget: Budget | None = None) -> Sum:
+def differentiate(expr: Sum, rule: RefRule, budget: Budget | None = None,
+                  around: frozenset[str] = frozenset()) -> Sum:
     """The derivative of a sum; ``rule`` gives the derivative of each reference, and
-    ``budget`` bounds the terms it makes (one statement's, shared by its parts)."""
+    ``budget`` bounds the terms it makes (one statement's, shared by its parts).
+    ``around`` holds the index names of the terms the sum sits in: names a rule makes up
+    (the ``k`` of softmax's ``sum_k s[k] de[k]``) avoid them."""
     budget = budget if budget is not None else Budget("the expression")
     terms: list[Term] = []
     for t in expr.terms:
-        terms += _d_term(t, rule, budget)
+        terms += _d_term(t, rule, budget, around)
     return Sum(tuple(terms))
 
 
-def _d_term(t: Term, rule: RefRule, budget: Budget) -> list[Term]:
+def _d_term(t: Term, rule: RefRule, budget: Budget,
+            around: frozenset[str] = frozenset()) -> list[Term]:
     """Product rule: one term per factor, that factor replaced by its derivative.
 
     A tensor that repeats (``x[i] x[i] ... x[i]``) yields the same terms at each of its
@@ -97,12 +104,13 @@ def _d_term(t: Term, rule: RefRule, budget: Budget) -> list[Term]:
         if isinstance(f, Ref):
             alike.setdefault(_loosely(f, t.summed), set()).add(f)
     made: dict[Ref, list[Term]] = {}
+    inner = around | t.mentioned
     for k, f in enumerate(t.factors):
         key = f if isinstance(f, Ref) and len(alike[_loosely(f, t.summed)]) == 1 else None
         if key is not None and key in made:
             out += made[key]
             continue
-        df = _d_factor(f, rule, budget)
+        df = _d_factor(f, rule, budget, inner)
         others = t.factors[:k] + t.factors[k + 1:]
         start = len(out)
         mine = sizes_carried(f)
@@ -133,28 +141,45 @@ def _loosely(ref: Ref, summed: frozenset[str]) -> tuple[str, tuple[str, ...]]:
     return ref.name, tuple("" if i in summed else i for i in ref.indices)
 
 
-def _d_factor(f: Factor, rule: RefRule, budget: Budget) -> Sum:
+def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str]) -> Sum:
     if isinstance(f, Ref):
         return rule(f) or ZERO
     if isinstance(f, Delta):
         return ZERO
     if isinstance(f, Call):
-        return _times(FUNCTIONS[f.fn].derivative(f.arg), differentiate(f.arg, rule, budget))
+        return _times(FUNCTIONS[f.fn].derivative(f.arg),
+                      differentiate(f.arg, rule, budget, around))
     if isinstance(f, Power):
-        return _d_power(f, rule, budget)
-    return differentiate(f, rule, budget)
+        return _d_power(f, rule, budget, around)
+    if isinstance(f, Reduce):
+        darg = differentiate(f.arg, rule, budget, around)
+        if not darg.terms:
+            return ZERO
+        taken = set(around) | {n for u in darg.terms for n in u.mentioned}
+
+        def fresh(count: int) -> tuple[str, ...]:
+            names = []
+            for _ in range(count):
+                names.append(fresh_name("k", taken))
+                taken.add(names[-1])
+            return tuple(names)
+
+        df = REDUCERS[f.fn].derivative(f, darg, fresh)
+        budget.spend(sum(max(len(u.factors), 1) for u in df.terms))
+        return df
+    return differentiate(f, rule, budget, around)
 
 
-def _d_power(f: Power, rule: RefRule, budget: Budget) -> Sum:
+def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str]) -> Sum:
     n = const_value(f.exponent)
-    dbase = differentiate(f.base, rule, budget)
+    dbase = differentiate(f.base, rule, budget, around)
     if n is not None:  # n b^(n-1) db
         if n == 0 or not dbase.terms:
             return ZERO
         lowered: tuple[Factor, ...] = () if n == 1 else (power(f.base, n - 1),)
         return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed, u.extents)
                          for u in dbase.terms))
-    dexp = differentiate(f.exponent, rule, budget)
+    dexp = differentiate(f.exponent, rule, budget, around)
     if not dexp.terms:
         # e^n with n free of the variable: n e^(n-1) de. The general rule below divides
         # by the base and takes its log: nan at a zero base, where x^p is fine.

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from .ir import (
     Extent,
     Factor,
     Power,
+    Reduce,
     Ref,
     Sum,
     Term,
@@ -39,6 +40,7 @@ from .ir import (
     mentioned,
     needed_extents,
     refs,
+    rename_factor,
     rename_term,
     sizes_carried,
 )
@@ -378,33 +380,45 @@ def canonical_term(term: Term, avoid: frozenset[str] = frozenset()) -> Term:
 
 
 def _to_temporaries(term: Term, counter: list[int]) -> Term:
-    mapping = {}
-    for i in sorted(term.summed):
-        mapping[i] = f"{_TEMP}{counter[0]}"
-        counter[0] += 1
-    term = rename_term(term, mapping)
-    return Term(
-        term.coef,
-        tuple(map_factor_sums(f, lambda s: Sum(tuple(_to_temporaries(t, counter)
-                                                    for t in s.terms))) for f in term.factors),
-        term.summed,
-        term.extents,
-    )
+    """Every bound name (a term's summed, a reduction's own) renamed ``@0``, ``@1``, ..."""
+    def temporaries(names: Iterable[str]) -> dict[str, str]:
+        mapping = {}
+        for i in names:
+            mapping[i] = f"{_TEMP}{counter[0]}"
+            counter[0] += 1
+        return mapping
+
+    term = rename_term(term, temporaries(sorted(term.summed)))
+
+    def factor(f: Factor) -> Factor:
+        if isinstance(f, Reduce) and f.bound:
+            f = rename_factor(f, temporaries(f.bound))
+        return map_factor_sums(f, lambda s: Sum(tuple(_to_temporaries(t, counter)
+                                                     for t in s.terms)))
+
+    return Term(term.coef, tuple(factor(f) for f in term.factors), term.summed, term.extents)
+
+
+def _bound_here(term: Term) -> frozenset[str]:
+    """The names bound at a term's own level: its summed ones and its reductions' own."""
+    own = [i for f in term.factors if isinstance(f, Reduce) for i in f.bound]
+    return term.summed | frozenset(own) if own else term.summed
 
 
 _POOL = ("k", "l", "m", "n", "r", "s", "t", "u", "v", "w", "a", "b", "c", "d", "e", "f", "g", "h")
 
 
 def _canonical(term: Term, used: set[str]) -> Term:
-    loose = {i: "?" for i in term.summed}  # made once per term: a term may have many factors
+    bound = _bound_here(term)
+    loose = {i: "?" for i in bound}  # made once per term: a term may have many factors
     factors = sorted(term.factors, key=lambda f: _loose_key(f, loose))
     first_use: dict[str, None] = {}
     for f in factors:
         for i in index_order(f):
-            if i in term.summed:
+            if i in bound:
                 first_use.setdefault(i)
     seen = list(first_use)
-    seen += sorted(term.summed - set(seen))  # summed, yet in no factor: a size
+    seen += sorted(bound - set(seen))  # summed, yet in no factor: a size
     taken = used | {n for f in factors for n in mentioned(f) if not n.startswith(_TEMP)}
     mapping = {}
     for i in seen:
@@ -417,7 +431,7 @@ def _canonical(term: Term, used: set[str]) -> Term:
         mapping[i] = name
         taken.add(name)
     term = rename_term(Term(term.coef, tuple(factors), term.summed, term.extents), mapping)
-    inner_used = used | set(term.summed)
+    inner_used = used | set(mapping.values())
 
     def inner(s: Sum) -> Sum:
         return Sum(tuple(sorted((_canonical(t, inner_used | set(t.free)) for t in s.terms),
@@ -462,6 +476,8 @@ def _factor_key(f: Factor) -> str:
         return f"2{f.fn}({_sum_key(f.arg)})"
     if isinstance(f, Power):
         return f"3({_sum_key(f.base)})^({_sum_key(f.exponent)})"
+    if isinstance(f, Reduce):
+        return f"5{f.fn}[{','.join(f.indices)}]({_sum_key(f.arg)})"
     return f"4{kind}({_sum_key(f)})"
 
 

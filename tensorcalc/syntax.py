@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -72,6 +73,16 @@ class SSumOver:
 
 
 @dataclass(frozen=True)
+class SReduce:
+    """``fn[indices](body)``: a function of whole axes (SPEC §7)."""
+
+    fn: str
+    indices: tuple[str, ...]
+    body: SExpr
+    pos: Pos
+
+
+@dataclass(frozen=True)
 class SPow:
     base: SExpr
     exponent: SExpr
@@ -92,7 +103,7 @@ class SBinary:
     pos: Pos
 
 
-SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SPow, SNeg, SBinary]  # noqa: UP007
+SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SReduce, SPow, SNeg, SBinary]  # noqa: UP007
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,9 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
 
     def sum_over(self, keyword: Token, indices: tuple[str, ...], body: SExpr) -> SSumOver:
         return SSumOver(indices, body, _pos(keyword))
+
+    def reduce_over(self, keyword: Token, indices: tuple[str, ...], body: SExpr) -> SReduce:
+        return SReduce(str(keyword), indices, body, _pos(keyword))
 
     def call(self, fn: Token, arg: SExpr) -> SCall:
         return SCall(str(fn), arg, _pos(fn))
@@ -244,9 +258,31 @@ _TOKEN_WORDS = {
     "LPAR": '"("', "RPAR": '")"', "LSQB": '"["', "RSQB": '"]"', "COMMA": '","',
     "EQUAL": '"="', "PLUS": '"+"', "MINUS": '"-"', "STAR": '"*"', "SLASH": '"/"',
     "POW": '"^"', "NAME": "a name", "FUNC": "a function", "NUMBER": "a number",
-    "DELTA": "delta", "SUM": "sum", "INPUT": "input", "_NEWLINE": "end of line", "SEMICOLON": '";"',
+    "DELTA": "delta", "SUM": "sum", "REDUCE": "max, min, ...", "INPUT": "input",
+    "_NEWLINE": "end of line", "SEMICOLON": '";"',
     "$END": "end of input",
 }
+
+
+_MEANINGS = {
+    "sum": "sum[j](e) sums e over j", "delta": "delta[i,j] is the Kronecker delta",
+    "max": "max[j](e) is the largest e over j", "min": "min[j](e) is the smallest e over j",
+    "logsumexp": "logsumexp[j](e) is log sum_j exp(e)",
+    "softmax": "softmax[j](e) is exp(e_j) / sum_k exp(e_k)",
+    "inv": "inv[i,j](e) is the inverse of the matrix e", "det": "det[i,j](e) is its determinant",
+    "logdet": "logdet[i,j](e) is log |det|",
+}
+_RESERVED_USE = re.compile(r"\b(" + "|".join(_MEANINGS) + r")\b(\s*\[[^\]]*\])?\s*$")
+
+
+def _reserved_hint(source_line: str, column: int) -> str:
+    """Where the error comes right after a reserved word (``y = max * 2``), say what the
+    word means: the user most likely meant it as a tensor's name."""
+    m = _RESERVED_USE.search(source_line[: max(column - 1, 0)])
+    if m is None:
+        return ""
+    word = m.group(1)
+    return f"; {word} is a reserved word and cannot name a tensor ({_MEANINGS[word]})"
 
 
 def _describe_expected(expected: set[str]) -> str:
@@ -297,7 +333,8 @@ def parse(text: str) -> list[SStatement | SDeclaration]:
                 shown = "end of line"
             expected = getattr(err, "expected", None) or getattr(err, "accepts", None) or set()
             message = f"unexpected {shown}" + _describe_expected(set(expected))
-        raise ParseError(message, line, column, source_line) from None
+        raise ParseError(message + _reserved_hint(source_line, column), line, column,
+                         source_line) from None
     except ProgramError:
         raise
     except LarkError as err:  # anything else Lark may raise: still the user's text

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..functions import FUNCTIONS
 from ..printing import format_number
+from ..reductions import REDUCERS
 from . import kernels
 from .plan import (
     CallOperand,
@@ -32,7 +33,9 @@ from .plan import (
     Operand,
     PowerOperand,
     ProgramPlan,
+    ReduceOperand,
     RefOperand,
+    SolveOperand,
     StatementPlan,
     SumPlan,
     TermPlan,
@@ -136,7 +139,24 @@ class _Writer:
             self.shared[op.shared] = value
         return value
 
-    def _operand(self, op: CallOperand | PowerOperand | GroupOperand) -> str:
+    def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand
+                 | GroupOperand) -> str:
+        if isinstance(op, ReduceOperand):
+            layout = op.batch + op.indices
+            arg = self.sum(op.arg, layout)
+            fn = self.kernel(REDUCERS[op.fn].kernel.__name__, REDUCERS[op.fn].kernel)
+            axes = tuple(range(len(op.batch), len(layout)))
+            return self.temp(f"{fn}({arg}, {axes!r}, np)")
+        if isinstance(op, SolveOperand):
+            i, j = op.indices
+            matrix = self.sum(op.matrix, op.batch + op.indices)
+            if op.transpose:
+                matrix = self.temp(f"np.swapaxes({matrix}, -1, -2)")
+            contracted = i if op.transpose else j
+            right = self._align(self.term(op.right), op.right.einsum_out,
+                                op.batch + (contracted,) + op.rest)
+            solve = self.kernel("solve", kernels.solve)
+            return self.temp(f"{solve}({matrix}, {right}, np)")
         if isinstance(op, CallOperand):
             arg = self.sum(op.arg, op.free)
             fn = self.kernel(op.fn, FUNCTIONS[op.fn].kernel)

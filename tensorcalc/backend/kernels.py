@@ -174,3 +174,53 @@ def relu(x: Array, xp: Any) -> Array:
 
 def step(x: Array, xp: Any) -> Array:
     return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
+
+
+# --- functions of whole axes (SPEC §7) ----------------------------------------------
+# ``axes`` are the trailing axes of ``x`` the function runs along; matrix functions take
+# the last two. The registry in ``reductions.py`` names one of these for each function.
+
+
+def max_over(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    return xp.max(x, axis=axes)
+
+
+def min_over(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    return xp.min(x, axis=axes)
+
+
+def logsumexp(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    # Shifted by the largest value, so that exp never overflows; a shift that is not finite
+    # (every value -inf, or one +inf) is taken as 0 and the result is what log(sum(exp)) is.
+    m = xp.max(x, axis=axes, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    total = xp.sum(xp.exp(x - m), axis=axes, keepdims=True)
+    return xp.squeeze(xp.log(total) + m, axis=axes)
+
+
+def softmax(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    m = xp.max(x, axis=axes, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    e = xp.exp(x - m)
+    return e / xp.sum(e, axis=axes, keepdims=True)
+
+
+def inv(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    return xp.linalg.inv(x)
+
+
+def det(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    return xp.linalg.det(x)
+
+
+def logdet(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    return xp.linalg.slogdet(x)[1]
+
+
+def solve(a: Array, b: Array, xp: Any) -> Array:
+    """``a⁻¹ b`` for matrices ``a`` (batch..., n, n) and ``b`` (batch..., n, rest...): the
+    rest axes of ``b`` are the columns of one solve per matrix."""
+    nb = len(a.shape) - 2
+    shape = tuple(b.shape)
+    columns = xp.reshape(b, shape[:nb + 1] + (-1,))
+    return xp.reshape(xp.linalg.solve(a, columns), shape)

@@ -25,15 +25,18 @@ from typing import Union
 import opt_einsum as oe
 
 from ..ir import (
+    MATRIX,
     Call,
     Delta,
     Factor,
     Power,
+    Reduce,
     Ref,
     Statement,
     Sum,
     Term,
     all_deltas,
+    children,
     const_value,
     rename_term,
     statement_refs,
@@ -73,6 +76,38 @@ class PowerOperand:
 
 
 @dataclass(frozen=True)
+class ReduceOperand:
+    """A function of whole axes (SPEC §7): its argument is computed over ``batch +
+    indices`` and the kernel runs along the trailing ``indices``; the value is over
+    ``free`` (``batch``, then ``indices`` where the function keeps them)."""
+
+    fn: str
+    indices: tuple[str, ...]
+    arg: SumPlan
+    batch: tuple[str, ...]
+    free: tuple[str, ...]
+    shared: int | None = None
+
+
+@dataclass(frozen=True)
+class SolveOperand:
+    """An inverse that is only contracted, run as a linear solve: ``inv[i,j](e)`` times the
+    operands ``right`` that hold the contracted index ``j`` (their product, over
+    ``batch + (j,) + rest``) is ``solve(M, right)``, over ``batch + (i,) + rest``; with
+    ``transpose`` the contracted index is ``i`` and ``M`` is transposed. ``free`` lists
+    the value's axes (``i`` may repeat in ``rest``: a trace takes the diagonal)."""
+
+    matrix: SumPlan
+    indices: tuple[str, str]
+    batch: tuple[str, ...]
+    transpose: bool
+    right: TermPlan
+    rest: tuple[str, ...]
+    free: tuple[str, ...]
+    shared: int | None = None
+
+
+@dataclass(frozen=True)
 class GroupOperand:
     """A parenthesised sum used as one factor, over ``free``."""
 
@@ -81,7 +116,8 @@ class GroupOperand:
     shared: int | None = None
 
 
-Operand = Union[RefOperand, CallOperand, PowerOperand, GroupOperand]  # noqa: UP007
+Operand = Union[RefOperand, CallOperand, PowerOperand, ReduceOperand,  # noqa: UP007
+                SolveOperand, GroupOperand]
 
 
 def operand_indices(op: Operand) -> tuple[str, ...]:
@@ -138,7 +174,8 @@ class StatementPlan:
     ``tensors`` lists every tensor reference (name, indices as written), and
     ``occurrences`` every axis a tensor gives an index (the sizes must agree);
     ``sources`` the tensor axis that sizes each index (``sizes.index_sources``);
-    ``deltas`` the pairs of indices a delta makes equal.
+    ``deltas`` the pairs of indices a delta makes equal; ``square`` the two indices of
+    each matrix function, with its name (their sizes must be equal).
     """
 
     name: str
@@ -149,6 +186,7 @@ class StatementPlan:
     sources: dict[str, tuple[str, int]] = field(hash=False)
     deltas: tuple[tuple[str, str], ...]
     every_index: tuple[str, ...]
+    square: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def unsized(self) -> tuple[str, ...]:
@@ -187,7 +225,20 @@ def plan_statement(st: Statement) -> StatementPlan:
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
     slots = _Slots(_repeated(st.rhs))
     rhs = plan_sum(st.rhs, slots)
-    return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every)
+    square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f in reductions(st.rhs)
+                                 if f.fn in MATRIX))
+    return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
+                         square)
+
+
+def reductions(expr: Sum) -> Iterator[Reduce]:
+    """Every function of whole axes inside, depth first."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Reduce):
+                yield f
+            for s in children(f):
+                yield from reductions(s)
 
 
 class _Slots:
@@ -218,15 +269,46 @@ def plan_term(term: Term, slots: _Slots) -> TermPlan:
         ties,
     )
     operands = tuple(_operand(f, slots) for f in core.factors)
-    indices = [operand_indices(op) for op in operands]
-    present = {i for idx in indices for i in idx}
+    present = {i for op in operands for i in operand_indices(op)}
     core_free = tuple(dict.fromkeys(ties.get(i, i) for i in term.free))
     einsum_out = tuple(i for i in core_free if i in present)
-    letters = einsum_letters(i for idx in indices for i in idx)
-    spec = ",".join("".join(letters[i] for i in idx) for idx in indices) + "->" + \
-        "".join(letters[i] for i in einsum_out)
-    return TermPlan(core.coef, operands, spec, einsum_out, term.free, ties,
-                    tuple(sorted(core.summed - present)))
+    operands = _solves(operands, einsum_out)
+    return TermPlan(core.coef, operands, _spec(operands, einsum_out), einsum_out, term.free,
+                    ties, tuple(sorted(core.summed - present)))
+
+
+def _spec(operands: tuple[Operand, ...], out: tuple[str, ...]) -> str:
+    indices = [operand_indices(op) for op in operands]
+    letters = einsum_letters([i for idx in indices for i in idx] + list(out))
+    return ",".join("".join(letters[i] for i in idx) for idx in indices) + "->" + \
+        "".join(letters[i] for i in out)
+
+
+def _solves(operands: tuple[Operand, ...], out: tuple[str, ...]) -> tuple[Operand, ...]:
+    """Each inverse the term only contracts (over its column index, or its row index),
+    with the operands that hold that index, made one ``SolveOperand``: ``inv[i,j](A) b[j]``
+    is ``solve(A, b)``, never ``A⁻¹`` and a product. An inverse used again elsewhere in
+    the statement (``shared``) is computed once instead."""
+    for k, op in enumerate(operands):
+        if not (isinstance(op, ReduceOperand) and op.fn == "inv" and op.shared is None):
+            continue
+        others = operands[:k] + operands[k + 1:]
+        i, j = op.indices
+        for contracted, kept, transpose in ((j, i, False), (i, j, True)):
+            right = tuple(o for o in others if contracted in operand_indices(o))
+            if contracted in out or not right:
+                continue
+            left = tuple(o for o in others if contracted not in operand_indices(o))
+            wanted = set(out) | set(op.free) | {x for o in left for x in operand_indices(o)}
+            z = tuple(dict.fromkeys(x for o in right for x in operand_indices(o)
+                                    if x in wanted or x == contracted))
+            rest = tuple(x for x in z if x != contracted and x not in op.batch)
+            right = _solves(right, z)
+            right_plan = TermPlan(1.0, right, _spec(right, z), z, z, {}, ())
+            solve = SolveOperand(op.arg, (i, j), op.batch, transpose, right_plan, rest,
+                                 op.batch + (kept,) + rest)
+            return _solves((solve,) + left, out)
+    return operands
 
 
 def _operand(f: Factor, slots: _Slots) -> Operand:
@@ -238,6 +320,9 @@ def _operand(f: Factor, slots: _Slots) -> Operand:
         n = const_value(f.exponent)
         exponent: float | SumPlan = n if n is not None else plan_sum(f.exponent, slots)
         return PowerOperand(plan_sum(f.base, slots), exponent, f.free, slots.slot(f))
+    if isinstance(f, Reduce):
+        return ReduceOperand(f.fn, f.indices, plan_sum(f.arg, slots), f.batch, f.free,
+                             slots.slot(f))
     if isinstance(f, Sum):
         return GroupOperand(plan_sum(f, slots), f.free, slots.slot(f))
     raise TypeError(f"no operand for {f!r}")  # a Delta is removed before this
@@ -252,13 +337,12 @@ def _repeated(expr: Sum) -> set[Factor]:
         s = stack.pop()
         for t in s.terms:
             for f in t.factors:
-                if isinstance(f, (Call, Power, Sum)):
+                if isinstance(f, (Call, Power, Reduce, Sum)):
                     if f in seen:
                         twice.add(f)
                         continue
                     seen.add(f)
-                    stack += [f.arg] if isinstance(f, Call) else \
-                        [f.base, f.exponent] if isinstance(f, Power) else [f]
+                    stack += children(f)
     return twice
 
 
@@ -279,8 +363,11 @@ def einsum_letters(indices: Iterable[str]) -> dict[str, str]:
 
 
 def nested_sums(op: Operand) -> Iterator[SumPlan]:
-    if isinstance(op, CallOperand):
+    if isinstance(op, (CallOperand, ReduceOperand)):
         yield op.arg
+    elif isinstance(op, SolveOperand):
+        yield op.matrix
+        yield SumPlan((op.right,))
     elif isinstance(op, PowerOperand):
         yield op.base
         if isinstance(op.exponent, SumPlan):

@@ -29,6 +29,7 @@ import opt_einsum as oe
 from ..errors import InputError, ShapeError
 from ..functions import FUNCTIONS
 from ..limits import check_size
+from ..reductions import REDUCERS
 from . import kernels
 from .arrays import namespace, on_device
 from .compact import Compact
@@ -38,7 +39,9 @@ from .plan import (
     Operand,
     PowerOperand,
     ProgramPlan,
+    ReduceOperand,
     RefOperand,
+    SolveOperand,
     StatementPlan,
     SumPlan,
     TermPlan,
@@ -83,6 +86,11 @@ def bind_sizes(st: StatementPlan, env: Env) -> Sizes:
         if a in sizes and b in sizes and sizes[a] != sizes[b]:
             raise ShapeError(f"delta[{a},{b}] ties index {a} of size {sizes[a]} (in {owner[a]}) "
                              f"to index {b} of size {sizes[b]} (in {owner[b]})")
+    for i, j, fn in st.square:
+        if i in sizes and j in sizes and sizes[i] != sizes[j]:
+            raise ShapeError(f"{fn}[{i},{j}] in statement {st.name} needs a square matrix, but "
+                             f"index {i} has size {sizes[i]} (in {owner[i]}) and index {j} "
+                             f"size {sizes[j]} (in {owner[j]})")
     for i, (name, axis) in st.sources.items():
         if i not in sizes:
             shape = env[name].shape
@@ -300,11 +308,16 @@ class _Context:
             self.shared[op.shared] = step
         return step
 
-    def _operand(self, op: CallOperand | PowerOperand | GroupOperand) -> Step:
+    def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand
+                 | GroupOperand) -> Step:
         name, itemsize = self.owner
         check_size(f"a temporary in {name} (over {', '.join(op.free) or 'no index'})",
                    self.shape(op.free), itemsize, compact_hint=False)
         xp = self.xp
+        if isinstance(op, ReduceOperand):
+            return self.reduction(op)
+        if isinstance(op, SolveOperand):
+            return self.solve(op)
         if isinstance(op, CallOperand):
             arg = self.sum(op.arg, op.free)
             fn = FUNCTIONS[op.fn].kernel
@@ -318,6 +331,49 @@ class _Context:
             exponent = self.sum(op.exponent, op.free)
             return lambda env: base(env) ** exponent(env)
         return self.sum(op.body, op.free)
+
+    def reduction(self, op: ReduceOperand) -> Step:
+        """``fn[indices](arg)``: the argument over ``batch + indices``, the kernel along the
+        trailing axes."""
+        layout = op.batch + op.indices
+        name, itemsize = self.owner
+        check_size(f"the argument of {op.fn}[{','.join(op.indices)}] in {name}",
+                   self.shape(layout), itemsize, compact_hint=False)
+        arg = self.sum(op.arg, layout)
+        axes = tuple(range(len(op.batch), len(layout)))
+        kernel, xp = REDUCERS[op.fn].kernel, self.xp
+        if op.fn == "inv":
+            where = f"inv[{','.join(op.indices)}](...) in statement {name}"
+            return lambda env: _nonsingular(lambda m: kernel(m, axes, xp), arg(env), where, xp)
+        if xp is np:
+            return lambda env: np.asarray(kernel(arg(env), axes, xp))
+        return lambda env: kernel(arg(env), axes, xp)
+
+    def solve(self, op: SolveOperand) -> Step:
+        """``inv[i,j](M)`` times the operands that hold ``j``, as ``solve(M, ...)``."""
+        i, j = op.indices
+        contracted = i if op.transpose else j
+        name, itemsize = self.owner
+        check_size(f"the matrix of inv[{i},{j}] in {name}", self.shape(op.batch + op.indices),
+                   itemsize, compact_hint=False)
+        matrix = self.sum(op.matrix, op.batch + op.indices)
+        layout = op.batch + (contracted,) + op.rest
+        shape = self.shape(layout)
+        right = self.contraction(op.right)
+        line_up = self.aligner(op.right.einsum_out, layout, shape)
+        xp, solve = self.xp, kernels.solve
+        where = f"inv[{i},{j}](...) in statement {name}"
+
+        def run(env: Env) -> Array:
+            m = matrix(env)
+            if op.transpose:
+                m = xp.swapaxes(m, -1, -2) if hasattr(xp, "swapaxes") \
+                    else xp.matrix_transpose(m)
+            b = right(env)
+            b = b if line_up is None else line_up(b)
+            return _nonsingular(lambda a: solve(a, b, xp), m, where, xp)
+
+        return run
 
     def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
                 shape: tuple[int, ...]) -> Callable[[Array], Array] | None:
@@ -339,3 +395,23 @@ class _Context:
         if line_up is None:
             return lambda core: write(core, order, ties, shape, xp, where)
         return lambda core: write(line_up(core), order, ties, shape, xp, where)
+
+
+def _nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any) -> Array:
+    """``compute(matrix)`` (an inverse or a solve), or an ``InputError`` naming ``where``
+    when the matrix is singular: LAPACK's error (NumPy, torch), or a result that is not
+    finite from a finite matrix (JAX returns inf)."""
+    try:
+        value = compute(matrix)
+    except Exception as err:  # each library has its own LinAlgError
+        if "LinAlgError" in type(err).__name__ or "singular" in str(err).lower():
+            raise InputError(f"the matrix of {where} is singular: it has no inverse") from None
+        raise
+    if xp is not np:
+        try:
+            bad = not bool(xp.all(xp.isfinite(value))) and bool(xp.all(xp.isfinite(matrix)))
+        except Exception:  # noqa: BLE001 - a traced array (jax.jit) has no truth value
+            bad = False
+        if bad:
+            raise InputError(f"the matrix of {where} is singular: it has no inverse")
+    return value
