@@ -20,6 +20,7 @@ from .errors import (
 from .explain import explain
 from .frameworks import to_jax, to_torch
 from .functions import FUNCTIONS
+from .reductions import REDUCERS
 from .limits import set_memory_limit
 from .program import Program
 
@@ -27,6 +28,7 @@ __all__ = [
     "Compact",
     "DerivativeError",
     "FUNCTIONS",
+    "REDUCERS",
     "InputError",
     "MemoryLimitError",
     "ParseError",

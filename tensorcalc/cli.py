@@ -21,7 +21,9 @@ from .backend.plan import (
     GroupOperand,
     Operand,
     PowerOperand,
+    ReduceOperand,
     RefOperand,
+    SolveOperand,
     SumPlan,
     nested_sums,
 )
@@ -249,6 +251,11 @@ def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
                              "inputs of the program)")
     sizes = _known_sizes(program, arrays)
     sizes.update(_sizes(args.size))
+    for st in program.plan.statements:  # a matrix function's two indices have one size
+        for i, j, _fn in st.square:
+            if i in sizes or j in sizes:
+                sizes.setdefault(i, sizes.get(j, 0))
+                sizes.setdefault(j, sizes[i])
     rng = np.random.default_rng(args.seed)
     for name in program.inputs:
         if name in arrays:
@@ -317,6 +324,10 @@ def _einsum_rows(where: str, s: SumPlan) -> Iterator[tuple[str, str]]:
 def _operand_kind(op: Operand) -> str:
     if isinstance(op, CallOperand):
         return op.fn
+    if isinstance(op, ReduceOperand):
+        return f"{op.fn}[{','.join(op.indices)}]"
+    if isinstance(op, SolveOperand):
+        return f"a solve with inv[{','.join(op.indices)}]"
     if isinstance(op, PowerOperand):
         return "a power"
     return "a parenthesised sum"
@@ -328,6 +339,10 @@ def _operand_label(op: Operand) -> str:
     axes = f"[{','.join(op.free)}]" if op.free else ""
     if isinstance(op, CallOperand):
         return f"{op.fn}(...){axes}"
+    if isinstance(op, ReduceOperand):
+        return f"{op.fn}[{','.join(op.indices)}](...){axes}"
+    if isinstance(op, SolveOperand):
+        return f"solve(inv[{','.join(op.indices)}](...), ...){axes}"
     if isinstance(op, PowerOperand):
         exponent = f"{op.exponent:g}" if isinstance(op.exponent, float) else "(...)"
         return f"(...)^{exponent}{axes}"

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from .ir import Call, Delta, Factor, Power, Ref, Statement, Sum, Term, const_value
+from .ir import Call, Delta, Factor, Power, Reduce, Ref, Statement, Sum, Term, const_value
 from .printing import format_number, format_statement
 
 PANEL_WIDTH = 420
@@ -262,6 +262,8 @@ def _label(f: Factor) -> str:
         return f.name
     if isinstance(f, Call):
         return f.fn
+    if isinstance(f, Reduce):
+        return f"{f.fn}[{','.join(f.indices)}]"
     if isinstance(f, Power):
         n = const_value(f.exponent)
         if n == -1:

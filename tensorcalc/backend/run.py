@@ -154,24 +154,28 @@ class Runner:
 
 
 def _compact_step(st: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> Step:
-    """All terms tied alike: add their cores. Otherwise the dense value, with no ties."""
+    """The ties every term has are kept (the softmax Jacobian's ``delta[n,p]``); a term's
+    further ties are written into the core. No tie in common: the dense value."""
     order = st.indices
     terms = st.rhs.terms
     name, itemsize = ctx.owner
-    if not terms or len({tuple(sorted(t.ties.items())) for t in terms}) != 1:
-        # Mixed tie patterns: the compact value is the dense one, under the same limit (and
-        # the refusal must not advise compact=True, which is what was asked for).
-        check_size(f"{name} (its terms tie different axes, so compact=True keeps it dense; "
-                   "vjp or jvp contract it instead)", shape, itemsize, compact_hint=False)
+    ties = dict(terms[0].ties) if terms else {}
+    for t in terms[1:]:
+        ties = {i: r for i, r in ties.items() if t.ties.get(i) == r}
+    if not ties:
+        # The compact value is the dense one, under the same limit (and the refusal must
+        # not advise compact=True, which is what was asked for).
+        check_size(f"{name} (its terms tie no axes in common, so compact=True keeps it "
+                   "dense; vjp or jvp contract it instead)", shape, itemsize,
+                   compact_hint=False)
         dense = ctx.sum(st.rhs, order)
         return lambda env: Compact(dense(env), order, order, {}, shape)
-    ties = dict(terms[0].ties)
-    present = {i for t in terms for i in t.einsum_out}
+    present = {i for t in terms for i in t.einsum_out} | \
+        {i for t in terms for pair in t.ties.items() if pair[0] not in ties for i in pair}
     core_order = tuple(i for i in order if i not in ties and i in present)
     core_shape = ctx.shape(core_order)
     check_size(f"the compact core of {name}", core_shape, itemsize, compact_hint=False)
-    parts = [(ctx.contraction(t), ctx.aligner(t.einsum_out, core_order, core_shape))
-             for t in terms]
+    parts = [_core_part(ctx, t, ties, core_order, core_shape) for t in terms]
 
     def run(env: Env) -> Compact:
         total = None
@@ -181,6 +185,16 @@ def _compact_step(st: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> S
         return Compact(total, core_order, order, ties, shape)
 
     return run
+
+
+def _core_part(ctx: _Context, t: TermPlan, ties: dict[str, str], core_order: tuple[str, ...],
+               core_shape: tuple[int, ...]) -> tuple[Step, Callable[[Array], Array] | None]:
+    """One term's contribution to a compact core over ``core_order``: its contraction,
+    written onto the diagonal of the ties it has beyond the common ``ties``."""
+    extra = {i: r for i, r in t.ties.items() if i not in ties}
+    if not extra:
+        return ctx.contraction(t), ctx.aligner(t.einsum_out, core_order, core_shape)
+    return ctx.contraction(t), ctx.on_diagonal(t.einsum_out, core_order, extra)
 
 
 def _result_type(xp: Any, dtypes: list[Any]) -> Any:
@@ -339,6 +353,7 @@ class _Context:
         name, itemsize = self.owner
         check_size(f"the argument of {op.fn}[{','.join(op.indices)}] in {name}",
                    self.shape(layout), itemsize, compact_hint=False)
+        self.require_linalg(op.fn, {"inv": "inv", "det": "det", "logdet": "slogdet"})
         arg = self.sum(op.arg, layout)
         axes = tuple(range(len(op.batch), len(layout)))
         kernel, xp = REDUCERS[op.fn].kernel, self.xp
@@ -349,11 +364,22 @@ class _Context:
             return lambda env: np.asarray(kernel(arg(env), axes, xp))
         return lambda env: kernel(arg(env), axes, xp)
 
+    def require_linalg(self, fn: str, routines: dict[str, str]) -> None:
+        """Refuse, when the statement is bound, a matrix function the array library lacks
+        (Dask has no ``det`` or ``slogdet``)."""
+        routine = routines.get(fn)
+        if routine is not None and not hasattr(getattr(self.xp, "linalg", None), routine):
+            library = getattr(self.xp, "__name__", "this").split(".")[-2:]
+            raise InputError(f"{fn}[...] in statement {self.owner[0]} needs linalg.{routine}, "
+                             f"which {'.'.join(library)} arrays do not have; compute it on "
+                             "NumPy arrays instead")
+
     def solve(self, op: SolveOperand) -> Step:
         """``inv[i,j](M)`` times the operands that hold ``j``, as ``solve(M, ...)``."""
         i, j = op.indices
         contracted = i if op.transpose else j
         name, itemsize = self.owner
+        self.require_linalg("inv", {"inv": "solve"})
         check_size(f"the matrix of inv[{i},{j}] in {name}", self.shape(op.batch + op.indices),
                    itemsize, compact_hint=False)
         matrix = self.sum(op.matrix, op.batch + op.indices)
