@@ -113,6 +113,8 @@ class _Printer:
         parts = []
         if coef != 1 or not numer:
             parts.append(format_number(coef))
+        if lone_group and explicit and coef == 1:  # sum[k](a + b), not sum[k]((a + b))
+            numer = [self.sum(t.factors[0], inner_held)]  # type: ignore[arg-type]
         parts += numer
         body = self._join(parts, t)
         for d in denom:

@@ -96,7 +96,7 @@ def test_derivatives_refer_to_the_statement_that_computes_the_value() -> None:
         "ds_dz[n,j,p,q] = delta[j,q] delta[n,p] s[n,j] - delta[n,p] s[n,j] s[n,q]"
     d = tc.derive("m[i] = max[j](X[i,j])", "X")
     assert str(d).splitlines()[-1] == ("dm_dX[i,p,q] = delta[i,p] (1 - step(-X[i,q] + m[i])) / "
-                                       "sum[k]((1 - step(-X[i,k] + m[i])))")
+                                       "sum[k](1 - step(-X[i,k] + m[i]))")
 
 
 def test_the_softmax_jacobian_keeps_its_batch_tie() -> None:

@@ -7,11 +7,13 @@ from benchmarks.spec import Workload
 from benchmarks.workloads import (
     chain,
     first_call,
+    gaussian_nll,
     least_squares_hessian,
     logistic_hessian,
     mlp_gradient,
     sigmoid_jacobian,
     small_gradient,
+    softmax_xent,
 )
 
 ALL: tuple[Workload, ...] = (
@@ -22,6 +24,8 @@ ALL: tuple[Workload, ...] = (
     *small_gradient.WORKLOADS,
     *first_call.WORKLOADS,
     *chain.WORKLOADS,
+    *gaussian_nll.WORKLOADS,
+    *softmax_xent.WORKLOADS,
 )
 
 
