@@ -43,18 +43,22 @@ _EXAMPLES = {
     "eval": """examples:
   tensorcalc eval "Y[i,j] = X[i,k] W[k,j]" --size i=2,k=3,j=4
   tensorcalc eval "y[i] = W[i,j] x[j]" -i W=W.npy -i x=x.npy -o y.npy
-  tensorcalc eval -f model.tc -i inputs.npz""",
+  tensorcalc eval -f model.tc -i inputs.npz
+  tensorcalc eval "x[i] = inv[i,j](A[i,j]) b[j]" --size i=4   (j takes i's size)""",
     "derive": """examples:
   tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X
   tensorcalc derive "L = (X[n,d] w[d] - y[n])^2" --wrt w --format latex
   tensorcalc derive -f model.tc --wrt W --of H --format einsum
-  tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X --format svg -o d.svg""",
+  tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X --format svg -o d.svg
+  tensorcalc derive "L = 0.5 logdet[i,j](S[i,j]) + 0.5 r[i] inv[i,j](S[i,j]) r[j]" --wrt S
+  tensorcalc derive "s[n,j] = softmax[j](z[n,j])" --wrt z""",
     "explain": """examples:
   tensorcalc explain "n = sqrt(x[i]^2)"
   tensorcalc explain -f model.tc""",
     "check": """examples:
   tensorcalc check "y[i] = sigmoid(W[i,j] x[j])" --wrt W --size i=3,j=4
-  tensorcalc check -f model.tc --wrt W -i inputs.npz""",
+  tensorcalc check -f model.tc --wrt W -i inputs.npz
+  tensorcalc check "m[i] = max[j](X[i,j])" --wrt X --size i=3,j=5""",
 }
 
 
@@ -71,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="tensorcalc",
         description="Symbolic tensor calculus in index notation: evaluate programs, "
-                    "derive them symbolically, and check derivatives numerically.",
+                    "derive them symbolically, and check derivatives numerically. Besides "
+                    "elementwise functions (tanh(e), ...) the language has functions of whole "
+                    "axes: max[j](e), min[j](e), logsumexp[j](e), softmax[j](e), and the "
+                    "matrix functions inv[i,j](e), det[i,j](e), logdet[i,j](e).",
         epilog="\n\n".join(_EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
