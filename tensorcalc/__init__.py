@@ -20,9 +20,9 @@ from .errors import (
 from .explain import explain
 from .frameworks import to_jax, to_torch
 from .functions import FUNCTIONS
-from .reductions import REDUCERS
 from .limits import set_memory_limit
 from .program import Program
+from .reductions import REDUCERS
 
 __all__ = [
     "Compact",

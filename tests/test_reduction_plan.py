@@ -69,7 +69,8 @@ def test_a_batched_solve_broadcasts_the_right_side(no_explicit_inverse: None) ->
     S = np.stack([spd(4, 0), spd(4, 1), spd(4, 2)])
     v = np.random.default_rng(2).standard_normal(4)
     p = tc.compile("x[b,i] = inv[i,j](S[b,i,j]) v[j]")
-    np.testing.assert_allclose(p(S=S, v=v), np.linalg.solve(S, np.stack([v] * 3)[..., None])[..., 0])
+    expected = np.linalg.solve(S, np.stack([v] * 3)[..., None])[..., 0]
+    np.testing.assert_allclose(p(S=S, v=v), expected)
 
 
 def test_an_inverse_kept_free_is_an_inverse() -> None:
@@ -83,7 +84,8 @@ def test_the_gaussian_gradient_inverts_once() -> None:
     text = str(g)
     assert text.count("= inv[") == 1 and text.count("](S[") == 1, text
     assert "S_inv[q,p] = inv[q,p](S[q,p])" in text
-    assert text.splitlines()[-1] == "dL_dS[p,q] = 0.5 S_inv[q,p] - 0.5 r[k] r[l] S_inv[k,p] S_inv[q,l]"
+    assert text.splitlines()[-1] == \
+        "dL_dS[p,q] = 0.5 S_inv[q,p] - 0.5 r[k] r[l] S_inv[k,p] S_inv[q,l]"
     S, x, mu = spd(4), np.arange(4.0), np.ones(4)
     Si, r = np.linalg.inv(S), np.arange(4.0) - 1
     np.testing.assert_allclose(g(S=S, x=x, mu=mu), 0.5 * (Si - Si @ np.outer(r, r) @ Si).T)
@@ -160,6 +162,13 @@ def test_cli_sizes_a_matrix_from_one_index(tmp_path: object, capsys: pytest.Capt
     assert "agree" in capsys.readouterr().out
     assert main(["derive", NLL, "--wrt", "S", "--format", "einsum"]) == 0
     assert "S_inv: inv[q,p](...)[q,p]" in capsys.readouterr().out
-    assert main(["eval", "x[i] = inv[i,j](A[i,j]) b[j]", "--size", "i=3", "--format",
-                 "einsum"] if False else ["eval", "x[i] = inv[i,j](A[i,j]) b[j]", "--size",
-                                          "i=3"]) == 0
+    assert main(["eval", "x[i] = inv[i,j](A[i,j]) b[j]", "--size", "i=3"]) == 0
+
+
+def test_reductions_along_an_empty_axis() -> None:
+    X = np.zeros((3, 0))
+    for fn in ("max", "min"):
+        with pytest.raises(tc.InputError, match=r"index j, of size 0"):
+            tc.compile(f"y[i] = {fn}[j](X[i,j])")(X=X)
+    np.testing.assert_array_equal(tc.compile("y[i] = logsumexp[j](X[i,j])")(X=X), [-np.inf] * 3)
+    assert tc.compile("Y[i,j] = softmax[j](X[i,j])")(X=X).shape == (3, 0)

@@ -192,6 +192,8 @@ def min_over(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
 def logsumexp(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
     # Shifted by the largest value, so that exp never overflows; a shift that is not finite
     # (every value -inf, or one +inf) is taken as 0 and the result is what log(sum(exp)) is.
+    if any(x.shape[a] == 0 for a in axes):  # the log of an empty sum
+        return xp.sum(x, axis=axes) - xp.inf
     m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     total = xp.sum(xp.exp(x - m), axis=axes, keepdims=True)
@@ -199,6 +201,8 @@ def logsumexp(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
 
 
 def softmax(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    if any(x.shape[a] == 0 for a in axes):  # nothing to normalise
+        return xp.exp(x)
     m = xp.max(x, axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     e = xp.exp(x - m)

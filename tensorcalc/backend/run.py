@@ -354,6 +354,12 @@ class _Context:
         check_size(f"the argument of {op.fn}[{','.join(op.indices)}] in {name}",
                    self.shape(layout), itemsize, compact_hint=False)
         self.require_linalg(op.fn, {"inv": "inv", "det": "det", "logdet": "slogdet"})
+        empty = [i for i in op.indices if self.sizes[i] == 0]
+        if empty and op.fn in ("max", "min"):
+            raise InputError(f"{op.fn}[{','.join(op.indices)}] in statement {name} runs along "
+                             f"index {empty[0]}, of size 0: the "
+                             f"{'largest' if op.fn == 'max' else 'smallest'} of no values "
+                             "is undefined")
         arg = self.sum(op.arg, layout)
         axes = tuple(range(len(op.batch), len(layout)))
         kernel, xp = REDUCERS[op.fn].kernel, self.xp
