@@ -36,6 +36,7 @@ from .ir import (
     statement_extents,
     statement_refs,
 )
+from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
 from .simplify import simplify_sum
 from .sizes import index_sources, resolve
@@ -165,9 +166,8 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
                 return None
             return _inline_ref(value, lhs_of[ref.name], ref, context)
 
-        tangent = simplify_sum(differentiate(sized_terms(st.rhs), rule, Budget(st.name),
-                                             frozenset(context)),
-                               frozenset(st.indices + new_axes))
+        tangent = differentiate(sized_terms(st.rhs), rule, Budget(st.name), frozenset(context))
+        tangent = simplify_sum(refer_to_statement(tangent, st), frozenset(st.indices + new_axes))
         forward_needed.append(st)
         if st.name == of:
             result = Statement(name, st.indices + new_axes, tangent)
@@ -268,6 +268,7 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
 
             budget = Budget(st.name)
             local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t))
+            local = refer_to_statement(local, st)
             # Names a rule made up (softmax's k) are not in the context: the adjoint's own
             # bound names must avoid them too.
             made_up = {n for t in local.terms for n in t.mentioned} - context_t

@@ -67,6 +67,30 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
     return out
 
 
+def refer_to_statement(expr: Sum, st: Statement) -> Sum:
+    """``expr`` (a derivative of ``st``'s right-hand side, in ``st``'s own index names) with
+    every copy of the function ``st`` computes replaced by ``st`` itself: the ``tanh(...)``
+    in ``1 - tanh(...)^2`` becomes ``H[b,h]`` before any renaming or reordering could hide
+    that it is the same value (``reuse_forward`` finds the rest afterwards)."""
+    if len(st.rhs.terms) != 1:
+        return expr
+    t = st.rhs.terms[0]
+    if t.coef != 1 or t.summed or len(t.factors) != 1 \
+            or not isinstance(t.factors[0], (Call, Power, Reduce)) \
+            or set(t.factors[0].free) != set(st.indices):
+        return expr
+    value, ref = t.factors[0], Ref(st.name, st.indices)
+
+    def in_factor(f: Factor) -> Factor:
+        return ref if f == value else map_factor_sums(f, in_sum)
+
+    def in_sum(s: Sum) -> Sum:
+        return Sum(tuple(Term(u.coef, tuple(in_factor(f) for f in u.factors), u.summed,
+                              u.extents) for u in s.terms))
+
+    return in_sum(expr)
+
+
 def _pattern(rhs: Sum) -> Factor | None:
     """The factor a statement's right-hand side appears as inside other terms, if any:
     a function call or power (``tanh(...)``), or a sum of several terms (``(1 - H^2)``)."""

@@ -258,6 +258,11 @@ def _as_power(f: Factor) -> tuple[Sum, float] | None:
     return as_sum(f), 1.0
 
 
+def bound_key(f: Factor) -> str:
+    """Equal for factors equal up to the names of the indices bound inside them."""
+    return _base_key(as_sum(f))
+
+
 def _base_key(base: Sum) -> str:
     """Equal for equal bases, whatever names their own summed indices have (``sqrt(x[k]
     x[k])`` and ``sqrt(x[k1] x[k1])`` are one base): the key of the canonical factor."""

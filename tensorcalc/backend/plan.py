@@ -41,7 +41,7 @@ from ..ir import (
     rename_term,
     statement_refs,
 )
-from ..simplify import substitute_deltas, tie_groups
+from ..simplify import bound_key, substitute_deltas, tie_groups
 from ..sizes import index_sources
 
 # --- operands ------------------------------------------------------------------
@@ -242,16 +242,27 @@ def reductions(expr: Sum) -> Iterator[Reduce]:
 
 
 class _Slots:
-    """Numbers for the operands that occur more than once in a statement."""
+    """Numbers for the operands that occur more than once in a statement, up to the names
+    of their own bound indices (``sigmoid(X[k,l] w[l])`` and ``sigmoid(X[k,l1] w[l1])``
+    are one value)."""
 
-    def __init__(self, repeated: set[Factor]):
+    def __init__(self, repeated: set[SlotKey]):
         self.repeated = repeated
-        self.numbers: dict[Factor, int] = {}
+        self.numbers: dict[SlotKey, int] = {}
 
     def slot(self, f: Factor) -> int | None:
-        if f not in self.repeated:
+        key = slot_key(f)
+        if key not in self.repeated:
             return None
-        return self.numbers.setdefault(f, len(self.numbers))
+        return self.numbers.setdefault(key, len(self.numbers))
+
+
+SlotKey = tuple[str, tuple[str, ...]]
+
+
+def slot_key(f: Factor) -> SlotKey:
+    """Equal for factors that compute the same values over the same axes, in order."""
+    return bound_key(f), f.free
 
 
 def plan_sum(expr: Sum, slots: _Slots | None = None) -> SumPlan:
@@ -328,20 +339,22 @@ def _operand(f: Factor, slots: _Slots) -> Operand:
     raise TypeError(f"no operand for {f!r}")  # a Delta is removed before this
 
 
-def _repeated(expr: Sum) -> set[Factor]:
-    """Function calls, powers and groups that occur more than once in a statement."""
-    seen: set[Factor] = set()
-    twice: set[Factor] = set()
+def _repeated(expr: Sum) -> set[SlotKey]:
+    """Function calls, powers, reductions and groups that occur more than once in a
+    statement (up to the names of their bound indices)."""
+    seen: set[SlotKey] = set()
+    twice: set[SlotKey] = set()
     stack = [expr]
     while stack:
         s = stack.pop()
         for t in s.terms:
             for f in t.factors:
                 if isinstance(f, (Call, Power, Reduce, Sum)):
-                    if f in seen:
-                        twice.add(f)
+                    key = slot_key(f)
+                    if key in seen:
+                        twice.add(key)
                         continue
-                    seen.add(f)
+                    seen.add(key)
                     stack += children(f)
     return twice
 
