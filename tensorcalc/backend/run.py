@@ -224,6 +224,10 @@ class _Context:
         if not plan.terms:
             where = self.where
             return lambda env: xp.zeros(shape, dtype=dtype, **where)
+        if len(plan.terms) == 2:
+            fused = self.constant_plus(plan.terms, order, shape)
+            if fused is not None:
+                return fused
         terms = [self.term(t, order, shape) for t in plan.terms]
         if len(terms) == 1:
             return terms[0]
@@ -238,6 +242,33 @@ class _Context:
             return total
 
         return add_all
+
+    def constant_plus(self, terms: tuple[TermPlan, ...], order: tuple[str, ...],
+                      shape: tuple[int, ...]) -> Step | None:
+        """``c + k * t`` where ``t`` already has the sum's axes: one pass where ``k`` is ±1
+        (``1 - s``), and no array of the constant. None for any other sum."""
+        constants = [t for t in terms if not t.operands and not t.ties]
+        if len(constants) != 1:
+            return None
+        other = terms[1] if constants[0] is terms[0] else terms[0]
+        if other.ties or not other.operands \
+                or self.aligner(other.einsum_out, order, shape) is not None:
+            return None
+        c, k = self.scale(constants[0]), self.scale(other)
+        operands = [self.operand(op) for op in other.operands]
+        raw = self.einsum(other, operands) if other.is_einsum else operands[0]
+        if k == 1:
+            return lambda env: raw(env) + c
+        if k == -1:
+            return lambda env: c - raw(env)
+        return lambda env: raw(env) * k + c
+
+    def scale(self, plan: TermPlan) -> float:
+        """A term's coefficient times the sizes of the summed indices no operand carries."""
+        scale = plan.coef
+        for i in plan.missing_summed:
+            scale *= self.sizes[i]
+        return scale
 
     def term(self, plan: TermPlan, order: tuple[str, ...], shape: tuple[int, ...]) -> Step:
         core = self.contraction(plan)
@@ -257,9 +288,7 @@ class _Context:
     def contraction(self, plan: TermPlan) -> Step:
         """The term's core: ``coef * einsum(operands)`` over ``plan.einsum_out``."""
         xp, dtype = self.xp, self.dtype
-        scale = plan.coef
-        for i in plan.missing_summed:
-            scale *= self.sizes[i]
+        scale = self.scale(plan)
         operands = [self.operand(op) for op in plan.operands]
         if not operands:
             value, where = scale, self.where
@@ -271,6 +300,18 @@ class _Context:
 
     def einsum(self, plan: TermPlan, operands: list[Step]) -> Step:
         indices = [operand_indices(op) for op in plan.operands]
+        if len(operands) >= 2 and len(set(plan.einsum_out)) == len(plan.einsum_out) \
+                and all(idx == plan.einsum_out for idx in indices):
+            # An elementwise product (``s[i] (1 - s[i])``): no contraction, no broadcast.
+            first, rest = operands[0], operands[1:]
+
+            def product(env: Env) -> Array:
+                value = first(env)
+                for f in rest:
+                    value = value * f(env)
+                return value
+
+            return product
         shapes = [self.shape(idx) for idx in indices]
         combos = 1
         for i in {i for idx in indices for i in idx}:
