@@ -224,7 +224,7 @@ def plan_statement(st: Statement) -> StatementPlan:
     every = tuple(dict.fromkeys(
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
     slots = _Slots(_repeated(st.rhs))
-    rhs = plan_sum(st.rhs, slots)
+    rhs = plan_sum(st.rhs, slots, st.indices)
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f in reductions(st.rhs)
                                  if f.fn in MATRIX))
     return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
@@ -265,12 +265,14 @@ def slot_key(f: Factor) -> SlotKey:
     return bound_key(f), f.free
 
 
-def plan_sum(expr: Sum, slots: _Slots | None = None) -> SumPlan:
+def plan_sum(expr: Sum, slots: _Slots | None = None, order: tuple[str, ...] = ()) -> SumPlan:
+    """The plan of a sum whose value is laid out over ``order``: each product is computed
+    in that order of axes where it can be, so that nothing is transposed afterwards."""
     slots = slots if slots is not None else _Slots(set())
-    return SumPlan(tuple(plan_term(t, slots) for t in expr.terms))
+    return SumPlan(tuple(plan_term(t, slots, order) for t in expr.terms))
 
 
-def plan_term(term: Term, slots: _Slots) -> TermPlan:
+def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPlan:
     term = substitute_deltas(term)
     ties = {i: r for i, r in tie_groups(term).items() if i != r}
     # Deltas are structure, not operands: the core is the product of the other factors
@@ -282,7 +284,12 @@ def plan_term(term: Term, slots: _Slots) -> TermPlan:
     operands = tuple(_operand(f, slots) for f in core.factors)
     present = {i for op in operands for i in operand_indices(op)}
     core_free = tuple(dict.fromkeys(ties.get(i, i) for i in term.free))
-    einsum_out = tuple(i for i in core_free if i in present)
+    # Two or more operands: contract straight into the order of the value (one operand is
+    # only a view to transpose, which is free).
+    wanted = tuple(dict.fromkeys(ties.get(i, i) for i in order if ties.get(i, i) in core_free)
+                   ) if len(operands) > 1 else ()
+    einsum_out = tuple(i for i in wanted + core_free if i in present)
+    einsum_out = tuple(dict.fromkeys(einsum_out))
     operands = _solves(operands, einsum_out)
     return TermPlan(core.coef, operands, _spec(operands, einsum_out), einsum_out, term.free,
                     ties, tuple(sorted(core.summed - present)))
@@ -326,16 +333,17 @@ def _operand(f: Factor, slots: _Slots) -> Operand:
     if isinstance(f, Ref):
         return RefOperand(f.name, f.indices)
     if isinstance(f, Call):
-        return CallOperand(f.fn, plan_sum(f.arg, slots), f.free, slots.slot(f))
+        return CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
     if isinstance(f, Power):
         n = const_value(f.exponent)
-        exponent: float | SumPlan = n if n is not None else plan_sum(f.exponent, slots)
-        return PowerOperand(plan_sum(f.base, slots), exponent, f.free, slots.slot(f))
+        exponent: float | SumPlan = n if n is not None else plan_sum(f.exponent, slots, f.free)
+        return PowerOperand(plan_sum(f.base, slots, f.free), exponent, f.free, slots.slot(f))
     if isinstance(f, Reduce):
-        return ReduceOperand(f.fn, f.indices, plan_sum(f.arg, slots), f.batch, f.free,
+        return ReduceOperand(f.fn, f.indices, plan_sum(f.arg, slots, f.batch + f.indices),
+                             f.batch, f.free,
                              slots.slot(f))
     if isinstance(f, Sum):
-        return GroupOperand(plan_sum(f, slots), f.free, slots.slot(f))
+        return GroupOperand(plan_sum(f, slots, f.free), f.free, slots.slot(f))
     raise TypeError(f"no operand for {f!r}")  # a Delta is removed before this
 
 

@@ -303,15 +303,7 @@ class _Context:
         if len(operands) >= 2 and len(set(plan.einsum_out)) == len(plan.einsum_out) \
                 and all(idx == plan.einsum_out for idx in indices):
             # An elementwise product (``s[i] (1 - s[i])``): no contraction, no broadcast.
-            first, rest = operands[0], operands[1:]
-
-            def product(env: Env) -> Array:
-                value = first(env)
-                for f in rest:
-                    value = value * f(env)
-                return value
-
-            return product
+            return _elementwise(operands)
         shapes = [self.shape(idx) for idx in indices]
         combos = 1
         for i in {i for idx in indices for i in idx}:
@@ -328,6 +320,10 @@ class _Context:
                 return lambda env: einsum(spec, a(env), b(env))
             a, b, c = operands
             return lambda env: einsum(spec, a(env), b(env), c(env))
+        if self.xp is np:
+            product = self.matmul(indices, operands, plan.einsum_out)
+            if product is not None:
+                return product
         expression = oe.contract_expression(spec, *shapes)
         if self.xp is np:
             # BLAS hands back transposed views; elementwise work that mixes them with
@@ -343,6 +339,54 @@ class _Context:
             a, b = operands
             return lambda env: expression(a(env), b(env))
         return lambda env: expression(*[f(env) for f in operands])
+
+    def matmul(self, indices: list[tuple[str, ...]], operands: list[Step],
+               out: tuple[str, ...]) -> Step | None:
+        """A product that is one matrix product once the operands over the same axes are
+        multiplied elementwise (``H_bar[k,q] X[k,p] (1 - H[k,q]^2)``): run as ``np.matmul``
+        with the operands in the order that makes the result C-ordered in ``out``'s order,
+        so that nothing is copied afterwards. None for any other product."""
+        groups: dict[tuple[str, ...], list[Step]] = {}
+        for idx, step in zip(indices, operands):
+            groups.setdefault(idx, []).append(step)
+        if len(groups) != 2 or any(len(set(idx)) != len(idx) for idx in groups):
+            return None
+        (ia, a_steps), (ib, b_steps) = groups.items()
+        if any(i not in out for i in set(ia) ^ set(ib)) or not set(out) <= set(ia) | set(ib):
+            return None  # an index summed within one side, or one no operand has
+        batch = tuple(i for i in out if i in ia and i in ib)
+        contracted = tuple(i for i in ia if i in ib and i not in out)
+        a_only = tuple(i for i in ia if i not in ib)
+        b_only = tuple(i for i in ib if i not in ia)
+        if out == batch + b_only + a_only:  # swap, so that the result is laid out as out
+            ia, ib, a_steps, b_steps, a_only, b_only = ib, ia, b_steps, a_steps, b_only, a_only
+        natural = batch + a_only + b_only
+        a_order = tuple(ia.index(i) for i in batch + a_only + contracted)
+        b_order = tuple(ib.index(i) for i in batch + contracted + b_only)
+        size = self.sizes
+
+        def count(names: tuple[str, ...]) -> int:
+            n = 1
+            for i in names:
+                n *= size[i]
+            return n
+
+        a_shape: tuple[int, ...] = (count(batch), count(a_only), count(contracted))
+        b_shape: tuple[int, ...] = (count(batch), count(contracted), count(b_only))
+        if not batch:
+            a_shape, b_shape = a_shape[1:], b_shape[1:]
+        shape = tuple(size[i] for i in natural)
+        final = tuple(natural.index(i) for i in out)
+        a_side, b_side = _elementwise(a_steps), _elementwise(b_steps)
+        matmul, identity = np.matmul, tuple(range(len(final)))
+
+        def run(env: Env) -> Array:
+            a = a_side(env).transpose(a_order).reshape(a_shape)
+            b = b_side(env).transpose(b_order).reshape(b_shape)
+            value = matmul(a, b).reshape(shape)
+            return value if final == identity else value.transpose(final).copy()
+
+        return run
 
     def operand(self, op: Operand) -> Step:
         if isinstance(op, RefOperand):
@@ -468,6 +512,21 @@ class _Context:
         if line_up is None:
             return lambda core: write(core, order, ties, shape, xp, where)
         return lambda core: write(line_up(core), order, ties, shape, xp, where)
+
+
+def _elementwise(steps: list[Step]) -> Step:
+    """The elementwise product of operands over the same axes."""
+    if len(steps) == 1:
+        return steps[0]
+    first, rest = steps[0], steps[1:]
+
+    def product(env: Env) -> Array:
+        value = first(env)
+        for f in rest:
+            value = value * f(env)
+        return value
+
+    return product
 
 
 def _nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any) -> Array:

@@ -1,0 +1,71 @@
+"""Products large enough for BLAS run as one ``np.matmul`` when they are one matrix product
+(after multiplying the operands over the same axes), laid out in the value's own order.
+Every pattern is checked against ``np.einsum`` at sizes past the small-einsum cutoff."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorcalc as tc
+from tensorcalc.backend.run import SMALL_EINSUM
+
+SIZES = {"b": 3, "i": 37, "j": 41, "k": 29, "l": 5}
+
+
+# Those not one matrix product: three operand groups (opt_einsum), or too small.
+NOT_MATMUL = {"ij,jk,ik->ik", "ij,ij->"}
+
+
+@pytest.mark.parametrize("text, spec", [
+    ("Y[i,k] = A[i,j] B[j,k]", "ij,jk->ik"),
+    ("Y[k,i] = A[i,j] B[j,k]", "ij,jk->ki"),
+    ("Y[i,k] = A[j,i] B[k,j]", "ji,kj->ik"),
+    ("Y[b,i,k] = A[b,i,j] B[b,j,k]", "bij,bjk->bik"),
+    ("Y[i,b,k] = A[b,i,j] B[b,j,k]", "bij,bjk->ibk"),
+    ("Y[k,i,b] = A[b,j,i] B[k,b,j]", "bji,kbj->kib"),
+    ("Y[i,k] = A[i,j] C[i,j] B[j,k]", "ij,ij,jk->ik"),
+    ("Y[i,k,l] = A[i,j] D[j,k,l]", "ij,jkl->ikl"),
+    ("Y[l,i,k] = A[i,j] D[j,k,l]", "ij,jkl->lik"),
+    ("Y[i,k] = E[i,j,l] F[l,j,k]", "ijl,ljk->ik"),
+    ("Y[i,k] = A[i,j] B[j,k] G[i,k]", "ij,jk,ik->ik"),
+    ("y = A[i,j] C[i,j]", "ij,ij->"),
+    ("Y[i,j,k] = A[i,j] B[j,k]", "ij,jk->ijk"),
+])
+def test_matrix_products_agree_with_einsum(text: str, spec: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    matmul = np.matmul
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return matmul(*args)
+
+    monkeypatch.setattr(np, "matmul", counted)
+    p = tc.compile(text)
+    rng = np.random.default_rng(0)
+    arrays: dict[str, np.ndarray] = {}
+    for st in p.statements:
+        for t in st.rhs.terms:
+            for f in t.factors:
+                arrays.setdefault(f.name, rng.standard_normal(  # type: ignore[union-attr]
+                    tuple(SIZES[i] for i in f.indices)))  # type: ignore[union-attr]
+    names = list(p.inputs)
+    combos = 1
+    for i in set(spec.replace(",", "").replace("->", "")):
+        combos *= SIZES[i]
+    assert combos > SMALL_EINSUM or spec in ("ij,ij->",), "too small to test the BLAS path"
+    expected = np.einsum(spec, *[arrays[n] for n in names])
+    value = p(**{n: arrays[n] for n in names})
+    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
+    assert not any(np.may_share_memory(value, a) for a in arrays.values())
+    assert bool(calls) == (spec not in NOT_MATMUL)
+
+
+def test_float32_stays_float32() -> None:
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((200, 300)).astype(np.float32)
+    B = rng.standard_normal((300, 100)).astype(np.float32)
+    value = tc.compile("Y[k,i] = A[i,j] B[j,k]")(A=A, B=B)
+    assert value.dtype == np.float32 and value.flags.c_contiguous
+    np.testing.assert_allclose(value, (A @ B).T, rtol=1e-4)
