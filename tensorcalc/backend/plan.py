@@ -36,8 +36,10 @@ from ..ir import (
     Sum,
     Term,
     all_deltas,
+    as_sum,
     children,
     const_value,
+    refs,
     rename_term,
     statement_refs,
 )
@@ -223,7 +225,7 @@ def plan_statement(st: Statement) -> StatementPlan:
     deltas = tuple((d.i, d.j) for d in all_deltas(st.rhs))
     every = tuple(dict.fromkeys(
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
-    slots = _Slots(_repeated(st.rhs))
+    slots = _repeated(st.rhs)
     rhs = plan_sum(st.rhs, slots, st.indices)
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f in reductions(st.rhs)
                                  if f.fn in MATRIX))
@@ -246,11 +248,14 @@ class _Slots:
     of their own bound indices (``sigmoid(X[k,l] w[l])`` and ``sigmoid(X[k,l1] w[l1])``
     are one value)."""
 
-    def __init__(self, repeated: set[SlotKey]):
+    def __init__(self, repeated: set[SlotKey], candidates: set[Rough]):
         self.repeated = repeated
+        self.candidates = candidates  # rough keys that more than one factor has
         self.numbers: dict[SlotKey, int] = {}
 
     def slot(self, f: Factor) -> int | None:
+        if rough_key(f) not in self.candidates:
+            return None
         key = slot_key(f)
         if key not in self.repeated:
             return None
@@ -258,6 +263,7 @@ class _Slots:
 
 
 SlotKey = tuple[str, tuple[str, ...]]
+Rough = tuple[str, tuple[str, ...], tuple[str, ...]]
 
 
 def slot_key(f: Factor) -> SlotKey:
@@ -265,10 +271,17 @@ def slot_key(f: Factor) -> SlotKey:
     return bound_key(f), f.free
 
 
+def rough_key(f: Factor) -> Rough:
+    """Equal whenever ``slot_key`` is, and cheap: the kind of factor, its axes and the
+    tensors it reads (canonical keys are computed only where these repeat)."""
+    kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
+    return kind, f.free, tuple(sorted(r.name for r in refs(as_sum(f))))
+
+
 def plan_sum(expr: Sum, slots: _Slots | None = None, order: tuple[str, ...] = ()) -> SumPlan:
     """The plan of a sum whose value is laid out over ``order``: each product is computed
     in that order of axes where it can be, so that nothing is transposed afterwards."""
-    slots = slots if slots is not None else _Slots(set())
+    slots = slots if slots is not None else _Slots(set(), set())
     return SumPlan(tuple(plan_term(t, slots, order) for t in expr.terms))
 
 
@@ -347,24 +360,30 @@ def _operand(f: Factor, slots: _Slots) -> Operand:
     raise TypeError(f"no operand for {f!r}")  # a Delta is removed before this
 
 
-def _repeated(expr: Sum) -> set[SlotKey]:
-    """Function calls, powers, reductions and groups that occur more than once in a
-    statement (up to the names of their bound indices)."""
-    seen: set[SlotKey] = set()
-    twice: set[SlotKey] = set()
+def _repeated(expr: Sum) -> _Slots:
+    """Slots for the function calls, powers, reductions and groups that occur more than
+    once in a statement (up to the names of their bound indices)."""
+    factors: list[Factor] = []
     stack = [expr]
     while stack:
         s = stack.pop()
         for t in s.terms:
             for f in t.factors:
                 if isinstance(f, (Call, Power, Reduce, Sum)):
-                    key = slot_key(f)
-                    if key in seen:
-                        twice.add(key)
-                        continue
-                    seen.add(key)
+                    factors.append(f)
                     stack += children(f)
-    return twice
+    rough: dict[Rough, int] = {}
+    for f in factors:
+        key = rough_key(f)
+        rough[key] = rough.get(key, 0) + 1
+    candidates = {key for key, n in rough.items() if n > 1}
+    seen: set[SlotKey] = set()
+    twice: set[SlotKey] = set()
+    for f in factors:
+        if rough_key(f) in candidates:
+            exact = slot_key(f)
+            (twice if exact in seen else seen).add(exact)
+    return _Slots(twice, candidates)
 
 
 def einsum_letters(indices: Iterable[str]) -> dict[str, str]:
