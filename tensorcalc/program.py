@@ -129,7 +129,8 @@ class Program:
     def _run(self, arrays: dict[str, Any], compact: bool) -> Any:
         env = self._bind(arrays)
         try:
-            key = tuple((type(env[n]), env[n].shape, env[n].dtype) for n in self.needed_inputs)
+            key = tuple([(type(v), v.shape, v.dtype) for v in map(env.__getitem__,
+                                                                   self.needed_inputs)])
             runner = self._runners.get(key)
             if runner is None:
                 runner = Runner(self.plan, env)
@@ -240,6 +241,8 @@ _MAX_SIGNATURES = 32
 def _owned(value: Any, inputs: Iterable[Any]) -> Any:
     """A NumPy result never aliases an input and is never a read-only broadcast view."""
     if isinstance(value, np.ndarray):
+        if value.base is None and value.flags.writeable:
+            return value  # owns its memory, made by this call: no input can share it
         if not value.flags.writeable or any(
             isinstance(a, np.ndarray) and np.may_share_memory(value, a) for a in inputs
         ):

@@ -28,7 +28,7 @@ import opt_einsum as oe
 
 from ..errors import InputError, ShapeError
 from ..functions import FUNCTIONS
-from ..limits import check_size
+from ..limits import check_size, memory_limit
 from ..reductions import REDUCERS
 from . import kernels
 from .arrays import namespace, on_device
@@ -131,18 +131,24 @@ class Runner:
         self.result = plan.result
         self.itemsize = itemsize
         self.shape = shape
+        self.nbytes = itemsize
+        for n in shape:
+            self.nbytes *= n
         self._last = (last, ctx)
         self._compact: Step | None = None
 
     def __call__(self, env: Env, upto: int | None = None) -> Env:
         """Run the steps (all, or the first ``upto``) and return the filled environment."""
-        for name, step in self.steps[:upto]:
+        for name, step in (self.steps if upto is None else self.steps[:upto]):
             env[name] = step(env)
         return env
 
     def dense(self, env: Env) -> Array:
-        check_size(self.result, self.shape, self.itemsize, compact_hint=True)
-        return self(env)[self.result]
+        if self.nbytes > memory_limit():  # the limit may have changed since binding
+            check_size(self.result, self.shape, self.itemsize, compact_hint=True)
+        for name, step in self.steps:
+            env[name] = step(env)
+        return env[self.result]
 
     def compact(self, env: Env) -> Compact:
         """The result in its delta structure (every earlier statement run densely)."""
