@@ -38,7 +38,7 @@ from .ir import (
 )
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
-from .simplify import simplify_sum
+from .simplify import distinct_bound_names, simplify_sum
 from .sizes import index_sources, resolve
 
 
@@ -243,14 +243,15 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
     lhs_of = {st.name: st.indices for st in chain}
     lhs_of[wrt] = wrt_axes
     contributions: dict[str, list[Term]] = {}
+    contributors: dict[str, int] = {}  # how many statements contributed to each adjoint
     adjoint_ref: dict[str, Sum] = {of: as_sum(cotangent) if cotangent else const(1.0)}
     adjoints: list[Statement] = []
     for st in reversed(chain):
         if st.name not in active:
             continue
         if st.name != of:
-            total = simplify_sum(Sum(tuple(contributions.pop(st.name, []))),
-                                 frozenset(st.indices))
+            total = _total(contributions.pop(st.name, []), contributors.pop(st.name, 0),
+                           st.indices)
             if not total.terms:
                 continue
             adjoint_ref[st.name], extra = _adjoint_statement(st, total, names)
@@ -275,13 +276,24 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
             seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t | made_up,
                                 budget)
             value = simplify_sum(seeded, frozenset(temp))
-            for t in value.terms:
+            for k, t in enumerate(value.terms):
                 t = freshen(t, set(target_lhs))
+                if not k:
+                    contributors[target] = contributors.get(target, 0) + 1
                 contributions.setdefault(target, []).append(
                     rename_term(t, dict(zip(temp, target_lhs))))
-    gradient = simplify_sum(Sum(tuple(contributions.get(wrt, []))), frozenset(wrt_axes))
+    gradient = _total(contributions.get(wrt, []), contributors.get(wrt, 0), wrt_axes)
     # Adjoints were made from the result backwards: each uses only those made before it.
     return Derived(list(chain) + adjoints, Statement(name, wrt_axes, gradient))
+
+
+def _total(terms: list[Term], contributors: int, axes: tuple[str, ...]) -> Sum:
+    """An adjoint: the contributions of the statements that use it, added. One statement's
+    contribution is simplified already (only renamed since, with its bound names kept
+    apart from the new ones): it is used as it is."""
+    if contributors <= 1:  # renaming may have given a bound name a second size: not so
+        return distinct_bound_names(Sum(tuple(terms)), frozenset(axes))
+    return simplify_sum(Sum(tuple(terms)), frozenset(axes))
 
 
 def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget) -> Sum:
