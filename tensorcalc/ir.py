@@ -238,6 +238,15 @@ def mentioned(factor: Factor) -> frozenset[str]:
     return frozenset(names)
 
 
+def only_contracted(f: Factor, term: Term) -> bool:
+    """Is ``f`` an inverse that ``term`` contracts over its row or its column index with
+    another factor (``inv[i,j](A[i,j]) b[j]``)? Such an inverse runs as a linear solve."""
+    if not isinstance(f, Reduce) or f.fn != "inv":
+        return False
+    others = [g for g in term.factors if g is not f]
+    return any(i in term.summed and any(i in g.free for g in others) for i in f.indices)
+
+
 def sizes_carried(f: Factor) -> frozenset[str]:
     """The free indices of a factor whose sizes a tensor inside it gives (a delta gives none)."""
     if isinstance(f, Ref):

@@ -23,6 +23,7 @@ from .ir import (
     children,
     index_order,
     map_factor_sums,
+    only_contracted,
     refs,
     rename_term,
 )
@@ -121,12 +122,15 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
     solve). ``tensor_name(base)`` gives a fresh statement name."""
     counts: dict[str, int] = {}
     first: dict[str, tuple[Reduce, tuple[str, ...], int]] = {}
+    as_matrix: set[str] = set()  # not only an inverse contracted (that runs as a solve)
     for at, st in enumerate(derived):
-        for f in _reductions(st.rhs):
+        for f, term in _reductions_in_terms(st.rhs):
             key, order = skeleton(f)
             counts[key] = counts.get(key, 0) + 1
             first.setdefault(key, (f, order, at))
-    hoisted = [key for key, n in counts.items() if n >= 2]
+            if not only_contracted(f, term):
+                as_matrix.add(key)
+    hoisted = [key for key, n in counts.items() if n >= 2 and key in as_matrix]
     if not hoisted:
         return derived
     made: dict[str, tuple[Statement, tuple[str, ...]]] = {}
@@ -173,6 +177,16 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
 
 def as_rhs(f: Factor) -> Sum:
     return Sum((Term(1.0, (f,)),))
+
+
+def _reductions_in_terms(expr: Sum) -> Iterator[tuple[Reduce, Term]]:
+    """Every function of whole axes inside, with the term it is a factor of."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Reduce):
+                yield f, t
+            for s in children(f):
+                yield from _reductions_in_terms(s)
 
 
 def _reductions(expr: Sum) -> Iterator[Reduce]:

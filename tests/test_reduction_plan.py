@@ -172,3 +172,21 @@ def test_reductions_along_an_empty_axis() -> None:
             tc.compile(f"y[i] = {fn}[j](X[i,j])")(X=X)
     np.testing.assert_array_equal(tc.compile("y[i] = logsumexp[j](X[i,j])")(X=X), [-np.inf] * 3)
     assert tc.compile("Y[i,j] = softmax[j](X[i,j])")(X=X).shape == (3, 0)
+
+
+def test_an_inverse_only_contracted_in_a_derivative_stays_a_solve(
+        no_explicit_inverse: None) -> None:
+    g = tc.grad(NLL, "mu")
+    assert "S_inv" not in str(g)  # two solves, never the matrix S⁻¹
+    assert [op for op in operands(g) if isinstance(op, SolveOperand)]
+    S, x, mu = spd(4), np.arange(4.0), np.ones(4)
+    np.testing.assert_allclose(g(S=S, x=x, mu=mu),
+                               -np.linalg.solve(S, x - mu), rtol=1e-12)
+
+
+def test_the_same_inverse_contracted_twice_is_two_solves(no_explicit_inverse: None) -> None:
+    p = tc.compile("y = r[i] inv[i,j](S[i,j]) r[j] + q[i] inv[i,j](S[i,j]) q[j]")
+    assert sum(isinstance(op, SolveOperand) for op in operands(p)) == 2
+    S, r, q = spd(4), np.arange(4.0), np.ones(4)
+    np.testing.assert_allclose(p(S=S, r=r, q=q),
+                               r @ np.linalg.solve(S, r) + q @ np.linalg.solve(S, q))

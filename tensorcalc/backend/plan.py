@@ -39,6 +39,7 @@ from ..ir import (
     as_sum,
     children,
     const_value,
+    only_contracted,
     refs,
     rename_term,
     statement_refs,
@@ -364,6 +365,7 @@ def _repeated(expr: Sum) -> _Slots:
     """Slots for the function calls, powers, reductions and groups that occur more than
     once in a statement (up to the names of their bound indices)."""
     factors: list[Factor] = []
+    solved: dict[int, bool] = {}  # an inverse's occurrence that runs as a solve
     stack = [expr]
     while stack:
         s = stack.pop()
@@ -371,6 +373,7 @@ def _repeated(expr: Sum) -> _Slots:
             for f in t.factors:
                 if isinstance(f, (Call, Power, Reduce, Sum)):
                     factors.append(f)
+                    solved[len(factors) - 1] = only_contracted(f, t)
                     stack += children(f)
     rough: dict[Rough, int] = {}
     for f in factors:
@@ -379,10 +382,16 @@ def _repeated(expr: Sum) -> _Slots:
     candidates = {key for key, n in rough.items() if n > 1}
     seen: set[SlotKey] = set()
     twice: set[SlotKey] = set()
-    for f in factors:
+    solves: set[SlotKey] = set()  # inverses only ever contracted
+    dense: set[SlotKey] = set()  # anything else, inverses needed as a matrix included
+    for k, f in enumerate(factors):
         if rough_key(f) in candidates:
             exact = slot_key(f)
             (twice if exact in seen else seen).add(exact)
+            (solves if solved[k] else dense).add(exact)
+    # An inverse that is only ever contracted runs as a solve each time, never as a
+    # matrix (SPEC §7), however often it occurs.
+    twice -= solves - dense
     return _Slots(twice, candidates)
 
 
