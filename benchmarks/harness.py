@@ -99,8 +99,9 @@ class Goal:
 class Row:
     """One line of the table."""
 
-    def __init__(self, key: str, workload: str, goal: str = "(info)"):
+    def __init__(self, key: str, workload: str, goal: str = "(info)", name: str = ""):
         self.key = key
+        self.name = name or key  # how the summary names it (rows may share a key)
         self.workload = f"{key}. {workload}"
         self.goal = goal
         self.cells: dict[str, str] = {k: NA for k in IMPLS}
@@ -459,7 +460,7 @@ def print_summary(report: Report) -> None:
     """The errors and the ``SUMMARY:`` line."""
     goals = [r for r in report.rows if r.met is not None]
     met = sum(1 for r in goals if r.met)
-    missed = [r.key for r in goals if not r.met]
+    missed = [r.name for r in goals if not r.met]
     errors = report.errors
     if errors:
         print(f"\n!!! {len(errors)} ERROR(S): " + " / ".join(errors))

@@ -60,6 +60,6 @@ WORKLOADS = (
         program=derivative(tc.hessian, SOURCE, "w"),
         reference=reference,
         peers={"jax": jax_hessian, "torch": torch_hessian},
-        goals=(Goal("tensorcalc time / NumPy formula time", 1.15),),
+        goals=(Goal("tensorcalc time / NumPy formula time", 1.05),),
     ),
 )

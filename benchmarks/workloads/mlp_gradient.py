@@ -77,6 +77,6 @@ WORKLOADS = (
         program=derivative(tc.grad, SOURCE, "W"),
         reference=reference,
         peers=PEERS,
-        goals=(Goal("tensorcalc time / NumPy formula time", 1.2),),
+        goals=(Goal("tensorcalc time / NumPy formula time", 1.10),),
     ),
 )
