@@ -30,6 +30,9 @@ NOT_MATMUL = {"ij,jk,ik->ik", "ij,ij->"}
     ("Y[i,k] = E[i,j,l] F[l,j,k]", "ijl,ljk->ik"),
     ("Y[i,k] = A[i,j] B[j,k] G[i,k]", "ij,jk,ik->ik"),
     ("y = A[i,j] C[i,j]", "ij,ij->"),
+    ("Y[i,k] = A[i,j] v[j] B[j,k]", "ij,j,jk->ik"),
+    ("Y[j,k] = A[i,j] v[i] w[i] C[i,k]", "ij,i,i,ik->jk"),
+    ("Y[i,k] = E[i,j,l] u[l,j] F[l,j,k]", "ijl,lj,ljk->ik"),
     ("Y[i,j,k] = A[i,j] B[j,k]", "ij,jk->ijk"),
 ])
 def test_matrix_products_agree_with_einsum(text: str, spec: str,

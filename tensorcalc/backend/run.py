@@ -355,7 +355,16 @@ class _Context:
         groups: dict[tuple[str, ...], list[Step]] = {}
         for idx, step in zip(indices, operands):
             groups.setdefault(idx, []).append(step)
-        if len(groups) != 2 or any(len(set(idx)) != len(idx) for idx in groups):
+        if any(len(set(idx)) != len(idx) for idx in groups):
+            return None
+        # An operand over a subset of another's axes (the weights s[k] of X[k,p] s[k] X[k,q])
+        # is multiplied into that one, broadcast: X[k,p] s[k], then one matrix product.
+        for idx in sorted(groups, key=len):
+            wider = next((g for g in groups if set(idx) < set(g)), None)
+            if wider is not None:
+                # their product first, at their own size, then one pass over the wider
+                groups[wider].append(self.broadcast(_elementwise(groups.pop(idx)), idx, wider))
+        if len(groups) != 2:
             return None
         (ia, a_steps), (ib, b_steps) = groups.items()
         if any(i not in out for i in set(ia) ^ set(ib)) or not set(out) <= set(ia) | set(ib):
@@ -393,6 +402,15 @@ class _Context:
             return value if final == identity else value.transpose(final).copy()
 
         return run
+
+    def broadcast(self, step: Step, have: tuple[str, ...], want: tuple[str, ...]) -> Step:
+        """``step``'s value (axes ``have``) laid out to multiply an array over ``want``:
+        transposed to ``want``'s order, with length-1 axes where it has none."""
+        order = tuple(have.index(i) for i in want if i in have)
+        shape = tuple(self.sizes[i] if i in have else 1 for i in want)
+        if order == tuple(range(len(have))):
+            return lambda env: step(env).reshape(shape)
+        return lambda env: step(env).transpose(order).reshape(shape)
 
     def operand(self, op: Operand) -> Step:
         if isinstance(op, RefOperand):
