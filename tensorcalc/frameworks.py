@@ -106,27 +106,6 @@ def to_torch(program: str | Program) -> Callable[..., Any]:
     return function
 
 
-def to_jax(program: str | Program) -> Callable[..., Any]:
-    """A function of keyword arrays that JAX can differentiate (``jax.custom_vjp``),
-    also under ``jax.jit``. Its backward pass is tensorcalc's symbolic VJP."""
-    import jax
+from .frameworks_jax import to_jax  # noqa: E402 - its own module, re-exported here
 
-    bound = _Bound(program)
-
-    @jax.custom_vjp
-    def run(*arrays: Any) -> Any:
-        return bound.program(**dict(zip(bound.names, arrays)))
-
-    def forward(*arrays: Any) -> tuple[Any, tuple[Any, ...]]:
-        return run(*arrays), arrays
-
-    def backward(saved: tuple[Any, ...], cotangent: Any) -> tuple[Any, ...]:
-        return tuple(bound.backward(list(saved), cotangent, [True] * len(saved)))
-
-    run.defvjp(forward, backward)
-
-    def function(**arrays: Any) -> Any:
-        return run(*bound.arrays(arrays))
-
-    function.__doc__ = f"tensorcalc program (JAX):\n{bound.program}"
-    return function
+__all__ = ["to_jax", "to_torch"]
