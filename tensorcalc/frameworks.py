@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from .api import compile
-from .calculus import vjp
+from .calculus import jvp, vjp
 from .errors import DerivativeError, InputError
 from .ir import fresh_name
 from .program import Program
@@ -32,10 +32,15 @@ class _Bound:
         self.names = self.program.needed_inputs
         taken = set(self.program.accepts) | {st.name for st in self.program.statements}
         self.cotangent = fresh_name("G", taken)
+        self.tangent = fresh_name("V", taken)
 
     @cache  # noqa: B019 - one cache per bound program, kept with it
     def vjp(self, name: str) -> Program:
         return vjp(self.program, name, cotangent=self.cotangent)
+
+    @cache  # noqa: B019 - one cache per bound program, kept with it
+    def jvp(self, name: str) -> Program:
+        return jvp(self.program, name, tangent=self.tangent)
 
     def arrays(self, given: dict[str, Any]) -> list[Any]:
         unknown = [n for n in given if n not in self.names]
@@ -57,53 +62,107 @@ class _Bound:
 
 
 def to_torch(program: str | Program) -> Callable[..., Any]:
-    """A function of keyword tensors that PyTorch can differentiate.
+    """A function of keyword tensors that PyTorch can differentiate, to any order.
 
-    Its backward pass is tensorcalc's symbolic vector-Jacobian product, run in torch.
+    Its backward pass is tensorcalc's symbolic vector-Jacobian product, itself run as a
+    ``to_torch`` function: a second derivative (double backward, ``torch.func.hessian``)
+    differentiates that VJP symbolically again. It works under ``torch.func`` (``grad``,
+    ``vjp``, ``jacrev``, ``hessian``, ``vmap``) and ``torch.compile`` (with graph breaks).
     """
+    return _torch_function(compile(program))
+
+
+_TORCH_FUNCTIONS: dict[int, tuple[Program, Callable[..., Any]]] = {}
+
+
+def _torch_function(program: Program) -> Callable[..., Any]:
+    """One torch function per program object (the VJP programs of a function are built
+    once and kept by its bound program)."""
+    known = _TORCH_FUNCTIONS.get(id(program))
+    if known is not None and known[0] is program:
+        return known[1]
     import torch
 
     bound = _Bound(program)
 
-    class _FirstOrderOnly(torch.autograd.Function):
-        """The gradients, tied to what they depend on, refusing to be differentiated:
-        torch cannot see inside our VJP, so its derivative would come out zero."""
-
-        @staticmethod
-        def forward(ctx: Any, gradient: Any, *depends_on: Any) -> Any:
-            return gradient.view_as(gradient)
-
-        @staticmethod
-        def backward(ctx: Any, *grad_outputs: Any) -> Any:
-            raise DerivativeError(
-                "a tc.to_torch function is first-order only for now: torch cannot "
-                "differentiate its backward pass (a Hessian would come out zero); for "
-                "second derivatives use tc.hessian, or tc.grad of the program and "
-                "tc.to_torch of that"
-            )
-
     class _Function(torch.autograd.Function):
+        # forward and setup_context apart, and a generated vmap rule: what torch.func needs
+        generate_vmap_rule = True
+
         @staticmethod
-        def forward(ctx: Any, *tensors: Any) -> Any:
-            ctx.save_for_backward(*tensors)
+        def forward(*tensors: Any) -> Any:
             return bound.program(**dict(zip(bound.names, tensors)))
 
         @staticmethod
+        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+            ctx.save_for_backward(*inputs)
+            ctx.save_for_forward(*inputs)
+
+        @staticmethod
+        def jvp(ctx: Any, *tangents: Any) -> Any:
+            """Forward mode: the sum of the symbolic JVPs of the inputs with a tangent."""
+            _refuse_nested_forward()
+            saved = dict(zip(bound.names, ctx.saved_tensors))
+            total = None
+            for name, tangent in zip(bound.names, tangents):
+                if tangent is None:
+                    continue
+                value = _call(bound.jvp(name), saved, bound.tangent, tangent)
+                total = value if total is None else total + value
+            return total
+
+        @staticmethod
         def backward(ctx: Any, grad_output: Any) -> Any:
-            saved = list(ctx.saved_tensors)
-            higher = torch.is_grad_enabled()  # create_graph=True: a derivative may follow
-            with torch.no_grad():
-                grads = bound.backward(saved, grad_output, list(ctx.needs_input_grad))
-            if higher:
-                grads = [g if g is None else _FirstOrderOnly.apply(  # type: ignore[no-untyped-call]
-                    g, grad_output, *saved) for g in grads]
+            saved = dict(zip(bound.names, ctx.saved_tensors))
+            grads: list[Any] = []
+            for name, want in zip(bound.names, ctx.needs_input_grad):
+                if not want:
+                    grads.append(None)
+                    continue
+                grads.append(_call(bound.vjp(name), saved, bound.cotangent, grad_output))
             return tuple(grads)
 
     def function(**tensors: Any) -> Any:
-        return _Function.apply(*bound.arrays(tensors))  # type: ignore[no-untyped-call]
+        arrays = bound.arrays(tensors)
+        if not arrays:  # nothing to differentiate: the value itself
+            return bound.program()
+        return _Function.apply(*arrays)  # type: ignore[no-untyped-call]
 
     function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
-    return function
+    # torch.compile runs it as it is, between graphs: dynamo cannot trace tensorcalc's
+    # planning, and the function is already a few BLAS calls.
+    disable = getattr(getattr(torch, "compiler", None), "disable", None)
+    compiled: Callable[..., Any] = disable(function) if disable is not None else function
+    _TORCH_FUNCTIONS[id(program)] = (program, compiled)
+    return compiled
+
+
+def _refuse_nested_forward() -> None:
+    """torch does not carry an outer forward-mode level through an autograd.Function's
+    ``jvp`` (with a plain Function computing x**3, ``jacfwd(jacfwd(f))`` is 0): refuse
+    two forward levels at once rather than answer zeros."""
+    try:
+        from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+    except ImportError:  # pragma: no cover - another torch: nothing to look at
+        return
+    levels = sum(str(i.key()).endswith("Jvp") for i in retrieve_all_functorch_interpreters())
+    if levels >= 2:
+        raise DerivativeError(
+            "forward mode over forward mode (torch.func.jacfwd of jacfwd, or of hessian) "
+            "through a tc.to_torch function is not supported: torch would answer zeros. "
+            "Make the outer derivatives reverse mode (jacrev), e.g. "
+            "jacrev(hessian(f)); or derive with tc.derive / tc.hessian")
+
+
+def _call(derivative: Program, saved: dict[str, Any], seed_name: str, seed: Any) -> Any:
+    """A VJP or JVP program run as a torch function (so it is differentiable again) on
+    the saved inputs it needs and its seed (the cotangent or the tangent)."""
+    given = {n: saved[n] for n in derivative.needed_inputs if n in saved}
+    if seed_name in derivative.needed_inputs:
+        given[seed_name] = seed
+    value = _torch_function(derivative)(**given)
+    like = next(iter(saved.values()))
+    return value if hasattr(value, "shape") else like.new_tensor(value)
 
 
 from .frameworks_jax import to_jax  # noqa: E402 - its own module, re-exported here

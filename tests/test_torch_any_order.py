@@ -1,0 +1,158 @@
+"""``to_torch`` to any order: double backward, ``torch.func`` (grad, hessian, jacfwd,
+jacrev, vjp, jvp, vmap) and ``torch.compile``, each against torch's own autodiff of the
+same function written in torch, in float64."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import tensorcalc as tc
+
+torch = pytest.importorskip("torch")
+func = torch.func
+
+MLP = "H[b,h] = tanh(X[b,d] W[d,h] + c[h]); P[b,o] = H[b,h] V[h,o]; L = (P[b,o] - T[b,o])^2"
+LOGISTIC = "z[n] = X[n,d] w[d]; L = sum[n](softplus(z[n]) - y[n] z[n])"
+POWER = "L = sum[i](tanh(A[i,j] x[j])^3) + (x[j] x[j])^1.5"
+SOFTMAX = "L = sum[n](logsumexp[j](Z[n,k] U[k,j]) - Y[n,j] Z[n,k] U[k,j])"
+GAUSS = "r[i] = x[i] - mu[i]\nL = 0.5 logdet[i,j](S[i,j]) + 0.5 r[i] inv[i,j](S[i,j]) r[j]"
+
+
+def _mlp(X: Any, W: Any, c: Any, V: Any, T: Any) -> Any:
+    return ((torch.tanh(X @ W + c) @ V - T) ** 2).sum()
+
+
+def _logistic(X: Any, w: Any, y: Any) -> Any:
+    z = X @ w
+    return (torch.nn.functional.softplus(z) - y * z).sum()
+
+
+def _power(A: Any, x: Any) -> Any:
+    return (torch.tanh(A @ x) ** 3).sum() + (x @ x) ** 1.5
+
+
+def _softmax(Z: Any, U: Any, Y: Any) -> Any:
+    logits = Z @ U
+    return (torch.logsumexp(logits, 1) - (Y * logits).sum(1)).sum()
+
+
+def _gauss(S: Any, x: Any, mu: Any) -> Any:
+    r = x - mu
+    return 0.5 * torch.linalg.slogdet(S)[1] + 0.5 * r @ torch.linalg.solve(S, r)
+
+
+def _arrays() -> dict[str, dict[str, Any]]:
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape: int) -> Any:
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    a = r(4, 4)
+    return {
+        "mlp": {"X": r(5, 4), "W": r(4, 3), "c": r(3), "V": r(3, 2), "T": r(5, 2)},
+        "logistic": {"X": r(6, 3), "w": r(3), "y": (r(6) > 0).double()},
+        "power": {"A": r(3, 4), "x": r(4)},
+        "softmax": {"Z": r(5, 3), "U": r(3, 4),
+                    "Y": torch.eye(4, dtype=torch.float64)[[0, 2, 1, 3, 0]]},
+        "gauss": {"S": a @ a.T + 4 * torch.eye(4, dtype=torch.float64), "x": r(4), "mu": r(4)},
+    }
+
+
+CASES: list[tuple[str, str, Callable[..., Any], str]] = [
+    ("mlp", MLP, _mlp, "W"), ("logistic", LOGISTIC, _logistic, "w"),
+    ("power", POWER, _power, "x"), ("softmax", SOFTMAX, _softmax, "U"),
+    ("gauss", GAUSS, _gauss, "mu"),
+]
+
+
+def _pair(key: str, program: str, reference: Callable[..., Any], wrt: str
+          ) -> tuple[Callable[[Any], Any], Callable[[Any], Any], Any]:
+    arrays = _arrays()[key]
+    f = tc.to_torch(program)
+    return (lambda v: f(**{**arrays, wrt: v}), lambda v: reference(**{**arrays, wrt: v}),
+            arrays[wrt])
+
+
+@pytest.mark.parametrize("key, program, reference, wrt", CASES)
+def test_first_second_and_third_order(key: str, program: str, reference: Callable[..., Any],
+                                      wrt: str) -> None:
+    ours, theirs, x = _pair(key, program, reference, wrt)
+    torch.testing.assert_close(ours(x), theirs(x))
+    torch.testing.assert_close(func.grad(ours)(x), func.grad(theirs)(x))
+    torch.testing.assert_close(func.hessian(ours)(x), func.hessian(theirs)(x))
+    torch.testing.assert_close(func.jacrev(func.jacrev(ours))(x),
+                               func.jacrev(func.jacrev(theirs))(x))
+    if x.ndim == 1:  # third order: reverse over hessian (forward over reverse)
+        torch.testing.assert_close(func.jacrev(func.hessian(ours))(x),
+                                   func.jacrev(func.hessian(theirs))(x))
+        torch.testing.assert_close(func.jacrev(func.jacrev(func.jacrev(ours)))(x),
+                                   func.jacrev(func.jacrev(func.jacrev(theirs)))(x))
+
+
+def test_forward_over_forward_is_refused_not_zeros() -> None:
+    # torch does not carry an outer forward level through an autograd.Function's jvp:
+    # it would answer zeros; tensorcalc refuses instead
+    f = tc.to_torch("s = sigmoid(x[i]) x[i]")
+    x = torch.linspace(-1, 1, 3, dtype=torch.float64)
+    for transform in (lambda g: func.jacfwd(func.jacfwd(g)),
+                      lambda g: func.jacfwd(func.hessian(g))):
+        with pytest.raises(tc.DerivativeError, match="forward mode over forward mode"):
+            transform(lambda v: f(x=v))(x)
+
+
+@pytest.mark.parametrize("key, program, reference, wrt", CASES[:3])
+def test_double_backward_and_hessian_vector_products(
+        key: str, program: str, reference: Callable[..., Any], wrt: str) -> None:
+    ours, theirs, x0 = _pair(key, program, reference, wrt)
+    v = torch.ones_like(x0) / 3
+    products = []
+    for fn in (ours, theirs):
+        x = x0.clone().requires_grad_()
+        (g,) = torch.autograd.grad(fn(x), x, create_graph=True)
+        (hv,) = torch.autograd.grad((g * v).sum(), x)
+        products.append(hv)
+    torch.testing.assert_close(*products)
+    torch.testing.assert_close(func.jvp(func.grad(ours), (x0,), (v,))[1],
+                               func.jvp(func.grad(theirs), (x0,), (v,))[1])
+
+
+def test_vmap_and_mixed_derivatives() -> None:
+    arrays = _arrays()["mlp"]
+    f = tc.to_torch(MLP)
+    batch = torch.randn(6, 4, 3, dtype=torch.float64)
+    torch.testing.assert_close(func.vmap(func.grad(lambda W: f(**{**arrays, "W": W})))(batch),
+                               func.vmap(func.grad(lambda W: _mlp(**{**arrays, "W": W})))(batch))
+
+    def ours(W: Any, V: Any) -> Any:
+        return f(**{**arrays, "W": W, "V": V})
+
+    def theirs(W: Any, V: Any) -> Any:
+        return _mlp(**{**arrays, "W": W, "V": V})
+
+    torch.testing.assert_close(
+        func.jacrev(func.grad(ours, argnums=0), argnums=1)(arrays["W"], arrays["V"]),
+        func.jacrev(func.grad(theirs, argnums=0), argnums=1)(arrays["W"], arrays["V"]))
+
+
+def test_a_non_scalar_output_under_jacfwd_and_jacrev() -> None:
+    f = tc.to_torch("H[b,h] = tanh(X[b,d] W[d,h] + c[h])")
+    X, W, c = (torch.randn(*s, dtype=torch.float64) for s in ((4, 3), (3, 2), (2,)))
+    expected = func.jacrev(lambda W: torch.tanh(X @ W + c))(W)
+    torch.testing.assert_close(func.jacfwd(lambda W: f(X=X, W=W, c=c))(W), expected)
+    torch.testing.assert_close(func.jacrev(lambda W: f(X=X, W=W, c=c))(W), expected)
+
+
+def test_torch_compile_runs_it_between_graphs() -> None:
+    arrays = _arrays()["mlp"]
+    f = tc.to_torch(MLP)
+    compiled = torch.compile(lambda W: 2 * f(**{**arrays, "W": W}) + 1)
+    W = arrays["W"].clone().requires_grad_()
+    value = compiled(W)
+    value.backward()
+    W2 = arrays["W"].clone().requires_grad_()
+    (2 * _mlp(**{**arrays, "W": W2}) + 1).backward()
+    torch.testing.assert_close(value.detach(), 2 * _mlp(**arrays) + 1)
+    torch.testing.assert_close(W.grad, W2.grad)
