@@ -8,6 +8,7 @@ from benchmarks.workloads import (
     chain,
     first_call,
     gaussian_nll,
+    jax_jit,
     least_squares_hessian,
     logistic_hessian,
     mlp_gradient,
@@ -26,6 +27,7 @@ ALL: tuple[Workload, ...] = (
     *chain.WORKLOADS,
     *gaussian_nll.WORKLOADS,
     *softmax_xent.WORKLOADS,
+    *jax_jit.WORKLOADS,
 )
 
 
