@@ -18,9 +18,11 @@ from functools import cache
 from typing import Any
 
 from .api import compile
+from .backend.plan import ProgramPlan, plan_program
+from .backend.run import Runner
 from .calculus import jvp, vjp
 from .errors import DerivativeError, InputError
-from .ir import fresh_name
+from .ir import Statement, dependencies, fresh_name
 from .program import Program
 
 
@@ -42,6 +44,35 @@ class _Bound:
     def jvp(self, name: str) -> Program:
         return jvp(self.program, name, tangent=self.tangent)
 
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The statements a forward pass keeps for the backward one (all but the result)."""
+        return tuple(st.name for st in self.program.needed if st.name != self.program.result)
+
+    @cache  # noqa: B019 - one cache per bound program, kept with it
+    def shared_backward(self, wanted: tuple[str, ...]) -> _Backward | None:
+        """One program for the gradients of every input in ``wanted``: the VJP programs'
+        statements merged (their shared adjoints once), the forward statements left out
+        (their values are kept from the forward pass). None where two VJP programs name a
+        statement alike but differently computed."""
+        forward = {st.name for st in self.program.needed}
+        merged: dict[str, Statement] = {}
+        results = []
+        for name in wanted:
+            program = self.vjp(name)
+            for st in program.needed:
+                if st.name in forward:
+                    continue
+                if merged.get(st.name, st) != st:
+                    return None
+                merged[st.name] = st
+            results.append(program.result)
+        produced = set(merged)
+        inputs = tuple(dict.fromkeys(n for st in merged.values() for n in sorted(
+            dependencies(st)) if n not in produced))
+        statements = tuple(merged.values())
+        return _Backward(plan_program(statements, inputs, statements[-1].name), tuple(results))
+
     def arrays(self, given: dict[str, Any]) -> list[Any]:
         unknown = [n for n in given if n not in self.names]
         missing = [n for n in self.names if n not in given]
@@ -59,6 +90,23 @@ class _Bound:
             self.vjp(name)(**arrays, **{self.cotangent: cotangent}) if want else None
             for name, want in zip(self.names, wanted)
         ]
+
+
+class _Backward:
+    """The shared backward program, planned once and bound once per input signature."""
+
+    def __init__(self, plan: ProgramPlan, results: tuple[str, ...]):
+        self.plan = plan
+        self.results = results
+        self.runners: dict[tuple[Any, ...], Runner] = {}
+
+    def __call__(self, env: dict[str, Any]) -> list[Any]:
+        key = tuple((n, v.shape, v.dtype) for n, v in env.items())
+        runner = self.runners.get(key)
+        if runner is None:
+            runner = self.runners.setdefault(key, Runner(self.plan, dict(env)))
+        values = runner(env)
+        return [values[r] for r in self.results]
 
 
 def to_torch(program: str | Program) -> Callable[..., Any]:
@@ -85,7 +133,15 @@ def _torch_function(program: Program) -> Callable[..., Any]:
 
     bound = _Bound(program)
 
+    def backward(saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any) -> Any:
+        """The gradients: run as to_torch functions of the inputs themselves, so that a
+        derivative of the backward pass is symbolic too."""
+        return tuple(_call(bound.vjp(name), saved, bound.cotangent, grad_output) if want
+                     else None for name, want in zip(bound.names, needs))
+
     class _Function(torch.autograd.Function):
+        """Any order, under any torch.func transform."""
+
         # forward and setup_context apart, and a generated vmap rule: what torch.func needs
         generate_vmap_rule = True
 
@@ -114,19 +170,39 @@ def _torch_function(program: Program) -> Callable[..., Any]:
         @staticmethod
         def backward(ctx: Any, grad_output: Any) -> Any:
             saved = dict(zip(bound.names, ctx.saved_tensors))
-            grads: list[Any] = []
-            for name, want in zip(bound.names, ctx.needs_input_grad):
-                if not want:
-                    grads.append(None)
-                    continue
-                grads.append(_call(bound.vjp(name), saved, bound.cotangent, grad_output))
-            return tuple(grads)
+            return backward(saved, ctx.needs_input_grad, grad_output)
+
+    class _Kept(torch.autograd.Function):
+        """Plain autograd (no torch.func transform, no forward mode): the forward pass keeps
+        every statement's value, and a first-order backward pass runs one program for all
+        the gradients wanted, which recomputes nothing of the forward pass."""
+
+        @staticmethod
+        def forward(ctx: Any, *tensors: Any) -> Any:
+            values = bound.program._values(dict(zip(bound.names, tensors)))
+            result = values[bound.program.result]
+            ctx.save_for_backward(*tensors, result, *[values[n] for n in bound.kept])
+            return result
+
+        @staticmethod
+        def backward(ctx: Any, grad_output: Any) -> Any:
+            saved = dict(zip(bound.names + (bound.program.result,) + bound.kept,
+                             ctx.saved_tensors))
+            wanted = tuple(n for n, w in zip(bound.names, ctx.needs_input_grad) if w)
+            shared = None if torch.is_grad_enabled() else bound.shared_backward(wanted)
+            if shared is None:  # create_graph=True: a derivative of this one may follow
+                return backward(saved, ctx.needs_input_grad, grad_output)
+            env = {n: saved[n] for n in shared.plan.inputs if n in saved}
+            env[bound.cotangent] = grad_output
+            gradients = dict(zip(wanted, shared(env)))
+            return tuple(gradients.get(n) for n in bound.names)
 
     def function(**tensors: Any) -> Any:
         arrays = bound.arrays(tensors)
         if not arrays:  # nothing to differentiate: the value itself
             return bound.program()
-        return _Function.apply(*arrays)  # type: ignore[no-untyped-call]
+        kind = _Kept if _plain_autograd() else _Function
+        return kind.apply(*arrays)  # type: ignore[no-untyped-call]
 
     function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
     # torch.compile runs it as it is, between graphs: dynamo cannot trace tensorcalc's
@@ -135,6 +211,18 @@ def _torch_function(program: Program) -> Callable[..., Any]:
     compiled: Callable[..., Any] = disable(function) if disable is not None else function
     _TORCH_FUNCTIONS[id(program)] = (program, compiled)
     return compiled
+
+
+def _plain_autograd() -> bool:
+    """No torch.func transform and no forward-mode level is active."""
+    import torch.autograd.forward_ad as forward_ad
+
+    try:
+        from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+    except ImportError:  # pragma: no cover - another torch: take the general path
+        return False
+    return not retrieve_all_functorch_interpreters() and \
+        getattr(forward_ad, "_current_level", 0) < 0
 
 
 def _refuse_nested_forward() -> None:

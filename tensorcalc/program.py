@@ -126,18 +126,30 @@ class Program:
         """The result's value; with ``compact=True`` a ``Compact`` that keeps delta ties."""
         return self._run(arrays, compact=compact)
 
+    def _runner(self, env: dict[str, Any]) -> Runner:
+        """The plan bound to the signature of ``env``'s inputs, bound on first use."""
+        key = tuple([(type(v), v.shape, v.dtype) for v in map(env.__getitem__,
+                                                               self.needed_inputs)])
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = Runner(self.plan, env)
+            with self._runners_lock:  # programs are shared between threads
+                if len(self._runners) >= _MAX_SIGNATURES:
+                    self._runners.pop(next(iter(self._runners)), None)
+                self._runners[key] = runner
+        return runner
+
+    def _values(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        """Every statement's value (and the inputs), from one run: what ``to_torch`` keeps
+        from its forward pass for the backward one."""
+        env = self._bind(arrays)
+        self._runner(env).dense(env)
+        return env
+
     def _run(self, arrays: dict[str, Any], compact: bool) -> Any:
         env = self._bind(arrays)
         try:
-            key = tuple([(type(v), v.shape, v.dtype) for v in map(env.__getitem__,
-                                                                   self.needed_inputs)])
-            runner = self._runners.get(key)
-            if runner is None:
-                runner = Runner(self.plan, env)
-                with self._runners_lock:  # programs are shared between threads
-                    if len(self._runners) >= _MAX_SIGNATURES:
-                        self._runners.pop(next(iter(self._runners)), None)
-                    self._runners[key] = runner
+            runner = self._runner(env)
             if compact:
                 value = runner.compact(env)
             else:

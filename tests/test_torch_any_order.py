@@ -156,3 +156,23 @@ def test_torch_compile_runs_it_between_graphs() -> None:
     (2 * _mlp(**{**arrays, "W": W2}) + 1).backward()
     torch.testing.assert_close(value.detach(), 2 * _mlp(**arrays) + 1)
     torch.testing.assert_close(W.grad, W2.grad)
+
+
+def test_a_training_step_runs_one_shared_backward_program() -> None:
+    # Plain autograd: the forward pass keeps every statement's value and one program
+    # computes every gradient wanted (their shared adjoints once), recomputing nothing.
+    f = tc.to_torch(MLP)
+    arrays = _arrays()["mlp"]
+    ours = {k: v.clone().requires_grad_(k in ("W", "c", "V")) for k, v in arrays.items()}
+    theirs = {k: v.clone().requires_grad_(k in ("W", "c", "V")) for k, v in arrays.items()}
+    f(**ours).backward()
+    _mlp(**theirs).backward()
+    for name in ("W", "c", "V"):
+        torch.testing.assert_close(ours[name].grad, theirs[name].grad)
+    from tensorcalc.frameworks import _Bound
+
+    shared = _Bound(tc.compile(MLP)).shared_backward(("W", "c", "V"))
+    assert shared is not None and len(shared.results) == 3
+    names = [st.name for st in shared.plan.statements]
+    assert "H" not in names and "P" not in names  # kept from the forward pass
+    assert names.count("H_bar") == 1  # one adjoint for the three gradients
