@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives at the repository 
 
 from benchmarks import harness  # noqa: E402
 from benchmarks.spec import Workload  # noqa: E402
-from benchmarks.workloads import ALL, first_call, jax_jit  # noqa: E402
+from benchmarks.workloads import ALL, first_call, jax_jit, torch_step  # noqa: E402
 
 RTOL = 1e-9
 ATOL = 1e-12
@@ -34,7 +34,7 @@ def close(got: Any, want: Any, what: str = "") -> None:
 def test_the_workloads_are_the_rows_of_the_table() -> None:
     keys = [w.key for w in ALL]
     assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8", "9", "10", "11",
-                    "12", "13"]
+                    "12", "13", "14", "14b"]
 
 
 @pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
@@ -50,13 +50,14 @@ def test_every_workload_declares_a_goal(w: Workload) -> None:
 
 
 def test_the_counted_goals() -> None:
-    """Nineteen goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
+    """Twenty-one goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
     peak memory), 5, 6, 7, three in row 8 (tc.grad alone at N=50; grad + first evaluation
     against jax's trace + compile + first call, row 8j; per-statement growth to N=200), 9,
-    9j (faster than jax.jit), 10, and 11, 12, 13 (tensorcalc inside jax.jit against
-    jax.jit of JAX's own autodiff); the fresh-process rows 6b and 6c and row 10j (against
-    JAX's one fused pass) are information only."""
-    assert sum(g.counted for w in ALL for g in w.goals) == 19
+    9j (faster than jax.jit), 10, 11, 12, 13 (tensorcalc inside jax.jit against jax.jit of
+    JAX's own autodiff), and 14, 14b (an Adam step and a double-backward Hessian-vector
+    product through tc.to_torch against plain torch); the fresh-process rows 6b and 6c and
+    row 10j (against JAX's one fused pass) are information only."""
+    assert sum(g.counted for w in ALL for g in w.goals) == 21
     assert len(next(w for w in ALL if w.key == "4b").goals) == 2
     assert len(next(w for w in ALL if w.key == "8").goals) == 3
 
@@ -65,6 +66,8 @@ def test_the_counted_goals() -> None:
 def test_tensorcalc_equals_the_numpy_formula(w: Workload, request: pytest.FixtureRequest) -> None:
     if w.key in jax_jit.KEYS:  # tensorcalc inside jax.jit: needs jax, in float64
         request.getfixturevalue("x64_jax")
+    if w.key in torch_step.KEYS:  # tensorcalc inside torch's autograd: needs torch
+        pytest.importorskip("torch")
     arrays = w.arrays(w.tiny)
     assert all(a.dtype == np.float64 for a in arrays.values())
     got = w.value(arrays)

@@ -15,6 +15,7 @@ from benchmarks.workloads import (
     sigmoid_jacobian,
     small_gradient,
     softmax_xent,
+    torch_step,
 )
 
 ALL: tuple[Workload, ...] = (
@@ -28,6 +29,7 @@ ALL: tuple[Workload, ...] = (
     *gaussian_nll.WORKLOADS,
     *softmax_xent.WORKLOADS,
     *jax_jit.WORKLOADS,
+    *torch_step.WORKLOADS,
 )
 
 
