@@ -20,6 +20,7 @@ from .ir import (
     Statement,
     Sum,
     Term,
+    as_sum,
     children,
     index_order,
     map_factor_sums,
@@ -35,6 +36,7 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
     statement (``tanh(X[b,d] W[d,h] + c[h])``, ``(1 - H[b,h]^2)``) by a reference to it
     (``H[b,h]``): forward values and derivative pieces are computed once."""
     patterns: dict[str, tuple[Statement, tuple[str, ...]]] = {}
+    rough: set[tuple[str, tuple[str, ...]]] = set()  # cheap keys of the patterns
 
     def learn(st: Statement) -> None:
         pattern = _pattern(st.rhs)
@@ -42,10 +44,13 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
             key, order = skeleton(pattern)
             if set(st.indices) <= set(order):
                 patterns.setdefault(key, (st, order))
+                rough.add(_rough(pattern))
 
     def in_factor(f: Factor) -> Factor:
         if isinstance(f, (Ref, Delta)):
             return f
+        if _rough(f) not in rough:  # no pattern reads these tensors: look inside only
+            return map_factor_sums(f, in_sum)
         key, order = skeleton(f)
         hit = patterns.get(key)
         if hit is not None:
@@ -66,6 +71,13 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
         out.append(st)
         learn(st)
     return out
+
+
+def _rough(f: Factor) -> tuple[str, tuple[str, ...]]:
+    """Equal whenever two factors' skeletons are (and cheap): the kind of factor and the
+    tensors it reads."""
+    kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
+    return kind, tuple(sorted(r.name for r in refs(as_sum(f))))
 
 
 def refer_to_statement(expr: Sum, st: Statement) -> Sum:
