@@ -1,10 +1,13 @@
-"""tensorcalc inside PyTorch and JAX: the backward pass is our own symbolic VJP.
+"""tensorcalc inside PyTorch and JAX: every derivative is our own symbolic one.
 
-``to_torch(program)`` and ``to_jax(program)`` return a function of keyword arrays.
-Its forward pass evaluates the program in the framework's own arrays; its backward
-pass evaluates ``vjp(program, X, cotangent)`` for each input ``X`` that needs a
-gradient: one program per input, derived once and cached. Both libraries are
-imported only when these functions are called.
+``to_torch(program)`` (here) and ``to_jax(program)`` (``frameworks_jax.py``) return a
+function of keyword arrays. Its forward pass evaluates the program in the framework's
+own arrays. In torch, the backward pass and the forward-mode rule evaluate
+``vjp(program, X)`` and ``jvp(program, X)`` for each input ``X`` concerned, each derived
+once and run as a ``to_torch`` function itself, so that it differentiates again; a
+first-order backward pass under plain autograd runs one merged program for every input
+that needs a gradient, from the statement values its forward pass kept. Both libraries
+are imported only when these functions are called.
 
 >>> import torch  # doctest: +SKIP
 >>> f = to_torch("L = (X[n,d] w[d] - y[n])^2")  # doctest: +SKIP
