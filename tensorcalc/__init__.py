@@ -18,7 +18,8 @@ from .errors import (
     TensorCalcError,
 )
 from .explain import explain
-from .frameworks import to_jax, to_torch
+from .frameworks import to_torch
+from .frameworks_jax import to_jax
 from .functions import FUNCTIONS
 from .limits import set_memory_limit
 from .program import Program

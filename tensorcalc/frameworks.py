@@ -17,99 +17,12 @@ are imported only when these functions are called.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from .api import compile
-from .backend.plan import ProgramPlan, plan_program
-from .backend.run import Runner
-from .calculus import jvp, vjp
-from .errors import DerivativeError, InputError
-from .ir import Statement, dependencies, fresh_name
+from .bound import BoundProgram
+from .errors import DerivativeError
 from .program import Program
-
-
-class _Bound:
-    """A program, its inputs in order, and its VJP programs, derived on first use."""
-
-    def __init__(self, program: str | Program):
-        self.program = compile(program)
-        self.names = self.program.needed_inputs
-        taken = set(self.program.accepts) | {st.name for st in self.program.statements}
-        self.cotangent = fresh_name("G", taken)
-        self.tangent = fresh_name("V", taken)
-
-    @cache  # noqa: B019 - one cache per bound program, kept with it
-    def vjp(self, name: str) -> Program:
-        return vjp(self.program, name, cotangent=self.cotangent)
-
-    @cache  # noqa: B019 - one cache per bound program, kept with it
-    def jvp(self, name: str) -> Program:
-        return jvp(self.program, name, tangent=self.tangent)
-
-    @property
-    def kept(self) -> tuple[str, ...]:
-        """The statements a forward pass keeps for the backward one (all but the result)."""
-        return tuple(st.name for st in self.program.needed if st.name != self.program.result)
-
-    @cache  # noqa: B019 - one cache per bound program, kept with it
-    def shared_backward(self, wanted: tuple[str, ...]) -> _Backward | None:
-        """One program for the gradients of every input in ``wanted``: the VJP programs'
-        statements merged (their shared adjoints once), the forward statements left out
-        (their values are kept from the forward pass). None where two VJP programs name a
-        statement alike but differently computed."""
-        forward = {st.name for st in self.program.needed}
-        merged: dict[str, Statement] = {}
-        results = []
-        for name in wanted:
-            program = self.vjp(name)
-            for st in program.needed:
-                if st.name in forward:
-                    continue
-                if merged.get(st.name, st) != st:
-                    return None
-                merged[st.name] = st
-            results.append(program.result)
-        produced = set(merged)
-        inputs = tuple(dict.fromkeys(n for st in merged.values() for n in sorted(
-            dependencies(st)) if n not in produced))
-        statements = tuple(merged.values())
-        return _Backward(plan_program(statements, inputs, statements[-1].name), tuple(results))
-
-    def arrays(self, given: dict[str, Any]) -> list[Any]:
-        unknown = [n for n in given if n not in self.names]
-        missing = [n for n in self.names if n not in given]
-        if unknown or missing:
-            raise InputError(
-                f"the function takes exactly {', '.join(self.names)}"
-                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                + (f"; missing: {', '.join(missing)}" if missing else "")
-            )
-        return [given[n] for n in self.names]
-
-    def backward(self, values: list[Any], cotangent: Any, wanted: list[bool]) -> list[Any]:
-        arrays = dict(zip(self.names, values))
-        return [
-            self.vjp(name)(**arrays, **{self.cotangent: cotangent}) if want else None
-            for name, want in zip(self.names, wanted)
-        ]
-
-
-class _Backward:
-    """The shared backward program, planned once and bound once per input signature."""
-
-    def __init__(self, plan: ProgramPlan, results: tuple[str, ...]):
-        self.plan = plan
-        self.results = results
-        self.runners: dict[tuple[Any, ...], Runner] = {}
-
-    def __call__(self, env: dict[str, Any]) -> list[Any]:
-        key = tuple((n, v.shape, v.dtype) for n, v in env.items())
-        runner = self.runners.get(key)
-        if runner is None:
-            runner = self.runners.setdefault(key, Runner(self.plan, dict(env)))
-        values = runner(env)
-        return [values[r] for r in self.results]
 
 
 def to_torch(program: str | Program) -> Callable[..., Any]:
@@ -134,7 +47,7 @@ def _torch_function(program: Program) -> Callable[..., Any]:
         return known[1]
     import torch
 
-    bound = _Bound(program)
+    bound = BoundProgram(program)
 
     def backward(saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any) -> Any:
         """The gradients: run as to_torch functions of the inputs themselves, so that a
@@ -182,7 +95,7 @@ def _torch_function(program: Program) -> Callable[..., Any]:
 
         @staticmethod
         def forward(ctx: Any, *tensors: Any) -> Any:
-            values = bound.program._values(dict(zip(bound.names, tensors)))
+            values = bound.program.statement_values(dict(zip(bound.names, tensors)))
             result = values[bound.program.result]
             ctx.save_for_backward(*tensors, result, *[values[n] for n in bound.kept])
             return result
@@ -255,7 +168,3 @@ def _call(derivative: Program, saved: dict[str, Any], seed_name: str, seed: Any)
     like = next(iter(saved.values()))
     return value if hasattr(value, "shape") else like.new_tensor(value)
 
-
-from .frameworks_jax import to_jax  # noqa: E402 - its own module, re-exported here
-
-__all__ = ["to_jax", "to_torch"]

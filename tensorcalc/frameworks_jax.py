@@ -25,13 +25,13 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
+from .bound import BoundProgram
 from .calculus import grad, jvp
-from .frameworks import _Bound
 from .ir import fresh_name
 from .program import Program
 
 
-class _JaxBound(_Bound):
+class _JaxBound(BoundProgram):
     """A program bound for JAX: its ``custom_jvp`` function, and for each input the
     bound gradient (scalar result) or JVP program, derived on first use and kept, whose
     own derivatives follow in turn."""

@@ -139,7 +139,7 @@ class Program:
                 self._runners[key] = runner
         return runner
 
-    def _values(self, arrays: dict[str, Any]) -> dict[str, Any]:
+    def statement_values(self, arrays: dict[str, Any]) -> dict[str, Any]:
         """Every statement's value (and the inputs), from one run: what ``to_torch`` keeps
         from its forward pass for the backward one."""
         env = self._bind(arrays)

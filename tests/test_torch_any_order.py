@@ -169,9 +169,9 @@ def test_a_training_step_runs_one_shared_backward_program() -> None:
     _mlp(**theirs).backward()
     for name in ("W", "c", "V"):
         torch.testing.assert_close(ours[name].grad, theirs[name].grad)
-    from tensorcalc.frameworks import _Bound
+    from tensorcalc.bound import BoundProgram
 
-    shared = _Bound(tc.compile(MLP)).shared_backward(("W", "c", "V"))
+    shared = BoundProgram(tc.compile(MLP)).shared_backward(("W", "c", "V"))
     assert shared is not None and len(shared.results) == 3
     names = [st.name for st in shared.plan.statements]
     assert "H" not in names and "P" not in names  # kept from the forward pass

@@ -1,0 +1,98 @@
+"""A program bound for a framework: its inputs in order, the derivative programs that
+``to_torch`` and ``to_jax`` run (derived once, on first use), and the merged backward
+program of a first-order backward pass.
+
+>>> b = BoundProgram("L = (X[n,d] w[d] - y[n])^2")
+>>> b.names, b.cotangent
+(('X', 'w', 'y'), 'G')
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from .api import compile
+from .backend.plan import ProgramPlan, plan_program
+from .backend.run import Runner
+from .calculus import jvp, vjp
+from .errors import InputError
+from .ir import Statement, dependencies, fresh_name
+from .program import Program
+
+
+class BoundProgram:
+    """A program, its inputs in order, and its derivative programs, derived on first use:
+    what ``to_torch`` and ``to_jax`` wrap."""
+
+    def __init__(self, program: str | Program):
+        self.program = compile(program)
+        self.names = self.program.needed_inputs
+        taken = set(self.program.accepts) | {st.name for st in self.program.statements}
+        self.cotangent = fresh_name("G", taken)
+        self.tangent = fresh_name("V", taken)
+
+    @cache  # noqa: B019 - one cache per bound program, kept with it
+    def vjp(self, name: str) -> Program:
+        return vjp(self.program, name, cotangent=self.cotangent)
+
+    @cache  # noqa: B019 - one cache per bound program, kept with it
+    def jvp(self, name: str) -> Program:
+        return jvp(self.program, name, tangent=self.tangent)
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The statements a forward pass keeps for the backward one (all but the result)."""
+        return tuple(st.name for st in self.program.needed if st.name != self.program.result)
+
+    @cache  # noqa: B019 - one cache per bound program, kept with it
+    def shared_backward(self, wanted: tuple[str, ...]) -> SharedBackward | None:
+        """One program for the gradients of every input in ``wanted``: the VJP programs'
+        statements merged (their shared adjoints once), the forward statements left out
+        (their values are kept from the forward pass). None where two VJP programs name a
+        statement alike but differently computed."""
+        forward = {st.name for st in self.program.needed}
+        merged: dict[str, Statement] = {}
+        results = []
+        for name in wanted:
+            program = self.vjp(name)
+            for st in program.needed:
+                if st.name in forward:
+                    continue
+                if merged.get(st.name, st) != st:
+                    return None
+                merged[st.name] = st
+            results.append(program.result)
+        produced = set(merged)
+        inputs = tuple(dict.fromkeys(n for st in merged.values() for n in sorted(
+            dependencies(st)) if n not in produced))
+        statements = tuple(merged.values())
+        return SharedBackward(plan_program(statements, inputs, statements[-1].name), tuple(results))
+
+    def arrays(self, given: dict[str, Any]) -> list[Any]:
+        unknown = [n for n in given if n not in self.names]
+        missing = [n for n in self.names if n not in given]
+        if unknown or missing:
+            raise InputError(
+                f"the function takes exactly {', '.join(self.names)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+            )
+        return [given[n] for n in self.names]
+
+
+class SharedBackward:
+    """The shared backward program, planned once and bound once per input signature."""
+
+    def __init__(self, plan: ProgramPlan, results: tuple[str, ...]):
+        self.plan = plan
+        self.results = results
+        self.runners: dict[tuple[Any, ...], Runner] = {}
+
+    def __call__(self, env: dict[str, Any]) -> list[Any]:
+        key = tuple((n, v.shape, v.dtype) for n, v in env.items())
+        runner = self.runners.get(key)
+        if runner is None:
+            runner = self.runners.setdefault(key, Runner(self.plan, dict(env)))
+        values = runner(env)
+        return [values[r] for r in self.results]
