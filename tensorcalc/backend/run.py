@@ -29,10 +29,10 @@ import opt_einsum as oe
 from ..errors import InputError, ShapeError
 from ..functions import FUNCTIONS
 from ..limits import check_size, memory_limit
-from ..reductions import REDUCERS
 from . import kernels
 from .arrays import namespace, on_device
 from .compact import Compact
+from .matrices import reduction, solve
 from .plan import (
     CallOperand,
     GroupOperand,
@@ -47,6 +47,7 @@ from .plan import (
     TermPlan,
     operand_indices,
 )
+from .products import elementwise, matmul
 
 Array = Any
 Env = dict[Any, Any]
@@ -126,7 +127,7 @@ class Runner:
             sample[st.name] = _Shape(shape)
             if st is not last:
                 check_size(st.name, shape, itemsize, compact_hint=False)
-            ctx = _Context(xp, dtype, sizes, where, (st.name, itemsize))
+            ctx = StatementBinder(xp, dtype, sizes, where, (st.name, itemsize))
             self.steps.append((st.name, ctx.sum(st.rhs, st.indices)))
         self.result = plan.result
         self.itemsize = itemsize
@@ -159,7 +160,7 @@ class Runner:
         return value
 
 
-def _compact_step(st: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> Step:
+def _compact_step(st: StatementPlan, ctx: StatementBinder, shape: tuple[int, ...]) -> Step:
     """The ties every term has are kept (the softmax Jacobian's ``delta[n,p]``); a term's
     further ties are written into the core. No tie in common: the dense value."""
     order = st.indices
@@ -193,7 +194,7 @@ def _compact_step(st: StatementPlan, ctx: _Context, shape: tuple[int, ...]) -> S
     return run
 
 
-def _core_part(ctx: _Context, t: TermPlan, ties: dict[str, str], core_order: tuple[str, ...],
+def _core_part(ctx: StatementBinder, t: TermPlan, ties: dict[str, str], core_order: tuple[str, ...],
                core_shape: tuple[int, ...]) -> tuple[Step, Callable[[Array], Array] | None]:
     """One term's contribution to a compact core over ``core_order``: its contraction,
     written onto the diagonal of the ties it has beyond the common ``ties``."""
@@ -209,7 +210,7 @@ def _result_type(xp: Any, dtypes: list[Any]) -> Any:
     return dtypes[0] if dtypes else None
 
 
-class _Context:
+class StatementBinder:
     """Binds the parts of one statement for fixed sizes."""
 
     def __init__(self, xp: Any, dtype: Any, sizes: Sizes, where: dict[str, Any],
@@ -309,7 +310,7 @@ class _Context:
         if len(operands) >= 2 and len(set(plan.einsum_out)) == len(plan.einsum_out) \
                 and all(idx == plan.einsum_out for idx in indices):
             # An elementwise product (``s[i] (1 - s[i])``): no contraction, no broadcast.
-            return _elementwise(operands)
+            return elementwise(operands)
         shapes = [self.shape(idx) for idx in indices]
         combos = 1
         for i in {i for idx in indices for i in idx}:
@@ -327,7 +328,7 @@ class _Context:
             a, b, c = operands
             return lambda env: einsum(spec, a(env), b(env), c(env))
         if self.xp is np:
-            product = self.matmul(indices, operands, plan.einsum_out)
+            product = matmul(self.sizes, indices, operands, plan.einsum_out)
             if product is not None:
                 return product
         expression = oe.contract_expression(spec, *shapes)
@@ -345,72 +346,6 @@ class _Context:
             a, b = operands
             return lambda env: expression(a(env), b(env))
         return lambda env: expression(*[f(env) for f in operands])
-
-    def matmul(self, indices: list[tuple[str, ...]], operands: list[Step],
-               out: tuple[str, ...]) -> Step | None:
-        """A product that is one matrix product once the operands over the same axes are
-        multiplied elementwise (``H_bar[k,q] X[k,p] (1 - H[k,q]^2)``): run as ``np.matmul``
-        with the operands in the order that makes the result C-ordered in ``out``'s order,
-        so that nothing is copied afterwards. None for any other product."""
-        groups: dict[tuple[str, ...], list[Step]] = {}
-        for idx, step in zip(indices, operands):
-            groups.setdefault(idx, []).append(step)
-        if any(len(set(idx)) != len(idx) for idx in groups):
-            return None
-        # An operand over a subset of another's axes (the weights s[k] of X[k,p] s[k] X[k,q])
-        # is multiplied into that one, broadcast: X[k,p] s[k], then one matrix product.
-        for idx in sorted(groups, key=len):
-            wider = next((g for g in groups if set(idx) < set(g)), None)
-            if wider is not None:
-                # their product first, at their own size, then one pass over the wider
-                groups[wider].append(self.broadcast(_elementwise(groups.pop(idx)), idx, wider))
-        if len(groups) != 2:
-            return None
-        (ia, a_steps), (ib, b_steps) = groups.items()
-        if any(i not in out for i in set(ia) ^ set(ib)) or not set(out) <= set(ia) | set(ib):
-            return None  # an index summed within one side, or one no operand has
-        batch = tuple(i for i in out if i in ia and i in ib)
-        contracted = tuple(i for i in ia if i in ib and i not in out)
-        a_only = tuple(i for i in ia if i not in ib)
-        b_only = tuple(i for i in ib if i not in ia)
-        if out == batch + b_only + a_only:  # swap, so that the result is laid out as out
-            ia, ib, a_steps, b_steps, a_only, b_only = ib, ia, b_steps, a_steps, b_only, a_only
-        natural = batch + a_only + b_only
-        a_order = tuple(ia.index(i) for i in batch + a_only + contracted)
-        b_order = tuple(ib.index(i) for i in batch + contracted + b_only)
-        size = self.sizes
-
-        def count(names: tuple[str, ...]) -> int:
-            n = 1
-            for i in names:
-                n *= size[i]
-            return n
-
-        a_shape: tuple[int, ...] = (count(batch), count(a_only), count(contracted))
-        b_shape: tuple[int, ...] = (count(batch), count(contracted), count(b_only))
-        if not batch:
-            a_shape, b_shape = a_shape[1:], b_shape[1:]
-        shape = tuple(size[i] for i in natural)
-        final = tuple(natural.index(i) for i in out)
-        a_side, b_side = _elementwise(a_steps), _elementwise(b_steps)
-        matmul, identity = np.matmul, tuple(range(len(final)))
-
-        def run(env: Env) -> Array:
-            a = a_side(env).transpose(a_order).reshape(a_shape)
-            b = b_side(env).transpose(b_order).reshape(b_shape)
-            value = matmul(a, b).reshape(shape)
-            return value if final == identity else value.transpose(final).copy()
-
-        return run
-
-    def broadcast(self, step: Step, have: tuple[str, ...], want: tuple[str, ...]) -> Step:
-        """``step``'s value (axes ``have``) laid out to multiply an array over ``want``:
-        transposed to ``want``'s order, with length-1 axes where it has none."""
-        order = tuple(have.index(i) for i in want if i in have)
-        shape = tuple(self.sizes[i] if i in have else 1 for i in want)
-        if order == tuple(range(len(have))):
-            return lambda env: step(env).reshape(shape)
-        return lambda env: step(env).transpose(order).reshape(shape)
 
     def operand(self, op: Operand) -> Step:
         if isinstance(op, RefOperand):
@@ -438,9 +373,9 @@ class _Context:
                    self.shape(op.free), itemsize, compact_hint=False)
         xp = self.xp
         if isinstance(op, ReduceOperand):
-            return self.reduction(op)
+            return reduction(self, op)
         if isinstance(op, SolveOperand):
-            return self.solve(op)
+            return solve(self, op)
         if isinstance(op, CallOperand):
             arg = self.sum(op.arg, op.free)
             fn = FUNCTIONS[op.fn].kernel
@@ -454,67 +389,6 @@ class _Context:
             exponent = self.sum(op.exponent, op.free)
             return lambda env: base(env) ** exponent(env)
         return self.sum(op.body, op.free)
-
-    def reduction(self, op: ReduceOperand) -> Step:
-        """``fn[indices](arg)``: the argument over ``batch + indices``, the kernel along the
-        trailing axes."""
-        layout = op.batch + op.indices
-        name, itemsize = self.owner
-        check_size(f"the argument of {op.fn}[{','.join(op.indices)}] in {name}",
-                   self.shape(layout), itemsize, compact_hint=False)
-        self.require_linalg(op.fn, {"inv": "inv", "det": "det", "logdet": "slogdet"})
-        empty = [i for i in op.indices if self.sizes[i] == 0]
-        if empty and op.fn in ("max", "min"):
-            raise InputError(f"{op.fn}[{','.join(op.indices)}] in statement {name} runs along "
-                             f"index {empty[0]}, of size 0: the "
-                             f"{'largest' if op.fn == 'max' else 'smallest'} of no values "
-                             "is undefined")
-        arg = self.sum(op.arg, layout)
-        axes = tuple(range(len(op.batch), len(layout)))
-        kernel, xp = REDUCERS[op.fn].kernel, self.xp
-        if op.fn == "inv":
-            where = f"inv[{','.join(op.indices)}](...) in statement {name}"
-            return lambda env: _nonsingular(lambda m: kernel(m, axes, xp), arg(env), where, xp)
-        if xp is np:
-            return lambda env: np.asarray(kernel(arg(env), axes, xp))
-        return lambda env: kernel(arg(env), axes, xp)
-
-    def require_linalg(self, fn: str, routines: dict[str, str]) -> None:
-        """Refuse, when the statement is bound, a matrix function the array library lacks
-        (Dask has no ``det`` or ``slogdet``)."""
-        routine = routines.get(fn)
-        if routine is not None and not hasattr(getattr(self.xp, "linalg", None), routine):
-            library = getattr(self.xp, "__name__", "this").split(".")[-2:]
-            raise InputError(f"{fn}[...] in statement {self.owner[0]} needs linalg.{routine}, "
-                             f"which {'.'.join(library)} arrays do not have; compute it on "
-                             "NumPy arrays instead")
-
-    def solve(self, op: SolveOperand) -> Step:
-        """``inv[i,j](M)`` times the operands that hold ``j``, as ``solve(M, ...)``."""
-        i, j = op.indices
-        contracted = i if op.transpose else j
-        name, itemsize = self.owner
-        self.require_linalg("inv", {"inv": "solve"})
-        check_size(f"the matrix of inv[{i},{j}] in {name}", self.shape(op.batch + op.indices),
-                   itemsize, compact_hint=False)
-        matrix = self.sum(op.matrix, op.batch + op.indices)
-        layout = op.batch + (contracted,) + op.rest
-        shape = self.shape(layout)
-        right = self.contraction(op.right)
-        line_up = self.aligner(op.right.einsum_out, layout, shape)
-        xp, solve = self.xp, kernels.solve
-        where = f"inv[{i},{j}](...) in statement {name}"
-
-        def run(env: Env) -> Array:
-            m = matrix(env)
-            if op.transpose:
-                m = xp.swapaxes(m, -1, -2) if hasattr(xp, "swapaxes") \
-                    else xp.matrix_transpose(m)
-            b = right(env)
-            b = b if line_up is None else line_up(b)
-            return _nonsingular(lambda a: solve(a, b, xp), m, where, xp)
-
-        return run
 
     def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
                 shape: tuple[int, ...]) -> Callable[[Array], Array] | None:
@@ -536,38 +410,3 @@ class _Context:
         if line_up is None:
             return lambda core: write(core, order, ties, shape, xp, where)
         return lambda core: write(line_up(core), order, ties, shape, xp, where)
-
-
-def _elementwise(steps: list[Step]) -> Step:
-    """The elementwise product of operands over the same axes."""
-    if len(steps) == 1:
-        return steps[0]
-    first, rest = steps[0], steps[1:]
-
-    def product(env: Env) -> Array:
-        value = first(env)
-        for f in rest:
-            value = value * f(env)
-        return value
-
-    return product
-
-
-def _nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any) -> Array:
-    """``compute(matrix)`` (an inverse or a solve), or an ``InputError`` naming ``where``
-    when the matrix is singular: LAPACK's error (NumPy, torch), or a result that is not
-    finite from a finite matrix (JAX returns inf)."""
-    try:
-        value = compute(matrix)
-    except Exception as err:  # each library has its own LinAlgError
-        if "LinAlgError" in type(err).__name__ or "singular" in str(err).lower():
-            raise InputError(f"the matrix of {where} is singular: it has no inverse") from None
-        raise
-    if xp is not np:
-        try:
-            bad = not bool(xp.all(xp.isfinite(value))) and bool(xp.all(xp.isfinite(matrix)))
-        except Exception:  # noqa: BLE001 - a traced array (jax.jit) has no truth value
-            bad = False
-        if bad:
-            raise InputError(f"the matrix of {where} is singular: it has no inverse")
-    return value

@@ -1,0 +1,106 @@
+"""Functions of whole axes (SPEC §7) bound for one input signature: a reduction's
+kernel along trailing axes, and an inverse that is only contracted run as a linear
+solve. A singular matrix is the user's error, named by its statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..limits import check_size
+from ..reductions import REDUCERS
+from . import kernels
+from .plan import ReduceOperand, SolveOperand
+
+if TYPE_CHECKING:  # the context that binds a statement, which calls these
+    from .run import StatementBinder
+
+Array = Any
+Env = dict[Any, Any]
+Step = Callable[[Env], Array]
+
+
+def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:
+    """``fn[indices](arg)``: the argument over ``batch + indices``, the kernel along the
+    trailing axes."""
+    layout = op.batch + op.indices
+    name, itemsize = ctx.owner
+    check_size(f"the argument of {op.fn}[{','.join(op.indices)}] in {name}",
+               ctx.shape(layout), itemsize, compact_hint=False)
+    require_linalg(ctx, op.fn, {"inv": "inv", "det": "det", "logdet": "slogdet"})
+    empty = [i for i in op.indices if ctx.sizes[i] == 0]
+    if empty and op.fn in ("max", "min"):
+        raise InputError(f"{op.fn}[{','.join(op.indices)}] in statement {name} runs along "
+                         f"index {empty[0]}, of size 0: the "
+                         f"{'largest' if op.fn == 'max' else 'smallest'} of no values "
+                         "is undefined")
+    arg = ctx.sum(op.arg, layout)
+    axes = tuple(range(len(op.batch), len(layout)))
+    kernel, xp = REDUCERS[op.fn].kernel, ctx.xp
+    if op.fn == "inv":
+        where = f"inv[{','.join(op.indices)}](...) in statement {name}"
+        return lambda env: nonsingular(lambda m: kernel(m, axes, xp), arg(env), where, xp)
+    if xp is np:
+        return lambda env: np.asarray(kernel(arg(env), axes, xp))
+    return lambda env: kernel(arg(env), axes, xp)
+
+def require_linalg(ctx: StatementBinder, fn: str, routines: dict[str, str]) -> None:
+    """Refuse, when the statement is bound, a matrix function the array library lacks
+    (Dask has no ``det`` or ``slogdet``)."""
+    routine = routines.get(fn)
+    if routine is not None and not hasattr(getattr(ctx.xp, "linalg", None), routine):
+        library = getattr(ctx.xp, "__name__", "this").split(".")[-2:]
+        raise InputError(f"{fn}[...] in statement {ctx.owner[0]} needs linalg.{routine}, "
+                         f"which {'.'.join(library)} arrays do not have; compute it on "
+                         "NumPy arrays instead")
+
+def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
+    """``inv[i,j](M)`` times the operands that hold ``j``, as ``solve(M, ...)``."""
+    i, j = op.indices
+    contracted = i if op.transpose else j
+    name, itemsize = ctx.owner
+    require_linalg(ctx, "inv", {"inv": "solve"})
+    check_size(f"the matrix of inv[{i},{j}] in {name}", ctx.shape(op.batch + op.indices),
+               itemsize, compact_hint=False)
+    matrix = ctx.sum(op.matrix, op.batch + op.indices)
+    layout = op.batch + (contracted,) + op.rest
+    shape = ctx.shape(layout)
+    right = ctx.contraction(op.right)
+    line_up = ctx.aligner(op.right.einsum_out, layout, shape)
+    xp, solve = ctx.xp, kernels.solve
+    where = f"inv[{i},{j}](...) in statement {name}"
+
+    def run(env: Env) -> Array:
+        m = matrix(env)
+        if op.transpose:
+            m = xp.swapaxes(m, -1, -2) if hasattr(xp, "swapaxes") \
+                else xp.matrix_transpose(m)
+        b = right(env)
+        b = b if line_up is None else line_up(b)
+        return nonsingular(lambda a: solve(a, b, xp), m, where, xp)
+
+    return run
+
+
+def nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any) -> Array:
+    """``compute(matrix)`` (an inverse or a solve), or an ``InputError`` naming ``where``
+    when the matrix is singular: LAPACK's error (NumPy, torch), or a result that is not
+    finite from a finite matrix (JAX returns inf)."""
+    try:
+        value = compute(matrix)
+    except Exception as err:  # each library has its own LinAlgError
+        if "LinAlgError" in type(err).__name__ or "singular" in str(err).lower():
+            raise InputError(f"the matrix of {where} is singular: it has no inverse") from None
+        raise
+    if xp is not np:
+        try:
+            bad = not bool(xp.all(xp.isfinite(value))) and bool(xp.all(xp.isfinite(matrix)))
+        except Exception:  # noqa: BLE001 - a traced array (jax.jit) has no truth value
+            bad = False
+        if bad:
+            raise InputError(f"the matrix of {where} is singular: it has no inverse")
+    return value
