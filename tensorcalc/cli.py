@@ -18,6 +18,7 @@ import numpy as np
 from .api import compile
 from .backend.plan import (
     CallOperand,
+    DeltaOperand,
     GroupOperand,
     Operand,
     PowerOperand,
@@ -343,6 +344,8 @@ def _operand_kind(op: Operand) -> str:
 def _operand_label(op: Operand) -> str:
     if isinstance(op, RefOperand):
         return op.name + (f"[{','.join(op.indices)}]" if op.indices else "")
+    if isinstance(op, DeltaOperand):
+        return f"delta[{op.i},{op.j}]"
     axes = f"[{','.join(op.free)}]" if op.free else ""
     if isinstance(op, CallOperand):
         return f"{op.fn}(...){axes}"

@@ -238,6 +238,21 @@ def mentioned(factor: Factor) -> frozenset[str]:
     return frozenset(names)
 
 
+def collapses(term: Term, names: Iterable[str]) -> bool:
+    """Would making ``names`` one index rename two axes of an ``inv`` or ``softmax``
+    inside ``term`` alike? Their value on a diagonal is not the function of the diagonal
+    (``inv[i,i](M[i,i])`` is not the diagonal of ``inv[i,j](M[i,j])``), so such a delta
+    must not be substituted into them."""
+    wanted = set(names)
+    stack = list(term.factors)
+    while stack:
+        f = stack.pop()
+        if isinstance(f, Reduce) and f.fn in KEEPING and len(wanted & set(f.free)) > 1:
+            return True
+        stack += [g for s in children(f) for t in s.terms for g in t.factors]
+    return False
+
+
 def only_contracted(f: Factor, term: Term) -> bool:
     """Is ``f`` an inverse that ``term`` contracts over its row or its column index with
     another factor (``inv[i,j](A[i,j]) b[j]``)? Such an inverse runs as a linear solve."""

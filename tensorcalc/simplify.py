@@ -32,6 +32,7 @@ from .ir import (
     Sum,
     Term,
     as_sum,
+    collapses,
     const_value,
     extents_from,
     freshen,
@@ -57,6 +58,8 @@ def substitute_deltas(term: Term) -> Term:
             elif f.j in term.summed:
                 gone, keep = f.j, f.i
             else:
+                continue
+            if collapses(term, (gone, keep)):  # stays: see ir.collapses
                 continue
             rest = term.factors[:k] + term.factors[k + 1:]
             renamed = rename_term(Term(term.coef, rest, term.summed - {gone}, term.extents),

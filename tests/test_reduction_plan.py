@@ -190,3 +190,22 @@ def test_the_same_inverse_contracted_twice_is_two_solves(no_explicit_inverse: No
     S, r, q = spd(4), np.arange(4.0), np.ones(4)
     np.testing.assert_allclose(p(S=S, r=r, q=q),
                                r @ np.linalg.solve(S, r) + q @ np.linalg.solve(S, q))
+
+
+def test_a_delta_never_collapses_the_axes_of_an_inverse() -> None:
+    # d logdet(S + 0.5 diag(x²)) / dx[p] needs the diagonal of the inverse, not the inverse
+    # of the diagonal: substituting delta[i,p] delta[j,p] into inv[i,j](...) gave
+    # inv[p,p](S[p,p] + ...), a wrong number. The delta stays; the plan contracts it.
+    S, x = spd(4), np.linspace(-1, 1, 4)
+    p = tc.compile("L = logdet[i,j](S[i,j] + 0.5 delta[i,j] x[i] x[j])")
+    g = tc.grad(p, "x")
+    assert "inv[p,p]" not in str(g)
+    expected = x * np.diag(np.linalg.inv(S + 0.5 * np.diag(x * x)))
+    np.testing.assert_allclose(g(S=S, x=x), expected, rtol=1e-12)
+    np.testing.assert_allclose(tc.compile(str(g))(S=S, x=x), expected, rtol=1e-12)
+    namespace: dict[str, object] = {}
+    exec(g.to_python(), namespace)  # noqa: S102 - our own generated code
+    np.testing.assert_allclose(namespace[g.result](S=S, x=x), expected,  # type: ignore[operator]
+                               rtol=1e-12)
+    Y = tc.compile("Y[i,j] = delta[i,j] inv[i,j](S[i,j])")(S=S)  # both indices free
+    np.testing.assert_allclose(Y, np.diag(np.diag(np.linalg.inv(S))), rtol=1e-12)

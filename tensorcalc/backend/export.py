@@ -29,6 +29,7 @@ from ..reductions import REDUCERS
 from . import kernels
 from .plan import (
     CallOperand,
+    DeltaOperand,
     GroupOperand,
     Operand,
     PowerOperand,
@@ -132,6 +133,8 @@ class _Writer:
     def operand(self, op: Operand) -> str:
         if isinstance(op, RefOperand):
             return self.var[op.name]
+        if isinstance(op, DeltaOperand):
+            return self.temp(f"np.eye(n[{op.i!r}])")
         if op.shared is not None and op.shared in self.shared:
             return self.shared[op.shared]
         value = self._operand(op)

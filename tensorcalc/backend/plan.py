@@ -38,6 +38,7 @@ from ..ir import (
     all_deltas,
     as_sum,
     children,
+    collapses,
     const_value,
     only_contracted,
     refs,
@@ -111,6 +112,19 @@ class SolveOperand:
 
 
 @dataclass(frozen=True)
+class DeltaOperand:
+    """An identity matrix over ``(i, j)``: only for a delta whose diagonal would run
+    through the axes of an ``inv`` or a ``softmax`` (see ``ir.collapses``)."""
+
+    i: str
+    j: str
+
+    @property
+    def free(self) -> tuple[str, str]:
+        return (self.i, self.j)
+
+
+@dataclass(frozen=True)
 class GroupOperand:
     """A parenthesised sum used as one factor, over ``free``."""
 
@@ -120,7 +134,7 @@ class GroupOperand:
 
 
 Operand = Union[RefOperand, CallOperand, PowerOperand, ReduceOperand,  # noqa: UP007
-                SolveOperand, GroupOperand]
+                SolveOperand, GroupOperand, DeltaOperand]
 
 
 def operand_indices(op: Operand) -> tuple[str, ...]:
@@ -289,13 +303,22 @@ def plan_sum(expr: Sum, slots: _Slots | None = None, order: tuple[str, ...] = ()
 def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPlan:
     term = substitute_deltas(term)
     ties = {i: r for i, r in tie_groups(term).items() if i != r}
+    groups: dict[str, set[str]] = {}
+    for i, r in ties.items():
+        groups.setdefault(r, {r}).add(i)
     # Deltas are structure, not operands: the core is the product of the other factors
-    # on the diagonal the deltas pick.
+    # on the diagonal the deltas pick. Except where that diagonal would run through the
+    # axes of an inv or a softmax (ir.collapses): then the deltas are identity operands.
+    explicit = tuple(f for f in term.factors if isinstance(f, Delta)) \
+        if any(collapses(term, g) for g in groups.values()) else ()
+    if explicit:
+        ties = {}
     core = rename_term(
         Term(term.coef, tuple(f for f in term.factors if not isinstance(f, Delta)), term.summed),
         ties,
     )
-    operands = tuple(_operand(f, slots) for f in core.factors)
+    operands = tuple(_operand(f, slots) for f in core.factors) + \
+        tuple(DeltaOperand(d.i, d.j) for d in explicit)
     present = {i for op in operands for i in operand_indices(op)}
     core_free = tuple(dict.fromkeys(ties.get(i, i) for i in term.free))
     # Two or more operands: contract straight into the order of the value (one operand is

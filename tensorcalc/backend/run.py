@@ -35,6 +35,7 @@ from .compact import Compact
 from .matrices import reduction, solve
 from .plan import (
     CallOperand,
+    DeltaOperand,
     GroupOperand,
     Operand,
     PowerOperand,
@@ -350,6 +351,11 @@ class StatementBinder:
     def operand(self, op: Operand) -> Step:
         if isinstance(op, RefOperand):
             return itemgetter(op.name)
+        if isinstance(op, DeltaOperand):
+            n, xp, dtype, where = self.sizes[op.i], self.xp, self.dtype, self.where
+            check_size(f"an identity matrix in {self.owner[0]}", (n, n), self.owner[1],
+                       compact_hint=False)
+            return lambda env: xp.eye(n, dtype=dtype, **where)
         if op.shared is not None and op.shared in self.shared:
             return self.shared[op.shared]
         step = self._operand(op)
