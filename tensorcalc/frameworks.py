@@ -17,6 +17,7 @@ are imported only when these functions are called.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from .api import compile
@@ -36,23 +37,19 @@ def to_torch(program: str | Program) -> Callable[..., Any]:
     return _torch_function(compile(program))
 
 
-_TORCH_FUNCTIONS: dict[int, tuple[Program, Callable[..., Any]]] = {}
-
-
 def _torch_function(program: Program) -> Callable[..., Any]:
-    """One torch function per program object (the VJP programs of a function are built
-    once and kept by its bound program)."""
-    known = _TORCH_FUNCTIONS.get(id(program))
-    if known is not None and known[0] is program:
-        return known[1]
+    """The torch function of a program; those of its derivative programs are built once,
+    on first use, and kept with it."""
     import torch
 
     bound = BoundProgram(program)
+    derivative_function = cache(_torch_function)  # one per derivative program of bound's
 
     def backward(saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any) -> Any:
         """The gradients: run as to_torch functions of the inputs themselves, so that a
         derivative of the backward pass is symbolic too."""
-        return tuple(_call(bound.vjp(name), saved, bound.cotangent, grad_output) if want
+        return tuple(_call(bound.vjp(name), derivative_function, saved, bound.cotangent,
+                           grad_output) if want
                      else None for name, want in zip(bound.names, needs))
 
     class _Function(torch.autograd.Function):
@@ -79,7 +76,8 @@ def _torch_function(program: Program) -> Callable[..., Any]:
             for name, tangent in zip(bound.names, tangents):
                 if tangent is None:
                     continue
-                value = _call(bound.jvp(name), saved, bound.tangent, tangent)
+                value = _call(bound.jvp(name), derivative_function, saved, bound.tangent,
+                              tangent)
                 total = value if total is None else total + value
             return total
 
@@ -125,7 +123,6 @@ def _torch_function(program: Program) -> Callable[..., Any]:
     # planning, and the function is already a few BLAS calls.
     disable = getattr(getattr(torch, "compiler", None), "disable", None)
     compiled: Callable[..., Any] = disable(function) if disable is not None else function
-    _TORCH_FUNCTIONS[id(program)] = (program, compiled)
     return compiled
 
 
@@ -158,13 +155,14 @@ def _refuse_nested_forward() -> None:
             "jacrev(hessian(f)); or derive with tc.derive / tc.hessian")
 
 
-def _call(derivative: Program, saved: dict[str, Any], seed_name: str, seed: Any) -> Any:
-    """A VJP or JVP program run as a torch function (so it is differentiable again) on
+def _call(derivative: Program, function: Callable[[Program], Callable[..., Any]],
+          saved: dict[str, Any], seed_name: str, seed: Any) -> Any:
+    """A VJP or JVP program run as its torch function (so it is differentiable again) on
     the saved inputs it needs and its seed (the cotangent or the tangent)."""
     given = {n: saved[n] for n in derivative.needed_inputs if n in saved}
     if seed_name in derivative.needed_inputs:
         given[seed_name] = seed
-    value = _torch_function(derivative)(**given)
+    value = function(derivative)(**given)
     like = next(iter(saved.values()))
     return value if hasattr(value, "shape") else like.new_tensor(value)
 

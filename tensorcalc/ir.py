@@ -340,6 +340,25 @@ def all_deltas(expr: Sum) -> Iterator[Delta]:
                     yield from all_deltas(s)
 
 
+def reductions(expr: Sum) -> Iterator[tuple[Reduce, Term]]:
+    """Every function of whole axes inside, outermost first, with the term it is a
+    factor of."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Reduce):
+                yield f, t
+            for s in children(f):
+                yield from reductions(s)
+
+
+def reads(f: Factor) -> tuple[str, tuple[str, ...]]:
+    """The kind of factor (a function's name) and the tensors it reads, sorted: equal for
+    factors equal up to the names of their indices, and cheap, so that canonical keys are
+    computed only where these repeat."""
+    kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
+    return kind, tuple(sorted(r.name for r in refs(as_sum(f))))
+
+
 def refs(expr: Sum) -> Iterator[Ref]:
     """Every tensor reference inside, depth first."""
     for t in expr.terms:

@@ -312,11 +312,19 @@ def _summed_by(node: SExpr, index: str) -> SSumOver | SReduce | None:
     stack = [node]
     while stack:  # iterative: the text may nest deeply
         n = stack.pop()
-        if isinstance(n, (SSumOver, SReduce)) and index in n.indices and (
-                isinstance(n, SSumOver) or n.fn not in KEEPING):
+        if index in _binds(n):
+            assert isinstance(n, (SSumOver, SReduce))  # the only nodes that bind
             return n
         stack += reversed(_children(n))
     return None
+
+
+def _binds(node: SExpr) -> tuple[str, ...]:
+    """The indices a node sums or reduces away: ``sum[j]``'s, ``max[j]``'s; none for a
+    function that keeps them (``softmax``, ``inv``) or any other node."""
+    if isinstance(node, SSumOver) or (isinstance(node, SReduce) and node.fn not in KEEPING):
+        return node.indices
+    return ()
 
 
 def _children(node: SExpr) -> tuple[SExpr, ...]:
@@ -360,8 +368,7 @@ class _Lowering:
                 found = frozenset(n.indices)
             else:
                 found = frozenset().union(*(memo[id(k)] for k in kids))
-                if isinstance(n, SSumOver) or (isinstance(n, SReduce) and n.fn not in KEEPING):
-                    found -= frozenset(n.indices)
+                found -= frozenset(_binds(n))
             memo[id(n)] = found
         return memo[id(node)]
 

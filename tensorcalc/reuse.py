@@ -8,7 +8,7 @@ and shared derivative pieces are computed once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from .ir import (
     Call,
@@ -20,11 +20,11 @@ from .ir import (
     Statement,
     Sum,
     Term,
-    as_sum,
-    children,
     index_order,
     map_factor_sums,
     only_contracted,
+    reads,
+    reductions,
     refs,
     rename_term,
 )
@@ -44,12 +44,12 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
             key, order = skeleton(pattern)
             if set(st.indices) <= set(order):
                 patterns.setdefault(key, (st, order))
-                rough.add(_rough(pattern))
+                rough.add(reads(pattern))
 
     def in_factor(f: Factor) -> Factor:
         if isinstance(f, (Ref, Delta)):
             return f
-        if _rough(f) not in rough:  # no pattern reads these tensors: look inside only
+        if reads(f) not in rough:  # no pattern reads these tensors: look inside only
             return map_factor_sums(f, in_sum)
         key, order = skeleton(f)
         hit = patterns.get(key)
@@ -71,13 +71,6 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
         out.append(st)
         learn(st)
     return out
-
-
-def _rough(f: Factor) -> tuple[str, tuple[str, ...]]:
-    """Equal whenever two factors' skeletons are (and cheap): the kind of factor and the
-    tensors it reads."""
-    kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
-    return kind, tuple(sorted(r.name for r in refs(as_sum(f))))
 
 
 def refer_to_statement(expr: Sum, st: Statement) -> Sum:
@@ -136,7 +129,7 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
     first: dict[str, tuple[Reduce, tuple[str, ...], int]] = {}
     as_matrix: set[str] = set()  # not only an inverse contracted (that runs as a solve)
     for at, st in enumerate(derived):
-        for f, term in _reductions_in_terms(st.rhs):
+        for f, term in reductions(st.rhs):
             key, order = skeleton(f)
             counts[key] = counts.get(key, 0) + 1
             first.setdefault(key, (f, order, at))
@@ -167,10 +160,10 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
 
     # Each hoisted statement goes just before the first statement that uses it (a hoisted
     # one that holds another counts as a user of it: the inner one goes first).
-    depth = {key: sum(1 for _ in _reductions(made[key][0].rhs)) for key in hoisted}
+    depth = {key: sum(1 for _ in reductions(made[key][0].rhs)) for key in hoisted}
     place = {key: first[key][2] for key in hoisted}
     for key in sorted(hoisted, key=lambda k: -depth[k]):
-        for inner in _reductions(made[key][0].rhs):
+        for inner, _ in reductions(made[key][0].rhs):
             inner_key = skeleton(inner)[0]
             if inner_key in place and inner_key != key:
                 place[inner_key] = min(place[inner_key], place[key])
@@ -189,23 +182,3 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
 
 def as_rhs(f: Factor) -> Sum:
     return Sum((Term(1.0, (f,)),))
-
-
-def _reductions_in_terms(expr: Sum) -> Iterator[tuple[Reduce, Term]]:
-    """Every function of whole axes inside, with the term it is a factor of."""
-    for t in expr.terms:
-        for f in t.factors:
-            if isinstance(f, Reduce):
-                yield f, t
-            for s in children(f):
-                yield from _reductions_in_terms(s)
-
-
-def _reductions(expr: Sum) -> Iterator[Reduce]:
-    """Every function of whole axes inside, outermost first."""
-    for t in expr.terms:
-        for f in t.factors:
-            if isinstance(f, Reduce):
-                yield f
-            for s in children(f):
-                yield from _reductions(s)

@@ -36,12 +36,12 @@ from ..ir import (
     Sum,
     Term,
     all_deltas,
-    as_sum,
     children,
     collapses,
     const_value,
     only_contracted,
-    refs,
+    reads,
+    reductions,
     rename_term,
     statement_refs,
 )
@@ -242,20 +242,10 @@ def plan_statement(st: Statement) -> StatementPlan:
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
     slots = _repeated(st.rhs)
     rhs = plan_sum(st.rhs, slots, st.indices)
-    square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f in reductions(st.rhs)
+    square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f, _ in reductions(st.rhs)
                                  if f.fn in MATRIX))
     return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
                          square)
-
-
-def reductions(expr: Sum) -> Iterator[Reduce]:
-    """Every function of whole axes inside, depth first."""
-    for t in expr.terms:
-        for f in t.factors:
-            if isinstance(f, Reduce):
-                yield f
-            for s in children(f):
-                yield from reductions(s)
 
 
 class _Slots:
@@ -287,10 +277,9 @@ def slot_key(f: Factor) -> SlotKey:
 
 
 def rough_key(f: Factor) -> Rough:
-    """Equal whenever ``slot_key`` is, and cheap: the kind of factor, its axes and the
-    tensors it reads (canonical keys are computed only where these repeat)."""
-    kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
-    return kind, f.free, tuple(sorted(r.name for r in refs(as_sum(f))))
+    """Equal whenever ``slot_key`` is, and cheap: what the factor reads (``ir.reads``)
+    and its axes."""
+    return (*reads(f), f.free)
 
 
 def plan_sum(expr: Sum, slots: _Slots | None = None, order: tuple[str, ...] = ()) -> SumPlan:
