@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import ProgramError, refuses_deep_nesting
@@ -11,17 +12,20 @@ Source = "str | Program"
 
 
 @refuses_deep_nesting
-def compile(program: str | Program, result: str | None = None) -> Program:  # noqa: A001
-    """Parse and check a program once; run it many times.
+def compile(program: str | Program, result: str | None = None, *,  # noqa: A001
+            sizes: Mapping[str, int] | None = None) -> Program:
+    """Parse and check a program once; run it many times. ``sizes`` gives the sizes of
+    indices that no array gives, for every call (SPEC §8, §9): ``sizes={"i": 100}``.
 
     >>> compile("Y[i,j] = X[i,k] W[k,j]").inputs
     ('X', 'W')
     """
     if isinstance(program, Program):
-        return program if result is None else program.with_result(result)
+        p = program if result is None else program.with_result(result)
+        return p.with_sizes(sizes)
     if not isinstance(program, str):
         raise ProgramError(f"a program is text or a Program, not {type(program).__name__}")
-    return Program.from_source(program, result)
+    return Program.from_source(program, result).with_sizes(sizes)
 
 
 def evaluate(program: str | Program, /, **arrays: Any) -> Any:

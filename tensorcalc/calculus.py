@@ -134,7 +134,8 @@ class _Setup:
         accepts = dict(self.program.accepts)
         accepts.update(extra_inputs or {})
         of, wrt = lineage if lineage is not None else (None, ())
-        return Program(statements, tuple(inputs), ranks, result.name, accepts, of=of, wrt=wrt)
+        return Program(statements, tuple(inputs), ranks, result.name, accepts, of=of, wrt=wrt,
+                       sizes=self.program.sizes)
 
 
 def derivative_name(of: str, wrt: tuple[str, ...]) -> str:

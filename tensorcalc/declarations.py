@@ -26,6 +26,7 @@ from .ir import (
     Term,
     all_deltas,
     fresh_name,
+    index_tensors,
     map_factor_sums,
     rename_extents,
     rename_sum,
@@ -118,7 +119,8 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
         declared = {}
         printed = [_declare(st, declared) for st in shared]
     lines = [format_statement(st, explicit_sums) for st in printed]
-    mentioned = {r.name for st in printed for r in statement_refs(st)}
+    mentioned = {r.name for st in printed for r in statement_refs(st)} | \
+        {g.name for st in printed for g in index_tensors(st.rhs)}
     if declared or any(name not in mentioned for name in accepts):
         lines.insert(0, _declaration(printed, accepts, declared))
     return "\n".join(lines)
@@ -200,7 +202,10 @@ def _declaration(statements: list[Statement], accepts: Mapping[str, int],
     written: dict[str, tuple[str, ...]] = {}
     for st in statements:
         for r in statement_refs(st):
-            written.setdefault(r.name, r.indices)
+            if r.subs is None:
+                written.setdefault(r.name, r.indices)
+        for g in index_tensors(st.rhs):
+            written.setdefault(g.name, g.indices)
     entries = []
     for name, rank in accepts.items():
         if rank == 0:

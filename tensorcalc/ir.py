@@ -30,15 +30,125 @@ def _unique(names: Iterable[str]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Ref:
-    """A tensor: an input or an earlier statement. Repeated indices take a diagonal."""
+class Affine:
+    """An index expression ``c1*i1 + c2*i2 + ... + offset`` with integer coefficients
+    (SPEC §8): ``i+k``, ``2*i+k``, ``p-i``, ``i+1``. ``parts`` holds (index, coefficient)
+    pairs in order of writing, each index once, no coefficient zero."""
+
+    parts: tuple[tuple[str, int], ...]
+    offset: int = 0
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.parts)
+
+    def coefficient(self, name: str) -> int:
+        return dict(self.parts).get(name, 0)
+
+
+@dataclass(frozen=True)
+class Gather:
+    """An integer tensor used as a subscript: ``t[n]`` in ``E[t[n], j]`` (SPEC §8)."""
 
     name: str
     indices: tuple[str, ...]
 
     @property
+    def names(self) -> tuple[str, ...]:
+        return _unique(self.indices)
+
+
+Arithmetic = Union[Affine, Gather]  # noqa: UP007
+Subscript = Union[str, Affine, Gather]  # noqa: UP007
+
+
+def affine(parts: Iterable[tuple[str, int]], offset: int = 0) -> Subscript:
+    """An affine subscript with equal indices merged and zero coefficients dropped; a plain
+    index name where it is one (``1*i + 0``)."""
+    merged: dict[str, int] = {}
+    for n, c in parts:
+        merged[n] = merged.get(n, 0) + c
+    kept = tuple((n, c) for n, c in merged.items() if c != 0)
+    if offset == 0 and len(kept) == 1 and kept[0][1] == 1:
+        return kept[0][0]
+    return Affine(kept, offset)
+
+
+def subscript_text(s: Subscript) -> str:
+    """A subscript as the language writes it: ``i``, ``i+k``, ``2*i-1``, ``t[n]``."""
+    if isinstance(s, str):
+        return s
+    if isinstance(s, Gather):
+        return f"{s.name}[{','.join(s.indices)}]"
+    out = ""
+    for n, c in s.parts:
+        sign = "-" if c < 0 else ("+" if out else "")
+        out += sign + (n if abs(c) == 1 else f"{abs(c)}*{n}")
+    if s.offset or not out:
+        out += f"{'-' if s.offset < 0 else ('+' if out else '')}{abs(s.offset)}"
+    return out
+
+
+def sub_names(sub: Subscript) -> tuple[str, ...]:
+    return (sub,) if isinstance(sub, str) else sub.names
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A tensor: an input or an earlier statement. Repeated indices take a diagonal.
+
+    ``subs``, when given, holds one subscript per axis, some of them index arithmetic
+    (``x[i+k]``, ``E[t[n], j]``); ``indices`` are then the index names the subscripts
+    use, each once, in order: the axes of the value the reference reads."""
+
+    name: str
+    indices: tuple[str, ...]
+    subs: tuple[Subscript, ...] | None = None
+
+    @property
     def free(self) -> tuple[str, ...]:
         return _unique(self.indices)
+
+    def __repr__(self) -> str:
+        subs = "" if self.subs is None else f", subs={self.subs!r}"
+        return f"Ref(name={self.name!r}, indices={self.indices!r}{subs})"
+
+    @property
+    def rank(self) -> int:
+        return len(self.subs) if self.subs is not None else len(self.indices)
+
+    @property
+    def axes(self) -> tuple[Subscript, ...]:
+        """The subscript of each axis of the tensor."""
+        return self.subs if self.subs is not None else self.indices
+
+    def plain_axes(self) -> Iterator[tuple[int, str]]:
+        """(axis, index) for each axis read with a plain index."""
+        for axis, s in enumerate(self.axes):
+            if isinstance(s, str):
+                yield axis, s
+
+
+def access(name: str, subs: Iterable[Subscript]) -> Ref:
+    """``name[subs]`` as a ``Ref``: plain where every subscript is an index name."""
+    subs = tuple(subs)
+    if all(isinstance(s, str) for s in subs):
+        return Ref(name, subs)  # type: ignore[arg-type]
+    return Ref(name, _unique(n for s in subs for n in sub_names(s)), subs)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """The shifted delta ``delta[i, sub]`` (MATH §7): 1 where index ``i`` equals the
+    value of the subscript ``sub`` (``i+k``, or ``t[n]``), else 0. What an access
+    ``x[i+k]`` differentiates to."""
+
+    i: str
+    sub: Arithmetic
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        return _unique((self.i,) + self.sub.names)
 
 
 @dataclass(frozen=True)
@@ -112,7 +222,7 @@ class Reduce:
         return self.batch + self.indices if self.fn in KEEPING else self.batch
 
 
-Factor = Union[Ref, Delta, Call, Power, Reduce, "Sum"]
+Factor = Union[Ref, Delta, Shift, Call, Power, Reduce, "Sum"]
 
 
 class Extent(NamedTuple):
@@ -229,7 +339,7 @@ def children(factor: Factor) -> tuple[Sum, ...]:
 
 
 def mentioned(factor: Factor) -> frozenset[str]:
-    if isinstance(factor, (Ref, Delta)):
+    if isinstance(factor, (Ref, Delta, Shift)):
         return frozenset(factor.free)
     names: set[str] = set(factor.indices) if isinstance(factor, Reduce) else set()
     for s in children(factor):
@@ -316,7 +426,8 @@ def statement_extents(st: Statement) -> Iterator[Extent]:
 
 def dependencies(st: Statement) -> set[str]:
     """The names a statement needs: tensors it reads and tensors whose lengths it uses."""
-    return {r.name for r in refs(st.rhs)} | {e.tensor for e in statement_extents(st)}
+    return {r.name for r in refs(st.rhs)} | {e.tensor for e in statement_extents(st)} | \
+        {g.name for g in index_tensors(st.rhs)}
 
 
 def needed_statements(statements: Iterable[Statement], result: str) -> tuple[Statement, ...]:
@@ -373,9 +484,11 @@ def refs(expr: Sum) -> Iterator[Ref]:
 def index_order(f: Factor) -> list[str]:
     """Every index name inside a factor, in order of use (repeats kept)."""
     if isinstance(f, Ref):
-        return list(f.indices)
+        return [n for s in f.axes for n in sub_names(s)]
     if isinstance(f, Delta):
         return [f.i, f.j]
+    if isinstance(f, Shift):
+        return [f.i, *f.sub.names]
     out: list[str] = []
     for s in children(f):
         for t in s.terms:
@@ -404,13 +517,27 @@ def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
 def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:
     """Rename free and bound indices alike (the caller guarantees no capture)."""
     if isinstance(factor, Ref):
+        if factor.subs is not None:
+            return access(factor.name, (rename_subscript(s, mapping) for s in factor.subs))
         return Ref(factor.name, tuple(mapping.get(i, i) for i in factor.indices))
+    if isinstance(factor, Shift):
+        sub = rename_subscript(factor.sub, mapping)
+        i = mapping.get(factor.i, factor.i)
+        return Delta(i, sub) if isinstance(sub, str) else Shift(i, sub)
     if isinstance(factor, Delta):
         return Delta(mapping.get(factor.i, factor.i), mapping.get(factor.j, factor.j))
     if isinstance(factor, Reduce):
         return Reduce(factor.fn, tuple(mapping.get(i, i) for i in factor.indices),
                       rename_sum(factor.arg, mapping))
     return map_factor_sums(factor, lambda s: rename_sum(s, mapping))
+
+
+def rename_subscript(sub: Subscript, mapping: dict[str, str]) -> Subscript:
+    if isinstance(sub, str):
+        return mapping.get(sub, sub)
+    if isinstance(sub, Gather):
+        return Gather(sub.name, tuple(mapping.get(i, i) for i in sub.indices))
+    return affine(((mapping.get(n, n), c) for n, c in sub.parts), sub.offset)
 
 
 def rename_term(term: Term, mapping: dict[str, str]) -> Term:
@@ -475,3 +602,92 @@ def freshen(term: Term, used: set[str] | None = None) -> Term:
         return map_factor_sums(f, inner)
 
     return Term(term.coef, tuple(factor(f) for f in term.factors), term.summed, term.extents)
+
+
+# --- index arithmetic ---------------------------------------------------------------
+
+
+class _Stuck(Exception):
+    """An index cannot be replaced by an expression here (see ``substitute``)."""
+
+
+def _put(sub: Subscript, name: str, expr: Subscript) -> Subscript:
+    """``sub`` with index ``name`` replaced by the subscript ``expr``."""
+    if isinstance(sub, str):
+        return expr if sub == name else sub
+    if name not in sub.names:
+        return sub
+    if isinstance(sub, Gather) or isinstance(expr, Gather):
+        if isinstance(sub, Gather) and isinstance(expr, str):
+            return Gather(sub.name, tuple(expr if i == name else i for i in sub.indices))
+        raise _Stuck
+    c = sub.coefficient(name)
+    rest = [(n, k) for n, k in sub.parts if n != name]
+    if isinstance(expr, str):
+        return affine(rest + [(expr, c)], sub.offset)
+    return affine(rest + [(n, c * k) for n, k in expr.parts], sub.offset + c * expr.offset)
+
+
+def _put_factor(f: Factor, name: str, expr: Subscript) -> Factor:
+    if name not in mentioned(f):
+        return f
+    if isinstance(f, Ref):
+        return access(f.name, (_put(s, name, expr) for s in f.axes))
+    if isinstance(f, (Delta, Shift)):
+        left = _put(f.i, name, expr)
+        right = _put(f.j if isinstance(f, Delta) else f.sub, name, expr)
+        if isinstance(left, str) and isinstance(right, str):
+            return Delta(left, right)
+        if isinstance(left, str):
+            return Shift(left, right)  # type: ignore[arg-type]
+        if isinstance(right, str):
+            return Shift(right, left)
+        raise _Stuck
+    if isinstance(f, Reduce) and name in f.indices:
+        raise _Stuck
+    return map_factor_sums(f, lambda s: Sum(tuple(
+        Term(t.coef, tuple(_put_factor(g, name, expr) for g in t.factors), t.summed, t.extents)
+        for t in s.terms)))
+
+
+def substitute(term: Term, name: str, expr: Subscript) -> Term | None:
+    """``term`` with the index ``name`` replaced by the subscript ``expr`` everywhere
+    (``w[k]`` with k = p-i is ``w[p-i]``); None where some factor cannot take it (an
+    index tensor's own index, the axes of a function of whole axes)."""
+    try:
+        factors = tuple(_put_factor(f, name, expr) for f in term.factors)
+    except _Stuck:
+        return None
+    return Term(term.coef, factors, term.summed - {name}, term.extents)
+
+
+def arithmetic(expr: Sum) -> bool:
+    """Does the expression use index arithmetic anywhere (an access, or a shifted delta)?"""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Shift) or (isinstance(f, Ref) and f.subs is not None):
+                return True
+            if any(arithmetic(s) for s in children(f)):
+                return True
+    return False
+
+
+def index_tensors(expr: Sum) -> Iterator[Gather]:
+    """Every integer tensor used as a subscript inside, depth first."""
+    for t in expr.terms:
+        for f in t.factors:
+            if isinstance(f, Ref) and f.subs is not None:
+                yield from (s for s in f.subs if isinstance(s, Gather))
+            elif isinstance(f, Shift) and isinstance(f.sub, Gather):
+                yield f.sub
+            for s in children(f):
+                yield from index_tensors(s)
+
+
+def all_factors(expr: Sum) -> Iterator[Factor]:
+    """Every factor inside, at every depth."""
+    for t in expr.terms:
+        for f in t.factors:
+            yield f
+            for s in children(f):
+                yield from all_factors(s)

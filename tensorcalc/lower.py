@@ -24,18 +24,21 @@ from .ir import (
     Call,
     Delta,
     Factor,
+    Gather,
     Power,
     Reduce,
-    Ref,
+    Shift,
     Statement,
     Sum,
     Term,
+    access,
     as_sum,
     children,
     const,
     freshen,
     map_factor_sums,
     refs,
+    sub_names,
 )
 from .limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
 from .sizes import Source
@@ -73,6 +76,7 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
     inputs: list[str] = []
     declared: dict[str, Source] = {}
     statements: list[Statement] = []
+    index_use: dict[str, tuple[bool, Pos]] = {}  # is a name an index array, and where seen
     for st in surface:
         if isinstance(st, SDeclaration):
             declare_inputs(st, assigned, ranks, first_use, inputs, declared)
@@ -90,13 +94,21 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
             )
         _check_size(st)
         uses = _uses(st.rhs)
-        for name, _rank, pos in uses:
+        for name, _rank, pos, as_index in uses:
+            if as_index and name in assigned:
+                raise ProgramError(f"{name} is used as an index array at {pos} but computed by "
+                                   f"the program at {assigned[name].pos}; index arrays are "
+                                   "inputs")
+            if index_use.setdefault(name, (as_index, pos))[0] != as_index:
+                first = index_use[name][1]
+                raise ProgramError(f"{name} is used as an index array and as a tensor of "
+                                   f"numbers (at {first} and {pos}); give them two names")
             if name == st.name:
                 raise ProgramError(
                     f"{st.name} is used on its own right-hand side at {pos}; every name is "
                     "either an input or assigned once, before its use"
                 )
-        for name, rank, pos in uses:
+        for name, rank, pos, _as_index in uses:
             if name in _RESERVED:
                 raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({pos})")
             known = ranks.get(name)
@@ -165,14 +177,17 @@ def _check_size(st: SStatement) -> None:
                          "compute inner parts in statements of their own")
 
 
-def _uses(node: SExpr) -> list[tuple[str, int, Pos]]:
-    """Every tensor name used in an expression, with its number of indices."""
-    found: list[tuple[str, int, Pos]] = []
+def _uses(node: SExpr) -> list[tuple[str, int, Pos, bool]]:
+    """Every tensor name used in an expression, with its number of indices, and whether it
+    is used as a subscript (an index array)."""
+    found: list[tuple[str, int, Pos, bool]] = []
     stack = [node]
     while stack:
         n = stack.pop()
         if isinstance(n, STensor):
-            found.append((n.name, len(n.indices or ()), n.pos))
+            found.append((n.name, len(n.indices or ()), n.pos, False))
+            found += [(g.name, len(g.indices), n.pos, True) for g in n.indices or ()
+                      if isinstance(g, Gather)]
         elif isinstance(n, SBinary):
             stack += [n.right, n.left]
         elif isinstance(n, SNeg):
@@ -220,7 +235,7 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
             terms.append(term)
         else:  # a zero term still tells the sizes of the left-hand indices it carries
             for r in refs(Sum((term,))):
-                for axis, i in enumerate(r.indices):
+                for axis, i in r.plain_axes():
                     if i in lhs:
                         lengths.setdefault(i, (r.name, axis))
     statement = Statement(st.name, lhs, Sum(tuple(terms)))
@@ -363,9 +378,9 @@ class _Lowering:
                 stack += [(k, False) for k in kids if id(k) not in memo]
                 continue
             if isinstance(n, STensor):
-                found = frozenset(n.indices or ())
+                found = frozenset(n.names)
             elif isinstance(n, SDelta):
-                found = frozenset(n.indices)
+                found = frozenset(i for s in n.indices for i in sub_names(s))
             else:
                 found = frozenset().union(*(memo[id(k)] for k in kids))
                 found -= frozenset(_binds(n))
@@ -398,13 +413,21 @@ class _Lowering:
 
     def factor(self, node: SExpr, held: frozenset[str]) -> Factor:
         if isinstance(node, STensor):
-            return Ref(node.name, node.indices or ())
+            return access(node.name, node.indices or ())
         if isinstance(node, SDelta):
             if len(node.indices) != 2:
                 raise ProgramError(
                     f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}"
                 )
-            return Delta(node.indices[0], node.indices[1])
+            a, b = node.indices
+            if isinstance(a, str) and isinstance(b, str):
+                return Delta(a, b)
+            if isinstance(a, str) and not isinstance(b, str):
+                return Shift(a, b)
+            if isinstance(b, str) and not isinstance(a, str):
+                return Shift(b, a)
+            raise ProgramError(f"delta at {node.pos} ties two expressions; one of its "
+                               "subscripts must be an index name: delta[p, i+k]")
         if isinstance(node, SCall) and node.fn in REDUCTIONS:
             axes = "i,j" if node.fn in MATRIX else "j"
             raise ProgramError(

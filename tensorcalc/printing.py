@@ -18,15 +18,19 @@ from .ir import (
     Call,
     Delta,
     Factor,
+    Gather,
     Power,
     Reduce,
     Ref,
+    Shift,
     Statement,
+    Subscript,
     Sum,
     Term,
     children,
     const_value,
     freshen,
+    subscript_text,
 )
 
 
@@ -142,6 +146,10 @@ class _Printer:
         return top
 
     def ref(self, r: Ref) -> str:
+        if r.subs is not None:
+            if self.latex:
+                return latex_ref(r.name, tuple(latex_subscript(s) for s in r.subs))
+            return f"{r.name}[{','.join(subscript_text(s) for s in r.subs)}]"
         if self.latex:
             return latex_ref(r.name, r.indices)
         return f"{r.name}[{','.join(r.indices)}]" if r.indices else r.name
@@ -153,6 +161,10 @@ class _Printer:
             if self.latex:
                 return latex_ref("\\delta", (f.i, f.j))
             return f"delta[{f.i},{f.j}]"
+        if isinstance(f, Shift):
+            if self.latex:
+                return latex_ref("\\delta", (f.i, latex_subscript(f.sub)))
+            return f"delta[{f.i},{subscript_text(f.sub)}]"
         if isinstance(f, Call):
             arg = self.sum(f.arg, held)
             if self.latex:
@@ -184,7 +196,7 @@ class _Printer:
         if len(s.terms) == 1 and s.terms[0].coef == 1 and len(s.terms[0].factors) == 1 \
                 and not s.terms[0].summed:
             f = s.terms[0].factors[0]
-            if isinstance(f, (Ref, Delta, Call, Reduce)):
+            if isinstance(f, (Ref, Delta, Shift, Call, Reduce)):
                 return self.factor(f, held)
         value = const_value(s)
         if value is not None and value >= 0:
@@ -256,6 +268,13 @@ def latex_name(name: str) -> str:
 def latex_indices(indices: tuple[str, ...]) -> str:
     """Subscript text: ``ip`` when every index is one letter, else ``batch,feat``."""
     return ("" if all(len(i) == 1 for i in indices) else ",").join(indices)
+
+
+def latex_subscript(s: Subscript) -> str:
+    """A subscript in LaTeX: ``i+k``, ``2i-1``, ``t_{n}``."""
+    if isinstance(s, Gather):
+        return latex_ref(s.name, s.indices)
+    return subscript_text(s).replace("*", "")
 
 
 def latex_ref(name: str, indices: tuple[str, ...]) -> str:

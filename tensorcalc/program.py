@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,11 +24,35 @@ from .backend.run import Runner
 from .caching import cached_property
 from .declarations import format_program
 from .diagram import diagram
-from .errors import MemoryLimitError, ProgramError, refuses_deep_nesting
-from .ir import Ref, Statement, needed_statements, statement_extents, statement_refs
+from .errors import InputError, MemoryLimitError, ProgramError, refuses_deep_nesting
+from .ir import (
+    Ref,
+    Statement,
+    index_tensors,
+    needed_statements,
+    statement_extents,
+    statement_refs,
+)
 from .lower import lower
 from .printing import Derivative, format_latex, format_statement
 from .syntax import parse
+
+
+def checked_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
+    """Index sizes a caller gives: index names to whole numbers of at least 1."""
+    if sizes is None:
+        return {}
+    if not isinstance(sizes, Mapping):
+        raise InputError(f"sizes is a mapping of index names to sizes, not {type(sizes).__name__}")
+    out: dict[str, int] = {}
+    for name, n in sizes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InputError(f"sizes names indices; {name!r} is not an index name")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise InputError(f"the size of index {name} must be a whole number of at least 1, "
+                             f"not {n!r}")
+        out[name] = int(n)
+    return out
 
 
 class Program:
@@ -43,7 +67,8 @@ class Program:
     def __init__(self, statements: Iterable[Statement], inputs: Iterable[str],
                  ranks: dict[str, int], result: str | None = None,
                  accepts: dict[str, int] | None = None, *,
-                 of: str | None = None, wrt: tuple[str, ...] = ()):
+                 of: str | None = None, wrt: tuple[str, ...] = (),
+                 sizes: Mapping[str, int] | None = None):
         self.statements: tuple[Statement, ...] = tuple(statements)
         if not self.statements:
             raise ProgramError("a program needs at least one statement")
@@ -60,6 +85,8 @@ class Program:
         self.of = of if wrt else None
         self.wrt = tuple(wrt) if of is not None else ()
         self._runners_lock = threading.Lock()
+        # Sizes the caller gave for indices no array sizes (SPEC §9), for every call.
+        self.sizes: dict[str, int] = checked_sizes(sizes)
 
     # --- construction -------------------------------------------------------
 
@@ -75,7 +102,15 @@ class Program:
         """The same statements, with ``name`` as the result."""
         same = name == self.result
         return Program(self.statements, self.inputs, self.ranks, name, self.accepts,
-                       of=self.of if same else None, wrt=self.wrt if same else ())
+                       of=self.of if same else None, wrt=self.wrt if same else (),
+                       sizes=self.sizes)
+
+    def with_sizes(self, sizes: Mapping[str, int] | None) -> Program:
+        """The same program, with ``sizes`` given for every call (SPEC §9)."""
+        if not sizes:
+            return self
+        return Program(self.statements, self.inputs, self.ranks, self.result, self.accepts,
+                       of=self.of, wrt=self.wrt, sizes={**self.sizes, **checked_sizes(sizes)})
 
     def statement(self, name: str) -> Statement:
         try:
@@ -103,6 +138,11 @@ class Program:
         return frozenset(self.accepts), frozenset(self.needed_inputs)
 
     @cached_property
+    def index_arrays(self) -> frozenset[str]:
+        """The inputs used as subscripts (``t`` in ``E[t[n], j]``): integer arrays."""
+        return frozenset(g.name for st in self.statements for g in index_tensors(st.rhs))
+
+    @cached_property
     def needed_inputs(self) -> tuple[str, ...]:
         names = {st.name for st in self.statements}
         found: dict[str, None] = {}
@@ -110,6 +150,8 @@ class Program:
             for r in statement_refs(st):
                 if r.name not in names:
                     found.setdefault(r.name)
+            for g in index_tensors(st.rhs):
+                found.setdefault(g.name)
             for e in statement_extents(st):  # an input whose shape alone is needed
                 if e.tensor not in names:
                     found.setdefault(e.tensor)
@@ -122,17 +164,28 @@ class Program:
         return self._run(arrays, compact=False)
 
     @refuses_deep_nesting
-    def evaluate(self, /, compact: bool = False, **arrays: Any) -> Any:
-        """The result's value; with ``compact=True`` a ``Compact`` that keeps delta ties."""
-        return self._run(arrays, compact=compact)
+    def evaluate(self, arrays: Mapping[str, Any] | None = None, /, *,
+                 sizes: Mapping[str, int] | None = None, compact: bool = False,
+                 **more: Any) -> Any:
+        """The result's value for the arrays (a mapping, or keywords, or both); ``sizes``
+        gives sizes of indices no array gives (SPEC §9); with ``compact=True`` a
+        ``Compact`` that keeps delta ties."""
+        if arrays is not None and not isinstance(arrays, Mapping):
+            raise InputError(f"evaluate() takes the arrays as a mapping of names to arrays, "
+                             f"not {type(arrays).__name__}")
+        given = {**self.sizes, **checked_sizes(sizes)} if sizes else self.sizes
+        return self._run({**(arrays or {}), **more}, compact=compact, sizes=given)
 
-    def _runner(self, env: dict[str, Any]) -> Runner:
+    def _runner(self, env: dict[str, Any], sizes: Mapping[str, int] | None = None) -> Runner:
         """The plan bound to the signature of ``env``'s inputs, bound on first use."""
+        sizes = self.sizes if sizes is None else sizes
         key = tuple([(type(v), v.shape, v.dtype) for v in map(env.__getitem__,
                                                                self.needed_inputs)])
+        if sizes:
+            key += tuple(sorted(sizes.items()))
         runner = self._runners.get(key)
         if runner is None:
-            runner = Runner(self.plan, env)
+            runner = Runner(self.plan, env, dict(sizes))
             with self._runners_lock:  # programs are shared between threads
                 if len(self._runners) >= _MAX_SIGNATURES:
                     self._runners.pop(next(iter(self._runners)), None)
@@ -146,10 +199,11 @@ class Program:
         self._runner(env).dense(env)
         return env
 
-    def _run(self, arrays: dict[str, Any], compact: bool) -> Any:
+    def _run(self, arrays: dict[str, Any], compact: bool,
+             sizes: Mapping[str, int] | None = None) -> Any:
         env = self._bind(arrays)
         try:
-            runner = self._runner(env)
+            runner = self._runner(env, sizes)
             if compact:
                 value = runner.compact(env)
             else:
@@ -164,7 +218,8 @@ class Program:
 
     def _bind(self, arrays: dict[str, Any]) -> dict[str, Any]:
         accepts, needed = self._names
-        return bind_inputs(arrays, accepts, needed, self.needed_inputs, self._by_name)
+        return bind_inputs(arrays, accepts, needed, self.needed_inputs, self._by_name,
+                           self.index_arrays)
 
     # --- showing ------------------------------------------------------------
 

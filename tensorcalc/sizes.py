@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .ir import Statement, Sum, all_deltas, refs, statement_extents
+from .ir import Statement, Sum, all_deltas, index_tensors, refs, statement_extents
 
 Source = tuple[str, int]
 
@@ -29,8 +29,11 @@ def expression_sources(expr: Sum) -> dict[str, Source]:
     """Sizes the tensors of an expression give, passed through deltas to their partners."""
     sources: dict[str, Source] = {}
     for r in refs(expr):
-        for axis, i in enumerate(r.indices):
+        for axis, i in r.plain_axes():
             sources.setdefault(i, (r.name, axis))
+    for g in index_tensors(expr):  # n in E[t[n], j] is sized by t
+        for axis, i in enumerate(g.indices):
+            sources.setdefault(i, (g.name, axis))
     return through_deltas(sources, ((d.i, d.j) for d in all_deltas(expr)))
 
 

@@ -27,6 +27,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .errors import ParseError, ProgramError
+from .ir import Gather, Subscript, affine, subscript_text
 from .limits import MAX_PROGRAM_CHARS, size_error
 
 
@@ -48,13 +49,45 @@ class SNumber:
 @dataclass(frozen=True)
 class STensor:
     name: str
-    indices: tuple[str, ...] | None  # None: a bare name (a scalar)
+    indices: tuple[Subscript, ...] | None  # None: a bare name (a scalar)
     pos: Pos
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The index names its subscripts use (those of an index tensor too)."""
+        return tuple(n for s in self.indices or () for n in
+                     ((s,) if isinstance(s, str) else s.names))
+
+
+class _Linear:
+    """An affine subscript while it is parsed: coefficients and an offset."""
+
+    def __init__(self, parts: dict[str, int], offset: int, pos: Pos):
+        self.parts, self.offset, self.pos = parts, offset, pos
+
+    def scaled(self, by: int) -> _Linear:
+        return _Linear({n: by * c for n, c in self.parts.items()}, by * self.offset, self.pos)
+
+    def plus(self, other: _Linear) -> _Linear:
+        parts = dict(self.parts)
+        for n, c in other.parts.items():
+            parts[n] = parts.get(n, 0) + c
+        return _Linear(parts, self.offset + other.offset, self.pos)
+
+
+def plain_indices(indices: tuple[Subscript, ...] | None, where: str, pos: Pos) -> tuple[str, ...]:
+    """The index names of a bracket that takes names only (a left-hand side, ``delta``,
+    ``sum[]``, an input declaration, an index tensor's own subscripts)."""
+    for s in indices or ():
+        if not isinstance(s, str):
+            raise ProgramError(f"{where} at {pos} takes index names only; index arithmetic "
+                               f"({subscript_text(s)}) is for a tensor's subscripts (SPEC §8)")
+    return tuple(indices or ())  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
 class SDelta:
-    indices: tuple[str, ...]
+    indices: tuple[Subscript, ...]  # delta[p, i+k]: a shifted delta (SPEC §8)
     pos: Pos
 
 
@@ -122,6 +155,20 @@ class SStatement:
     pos: Pos
 
 
+def _integer(token: Token) -> int:
+    value = float(token)
+    if not value.is_integer() or not re.fullmatch(r"\d+", str(token)):
+        raise ProgramError(f"a subscript takes whole numbers: {token} at {_pos(token)} is not one")
+    return int(token)
+
+
+def _linear(s: _Linear | Gather) -> _Linear:
+    if isinstance(s, Gather):
+        raise ProgramError(f"the index tensor {s.name}[{','.join(s.indices)}] is a subscript of "
+                           "its own: it takes no arithmetic (write E[t[n], j], not E[t[n]+1, j])")
+    return s
+
+
 def _pos(token: Token) -> Pos:
     return Pos(token.line or 0, token.column or 0)
 
@@ -141,19 +188,57 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
                     ) -> SDeclaration:
         return SDeclaration(tuple(declared), _pos(keyword))
 
-    def declared(self, name: Token, indices: tuple[str, ...] | None = None
+    def declared(self, name: Token, indices: tuple[Subscript, ...] | None = None
                  ) -> tuple[str, tuple[str, ...] | None]:
-        return str(name), indices
+        if indices is None:
+            return str(name), None
+        return str(name), plain_indices(indices, f"the declaration of {name}", _pos(name))
 
     def statement(self, name: Token, *rest: object) -> SStatement:
         indices: tuple[str, ...] = ()
         if len(rest) == 2:
-            indices = rest[0]  # type: ignore[assignment]
+            indices = plain_indices(rest[0], f"the left-hand side of {name}",  # type: ignore[arg-type]
+                                    _pos(name))
         rhs = rest[-1]
         return SStatement(str(name), indices, rhs, _pos(name))  # type: ignore[arg-type]
 
-    def indices(self, *names: Token | None) -> tuple[str, ...]:
-        return tuple(str(n) for n in names if n is not None)
+    def indices(self, *subs: _Linear | Gather | None) -> tuple[Subscript, ...]:
+        out: list[Subscript] = []
+        for s in subs:
+            if isinstance(s, _Linear):
+                out.append(affine(s.parts.items(), s.offset))
+            elif s is not None:
+                out.append(s)
+        return tuple(out)
+
+    # Subscripts (SPEC §8): affine in indices with integer coefficients, or an index tensor.
+    def index_name(self, name: Token) -> _Linear:
+        return _Linear({str(name): 1}, 0, _pos(name))
+
+    def index_number(self, number: Token) -> _Linear:
+        return _Linear({}, _integer(number), _pos(number))
+
+    def index_scaled(self, number: Token, name: Token) -> _Linear:
+        return _Linear({str(name): _integer(number)}, 0, _pos(number))
+
+    def index_scaled_right(self, name: Token, number: Token) -> _Linear:
+        return _Linear({str(name): _integer(number)}, 0, _pos(name))
+
+    def index_neg(self, operand: _Linear | Gather) -> _Linear:
+        return _linear(operand).scaled(-1)
+
+    def index_add(self, left: _Linear | Gather, right: _Linear | Gather) -> _Linear:
+        return _linear(left).plus(_linear(right))
+
+    def index_sub(self, left: _Linear | Gather, right: _Linear | Gather) -> _Linear:
+        return _linear(left).plus(_linear(right).scaled(-1))
+
+    def index_gather(self, name: Token, indices: tuple[Subscript, ...]) -> Gather:
+        plain = plain_indices(indices, f"the index tensor {name}", _pos(name))
+        if not plain:
+            raise ProgramError(f"the index tensor {name} at {_pos(name)} needs indices: "
+                               f"{name}[n]")
+        return Gather(str(name), plain)
 
     def number(self, token: Token) -> SNumber:
         value = float(token)
@@ -161,20 +246,22 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
             raise ProgramError(f"number {token} at {_pos(token)} is too large for a float")
         return SNumber(value, _pos(token))
 
-    def tensor(self, name: Token, indices: tuple[str, ...]) -> STensor:
+    def tensor(self, name: Token, indices: tuple[Subscript, ...]) -> STensor:
         return STensor(str(name), indices, _pos(name))
 
     def scalar(self, name: Token) -> STensor:
         return STensor(str(name), None, _pos(name))
 
-    def delta(self, keyword: Token, indices: tuple[str, ...]) -> SDelta:
+    def delta(self, keyword: Token, indices: tuple[Subscript, ...]) -> SDelta:
         return SDelta(indices, _pos(keyword))
 
-    def sum_over(self, keyword: Token, indices: tuple[str, ...], body: SExpr) -> SSumOver:
-        return SSumOver(indices, body, _pos(keyword))
+    def sum_over(self, keyword: Token, indices: tuple[Subscript, ...], body: SExpr) -> SSumOver:
+        return SSumOver(plain_indices(indices, "sum[]", _pos(keyword)), body, _pos(keyword))
 
-    def reduce_over(self, keyword: Token, indices: tuple[str, ...], body: SExpr) -> SReduce:
-        return SReduce(str(keyword), indices, body, _pos(keyword))
+    def reduce_over(self, keyword: Token, indices: tuple[Subscript, ...], body: SExpr
+                    ) -> SReduce:
+        return SReduce(str(keyword), plain_indices(indices, f"{keyword}[]", _pos(keyword)), body,
+                       _pos(keyword))
 
     def call(self, fn: Token, arg: SExpr) -> SCall:
         return SCall(str(fn), arg, _pos(fn))

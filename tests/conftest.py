@@ -56,14 +56,15 @@ def printed_derivatives_run_as_printed(monkeypatch: pytest.MonkeyPatch) -> None:
         program.__dict__["_check_printed"] = True
         return program
 
-    def checked_run(self: Program, arrays: dict, compact: bool) -> object:
-        value = run(self, arrays, compact)
+    def checked_run(self: Program, arrays: dict, compact: bool,
+                    sizes: dict | None = None) -> object:
+        value = run(self, arrays, compact, sizes)
         if self.__dict__.get("_check_printed") and all(
             isinstance(a, (np.ndarray, np.generic, float, int)) for a in arrays.values()
         ):
-            again = Program.from_source(str(self))
+            again = Program.from_source(str(self)).with_sizes(self.sizes)
             assert not re.search(r"\^0(?![\d.])", str(self)), str(self)  # no X^0 anchors
-            printed = run(again, dict(arrays), compact)
+            printed = run(again, dict(arrays), compact, sizes)
             if compact:  # the same structure: compare the cores (a dense value may be huge)
                 assert printed.ties.keys() == value.ties.keys(), (printed.ties, value.ties)
                 printed, value_core = printed.core, value.core

@@ -44,21 +44,49 @@ def as_array(value: Any) -> Any:
     return array
 
 
+def _index_array(name: str, value: Any, like: Any) -> Any:
+    """An index array (SPEC §8) as an integer array of the library of ``like``."""
+    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.ndarray):
+        array = value
+        kind = _kind(namespace(array), array.dtype)
+    else:
+        array = np.asarray(value)
+        kind = array.dtype.kind
+    if kind not in "iu":
+        raise InputError(f"index array {name} has dtype {array.dtype}; an array used as a "
+                         "subscript must hold integers")
+    if like is not None and not isinstance(like, np.ndarray) and isinstance(array, np.ndarray):
+        xp = namespace(like)
+        array = xp.asarray(array, **on_device(like))
+    return array
+
+
 COMPLEX = "complex inputs are not supported (tensorcalc computes with real numbers only)"
 
 
 def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
-                order: tuple[str, ...], computed: Collection[str]) -> dict[str, Any]:
+                order: tuple[str, ...], computed: Collection[str],
+                index_arrays: Set[str] = frozenset()) -> dict[str, Any]:
     """The caller's keyword arrays checked against a program and made arrays.
 
     ``accepts``: every name the program takes; ``needed``: those it must have (``order``
-    lists them in order of first use, for messages); ``computed``: its statements' names.
-    Complex values are refused, here, for every library: nothing downstream handles them.
+    lists them in order of first use, for messages); ``computed``: its statements' names;
+    ``index_arrays``: the inputs used as subscripts (``t`` in ``E[t[n], j]``), which stay
+    integer arrays. Complex values are refused, here, for every library: nothing downstream
+    handles them.
     """
     if arrays.keys() <= accepts and needed <= arrays.keys() and all(
         type(v) is np.ndarray and v.dtype.kind == "f" for v in arrays.values()
-    ):
+    ) and not index_arrays:
         return dict(arrays)  # the common case, checked in one pass
+    if index_arrays & arrays.keys():
+        floats = {n: v for n, v in arrays.items() if n not in index_arrays}
+        bound = bind_inputs(floats, accepts - index_arrays, needed - index_arrays,
+                            tuple(n for n in order if n not in index_arrays), computed)
+        like = next(iter(bound.values()), None)
+        for name in arrays.keys() & index_arrays:
+            bound[name] = _index_array(name, arrays[name], like)
+        return {name: bound[name] for name in arrays}
     for name in arrays:
         if name not in accepts:
             if name in computed:

@@ -26,23 +26,31 @@ import opt_einsum as oe
 
 from ..ir import (
     MATRIX,
+    Affine,
     Call,
     Delta,
     Factor,
+    Gather,
     Power,
     Reduce,
     Ref,
+    Shift,
     Statement,
+    Subscript,
     Sum,
     Term,
     all_deltas,
+    all_factors,
+    arithmetic,
     children,
     collapses,
     const_value,
+    index_tensors,
     only_contracted,
     reads,
     reductions,
     rename_term,
+    statement_extents,
     statement_refs,
 )
 from ..simplify import bound_key, substitute_deltas, tie_groups
@@ -57,6 +65,7 @@ class RefOperand:
 
     name: str
     indices: tuple[str, ...]
+    subs: tuple[Subscript, ...] | None = None  # index arithmetic: a view (windows.py)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,31 @@ class DeltaOperand:
 
 
 @dataclass(frozen=True)
+class MaskOperand:
+    """A shifted delta ``delta[i, sub]`` as a 0/1 array over ``free``: only where its
+    ``i`` is also an axis of another factor, so that no scatter can stand for it."""
+
+    i: str
+    sub: Affine | Gather
+    free: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScatterOperand:
+    """The shifted deltas ``delta[p, sub]`` of a term (SPEC §8) applied to the product of
+    its other factors (``core``, over ``grid + rest``): a scatter-add into the targets
+    ``p``. The value is over ``free``: the targets, the subscript indices that are free in
+    the term (``kept``), then ``rest``; the other subscript indices are summed."""
+
+    core: TermPlan
+    shifts: tuple[tuple[str, Affine | Gather], ...]
+    grid: tuple[str, ...]
+    kept: tuple[str, ...]
+    rest: tuple[str, ...]
+    free: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GroupOperand:
     """A parenthesised sum used as one factor, over ``free``."""
 
@@ -134,7 +168,7 @@ class GroupOperand:
 
 
 Operand = Union[RefOperand, CallOperand, PowerOperand, ReduceOperand,  # noqa: UP007
-                SolveOperand, GroupOperand, DeltaOperand]
+                SolveOperand, GroupOperand, DeltaOperand, MaskOperand, ScatterOperand]
 
 
 def operand_indices(op: Operand) -> tuple[str, ...]:
@@ -204,6 +238,12 @@ class StatementPlan:
     deltas: tuple[tuple[str, str], ...]
     every_index: tuple[str, ...]
     square: tuple[tuple[str, str, str], ...] = ()
+    # Index arithmetic (SPEC §8): each affine read, as (tensor, axis, subscript), with
+    # tensor None for a shifted delta ``delta[p, sub]`` (its axis is then p's length);
+    # and the indices given a size by an extent (declared or derived), which no read
+    # shrinks and whose reads past an array's end are zero.
+    accesses: tuple[tuple[str | None, int | str, Affine], ...] = ()
+    given: dict[str, tuple[str, int]] = field(default_factory=dict, hash=False)
 
     @property
     def unsized(self) -> tuple[str, ...]:
@@ -233,10 +273,22 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
 
 
 def plan_statement(st: Statement) -> StatementPlan:
-    tensors = tuple((r.name, r.indices) for r in statement_refs(st))
-    occurrences = tuple((i, name, axis) for name, indices in tensors
-                        for axis, i in enumerate(indices))
+    tensors = tuple((r.name, r.axes) for r in statement_refs(st)) + \
+        tuple((g.name, g.indices) for g in index_tensors(st.rhs))
+    occurrences = tuple((i, name, axis) for name, axes in tensors
+                        for axis, i in enumerate(axes) if isinstance(i, str))
     sources = index_sources(st)
+    accesses: tuple[tuple[str | None, int | str, Affine], ...] = ()
+    given: dict[str, tuple[str, int]] = {}
+    if arithmetic(st.rhs):
+        accesses = tuple(
+            (r.name, axis, sub) for r in statement_refs(st) for axis, sub in enumerate(r.axes)
+            if isinstance(sub, Affine)) + tuple(
+            (None, f.i, f.sub) for f in all_factors(st.rhs)
+            if isinstance(f, Shift) and isinstance(f.sub, Affine))
+        for e in statement_extents(st):
+            given.setdefault(e.name, (e.tensor, e.axis))
+        sources = {**sources, **given}
     deltas = tuple((d.i, d.j) for d in all_deltas(st.rhs))
     every = tuple(dict.fromkeys(
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
@@ -245,7 +297,7 @@ def plan_statement(st: Statement) -> StatementPlan:
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f, _ in reductions(st.rhs)
                                  if f.fn in MATRIX))
     return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
-                         square)
+                         square, accesses, given)
 
 
 class _Slots:
@@ -291,6 +343,9 @@ def plan_sum(expr: Sum, slots: _Slots | None = None, order: tuple[str, ...] = ()
 
 def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPlan:
     term = substitute_deltas(term)
+    scattered = _scattered(term)
+    if scattered:
+        return _plan_scatter(term, scattered, slots)
     ties = {i: r for i, r in tie_groups(term).items() if i != r}
     groups: dict[str, set[str]] = {}
     for i, r in ties.items():
@@ -319,6 +374,32 @@ def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPla
     operands = _solves(operands, einsum_out)
     return TermPlan(core.coef, operands, _spec(operands, einsum_out), einsum_out, term.free,
                     ties, tuple(sorted(core.summed - present)))
+
+
+def _scattered(term: Term) -> tuple[Shift, ...]:
+    """The shifted deltas of a term that run as a scatter-add: those whose target index
+    no other factor has (the others are ``MaskOperand``s)."""
+    shifts = [f for f in term.factors if isinstance(f, Shift)]
+    if not shifts:
+        return ()
+    return tuple(s for s in shifts if not any(
+        s.i in g.free for g in term.factors if g is not s) and
+        sum(1 for t in shifts if t.i == s.i) == 1)
+
+
+def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> TermPlan:
+    grid = tuple(dict.fromkeys(n for s in shifts for n in s.sub.names))
+    others = tuple(f for f in term.factors if f not in shifts)
+    core = Term(term.coef, others, term.summed - set(grid))
+    core_plan = plan_term(core, slots)
+    rest = tuple(i for i in core.free if i not in grid)
+    kept = tuple(i for i in grid if i in term.free)
+    targets = tuple(s.i for s in shifts)
+    free = targets + kept + rest
+    op = ScatterOperand(core_plan, tuple((s.i, s.sub) for s in shifts), grid, kept, rest, free)
+    out = tuple(i for i in term.free if i in free)
+    return TermPlan(1.0, (op,), _spec((op,), out), out, term.free, {},
+                    tuple(sorted(term.summed - set(free) - set(grid))))
 
 
 def _spec(operands: tuple[Operand, ...], out: tuple[str, ...]) -> str:
@@ -357,7 +438,9 @@ def _solves(operands: tuple[Operand, ...], out: tuple[str, ...]) -> tuple[Operan
 
 def _operand(f: Factor, slots: _Slots) -> Operand:
     if isinstance(f, Ref):
-        return RefOperand(f.name, f.indices)
+        return RefOperand(f.name, f.indices, f.subs)
+    if isinstance(f, Shift):
+        return MaskOperand(f.i, f.sub, f.free)
     if isinstance(f, Call):
         return CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
     if isinstance(f, Power):

@@ -28,6 +28,7 @@ import opt_einsum as oe
 
 from ..errors import InputError, ShapeError
 from ..functions import FUNCTIONS
+from ..ir import Affine, Gather, subscript_text
 from ..limits import check_size, memory_limit
 from . import kernels
 from .arrays import namespace, on_device
@@ -37,11 +38,13 @@ from .plan import (
     CallOperand,
     DeltaOperand,
     GroupOperand,
+    MaskOperand,
     Operand,
     PowerOperand,
     ProgramPlan,
     ReduceOperand,
     RefOperand,
+    ScatterOperand,
     SolveOperand,
     StatementPlan,
     SumPlan,
@@ -49,6 +52,7 @@ from .plan import (
     operand_indices,
 )
 from .products import elementwise, matmul
+from .windows import index_names, make_fit, make_mask, make_reader, make_scatter
 
 Array = Any
 Env = dict[Any, Any]
@@ -68,16 +72,23 @@ class _Shape:
         self.shape = shape
 
 
-def bind_sizes(st: StatementPlan, env: Env) -> Sizes:
-    """Every index of a statement bound to an axis size; the sizes must agree."""
+def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes:
+    """Every index of a statement bound to an axis size; the sizes must agree.
+
+    ``given`` holds sizes the caller gave (SPEC §9): an index no tensor axis sizes takes
+    one. With index arithmetic (SPEC §8), ``valid_sizes`` then sizes and shrinks the rest.
+    """
     sizes: Sizes = {}
     owner: dict[str, str] = {}
-    for name, indices in st.tensors:
+    for name, axes in st.tensors:
         shape = env[name].shape
-        if len(shape) != len(indices):
+        if len(shape) != len(axes):
+            written = ",".join(a if isinstance(a, str) else subscript_text(a) for a in axes)
             raise InputError(f"{name} has {len(shape)} axes but is written with "
-                             f"{len(indices)} indices ({name}[{','.join(indices)}])")
-        for i, n in zip(indices, shape):
+                             f"{len(axes)} indices ({name}[{written}])")
+        for i, n in zip(axes, shape):
+            if not isinstance(i, str) or i in st.given:
+                continue  # arithmetic, or a given size: reads past the end are zero
             n = int(n)
             if i in sizes and sizes[i] != n:
                 raise ShapeError(f"index {i} has size {sizes[i]} in {owner[i]} but size {n} "
@@ -93,6 +104,16 @@ def bind_sizes(st: StatementPlan, env: Env) -> Sizes:
             raise ShapeError(f"{fn}[{i},{j}] in statement {st.name} needs a square matrix, but "
                              f"index {i} has size {sizes[i]} (in {owner[i]}) and index {j} "
                              f"size {sizes[j]} (in {owner[j]})")
+    fixed = set(st.given)
+    for i, n in (given or {}).items():
+        if i not in st.every_index:
+            continue
+        if i in sizes and sizes[i] != n:
+            raise ShapeError(f"index {i} is given size {n} but has size {sizes[i]} in "
+                             f"{owner[i]} (statement {st.name})")
+        if i not in st.given:
+            sizes[i] = n
+            fixed.add(i)
     for i, (name, axis) in st.sources.items():
         if i not in sizes:
             shape = env[name].shape
@@ -100,16 +121,73 @@ def bind_sizes(st: StatementPlan, env: Env) -> Sizes:
                 raise InputError(f"{name} has {len(shape)} axes, but statement {st.name} takes "
                                  f"the size of index {i} from its axis {axis + 1}")
             sizes[i] = int(shape[axis])
-    for i in st.unsized:
-        raise InputError(f"cannot tell the size of index {i} in statement {st.name}: "
-                         "no tensor in it has that axis")
+    if st.accesses:
+        valid_sizes(st, env, sizes, fixed)
+    for i in st.every_index:
+        if i not in sizes:
+            raise InputError(f"cannot tell the size of index {i} in statement {st.name}: "
+                             "no tensor in it has that axis"
+                             + ("; give it with sizes={...}" if st.accesses else ""))
     return sizes
+
+
+def valid_sizes(st: StatementPlan, env: Env, sizes: Sizes, fixed: set[str]) -> None:
+    """SPEC §8 rule 2: each index that no size was given for runs over the largest range
+    from 0 at which every affine read of the statement stays inside its array; reads that
+    involve a given index may fall outside (and read zeros)."""
+    def length(tensor: str | None, axis: int | str) -> int | None:
+        if tensor is None:
+            return sizes.get(str(axis))
+        return int(env[tensor].shape[int(axis)])
+
+    for _ in range(64 * (len(st.accesses) + 1)):
+        changed = False
+        for tensor, axis, sub in st.accesses:
+            n = length(tensor, axis)
+            if n is None or any(v in fixed for v in sub.names):
+                continue  # a read with a given index may fall outside: it reads zeros
+            for u, c in sub.parts:
+                others = [(v, k) for v, k in sub.parts if v != u]
+                if any(v not in sizes for v, _ in others):
+                    continue
+                lo = sub.offset + sum(min(k * (sizes[v] - 1), 0) for v, k in others)
+                hi = sub.offset + sum(max(k * (sizes[v] - 1), 0) for v, k in others)
+                bound = (n - 1 - hi) // c + 1 if c > 0 else lo // -c + 1
+                if u not in sizes or bound < sizes[u]:
+                    if bound <= 0:
+                        raise ShapeError(
+                            f"index {u} of statement {st.name} has no values at which "
+                            f"{_read(tensor, axis, sub)} stays inside its length {n}; give "
+                            f"the size of {u} (sizes={{{u!r}: ...}}) to read zeros past the ends")
+                    sizes[u] = bound
+                    changed = True
+        if not changed:
+            break
+    for tensor, axis, sub in st.accesses:
+        n = length(tensor, axis)
+        if n is None or any(v in fixed for v in sub.names) or \
+                any(v not in sizes for v in sub.names):
+            continue
+        lo = sub.offset + sum(min(k * (sizes[v] - 1), 0) for v, k in sub.parts)
+        hi = sub.offset + sum(max(k * (sizes[v] - 1), 0) for v, k in sub.parts)
+        if lo < 0 or hi > n - 1:
+            where = lo if lo < 0 else hi
+            raise ShapeError(f"{_read(tensor, axis, sub)} in statement {st.name} reads position "
+                             f"{where}, outside 0..{n - 1}; give the sizes of "
+                             f"{', '.join(sub.names) or 'its indices'} (sizes={{...}}) to read "
+                             "zeros past the ends")
+
+
+def _read(tensor: str | None, axis: int | str, sub: Affine) -> str:
+    if tensor is None:
+        return f"delta[{axis},{subscript_text(sub)}]"
+    return f"{tensor}[..{subscript_text(sub)}..] (axis {int(axis) + 1})"
 
 
 class Runner:
     """The statements of a plan bound to one input signature."""
 
-    def __init__(self, plan: ProgramPlan, env: Env):
+    def __init__(self, plan: ProgramPlan, env: Env, given: Sizes | None = None):
         xp = namespace(*[v for v in env.values() if hasattr(v, "shape")])
         dtypes = [v.dtype for v in env.values() if hasattr(v, "dtype")]
         dtype = _result_type(xp, dtypes)
@@ -120,7 +198,7 @@ class Runner:
         self.steps: list[tuple[str, Step]] = []
         last = plan.statements[-1]
         for st in plan.statements:
-            sizes = bind_sizes(st, sample)  # every check happens here, once per signature
+            sizes = bind_sizes(st, sample, given)  # every check happens here, once per signature
             shape = tuple(sizes[i] for i in st.indices)
             if xp is np and len(shape) > _MAX_AXES:
                 raise InputError(f"{st.name} would have {len(shape)} axes; NumPy arrays have "
@@ -129,6 +207,8 @@ class Runner:
             if st is not last:
                 check_size(st.name, shape, itemsize, compact_hint=False)
             ctx = StatementBinder(xp, dtype, sizes, where, (st.name, itemsize))
+            ctx.shapes = {name: tuple(v.shape) for name, v in sample.items()
+                          if hasattr(v, "shape")}
             self.steps.append((st.name, ctx.sum(st.rhs, st.indices)))
         self.result = plan.result
         self.itemsize = itemsize
@@ -222,6 +302,7 @@ class StatementBinder:
         self.dtype = dtype
         self.sizes = sizes
         self.shared: dict[int, Step] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}  # of the tensors read, when bound
 
     def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]:
         return tuple(self.sizes[i] for i in indices)
@@ -350,7 +431,18 @@ class StatementBinder:
 
     def operand(self, op: Operand) -> Step:
         if isinstance(op, RefOperand):
-            return itemgetter(op.name)
+            return self.read(op)
+        if isinstance(op, ScatterOperand):
+            return self.scatter(op)
+        if isinstance(op, MaskOperand):
+            mask = make_mask(op.i, op.sub, op.free, self.sizes, self.xp, self.dtype)
+            names = index_names((op.sub,))
+            where = self.where
+            if not names:
+                xp, dtype, shape = self.xp, self.dtype, self.shape(op.free)
+                return lambda env: mask() if not where else \
+                    xp.asarray(mask(), **where) if mask().shape == shape else mask()
+            return lambda env: mask(**{n: env[n] for n in names})
         if isinstance(op, DeltaOperand):
             n, xp, dtype, where = self.sizes[op.i], self.xp, self.dtype, self.where
             check_size(f"an identity matrix in {self.owner[0]}", (n, n), self.owner[1],
@@ -395,6 +487,35 @@ class StatementBinder:
             exponent = self.sum(op.exponent, op.free)
             return lambda env: base(env) ** exponent(env)
         return self.sum(op.body, op.free)
+
+    def read(self, op: RefOperand) -> Step:
+        """A tensor as its operand: itself, or a view through its subscripts (SPEC §8)."""
+        name = op.name
+        shape = self.shapes.get(name)
+        if op.subs is None:
+            want = self.shape(op.indices)
+            if shape is None or tuple(shape) == want:
+                return itemgetter(name)
+            fit = make_fit(tuple(shape), want, self.xp)
+            return lambda env: fit(env[name])
+        assert shape is not None
+        check_size(f"a window of {name} in {self.owner[0]}", self.shape(op.indices),
+                   self.owner[1], compact_hint=False)
+        reader = make_reader(op.subs, op.indices, self.sizes, tuple(shape), self.xp, name)
+        names = index_names(op.subs)
+        if not names:
+            return lambda env: reader(env[name])
+        return lambda env: reader(env[name], **{n: env[n] for n in names})
+
+    def scatter(self, op: ScatterOperand) -> Step:
+        """A term's shifted deltas as a scatter-add of the product of its other factors."""
+        check_size(f"a scatter in {self.owner[0]} (over {', '.join(op.free)})",
+                   self.shape(op.free), self.owner[1], compact_hint=False)
+        order = op.grid + op.rest
+        core = self.term(op.core, order, self.shape(order))
+        run = make_scatter(op.shifts, order, op.kept, op.free, self.sizes, self.xp)
+        names = tuple(dict.fromkeys(s.name for _, s in op.shifts if isinstance(s, Gather)))
+        return lambda env: run(core(env), **{n: env[n] for n in names})
 
     def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
                 shape: tuple[int, ...]) -> Callable[[Array], Array] | None:

@@ -1,0 +1,290 @@
+"""Index arithmetic at run time (SPEC §8): reads through subscripts, and scatter-adds.
+
+A read ``x[i+k]`` is a view of ``x`` with one axis per index of its subscripts (``i``,
+``k``): on NumPy a strided view (``as_strided``) of ``x``, padded with zeros where a read
+falls outside it; elsewhere, and wherever an index array picks the positions
+(``E[t[n], j]``), an advanced-indexing gather. No loops over elements, no shift or
+one-hot matrices. A shifted delta that survives simplification (``delta[p, t[n]]``,
+``delta[p, 2*i+k]``) is a scatter-add of the product of the other factors into axis ``p``:
+a sorted segment sum on NumPy, ``index_add`` on torch, ``.at[].add`` on JAX.
+
+>>> import numpy as np
+>>> from tensorcalc.ir import Affine
+>>> read = make_reader((Affine((("i", 1), ("k", 1))),), ("i", "k"), {"i": 3, "k": 2}, (4,),
+...                    np, "x")
+>>> read(np.arange(4.0))
+array([[0., 1.],
+       [1., 2.],
+       [2., 3.]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..ir import Affine, Gather, Subscript, sub_names
+
+Array = Any
+Reader = Callable[..., Array]  # (array, index arrays by name) -> the view
+
+
+def _bounds(sub: Affine | str, sizes: Mapping[str, int]) -> tuple[int, int]:
+    """The least and greatest value of an affine subscript over its indices' ranges."""
+    if isinstance(sub, str):
+        return 0, sizes[sub] - 1
+    lo = hi = sub.offset
+    for n, c in sub.parts:
+        reach = c * (sizes[n] - 1)
+        lo, hi = lo + min(reach, 0), hi + max(reach, 0)
+    return lo, hi
+
+
+def _coefficients(sub: Subscript) -> dict[str, int]:
+    if isinstance(sub, str):
+        return {sub: 1}
+    if isinstance(sub, Affine):
+        return dict(sub.parts)
+    return {}
+
+
+def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mapping[str, int],
+                shape: tuple[int, ...], xp: Any, name: str) -> Reader:
+    """A function from the array ``name`` (of ``shape``) to its values at the subscripts
+    ``axes``, laid out over the indices ``out``; zero where an affine read falls outside the
+    array. Index arrays are passed by name as keyword arguments."""
+    grid = tuple(sizes[i] for i in out)
+    if 0 in grid:
+        return lambda array, **_: xp.zeros(grid, dtype=array.dtype)
+    affine_bounds = [None if isinstance(s, Gather) else _bounds(s, sizes) for s in axes]
+    pads = [(0, 0) if b is None else (max(0, -b[0]), max(0, b[1] - (n - 1)))
+            for b, n in zip(affine_bounds, shape)]
+    padded_shape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
+    inside = all(b is None or (b[0] + lo >= 0 and b[1] + lo < n)
+                 for b, (lo, _), n in zip(affine_bounds, pads, padded_shape))
+    assert inside
+    empty = 0 in shape
+    padding = any(p != (0, 0) for p in pads)
+
+    def pad(array: Array) -> Array:
+        if not padding:
+            return array
+        if empty:
+            return xp.zeros(padded_shape, dtype=array.dtype)
+        if xp is np:
+            return np.pad(array, pads)
+        out_array = xp.zeros(padded_shape, dtype=array.dtype, **_device(array))
+        window = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape))
+        if hasattr(out_array, "at"):  # JAX: arrays are immutable
+            return out_array.at[window].set(array)
+        out_array[window] = array
+        return out_array
+
+    gathers = any(isinstance(s, Gather) for s in axes)
+    if xp is np and not gathers:
+        coefs = [_coefficients(s) for s in axes]
+        start = tuple((s.offset if isinstance(s, Affine) else 0) + lo
+                      for s, (lo, _) in zip(axes, pads))
+        strides_el = [0] * len(out)
+        for d, cs in enumerate(coefs):
+            for n, c in cs.items():
+                strides_el[out.index(n)] += c * prod(padded_shape[d + 1:])
+        flat = int(np.ravel_multi_index(start, padded_shape)) if padded_shape else 0
+
+        def strided(array: Array, **_: Array) -> Array:
+            base = np.ascontiguousarray(pad(array)).reshape(-1)
+            step = base.itemsize
+            return np.lib.stride_tricks.as_strided(
+                base[flat:], grid, tuple(s * step for s in strides_el), writeable=False)
+
+        return strided
+
+    # Advanced indexing: one integer array per axis, broadcast over the grid ``out``.
+    def positions(d: int, s: Subscript, index: Mapping[str, Array]) -> Array:
+        lo = pads[d][0]
+        if isinstance(s, Gather):
+            t = index[s.name]
+            check_index_array(s.name, t, shape[d], name, d)
+            order = [s.indices.index(i) for i in out if i in s.indices]
+            t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
+            return xp.reshape(t, tuple(sizes[i] if i in s.indices else 1 for i in out))
+        total = None
+        for n, c in _coefficients(s).items():
+            part = xp.reshape(xp.arange(sizes[n], **where) * c,
+                              tuple(sizes[n] if i == n else 1 for i in out))
+            total = part if total is None else total + part
+        offset = (s.offset if isinstance(s, Affine) else 0) + lo
+        return total + offset if total is not None else xp.asarray(offset, **where)
+
+    where: dict[str, Any] = {}
+
+    def gathered(array: Array, **index: Array) -> Array:
+        where.update(_device(array))
+        subscripts = tuple(positions(d, s, index) for d, s in enumerate(axes))
+        value = pad(array)[subscripts]
+        return xp.broadcast_to(value, grid) if value.shape != grid else value
+
+    return gathered
+
+
+def _device(array: Array) -> dict[str, Any]:
+    device = getattr(array, "device", None)
+    return {} if device is None or isinstance(array, np.ndarray) else {"device": device}
+
+
+def check_index_array(tensor: str, t: Array, length: int, name: str, axis: int) -> None:
+    """Every value of the index array ``t`` must pick a position of axis ``axis`` of
+    ``name`` (of length ``length``): negative values do not wrap around."""
+    if prod(t.shape) == 0:
+        return
+    try:
+        lo, hi = int(t.min()), int(t.max())
+    except Exception:  # noqa: BLE001 - a traced value (inside jax.jit): not checked here
+        return
+    if lo < 0 or hi >= length:
+        bad = lo if lo < 0 else hi
+        raise InputError(f"index array {tensor} holds {bad}, outside axis {axis + 1} of {name} "
+                         f"(positions 0 to {length - 1}); negative values do not wrap around")
+
+
+def scatter_add(xp: Any, values: Array, target: Array, rows: int) -> Array:
+    """``out[target[g]] += values[g]`` for each row g of ``values`` (g, r), into ``rows``
+    rows; targets outside 0..rows-1 are dropped."""
+    r = values.shape[1]
+    if xp is np:
+        keep = (target >= 0) & (target < rows)
+        if not keep.all():
+            target, values = target[keep], values[keep]
+        out = np.zeros((rows, r), dtype=values.dtype)
+        if target.size == 0:
+            return out
+        if r == 1:
+            out[:, 0] = np.bincount(target, weights=values[:, 0], minlength=rows)
+            return out
+        order = np.argsort(target, kind="stable")
+        ordered = target[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        out[ordered[starts]] = np.add.reduceat(values[order], starts, axis=0)
+        return out
+    dump = xp.where((target >= 0) & (target < rows), target, rows)  # a row thrown away
+    out = xp.zeros((rows + 1, r), dtype=values.dtype, **_device(values))
+    if hasattr(out, "index_add"):  # torch
+        return out.index_add(0, dump, values)[:rows]
+    if hasattr(out, "at"):  # JAX
+        return out.at[dump].add(values)[:rows]
+    raise InputError(f"a scatter-add (the derivative of an index-array read) is not available "
+                     f"for arrays of {xp.__name__}; use NumPy, torch or JAX")
+
+
+def make_scatter(shifts: tuple[tuple[str, Affine | Gather], ...], have: tuple[str, ...],
+                 kept: tuple[str, ...], out: tuple[str, ...], sizes: Mapping[str, int],
+                 xp: Any) -> Callable[..., Array]:
+    """The product of a term's other factors, over ``have``, sent through the shifted
+    deltas ``delta[p, sub]`` in ``shifts``: the value over ``out`` (the targets ``p``, then
+    the other axes), where the indices of the subscripts not in ``kept`` are summed."""
+    grid = tuple(dict.fromkeys(n for _, s in shifts for n in s.names))
+    free_grid = tuple(i for i in grid if i in kept)
+    rest = tuple(i for i in have if i not in grid)
+    targets = tuple(p for p, _ in shifts)
+    g = prod(sizes[i] for i in grid)
+    r = prod(sizes[i] for i in rest)
+    rows_shape = tuple(sizes[i] for i in targets + free_grid)
+    rows = prod(rows_shape)
+    perm = tuple(have.index(i) for i in grid + rest)
+    produced = targets + free_grid + rest
+    final = tuple(produced.index(i) for i in out)
+    where: dict[str, Any] = {}
+
+    def coordinate(n: str) -> Array:
+        shape = tuple(sizes[i] if i == n else 1 for i in grid)
+        return xp.reshape(xp.arange(sizes[n], **where), shape)
+
+    def target_of(s: Affine | Gather, index: Mapping[str, Array], length: int) -> Array:
+        if isinstance(s, Gather):
+            t = index[s.name]
+            check_index_array(s.name, t, length, "the derivative", 0)
+            order = [s.indices.index(i) for i in grid if i in s.indices]
+            t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
+            return xp.reshape(t, tuple(sizes[i] if i in s.indices else 1 for i in grid))
+        total: Array = xp.asarray(s.offset, **where)
+        for n, c in s.parts:
+            total = total + c * coordinate(n)
+        return total
+
+    def run(values: Array, **index: Array) -> Array:
+        where.update(_device(values))
+        linear: Array = xp.asarray(0, **where)
+        inside: Array = xp.asarray(True, **where)
+        for p, s in shifts:
+            t = target_of(s, index, sizes[p])
+            inside = inside & (t >= 0) & (t < sizes[p])
+            linear = linear * sizes[p] + t
+        for i in free_grid:
+            linear = linear * sizes[i] + coordinate(i)
+        linear = xp.where(inside, linear, -1)
+        linear = xp.reshape(xp.broadcast_to(linear, tuple(sizes[i] for i in grid)), (g,))
+        flat = xp.reshape(xp.permute_dims(values, perm), (g, r))
+        result = scatter_add(xp, flat, linear, rows)
+        result = xp.reshape(result, rows_shape + tuple(sizes[i] for i in rest))
+        return xp.permute_dims(result, final) if final != tuple(range(len(final))) else result
+
+    return run
+
+
+def make_fit(shape: tuple[int, ...], want: tuple[int, ...], xp: Any) -> Callable[[Array], Array]:
+    """A plain read of an array whose axes differ from its indices' sizes (a given size, or
+    one a shifted read shrank): the first ``want`` positions of each axis, zero past its
+    end."""
+    cut = tuple(slice(0, min(a, b)) for a, b in zip(shape, want))
+    pads = [(0, max(0, b - a)) for a, b in zip(shape, want)]
+
+    def fit(array: Array) -> Array:
+        value = array[cut]
+        if not any(hi for _, hi in pads):
+            return value
+        if xp is np:
+            return np.pad(value, pads)
+        out = xp.zeros(want, dtype=array.dtype, **_device(array))
+        if hasattr(out, "at"):
+            return out.at[cut].set(value)
+        out[cut] = value
+        return out
+
+    return fit
+
+
+def make_mask(i: str, sub: Affine | Gather, free: tuple[str, ...], sizes: Mapping[str, int],
+              xp: Any, dtype: Any) -> Callable[..., Array]:
+    """``delta[i, sub]`` as a 0/1 array over ``free``."""
+    def coordinate(n: str, where: dict[str, Any]) -> Array:
+        return xp.reshape(xp.arange(sizes[n], **where), tuple(sizes[m] if m == n else 1
+                                                              for m in free))
+
+    def run(**index: Array) -> Array:
+        where = _device(next(iter(index.values()))) if index else {}
+        if isinstance(sub, Gather):
+            t = index[sub.name]
+            order = [sub.indices.index(m) for m in free if m in sub.indices]
+            t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
+            value = xp.reshape(t, tuple(sizes[m] if m in sub.indices else 1 for m in free))
+        else:
+            value = xp.asarray(sub.offset, **where)
+            for n, c in sub.parts:
+                value = value + c * coordinate(n, where)
+        hit = coordinate(i, where) == value
+        return xp.astype(xp.broadcast_to(hit, tuple(sizes[m] for m in free)), dtype)
+
+    return run
+
+
+def index_names(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
+    """The index arrays a read uses."""
+    return tuple(dict.fromkeys(s.name for s in axes if isinstance(s, Gather)))
+
+
+def used(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for s in axes for n in sub_names(s)))
