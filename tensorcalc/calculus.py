@@ -19,7 +19,16 @@ from dataclasses import dataclass
 
 from .api import compile as compile_program
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
-from .ir import Ref, Statement, Sum, Term, dependencies, needed_statements, statement_refs
+from .ir import (
+    Ref,
+    Statement,
+    Sum,
+    Term,
+    access,
+    dependencies,
+    needed_statements,
+    statement_refs,
+)
 from .modes import Derived, Names, avoid_indices, forward, resolve_extents, reverse, sized
 from .program import Program
 from .reuse import hoist_repeated, reuse_forward
@@ -182,7 +191,7 @@ def _derive(s: _Setup) -> Program:
         derived = reverse(s.statements, s.of.name, s.wrt, None, s.axes, name, s.names)
     else:
         def seed(ref: Ref) -> Sum:
-            return deltas(ref.indices, s.axes)
+            return deltas(ref.axes, s.axes)
 
         derived = forward(s.statements, s.of.name, s.wrt, seed, s.axes, name, s.names)
     return s.finish(derived, lineage=lineage)
@@ -241,7 +250,7 @@ def jvp(program: str | Program, wrt: str, tangent: str = "V", of: str | None = N
     name = s.names.tensor(f"jvp_{s.of.name}")
 
     def seed(ref: Ref) -> Sum:
-        return Sum((Term(1.0, (Ref(tangent, ref.indices),)),))
+        return Sum((Term(1.0, (access(tangent, ref.axes),)),))
 
     derived = forward(s.statements, s.of.name, s.wrt, seed, s.axes, name, s.names)
     return s.finish(derived, {tangent: s.program.accepts[s.wrt]})

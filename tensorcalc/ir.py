@@ -375,10 +375,10 @@ def only_contracted(f: Factor, term: Term) -> bool:
 def sizes_carried(f: Factor) -> frozenset[str]:
     """The free indices of a factor whose sizes a tensor inside it gives (a delta gives none)."""
     if isinstance(f, Ref):
-        return frozenset(f.indices)
-    if isinstance(f, Delta):
+        return frozenset(i for _, i in f.plain_axes())
+    if isinstance(f, (Delta, Shift)):
         return frozenset()
-    inside = {i for s in children(f) for r in refs(s) for i in r.indices}
+    inside = {i for s in children(f) for r in refs(s) for _, i in r.plain_axes()}
     return frozenset(f.free) & inside
 
 
@@ -387,7 +387,7 @@ def extents_from(indices: Iterable[str], factor: Factor) -> tuple[Extent, ...]:
     found: dict[str, Extent] = {}
     wanted = set(indices)
     for r in refs(as_sum(factor)):
-        for axis, i in enumerate(r.indices):
+        for axis, i in r.plain_axes():
             if i in wanted and i not in found:
                 found[i] = Extent(i, r.name, axis)
     return tuple(found.values())
@@ -396,12 +396,21 @@ def extents_from(indices: Iterable[str], factor: Factor) -> tuple[Extent, ...]:
 def needed_extents(term: Term) -> tuple[Extent, ...]:
     """The term's extents that still matter: one per index of the term that none of its
     factors carries."""
-    carried = {i for f in term.factors for i in sizes_carried(f)}
+    carried = {i for f in term.factors for i in sizes_carried(f)} - padded(term)
     kept: dict[str, Extent] = {}
     for e in term.extents:
         if e.name in term.mentioned and e.name not in carried:
             kept.setdefault(e.name, e)
     return tuple(kept.values())
+
+
+def padded(term: Term) -> frozenset[str]:
+    """The indices of the term's affine reads (``x[i+k]``): an extent of one of them is a
+    given size, kept although a tensor carries the index (SPEC §8)."""
+    if not arithmetic(Sum((term,))):
+        return frozenset()
+    return frozenset(n for f in all_factors(Sum((term,))) if isinstance(f, Ref) and f.subs
+                     for s in f.subs if isinstance(s, Affine) for n in s.names)
 
 
 def statement_refs(st: Statement) -> Iterator[Ref]:

@@ -23,6 +23,7 @@ from .ir import (
     Statement,
     Sum,
     Term,
+    arithmetic,
     as_sum,
     const,
     fresh_name,
@@ -35,6 +36,8 @@ from .ir import (
     rename_term,
     statement_extents,
     statement_refs,
+    subscript_text,
+    substitute,
 )
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
@@ -112,6 +115,26 @@ def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -
     """
     used = context | set(ref.indices)
     terms = []
+    if ref.subs is not None:  # seen through arithmetic: y[p-k] is y's value at i = p-k
+        taken = used | set(lhs) | _all_indices(value)
+        temps = []
+        for _ in ref.axes:  # the value's own axes; a tangent's new axes keep their names
+            temps.append(fresh_name("t", taken))
+            taken.add(temps[-1])
+        for t in value.terms:
+            t = rename_term(freshen(t, set(used)), dict(zip(lhs, temps)))  # zip: own axes
+            for temp, sub in zip(temps, ref.axes):
+                put = substitute(t, temp, sub)
+                if put is None:
+                    raise DerivativeError(
+                        f"cannot differentiate through {ref.name}[...] read at "
+                        f"{', '.join(subscript_text(s) for s in ref.axes)}: its tangent has "
+                        "an index that the subscript cannot replace (an index array's own "
+                        "index, or the axes of a function of whole axes); compute it in a "
+                        "statement of its own")
+                t = put
+            terms.append(t)
+        return Sum(tuple(terms))
     for t in value.terms:
         t = freshen(t, set(used))
         terms.append(rename_term(t, dict(zip(lhs, ref.indices))))
@@ -146,6 +169,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
         for r in refs(st.rhs):
             if r.name in uses:
                 uses[r.name] += 1
+    read_through = {r.name for st in chain for r in refs(st.rhs) if r.subs is not None}
     tangents: dict[str, Sum] = {}
     lhs_of: dict[str, tuple[str, ...]] = {}
     out: list[Statement] = []
@@ -175,7 +199,14 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
         # What each hoisted tangent statement's axes are: those of st, then wrt's.
         shape_of = [Ref(st.name, st.indices), Ref(wrt, new_axes)]
         if tangent.terms:
-            if not (uses[st.name] == 1 and _small(tangent)):
+            if st.name in read_through:
+                # Read through arithmetic (y[p-k]): its tangent is a statement, read the
+                # same way, so that its zeros past the ends still bound the sum.
+                lhs = st.indices + new_axes
+                stmt_name = names.tensor(f"{st.name}_dot")
+                out.append(sized(Statement(stmt_name, lhs, tangent), shape_of))
+                tangent = as_sum(Ref(stmt_name, lhs))
+            elif not (uses[st.name] == 1 and _small(tangent)):
                 tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"{st.name}_dot",
                                           names)
                 out += [sized(h, shape_of) for h in hoisted]
@@ -265,7 +296,7 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
             context_t = context | set(temp)
 
             def rule(ref: Ref, target: str = target, temp: tuple[str, ...] = temp) -> Sum | None:
-                return deltas(ref.indices, temp) if ref.name == target else None
+                return deltas(ref.axes, temp) if ref.name == target else None
 
             budget = Budget(st.name)
             local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t))
@@ -341,7 +372,10 @@ def sized(st: Statement, sources: list[Ref]) -> Statement:
     the length of an axis of the first of ``sources`` that has it (an adjoint is shaped
     like its statement, a derivative like its result and ``wrt``). Extents may name
     statements; ``resolve_extents`` turns them into input axes."""
-    known = set(index_sources(st))
+    # With index arithmetic every left-hand index is given its size: reads that rely on
+    # zeros past an array's end (``x_bar[p] = y_bar[p-k] w[k]``) must not shrink it.
+    known = set() if arithmetic(st.rhs) else set(index_sources(st))
+    known |= {e.name for e in st.extents}
     extents = list(st.extents)
     for i in st.indices:
         if i in known:

@@ -35,6 +35,8 @@ from .ir import (
     Power,
     Reduce,
     Ref,
+    Shift,
+    Subscript,
     Sum,
     Term,
     const_value,
@@ -144,7 +146,7 @@ def _loosely(ref: Ref, summed: frozenset[str]) -> tuple[str, tuple[str, ...]]:
 def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str]) -> Sum:
     if isinstance(f, Ref):
         return rule(f) or ZERO
-    if isinstance(f, Delta):
+    if isinstance(f, (Delta, Shift)):
         return ZERO
     if isinstance(f, Call):
         return _times(FUNCTIONS[f.fn].derivative(f.arg),
@@ -229,6 +231,8 @@ def sized_terms(expr: Sum) -> Sum:
     return Sum(tuple(out))
 
 
-def deltas(indices: tuple[str, ...], new: tuple[str, ...]) -> Sum:
-    """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``."""
-    return Sum((Term(1.0, tuple(Delta(a, p) for a, p in zip(indices, new))),))
+def deltas(axes: tuple[Subscript, ...], new: tuple[str, ...]) -> Sum:
+    """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``;
+    a shifted delta ``delta[p, i+k]`` for an axis read through arithmetic (SPEC §8)."""
+    return Sum((Term(1.0, tuple(Delta(a, p) if isinstance(a, str) else Shift(p, a)
+                                for a, p in zip(axes, new))),))

@@ -22,15 +22,20 @@ import numpy as np
 
 from .functions import FUNCTIONS
 from .ir import (
+    Affine,
     Call,
     Delta,
     Extent,
     Factor,
+    Gather,
     Power,
     Reduce,
     Ref,
+    Shift,
+    Subscript,
     Sum,
     Term,
+    affine,
     as_sum,
     collapses,
     const_value,
@@ -44,6 +49,8 @@ from .ir import (
     rename_factor,
     rename_term,
     sizes_carried,
+    sub_names,
+    substitute,
 )
 
 
@@ -74,6 +81,65 @@ def substitute_deltas(term: Term) -> Term:
         if not (isinstance(f, Delta) and f.i == f.j and f.i not in term.summed)
     )
     return Term(term.coef, factors, term.summed, term.extents)
+
+
+def substitute_shifts(term: Term) -> Term:
+    """Remove every shifted delta of the term that can be solved for one of its summed
+    indices (MATH §7): with ``k`` summed, ``w[k] delta[p, i+k]`` is ``w[p-i]``. The index
+    solved for must label an axis of a tensor factor of the term (``w[k]``), so that the
+    tensor's zeros past its ends keep the sum where that index ran. A shifted delta that
+    cannot be solved stays: it runs as a scatter-add (``delta[p, t[n]]``, ``delta[p,
+    2*i+k]``)."""
+    while True:
+        for f in term.factors:
+            if not isinstance(f, Shift):
+                continue
+            others = tuple(g for g in term.factors if g is not f)
+            choice = _solve(term, f, others)
+            if choice is None:
+                continue
+            name, expr = choice
+            solved = substitute(Term(term.coef, others, term.summed, term.extents), name, expr)
+            if solved is None:
+                continue
+            term = _with_given(solved, expr)
+            break
+        else:
+            return term
+
+
+def _solve(term: Term, f: Shift, others: tuple[Factor, ...]) -> tuple[str, Subscript] | None:
+    """The summed index to eliminate ``f`` by, and what it equals: its own index where a
+    tensor reads it plainly (``V[p] delta[p, i+k]`` is ``V[i+k]``); else the first summed
+    index of its subscript, if its coefficient is ±1 (``delta[p, i+k]`` with ``i`` summed
+    gives ``i = p-k``; a strided ``delta[p, 2*i+k]`` stays a scatter)."""
+    plain = {i for g in others if isinstance(g, Ref) for _, i in g.plain_axes()}
+    if f.i in term.summed and f.i in plain:
+        return f.i, f.sub
+    if not isinstance(f.sub, Affine):
+        return None
+    for v, c in f.sub.parts:
+        if v not in term.summed:
+            continue
+        if abs(c) != 1 or v not in plain:
+            return None
+        rest = [(n, -c * k) for n, k in f.sub.parts if n != v]
+        return v, affine([(f.i, c)] + rest, -c * f.sub.offset)
+    return None
+
+
+def _with_given(term: Term, expr: Subscript) -> Term:
+    """Extents for the indices of a new affine read that a tensor of the term reads plainly:
+    their sizes are given, not shrunk to where the read stays inside (SPEC §8)."""
+    wanted = set(sub_names(expr))
+    found: list[Extent] = []
+    for g in term.factors:
+        if isinstance(g, Ref):
+            for axis, i in g.plain_axes():
+                if i in wanted:
+                    found.append(Extent(i, g.name, axis))
+                    wanted.discard(i)
+    return Term(term.coef, term.factors, term.summed, term.extents + tuple(found))
 
 
 def tie_groups(term: Term) -> dict[str, str]:
@@ -177,6 +243,8 @@ def simplify_term(term: Term) -> list[Term]:
     if term.coef == 0:
         return []
     term = substitute_deltas(term)
+    if any(isinstance(f, Shift) for f in term.factors):
+        term = substitute_deltas(substitute_shifts(term))
     coef = term.coef
     factors: list[Factor] = []
     # Names a nested sum must not give its own summed indices: all of this term's.
@@ -451,16 +519,28 @@ def _canonical(term: Term, used: set[str]) -> Term:
 
 def _loose_key(f: Factor, loose: dict[str, str]) -> str:
     """A sort key that ignores which summed index is which (``loose`` maps each to '?')."""
-    if isinstance(f, (Ref, Delta)):  # the key of the renamed factor, without making it
+    if isinstance(f, (Ref, Delta, Shift)):  # the key of the renamed factor, without making it
         return _leaf_key(f, loose)
     return factor_key(rename_term(Term(1.0, (f,)), loose).factors[0])
 
 
-def _leaf_key(f: Ref | Delta, names: dict[str, str]) -> str:
+def _leaf_key(f: Ref | Delta | Shift, names: dict[str, str]) -> str:
     """The key of a tensor or a delta with its indices renamed by ``names``."""
     if isinstance(f, Ref):
+        if f.subs is not None:
+            return f"1{f.name}[{','.join(_sub_key(s, names) for s in f.subs)}]"
         return f"1{f.name}[{','.join([names.get(i, i) for i in f.indices])}]"
+    if isinstance(f, Shift):
+        return f"0delta[{names.get(f.i, f.i)},{_sub_key(f.sub, names)}]"
     return f"0delta[{names.get(f.i, f.i)},{names.get(f.j, f.j)}]"
+
+
+def _sub_key(s: Subscript, names: dict[str, str]) -> str:
+    if isinstance(s, str):
+        return names.get(s, s)
+    if isinstance(s, Gather):
+        return f"{s.name}[{','.join(names.get(i, i) for i in s.indices)}]"
+    return "+".join(f"{c}*{names.get(n, n)}" for n, c in s.parts) + f"+{s.offset}"
 
 
 def _memo(obj: object, slot: str, make: Callable[[], Any]) -> Any:
@@ -478,7 +558,7 @@ def factor_key(f: Factor) -> str:
 
 def _factor_key(f: Factor) -> str:
     kind = type(f).__name__
-    if isinstance(f, (Ref, Delta)):
+    if isinstance(f, (Ref, Delta, Shift)):
         return _leaf_key(f, {})
     if isinstance(f, Call):
         return f"2{f.fn}({_sum_key(f.arg)})"

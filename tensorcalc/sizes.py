@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .ir import Statement, Sum, all_deltas, index_tensors, refs, statement_extents
+from .ir import Statement, Sum, all_deltas, arithmetic, index_tensors, refs, statement_extents
 
 Source = tuple[str, int]
 
@@ -72,6 +72,8 @@ def resolve(tensor: str, axis: int, statements: Mapping[str, Statement]) -> Sour
     while tensor in statements and tensor not in seen:
         seen.add(tensor)
         st = statements[tensor]
+        if arithmetic(st.rhs):  # its sizes may be shrunk by its reads (SPEC §8): its own
+            return tensor, axis
         source = index_sources(st).get(st.indices[axis])
         if source is None:
             return None

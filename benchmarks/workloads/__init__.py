@@ -6,6 +6,8 @@ from __future__ import annotations
 from benchmarks.spec import Workload
 from benchmarks.workloads import (
     chain,
+    conv,
+    embedding,
     first_call,
     gaussian_nll,
     jax_jit,
@@ -30,6 +32,8 @@ ALL: tuple[Workload, ...] = (
     *softmax_xent.WORKLOADS,
     *jax_jit.WORKLOADS,
     *torch_step.WORKLOADS,
+    *conv.WORKLOADS,
+    *embedding.WORKLOADS,
 )
 
 

@@ -123,7 +123,9 @@ class SolveOperand:
 @dataclass(frozen=True)
 class DeltaOperand:
     """An identity matrix over ``(i, j)``: only for a delta whose diagonal would run
-    through the axes of an ``inv`` or a ``softmax`` (see ``ir.collapses``)."""
+    through the axes of an ``inv`` or a ``softmax`` (see ``ir.collapses``), or in a
+    statement with index arithmetic (where i and j may differ in size: ones on the
+    diagonal of the rectangle)."""
 
     i: str
     j: str
@@ -293,6 +295,7 @@ def plan_statement(st: Statement) -> StatementPlan:
     every = tuple(dict.fromkeys(
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
     slots = _repeated(st.rhs)
+    slots.rectangular = bool(accesses)
     rhs = plan_sum(st.rhs, slots, st.indices)
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f, _ in reductions(st.rhs)
                                  if f.fn in MATRIX))
@@ -309,6 +312,9 @@ class _Slots:
         self.repeated = repeated
         self.candidates = candidates  # rough keys that more than one factor has
         self.numbers: dict[SlotKey, int] = {}
+        # In a statement with index arithmetic two indices a delta ties may have different
+        # sizes (``delta[i,p]`` with i over N-1 and p over N): its deltas are operands.
+        self.rectangular = False
 
     def slot(self, f: Factor) -> int | None:
         if rough_key(f) not in self.candidates:
@@ -354,7 +360,7 @@ def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPla
     # on the diagonal the deltas pick. Except where that diagonal would run through the
     # axes of an inv or a softmax (ir.collapses): then the deltas are identity operands.
     explicit = tuple(f for f in term.factors if isinstance(f, Delta)) \
-        if any(collapses(term, g) for g in groups.values()) else ()
+        if slots.rectangular or any(collapses(term, g) for g in groups.values()) else ()
     if explicit:
         ties = {}
     core = rename_term(
@@ -398,8 +404,7 @@ def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> TermP
     free = targets + kept + rest
     op = ScatterOperand(core_plan, tuple((s.i, s.sub) for s in shifts), grid, kept, rest, free)
     out = tuple(i for i in term.free if i in free)
-    return TermPlan(1.0, (op,), _spec((op,), out), out, term.free, {},
-                    tuple(sorted(term.summed - set(free) - set(grid))))
+    return TermPlan(1.0, (op,), _spec((op,), out), out, term.free, {}, ())
 
 
 def _spec(operands: tuple[Operand, ...], out: tuple[str, ...]) -> str:

@@ -444,10 +444,11 @@ class StatementBinder:
                     xp.asarray(mask(), **where) if mask().shape == shape else mask()
             return lambda env: mask(**{n: env[n] for n in names})
         if isinstance(op, DeltaOperand):
-            n, xp, dtype, where = self.sizes[op.i], self.xp, self.dtype, self.where
-            check_size(f"an identity matrix in {self.owner[0]}", (n, n), self.owner[1],
+            n, m = self.sizes[op.i], self.sizes[op.j]
+            xp, dtype, where = self.xp, self.dtype, self.where
+            check_size(f"an identity matrix in {self.owner[0]}", (n, m), self.owner[1],
                        compact_hint=False)
-            return lambda env: xp.eye(n, dtype=dtype, **where)
+            return lambda env: xp.eye(n, m, dtype=dtype, **where)
         if op.shared is not None and op.shared in self.shared:
             return self.shared[op.shared]
         step = self._operand(op)

@@ -1,0 +1,917 @@
+"""Index arithmetic (SPEC §8, §9; MATH §7): shifts, strides, padding and gathers.
+
+Every value is checked against an oracle that does not share code with tensorcalc:
+NumPy (np.correlate, np.convolve, np.diff, np.take, np.add.at, explicit loops) and JAX in
+float64 (jnp.correlate, jax.lax.conv_general_dilated, jnp.take, fancy indexing) for the
+forward values, jax.grad / jax.hessian / jax.jacfwd and central finite differences
+(tests/fd.py) for the derivatives. Every derivative program is also printed, compiled
+again from its text and run on the same arrays. The errors of §8 are checked for their
+class and for naming the offending index, tensor or value.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from fd import numeric_jacobian
+
+import tensorcalc as tc
+
+EXACT = dict(rtol=1e-10, atol=1e-12)  # against NumPy / JAX in float64
+FD = dict(rtol=1e-5, atol=1e-6)  # against central differences (eps 1e-6)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def jax64():
+    """JAX in float64, restored afterwards (other test files may rely on the default)."""
+    jax = pytest.importorskip("jax")
+    previous = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", previous)
+
+
+def _close(actual, expected, tol=EXACT):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, **tol)
+
+
+def _value(program, arrays, sizes=None):
+    program = tc.compile(program)
+    if sizes:
+        return np.asarray(program.evaluate(arrays, sizes=sizes))
+    return np.asarray(program(**arrays))
+
+
+def _round_trip(program, arrays, sizes=None):
+    """The program's text compiles to a program with the same values on the same arrays.
+
+    ``sizes`` are the ones the caller gave the program it came from; the text itself must
+    declare whatever else its padded reads need (SPEC §8)."""
+    program = tc.compile(program)
+    text = str(program)
+    again = tc.compile(text, sizes=sizes)
+    value = _value(program, arrays)
+    printed = np.asarray(again(**arrays))
+    np.testing.assert_allclose(printed, value, rtol=1e-9, atol=1e-12,
+                               err_msg=f"printed program:\n{text}")
+
+
+def _fd_grad(program, wrt, arrays):
+    return numeric_jacobian(program, wrt, arrays)
+
+
+def _jnp(jax, arrays):
+    return {k: (jax.numpy.asarray(v)) for k, v in arrays.items()}
+
+
+def _jax_grad(jax, fn, arrays, wrt):
+    """jax.grad of fn(**arrays) with respect to one float array."""
+    fixed = _jnp(jax, arrays)
+
+    def f(v):
+        return fn(**{**fixed, wrt: v})
+
+    return np.asarray(jax.grad(f)(fixed[wrt]))
+
+
+def _jax_hessian(jax, fn, arrays, wrt):
+    fixed = _jnp(jax, arrays)
+
+    def f(v):
+        return fn(**{**fixed, wrt: v})
+
+    return np.asarray(jax.hessian(f)(fixed[wrt]))
+
+
+def _conv1d(jax, x, w, stride=1, padding="VALID"):
+    """Cross-correlation of vectors by XLA's convolution."""
+    out = jax.lax.conv_general_dilated(x[None, None, :], w[None, None, :],
+                                       window_strides=(stride,), padding=padding,
+                                       dimension_numbers=("NCH", "OIH", "NCH"))
+    return out[0, 0]
+
+
+def _conv2d(jax, x, W, stride=1, padding="VALID"):
+    return jax.lax.conv_general_dilated(x, W, window_strides=(stride, stride), padding=padding,
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+
+# --------------------------------------------------------------------------- the cases
+#
+# Each case: program text (a scalar loss), arrays (seeded), the sizes the caller gives
+# (or None), the same loss in JAX, and the inputs to differentiate.
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _case_valid():
+    r = _rng(1)
+    return dict(src="y[i] = x[i+k] w[k]\nL = y[i]^2",
+                arrays=dict(x=r.normal(size=12), w=r.normal(size=4)), sizes=None,
+                jax=lambda jnp, jax: (lambda x, w: jnp.sum(jnp.correlate(x, w, "valid") ** 2)),
+                wrt=("x", "w"))
+
+
+def _case_valid_bilinear():
+    r = _rng(2)
+    return dict(src="y[i] = x[i+k] w[k]\nL = ybar[i] y[i]",
+                arrays=dict(x=r.normal(size=10), w=r.normal(size=3), ybar=r.normal(size=8)),
+                sizes=None,
+                jax=lambda jnp, jax: (
+                    lambda x, w, ybar: jnp.sum(ybar * jnp.correlate(x, w, "valid"))),
+                wrt=("x", "w"))
+
+
+def _case_strided():
+    r = _rng(3)
+    return dict(src="y[i] = x[2*i+k] w[k]\nL = y[i]^2",
+                arrays=dict(x=r.normal(size=13), w=r.normal(size=3)), sizes=None,
+                jax=lambda jnp, jax: (
+                    lambda x, w: jnp.sum(_conv1d(jax, x, w, stride=2) ** 2)),
+                wrt=("x", "w"))
+
+
+def _case_strided_even():
+    # (N - K) odd: the last element of x is never read
+    r = _rng(4)
+    return dict(src="y[i] = x[2i+k] w[k]\nL = sin(y[i])",
+                arrays=dict(x=r.normal(size=12), w=r.normal(size=3)), sizes=None,
+                jax=lambda jnp, jax: (
+                    lambda x, w: jnp.sum(jnp.sin(_conv1d(jax, x, w, stride=2)))),
+                wrt=("x", "w"))
+
+
+def _case_same():
+    r = _rng(5)
+    return dict(src="y[i] = x[i+k-1] w[k]\nL = y[i]^2",
+                arrays=dict(x=r.normal(size=11), w=r.normal(size=3)), sizes={"i": 11},
+                jax=lambda jnp, jax: (lambda x, w: jnp.sum(jnp.correlate(x, w, "same") ** 2)),
+                wrt=("x", "w"))
+
+
+def _case_same5():
+    r = _rng(6)
+    return dict(src="y[i] = x[i+k-2] w[k]\nL = tanh(y[i])",
+                arrays=dict(x=r.normal(size=9), w=r.normal(size=5)), sizes={"i": 9},
+                jax=lambda jnp, jax: (
+                    lambda x, w: jnp.sum(jnp.tanh(jnp.correlate(x, w, "same")))),
+                wrt=("x", "w"))
+
+
+def _case_full():
+    # y[i] = x[i-k] w[k] over i < N+K-1 with zeros read past the ends: np.convolve "full"
+    r = _rng(7)
+    return dict(src="y[i] = x[i-k] w[k]\nL = y[i]^2",
+                arrays=dict(x=r.normal(size=8), w=r.normal(size=3)), sizes={"i": 10},
+                jax=lambda jnp, jax: (lambda x, w: jnp.sum(jnp.convolve(x, w, "full") ** 2)),
+                wrt=("x", "w"))
+
+
+def _case_conv2d():
+    r = _rng(8)
+    return dict(src="y[b,o,i,j] = x[b,c,i+a,j+b2] W[o,c,a,b2]\nL = y[b,o,i,j]^2",
+                arrays=dict(x=r.normal(size=(2, 3, 6, 5)), W=r.normal(size=(4, 3, 3, 2))),
+                sizes=None,
+                jax=lambda jnp, jax: (lambda x, W: jnp.sum(_conv2d(jax, x, W) ** 2)),
+                wrt=("x", "W"))
+
+
+def _case_conv2d_strided():
+    r = _rng(9)
+    return dict(src="y[b,o,i,j] = x[b,c,2*i+a,2*j+b2] W[o,c,a,b2]\nL = y[b,o,i,j]^2",
+                arrays=dict(x=r.normal(size=(2, 2, 7, 6)), W=r.normal(size=(3, 2, 3, 2))),
+                sizes=None,
+                jax=lambda jnp, jax: (lambda x, W: jnp.sum(_conv2d(jax, x, W, stride=2) ** 2)),
+                wrt=("x", "W"))
+
+
+def _case_conv2d_same():
+    r = _rng(10)
+    return dict(src="y[b,o,i,j] = x[b,c,i+a-1,j+b2-1] W[o,c,a,b2]\nL = y[b,o,i,j]^2",
+                arrays=dict(x=r.normal(size=(1, 2, 5, 4)), W=r.normal(size=(2, 2, 3, 3))),
+                sizes={"i": 5, "j": 4},
+                jax=lambda jnp, jax: (
+                    lambda x, W: jnp.sum(_conv2d(jax, x, W, padding=((1, 1), (1, 1))) ** 2)),
+                wrt=("x", "W"))
+
+
+def _case_diff():
+    r = _rng(11)
+    return dict(src="d[i] = x[i+1] - x[i]\nL = sin(d[i])",
+                arrays=dict(x=r.normal(size=9)), sizes=None,
+                jax=lambda jnp, jax: (lambda x: jnp.sum(jnp.sin(jnp.diff(x)))),
+                wrt=("x",))
+
+
+def _case_laplace():
+    r = _rng(12)
+    return dict(src="l[i] = x[i+2] - 2*x[i+1] + x[i]\nL = l[i]^2",
+                arrays=dict(x=r.normal(size=9)), sizes=None,
+                jax=lambda jnp, jax: (lambda x: jnp.sum(jnp.diff(x, n=2) ** 2)),
+                wrt=("x",))
+
+
+def _labels():
+    # repeated rows (0 three times, 2 twice) and a row never picked (3): the scatter-add
+    # must accumulate, and leave zeros where no label points
+    return np.array([0, 2, 2, 4, 0, 1, 0], dtype=np.int64)
+
+
+def _case_gather():
+    r = _rng(13)
+    t = _labels()
+    return dict(src="e[n,j] = E[t[n], j]\nL = tanh(e[n,j]) C[n,j]",
+                arrays=dict(E=r.normal(size=(5, 3)), t=t, C=r.normal(size=(t.size, 3))),
+                sizes=None,
+                jax=lambda jnp, jax: (
+                    lambda E, t, C: jnp.sum(jnp.tanh(jnp.take(E, t, axis=0)) * C)),
+                wrt=("E", "C"))
+
+
+def _case_xent():
+    r = _rng(14)
+    t = _labels()
+    return dict(src="L = logsumexp[j](Z[n,j]) - Z[n, t[n]]",
+                arrays=dict(Z=r.normal(size=(t.size, 5)), t=t), sizes=None,
+                jax=lambda jnp, jax: (lambda Z, t: jnp.sum(
+                    jax.scipy.special.logsumexp(Z, axis=1) - Z[jnp.arange(Z.shape[0]), t])),
+                wrt=("Z",))
+
+
+def _case_pick():
+    r = _rng(15)
+    t = _labels()
+    return dict(src="p[n] = Z[n, t[n]]\nL = p[n]^2",
+                arrays=dict(Z=r.normal(size=(t.size, 5)), t=t), sizes=None,
+                jax=lambda jnp, jax: (
+                    lambda Z, t: jnp.sum(jnp.take_along_axis(Z, t[:, None], axis=1) ** 2)),
+                wrt=("Z",))
+
+
+def _case_embed_linear():
+    r = _rng(16)
+    t = _labels()
+    return dict(src="h[n,o] = E[t[n],j] W[j,o]\nL = h[n,o]^2",
+                arrays=dict(E=r.normal(size=(5, 4)), t=t, W=r.normal(size=(4, 3))),
+                sizes=None,
+                jax=lambda jnp, jax: (lambda E, t, W: jnp.sum((E[t] @ W) ** 2)),
+                wrt=("E", "W"))
+
+
+CASES = {
+    "valid": _case_valid,
+    "valid_bilinear": _case_valid_bilinear,
+    "strided": _case_strided,
+    "strided_even": _case_strided_even,
+    "same": _case_same,
+    "same5": _case_same5,
+    "full": _case_full,
+    "conv2d": _case_conv2d,
+    "conv2d_strided": _case_conv2d_strided,
+    "conv2d_same": _case_conv2d_same,
+    "diff": _case_diff,
+    "laplace": _case_laplace,
+    "gather": _case_gather,
+    "xent": _case_xent,
+    "pick": _case_pick,
+    "embed_linear": _case_embed_linear,
+}
+
+GRAD_CASES = [(name, wrt) for name, make in CASES.items() for wrt in make()["wrt"]]
+
+
+def _program(case):
+    return tc.compile(case["src"], sizes=case["sizes"])
+
+
+# --------------------------------------------------------------------------- forward values
+
+
+def test_valid_correlation_matches_numpy():
+    r = _rng(20)
+    for n, k in [(10, 3), (7, 7), (5, 1), (16, 4)]:
+        x, w = r.normal(size=n), r.normal(size=k)
+        y = tc.evaluate("y[i] = x[i+k] w[k]", x=x, w=w)
+        _close(y, np.correlate(x, w, "valid"))
+
+
+def test_valid_correlation_kernel_first_and_commuted_subscript():
+    r = _rng(21)
+    x, w = r.normal(size=11), r.normal(size=4)
+    expected = np.correlate(x, w, "valid")
+    _close(tc.evaluate("y[i] = w[k] x[k+i]", x=x, w=w), expected)
+    _close(tc.evaluate("y[i] = sum[k](x[i+k] w[k])", x=x, w=w), expected)
+
+
+def test_strided_correlation_matches_explicit_numpy():
+    r = _rng(22)
+    for n, k in [(13, 3), (12, 3), (10, 4), (5, 5)]:
+        x, w = r.normal(size=n), r.normal(size=k)
+        m = (n - k) // 2 + 1
+        expected = np.array([sum(x[2 * i + q] * w[q] for q in range(k)) for i in range(m)])
+        for src in ("y[i] = x[2*i+k] w[k]", "y[i] = x[2i+k] w[k]"):
+            _close(tc.evaluate(src, x=x, w=w), expected)
+
+
+def test_stride_three_with_offset():
+    r = _rng(23)
+    x, w = r.normal(size=20), r.normal(size=2)
+    # x[3*i+k+1]: i from 0 while 3*i + 1 + 1 <= 19, i.e. i <= 5
+    expected = np.array([x[3 * i + 1] * w[0] + x[3 * i + 2] * w[1] for i in range(6)])
+    _close(tc.evaluate("y[i] = x[3*i+k+1] w[k]", x=x, w=w), expected)
+
+
+def test_same_correlation_with_sizes_matches_numpy():
+    r = _rng(24)
+    x, w = r.normal(size=10), r.normal(size=3)
+    expected = np.correlate(x, w, "same")
+    src = "y[i] = x[i+k-1] w[k]"
+    _close(tc.compile(src, sizes={"i": 10})(x=x, w=w), expected)
+    _close(tc.compile(src).evaluate({"x": x, "w": w}, sizes={"i": 10}), expected)
+    x5, w5 = r.normal(size=9), r.normal(size=5)
+    _close(tc.compile("y[i] = x[i+k-2] w[k]", sizes={"i": 9})(x=x5, w=w5),
+           np.correlate(x5, w5, "same"))
+
+
+def test_full_convolution_with_sizes_matches_numpy():
+    r = _rng(25)
+    x, w = r.normal(size=8), r.normal(size=3)
+    _close(tc.compile("y[i] = x[i-k] w[k]", sizes={"i": 10})(x=x, w=w), np.convolve(x, w))
+    # the adjoint form of SPEC §8: x_bar[p] = y_bar[i] w[p-i], with y_bar of the valid size
+    ybar = r.normal(size=6)
+    _close(tc.compile("xb[p] = yb[i] w[p-i]", sizes={"p": 8})(yb=ybar, w=w),
+           np.convolve(ybar, w, "full"))
+
+
+def test_given_size_pads_beyond_a_too_long_kernel():
+    r = _rng(26)
+    x, w = r.normal(size=100), r.normal(size=101)
+    y = tc.compile("y[i] = x[i+k] w[k]", sizes={"i": 5})(x=x, w=w)
+    expected = np.array([x[i:] @ w[: 100 - i] for i in range(5)])
+    _close(y, expected)
+
+
+def test_conv2d_matches_jax(jax64):
+    r = _rng(27)
+    x, W = r.normal(size=(2, 3, 7, 6)), r.normal(size=(4, 3, 3, 2))
+    y = tc.evaluate("y[b,o,i,j] = x[b,c,i+a,j+b2] W[o,c,a,b2]", x=x, W=W)
+    _close(y, np.asarray(_conv2d(jax64, x, W)))
+    assert y.shape == (2, 4, 5, 5)
+
+
+def test_conv2d_strided_and_same_match_jax(jax64):
+    r = _rng(28)
+    x, W = r.normal(size=(2, 2, 7, 6)), r.normal(size=(3, 2, 3, 2))
+    y = tc.evaluate("y[b,o,i,j] = x[b,c,2*i+a,2*j+b2] W[o,c,a,b2]", x=x, W=W)
+    _close(y, np.asarray(_conv2d(jax64, x, W, stride=2)))
+    W3 = r.normal(size=(3, 2, 3, 3))
+    same = tc.compile("y[b,o,i,j] = x[b,c,i+a-1,j+b2-1] W[o,c,a,b2]",
+                      sizes={"i": 7, "j": 6})(x=x, W=W3)
+    _close(same, np.asarray(_conv2d(jax64, x, W3, padding=((1, 1), (1, 1)))))
+
+
+def test_conv2d_with_bias_and_relu_matches_numpy():
+    r = _rng(29)
+    x, W, c = r.normal(size=(2, 3, 5, 5)), r.normal(size=(2, 3, 2, 2)), r.normal(size=2)
+    y = tc.evaluate("y[b,o,i,j] = relu(x[b,c,i+a,j+b2] W[o,c,a,b2] + bias[o])",
+                    x=x, W=W, bias=c)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(2, 3))
+    expected = np.maximum(np.einsum("ncijpq,ocpq->noij", windows, W) + c[None, :, None, None],
+                          0)
+    _close(y, expected)
+
+
+def test_stencils_match_numpy_diff():
+    r = _rng(30)
+    x = r.normal(size=11)
+    _close(tc.evaluate("d[i] = x[i+1] - x[i]", x=x), np.diff(x))
+    _close(tc.evaluate("l[i] = x[i+2] - 2*x[i+1] + x[i]", x=x), np.diff(x, n=2))
+    # centred second difference written around i+1
+    _close(tc.evaluate("l[i] = x[i] - 2 x[i+1] + x[i+2]", x=x), np.diff(x, n=2))
+    A = r.normal(size=(6, 5))
+    _close(tc.evaluate("g[i,j] = A[i+1,j] - A[i,j]", A=A), np.diff(A, axis=0))
+    _close(tc.evaluate("g[i,j] = A[i,j+1] - A[i,j]", A=A), np.diff(A, axis=1))
+
+
+def test_shifted_delta_is_a_shift():
+    r = _rng(31)
+    x = r.normal(size=6)
+    y = tc.compile("y[p] = delta[p, i+1] x[i]", sizes={"p": 7})(x=x)
+    _close(y, np.concatenate([[0.0], x]))
+
+
+def test_gathers_match_take(jax64):
+    jnp = jax64.numpy
+    r = _rng(32)
+    E, t = r.normal(size=(6, 4)), np.array([5, 0, 0, 3, 1], dtype=np.int64)
+    expected = np.take(E, t, axis=0)
+    _close(tc.evaluate("e[n,j] = E[t[n], j]", E=E, t=t), expected)
+    _close(np.asarray(jnp.take(jnp.asarray(E), jnp.asarray(t), axis=0)), expected)
+    # other integer dtypes
+    for dtype in (np.int32, np.int16, np.uint8, np.uint64):
+        _close(tc.evaluate("e[n,j] = E[t[n], j]", E=E, t=t.astype(dtype)), expected)
+    # a gather on the second axis, and picking one entry per row
+    Z = r.normal(size=(5, 6))
+    _close(tc.evaluate("p[n] = Z[n, t[n]]", Z=Z, t=t),
+           np.take_along_axis(Z, t[:, None], axis=1)[:, 0])
+    _close(tc.evaluate("L = Z[n, t[n]]", Z=Z, t=t), Z[np.arange(5), t].sum())
+    _close(tc.evaluate("e[j,n] = E[t[n], j]", E=E, t=t), expected.T)
+
+
+def test_cross_entropy_with_integer_labels():
+    r = _rng(33)
+    Z, t = r.normal(size=(7, 5)), np.array([0, 4, 2, 2, 1, 3, 0])
+    z = Z - Z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z).sum(axis=1)) + Z.max(axis=1)
+    expected = np.sum(lse - Z[np.arange(7), t])
+    _close(tc.evaluate("L = logsumexp[j](Z[n,j]) - Z[n, t[n]]", Z=Z, t=t), expected)
+    # stable at logits of +-1000
+    big = Z * 1000.0
+    zb = big - big.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(zb).sum(axis=1)) + big.max(axis=1)
+    value = tc.evaluate("L = logsumexp[j](Z[n,j]) - Z[n, t[n]]", Z=big, t=t)
+    assert np.isfinite(value)
+    _close(value, np.sum(lse - big[np.arange(7), t]), dict(rtol=1e-12, atol=1e-9))
+
+
+def test_embedding_then_linear():
+    r = _rng(34)
+    E, W = r.normal(size=(6, 4)), r.normal(size=(4, 3))
+    t = np.array([1, 5, 5, 0])
+    h = tc.evaluate("h[n,o] = E[t[n],j] W[j,o]", E=E, t=t, W=W)
+    _close(h, E[t] @ W)
+    two = tc.evaluate("e[n,j] = E[t[n], j]\nh[n,o] = tanh(e[n,j] W[j,o])", E=E, t=t, W=W)
+    _close(two, np.tanh(E[t] @ W))
+
+
+def test_valid_sizes_of_shrunk_indices():
+    r = _rng(35)
+    assert tc.evaluate("y[i] = x[i+k] w[k]", x=r.normal(size=9), w=r.normal(size=4)).shape == (6,)
+    assert tc.evaluate("y[i] = x[2*i+k] w[k]", x=r.normal(size=10),
+                       w=r.normal(size=3)).shape == (4,)
+    assert tc.evaluate("d[i] = x[i+1] - x[i]", x=r.normal(size=9)).shape == (8,)
+    # the window of a plain occurrence is as long as the whole input: one value
+    _close(tc.evaluate("y[i] = x[i+k] w[k]", x=np.arange(4.0), w=np.ones(4)), [6.0])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_forward_losses_match_jax(jax64, name):
+    case = CASES[name]()
+    fn = case["jax"](jax64.numpy, jax64)
+    expected = float(fn(**_jnp(jax64, case["arrays"])))
+    _close(_program(case)(**case["arrays"]), expected)
+
+
+@pytest.mark.parametrize("src", [
+    "y[i] = x[i+k] w[k]",
+    "y[i] = x[2*i+k-1] w[k]",
+    "y[i] = x[2i+k] w[k]",
+    "d[i] = x[i+1] - x[i]",
+    "l[i] = x[i+2] - 2*x[i+1] + x[i]",
+])
+def test_forward_round_trip_through_str_vectors(src):
+    r = _rng(36)
+    arrays = {"x": r.normal(size=12), "w": r.normal(size=3)}
+    p = tc.compile(src)
+    arrays = {k: v for k, v in arrays.items() if k in p.inputs}
+    if src.startswith("y[i] = x[2*i+k-1]"):
+        p = tc.compile(src, sizes={"i": 6})
+        text = str(p)
+        assert "x[2*i+k-1]" in text
+        np.testing.assert_allclose(tc.compile(text, sizes={"i": 6})(**arrays), p(**arrays),
+                                   rtol=1e-12)
+        return
+    assert "+" in str(p)
+    _round_trip(p, arrays)
+
+
+def test_forward_round_trip_through_str_gathers_and_convs():
+    r = _rng(37)
+    t = np.array([2, 0, 2])
+    cases = [
+        ("e[n,j] = E[t[n], j]", dict(E=r.normal(size=(4, 3)), t=t), "E[t[n],j]"),
+        ("L = logsumexp[j](Z[n,j]) - Z[n, t[n]]", dict(Z=r.normal(size=(3, 4)), t=t),
+         "Z[n,t[n]]"),
+        ("h[n,o] = E[t[n],j] W[j,o]", dict(E=r.normal(size=(4, 3)), t=t,
+                                            W=r.normal(size=(3, 2))), "E[t[n],j]"),
+        ("y[b,o,i,j] = x[b,c,i+a,j+b2] W[o,c,a,b2]",
+         dict(x=r.normal(size=(1, 2, 5, 4)), W=r.normal(size=(2, 2, 2, 2))), "x[b,c,i+a,j+b2]"),
+    ]
+    for src, arrays, piece in cases:
+        p = tc.compile(src)
+        assert piece in str(p), str(p)
+        _round_trip(p, arrays)
+
+
+# --------------------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("name,wrt", GRAD_CASES)
+def test_gradient_matches_jax(jax64, name, wrt):
+    case = CASES[name]()
+    g = tc.grad(_program(case), wrt)
+    got = g(**case["arrays"])
+    fn = case["jax"](jax64.numpy, jax64)
+    expected = _jax_grad(jax64, fn, case["arrays"], wrt)
+    _close(got, expected)
+
+
+@pytest.mark.parametrize("name,wrt", GRAD_CASES)
+def test_gradient_matches_finite_differences(name, wrt):
+    case = CASES[name]()
+    p = _program(case)
+    g = tc.grad(p, wrt)
+    _close(g(**case["arrays"]), _fd_grad(p, wrt, case["arrays"]), FD)
+
+
+@pytest.mark.parametrize("name,wrt", GRAD_CASES)
+def test_gradient_round_trip_through_str(name, wrt):
+    case = CASES[name]()
+    g = tc.grad(_program(case), wrt)
+    _round_trip(g, case["arrays"], case["sizes"])
+
+
+def test_gradient_of_valid_correlation_is_a_full_convolution():
+    """SPEC §8: through y[i] = x[i+k] w[k] and L = y_bar[i] y[i], x_bar = y_bar (*) w in
+    full, and w_bar = correlate(x, y_bar, valid)."""
+    r = _rng(40)
+    x, w, ybar = r.normal(size=10), r.normal(size=3), r.normal(size=8)
+    src = "y[i] = x[i+k] w[k]\nL = ybar[i] y[i]"
+    gx = tc.grad(src, "x")
+    gw = tc.grad(src, "w")
+    _close(gx(x=x, w=w, ybar=ybar), np.convolve(ybar, w, "full"))
+    _close(gw(x=x, w=w, ybar=ybar), np.correlate(x, ybar, "valid"))
+    # an x element that no window reads has a zero gradient (stride 2, N-K odd)
+    g2 = tc.grad("y[i] = x[2*i+k] w[k]\nL = y[i]", "x")(x=r.normal(size=12), w=w)
+    assert g2[-1] == 0.0
+    expected = np.zeros(12)
+    for i in range(5):
+        expected[2 * i: 2 * i + 3] += w
+    _close(g2, expected)
+
+
+def test_gradient_of_gather_is_a_scatter_add():
+    r = _rng(41)
+    E, t = r.normal(size=(5, 3)), _labels()
+    C = r.normal(size=(t.size, 3))
+    g = tc.grad("e[n,j] = E[t[n], j]\nL = e[n,j] C[n,j]", "E")(E=E, t=t, C=C)
+    expected = np.zeros_like(E)
+    np.add.at(expected, t, C)
+    _close(g, expected)
+    assert np.all(g[3] == 0.0)  # a row no label points at
+
+
+def test_cross_entropy_gradient_is_softmax_minus_one_hot():
+    r = _rng(42)
+    Z, t = r.normal(size=(6, 4)), np.array([3, 0, 0, 1, 2, 3])
+    g = tc.grad("L = logsumexp[j](Z[n,j]) - Z[n, t[n]]", "Z")(Z=Z, t=t)
+    s = np.exp(Z - Z.max(axis=1, keepdims=True))
+    s /= s.sum(axis=1, keepdims=True)
+    _close(g, s - np.eye(4)[t])
+
+
+def test_embedding_linear_gradients_closed_form():
+    r = _rng(43)
+    E, W, t = r.normal(size=(5, 4)), r.normal(size=(4, 3)), _labels()
+    src = "h[n,o] = E[t[n],j] W[j,o]\nL = h[n,o]^2"
+    H = E[t] @ W
+    gE = np.zeros_like(E)
+    np.add.at(gE, t, 2 * H @ W.T)
+    _close(tc.grad(src, "E")(E=E, t=t, W=W), gE)
+    _close(tc.grad(src, "W")(E=E, t=t, W=W), 2 * E[t].T @ H)
+
+
+def test_gradient_of_same_correlation_with_sizes_at_evaluate():
+    """Sizes given when calling the derivative, rather than at compile."""
+    r = _rng(44)
+    x, w = r.normal(size=11), r.normal(size=3)
+    ybar = r.normal(size=11)
+    src = "y[i] = x[i+k-1] w[k]\nL = ybar[i] y[i]"
+    gx = tc.grad(tc.compile(src, sizes={"i": 11}), "x")
+    # x_bar[p] = sum_i ybar[i] w[p-i+1]: np.convolve(ybar, w, "same") for odd K
+    _close(gx(x=x, w=w, ybar=ybar), np.convolve(ybar, w, "same"))
+    gw = tc.grad(tc.compile(src, sizes={"i": 11}), "w")
+    xp = np.concatenate([[0.0], x, [0.0]])
+    _close(gw(x=x, w=w, ybar=ybar), np.correlate(xp, ybar, "valid"))
+
+
+def test_gradient_wrt_index_array_is_refused():
+    srcs = ["e[n,j] = E[t[n], j]\nL = e[n,j]^2",
+            "L = logsumexp[j](Z[n,j]) - Z[n, t[n]]",
+            "h[n,o] = E[t[n],j] W[j,o]\nL = h[n,o]^2"]
+    for src in srcs:
+        with pytest.raises(tc.TensorCalcError, match=r"\bt\b"):
+            tc.grad(src, "t")
+        with pytest.raises(tc.TensorCalcError, match=r"\bt\b"):
+            tc.derive(src, "t")
+        with pytest.raises(tc.TensorCalcError, match=r"\bt\b"):
+            tc.hessian(src, "t")
+        with pytest.raises(tc.TensorCalcError, match=r"\bt\b"):
+            tc.vjp(src, "t", cotangent="G")
+        with pytest.raises(tc.TensorCalcError, match=r"\bt\b"):
+            tc.jvp(src, "t", tangent="V")
+    with pytest.raises((tc.DerivativeError, tc.ProgramError)):
+        tc.grad(srcs[0], "t")
+
+
+# --------------------------------------------------------------------------- vjp / jvp
+
+
+def test_vjp_and_jvp_of_valid_correlation():
+    r = _rng(50)
+    x, w = r.normal(size=10), r.normal(size=4)
+    G, V, U = r.normal(size=7), r.normal(size=10), r.normal(size=4)
+    src = "y[i] = x[i+k] w[k]"
+    arrays = dict(x=x, w=w, G=G, V=V, U=U)
+    vx = tc.vjp(src, "x", cotangent="G")
+    vw = tc.vjp(src, "w", cotangent="G")
+    jx = tc.jvp(src, "x", tangent="V")
+    jw = tc.jvp(src, "w", tangent="U")
+    _close(vx(x=x, w=w, G=G), np.convolve(G, w, "full"))
+    _close(vw(x=x, w=w, G=G), np.correlate(x, G, "valid"))
+    _close(jx(x=x, w=w, V=V), np.correlate(V, w, "valid"))
+    _close(jw(x=x, w=w, U=U), np.correlate(x, U, "valid"))
+    for d in (vx, vw, jx, jw):
+        _round_trip(d, {k: v for k, v in arrays.items() if k in d.inputs})
+
+
+def test_vjp_and_jvp_of_strided_conv2d_match_jax(jax64):
+    jax, jnp = jax64, jax64.numpy
+    r = _rng(51)
+    x, W = r.normal(size=(2, 2, 7, 6)), r.normal(size=(3, 2, 3, 2))
+    src = "y[b,o,i,j] = x[b,c,2*i+a,2*j+b2] W[o,c,a,b2]"
+    y, pullback = jax.vjp(lambda x_, W_: _conv2d(jax, x_, W_, stride=2), jnp.asarray(x),
+                          jnp.asarray(W))
+    G = r.normal(size=y.shape)
+    gx, gW = pullback(jnp.asarray(G))
+    vx = tc.vjp(src, "x", cotangent="G")
+    vW = tc.vjp(src, "W", cotangent="G")
+    _close(vx(x=x, W=W, G=G), np.asarray(gx))
+    _close(vW(x=x, W=W, G=G), np.asarray(gW))
+    V = r.normal(size=x.shape)
+    _, tangent = jax.jvp(lambda x_: _conv2d(jax, x_, jnp.asarray(W), stride=2),
+                         (jnp.asarray(x),), (jnp.asarray(V),))
+    jx = tc.jvp(src, "x", tangent="V")
+    _close(jx(x=x, W=W, V=V), np.asarray(tangent))
+    _round_trip(vx, dict(x=x, W=W, G=G))
+    _round_trip(vW, dict(x=x, W=W, G=G))
+    _round_trip(jx, dict(x=x, W=W, V=V))
+
+
+def test_vjp_and_jvp_of_gather():
+    r = _rng(52)
+    E, t = r.normal(size=(5, 3)), _labels()
+    G, V = r.normal(size=(t.size, 3)), r.normal(size=(5, 3))
+    src = "e[n,j] = E[t[n], j]"
+    v = tc.vjp(src, "E", cotangent="G")
+    expected = np.zeros_like(E)
+    np.add.at(expected, t, G)
+    _close(v(E=E, t=t, G=G), expected)
+    j = tc.jvp(src, "E", tangent="V")
+    _close(j(E=E, t=t, V=V), V[t])
+    _round_trip(v, dict(E=E, t=t, G=G))
+    _round_trip(j, dict(E=E, t=t, V=V))
+
+
+def test_vjp_of_same_correlation_with_sizes():
+    r = _rng(53)
+    x, w, G = r.normal(size=9), r.normal(size=3), r.normal(size=9)
+    p = tc.compile("y[i] = x[i+k-1] w[k]", sizes={"i": 9})
+    v = tc.vjp(p, "x", cotangent="G")
+    _close(v(x=x, w=w, G=G), np.convolve(G, w, "same"))
+    _round_trip(v, dict(x=x, w=w, G=G), {"i": 9})
+
+
+# --------------------------------------------------------------------------- Jacobians
+
+
+def test_jacobian_of_forward_difference_is_the_difference_matrix():
+    n = 7
+    x = _rng(60).normal(size=n)
+    d = tc.derive("d[i] = x[i+1] - x[i]", "x")
+    J = d(x=x)
+    expected = np.diff(np.eye(n), axis=0)  # (n-1, n): row i is e[i+1] - e[i]
+    _close(J, expected)
+    _close(J, numeric_jacobian("d[i] = x[i+1] - x[i]", "x", {"x": x}), FD)
+    _round_trip(d, {"x": x})
+
+
+def test_jacobian_of_second_difference_and_valid_correlation():
+    r = _rng(61)
+    x, w = r.normal(size=8), r.normal(size=3)
+    d2 = tc.derive("l[i] = x[i+2] - 2*x[i+1] + x[i]", "x")
+    _close(d2(x=x), np.diff(np.eye(8), n=2, axis=0))
+    _round_trip(d2, {"x": x})
+    dc = tc.derive("y[i] = x[i+k] w[k]", "x")
+    expected = np.zeros((6, 8))
+    for i in range(6):
+        expected[i, i: i + 3] = w
+    _close(dc(x=x, w=w), expected)
+    _round_trip(dc, {"x": x, "w": w})
+    dw = tc.derive("y[i] = x[i+k] w[k]", "w")
+    _close(dw(x=x, w=w), np.lib.stride_tricks.sliding_window_view(x, 3))
+    _round_trip(dw, {"x": x, "w": w})
+
+
+def test_jacobian_of_strided_correlation():
+    r = _rng(62)
+    x, w = r.normal(size=11), r.normal(size=3)
+    src = "y[i] = x[2*i+k] w[k]"
+    d = tc.derive(src, "x")
+    expected = np.zeros((5, 11))
+    for i in range(5):
+        expected[i, 2 * i: 2 * i + 3] = w
+    _close(d(x=x, w=w), expected)
+    _close(d(x=x, w=w), numeric_jacobian(src, "x", {"x": x, "w": w}), FD)
+    _round_trip(d, {"x": x, "w": w})
+
+
+def test_jacobian_of_gather():
+    r = _rng(63)
+    E, t = r.normal(size=(5, 3)), _labels()
+    d = tc.derive("e[n,j] = E[t[n], j]", "E")
+    J = d(E=E, t=t)
+    expected = np.einsum("nv,jk->njvk", np.eye(5)[t], np.eye(3))
+    _close(J, expected)
+    _close(J, numeric_jacobian("e[n,j] = E[t[n], j]", "E", {"E": E, "t": t}), FD)
+    _round_trip(d, {"E": E, "t": t})
+
+
+def test_jacobian_of_same_correlation_with_sizes():
+    r = _rng(64)
+    x, w = r.normal(size=6), r.normal(size=3)
+    p = tc.compile("y[i] = x[i+k-1] w[k]", sizes={"i": 6})
+    d = tc.derive(p, "x")
+    expected = np.zeros((6, 6))
+    for i in range(6):
+        for k in range(3):
+            if 0 <= i + k - 1 < 6:
+                expected[i, i + k - 1] += w[k]
+    _close(d(x=x, w=w), expected)
+    _close(d(x=x, w=w), numeric_jacobian(p, "x", {"x": x, "w": w}), FD)
+    _round_trip(d, {"x": x, "w": w}, {"i": 6})
+
+
+# --------------------------------------------------------------------------- second derivatives
+
+
+HESSIAN_CASES = [("valid", "x"), ("valid", "w"), ("strided", "x"), ("strided", "w"),
+                 ("same", "x"), ("same", "w"), ("laplace", "x"), ("gather", "E"),
+                 ("xent", "Z"), ("embed_linear", "W"), ("conv2d_same", "W")]
+
+
+@pytest.mark.parametrize("name,wrt", HESSIAN_CASES)
+def test_hessian_matches_jax(jax64, name, wrt):
+    case = CASES[name]()
+    h = tc.hessian(_program(case), wrt)
+    got = h(**case["arrays"])
+    fn = case["jax"](jax64.numpy, jax64)
+    _close(got, _jax_hessian(jax64, fn, case["arrays"], wrt), dict(rtol=1e-9, atol=1e-10))
+    _round_trip(h, case["arrays"], case["sizes"])
+
+
+def test_hessian_of_valid_correlation_closed_form():
+    r = _rng(70)
+    x, w = r.normal(size=9), r.normal(size=3)
+    src = "y[i] = x[i+k] w[k]\nL = y[i]^2"
+    X = np.lib.stride_tricks.sliding_window_view(x, 3)  # (7, 3): y = X w
+    _close(tc.hessian(src, "w")(x=x, w=w), 2 * X.T @ X)
+    A = np.zeros((7, 9))
+    for i in range(7):
+        A[i, i: i + 3] = w  # y = A x
+    _close(tc.hessian(src, "x")(x=x, w=w), 2 * A.T @ A)
+
+
+def test_mixed_second_derivative_matches_jax(jax64):
+    jax, jnp = jax64, jax64.numpy
+    r = _rng(71)
+    x, w = r.normal(size=10), r.normal(size=3)
+    src = "y[i] = x[i+k] w[k]\nL = y[i]^2"
+
+    def f(x_, w_):
+        return jnp.sum(jnp.correlate(x_, w_, "valid") ** 2)
+
+    xj, wj = jnp.asarray(x), jnp.asarray(w)
+    d_xw = tc.derive(tc.grad(src, "x"), "w")  # d/dw_q (dL/dx_p): shape (10, 3)
+    d_wx = tc.derive(tc.grad(src, "w"), "x")  # (3, 10)
+    expected_xw = np.asarray(jax.jacfwd(jax.grad(f, argnums=0), argnums=1)(xj, wj))
+    _close(d_xw(x=x, w=w), expected_xw, dict(rtol=1e-9, atol=1e-10))
+    _close(d_wx(x=x, w=w), expected_xw.T, dict(rtol=1e-9, atol=1e-10))
+    _round_trip(d_xw, {"x": x, "w": w})
+    _round_trip(d_wx, {"x": x, "w": w})
+    # the gradient is itself a program one can take the gradient of, once contracted
+    gx = tc.grad(src, "x")
+    again = tc.grad(tc.compile(str(gx) + "\nM = v[p] " + gx.result + "[p]"), "w")
+    v = r.normal(size=10)
+    _close(again(x=x, w=w, v=v), expected_xw.T @ v, dict(rtol=1e-9, atol=1e-10))
+
+
+def test_mixed_second_derivative_of_embedding_linear(jax64):
+    jax, jnp = jax64, jax64.numpy
+    r = _rng(72)
+    E, W, t = r.normal(size=(5, 4)), r.normal(size=(4, 3)), _labels()
+    src = "h[n,o] = E[t[n],j] W[j,o]\nL = h[n,o]^2"
+    d = tc.derive(tc.grad(src, "E"), "W")
+
+    def f(E_, W_):
+        return jnp.sum((E_[jnp.asarray(t)] @ W_) ** 2)
+
+    expected = jax.jacfwd(jax.grad(f, argnums=0), argnums=1)(jnp.asarray(E), jnp.asarray(W))
+    _close(d(E=E, t=t, W=W), np.asarray(expected), dict(rtol=1e-9, atol=1e-10))
+    _round_trip(d, {"E": E, "t": t, "W": W})
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_empty_valid_range_is_a_shape_error_naming_the_index():
+    r = _rng(80)
+    x, w = r.normal(size=100), r.normal(size=101)
+    with pytest.raises(tc.ShapeError, match=r"\bi\b"):
+        tc.evaluate("y[i] = x[i+k] w[k]", x=x, w=w)
+    with pytest.raises(tc.ShapeError, match=r"\bi\b"):
+        tc.evaluate("y[i] = x[2*i+k] w[k]", x=r.normal(size=3), w=r.normal(size=5))
+    with pytest.raises(tc.ShapeError, match=r"\bi\b"):
+        tc.evaluate("d[i] = x[i+1] - x[i]", x=r.normal(size=1))
+    with pytest.raises(tc.ShapeError, match=r"\bj\b"):
+        tc.evaluate("y[b,o,i,j] = x[b,c,i+a,j+b2] W[o,c,a,b2]",
+                    x=r.normal(size=(1, 1, 5, 2)), W=r.normal(size=(1, 1, 2, 3)))
+    assert issubclass(tc.ShapeError, tc.TensorCalcError)
+
+
+def test_negative_shift_without_sizes_is_not_a_wrong_number():
+    """x[i-k] with w[k] sized by w: at i = 0 the read x[-k] is outside x for every k > 0,
+    so the valid range from 0 is empty (SPEC §8 rule 2): an error naming i, never a value
+    computed with a kernel cut short."""
+    r = _rng(81)
+    x, w = r.normal(size=10), r.normal(size=3)
+    with pytest.raises(tc.ShapeError, match=r"\bi\b"):
+        tc.evaluate("y[i] = x[i-k] w[k]", x=x, w=w)
+    with pytest.raises(tc.ShapeError, match=r"\bi\b"):
+        tc.evaluate("d[i] = x[i] - x[i-1]", x=x)
+
+
+def test_index_nothing_sizes_is_an_input_error_naming_it():
+    x = np.arange(5.0)
+    with pytest.raises(tc.InputError, match=r"\b[ik]\b"):
+        tc.evaluate("y[i] = x[i+k]", x=x)
+    with pytest.raises(tc.InputError, match=r"\bp\b"):
+        tc.evaluate("y[p] = delta[p, i+1] x[i]", x=x)
+
+
+def test_index_array_of_float_dtype_is_an_input_error():
+    E = np.ones((5, 3))
+    with pytest.raises(tc.InputError, match=r"(?s)\bt\b.*float"):
+        tc.evaluate("e[n,j] = E[t[n], j]", E=E, t=np.array([0.0, 1.0]))
+    with pytest.raises(tc.InputError, match=r"\bt\b"):
+        tc.evaluate("L = logsumexp[j](Z[n,j]) - Z[n, t[n]]", Z=np.ones((2, 3)),
+                    t=np.array([0.0, 2.0]))
+
+
+@pytest.mark.parametrize("bad,shown", [(7, "7"), (5, "5"), (-1, "-1"), (-6, "-6")])
+def test_index_array_out_of_range_is_an_input_error_naming_tensor_and_value(bad, shown):
+    E = np.ones((5, 3))
+    t = np.array([0, bad, 1])
+    with pytest.raises(tc.InputError, match=rf"(?s)\bt\b.*(?<![\d-]){re.escape(shown)}(?!\d)"):
+        tc.evaluate("e[n,j] = E[t[n], j]", E=E, t=t)
+
+
+def test_label_out_of_range_in_cross_entropy():
+    with pytest.raises(tc.InputError, match=r"(?s)\bt\b.*\b4\b"):
+        tc.evaluate("L = logsumexp[j](Z[n,j]) - Z[n, t[n]]", Z=np.ones((3, 4)),
+                    t=np.array([0, 4, 1]))
+
+
+def test_out_of_range_label_in_a_derivative_is_an_input_error():
+    with pytest.raises(tc.InputError, match=r"(?s)\bt\b.*\b9\b"):
+        tc.grad("e[n,j] = E[t[n], j]\nL = e[n,j]^2", "E")(E=np.ones((5, 3)),
+                                                         t=np.array([1, 9]))
+
+
+@pytest.mark.parametrize("src,shown", [
+    ("y[i+1] = x[i]", "i+1"),
+    ("y[2*i] = x[i]", "2*i"),
+    ("s = sum[i+1](x[i])", "i+1"),
+    ("input x[p+1]\ny[p] = x[p]", "p+1"),
+    ("e[n,j] = E[t[n]+1, j]", "t"),
+    ("y[i] = x[i+1.5]", "1.5"),
+    ("y[n] = x[t[n]] + t[n]", "t"),
+])
+def test_program_errors(src, shown):
+    with pytest.raises(tc.ProgramError, match=re.escape(shown)):
+        tc.compile(src)
+
+
+def test_all_errors_are_tensorcalc_errors():
+    for cls in (tc.ShapeError, tc.InputError, tc.ProgramError, tc.DerivativeError):
+        assert issubclass(cls, tc.TensorCalcError)
