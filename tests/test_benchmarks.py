@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives at the repository 
 
 from benchmarks import harness  # noqa: E402
 from benchmarks.spec import Workload  # noqa: E402
-from benchmarks.workloads import ALL, first_call, jax_jit, torch_step  # noqa: E402
+from benchmarks.workloads import ALL, conv, first_call, jax_jit, torch_step  # noqa: E402
 
 RTOL = 1e-9
 ATOL = 1e-12
@@ -34,7 +34,7 @@ def close(got: Any, want: Any, what: str = "") -> None:
 def test_the_workloads_are_the_rows_of_the_table() -> None:
     keys = [w.key for w in ALL]
     assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8", "9", "10", "11",
-                    "12", "13", "14", "14b"]
+                    "12", "13", "14", "14b", "15", "16", "17", "18"]
 
 
 @pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
@@ -50,16 +50,20 @@ def test_every_workload_declares_a_goal(w: Workload) -> None:
 
 
 def test_the_counted_goals() -> None:
-    """Twenty-one goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
+    """Twenty-nine goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
     peak memory), 5, 6, 7, three in row 8 (tc.grad alone at N=50; grad + first evaluation
     against jax's trace + compile + first call, row 8j; per-statement growth to N=200), 9,
     9j (faster than jax.jit), 10, 11, 12, 13 (tensorcalc inside jax.jit against jax.jit of
-    JAX's own autodiff), and 14, 14b (an Adam step and a double-backward Hessian-vector
-    product through tc.to_torch against plain torch); the fresh-process rows 6b and 6c and
+    JAX's own autodiff), 14, 14b (an Adam step and a double-backward Hessian-vector
+    product through tc.to_torch against plain torch), two in each of rows 15, 16, 17 (the
+    float32 convolution and its two gradients against the NumPy im2col formula and against
+    torch; one table row each, met in the SUMMARY only when both are), and 18, 18m (the
+    embedding gradient's time and its peak memory); the fresh-process rows 6b and 6c and
     row 10j (against JAX's one fused pass) are information only."""
-    assert sum(g.counted for w in ALL for g in w.goals) == 21
+    assert sum(g.counted for w in ALL for g in w.goals) == 29
     assert len(next(w for w in ALL if w.key == "4b").goals) == 2
     assert len(next(w for w in ALL if w.key == "8").goals) == 3
+    assert all(len(w.goals) == 2 for w in ALL if w.key in ("15", "16", "17", "18"))
 
 
 @pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
@@ -69,7 +73,8 @@ def test_tensorcalc_equals_the_numpy_formula(w: Workload, request: pytest.Fixtur
     if w.key in torch_step.KEYS:  # tensorcalc inside torch's autograd: needs torch
         pytest.importorskip("torch")
     arrays = w.arrays(w.tiny)
-    assert all(a.dtype == np.float64 for a in arrays.values())
+    assert all(a.dtype == np.float64 or np.issubdtype(a.dtype, np.integer)  # index arrays
+               for a in arrays.values())
     got = w.value(arrays)
     want = w.expected(arrays)
     assert np.shape(got) == np.shape(want)
@@ -77,6 +82,18 @@ def test_tensorcalc_equals_the_numpy_formula(w: Workload, request: pytest.Fixtur
     assert harness.difference(got, want) is None  # what the benchmark itself checks
     for name, (program, reference) in w.extras.items():
         close(program(arrays)(), reference(**arrays), name)
+
+
+@pytest.mark.parametrize("w", conv.WORKLOADS, ids=lambda w: w.key)
+def test_the_float32_rows_stay_float32(w: Workload) -> None:
+    """The convolution rows run in float32 (``bits=32``): at a tiny size in float32,
+    tensorcalc's result is float32 and passes the check the benchmark makes."""
+    arrays = w.arrays({**w.tiny, "bits": 32})
+    assert all(a.dtype == np.float32 for a in arrays.values())
+    want = w.expected(arrays)
+    assert want.dtype == np.float32
+    assert conv.difference(w.value(arrays), want) is None
+    assert conv.difference(want * (1 + 1e-3), want) is not None
 
 
 def test_a_mismatch_is_caught() -> None:
