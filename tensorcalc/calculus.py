@@ -26,10 +26,13 @@ from .ir import (
     Term,
     access,
     dependencies,
+    fresh_name,
     needed_statements,
+    rename_extents,
+    rename_sum,
     statement_refs,
 )
-from .modes import Derived, Names, avoid_indices, forward, resolve_extents, reverse, sized
+from .modes import Derived, Names, all_indices, forward, resolve_extents, reverse, sized
 from .program import Program
 from .reuse import hoist_repeated, reuse_forward
 from .rules import deltas
@@ -145,6 +148,19 @@ class _Setup:
         of, wrt = lineage if lineage is not None else (None, ())
         return Program(statements, tuple(inputs), ranks, result.name, accepts, of=of, wrt=wrt,
                        sizes=self.program.sizes)
+
+
+def avoid_indices(st: Statement, names: set[str]) -> Statement:
+    """Rename every index of a statement (left side and bound) that is in ``names``."""
+    used = set(st.indices) | all_indices(st.rhs) | names
+    mapping: dict[str, str] = {}
+    for i in sorted((set(st.indices) | all_indices(st.rhs)) & names):
+        mapping[i] = fresh_name(i, used)
+        used.add(mapping[i])
+    if not mapping:
+        return st
+    return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
+                     rename_sum(st.rhs, mapping), rename_extents(st.extents, mapping))
 
 
 def derivative_name(of: str, wrt: tuple[str, ...]) -> str:

@@ -20,10 +20,12 @@ from .backend.plan import (
     CallOperand,
     DeltaOperand,
     GroupOperand,
+    MaskOperand,
     Operand,
     PowerOperand,
     ReduceOperand,
     RefOperand,
+    ScatterOperand,
     SolveOperand,
     SumPlan,
     nested_sums,
@@ -33,7 +35,7 @@ from .check import finite_differences
 from .errors import InputError, MemoryLimitError, TensorCalcError
 from .explain import explain
 from .files import load_npy, load_npz, open_regular, reason, write_npy, write_text
-from .ir import statement_refs
+from .ir import Affine, Gather, Subscript, statement_refs, sub_names, subscript_text
 from .limits import check_size
 from .program import Program
 
@@ -45,21 +47,28 @@ _EXAMPLES = {
   tensorcalc eval "Y[i,j] = X[i,k] W[k,j]" --size i=2,k=3,j=4
   tensorcalc eval "y[i] = W[i,j] x[j]" -i W=W.npy -i x=x.npy -o y.npy
   tensorcalc eval -f model.tc -i inputs.npz
-  tensorcalc eval "x[i] = inv[i,j](A[i,j]) b[j]" --size i=4   (j takes i's size)""",
+  tensorcalc eval "x[i] = inv[i,j](A[i,j]) b[j]" --size i=4   (j takes i's size)
+  tensorcalc eval "y[i] = x[i+k] w[k]" --size i=8,k=3     (x is drawn with 10 values)
+  tensorcalc eval "y[i] = x[i+k-1] w[k]" -i x=x.npy --size i=100,k=3   ("same": zeros past the ends)
+  tensorcalc eval "e[n,j] = E[t[n],j]" --size n=5,j=4 -i E=E.npy  (t: random rows of E)""",
     "derive": """examples:
   tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X
   tensorcalc derive "L = (X[n,d] w[d] - y[n])^2" --wrt w --format latex
   tensorcalc derive -f model.tc --wrt W --of H --format einsum
   tensorcalc derive "Y[i,j] = X[i,k] W[k,j]" --wrt X --format svg -o d.svg
   tensorcalc derive "L = 0.5 logdet[i,j](S[i,j]) + 0.5 r[i] inv[i,j](S[i,j]) r[j]" --wrt S
-  tensorcalc derive "s[n,j] = softmax[j](z[n,j])" --wrt z""",
+  tensorcalc derive "s[n,j] = softmax[j](z[n,j])" --wrt z
+  tensorcalc derive "y[i] = x[i+k] w[k]; L = y[i]^2" --wrt x
+  tensorcalc derive "L = logsumexp[j](Z[n,j]) - Z[n,t[n]]" --wrt Z""",
     "explain": """examples:
   tensorcalc explain "n = sqrt(x[i]^2)"
   tensorcalc explain -f model.tc""",
     "check": """examples:
   tensorcalc check "y[i] = sigmoid(W[i,j] x[j])" --wrt W --size i=3,j=4
   tensorcalc check -f model.tc --wrt W -i inputs.npz
-  tensorcalc check "m[i] = max[j](X[i,j])" --wrt X --size i=3,j=5""",
+  tensorcalc check "m[i] = max[j](X[i,j])" --wrt X --size i=3,j=5
+  tensorcalc check "y[b,o,i,j] = X[b,c,i+a,j+e] K[o,c,a,e]" --wrt K \\
+      --size b=2,c=3,o=4,i=5,j=5,a=3,e=3""",
 }
 
 
@@ -67,9 +76,13 @@ _FILES_NOTE = """files and sizes:
   -f and -i read regular files only: a FIFO, a device or a directory is refused,
   so nothing blocks; a file that cannot be read is one line naming it, exit 2.
   An index not sized by --size takes its size from the loaded arrays, by the
-  indices they are written with. Inputs, loaded or drawn at random, larger than
-  the memory limit (4 GiB; set TENSORCALC_MEMORY_LIMIT=BYTES) are refused before
-  they are read or drawn."""
+  indices they are written with. An input read only through index arithmetic
+  (x[i+k]) is drawn just long enough for the sizes given; an index array (t in
+  E[t[n],j]) is drawn as random positions along the axis it indexes. A --size of
+  an index that arithmetic uses is a given size: reads past an array's end are
+  zero (x[i+k-1] with --size i=N is a "same" convolution). Inputs, loaded or
+  drawn at random, larger than the memory limit (4 GiB; set
+  TENSORCALC_MEMORY_LIMIT=BYTES) are refused before they are read or drawn."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
                     "derive them symbolically, and check derivatives numerically. Besides "
                     "elementwise functions (tanh(e), ...) the language has functions of whole "
                     "axes: max[j](e), min[j](e), logsumexp[j](e), softmax[j](e), and the "
-                    "matrix functions inv[i,j](e), det[i,j](e), logdet[i,j](e).",
+                    "matrix functions inv[i,j](e), det[i,j](e), logdet[i,j](e). Subscripts may "
+                    "be affine in indices (x[i+k], x[2*i+k], x[i-1]: convolutions, strides, "
+                    "differences) or integer index arrays (E[t[n],j]: gathers).",
         epilog="\n\n".join(_EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -195,6 +210,7 @@ def _run(args: argparse.Namespace) -> int:
             print(text)
         return 0
     arrays = _inputs(program, args)
+    program = program.with_sizes(arithmetic_sizes(program, _sizes(args.size)))
     if args.command == "eval":
         value = np.asarray(program(**arrays))
         if args.output is not None:
@@ -266,18 +282,35 @@ def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
                 sizes.setdefault(j, sizes[i])
     rng = np.random.default_rng(args.seed)
     for name in program.inputs:
-        if name in arrays:
+        if name in arrays or name in program.index_arrays:
             continue
-        indices = _indices_of(program, name)
-        missing = [i for i in indices if i not in sizes]
+        axes = _indices_of(program, name)
+        missing = [i for a in axes for i in sub_names(a) if i not in sizes]
         if missing:
+            written = ",".join(subscript_text(a) for a in axes)
             raise InputError(
-                f"input {name}[{','.join(indices)}] was not given; give it with -i {name}=FILE.npy "
-                f"or give the size of {', '.join(missing)} with --size"
+                f"input {name}[{written}] was not given; give it with -i {name}=FILE.npy "
+                f"or give the size of {', '.join(dict.fromkeys(missing))} with --size"
             )
-        shape = tuple(sizes[i] for i in indices)
+        if any(isinstance(a, Gather) for a in axes):
+            written = ",".join(subscript_text(a) for a in axes)
+            raise InputError(f"input {name}[{written}] is read through an index array: give it "
+                             f"with -i {name}=FILE.npy")
+        # An axis read through arithmetic (x[i+k]) is made just long enough for the sizes.
+        shape = tuple(sizes[a] if isinstance(a, str) else _reach(a, sizes) + 1 for a in axes)
         check_size(f"random input {name}", shape, np.dtype(float).itemsize, compact_hint=False)
         arrays[name] = rng.uniform(0.5, 1.5, size=shape)
+    for name in program.index_arrays:  # random positions along the axis each one indexes
+        if name in arrays:
+            continue
+        tensor, axis, indices = _indexing(program, name)
+        missing = [i for i in indices if i not in sizes]
+        if missing or tensor not in arrays:
+            also = f" or give the size of {', '.join(missing)} with --size" if missing else ""
+            raise InputError(f"index array {name} was not given; give it with -i {name}=FILE.npy "
+                             f"(integers){also}")
+        arrays[name] = rng.integers(0, arrays[tensor].shape[axis],
+                                    size=tuple(sizes[i] for i in indices))
     for note in notes:  # once every input is in hand, so that a failure stays one line
         print(note, file=sys.stderr)
     return arrays
@@ -291,19 +324,50 @@ def _known_sizes(program: Program, arrays: dict[str, Any]) -> dict[str, int]:
         for r in statement_refs(st):
             value = arrays.get(r.name)
             shape = getattr(value, "shape", None)
-            if shape is None or len(shape) != len(r.indices):
+            if shape is None or len(shape) != r.rank:
                 continue
-            for index, n in zip(r.indices, shape):
-                sizes.setdefault(index, int(n))
+            for axis, index in r.plain_axes():
+                sizes.setdefault(index, int(shape[axis]))
+            for a in r.axes:
+                value = arrays.get(a.name) if isinstance(a, Gather) else None
+                for index, n in zip(a.indices if isinstance(a, Gather) else (),
+                                    getattr(value, "shape", ())):
+                    sizes.setdefault(index, int(n))
     return sizes
 
 
-def _indices_of(program: Program, name: str) -> tuple[str, ...]:
+def _indices_of(program: Program, name: str) -> tuple[Subscript, ...]:
+    """How a tensor is subscripted: a plain occurrence where there is one."""
+    found: tuple[Subscript, ...] | None = None
     for st in program.statements:
         for r in statement_refs(st):
-            if r.name == name:
-                return r.indices
-    return ()
+            if r.name == name and (found is None or r.subs is None):
+                found = r.axes
+    return found or ()
+
+
+def _reach(sub: Affine | Gather, sizes: dict[str, int]) -> int:
+    """The last position an affine subscript reads."""
+    assert isinstance(sub, Affine)
+    return max(0, sub.offset + sum(max(c * (sizes[n] - 1), 0) for n, c in sub.parts))
+
+
+def _indexing(program: Program, name: str) -> tuple[str, int, tuple[str, ...]]:
+    """Where the index array ``name`` is used: the tensor, the axis, its own indices."""
+    for st in program.statements:
+        for r in statement_refs(st):
+            for axis, a in enumerate(r.axes):
+                if isinstance(a, Gather) and a.name == name:
+                    return r.name, axis, a.indices
+    raise InputError(f"{name} is not used as an index array")  # pragma: no cover
+
+
+def arithmetic_sizes(program: Program, sizes: dict[str, int]) -> dict[str, int]:
+    """The --size values of indices that arithmetic subscripts use: given sizes (SPEC §8),
+    for which reads past an array's end are zero."""
+    used = {n for st in program.statements for r in statement_refs(st) if r.subs
+            for a in r.subs if not isinstance(a, str) for n in sub_names(a)}
+    return {i: n for i, n in sizes.items() if i in used}
 
 
 def labelled_einsums(program: Program) -> str:
@@ -338,12 +402,20 @@ def _operand_kind(op: Operand) -> str:
         return f"a solve with inv[{','.join(op.indices)}]"
     if isinstance(op, PowerOperand):
         return "a power"
+    if isinstance(op, ScatterOperand):
+        return "a scatter-add through " + ", ".join(
+            f"delta[{p},{subscript_text(s)}]" for p, s in op.shifts)
     return "a parenthesised sum"
 
 
 def _operand_label(op: Operand) -> str:
     if isinstance(op, RefOperand):
-        return op.name + (f"[{','.join(op.indices)}]" if op.indices else "")
+        written = op.subs if op.subs is not None else op.indices
+        return op.name + (f"[{','.join(subscript_text(a) for a in written)}]" if written else "")
+    if isinstance(op, MaskOperand):
+        return f"delta[{op.i},{subscript_text(op.sub)}]"
+    if isinstance(op, ScatterOperand):
+        return "scatter-add(...)" + f"[{','.join(op.free)}]"
     if isinstance(op, DeltaOperand):
         return f"delta[{op.i},{op.j}]"
     axes = f"[{','.join(op.free)}]" if op.free else ""

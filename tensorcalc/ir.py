@@ -700,3 +700,19 @@ def all_factors(expr: Sum) -> Iterator[Factor]:
             yield f
             for s in children(f):
                 yield from all_factors(s)
+
+
+def read_through(term: Term, lhs: tuple[str, ...], axes: tuple[Subscript, ...],
+                 used: set[str]) -> Term | None:
+    """``term``, a value over ``lhs``, as read at the subscripts ``axes`` (``y[p-k]`` is y's
+    value at i = p-k); ``lhs`` may go on past ``axes`` (a tangent's new axes keep their
+    names). None where a subscript cannot replace an index (see ``substitute``)."""
+    taken = set(used) | set(lhs) | term.mentioned
+    temps = []
+    for _ in axes:
+        temps.append(fresh_name("t", taken))
+        taken.add(temps[-1])
+    out: Term | None = rename_term(term, dict(zip(lhs, temps)))
+    for temp, sub in zip(temps, axes):
+        out = substitute(out, temp, sub) if out is not None else None
+    return out

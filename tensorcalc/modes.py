@@ -30,14 +30,12 @@ from .ir import (
     freshen,
     map_factor_sums,
     needed_statements,
+    read_through,
     refs,
-    rename_extents,
-    rename_sum,
     rename_term,
     statement_extents,
     statement_refs,
     subscript_text,
-    substitute,
 )
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
@@ -66,7 +64,7 @@ class Names:
         self.tensors = {st.name for st in statements} | set(tensors)
         self.indices: set[str] = set(axes)
         for st in statements:
-            self.indices |= set(st.indices) | _all_indices(st.rhs)
+            self.indices |= set(st.indices) | all_indices(st.rhs)
 
     def tensor(self, base: str) -> str:
         name = fresh_name(base, self.tensors)
@@ -87,24 +85,11 @@ class Names:
         return tuple(out)
 
 
-def _all_indices(expr: Sum) -> set[str]:
+def all_indices(expr: Sum) -> set[str]:
     out: set[str] = set()
     for t in expr.terms:
         out |= set(t.mentioned)
     return out
-
-
-def avoid_indices(st: Statement, names: set[str]) -> Statement:
-    """Rename every index of a statement (left side and bound) that is in ``names``."""
-    used = set(st.indices) | _all_indices(st.rhs) | names
-    mapping: dict[str, str] = {}
-    for i in sorted((set(st.indices) | _all_indices(st.rhs)) & names):
-        mapping[i] = fresh_name(i, used)
-        used.add(mapping[i])
-    if not mapping:
-        return st
-    return Statement(st.name, tuple(mapping.get(i, i) for i in st.indices),
-                     rename_sum(st.rhs, mapping), rename_extents(st.extents, mapping))
 
 
 def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -> Sum:
@@ -115,27 +100,17 @@ def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -
     """
     used = context | set(ref.indices)
     terms = []
-    if ref.subs is not None:  # seen through arithmetic: y[p-k] is y's value at i = p-k
-        taken = used | set(lhs) | _all_indices(value)
-        temps = []
-        for _ in ref.axes:  # the value's own axes; a tangent's new axes keep their names
-            temps.append(fresh_name("t", taken))
-            taken.add(temps[-1])
-        for t in value.terms:
-            t = rename_term(freshen(t, set(used)), dict(zip(lhs, temps)))  # zip: own axes
-            for temp, sub in zip(temps, ref.axes):
-                put = substitute(t, temp, sub)
-                if put is None:
-                    raise DerivativeError(
-                        f"cannot differentiate through {ref.name}[...] read at "
-                        f"{', '.join(subscript_text(s) for s in ref.axes)}: its tangent has "
-                        "an index that the subscript cannot replace (an index array's own "
-                        "index, or the axes of a function of whole axes); compute it in a "
-                        "statement of its own")
-                t = put
-            terms.append(t)
-        return Sum(tuple(terms))
     for t in value.terms:
+        if ref.subs is not None:  # seen through arithmetic: y[p-k] is y's value at i = p-k
+            seen = read_through(freshen(t, set(used)), lhs, ref.axes, used)
+            if seen is None:
+                raise DerivativeError(
+                    f"cannot differentiate through {ref.name}[...] read at "
+                    f"{', '.join(subscript_text(s) for s in ref.axes)}: a subscript cannot "
+                    "replace an index of its tangent there (an index array's own index, or "
+                    "the axes of a function of whole axes)")
+            terms.append(seen)
+            continue
         t = freshen(t, set(used))
         terms.append(rename_term(t, dict(zip(lhs, ref.indices))))
     return Sum(tuple(terms))
@@ -180,7 +155,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
             if st.name == of:  # the result does not depend on wrt: its derivative is zero
                 return Derived(forward_needed, Statement(name, st.indices + new_axes, ZERO))
             continue
-        context = set(st.indices) | _all_indices(st.rhs) | set(new_axes)
+        context = set(st.indices) | all_indices(st.rhs) | set(new_axes)
 
         def rule(ref: Ref, context: set[str] = context) -> Sum | None:
             if ref.name == wrt:
@@ -288,7 +263,7 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
             adjoint_ref[st.name], extra = _adjoint_statement(st, total, names)
             adjoints += extra
         bar = adjoint_ref[st.name]
-        context = set(st.indices) | _all_indices(st.rhs) | set(wrt_axes)
+        context = set(st.indices) | all_indices(st.rhs) | set(wrt_axes)
         targets = {r.name for r in statement_refs(st) if r.name in active}
         for target in sorted(targets):
             target_lhs = lhs_of[target]

@@ -179,8 +179,8 @@ class Program:
     def _runner(self, env: dict[str, Any], sizes: Mapping[str, int] | None = None) -> Runner:
         """The plan bound to the signature of ``env``'s inputs, bound on first use."""
         sizes = self.sizes if sizes is None else sizes
-        key = tuple([(type(v), v.shape, v.dtype) for v in map(env.__getitem__,
-                                                               self.needed_inputs)])
+        key: tuple[Any, ...] = tuple([(type(v), v.shape, v.dtype) for v in map(
+            env.__getitem__, self.needed_inputs)])
         if sizes:
             key += tuple(sorted(sizes.items()))
         runner = self._runners.get(key)

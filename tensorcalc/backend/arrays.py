@@ -80,8 +80,13 @@ def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
     ) and not index_arrays:
         return dict(arrays)  # the common case, checked in one pass
     if index_arrays & arrays.keys():
-        floats = {n: v for n, v in arrays.items() if n not in index_arrays}
-        bound = bind_inputs(floats, accepts - index_arrays, needed - index_arrays,
+        missing_index = [n for n in order if n in index_arrays and n not in arrays]
+        if missing_index:
+            raise InputError(f"missing index array{'s' if len(missing_index) > 1 else ''} "
+                             f"{', '.join(missing_index)} (the program needs "
+                             f"{', '.join(order)})")
+        numeric = {n: v for n, v in arrays.items() if n not in index_arrays}
+        bound = bind_inputs(numeric, accepts - index_arrays, needed - index_arrays,
                             tuple(n for n in order if n not in index_arrays), computed)
         like = next(iter(bound.values()), None)
         for name in arrays.keys() & index_arrays:

@@ -20,29 +20,33 @@ import builtins
 import inspect
 import keyword
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..functions import FUNCTIONS
+from ..ir import Gather, Subscript
 from ..printing import format_number
 from ..reductions import REDUCERS
-from . import kernels
+from . import kernels, windows
 from .plan import (
     CallOperand,
     DeltaOperand,
     GroupOperand,
+    MaskOperand,
     Operand,
     PowerOperand,
     ProgramPlan,
     ReduceOperand,
     RefOperand,
+    ScatterOperand,
     SolveOperand,
     StatementPlan,
     SumPlan,
     TermPlan,
 )
+from .run import read_text
 
-_RESERVED = {"np", "oe", "n", "inputs", "out", "annotations"}
+_RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes"}
 _BUILTINS = set(dir(builtins))
 
 
@@ -68,6 +72,7 @@ class _Writer:
         self.var = var
         self.count = 0
         self.shared: dict[int, str] = {}
+        self.arithmetic = False  # does the statement being written use index arithmetic?
 
     def temp(self, expr: str) -> str:
         self.count += 1
@@ -87,6 +92,19 @@ class _Writer:
         self.lines.append("    n = {" + ", ".join(
             f"{i!r}: {self.var[name]}.shape[{axis}]" for i, (name, axis) in st.sources.items()
         ) + "}")
+        if st.accesses:  # index arithmetic: sizes given by the caller, then the valid rule
+            every = tuple(i for i in st.every_index if i not in st.given)
+            self.lines.append(f"    given = {{i: v for i, v in (index_sizes or {{}}).items() "
+                              f"if i in {every!r}}}")
+            self.lines.append("    n.update(given)")
+            reads = ", ".join(
+                f"({repr(axis) if tensor is None else f'{self.var[tensor]}.shape[{axis}]'}, "
+                f"{sub.parts!r}, {sub.offset}, {read_text(tensor, axis, sub)!r})"
+                for tensor, axis, sub in st.accesses)
+            shrink = self.kernel("shrink_sizes", windows.shrink_sizes)
+            fixed = "set(given)" + (f" | {set(st.given)!r}" if st.given else "")
+            self.lines.append(f"    {shrink}(n, [{reads}], {fixed})")
+        self.arithmetic = bool(st.accesses)
         target = self.var[st.name]
         value = self.sum(st.rhs, st.indices)
         self.lines.append(f"    {target} = np.asarray({value})")
@@ -132,15 +150,50 @@ class _Writer:
 
     def operand(self, op: Operand) -> str:
         if isinstance(op, RefOperand):
-            return self.var[op.name]
+            if op.subs is None and not self.arithmetic:
+                return self.var[op.name]
+            if op.subs is None:  # read as far as its indices run (zeros past its end)
+                shape = _shape(op.indices)
+                fit = self.kernel("fit", windows.fit)
+                return self.temp(f"{fit}({self.var[op.name]}, {shape})")
+            read = self.kernel("read_window", windows.read_window)
+            subs = tuple(windows.encode(a) for a in op.subs)
+            return self.temp(f"{read}({self.var[op.name]}, {subs!r}, {op.indices!r}, n, "
+                             f"{self._index_arrays(op.subs)})")
         if isinstance(op, DeltaOperand):
-            return self.temp(f"np.eye(n[{op.i!r}])")
+            return self.temp(f"np.eye(n[{op.i!r}], n[{op.j!r}])")
+        if isinstance(op, MaskOperand):
+            mask = self.kernel("shift_mask", windows.shift_mask)
+            return self.temp(f"{mask}({op.i!r}, {windows.encode(op.sub)!r}, {op.free!r}, n, "
+                             f"{self._index_arrays((op.sub,))}, float)")
+        if isinstance(op, ScatterOperand):
+            order = op.grid + op.rest
+            core = self.term(op.core)
+            if op.core.ties:
+                have = op.core.free
+                diagonal = kernels.diagonal_axes(have, op.core.ties)
+                aligned = self._align(core, op.core.einsum_out, diagonal)
+                write = self.kernel("on_diagonal", kernels.on_diagonal)
+                core = self.temp(f"{write}({aligned}, {have!r}, {op.core.ties!r}, "
+                                 f"{_shape(have)}, np)")
+                values = self._align(core, have, order)
+            else:
+                values = self._align(core, op.core.einsum_out, order)
+            scatter = self.kernel("scatter_shifts", windows.scatter_shifts)
+            shifts = tuple((p, windows.encode(sub)) for p, sub in op.shifts)
+            targets = tuple(sub for _, sub in op.shifts)
+            return self.temp(f"{scatter}(np.asarray({values}), {shifts!r}, {op.grid!r}, "
+                             f"{op.kept!r}, {op.rest!r}, n, {self._index_arrays(targets)})")
         if op.shared is not None and op.shared in self.shared:
             return self.shared[op.shared]
         value = self._operand(op)
         if op.shared is not None:
             self.shared[op.shared] = value
         return value
+
+    def _index_arrays(self, subs: Iterable[Subscript]) -> str:
+        names = dict.fromkeys(a.name for a in subs if isinstance(a, Gather))
+        return "{" + ", ".join(f"{n!r}: {self.var[n]}" for n in names) + "}"
 
     def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand
                  | GroupOperand) -> str:
@@ -215,9 +268,13 @@ def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, s
     body: list[str] = []
     if any(var[n] != n for n in inputs + optional):  # a name Python needs: take **inputs
         header = f"def {fname}(**inputs):"
+        if any(st.accesses for st in plan.statements):
+            body.append("    index_sizes = inputs.pop('index_sizes', None)")
         body += [f"    {var[n]} = inputs[{n!r}]" for n in inputs]
     else:
         params = inputs + [f"{n}=None" for n in optional]
+        if any(st.accesses for st in plan.statements):
+            params.append("index_sizes=None")
         header = f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"
     for st in plan.statements:
         writer.lines = [f"    # {texts[st.name]}"]

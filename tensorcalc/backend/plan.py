@@ -234,7 +234,7 @@ class StatementPlan:
     name: str
     indices: tuple[str, ...]
     rhs: SumPlan
-    tensors: tuple[tuple[str, tuple[str, ...]], ...]
+    tensors: tuple[tuple[str, tuple[Subscript, ...]], ...]
     occurrences: tuple[tuple[str, str, int], ...]
     sources: dict[str, tuple[str, int]] = field(hash=False)
     deltas: tuple[tuple[str, str], ...]
@@ -523,6 +523,8 @@ def nested_sums(op: Operand) -> Iterator[SumPlan]:
             yield op.exponent
     elif isinstance(op, GroupOperand):
         yield op.body
+    elif isinstance(op, ScatterOperand):
+        yield SumPlan((op.core,))
 
 
 def _sum_einsums(s: SumPlan) -> list[str]:

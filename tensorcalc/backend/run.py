@@ -52,7 +52,14 @@ from .plan import (
     operand_indices,
 )
 from .products import elementwise, matmul
-from .windows import index_names, make_fit, make_mask, make_reader, make_scatter
+from .windows import (
+    index_names,
+    make_fit,
+    make_mask,
+    make_reader,
+    make_scatter,
+    shrink_sizes,
+)
 
 Array = Any
 Env = dict[Any, Any]
@@ -132,53 +139,19 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
 
 
 def valid_sizes(st: StatementPlan, env: Env, sizes: Sizes, fixed: set[str]) -> None:
-    """SPEC §8 rule 2: each index that no size was given for runs over the largest range
-    from 0 at which every affine read of the statement stays inside its array; reads that
-    involve a given index may fall outside (and read zeros)."""
-    def length(tensor: str | None, axis: int | str) -> int | None:
-        if tensor is None:
-            return sizes.get(str(axis))
-        return int(env[tensor].shape[int(axis)])
-
-    for _ in range(64 * (len(st.accesses) + 1)):
-        changed = False
-        for tensor, axis, sub in st.accesses:
-            n = length(tensor, axis)
-            if n is None or any(v in fixed for v in sub.names):
-                continue  # a read with a given index may fall outside: it reads zeros
-            for u, c in sub.parts:
-                others = [(v, k) for v, k in sub.parts if v != u]
-                if any(v not in sizes for v, _ in others):
-                    continue
-                lo = sub.offset + sum(min(k * (sizes[v] - 1), 0) for v, k in others)
-                hi = sub.offset + sum(max(k * (sizes[v] - 1), 0) for v, k in others)
-                bound = (n - 1 - hi) // c + 1 if c > 0 else lo // -c + 1
-                if u not in sizes or bound < sizes[u]:
-                    if bound <= 0:
-                        raise ShapeError(
-                            f"index {u} of statement {st.name} has no values at which "
-                            f"{_read(tensor, axis, sub)} stays inside its length {n}; give "
-                            f"the size of {u} (sizes={{{u!r}: ...}}) to read zeros past the ends")
-                    sizes[u] = bound
-                    changed = True
-        if not changed:
-            break
-    for tensor, axis, sub in st.accesses:
-        n = length(tensor, axis)
-        if n is None or any(v in fixed for v in sub.names) or \
-                any(v not in sizes for v in sub.names):
-            continue
-        lo = sub.offset + sum(min(k * (sizes[v] - 1), 0) for v, k in sub.parts)
-        hi = sub.offset + sum(max(k * (sizes[v] - 1), 0) for v, k in sub.parts)
-        if lo < 0 or hi > n - 1:
-            where = lo if lo < 0 else hi
-            raise ShapeError(f"{_read(tensor, axis, sub)} in statement {st.name} reads position "
-                             f"{where}, outside 0..{n - 1}; give the sizes of "
-                             f"{', '.join(sub.names) or 'its indices'} (sizes={{...}}) to read "
-                             "zeros past the ends")
+    """SPEC §8 rule 2 (``windows.shrink_sizes``): each index that no size was given for
+    runs over the largest range from 0 at which every affine read of the statement stays
+    inside its array; reads that involve a given index may fall outside (and read zeros)."""
+    reads = [(axis if tensor is None else int(env[tensor].shape[int(axis)]), sub.parts,
+              sub.offset, read_text(tensor, axis, sub)) for tensor, axis, sub in st.accesses]
+    try:
+        shrink_sizes(sizes, reads, fixed)
+    except ValueError as err:
+        raise ShapeError(f"statement {st.name}: {err}") from None
 
 
-def _read(tensor: str | None, axis: int | str, sub: Affine) -> str:
+def read_text(tensor: str | None, axis: int | str, sub: Affine) -> str:
+    """A read as the messages show it: ``x[..i+k..] (axis 1)``, ``delta[p,2*i+k]``."""
     if tensor is None:
         return f"delta[{axis},{subscript_text(sub)}]"
     return f"{tensor}[..{subscript_text(sub)}..] (axis {int(axis) + 1})"

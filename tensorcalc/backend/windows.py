@@ -288,3 +288,155 @@ def index_names(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
 
 def used(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for s in axes for n in sub_names(s)))
+
+
+# --- plain kernels: NumPy only, self-contained, copied into ``to_python()``'s code ---------
+# A subscript is encoded as data there: an affine one as ``(((index, coef), ...), offset)``,
+# an index array as ``(name, (index, ...))``.
+
+
+def encode(sub: Subscript) -> tuple[Any, ...]:
+    """A subscript as the plain kernels take it."""
+    if isinstance(sub, str):
+        return (((sub, 1),), 0)
+    if isinstance(sub, Gather):
+        return (sub.name, sub.indices)
+    return (sub.parts, sub.offset)
+
+
+def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
+                 fixed: set[str]) -> dict[str, int]:
+    """SPEC §8 rule 2 on the index sizes ``n`` (a dict, updated): each index not in
+    ``fixed`` is shrunk to the largest range from 0 at which every read stays inside its
+    array. ``reads`` holds ``(length, parts, offset, text)``; a length that is a string
+    is the size of that index (a shifted delta's target). Raises ValueError naming the
+    index or the read where no range is left, or where a read without a given index
+    falls outside."""
+    def length(of: int | str) -> int | None:
+        return n.get(of) if isinstance(of, str) else of
+
+    def reach(parts: tuple[tuple[str, int], ...], skip: str | None) -> tuple[int, int]:
+        lo = hi = 0
+        for v, k in parts:
+            if v != skip:
+                lo += min(k * (n[v] - 1), 0)
+                hi += max(k * (n[v] - 1), 0)
+        return lo, hi
+
+    for _ in range(64 * (len(reads) + 1)):
+        changed = False
+        for of, parts, offset, text in reads:
+            size = length(of)
+            if size is None or any(v in fixed for v, _ in parts):
+                continue
+            for u, c in parts:
+                if any(v not in n for v, _ in parts if v != u):
+                    continue
+                lo, hi = reach(parts, u)
+                bound = (size - 1 - hi - offset) // c + 1 if c > 0 else (lo + offset) // -c + 1
+                if u not in n or bound < n[u]:
+                    if bound <= 0:
+                        raise ValueError(
+                            f"index {u} has no values at which {text} stays inside its "
+                            f"length {size}; give the size of {u} (sizes= or --size) to read "
+                            "zeros past the ends")
+                    n[u] = bound
+                    changed = True
+        if not changed:
+            break
+    for of, parts, offset, text in reads:
+        size = length(of)
+        if size is None or any(v in fixed or v not in n for v, _ in parts):
+            continue
+        lo, hi = reach(parts, None)
+        if offset + lo < 0 or offset + hi > size - 1:
+            where = offset + lo if offset + lo < 0 else offset + hi
+            names = ", ".join(v for v, _ in parts) or "its indices"
+            raise ValueError(f"{text} reads position {where}, outside 0..{size - 1}; give the "
+                             f"sizes of {names} (sizes= or --size) to read zeros past the ends")
+    return n
+
+
+def fit(array, shape):  # type: ignore[no-untyped-def]
+    """The first ``shape`` positions of each axis of ``array``, zero past its end."""
+    array = array[tuple(slice(0, k) for k in shape)]
+    pads = [(0, k - a) for a, k in zip(array.shape, shape)]
+    return np.pad(array, pads) if any(p for _, p in pads) else array
+
+
+def read_window(array, subs, out, n, index):  # type: ignore[no-untyped-def]
+    """``array`` read at the encoded subscripts ``subs``, over the indices ``out`` (sizes
+    ``n``); zero where an affine subscript falls outside; index arrays in ``index``."""
+    pads, grids = [], []
+    for axis, sub in enumerate(subs):
+        if isinstance(sub[0], str):
+            name, own = sub
+            t = np.asarray(index[name])
+            if t.size and (t.min() < 0 or t.max() >= array.shape[axis]):
+                bad = t.min() if t.min() < 0 else t.max()
+                raise ValueError(f"index array {name} holds {bad}, outside axis {axis + 1} "
+                                 f"(positions 0 to {array.shape[axis] - 1})")
+            t = np.transpose(t, [own.index(i) for i in out if i in own])
+            grids.append(t.reshape([n[i] if i in own else 1 for i in out]))
+            pads.append((0, 0))
+            continue
+        parts, offset = sub
+        position = np.asarray(offset)
+        for v, c in parts:
+            position = position + c * np.arange(n[v]).reshape(
+                [n[i] if i == v else 1 for i in out])
+        lo = max(0, -int(position.min())) if position.size else 0
+        hi = max(0, int(position.max()) - (array.shape[axis] - 1)) if position.size else 0
+        pads.append((lo, hi))
+        grids.append(position + lo)
+    if any(p != (0, 0) for p in pads):
+        array = np.pad(array, pads)
+    return np.broadcast_to(array[tuple(grids)], [n[i] for i in out])
+
+
+def scatter_shifts(values, shifts, grid, kept, rest, n, index):  # type: ignore[no-untyped-def]
+    """``values`` (over ``grid + rest``) sent through the shifted deltas ``delta[p, sub]``
+    of ``shifts`` (encoded subscripts): the sum, over ``targets + kept + rest``, of the
+    values at the grid points each subscript sends to position p (outside: dropped)."""
+    shape = [n[i] for i in grid]
+    linear = np.zeros(shape, dtype=np.int64)
+    inside = np.ones(shape, dtype=bool)
+    for p, sub in shifts:
+        if isinstance(sub[0], str):
+            name, own = sub
+            t = np.transpose(np.asarray(index[name]), [own.index(i) for i in grid if i in own])
+            target = t.reshape([n[i] if i in own else 1 for i in grid])
+        else:
+            target = np.full([1] * len(grid), sub[1])
+            for v, c in sub[0]:
+                target = target + c * np.arange(n[v]).reshape(
+                    [n[i] if i == v else 1 for i in grid])
+        inside &= (target >= 0) & (target < n[p])
+        linear = linear * n[p] + target
+    for i in kept:
+        linear = linear * n[i] + np.arange(n[i]).reshape([n[j] if j == i else 1 for j in grid])
+    rows = int(np.prod([n[p] for p, _ in shifts] + [n[i] for i in kept]))
+    width = int(np.prod([n[i] for i in rest]))
+    flat = values.reshape(-1, width)[inside.reshape(-1)]
+    linear = linear.reshape(-1)[inside.reshape(-1)]
+    out = np.zeros((rows, width), dtype=values.dtype)
+    order = np.argsort(linear, kind="stable")
+    linear = linear[order]
+    if linear.size:
+        starts = np.flatnonzero(np.r_[True, linear[1:] != linear[:-1]])
+        out[linear[starts]] = np.add.reduceat(flat[order], starts, axis=0)
+    return out.reshape([n[p] for p, _ in shifts] + [n[i] for i in kept] + [n[i] for i in rest])
+
+
+def shift_mask(i, sub, free, n, index, dtype):  # type: ignore[no-untyped-def]
+    """``delta[i, sub]`` (an encoded subscript) as a 0/1 array over ``free``."""
+    if isinstance(sub[0], str):
+        name, own = sub
+        t = np.transpose(np.asarray(index[name]), [own.index(j) for j in free if j in own])
+        value = t.reshape([n[j] if j in own else 1 for j in free])
+    else:
+        value = np.full([1] * len(free), sub[1])
+        for v, c in sub[0]:
+            value = value + c * np.arange(n[v]).reshape([n[j] if j == v else 1 for j in free])
+    hit = np.arange(n[i]).reshape([n[j] if j == i else 1 for j in free]) == value
+    return np.broadcast_to(hit, [n[j] for j in free]).astype(dtype)
