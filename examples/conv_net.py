@@ -31,7 +31,7 @@ def images(labels: np.ndarray) -> np.ndarray:
     """One 8×8 channel per image: a bar (row, column or diagonal) at a random place."""
     x = 0.3 * rng.normal(size=(len(labels), 1, S, S))
     for n, label in enumerate(labels):
-        p = rng.integers(1, S - 1)
+        p = int(rng.integers(1, S - 1))
         if label == 0:
             x[n, 0, p, :] += 1.0
         elif label == 1:
