@@ -25,12 +25,14 @@ from .ir import (
     Sum,
     Term,
     all_deltas,
+    arithmetic,
     fresh_name,
     index_tensors,
     map_factor_sums,
     rename_extents,
     rename_sum,
     rename_term,
+    statement_extents,
     statement_refs,
 )
 from .printing import format_statement
@@ -73,12 +75,15 @@ def with_extents(st: Statement, lengths: dict[str, Source],
     """Extents for the indices no tensor of the statement sizes, from ``lengths`` (index
     names declared with ``input``, or carried by a zero term), as input axes."""
     carried = carried_sources(st)
+    given = arithmetic(st.rhs)
+    if given:  # with index arithmetic a declared size is given, carried or not (SPEC §8)
+        carried = {i: v for i, v in carried.items() if i not in lengths}
 
     def extent(i: str) -> Extent | None:
         source = lengths.get(i)
         if source is None:
             return None
-        return Extent(i, *(resolve(*source, earlier) or source))
+        return Extent(i, *(resolve(*source, earlier) or source), given)
 
     def in_sum(expr: Sum) -> Sum:
         out = []
@@ -109,7 +114,7 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
     gives those index names their sizes. An index name never stands for two sizes
     there: a statement's own index is renamed where it would.
     """
-    statements = list(statements)
+    statements = _given_apart(list(statements))
     declared: dict[str, Source] = {}
     printed = [_declare(st, declared) for st in statements]
     if len(declared) > len(set(declared.values())):
@@ -118,12 +123,58 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
         shared = [_share_bound_names(st, declared) for st in printed]
         declared = {}
         printed = [_declare(st, declared) for st in shared]
-    lines = [format_statement(st, explicit_sums) for st in printed]
+    computed = {st.name: st for st in statements}
+    lines = [format_statement(st, explicit_sums) + _sized_by_statement(st, computed)
+             for st in printed]
     mentioned = {r.name for st in printed for r in statement_refs(st)} | \
         {g.name for st in printed for g in index_tensors(st.rhs)}
     if declared or any(name not in mentioned for name in accepts):
         lines.insert(0, _declaration(printed, accepts, declared))
     return "\n".join(lines)
+
+
+def _sized_by_statement(st: Statement, computed: Mapping[str, Statement]) -> str:
+    """`` + 0 y[i]`` for each left-hand index given the size of an axis of a statement
+    (one that index arithmetic shrank, so no input has it): a zero term sizes the
+    left-hand indices it carries, and nothing else (``lower.py``)."""
+    out = ""
+    for e in st.extents:
+        if not (e.given and e.tensor in computed and e.name in st.indices):
+            continue
+        rank = len(computed[e.tensor].indices)
+        taken = set(_all_names(st))
+        axes = []
+        for a in range(rank):
+            axes.append(e.name if a == e.axis else fresh_name("z", taken))
+            taken.add(axes[-1])
+        out += f" + 0 {e.tensor}[{','.join(axes)}]"
+    return out
+
+
+def _given(st: Statement) -> set[str]:
+    return {e.name for e in statement_extents(st) if e.given}
+
+
+def _given_apart(statements: list[Statement]) -> list[Statement]:
+    """Statements where an index name with a given size (SPEC §8) is renamed where another
+    statement uses that name without one: the declaration that gives it applies by name."""
+    if not any(_given(st) for st in statements):
+        return statements
+    names = [set(_all_names(st)) for st in statements]
+    givens = [_given(st) for st in statements]
+    taken = set().union(*names)
+    out = []
+    for k, st in enumerate(statements):
+        mapping: dict[str, str] = {}
+        for i in sorted(givens[k]):
+            if any(i in names[m] and i not in givens[m] for m in range(len(statements))
+                   if m != k):
+                mapping[i] = fresh_name(i, taken)
+                taken.add(mapping[i])
+        out.append(st if not mapping else Statement(
+            st.name, tuple(mapping.get(i, i) for i in st.indices), rename_sum(st.rhs, mapping),
+            rename_extents(st.extents, mapping)))
+    return out
 
 
 def _all_names(st: Statement) -> list[str]:
@@ -134,8 +185,10 @@ def _all_names(st: Statement) -> list[str]:
 def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
     """``st``, renamed where one of its unsized index names is declared with another size;
     the names it needs declared are added to ``declared``."""
-    carried = carried_sources(st)
-    sources = index_sources(st)
+    given = _given(st)
+    carried = {i: v for i, v in carried_sources(st).items() if i not in given}
+    sources = {**index_sources(st), **{e.name: (e.tensor, e.axis)
+                                       for e in statement_extents(st) if e.given}}
     pairs = [(d.i, d.j) for d in all_deltas(st.rhs)]
     names = _all_names(st)
     uncarried = [i for i in names if i not in carried and i in sources]

@@ -234,6 +234,10 @@ class Extent(NamedTuple):
     name: str
     tensor: str
     axis: int
+    # A given size (SPEC §8): no read shrinks the index, and reads past an array's end are
+    # zero. Declared or derived where index arithmetic needs it (``x_bar[p] = y_bar[p-k]
+    # w[k]``: p and k); kept although a tensor carries the index.
+    given: bool = False
 
 
 @dataclass(frozen=True)
@@ -396,21 +400,12 @@ def extents_from(indices: Iterable[str], factor: Factor) -> tuple[Extent, ...]:
 def needed_extents(term: Term) -> tuple[Extent, ...]:
     """The term's extents that still matter: one per index of the term that none of its
     factors carries."""
-    carried = {i for f in term.factors for i in sizes_carried(f)} - padded(term)
+    carried = {i for f in term.factors for i in sizes_carried(f)}
     kept: dict[str, Extent] = {}
-    for e in term.extents:
-        if e.name in term.mentioned and e.name not in carried:
+    for e in sorted(term.extents, key=lambda e: not e.given):  # a given one first
+        if e.name in term.mentioned and (e.name not in carried or e.given):
             kept.setdefault(e.name, e)
     return tuple(kept.values())
-
-
-def padded(term: Term) -> frozenset[str]:
-    """The indices of the term's affine reads (``x[i+k]``): an extent of one of them is a
-    given size, kept although a tensor carries the index (SPEC §8)."""
-    if not arithmetic(Sum((term,))):
-        return frozenset()
-    return frozenset(n for f in all_factors(Sum((term,))) if isinstance(f, Ref) and f.subs
-                     for s in f.subs if isinstance(s, Affine) for n in s.names)
 
 
 def statement_refs(st: Statement) -> Iterator[Ref]:
@@ -561,7 +556,7 @@ def rename_term(term: Term, mapping: dict[str, str]) -> Term:
 
 
 def rename_extents(extents: tuple[Extent, ...], mapping: dict[str, str]) -> tuple[Extent, ...]:
-    return tuple(Extent(mapping.get(e.name, e.name), e.tensor, e.axis) for e in extents)
+    return tuple(e._replace(name=mapping.get(e.name, e.name)) for e in extents)
 
 
 def rename_sum(expr: Sum, mapping: dict[str, str]) -> Sum:
@@ -716,3 +711,19 @@ def read_through(term: Term, lhs: tuple[str, ...], axes: tuple[Subscript, ...],
     for temp, sub in zip(temps, axes):
         out = substitute(out, temp, sub) if out is not None else None
     return out
+
+
+def read_inside(term: Term, name: str) -> bool:
+    """Is the index ``name`` read through arithmetic inside a factor of the term that is not
+    a tensor (``(x[i+1] - x[i])^2``)? There the read's zeros past the array's end do not
+    zero the term, so its range is the only thing that keeps ``name`` in bounds: ``name``
+    must not be replaced by another index (a delta substituted would run it over that
+    index's range)."""
+    for f in term.factors:
+        if isinstance(f, (Ref, Delta, Shift)):
+            continue
+        for g in all_factors(as_sum(f)):
+            if isinstance(g, Ref) and g.subs is not None and any(
+                    isinstance(s, Affine) and name in s.names for s in g.subs):
+                return True
+    return False

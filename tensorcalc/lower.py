@@ -32,12 +32,15 @@ from .ir import (
     Sum,
     Term,
     access,
+    arithmetic,
     as_sum,
     children,
     const,
+    fresh_name,
     freshen,
     map_factor_sums,
     refs,
+    rename_term,
     sub_names,
 )
 from .limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
@@ -238,8 +241,28 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                 for axis, i in r.plain_axes():
                     if i in lhs:
                         lengths.setdefault(i, (r.name, axis))
-    statement = Statement(st.name, lhs, Sum(tuple(terms)))
+    statement = Statement(st.name, lhs, _own_ranges(tuple(terms), lhs))
     return with_extents(statement, {**lengths, **declared}, earlier)
+
+
+def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...]) -> Sum:
+    """With index arithmetic, an index summed by a term runs over what that term's reads
+    allow: a name summed by an earlier term is renamed in a later one (``L = x[i+1] +
+    y[i]`` sums x[1:] and all of y; a derivative then sees each range where it is)."""
+    expr = Sum(terms)
+    if not arithmetic(expr):
+        return expr
+    taken = set(lhs) | {n for t in terms for n in t.mentioned}
+    seen: set[str] = set()
+    out = []
+    for t in terms:
+        mapping = {}
+        for k in sorted(t.summed & seen):
+            mapping[k] = fresh_name(k, taken)
+            taken.add(mapping[k])
+        seen |= t.summed
+        out.append(rename_term(t, mapping))
+    return Sum(tuple(out))
 
 
 def _settle(term: Term) -> None:

@@ -349,7 +349,8 @@ def sized(st: Statement, sources: list[Ref]) -> Statement:
     statements; ``resolve_extents`` turns them into input axes."""
     # With index arithmetic every left-hand index is given its size: reads that rely on
     # zeros past an array's end (``x_bar[p] = y_bar[p-k] w[k]``) must not shrink it.
-    known = set() if arithmetic(st.rhs) else set(index_sources(st))
+    known_plain = not arithmetic(st.rhs)
+    known = set(index_sources(st)) if known_plain else set()
     known |= {e.name for e in st.extents}
     extents = list(st.extents)
     for i in st.indices:
@@ -357,7 +358,7 @@ def sized(st: Statement, sources: list[Ref]) -> Statement:
             continue
         for ref in sources:
             if i in ref.indices:
-                extents.append(Extent(i, ref.name, ref.indices.index(i)))
+                extents.append(Extent(i, ref.name, ref.indices.index(i), not known_plain))
                 known.add(i)
                 break
     if len(extents) == len(st.extents):
@@ -376,7 +377,7 @@ def resolve_extents(statements: Iterable[Statement],
         out = []
         for e in extents:
             source = resolve(e.tensor, e.axis, by_name) if e.tensor in by_name else None
-            out.append(Extent(e.name, *source) if source is not None else e)
+            out.append(Extent(e.name, *source, e.given) if source is not None else e)
         return tuple(out)
 
     def in_sum(expr: Sum) -> Sum:

@@ -45,6 +45,7 @@ from .ir import (
     map_factor_sums,
     mentioned,
     needed_extents,
+    read_inside,
     refs,
     rename_factor,
     rename_term,
@@ -66,7 +67,7 @@ def substitute_deltas(term: Term) -> Term:
                 gone, keep = f.j, f.i
             else:
                 continue
-            if collapses(term, (gone, keep)):  # stays: see ir.collapses
+            if collapses(term, (gone, keep)) or read_inside(term, gone):  # stays: see there
                 continue
             rest = term.factors[:k] + term.factors[k + 1:]
             renamed = rename_term(Term(term.coef, rest, term.summed - {gone}, term.extents),
@@ -114,6 +115,7 @@ def _solve(term: Term, f: Shift, others: tuple[Factor, ...]) -> tuple[str, Subsc
     index of its subscript, if its coefficient is ±1 (``delta[p, i+k]`` with ``i`` summed
     gives ``i = p-k``; a strided ``delta[p, 2*i+k]`` stays a scatter)."""
     plain = {i for g in others if isinstance(g, Ref) for _, i in g.plain_axes()}
+    plain -= {i for i in plain if read_inside(term, i)}  # see ir.read_inside
     if f.i in term.summed and f.i in plain:
         return f.i, f.sub
     if not isinstance(f.sub, Affine):
@@ -137,7 +139,7 @@ def _with_given(term: Term, expr: Subscript) -> Term:
         if isinstance(g, Ref):
             for axis, i in g.plain_axes():
                 if i in wanted:
-                    found.append(Extent(i, g.name, axis))
+                    found.append(Extent(i, g.name, axis, given=True))
                     wanted.discard(i)
     return Term(term.coef, term.factors, term.summed, term.extents + tuple(found))
 

@@ -289,7 +289,8 @@ def plan_statement(st: Statement) -> StatementPlan:
             (None, f.i, f.sub) for f in all_factors(st.rhs)
             if isinstance(f, Shift) and isinstance(f.sub, Affine))
         for e in statement_extents(st):
-            given.setdefault(e.name, (e.tensor, e.axis))
+            if e.given:
+                given.setdefault(e.name, (e.tensor, e.axis))
         sources = {**sources, **given}
     deltas = tuple((d.i, d.j) for d in all_deltas(st.rhs))
     every = tuple(dict.fromkeys(
