@@ -79,7 +79,7 @@ def _jax_grad(jax, fn, arrays, wrt):
     def f(v):
         return fn(**{**fixed, wrt: v})
 
-    return np.asarray(jax.grad(f)(fixed[wrt]))
+    return np.asarray(jax.jit(jax.grad(f))(fixed[wrt]))  # jit: one compile, not one per op
 
 
 def _jax_hessian(jax, fn, arrays, wrt):
@@ -88,7 +88,7 @@ def _jax_hessian(jax, fn, arrays, wrt):
     def f(v):
         return fn(**{**fixed, wrt: v})
 
-    return np.asarray(jax.hessian(f)(fixed[wrt]))
+    return np.asarray(jax.jit(jax.hessian(f))(fixed[wrt]))
 
 
 def _conv1d(jax, x, w, stride=1, padding="VALID"):
@@ -468,7 +468,8 @@ def test_valid_sizes_of_shrunk_indices():
 def test_forward_losses_match_jax(jax64, name):
     case = CASES[name]()
     fn = case["jax"](jax64.numpy, jax64)
-    expected = float(fn(**_jnp(jax64, case["arrays"])))
+    arrays = _jnp(jax64, case["arrays"])
+    expected = float(jax64.jit(lambda: fn(**arrays))())
     _close(_program(case)(**case["arrays"]), expected)
 
 
@@ -913,7 +914,7 @@ def test_mixed_second_derivative_matches_jax(jax64):
     xj, wj = jnp.asarray(x), jnp.asarray(w)
     d_xw = tc.derive(tc.grad(src, "x"), "w")  # d/dw_q (dL/dx_p): shape (10, 3)
     d_wx = tc.derive(tc.grad(src, "w"), "x")  # (3, 10)
-    expected_xw = np.asarray(jax.jacfwd(jax.grad(f, argnums=0), argnums=1)(xj, wj))
+    expected_xw = np.asarray(jax.jit(jax.jacfwd(jax.grad(f, argnums=0), argnums=1))(xj, wj))
     _close(d_xw(x=x, w=w), expected_xw, dict(rtol=1e-9, atol=1e-10))
     _close(d_wx(x=x, w=w), expected_xw.T, dict(rtol=1e-9, atol=1e-10))
     _round_trip(d_xw, {"x": x, "w": w})
@@ -935,7 +936,8 @@ def test_mixed_second_derivative_of_embedding_linear(jax64):
     def f(E_, W_):
         return jnp.sum((E_[jnp.asarray(t)] @ W_) ** 2)
 
-    expected = jax.jacfwd(jax.grad(f, argnums=0), argnums=1)(jnp.asarray(E), jnp.asarray(W))
+    expected = jax.jit(jax.jacfwd(jax.grad(f, argnums=0), argnums=1))(jnp.asarray(E),
+                                                                     jnp.asarray(W))
     _close(d(E=E, t=t, W=W), np.asarray(expected), dict(rtol=1e-9, atol=1e-10))
     _round_trip(d, {"E": E, "t": t, "W": W})
 
