@@ -359,6 +359,10 @@ def test_given_size_pads_beyond_a_too_long_kernel():
     y = tc.compile("y[i] = x[i+k] w[k]", sizes={"i": 5})(x=x, w=w)
     expected = np.array([x[i:] @ w[: 100 - i] for i in range(5)])
     _close(y, expected)
+    # a given size longer than the valid range reads zeros past the end of x
+    x, w = r.normal(size=10), r.normal(size=3)
+    y = tc.compile("y[i] = x[i+k] w[k]", sizes={"i": 12})(x=x, w=w)
+    _close(y, np.correlate(np.concatenate([x, np.zeros(4)]), w, "valid")[:12])
 
 
 def test_conv2d_matches_jax(jax64):
@@ -1025,6 +1029,16 @@ def test_bad_index_arrays_in_a_derivative_are_input_errors():
 def test_program_errors(src, shown):
     with pytest.raises(tc.ProgramError, match=re.escape(shown)):
         tc.compile(src)
+
+
+def test_given_sizes_are_checked():
+    r = _rng(82)
+    x, w = r.normal(size=10), r.normal(size=3)
+    with pytest.raises(tc.ShapeError, match=r"(?s)\bk\b.*(5.*3|3.*5)"):
+        tc.compile("y[i] = x[i+k] w[k]", sizes={"k": 5})(x=x, w=w)
+    for bad in (0, -3, 2.5):
+        with pytest.raises(tc.InputError, match=r"\bi\b"):
+            tc.compile("y[i] = x[i+k] w[k]", sizes={"i": bad})(x=x, w=w)
 
 
 def test_all_errors_are_tensorcalc_errors():
