@@ -96,3 +96,66 @@ def elementwise(steps: list[Step]) -> Step:
         return value
 
     return product
+
+
+def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
+                   steps: tuple[Step, Step], out: tuple[str, ...]) -> Step | None:
+    """The product of a strided view (a read through index arithmetic: ``X[b,c,i+a,j+e]``)
+    and one other operand as one ``np.matmul``, laid out for the view's memory: the copy
+    that makes the view a matrix (im2col) keeps its fastest axis innermost, and the view
+    is the left factor where that axis is contracted, the right one where it is kept.
+    None where the product is not one matrix product."""
+    if len(set(view)) != len(view) or len(set(other)) != len(other) or len(set(out)) != len(out):
+        return None
+    batch = tuple(i for i in out if i in view and i in other)
+    contracted = tuple(i for i in view if i in other and i not in out)
+    v_only = tuple(i for i in view if i not in other)
+    o_only = tuple(i for i in other if i not in view)
+    if any(i not in out for i in v_only + o_only) or set(out) != set(batch + v_only + o_only):
+        return None
+    read_view, read_other = steps
+    plans: dict[str, Any] = {}
+
+    def count(names: tuple[str, ...]) -> int:
+        n = 1
+        for i in names:
+            n *= sizes[i]
+        return n
+
+    def decide(v: Array) -> None:
+        # the view's axes by decreasing |stride|, longer axes later among equal strides
+        rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, v.strides)}
+        by_memory = sorted(view, key=lambda i: rank[i])
+        kept = tuple(i for i in by_memory if i in v_only)
+        summed = tuple(i for i in by_memory if i in contracted)
+        view_left = by_memory[-1] in contracted
+        if view_left:  # view (batch, kept, summed) @ other (batch, summed, o_only)
+            v_axes, o_axes = batch + kept + summed, batch + summed + o_only
+            natural = batch + kept + o_only
+        else:  # other (batch, o_only, summed) @ view (batch, summed, kept)
+            v_axes, o_axes = batch + summed + kept, batch + o_only + summed
+            natural = batch + o_only + kept
+        nb = count(batch)
+        plans["v"] = (tuple(view.index(i) for i in v_axes),
+                      (nb, count(kept), count(summed)) if view_left
+                      else (nb, count(summed), count(kept)))
+        plans["o"] = (tuple(other.index(i) for i in o_axes),
+                      (nb, count(summed), count(o_only)) if view_left
+                      else (nb, count(o_only), count(summed)))
+        plans["left"] = view_left
+        plans["shape"] = tuple(sizes[i] for i in natural)
+        plans["final"] = tuple(natural.index(i) for i in out)
+
+    def run(env: Env) -> Array:
+        v, o = read_view(env), read_other(env)
+        if not plans:
+            decide(v)
+        (vp, vs), (op, os_) = plans["v"], plans["o"]
+        a = np.ascontiguousarray(v.transpose(vp)).reshape(vs)
+        b = o.transpose(op).reshape(os_)
+        value = np.matmul(a, b) if plans["left"] else np.matmul(b, a)
+        value = value.reshape(plans["shape"])
+        final = plans["final"]
+        return value if final == tuple(range(len(final))) else value.transpose(final).copy()
+
+    return run

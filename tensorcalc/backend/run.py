@@ -51,7 +51,7 @@ from .plan import (
     TermPlan,
     operand_indices,
 )
-from .products import elementwise, matmul
+from .products import elementwise, matmul, window_product
 from .windows import (
     index_names,
     make_fit,
@@ -383,6 +383,15 @@ class StatementBinder:
             a, b, c = operands
             return lambda env: einsum(spec, a(env), b(env), c(env))
         if self.xp is np:
+            views = [k for k, op in enumerate(plan.operands)
+                     if isinstance(op, RefOperand) and op.subs is not None
+                     and not index_names(op.subs)]
+            if len(operands) == 2 and len(views) == 1:  # a convolution's im2col product
+                k = views[0]
+                product = window_product(self.sizes, indices[k], indices[1 - k],
+                                         (operands[k], operands[1 - k]), plan.einsum_out)
+                if product is not None:
+                    return product
             product = matmul(self.sizes, indices, operands, plan.einsum_out)
             if product is not None:
                 return product
