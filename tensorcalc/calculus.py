@@ -57,6 +57,9 @@ def _parse_wrt(p: Program, wrt: str) -> tuple[str, tuple[str, ...] | None]:
         raise DerivativeError(
             f"{name} is not an input of the program; its inputs are {', '.join(p.accepts)}"
         )
+    if name in p.index_arrays:
+        raise DerivativeError(f"{name} is an index array (a subscript, SPEC §8): it picks "
+                              "positions and has no derivative")
     if axes_text is None:
         return name, None
     axes = tuple(a.strip() for a in axes_text.split(",")) if axes_text.strip() else ()

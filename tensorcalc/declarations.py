@@ -252,6 +252,10 @@ def _declaration(statements: list[Statement], accepts: Mapping[str, int],
         carried = carried_sources(st)
         unsized_somewhere.update(i for i in _all_names(st) if i not in carried)
     everywhere = {i for st in statements for i in _all_names(st)} | set(declared)
+    # With index arithmetic a declared name gives a size (SPEC §8): an axis that sizes
+    # nothing there is named apart.
+    arithmetic_names = {i for st in statements if arithmetic(st.rhs) for i in _all_names(st)}
+    unsized_somewhere |= arithmetic_names
     written: dict[str, tuple[str, ...]] = {}
     for st in statements:
         for r in statement_refs(st):

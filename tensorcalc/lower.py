@@ -21,17 +21,20 @@ from .ir import (
     KEEPING,
     MATRIX,
     REDUCTIONS,
+    Affine,
     Call,
     Delta,
     Factor,
     Gather,
     Power,
     Reduce,
+    Ref,
     Shift,
     Statement,
     Sum,
     Term,
     access,
+    all_factors,
     arithmetic,
     as_sum,
     children,
@@ -252,12 +255,14 @@ def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...]) -> Sum:
     expr = Sum(terms)
     if not arithmetic(expr):
         return expr
+    shifted = {n for f in all_factors(expr) if isinstance(f, Ref) and f.subs is not None
+               for s in f.subs if isinstance(s, Affine) for n in s.names}
     taken = set(lhs) | {n for t in terms for n in t.mentioned}
     seen: set[str] = set()
     out = []
     for t in terms:
         mapping = {}
-        for k in sorted(t.summed & seen):
+        for k in sorted(t.summed & seen & shifted):
             mapping[k] = fresh_name(k, taken)
             taken.add(mapping[k])
         seen |= t.summed

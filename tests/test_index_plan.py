@@ -1,0 +1,240 @@
+"""Index arithmetic (SPEC §8, §9) beyond its values: how it is planned and run (views,
+scatters, no one-hot), exported, printed, sized, called, and used from the command line
+and the frameworks. Values and derivatives against JAX are in test_index_arithmetic.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tensorcalc as tc
+from tensorcalc.backend import products, windows
+from tensorcalc.backend.plan import RefOperand, ScatterOperand, nested_sums
+
+RNG = np.random.default_rng(11)
+CONV = "y[i] = x[i+k] w[k]\nL = y[i]^2"
+EMBED = "h[n,o] = E[t[n],j] W[j,o]\nL = tanh(h[n,o])^2"
+
+
+def _operands(p: tc.Program) -> list[object]:
+    found: list[object] = []
+    stack = [t for st in p.plan.statements for t in st.rhs.terms]
+    while stack:
+        term = stack.pop()
+        for op in term.operands:
+            found.append(op)
+            for s in nested_sums(op):
+                stack += list(s.terms)
+    return found
+
+
+def _export(p: tc.Program, **arrays: object) -> object:
+    namespace: dict[str, object] = {}
+    exec(p.to_python("f"), namespace)  # noqa: S102 - our own generated code
+    return namespace["f"](**arrays)  # type: ignore[operator]
+
+
+def test_gather_gradient_is_a_scatter_never_a_one_hot(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = tc.grad(EMBED, "E")
+    ops = _operands(g)
+    assert any(isinstance(op, ScatterOperand) for op in ops)
+    assert not any(isinstance(op, RefOperand) and op.name == "t" for op in ops)
+    E, W = RNG.standard_normal((50, 4)), RNG.standard_normal((4, 3))
+    t = RNG.integers(0, 50, size=200)
+    calls = []
+    original = windows.scatter_add
+
+    def spy(xp, values, target, rows):  # type: ignore[no-untyped-def]
+        calls.append((values.shape, rows))
+        return original(xp, values, target, rows)
+
+    monkeypatch.setattr(windows, "scatter_add", spy)
+    value = g(E=E, W=W, t=t)
+    # one row per lookup, scattered into the 50 rows (conftest runs the printed program too)
+    assert calls and set(calls) == {((200, 4), 50)}
+    h = E[t] @ W
+    expected = np.zeros_like(E)
+    np.add.at(expected, t, (2 * np.tanh(h) * (1 - np.tanh(h) ** 2)) @ W.T)
+    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_convolution_runs_as_one_matmul_on_a_strided_view(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    made = []
+    original = products.window_product
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        step = original(*args)
+        made.append(step is not None)
+        return step
+
+    monkeypatch.setattr("tensorcalc.backend.run.window_product", spy)
+    X = RNG.standard_normal((2, 3, 20, 19))
+    K = RNG.standard_normal((4, 3, 3, 2))
+    y = tc.evaluate("y[b,o,i,j] = X[b,c,i+a,j+e] K[o,c,a,e]", X=X, K=K)
+    assert made == [True]
+    windows_ = np.lib.stride_tricks.sliding_window_view(X, (3, 2), axis=(2, 3))
+    np.testing.assert_allclose(y, np.einsum("bcijae,ocae->boij", windows_, K), rtol=1e-12)
+
+
+def test_reader_is_a_view_without_copy_when_nothing_is_padded() -> None:
+    x = np.arange(10.0)
+    read = windows.make_reader(tc.compile("y[i] = x[i+k] w[k]").statements[0].rhs.terms[0]
+                               .factors[0].subs, ("i", "k"), {"i": 8, "k": 3}, (10,), np, "x")
+    view = read(x)
+    assert np.shares_memory(view, x)
+    np.testing.assert_array_equal(view, np.stack([x[i:i + 3] for i in range(8)]))
+
+
+@pytest.mark.parametrize("src, wrt, sizes", [
+    (CONV, "x", None), (CONV, "w", None), ("y[i] = x[2*i+k] w[k]\nL = y[i]^2", "x", None),
+    ("y[i] = x[i+k-1] w[k]\nL = y[i]^2", "x", {"i": 9}),
+    ("d[i] = x[i+1] - x[i]\nL = d[i]^2", "x", None), (EMBED, "E", None), (EMBED, "W", None),
+    ("L = logsumexp[j](Z[n,j]) - Z[n,t[n]]", "Z", None),
+])
+def test_exported_derivatives_compute_what_the_program_computes(src: str, wrt: str,
+                                                                sizes: dict | None) -> None:
+    arrays = {"x": RNG.standard_normal(9), "w": RNG.standard_normal(3),
+              "E": RNG.standard_normal((5, 4)), "W": RNG.standard_normal((4, 3)),
+              "t": np.array([4, 0, 4, 2]), "Z": RNG.standard_normal((4, 5))}
+    g = tc.grad(tc.compile(src, sizes=sizes), wrt)
+    wanted = {k: v for k, v in arrays.items() if k in g.inputs}
+    extra = {"index_sizes": sizes} if sizes else {}
+    np.testing.assert_allclose(_export(g, **wanted, **extra), g(**wanted), rtol=1e-12,
+                               atol=1e-12)
+    # and the printed program runs as printed, to the same numbers
+    again = tc.compile(str(g), sizes=sizes)
+    np.testing.assert_allclose(again(**wanted), g(**wanted), rtol=1e-12, atol=1e-12)
+
+
+def test_exported_size_rule_raises_like_the_program() -> None:
+    p = tc.compile("y[i] = x[i+k] w[k]")
+    with pytest.raises(ValueError, match="index i has no values"):
+        _export(p, x=np.ones(3), w=np.ones(5))
+    with pytest.raises(tc.ShapeError, match="index i of statement y has no values|index i"):
+        p(x=np.ones(3), w=np.ones(5))
+
+
+def test_printed_jacobian_sizes_its_rows_by_the_shrunk_statement() -> None:
+    d = tc.derive("d[i] = x[i+1] + x[i+3]", "x")
+    assert "+ 0 d[" in str(d)  # rows: d's N-3 positions, which no input has
+    x = RNG.standard_normal(9)
+    dense = np.zeros((6, 9))
+    for i in range(6):
+        dense[i, i + 1] += 1
+        dense[i, i + 3] += 1
+    np.testing.assert_array_equal(d(x=x), dense)
+    np.testing.assert_array_equal(tc.compile(str(d))(x=x), dense)
+
+
+def test_summed_index_runs_over_its_own_terms_range() -> None:
+    x, y = RNG.standard_normal(6), RNG.standard_normal(6)
+    p = tc.compile("L = x[i+1] + y[i]")
+    assert str(p) == "L = x[i+1] + y[i1]"
+    assert p(x=x, y=y) == pytest.approx(x[1:].sum() + y.sum())
+    np.testing.assert_array_equal(tc.grad(p, "y")(x=x, y=y), np.ones(6))
+
+
+def test_delta_is_not_substituted_for_an_index_read_inside_a_function() -> None:
+    x = RNG.standard_normal(7)
+    g = tc.grad("L = (x[i+1] - x[i])^2", "x")
+    d = np.diff(x)
+    expected = np.zeros(7)
+    expected[1:] += 2 * d
+    expected[:-1] -= 2 * d
+    np.testing.assert_allclose(g(x=x), expected, rtol=1e-12)
+
+
+def test_sizes_api() -> None:
+    x, w = RNG.standard_normal(8), RNG.standard_normal(3)
+    same = np.correlate(x, w, "same")
+    p = tc.compile("y[i] = x[i+k-1] w[k]", sizes={"i": 8})
+    np.testing.assert_allclose(p(x=x, w=w), same, rtol=1e-12)
+    q = tc.compile("y[i] = x[i+k-1] w[k]")
+    np.testing.assert_allclose(q.evaluate({"x": x, "w": w}, sizes={"i": 8}), same, rtol=1e-12)
+    with pytest.raises(tc.ShapeError, match="reads position -1"):
+        q(x=x, w=w)
+    # inputs named like evaluate's keywords go in the mapping
+    r = tc.compile("y[i] = compact[i] + sizes[i]")
+    np.testing.assert_allclose(r.evaluate({"compact": x, "sizes": x}), 2 * x)
+    for bad in ({"i": 0}, {"i": 2.5}, {"i": True}, {"1i": 3}, [("i", 3)]):
+        with pytest.raises(tc.InputError, match="size"):
+            q.evaluate({"x": x, "w": w}, sizes=bad)  # type: ignore[arg-type]
+    with pytest.raises(tc.ShapeError, match="given size 5"):
+        tc.compile("y[i] = x[i] w[i]").evaluate({"x": x, "w": x}, sizes={"i": 5})
+    # a derivative keeps the program's sizes
+    g = tc.grad(tc.compile("y[i] = x[i+k-1] w[k]\nL = y[i]^2", sizes={"i": 8}), "w")
+    assert g.sizes == {"i": 8}
+
+
+def test_index_array_errors() -> None:
+    E = RNG.standard_normal((5, 3))
+    p = tc.compile("e[n,j] = E[t[n],j]")
+    with pytest.raises(tc.InputError, match="index array t has dtype float64"):
+        p(E=E, t=np.array([0.0, 1.0]))
+    with pytest.raises(tc.InputError, match="t holds 5, outside axis 1 of E"):
+        p(E=E, t=np.array([0, 5]))
+    with pytest.raises(tc.InputError, match="t holds -1.*do not wrap"):
+        p(E=E, t=np.array([0, -1]))
+    with pytest.raises(tc.DerivativeError, match="t is an index array"):
+        tc.grad("e[n,j] = E[t[n],j]\nL = e[n,j]", "t")
+    with pytest.raises(tc.ProgramError, match="index arrays are inputs"):
+        tc.compile("u[n] = t[n]\ne[n,j] = E[u[n],j]")
+    with pytest.raises(tc.ProgramError, match="as an index array and as a tensor"):
+        tc.compile("e[n,j] = E[t[n],j] t[n]")
+
+
+@pytest.mark.parametrize("src, message", [
+    ("y[i+1] = x[i]", "left-hand side of y"),
+    ("y = sum[i+1](x[i])", "sum"),
+    ("y[i] = delta[i+1, j+1] x[j]", "one of its subscripts must be an index name"),
+    ("e[n,j] = E[t[n]+1, j]", "takes no arithmetic"),
+    ("y[i] = x[i+1.5]", "whole numbers"),
+    ("input x[i+1]\ny[i] = x[i]", "declaration"),
+])
+def test_arithmetic_outside_a_subscript_is_refused(src: str, message: str) -> None:
+    with pytest.raises(tc.ProgramError, match=message):
+        tc.compile(src)
+
+
+def test_frameworks_run_index_arithmetic() -> None:
+    torch = pytest.importorskip("torch")
+    E, G = RNG.standard_normal((5, 4)), RNG.standard_normal((6, 4))
+    t = np.array([1, 4, 1, 0, 2, 1])
+    src = "e[n,j] = E[t[n],j]\nL = G[n,j] e[n,j]"
+    expected = tc.grad(src, "E")(E=E, t=t, G=G)
+    f = tc.to_torch(src)
+    Et = torch.tensor(E, requires_grad=True)
+    f(E=Et, t=torch.tensor(t), G=torch.tensor(G)).backward()
+    np.testing.assert_allclose(Et.grad.numpy(), expected, rtol=1e-12)
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    fj = tc.to_jax(CONV)
+    x, w = RNG.standard_normal(9), RNG.standard_normal(3)
+    grad = jax.jit(jax.grad(lambda x: fj(x=x, w=jnp.asarray(w))))(jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(grad), tc.grad(CONV, "x")(x=x, w=w), rtol=1e-12)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tensorcalc", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_sizes_and_random_inputs_through_arithmetic() -> None:
+    ran = _cli("check", "y[b,o,i,j] = X[b,c,i+a,j+e] K[o,c,a,e]", "--wrt", "K",
+               "--size", "b=2,c=2,o=3,i=4,j=4,a=3,e=2")
+    assert ran.returncode == 0, ran.stderr
+    assert "agree" in ran.stdout
+    ran = _cli("eval", "y[i] = x[i+k] w[k]", "--size", "i=8,k=3")
+    assert ran.returncode == 0, ran.stderr
+    assert len(ran.stdout.split()) == 8  # x drawn with 10 values: 8 valid positions
+    ran = _cli("check", "L = logsumexp[j](Z[n,j]) - Z[n,t[n]]", "--wrt", "Z", "--size", "n=4,j=3")
+    assert ran.returncode == 0, ran.stderr
+    ran = _cli("eval", "y[i] = x[i+k] w[k]", "--size", "k=3")
+    assert ran.returncode == 2 and "size of i" in ran.stderr
+    ran = _cli("derive", "y[i] = x[i+k] w[k]; L = y[i]^2", "--wrt", "x", "--format", "einsum")
+    assert ran.returncode == 0 and "x[i+k]" in ran.stdout
