@@ -221,6 +221,15 @@ def _case_laplace():
                 wrt=("x",))
 
 
+def _case_shift_product():
+    # x read at two shifts in one product: the derivative has two shifted-delta terms
+    r = _rng(17)
+    return dict(src="y[i] = x[i+1] x[i]\nL = y[i]^2",
+                arrays=dict(x=r.normal(size=8)), sizes=None,
+                jax=lambda jnp, jax: (lambda x: jnp.sum((x[1:] * x[:-1]) ** 2)),
+                wrt=("x",))
+
+
 def _labels():
     # repeated rows (0 three times, 2 twice) and a row never picked (3): the scatter-add
     # must accumulate, and leave zeros where no label points
@@ -281,6 +290,7 @@ CASES = {
     "conv2d_same": _case_conv2d_same,
     "diff": _case_diff,
     "laplace": _case_laplace,
+    "shift_product": _case_shift_product,
     "gather": _case_gather,
     "xent": _case_xent,
     "pick": _case_pick,
@@ -852,7 +862,8 @@ def test_jacobian_of_same_correlation_with_sizes():
 
 
 HESSIAN_CASES = [("valid", "x"), ("valid", "w"), ("strided", "x"), ("strided", "w"),
-                 ("same", "x"), ("same", "w"), ("laplace", "x"), ("gather", "E"),
+                 ("same", "x"), ("same", "w"), ("diff", "x"), ("laplace", "x"),
+                 ("shift_product", "x"), ("gather", "E"),
                  ("conv2d_same", "W")]
 
 
