@@ -47,14 +47,21 @@ RESERVED = frozenset({"delta", "sum", "input", *REDUCTIONS})
 
 def declare_inputs(decl: SDeclaration, assigned: dict[str, SStatement], ranks: dict[str, int],
              first_use: dict[str, Pos], inputs: list[str], declared: dict[str, Source]) -> None:
-    """``input X[p,q], c``: inputs in order, and the index names that their axes size."""
+    """``input X[p,q], c``: inputs in order, and the index names that their axes size.
+    A statement's value may be declared too, after its statement: it names no input."""
     for name, indices in decl.inputs:
         if name in RESERVED:
             raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({decl.pos})")
-        if name in assigned:
-            raise ProgramError(f"{name} is computed by the program at {assigned[name].pos}; "
-                               f"only inputs are declared ({decl.pos})")
         indices = indices or ()
+        if name in assigned:
+            # ``input y[k]`` after y's statement: k has the size of y's axis in the
+            # statements below (an axis that index arithmetic shrank, which no input has)
+            if len(indices) != ranks[name]:
+                raise ProgramError(f"{name} is declared with {len(indices)} indices at "
+                                   f"{decl.pos} but computed with {ranks[name]}")
+            for axis, i in enumerate(indices):
+                declared[i] = (name, axis)
+            continue
         for k, i in enumerate(indices):
             if i in indices[:k]:
                 raise ProgramError(f"input {name} declares index {i} twice ({decl.pos})")
@@ -124,31 +131,27 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
         declared = {}
         printed = [_declare(st, declared) for st in shared]
     computed = {st.name: st for st in statements}
-    lines = [format_statement(st, explicit_sums) + _sized_by_statement(st, computed)
-             for st in printed]
+    lines = [format_statement(st, explicit_sums) for st in printed]
+    # sizes only a statement has (an axis that index arithmetic shrank): declared after it
+    after = {n: src for n, src in declared.items() if src[0] in computed}
+    if after:
+        declared = {n: src for n, src in declared.items() if n not in after}
+        taken = {i for st in printed for i in _all_names(st)} | set(declared) | set(after)
+        fill = (n for n in _FILLERS() if n not in taken)
+        for k in reversed(range(len(printed))):
+            entries = []
+            for name, (tensor, axis) in after.items():
+                if tensor == printed[k].name:
+                    rank = len(computed[tensor].indices)
+                    axes = [name if a == axis else next(fill) for a in range(rank)]
+                    entries.append(f"{tensor}[{','.join(axes)}]")
+            if entries:
+                lines.insert(k + 1, "input " + ", ".join(entries))
     mentioned = {r.name for st in printed for r in statement_refs(st)} | \
         {g.name for st in printed for g in index_tensors(st.rhs)}
     if declared or any(name not in mentioned for name in accepts):
         lines.insert(0, _declaration(printed, accepts, declared))
     return "\n".join(lines)
-
-
-def _sized_by_statement(st: Statement, computed: Mapping[str, Statement]) -> str:
-    """`` + 0 y[i]`` for each left-hand index given the size of an axis of a statement
-    (one that index arithmetic shrank, so no input has it): a zero term sizes the
-    left-hand indices it carries, and nothing else (``lower.py``)."""
-    out = ""
-    for e in st.extents:
-        if not (e.given and e.tensor in computed and e.name in st.indices):
-            continue
-        rank = len(computed[e.tensor].indices)
-        taken = set(_all_names(st))
-        axes = []
-        for a in range(rank):
-            axes.append(e.name if a == e.axis else fresh_name("z", taken))
-            taken.add(axes[-1])
-        out += f" + 0 {e.tensor}[{','.join(axes)}]"
-    return out
 
 
 def _given(st: Statement) -> set[str]:

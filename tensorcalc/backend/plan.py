@@ -246,6 +246,9 @@ class StatementPlan:
     # shrinks and whose reads past an array's end are zero.
     accesses: tuple[tuple[str | None, int | str, Affine], ...] = ()
     given: dict[str, tuple[str, int]] = field(default_factory=dict, hash=False)
+    # In a program with index arithmetic two indices a delta ties may differ in size (a
+    # derivative's delta[i,q] with i over N-2 and q over N): deltas are rectangles there.
+    rectangular: bool = False
 
     @property
     def unsized(self) -> tuple[str, ...]:
@@ -271,10 +274,12 @@ class ProgramPlan:
 def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
                  result: str) -> ProgramPlan:
     """The plan of the statements a result needs (in order), reading ``inputs``."""
-    return ProgramPlan(tuple(plan_statement(st) for st in statements), inputs, result)
+    rectangular = any(arithmetic(st.rhs) for st in statements)
+    return ProgramPlan(tuple(plan_statement(st, rectangular) for st in statements), inputs,
+                       result)
 
 
-def plan_statement(st: Statement) -> StatementPlan:
+def plan_statement(st: Statement, rectangular: bool = False) -> StatementPlan:
     tensors = tuple((r.name, r.axes) for r in statement_refs(st)) + \
         tuple((g.name, g.indices) for g in index_tensors(st.rhs))
     occurrences = tuple((i, name, axis) for name, axes in tensors
@@ -296,12 +301,12 @@ def plan_statement(st: Statement) -> StatementPlan:
     every = tuple(dict.fromkeys(
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
     slots = _repeated(st.rhs)
-    slots.rectangular = bool(accesses)
+    slots.rectangular = rectangular = rectangular or bool(accesses)
     rhs = plan_sum(st.rhs, slots, st.indices)
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f, _ in reductions(st.rhs)
                                  if f.fn in MATRIX))
     return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
-                         square, accesses, given)
+                         square, accesses, given, rectangular)
 
 
 class _Slots:

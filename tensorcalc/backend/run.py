@@ -102,7 +102,7 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
                                  f"in {name} (statement {st.name})")
             sizes.setdefault(i, n)
             owner.setdefault(i, name)
-    for a, b in st.deltas:
+    for a, b in () if st.rectangular else st.deltas:  # see StatementPlan.rectangular
         if a in sizes and b in sizes and sizes[a] != sizes[b]:
             raise ShapeError(f"delta[{a},{b}] ties index {a} of size {sizes[a]} (in {owner[a]}) "
                              f"to index {b} of size {sizes[b]} (in {owner[b]})")

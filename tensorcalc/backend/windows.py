@@ -162,13 +162,19 @@ def scatter_add(xp: Any, values: Array, target: Array, rows: int) -> Array:
         out = np.zeros((rows, r), dtype=values.dtype)
         if target.size == 0:
             return out
-        if r == 1:
-            out[:, 0] = np.bincount(target, weights=values[:, 0], minlength=rows)
-            return out
+        # Rows hit once are copied; only the repeated ones are summed (a segment sum).
         order = np.argsort(target, kind="stable")
         ordered = target[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        out[ordered[starts]] = np.add.reduceat(values[order], starts, axis=0)
+        counts = np.diff(np.r_[starts, ordered.size])
+        once = starts[counts == 1]
+        out[ordered[once]] = values[order[once]]
+        many = starts[counts > 1]
+        if many.size:
+            picked = np.concatenate([order[s:s + c] for s, c in
+                                     zip(many.tolist(), counts[counts > 1].tolist())])
+            groups = np.r_[0, np.cumsum(counts[counts > 1])[:-1]]
+            out[ordered[many]] = np.add.reduceat(values[picked], groups, axis=0)
         return out
     dump = xp.where((target >= 0) & (target < rows), target, rows)  # a row thrown away
     out = xp.zeros((rows + 1, r), dtype=values.dtype, **_device(values))
@@ -306,12 +312,15 @@ def encode(sub: Subscript) -> tuple[Any, ...]:
 
 def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
                  fixed: set[str]) -> dict[str, int]:
-    """SPEC §8 rule 2 on the index sizes ``n`` (a dict, updated): each index not in
-    ``fixed`` is shrunk to the largest range from 0 at which every read stays inside its
-    array. ``reads`` holds ``(length, parts, offset, text)``; a length that is a string
-    is the size of that index (a shifted delta's target). Raises ValueError naming the
-    index or the read where no range is left, or where a read without a given index
-    falls outside."""
+    """SPEC §8 rule 2 on the index sizes ``n`` (a dict, updated): an index that ``n`` does
+    not size yet is sized by each read whose other indices are sized, to the largest range
+    from 0 at which the read stays inside its array; one that a tensor sized already is
+    shrunk by reads of it alone (``x[i+1]``). Reads with an index in ``fixed`` (a given
+    size) do neither: they may read zeros past the ends. ``reads`` holds ``(length,
+    parts, offset, text)``; a length that is a string is the size of that index (a
+    shifted delta's target). Raises ValueError naming the index or the read where no
+    range is left, or where a read without a given index falls outside."""
+    plain = set(n)
     def length(of: int | str) -> int | None:
         return n.get(of) if isinstance(of, str) else of
 
@@ -327,11 +336,14 @@ def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
         changed = False
         for of, parts, offset, text in reads:
             size = length(of)
-            if size is None or any(v in fixed for v, _ in parts):
+            if size is None:
+                continue
+            if any(v in fixed for v, _ in parts):
                 continue
             for u, c in parts:
-                if any(v not in n for v, _ in parts if v != u):
-                    continue
+                if any(v not in n for v, _ in parts if v != u) or \
+                        (u in plain and len(parts) > 1):
+                    continue  # see the docstring
                 lo, hi = reach(parts, u)
                 bound = (size - 1 - hi - offset) // c + 1 if c > 0 else (lo + offset) // -c + 1
                 if u not in n or bound < n[u]:
