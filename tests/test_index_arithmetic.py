@@ -151,6 +151,16 @@ def _case_strided_even():
                 wrt=("x", "w"))
 
 
+def _case_strided_padded():
+    # stride 2 and one zero on each side: floor((9 + 2 - 3) / 2) + 1 = 5 outputs
+    r = _rng(23)
+    return dict(src="y[i] = x[2*i+k-1] w[k]\nL = y[i]^2",
+                arrays=dict(x=r.normal(size=9), w=r.normal(size=3)), sizes={"i": 5},
+                jax=lambda jnp, jax: (lambda x, w: jnp.sum(
+                    _conv1d(jax, x, w, stride=2, padding=((1, 1),)) ** 2)),
+                wrt=("x", "w"))
+
+
 def _case_same():
     r = _rng(5)
     return dict(src="y[i] = x[i+k-1] w[k]\nL = y[i]^2",
@@ -230,6 +240,52 @@ def _case_shift_product():
                 wrt=("x",))
 
 
+def _case_dilated():
+    r = _rng(18)
+    return dict(src="y[i] = x[i+2*k] w[k]\nL = y[i]^2",
+                arrays=dict(x=r.normal(size=12), w=r.normal(size=3)), sizes=None,
+                jax=lambda jnp, jax: (lambda x, w: jnp.sum(jax.lax.conv_general_dilated(
+                    x[None, None, :], w[None, None, :], window_strides=(1,), padding="VALID",
+                    rhs_dilation=(2,), dimension_numbers=("NCH", "OIH", "NCH")) ** 2)),
+                wrt=("x", "w"))
+
+
+def _case_maxpool():
+    # a max-pool of width 2 and stride 2: no tensor has an axis k, so both sizes are given
+    r = _rng(19)
+    return dict(src="m[i] = max[k](x[2*i+k])\nL = m[i] c[i]",
+                arrays=dict(x=r.normal(size=10), c=r.normal(size=5)), sizes={"i": 5, "k": 2},
+                jax=lambda jnp, jax: (lambda x, c: jnp.sum(x.reshape(5, 2).max(axis=1) * c)),
+                wrt=("x",))
+
+
+def _case_lse_window():
+    r = _rng(20)
+    return dict(src="m[i] = logsumexp[k](x[i+k] + w[k])\nL = m[i]^2",
+                arrays=dict(x=r.normal(size=9), w=r.normal(size=3)), sizes=None,
+                jax=lambda jnp, jax: (lambda x, w: jnp.sum(jax.scipy.special.logsumexp(
+                    jnp.stack([x[i: i + 3] + w for i in range(7)]), axis=1) ** 2)),
+                wrt=("x", "w"))
+
+
+def _case_superdiagonal():
+    r = _rng(21)
+    return dict(src="s[i] = A[i, i+1]\nL = sin(s[i])",
+                arrays=dict(A=r.normal(size=(5, 5))), sizes=None,
+                jax=lambda jnp, jax: (lambda A: jnp.sum(jnp.sin(jnp.diagonal(A, 1)))),
+                wrt=("A",))
+
+
+def _case_conv2d_strided_padded():
+    r = _rng(22)
+    return dict(src="y[b,o,i,j] = x[b,c,2*i+a-1,2*j+b2-1] W[o,c,a,b2]\nL = y[b,o,i,j]^2",
+                arrays=dict(x=r.normal(size=(1, 2, 7, 6)), W=r.normal(size=(2, 2, 3, 3))),
+                sizes={"i": 4, "j": 3},
+                jax=lambda jnp, jax: (lambda x, W: jnp.sum(
+                    _conv2d(jax, x, W, stride=2, padding=((1, 1), (1, 1))) ** 2)),
+                wrt=("x", "W"))
+
+
 def _labels():
     # repeated rows (0 three times, 2 twice) and a row never picked (3): the scatter-add
     # must accumulate, and leave zeros where no label points
@@ -282,6 +338,7 @@ CASES = {
     "valid_bilinear": _case_valid_bilinear,
     "strided": _case_strided,
     "strided_even": _case_strided_even,
+    "strided_padded": _case_strided_padded,
     "same": _case_same,
     "same5": _case_same5,
     "full": _case_full,
@@ -291,6 +348,11 @@ CASES = {
     "diff": _case_diff,
     "laplace": _case_laplace,
     "shift_product": _case_shift_product,
+    "dilated": _case_dilated,
+    "maxpool": _case_maxpool,
+    "lse_window": _case_lse_window,
+    "superdiagonal": _case_superdiagonal,
+    "conv2d_strided_padded": _case_conv2d_strided_padded,
     "gather": _case_gather,
     "xent": _case_xent,
     "pick": _case_pick,
