@@ -614,6 +614,37 @@ def test_gradient_round_trip_through_str(name, wrt):
     _round_trip(g, case["arrays"], case["sizes"])
 
 
+def _exported(program):
+    """The function that ``program.to_python()`` defines (NumPy and opt_einsum only)."""
+    namespace: dict = {}
+    exec(program.to_python(), namespace)  # our own generated code, not user text
+    return namespace[program.result]
+
+
+@pytest.mark.parametrize("name,wrt", [c for c in GRAD_CASES if CASES[c[0]]()["sizes"] is None])
+def test_gradient_exported_by_to_python(name, wrt):
+    case = CASES[name]()
+    g = tc.grad(_program(case), wrt)
+    _close(_exported(g)(**case["arrays"]), g(**case["arrays"]))
+
+
+def test_gradient_exported_by_to_python_keeps_the_programs_sizes():
+    """A program compiled with sizes= fixes them for every call (SPEC §9); the function its
+    to_python() exports is the same function of the same arrays. One test for every sized
+    case, listing each that differs."""
+    wrong = []
+    for name, wrt in GRAD_CASES:
+        case = CASES[name]()
+        if not case["sizes"]:
+            continue
+        g = tc.grad(_program(case), wrt)
+        try:
+            _close(_exported(g)(**case["arrays"]), g(**case["arrays"]))
+        except Exception as err:  # reported below, case by case
+            wrong.append(f"{name} wrt {wrt}: {type(err).__name__}: {str(err)[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_gradient_of_valid_correlation_is_a_full_convolution():
     """SPEC §8: through y[i] = x[i+k] w[k] and L = y_bar[i] y[i], x_bar = y_bar (*) w in
     full, and w_bar = correlate(x, y_bar, valid)."""
