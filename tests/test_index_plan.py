@@ -238,3 +238,19 @@ def test_cli_sizes_and_random_inputs_through_arithmetic() -> None:
     assert ran.returncode == 2 and "size of i" in ran.stderr
     ran = _cli("derive", "y[i] = x[i+k] w[k]; L = y[i]^2", "--wrt", "x", "--format", "einsum")
     assert ran.returncode == 0 and "x[i+k]" in ran.stdout
+
+
+def test_dask_arrays_are_refused_with_a_clear_error() -> None:
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(np.arange(9.0), chunks=4)
+    with pytest.raises(tc.InputError, match=r"x\[i\+1\].*not available for Dask"):
+        tc.evaluate("d[i] = x[i+1] - x[i]", x=x)
+
+
+def test_a_statement_declared_after_it_sizes_later_indices() -> None:
+    x = RNG.standard_normal(9)
+    # k takes y's length (7: shrunk by x[i+2]), which no input has
+    p = tc.compile("y[i] = x[i+2] - x[i]\ninput y[k]\nz[k] = 1")
+    assert p(x=x).shape == (7,)
+    with pytest.raises(tc.ProgramError, match="declared with 2 indices"):
+        tc.compile("y[i] = x[i+2]\ninput y[k,l]\nz[k] = 1")

@@ -417,6 +417,7 @@ class StatementBinder:
         if isinstance(op, ScatterOperand):
             return self.scatter(op)
         if isinstance(op, MaskOperand):
+            self.refuse_dask(f"delta[{op.i},{subscript_text(op.sub)}]")
             mask = make_mask(op.i, op.sub, op.free, self.sizes, self.xp, self.dtype)
             names = index_names((op.sub,))
             where = self.where
@@ -482,6 +483,7 @@ class StatementBinder:
             fit = make_fit(tuple(shape), want, self.xp)
             return lambda env: fit(env[name])
         assert shape is not None
+        self.refuse_dask(f"{name}[{','.join(subscript_text(a) for a in op.subs)}]")
         check_size(f"a window of {name} in {self.owner[0]}", self.shape(op.indices),
                    self.owner[1], compact_hint=False)
         reader = make_reader(op.subs, op.indices, self.sizes, tuple(shape), self.xp, name)
@@ -492,6 +494,7 @@ class StatementBinder:
 
     def scatter(self, op: ScatterOperand) -> Step:
         """A term's shifted deltas as a scatter-add of the product of its other factors."""
+        self.refuse_dask("a scatter-add")
         check_size(f"a scatter in {self.owner[0]} (over {', '.join(op.free)})",
                    self.shape(op.free), self.owner[1], compact_hint=False)
         order = op.grid + op.rest
@@ -499,6 +502,13 @@ class StatementBinder:
         run = make_scatter(op.shifts, order, op.kept, op.free, self.sizes, self.xp)
         names = tuple(dict.fromkeys(s.name for _, s in op.shifts if isinstance(s, Gather)))
         return lambda env: run(core(env), **{n: env[n] for n in names})
+
+    def refuse_dask(self, what: str) -> None:
+        """Index arithmetic needs gathers and scatter-adds that Dask arrays lack."""
+        if "dask" in getattr(self.xp, "__name__", ""):
+            raise InputError(f"{what} in statement {self.owner[0]}: index arithmetic (SPEC §8) "
+                             "is not available for Dask arrays; compute it with NumPy, torch "
+                             "or JAX arrays")
 
     def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
                 shape: tuple[int, ...]) -> Callable[[Array], Array] | None:
