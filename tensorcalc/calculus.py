@@ -133,6 +133,8 @@ class _Setup:
         new_part = reuse_forward(
             forward_part, [st for st in derived.statements if st.name not in original] + [result])
         new_part = hoist_repeated(new_part, self.names.tensor)
+        if self.program.sizes:  # sizes given by name are the program's: its own indices
+            new_part = [avoid_indices(st, set(self.program.sizes)) for st in new_part]
         # Extents that name statements become input axes: nothing is computed for a shape.
         resolved = resolve_extents(forward_part + new_part, self.statements)
         statements = needed_statements(resolved, result.name)

@@ -57,8 +57,9 @@ def declare_inputs(decl: SDeclaration, assigned: dict[str, SStatement], ranks: d
             # ``input y[k]`` after y's statement: k has the size of y's axis in the
             # statements below (an axis that index arithmetic shrank, which no input has)
             if len(indices) != ranks[name]:
-                raise ProgramError(f"{name} is declared with {len(indices)} indices at "
-                                   f"{decl.pos} but computed with {ranks[name]}")
+                raise ProgramError(f"{name} is computed by the program at "
+                                   f"{assigned[name].pos} with {ranks[name]} indices but "
+                                   f"declared with {len(indices)} at {decl.pos}")
             for axis, i in enumerate(indices):
                 declared[i] = (name, axis)
             continue

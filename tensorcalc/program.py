@@ -282,7 +282,7 @@ class Program:
         """Source of one function with the inputs as keyword parameters, computing the
         result with NumPy and opt_einsum only (tensorcalc is not needed to run it)."""
         texts = {st.name: format_statement(st) for st in self.needed}
-        return to_python(self.plan, tuple(self.accepts), texts, name)
+        return to_python(self.plan, tuple(self.accepts), texts, name, self.sizes)
 
     @refuses_deep_nesting
     def diagram(self, every_statement: bool = False) -> str:

@@ -252,5 +252,5 @@ def test_a_statement_declared_after_it_sizes_later_indices() -> None:
     # k takes y's length (7: shrunk by x[i+2]), which no input has
     p = tc.compile("y[i] = x[i+2] - x[i]\ninput y[k]\nz[k] = 1")
     assert p(x=x).shape == (7,)
-    with pytest.raises(tc.ProgramError, match="declared with 2 indices"):
+    with pytest.raises(tc.ProgramError, match="with 1 indices but declared with 2"):
         tc.compile("y[i] = x[i+2]\ninput y[k,l]\nz[k] = 1")

@@ -251,7 +251,8 @@ def python_names(names: list[str]) -> dict[str, str]:
 
 
 def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
-              function_name: str | None = None) -> str:
+              function_name: str | None = None, sizes: Mapping[str, int] | None = None
+              ) -> str:
     """The source of one function computing the plan's result from keyword arrays.
 
     It takes every name in ``accepts`` as a keyword; those the plan does not need are
@@ -276,6 +277,8 @@ def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, s
         if any(st.accesses for st in plan.statements):
             params.append("index_sizes=None")
         header = f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"
+    if sizes and any(st.accesses for st in plan.statements):  # the program's given sizes
+        body.append(f"    index_sizes = {{**{dict(sizes)!r}, **(index_sizes or {{}})}}")
     for st in plan.statements:
         writer.lines = [f"    # {texts[st.name]}"]
         writer.statement(st)

@@ -358,8 +358,9 @@ def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
             break
     for of, parts, offset, text in reads:
         size = length(of)
-        if size is None or any(v in fixed or v not in n for v, _ in parts):
-            continue
+        if size is None or isinstance(of, str) or any(v in fixed or v not in n
+                                                       for v, _ in parts):
+            continue  # a shifted delta's positions outside its index's range are dropped
         lo, hi = reach(parts, None)
         if offset + lo < 0 or offset + hi > size - 1:
             where = offset + lo if offset + lo < 0 else offset + hi
