@@ -122,11 +122,11 @@ class Ref:
         """The subscript of each axis of the tensor."""
         return self.subs if self.subs is not None else self.indices
 
-    def plain_axes(self) -> Iterator[tuple[int, str]]:
+    def plain_axes(self) -> Iterable[tuple[int, str]]:
         """(axis, index) for each axis read with a plain index."""
-        for axis, s in enumerate(self.axes):
-            if isinstance(s, str):
-                yield axis, s
+        if self.subs is None:
+            return enumerate(self.indices)
+        return ((axis, s) for axis, s in enumerate(self.subs) if isinstance(s, str))
 
 
 def access(name: str, subs: Iterable[Subscript]) -> Ref:
@@ -379,7 +379,7 @@ def only_contracted(f: Factor, term: Term) -> bool:
 def sizes_carried(f: Factor) -> frozenset[str]:
     """The free indices of a factor whose sizes a tensor inside it gives (a delta gives none)."""
     if isinstance(f, Ref):
-        return frozenset(i for _, i in f.plain_axes())
+        return frozenset(f.indices if f.subs is None else (i for _, i in f.plain_axes()))
     if isinstance(f, (Delta, Shift)):
         return frozenset()
     inside = {i for s in children(f) for r in refs(s) for _, i in r.plain_axes()}
@@ -431,7 +431,7 @@ def statement_extents(st: Statement) -> Iterator[Extent]:
 def dependencies(st: Statement) -> set[str]:
     """The names a statement needs: tensors it reads and tensors whose lengths it uses."""
     return {r.name for r in refs(st.rhs)} | {e.tensor for e in statement_extents(st)} | \
-        {g.name for g in index_tensors(st.rhs)}
+        ({g.name for g in index_tensors(st.rhs)} if arithmetic(st.rhs) else set())
 
 
 def needed_statements(statements: Iterable[Statement], result: str) -> tuple[Statement, ...]:
@@ -488,7 +488,7 @@ def refs(expr: Sum) -> Iterator[Ref]:
 def index_order(f: Factor) -> list[str]:
     """Every index name inside a factor, in order of use (repeats kept)."""
     if isinstance(f, Ref):
-        return [n for s in f.axes for n in sub_names(s)]
+        return list(f.indices) if f.subs is None else [n for s in f.subs for n in sub_names(s)]
     if isinstance(f, Delta):
         return [f.i, f.j]
     if isinstance(f, Shift):
@@ -667,6 +667,13 @@ def substitute(term: Term, name: str, expr: Subscript) -> Term | None:
 
 def arithmetic(expr: Sum) -> bool:
     """Does the expression use index arithmetic anywhere (an access, or a shifted delta)?"""
+    known = expr.__dict__.get("_arithmetic")
+    if known is None:
+        known = expr.__dict__["_arithmetic"] = _arithmetic(expr)
+    return bool(known)
+
+
+def _arithmetic(expr: Sum) -> bool:
     for t in expr.terms:
         for f in t.factors:
             if isinstance(f, Shift) or (isinstance(f, Ref) and f.subs is not None):
@@ -722,8 +729,11 @@ def read_inside(term: Term, name: str) -> bool:
     for f in term.factors:
         if isinstance(f, (Ref, Delta, Shift)):
             continue
-        for g in all_factors(as_sum(f)):
-            if isinstance(g, Ref) and g.subs is not None and any(
-                    isinstance(s, Affine) and name in s.names for s in g.subs):
+        for inner in children(f):
+            if arithmetic(inner) and any(  # cached on the sum: usually no walk at all
+                    isinstance(g, Ref) and g.subs is not None and any(
+                        isinstance(s, Affine) and name in s.names for s in g.subs)
+                    for g in all_factors(inner)):
                 return True
     return False
+

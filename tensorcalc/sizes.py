@@ -31,7 +31,7 @@ def expression_sources(expr: Sum) -> dict[str, Source]:
     for r in refs(expr):
         for axis, i in r.plain_axes():
             sources.setdefault(i, (r.name, axis))
-    for g in index_tensors(expr):  # n in E[t[n], j] is sized by t
+    for g in index_tensors(expr) if arithmetic(expr) else ():  # n in E[t[n], j]: by t
         for axis, i in enumerate(g.indices):
             sources.setdefault(i, (g.name, axis))
     return through_deltas(sources, ((d.i, d.j) for d in all_deltas(expr)))

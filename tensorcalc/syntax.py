@@ -162,7 +162,9 @@ def _integer(token: Token) -> int:
     return int(token)
 
 
-def _linear(s: _Linear | Gather) -> _Linear:
+def _linear(s: str | _Linear | Gather) -> _Linear:
+    if isinstance(s, str):
+        return _Linear({s: 1}, 0, Pos(0, 0))
     if isinstance(s, Gather):
         raise ProgramError(f"the index tensor {s.name}[{','.join(s.indices)}] is a subscript of "
                            "its own: it takes no arithmetic (write E[t[n], j], not E[t[n]+1, j])")
@@ -202,7 +204,7 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
         rhs = rest[-1]
         return SStatement(str(name), indices, rhs, _pos(name))  # type: ignore[arg-type]
 
-    def indices(self, *subs: _Linear | Gather | None) -> tuple[Subscript, ...]:
+    def indices(self, *subs: str | _Linear | Gather | None) -> tuple[Subscript, ...]:
         out: list[Subscript] = []
         for s in subs:
             if isinstance(s, _Linear):
@@ -212,8 +214,8 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
         return tuple(out)
 
     # Subscripts (SPEC §8): affine in indices with integer coefficients, or an index tensor.
-    def index_name(self, name: Token) -> _Linear:
-        return _Linear({str(name): 1}, 0, _pos(name))
+    def index_name(self, name: Token) -> str:
+        return str(name)  # a plain index, the common case: no arithmetic object
 
     def index_number(self, number: Token) -> _Linear:
         return _Linear({}, _integer(number), _pos(number))
@@ -224,13 +226,13 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
     def index_scaled_right(self, name: Token, number: Token) -> _Linear:
         return _Linear({str(name): _integer(number)}, 0, _pos(name))
 
-    def index_neg(self, operand: _Linear | Gather) -> _Linear:
+    def index_neg(self, operand: str | _Linear | Gather) -> _Linear:
         return _linear(operand).scaled(-1)
 
-    def index_add(self, left: _Linear | Gather, right: _Linear | Gather) -> _Linear:
+    def index_add(self, left: str | _Linear | Gather, right: str | _Linear | Gather) -> _Linear:
         return _linear(left).plus(_linear(right))
 
-    def index_sub(self, left: _Linear | Gather, right: _Linear | Gather) -> _Linear:
+    def index_sub(self, left: str | _Linear | Gather, right: str | _Linear | Gather) -> _Linear:
         return _linear(left).plus(_linear(right).scaled(-1))
 
     def index_gather(self, name: Token, indices: tuple[Subscript, ...]) -> Gather:
