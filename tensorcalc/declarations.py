@@ -165,7 +165,10 @@ def _given_apart(statements: list[Statement]) -> list[Statement]:
     if not any(_given(st) for st in statements):
         return statements
     names = [set(_all_names(st)) for st in statements]
-    givens = [_given(st) for st in statements]
+    # Any size an extent gives is declared, and a declaration applies by name to the
+    # statements below it, given there where they use arithmetic: every such name is kept
+    # apart from the names other statements use otherwise.
+    givens = [{e.name for e in statement_extents(st)} for st in statements]
     taken = set().union(*names)
     out = []
     for k, st in enumerate(statements):

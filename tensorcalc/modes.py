@@ -144,7 +144,10 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
         for r in refs(st.rhs):
             if r.name in uses:
                 uses[r.name] += 1
-    read_through = {r.name for st in chain for r in refs(st.rhs) if r.subs is not None}
+    # A tangent read through arithmetic, or of a statement with it (whose indices may have
+    # given sizes), is a statement of its own: inlined, its reads would lose their ranges.
+    read_through = {r.name for st in chain for r in refs(st.rhs) if r.subs is not None} | \
+        {st.name for st in chain if arithmetic(st.rhs)}
     tangents: dict[str, Sum] = {}
     lhs_of: dict[str, tuple[str, ...]] = {}
     out: list[Statement] = []

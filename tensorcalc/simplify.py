@@ -36,6 +36,7 @@ from .ir import (
     Sum,
     Term,
     affine,
+    all_factors,
     as_sum,
     collapses,
     const_value,
@@ -46,7 +47,6 @@ from .ir import (
     mentioned,
     needed_extents,
     read_inside,
-    refs,
     rename_factor,
     rename_term,
     sizes_carried,
@@ -223,11 +223,21 @@ def distinct_bound_names(expr: Sum, held: frozenset[str] = frozenset()) -> Sum:
 
 
 def _axes_of(t: Term) -> dict[str, set[tuple[str, int]]]:
-    """Each index of a term with the (tensor, axis) places it labels."""
+    """Each index of a term with the (tensor, axis) places it labels plainly. An index
+    read through arithmetic (``x[k+1]``, ``delta[p,k+2]``) labels none: its range is the
+    term's own (SPEC §8), so another term never shares its name."""
     axes: dict[str, set[tuple[str, int]]] = {}
-    for r in refs(Sum((t,))):
-        for pos, i in enumerate(r.indices):
-            axes.setdefault(i, set()).add((r.name, pos))
+    ranged: set[str] = set()
+    for f in all_factors(Sum((t,))):
+        if isinstance(f, Ref):
+            for pos, i in f.plain_axes():
+                axes.setdefault(i, set()).add((f.name, pos))
+            if f.subs is not None:
+                ranged.update(n for s in f.subs if not isinstance(s, str) for n in s.names)
+        elif isinstance(f, Shift):
+            ranged.update(f.sub.names)
+    for i in ranged:
+        axes[i] = set()
     return axes
 
 

@@ -254,3 +254,50 @@ def test_a_statement_declared_after_it_sizes_later_indices() -> None:
     assert p(x=x).shape == (7,)
     with pytest.raises(tc.ProgramError, match="with 1 indices but declared with 2"):
         tc.compile("y[i] = x[i+2]\ninput y[k,l]\nz[k] = 1")
+
+
+def _central(f, x: np.ndarray, eps: float = 1e-5) -> np.ndarray:  # type: ignore[no-untyped-def]
+    out = []
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        out.append((np.asarray(f(up)) - np.asarray(f(down))) / (2 * eps))
+    return np.moveaxis(np.array(out).reshape(x.shape + np.shape(out[0])), 0, -1) \
+        if np.ndim(out[0]) else np.array(out).reshape(x.shape)
+
+
+# Found by a fuzz of derivatives of index arithmetic against central differences: terms
+# that shared summed index names across different ranges, tangents inlined out of their
+# ranges, a declared name applied to a statement that used it for another axis.
+FUZZED = [
+    ("L = exp(x[i+1] - x[i]) + x[i+2] w[k] x[i+k]", "x", None),
+    ("y[i] = x[i+k] w[k]\nz[i] = y[i+1] - y[i]\nL = exp(z[i])", "w", None),
+    ("y[i] = x[2*i+k] w[k]\nz[i] = y[i+1] - y[i]\nL = sin(z[i])", "x", None),
+    ("y[i] = x[i] w[k]\nz[i] = y[i+1] - y[i]\nL = sin(z[i])", "w", None),
+    ("e[n,j] = E[t[n],j]\ny[n] = tanh(e[n,j] w[j])\nL = y[n] y[n+1]", "w", None),
+    ("y[i] = x[2*i+k] w[k]\nL = y[i] y[i+1] w[k] x[i+k]", "w", None),
+    ("y[i] = x[i+k] w[k]\nL = y[i] y[i+1] w[k] x[i+k]", "w", {"i": 6}),
+    ("s[i,k] = softmax[k](x[i+k] w[k])\nL = s[i,k] c[i]", "w", None),
+]
+
+
+@pytest.mark.parametrize("src, wrt, sizes", FUZZED)
+def test_fuzzed_gradients_and_hessians(src: str, wrt: str, sizes: dict | None) -> None:
+    r = np.random.default_rng(5)
+    arrays = {"x": r.standard_normal(12) * 0.5, "w": r.standard_normal(3) * 0.5,
+              "c": r.standard_normal(10), "E": r.standard_normal((5, 3)),
+              "t": r.integers(0, 5, 7)}
+    p = tc.compile(src, sizes=sizes)
+    need = {k: v for k, v in arrays.items() if k in p.inputs}
+
+    def at(program: tc.Program, value: np.ndarray) -> object:
+        return program(**{**need, wrt: value})
+
+    g, h = tc.grad(p, wrt), tc.hessian(p, wrt)
+    for d, of in ((g, p), (h, g)):
+        value = d(**need)
+        np.testing.assert_allclose(value, _central(lambda v, of=of: at(of, v), need[wrt]),
+                                   rtol=1e-5, atol=1e-6, err_msg=str(d))
+        np.testing.assert_allclose(tc.compile(str(d), sizes=sizes)(**need), value,
+                                   rtol=1e-9, atol=1e-12, err_msg=str(d))
