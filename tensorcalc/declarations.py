@@ -194,8 +194,10 @@ def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
     the names it needs declared are added to ``declared``."""
     given = _given(st)
     carried = {i: v for i, v in carried_sources(st).items() if i not in given}
-    sources = {**index_sources(st), **{e.name: (e.tensor, e.axis)
-                                       for e in statement_extents(st) if e.given}}
+    sources = index_sources(st)
+    for e in reversed(list(statement_extents(st))):  # the statement's own extents first
+        if e.given:
+            sources[e.name] = (e.tensor, e.axis)
     pairs = [(d.i, d.j) for d in all_deltas(st.rhs)]
     names = _all_names(st)
     uncarried = [i for i in names if i not in carried and i in sources]
@@ -216,7 +218,7 @@ def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
     sized = dict(carried)
     # Prefer the last left-hand indices (a derivative's wrt axes), then the others.
     for i in list(reversed(st.indices)) + [n for n in names if n not in st.indices]:
-        if i in sized or i not in sources:
+        if i not in sources or (i in sized and i not in given):  # a given size: declared
             continue
         declared[mapping.get(i, i)] = sources[i]
         sized = through_deltas({**sized, i: sources[i]}, pairs)

@@ -283,7 +283,7 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
             # bound names must avoid them too.
             made_up = {n for t in local.terms for n in t.mentioned} - context_t
             seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t | made_up,
-                                budget)
+                                budget, arithmetic(st.rhs))
             value = simplify_sum(seeded, frozenset(temp))
             for k, t in enumerate(value.terms):
                 t = freshen(t, set(target_lhs))
@@ -305,15 +305,19 @@ def _total(terms: list[Term], contributors: int, axes: tuple[str, ...]) -> Sum:
     return simplify_sum(Sum(tuple(terms)), frozenset(axes))
 
 
-def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget) -> Sum:
+def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget,
+               given: bool = False) -> Sum:
     """``sum_I bar[I] * local[I, J]`` for the statement ``lhs`` (its indices are ``I``).
 
     Each ``I`` keeps the length of the statement's axis beside the term, for where no
-    factor carries it (a constant adjoint, folded in: ``bar`` is then a number). A term
+    factor carries it (a constant adjoint, folded in: ``bar`` is then a number); ``given``
+    marks those lengths given (SPEC §8). A term
     of ``local`` repeated as the same object stays one object (see ``rules._d_term``).
     """
     terms = []
-    lengths = tuple(Extent(i, lhs.name, axis) for axis, i in enumerate(lhs.indices))
+    # With index arithmetic the statement's own ranges are given: its reads may have read
+    # zeros past an array's end (a size the caller gave), and do so again here.
+    lengths = tuple(Extent(i, lhs.name, axis, given) for axis, i in enumerate(lhs.indices))
     for k, b in enumerate(bar.terms):
         b = freshen(b, set(context))
         made: dict[int, Term] = {}

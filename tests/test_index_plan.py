@@ -279,7 +279,20 @@ FUZZED = [
     ("y[i] = x[2*i+k] w[k]\nL = y[i] y[i+1] w[k] x[i+k]", "w", None),
     ("y[i] = x[i+k] w[k]\nL = y[i] y[i+1] w[k] x[i+k]", "w", {"i": 6}),
     ("s[i,k] = softmax[k](x[i+k] w[k])\nL = s[i,k] c[i]", "w", None),
+    ("y[i] = x[i-k+2] w[k]\nz[i] = y[i+1] - y[i]\nL = sigmoid(z[i])", "w", None),
+    ("y[i] = x[i+2]^2 w[k]\nL = y[i] c[i]", "x", None),
+    ("y[i] = sin(x[2*i+k] w[k])\nL = y[i] c[i]", "w", {"i": 10}),
 ]
+
+
+def test_fuzzed_vjp_through_reads_past_the_end() -> None:
+    """The caller's size of i (reads past x's end) carries over to the adjoint's reads."""
+    r = np.random.default_rng(6)
+    x, w, G = r.standard_normal(12), r.standard_normal(3), r.standard_normal(6)
+    p = tc.compile("y[i] = sin(x[2*i+k] w[k])", sizes={"i": 6})
+    v = tc.vjp(p, "w")(x=x, w=w, G=G)
+    J = _central(lambda value: p(x=x, w=value), w)
+    np.testing.assert_allclose(v, G @ J, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("src, wrt, sizes", FUZZED)
