@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from .api import compile as compile_program
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import (
+    SIZE_MARK,
     Ref,
     Statement,
     Sum,
@@ -142,7 +143,7 @@ class _Setup:
         inputs: dict[str, None] = {}
         for st in statements:
             for name in sorted(dependencies(st), key=_first_use(st)):
-                if name not in produced:
+                if name not in produced and not name.startswith(SIZE_MARK):
                     inputs.setdefault(name)
         ranks = dict(self.program.ranks)
         ranks.update(extra_inputs or {})

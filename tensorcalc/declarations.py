@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from .errors import ProgramError
 from .ir import (
     REDUCTIONS,
+    SIZE_MARK,
     Extent,
     Statement,
     Sum,
@@ -122,7 +123,7 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
     gives those index names their sizes. An index name never stands for two sizes
     there: a statement's own index is renamed where it would.
     """
-    statements = _given_apart(list(statements))
+    statements = _given_apart([_sizes_by_name(st) for st in statements])
     declared: dict[str, Source] = {}
     printed = [_declare(st, declared) for st in statements]
     if len(declared) > len(set(declared.values())):
@@ -155,6 +156,35 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
     return "\n".join(lines)
 
 
+def _sizes_by_name(st: Statement) -> Statement:
+    """``st`` with each index whose size the caller gave by name (an extent of ``#k``,
+    ``ir.with_given_sizes``) renamed back to that name where it is free to take it (a
+    term's summed indices are its own): printed, it takes the same ``sizes=`` again."""
+    def by_name(extents: Iterable[Extent], taken: set[str],
+                allowed: Iterable[str]) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        allowed = set(allowed)
+        for e in extents:
+            key = e.tensor[len(SIZE_MARK):]
+            if e.tensor.startswith(SIZE_MARK) and e.name in allowed and e.name != key \
+                    and e.name not in mapping and key not in taken:
+                mapping[e.name] = key
+                taken.add(key)
+        return mapping
+
+    every = set(_all_names(st))
+    outer = by_name(statement_extents(st), set(every), st.indices)
+    held = {outer.get(i, i) for i in st.indices}
+    terms = []
+    for t in rename_sum(st.rhs, outer).terms:
+        inner = by_name(t.extents, set(t.mentioned) | held, t.summed)
+        terms.append(rename_term(t, inner))
+    if not outer and all(a is b for a, b in zip(terms, st.rhs.terms)):
+        return st
+    return Statement(st.name, tuple(outer.get(i, i) for i in st.indices), Sum(tuple(terms)),
+                     rename_extents(st.extents, outer))
+
+
 def _given(st: Statement) -> set[str]:
     return {e.name for e in statement_extents(st) if e.given}
 
@@ -168,7 +198,8 @@ def _given_apart(statements: list[Statement]) -> list[Statement]:
     # Any size an extent gives is declared, and a declaration applies by name to the
     # statements below it, given there where they use arithmetic: every such name is kept
     # apart from the names other statements use otherwise.
-    givens = [{e.name for e in statement_extents(st)} for st in statements]
+    givens = [{e.name for e in statement_extents(st)
+               if e.tensor != SIZE_MARK + e.name} for st in statements]  # by name: stays
     taken = set().union(*names)
     out = []
     for k, st in enumerate(statements):

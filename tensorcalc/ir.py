@@ -737,3 +737,37 @@ def read_inside(term: Term, name: str) -> bool:
                 return True
     return False
 
+
+
+# A size the caller gave by name (``sizes={"k": 2}``, SPEC §9) is carried as the extent of
+# a pseudo tensor ``#k`` of that length, beside every term that uses the index: an extent
+# is renamed with its index, so a derivative that names the index anew keeps its size.
+SIZE_MARK = "#"
+
+
+def with_given_sizes(st: Statement, keys: Iterable[str]) -> Statement:
+    """``st`` with the sizes of the index names ``keys`` given by the caller attached, where
+    the statement uses index arithmetic and no tensor there has the index plainly (where
+    one has it, a size given by name is checked against it)."""
+    if not arithmetic(st.rhs):
+        return st
+    used = set(st.indices) | {n for t in st.rhs.terms for n in t.mentioned}
+    plain = {i for r in refs(st.rhs) for _, i in r.plain_axes()} | \
+        {i for g in index_tensors(st.rhs) for i in g.indices}
+    keys = [k for k in keys if k in used and k not in plain]  # a tensor's axis: checked
+    if not keys:
+        return st
+
+    def attach(expr: Sum) -> Sum:
+        out = []
+        for t in expr.terms:
+            extra = tuple(Extent(k, SIZE_MARK + k, 0, True) for k in keys if k in t.mentioned
+                          and not any(e.tensor == SIZE_MARK + k and e.name == k
+                                      for e in t.extents))
+            out.append(Term(t.coef, tuple(map_factor_sums(f, attach) for f in t.factors),
+                            t.summed, t.extents + extra))
+        return Sum(tuple(out))
+
+    lhs = tuple(Extent(k, SIZE_MARK + k, 0, True) for k in keys if k in st.indices)
+    return Statement(st.name, st.indices, attach(st.rhs),
+                     st.extents + tuple(e for e in lhs if e not in st.extents))

@@ -26,12 +26,14 @@ from .declarations import format_program
 from .diagram import diagram
 from .errors import InputError, MemoryLimitError, ProgramError, refuses_deep_nesting
 from .ir import (
+    SIZE_MARK,
     Ref,
     Statement,
     index_tensors,
     needed_statements,
     statement_extents,
     statement_refs,
+    with_given_sizes,
 )
 from .lower import lower
 from .printing import Derivative, format_latex, format_statement
@@ -109,8 +111,10 @@ class Program:
         """The same program, with ``sizes`` given for every call (SPEC §9)."""
         if not sizes:
             return self
-        return Program(self.statements, self.inputs, self.ranks, self.result, self.accepts,
-                       of=self.of, wrt=self.wrt, sizes={**self.sizes, **checked_sizes(sizes)})
+        given = checked_sizes(sizes)
+        statements = [with_given_sizes(st, given) for st in self.statements]
+        return Program(statements, self.inputs, self.ranks, self.result, self.accepts,
+                       of=self.of, wrt=self.wrt, sizes={**self.sizes, **given})
 
     def statement(self, name: str) -> Statement:
         try:
@@ -153,7 +157,7 @@ class Program:
             for g in index_tensors(st.rhs):
                 found.setdefault(g.name)
             for e in statement_extents(st):  # an input whose shape alone is needed
-                if e.tensor not in names:
+                if e.tensor not in names and not e.tensor.startswith(SIZE_MARK):
                     found.setdefault(e.tensor)
         return tuple(found)
 

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import tensorcalc.calculus as calculus  # noqa: E402
+from tensorcalc.errors import InputError  # noqa: E402
 from tensorcalc.program import Program  # noqa: E402
 
 PRINTED_CHECKS = {"count": 0}
@@ -64,7 +65,16 @@ def printed_derivatives_run_as_printed(monkeypatch: pytest.MonkeyPatch) -> None:
         ):
             again = Program.from_source(str(self)).with_sizes(self.sizes)
             assert not re.search(r"\^0(?![\d.])", str(self)), str(self)  # no X^0 anchors
-            printed = run(again, dict(arrays), compact, sizes)
+            try:
+                printed = run(again, dict(arrays), compact, sizes)
+            except InputError as err:
+                # README, Known limitations: a derivative that needs one size the caller gave
+                # by name for two nested indices (max's weights over a window of given
+                # size) prints one of them under another name. Its printed form then says
+                # which index it cannot size; it never runs to another number.
+                if not (self.sizes and "cannot tell the size of index" in str(err)):
+                    raise
+                return value
             if compact:  # the same structure: compare the cores (a dense value may be huge)
                 assert printed.ties.keys() == value.ties.keys(), (printed.ties, value.ties)
                 printed, value_core = printed.core, value.core

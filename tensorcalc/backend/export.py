@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..functions import FUNCTIONS
-from ..ir import Gather, Subscript
+from ..ir import SIZE_MARK, Gather, Subscript
 from ..printing import format_number
 from ..reductions import REDUCERS
 from . import kernels, windows
@@ -90,7 +90,9 @@ class _Writer:
     def statement(self, st: StatementPlan) -> None:
         self.shared = {}
         self.lines.append("    n = {" + ", ".join(
-            f"{i!r}: {self.var[name]}.shape[{axis}]" for i, (name, axis) in st.sources.items()
+            f"{i!r}: " + (f"index_sizes[{name[len(SIZE_MARK):]!r}]" if name.startswith(SIZE_MARK)
+                          else f"{self.var[name]}.shape[{axis}]")
+            for i, (name, axis) in st.sources.items()
         ) + "}")
         if st.accesses:  # index arithmetic: sizes given by the caller, then the valid rule
             every = tuple(i for i in st.every_index if i not in st.given)

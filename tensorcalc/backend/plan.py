@@ -263,6 +263,9 @@ class ProgramPlan:
     statements: tuple[StatementPlan, ...]
     inputs: tuple[str, ...]
     result: str
+    # The statements whose values the result needs; the others are there for their shapes
+    # only (an extent names them), which binding knows without running them.
+    valued: frozenset[str] = frozenset()
 
     def einsum_strings(self) -> list[str]:
         out: list[str] = []
@@ -275,8 +278,13 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
                  result: str) -> ProgramPlan:
     """The plan of the statements a result needs (in order), reading ``inputs``."""
     rectangular = any(arithmetic(st.rhs) for st in statements)
+    valued = {result}
+    for st in reversed(statements):
+        if st.name in valued:
+            valued |= {r.name for r in statement_refs(st)} | \
+                {g.name for g in index_tensors(st.rhs)}
     return ProgramPlan(tuple(plan_statement(st, rectangular) for st in statements), inputs,
-                       result)
+                       result, frozenset(valued))
 
 
 def plan_statement(st: Statement, rectangular: bool = False) -> StatementPlan:

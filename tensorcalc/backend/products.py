@@ -129,19 +129,24 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
         kept = tuple(i for i in by_memory if i in v_only)
         summed = tuple(i for i in by_memory if i in contracted)
         view_left = by_memory[-1] in contracted
+        lead: tuple[str, ...] = ()
+        if not view_left and not batch and out[0] in kept and len(kept) > 1:
+            # other (o_only, summed) @ view (lead, summed, kept): one product per value of
+            # out's first index (a convolution's batch), laid out as out wants it
+            lead, kept = (out[0],), tuple(i for i in kept if i != out[0])
         if view_left:  # view (batch, kept, summed) @ other (batch, summed, o_only)
             v_axes, o_axes = batch + kept + summed, batch + summed + o_only
             natural = batch + kept + o_only
         else:  # other (batch, o_only, summed) @ view (batch, summed, kept)
-            v_axes, o_axes = batch + summed + kept, batch + o_only + summed
-            natural = batch + o_only + kept
-        nb = count(batch)
+            v_axes, o_axes = batch + lead + summed + kept, batch + o_only + summed
+            natural = batch + lead + o_only + kept
+        nb = count(batch + lead)
         plans["v"] = (tuple(view.index(i) for i in v_axes),
                       (nb, count(kept), count(summed)) if view_left
                       else (nb, count(summed), count(kept)))
         plans["o"] = (tuple(other.index(i) for i in o_axes),
                       (nb, count(summed), count(o_only)) if view_left
-                      else (nb, count(o_only), count(summed)))
+                      else (count(batch), count(o_only), count(summed)))
         plans["left"] = view_left
         plans["shape"] = tuple(sizes[i] for i in natural)
         plans["final"] = tuple(natural.index(i) for i in out)

@@ -28,7 +28,7 @@ import opt_einsum as oe
 
 from ..errors import InputError, ShapeError
 from ..functions import FUNCTIONS
-from ..ir import Affine, Gather, subscript_text
+from ..ir import SIZE_MARK, Affine, Gather, subscript_text
 from ..limits import check_size, memory_limit
 from . import kernels
 from .arrays import namespace, on_device
@@ -168,6 +168,8 @@ class Runner:
         arrays = [v for v in env.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
         where = on_device(arrays[0]) if arrays else {}
         sample: Env = dict(env)
+        for key, n in (given or {}).items():  # the caller's sizes, as extents name them
+            sample[SIZE_MARK + key] = _Shape((n,))
         self.steps: list[tuple[str, Step]] = []
         last = plan.statements[-1]
         for st in plan.statements:
@@ -184,6 +186,9 @@ class Runner:
                           if hasattr(v, "shape")}
             self.steps.append((st.name, ctx.sum(st.rhs, st.indices)))
         self.result = plan.result
+        # a statement only an extent names is not run: binding took its shape already
+        self.valued_steps = [(name, step) for name, step in self.steps
+                             if name in plan.valued or not plan.valued]
         self.itemsize = itemsize
         self.shape = shape
         self.nbytes = itemsize
@@ -201,7 +206,7 @@ class Runner:
     def dense(self, env: Env) -> Array:
         if self.nbytes > memory_limit():  # the limit may have changed since binding
             check_size(self.result, self.shape, self.itemsize, compact_hint=True)
-        for name, step in self.steps:
+        for name, step in self.valued_steps:
             env[name] = step(env)
         return env[self.result]
 
