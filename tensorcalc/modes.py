@@ -320,6 +320,10 @@ def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget
     lengths = tuple(Extent(i, lhs.name, axis, given) for axis, i in enumerate(lhs.indices))
     for k, b in enumerate(bar.terms):
         b = freshen(b, set(context))
+        if given:  # an adjoint shaped like the statement gives those lengths, computed anyway
+            carried = {i: Extent(i, f.name, axis, True) for f in b.factors
+                       if isinstance(f, Ref) for axis, i in f.plain_axes()}
+            lengths = tuple(carried.get(e.name, e) for e in lengths)
         made: dict[int, Term] = {}
         for u in local.terms:
             if id(u) not in made:  # the budget has had u's factors once already
