@@ -33,10 +33,11 @@ from .ir import (
     rename_sum,
     statement_refs,
 )
-from .modes import Derived, Names, all_indices, forward, resolve_extents, reverse, sized
+from .modes import Derived, Names, all_indices, forward, reverse, sized
 from .program import Program
 from .reuse import hoist_repeated, reuse_forward
 from .rules import deltas
+from .sizes import resolve_extents
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

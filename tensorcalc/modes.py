@@ -28,19 +28,17 @@ from .ir import (
     const,
     fresh_name,
     freshen,
-    map_factor_sums,
     needed_statements,
     read_through,
     refs,
     rename_term,
-    statement_extents,
     statement_refs,
     subscript_text,
 )
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
 from .simplify import distinct_bound_names, simplify_sum
-from .sizes import index_sources, resolve
+from .sizes import index_sources
 
 
 @dataclass
@@ -144,8 +142,8 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
         for r in refs(st.rhs):
             if r.name in uses:
                 uses[r.name] += 1
-    # A tangent read through arithmetic, or of a statement with it (whose indices may have
-    # given sizes), is a statement of its own: inlined, its reads would lose their ranges.
+    # A tangent read through arithmetic, or of a statement with it, is a statement of its
+    # own: inlined, its reads would lose their ranges (given sizes).
     read_through = {r.name for st in chain for r in refs(st.rhs) if r.subs is not None} | \
         {st.name for st in chain if arithmetic(st.rhs)}
     tangents: dict[str, Sum] = {}
@@ -311,16 +309,15 @@ def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget
 
     Each ``I`` keeps the length of the statement's axis beside the term, for where no
     factor carries it (a constant adjoint, folded in: ``bar`` is then a number); ``given``
-    marks those lengths given (SPEC §8). A term
+    (a statement with index arithmetic) marks them given: reads that read zeros past an
+    array's end there (a size the caller gave) do so again (SPEC §8). A term
     of ``local`` repeated as the same object stays one object (see ``rules._d_term``).
     """
     terms = []
-    # With index arithmetic the statement's own ranges are given: its reads may have read
-    # zeros past an array's end (a size the caller gave), and do so again here.
     lengths = tuple(Extent(i, lhs.name, axis, given) for axis, i in enumerate(lhs.indices))
     for k, b in enumerate(bar.terms):
         b = freshen(b, set(context))
-        if given:  # an adjoint shaped like the statement gives those lengths, computed anyway
+        if given:  # lengths from the adjoint (shaped like the statement) where it has them
             carried = {i: Extent(i, f.name, axis, True) for f in b.factors
                        if isinstance(f, Ref) for axis, i in f.plain_axes()}
             lengths = tuple(carried.get(e.name, e) for e in lengths)
@@ -375,30 +372,3 @@ def sized(st: Statement, sources: list[Ref]) -> Statement:
     if len(extents) == len(st.extents):
         return st
     return Statement(st.name, st.indices, st.rhs, tuple(extents))
-
-
-def resolve_extents(statements: Iterable[Statement],
-                    context: Iterable[Statement] = ()) -> list[Statement]:
-    """The statements with every extent that names a statement replaced by the input axis
-    that sizes it, so that no statement is computed only for its shape."""
-    statements = list(statements)
-    by_name = {st.name: st for st in (*context, *statements)}
-
-    def fix(extents: tuple[Extent, ...]) -> tuple[Extent, ...]:
-        out = []
-        for e in extents:
-            source = resolve(e.tensor, e.axis, by_name) if e.tensor in by_name else None
-            out.append(Extent(e.name, *source, e.given) if source is not None else e)
-        return tuple(out)
-
-    def in_sum(expr: Sum) -> Sum:
-        return Sum(tuple(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
-                              t.summed, fix(t.extents)) for t in expr.terms))
-
-    out = []
-    for st in statements:
-        if any(True for _ in statement_extents(st)):
-            st = Statement(st.name, st.indices, in_sum(st.rhs), fix(st.extents))
-            by_name[st.name] = st
-        out.append(st)
-    return out

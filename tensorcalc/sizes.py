@@ -15,7 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .ir import Statement, Sum, all_deltas, arithmetic, index_tensors, refs, statement_extents
+from .ir import (
+    Extent,
+    Statement,
+    Sum,
+    Term,
+    all_deltas,
+    arithmetic,
+    index_tensors,
+    map_factor_sums,
+    refs,
+    statement_extents,
+)
 
 Source = tuple[str, int]
 
@@ -79,3 +90,30 @@ def resolve(tensor: str, axis: int, statements: Mapping[str, Statement]) -> Sour
             return None
         tensor, axis = source
     return tensor, axis
+
+
+def resolve_extents(statements: Iterable[Statement],
+                    context: Iterable[Statement] = ()) -> list[Statement]:
+    """The statements with every extent that names a statement replaced by the input axis
+    that sizes it, so that no statement is computed only for its shape."""
+    statements = list(statements)
+    by_name = {st.name: st for st in (*context, *statements)}
+
+    def fix(extents: tuple[Extent, ...]) -> tuple[Extent, ...]:
+        out = []
+        for e in extents:
+            source = resolve(e.tensor, e.axis, by_name) if e.tensor in by_name else None
+            out.append(Extent(e.name, *source, e.given) if source is not None else e)
+        return tuple(out)
+
+    def in_sum(expr: Sum) -> Sum:
+        return Sum(tuple(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
+                              t.summed, fix(t.extents)) for t in expr.terms))
+
+    out = []
+    for st in statements:
+        if any(True for _ in statement_extents(st)):
+            st = Statement(st.name, st.indices, in_sum(st.rhs), fix(st.extents))
+            by_name[st.name] = st
+        out.append(st)
+    return out
