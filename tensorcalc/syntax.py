@@ -62,17 +62,17 @@ class STensor:
 class _Linear:
     """An affine subscript while it is parsed: coefficients and an offset."""
 
-    def __init__(self, parts: dict[str, int], offset: int, pos: Pos):
-        self.parts, self.offset, self.pos = parts, offset, pos
+    def __init__(self, parts: dict[str, int], offset: int):
+        self.parts, self.offset = parts, offset
 
     def scaled(self, by: int) -> _Linear:
-        return _Linear({n: by * c for n, c in self.parts.items()}, by * self.offset, self.pos)
+        return _Linear({n: by * c for n, c in self.parts.items()}, by * self.offset)
 
     def plus(self, other: _Linear) -> _Linear:
         parts = dict(self.parts)
         for n, c in other.parts.items():
             parts[n] = parts.get(n, 0) + c
-        return _Linear(parts, self.offset + other.offset, self.pos)
+        return _Linear(parts, self.offset + other.offset)
 
 
 def plain_indices(indices: tuple[Subscript, ...] | None, where: str, pos: Pos) -> tuple[str, ...]:
@@ -164,7 +164,7 @@ def _integer(token: Token) -> int:
 
 def _linear(s: str | _Linear | Gather) -> _Linear:
     if isinstance(s, str):
-        return _Linear({s: 1}, 0, Pos(0, 0))
+        return _Linear({s: 1}, 0)
     if isinstance(s, Gather):
         raise ProgramError(f"the index tensor {s.name}[{','.join(s.indices)}] is a subscript of "
                            "its own: it takes no arithmetic (write E[t[n], j], not E[t[n]+1, j])")
@@ -218,13 +218,13 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
         return str(name)  # a plain index, the common case: no arithmetic object
 
     def index_number(self, number: Token) -> _Linear:
-        return _Linear({}, _integer(number), _pos(number))
+        return _Linear({}, _integer(number))
 
     def index_scaled(self, number: Token, name: Token) -> _Linear:
-        return _Linear({str(name): _integer(number)}, 0, _pos(number))
+        return _Linear({str(name): _integer(number)}, 0)
 
     def index_scaled_right(self, name: Token, number: Token) -> _Linear:
-        return _Linear({str(name): _integer(number)}, 0, _pos(name))
+        return _Linear({str(name): _integer(number)}, 0)
 
     def index_neg(self, operand: str | _Linear | Gather) -> _Linear:
         return _linear(operand).scaled(-1)

@@ -114,7 +114,7 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
     if any(i not in out for i in v_only + o_only) or set(out) != set(batch + v_only + o_only):
         return None
     read_view, read_other = steps
-    plans: dict[str, Any] = {}
+    decided: list[tuple[Any, ...]] = []  # the layout, decided on the first call
 
     def count(names: tuple[str, ...]) -> int:
         n = 1
@@ -122,7 +122,7 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
             n *= sizes[i]
         return n
 
-    def decide(v: Array) -> None:
+    def decide(v: Array) -> tuple[Any, ...]:
         # the view's axes by decreasing |stride|, longer axes later among equal strides
         rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, v.strides)}
         by_memory = sorted(view, key=lambda i: rank[i])
@@ -141,26 +141,22 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
             v_axes, o_axes = batch + lead + summed + kept, batch + o_only + summed
             natural = batch + lead + o_only + kept
         nb = count(batch + lead)
-        plans["v"] = (tuple(view.index(i) for i in v_axes),
-                      (nb, count(kept), count(summed)) if view_left
-                      else (nb, count(summed), count(kept)))
-        plans["o"] = (tuple(other.index(i) for i in o_axes),
-                      (nb, count(summed), count(o_only)) if view_left
-                      else (count(batch), count(o_only), count(summed)))
-        plans["left"] = view_left
-        plans["shape"] = tuple(sizes[i] for i in natural)
-        plans["final"] = tuple(natural.index(i) for i in out)
+        v_shape = (nb, count(kept), count(summed)) if view_left \
+            else (nb, count(summed), count(kept))
+        o_shape = (nb, count(summed), count(o_only)) if view_left \
+            else (count(batch), count(o_only), count(summed))
+        return (tuple(view.index(i) for i in v_axes), v_shape,
+                tuple(other.index(i) for i in o_axes), o_shape, view_left,
+                tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))
 
     def run(env: Env) -> Array:
         v, o = read_view(env), read_other(env)
-        if not plans:
-            decide(v)
-        (vp, vs), (op, os_) = plans["v"], plans["o"]
+        if not decided:  # threads may both decide: the same layout, appended whole
+            decided.append(decide(v))
+        vp, vs, op, os_, view_left, shape, final = decided[0]
         a = np.ascontiguousarray(v.transpose(vp)).reshape(vs)
         b = o.transpose(op).reshape(os_)
-        value = np.matmul(a, b) if plans["left"] else np.matmul(b, a)
-        value = value.reshape(plans["shape"])
-        final = plans["final"]
+        value = (np.matmul(a, b) if view_left else np.matmul(b, a)).reshape(shape)
         return value if final == tuple(range(len(final))) else value.transpose(final).copy()
 
     return run

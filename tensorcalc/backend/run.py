@@ -423,13 +423,9 @@ class StatementBinder:
             return self.scatter(op)
         if isinstance(op, MaskOperand):
             self.refuse_dask(f"delta[{op.i},{subscript_text(op.sub)}]")
-            mask = make_mask(op.i, op.sub, op.free, self.sizes, self.xp, self.dtype)
+            mask = make_mask(op.i, op.sub, op.free, self.sizes, self.xp, self.dtype,
+                             self.where)
             names = index_names((op.sub,))
-            where = self.where
-            if not names:
-                xp, dtype, shape = self.xp, self.dtype, self.shape(op.free)
-                return lambda env: mask() if not where else \
-                    xp.asarray(mask(), **where) if mask().shape == shape else mask()
             return lambda env: mask(**{n: env[n] for n in names})
         if isinstance(op, DeltaOperand):
             n, m = self.sizes[op.i], self.sizes[op.j]

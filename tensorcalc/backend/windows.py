@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..ir import Affine, Gather, Subscript, sub_names
+from ..ir import Affine, Gather, Subscript
 
 Array = Any
 Reader = Callable[..., Array]  # (array, index arrays by name) -> the view
@@ -52,6 +52,22 @@ def _coefficients(sub: Subscript) -> dict[str, int]:
     return {}
 
 
+def _over(sub: Subscript, axes: tuple[str, ...], sizes: Mapping[str, int],
+          index: Mapping[str, Array], xp: Any, where: dict[str, Any]) -> Array:
+    """The value of a subscript at every point of the grid ``axes`` (broadcastable to it):
+    the index array's entries, or the affine expression of the grid's coordinates."""
+    if isinstance(sub, Gather):
+        order = [sub.indices.index(i) for i in axes if i in sub.indices]
+        t = index[sub.name]
+        t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
+        return xp.reshape(t, tuple(sizes[i] if i in sub.indices else 1 for i in axes))
+    total: Array = xp.asarray(sub.offset if isinstance(sub, Affine) else 0, **where)
+    for n, c in _coefficients(sub).items():
+        total = total + c * xp.reshape(xp.arange(sizes[n], **where),
+                                       tuple(sizes[n] if i == n else 1 for i in axes))
+    return total
+
+
 def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mapping[str, int],
                 shape: tuple[int, ...], xp: Any, name: str) -> Reader:
     """A function from the array ``name`` (of ``shape``) to its values at the subscripts
@@ -64,9 +80,6 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
     pads = [(0, 0) if b is None else (max(0, -b[0]), max(0, b[1] - (n - 1)))
             for b, n in zip(affine_bounds, shape)]
     padded_shape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
-    inside = all(b is None or (b[0] + lo >= 0 and b[1] + lo < n)
-                 for b, (lo, _), n in zip(affine_bounds, pads, padded_shape))
-    assert inside
     empty = 0 in shape
     padding = any(p != (0, 0) for p in pads)
 
@@ -104,27 +117,13 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
         return strided
 
     # Advanced indexing: one integer array per axis, broadcast over the grid ``out``.
-    def positions(d: int, s: Subscript, index: Mapping[str, Array]) -> Array:
-        lo = pads[d][0]
-        if isinstance(s, Gather):
-            t = index[s.name]
-            check_index_array(s.name, t, shape[d], name, d)
-            order = [s.indices.index(i) for i in out if i in s.indices]
-            t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
-            return xp.reshape(t, tuple(sizes[i] if i in s.indices else 1 for i in out))
-        total = None
-        for n, c in _coefficients(s).items():
-            part = xp.reshape(xp.arange(sizes[n], **where) * c,
-                              tuple(sizes[n] if i == n else 1 for i in out))
-            total = part if total is None else total + part
-        offset = (s.offset if isinstance(s, Affine) else 0) + lo
-        return total + offset if total is not None else xp.asarray(offset, **where)
-
-    where: dict[str, Any] = {}
-
     def gathered(array: Array, **index: Array) -> Array:
-        where.update(_device(array))
-        subscripts = tuple(positions(d, s, index) for d, s in enumerate(axes))
+        where = _device(array)
+        for d, s in enumerate(axes):
+            if isinstance(s, Gather):
+                check_index_array(s.name, index[s.name], shape[d], name, d)
+        subscripts = tuple(_over(s, out, sizes, index, xp, where) + lo
+                           for s, (lo, _) in zip(axes, pads))
         value = pad(array)[subscripts]
         return xp.broadcast_to(value, grid) if value.shape != grid else value
 
@@ -203,34 +202,18 @@ def make_scatter(shifts: tuple[tuple[str, Affine | Gather], ...], have: tuple[st
     perm = tuple(have.index(i) for i in grid + rest)
     produced = targets + free_grid + rest
     final = tuple(produced.index(i) for i in out)
-    where: dict[str, Any] = {}
-
-    def coordinate(n: str) -> Array:
-        shape = tuple(sizes[i] if i == n else 1 for i in grid)
-        return xp.reshape(xp.arange(sizes[n], **where), shape)
-
-    def target_of(s: Affine | Gather, index: Mapping[str, Array], length: int) -> Array:
-        if isinstance(s, Gather):
-            t = index[s.name]
-            check_index_array(s.name, t, length, "the derivative", 0)
-            order = [s.indices.index(i) for i in grid if i in s.indices]
-            t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
-            return xp.reshape(t, tuple(sizes[i] if i in s.indices else 1 for i in grid))
-        total: Array = xp.asarray(s.offset, **where)
-        for n, c in s.parts:
-            total = total + c * coordinate(n)
-        return total
-
     def run(values: Array, **index: Array) -> Array:
-        where.update(_device(values))
+        where = _device(values)
         linear: Array = xp.asarray(0, **where)
         inside: Array = xp.asarray(True, **where)
         for p, s in shifts:
-            t = target_of(s, index, sizes[p])
+            if isinstance(s, Gather):
+                check_index_array(s.name, index[s.name], sizes[p], "the derivative", 0)
+            t = _over(s, grid, sizes, index, xp, where)
             inside = inside & (t >= 0) & (t < sizes[p])
             linear = linear * sizes[p] + t
         for i in free_grid:
-            linear = linear * sizes[i] + coordinate(i)
+            linear = linear * sizes[i] + _over(i, grid, sizes, index, xp, where)
         linear = xp.where(inside, linear, -1)
         linear = xp.reshape(xp.broadcast_to(linear, tuple(sizes[i] for i in grid)), (g,))
         flat = xp.reshape(xp.permute_dims(values, perm), (g, r))
@@ -264,24 +247,10 @@ def make_fit(shape: tuple[int, ...], want: tuple[int, ...], xp: Any) -> Callable
 
 
 def make_mask(i: str, sub: Affine | Gather, free: tuple[str, ...], sizes: Mapping[str, int],
-              xp: Any, dtype: Any) -> Callable[..., Array]:
-    """``delta[i, sub]`` as a 0/1 array over ``free``."""
-    def coordinate(n: str, where: dict[str, Any]) -> Array:
-        return xp.reshape(xp.arange(sizes[n], **where), tuple(sizes[m] if m == n else 1
-                                                              for m in free))
-
+              xp: Any, dtype: Any, where: dict[str, Any]) -> Callable[..., Array]:
+    """``delta[i, sub]`` as a 0/1 array over ``free`` (on the device ``where`` names)."""
     def run(**index: Array) -> Array:
-        where = _device(next(iter(index.values()))) if index else {}
-        if isinstance(sub, Gather):
-            t = index[sub.name]
-            order = [sub.indices.index(m) for m in free if m in sub.indices]
-            t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
-            value = xp.reshape(t, tuple(sizes[m] if m in sub.indices else 1 for m in free))
-        else:
-            value = xp.asarray(sub.offset, **where)
-            for n, c in sub.parts:
-                value = value + c * coordinate(n, where)
-        hit = coordinate(i, where) == value
+        hit = _over(i, free, sizes, index, xp, where) == _over(sub, free, sizes, index, xp, where)
         return xp.astype(xp.broadcast_to(hit, tuple(sizes[m] for m in free)), dtype)
 
     return run
@@ -290,10 +259,6 @@ def make_mask(i: str, sub: Affine | Gather, free: tuple[str, ...], sizes: Mappin
 def index_names(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
     """The index arrays a read uses."""
     return tuple(dict.fromkeys(s.name for s in axes if isinstance(s, Gather)))
-
-
-def used(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(n for s in axes for n in sub_names(s)))
 
 
 # --- plain kernels: NumPy only, self-contained, copied into ``to_python()``'s code ---------
