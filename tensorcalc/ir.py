@@ -471,7 +471,9 @@ def reads(f: Factor) -> tuple[str, tuple[str, ...]]:
     factors equal up to the names of their indices, and cheap, so that canonical keys are
     computed only where these repeat."""
     kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
-    return kind, tuple(sorted(r.name for r in refs(as_sum(f))))
+    if isinstance(f, Ref):
+        return kind, (f.name,)
+    return kind, tuple(sorted(r.name for s in children(f) for r in refs(s)))
 
 
 def refs(expr: Sum) -> Iterator[Ref]:
@@ -503,16 +505,39 @@ def index_order(f: Factor) -> list[str]:
 
 
 def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
-    """Apply ``fn`` to the sums directly inside a factor."""
-    if isinstance(factor, Call):
-        return Call(factor.fn, fn(factor.arg))
-    if isinstance(factor, Reduce):
-        return Reduce(factor.fn, factor.indices, fn(factor.arg))
+    """Apply ``fn`` to the sums directly inside a factor; the factor itself where ``fn``
+    gives every sum back as it was (it keeps what is cached on it)."""
+    if isinstance(factor, (Call, Reduce)):
+        arg = fn(factor.arg)
+        if arg is factor.arg:
+            return factor
+        if isinstance(factor, Call):
+            return Call(factor.fn, arg)
+        return Reduce(factor.fn, factor.indices, arg)
     if isinstance(factor, Power):
-        return Power(fn(factor.base), fn(factor.exponent))
+        base, exponent = fn(factor.base), fn(factor.exponent)
+        if base is factor.base and exponent is factor.exponent:
+            return factor
+        return Power(base, exponent)
     if isinstance(factor, Sum):
         return fn(factor)
     return factor
+
+
+def same_terms(expr: Sum, terms: Iterable[Term]) -> Sum:
+    """A sum of ``terms``: ``expr`` itself where they are its own terms, the same objects."""
+    terms = tuple(terms)
+    if len(terms) == len(expr.terms) and all(a is b for a, b in zip(terms, expr.terms)):
+        return expr
+    return Sum(terms)
+
+
+def same_factors(term: Term, factors: Iterable[Factor]) -> Term:
+    """``term`` with ``factors``: ``term`` itself where they are its own, the same objects."""
+    factors = tuple(factors)
+    if len(factors) == len(term.factors) and all(a is b for a, b in zip(factors, term.factors)):
+        return term
+    return Term(term.coef, factors, term.summed, term.extents)
 
 
 # --- renaming -----------------------------------------------------------------
@@ -520,6 +545,8 @@ def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
 
 def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:
     """Rename free and bound indices alike (the caller guarantees no capture)."""
+    if mapping.keys().isdisjoint(mentioned(factor)):
+        return factor
     if isinstance(factor, Ref):
         if factor.subs is not None:
             return access(factor.name, (rename_subscript(s, mapping) for s in factor.subs))
@@ -545,7 +572,9 @@ def rename_subscript(sub: Subscript, mapping: dict[str, str]) -> Subscript:
 
 
 def rename_term(term: Term, mapping: dict[str, str]) -> Term:
-    if not mapping:
+    """``term`` with its indices renamed; the same object where none of them is renamed
+    (its cached keys and simplified forms stay with it)."""
+    if not mapping or mapping.keys().isdisjoint(term.mentioned):
         return term
     return Term(
         term.coef,
@@ -562,7 +591,7 @@ def rename_extents(extents: tuple[Extent, ...], mapping: dict[str, str]) -> tupl
 def rename_sum(expr: Sum, mapping: dict[str, str]) -> Sum:
     if not mapping:
         return expr
-    return Sum(tuple(rename_term(t, mapping) for t in expr.terms))
+    return same_terms(expr, (rename_term(t, mapping) for t in expr.terms))
 
 
 def fresh_name(base: str, taken: set[str] | frozenset[str]) -> str:
@@ -592,7 +621,7 @@ def freshen(term: Term, used: set[str] | None = None) -> Term:
     used |= set(term.free) | term.summed
 
     def inner(s: Sum) -> Sum:
-        return Sum(tuple(freshen(t, used) for t in s.terms))
+        return same_terms(s, (freshen(t, used) for t in s.terms))
 
     def factor(f: Factor) -> Factor:
         if isinstance(f, Reduce) and f.bound:  # its own bound names, like a term's summed
@@ -605,7 +634,7 @@ def freshen(term: Term, used: set[str] | None = None) -> Term:
             f = renamed
         return map_factor_sums(f, inner)
 
-    return Term(term.coef, tuple(factor(f) for f in term.factors), term.summed, term.extents)
+    return same_factors(term, (factor(f) for f in term.factors))
 
 
 # --- index arithmetic ---------------------------------------------------------------

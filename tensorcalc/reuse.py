@@ -27,6 +27,8 @@ from .ir import (
     reductions,
     refs,
     rename_term,
+    same_factors,
+    same_terms,
 )
 from .simplify import canonical_term, factor_key, term_key
 
@@ -60,8 +62,8 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
         return map_factor_sums(f, in_sum)
 
     def in_sum(s: Sum) -> Sum:
-        return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed, t.extents)
-                         for t in s.terms))
+        return same_terms(s, (same_factors(t, (in_factor(f) for f in t.factors))
+                              for t in s.terms))
 
     for st in forward_statements:
         learn(st)
@@ -91,8 +93,8 @@ def refer_to_statement(expr: Sum, st: Statement) -> Sum:
         return ref if f == value else map_factor_sums(f, in_sum)
 
     def in_sum(s: Sum) -> Sum:
-        return Sum(tuple(Term(u.coef, tuple(in_factor(f) for f in u.factors), u.summed,
-                              u.extents) for u in s.terms))
+        return same_terms(s, (same_factors(u, (in_factor(f) for f in u.factors))
+                              for u in s.terms))
 
     return in_sum(expr)
 
@@ -155,8 +157,8 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
         return map_factor_sums(f, in_sum)
 
     def in_sum(s: Sum) -> Sum:
-        return Sum(tuple(Term(t.coef, tuple(in_factor(f) for f in t.factors), t.summed, t.extents)
-                         for t in s.terms))
+        return same_terms(s, (same_factors(t, (in_factor(f) for f in t.factors))
+                              for t in s.terms))
 
     # Each hoisted statement goes just before the first statement that uses it (a hoisted
     # one that holds another counts as a user of it: the inner one goes first).

@@ -49,6 +49,8 @@ from .ir import (
     read_inside,
     rename_factor,
     rename_term,
+    same_factors,
+    same_terms,
     sizes_carried,
     sub_names,
     substitute,
@@ -77,11 +79,10 @@ def substitute_deltas(term: Term) -> Term:
         else:
             break
     # delta[i,i] is one where i is free; summed it is the size of i, kept as written.
-    factors = tuple(
+    return same_factors(term, (
         f for f in term.factors
         if not (isinstance(f, Delta) and f.i == f.j and f.i not in term.summed)
-    )
-    return Term(term.coef, factors, term.summed, term.extents)
+    ))
 
 
 def substitute_shifts(term: Term) -> Term:
@@ -187,10 +188,51 @@ def _simplify_sum(expr: Sum, held: frozenset[str], top: bool) -> Sum:
         new = collect(terms, held)
         if top:
             new = distinct_bound_names(new, held)
-        if new == expr:
+        # Settled terms, renamed, are settled still, and the canonical form of a canonical
+        # term is itself: another round would give ``new`` back. It is not run.
+        if new == expr or all(_settled(t) for t in terms):
+            expr = new
             break
         expr = new
     return expr
+
+
+def _settled(term: Term) -> bool:
+    """Would ``simplify_term`` give ``term`` back unchanged? True only where nothing it does
+    applies: no sum to inline or fold, no delta to substitute, no shifted delta, no power or
+    function of numbers, no powers of one base to merge, and no index bound inside a
+    factor (a nested sum's bound names follow the names around it, which a renaming
+    changes). False where unsure: the fixed point then runs another round."""
+    if term.coef == 0:
+        return False
+    numeric_powers = False
+    for f in term.factors:
+        if isinstance(f, Ref):
+            continue
+        if isinstance(f, Delta):
+            if f.i in term.summed or f.j in term.summed or f.i == f.j:
+                return False
+            continue
+        if isinstance(f, Shift) or mentioned(f) != frozenset(f.free):
+            return False
+        if isinstance(f, Sum):
+            if len(f.terms) <= 1 or _distribute(Term(1.0, (f,), term.summed)) is not None:
+                return False
+        elif isinstance(f, Power):
+            e = const_value(f.exponent)
+            if e is not None:
+                numeric_powers = True
+                if e in (0.0, 1.0) or const_value(f.base) is not None or (
+                        e == int(e) and len(f.base.terms) == 1):
+                    return False
+        elif isinstance(f, Call):
+            if const_value(f.arg) is not None:
+                return False
+        else:
+            return False  # a function of whole axes: left to the rounds
+    if numeric_powers:
+        return _merge_powers(list(term.factors), []) == list(term.factors)
+    return True
 
 
 def distinct_bound_names(expr: Sum, held: frozenset[str] = frozenset()) -> Sum:
@@ -277,8 +319,13 @@ def simplify_term(term: Term) -> list[Term]:
     if coef == 0:
         return []
     factors = _merge_powers(factors, extents)
-    term = Term(coef, tuple(factors), term.summed, tuple(extents))
-    term = Term(coef, term.factors, term.summed, needed_extents(term))
+    if coef != term.coef or len(extents) != len(term.extents):
+        term = Term(coef, tuple(factors), term.summed, tuple(extents))
+    else:
+        term = same_factors(term, factors)
+    kept = needed_extents(term)
+    if kept != term.extents:
+        term = Term(coef, term.factors, term.summed, kept)
     spread = _distribute(term)
     if spread is not None:
         out: list[Term] = []
@@ -354,6 +401,8 @@ def _base_key(base: Sum) -> str:
 
 
 def _inline(term: Term) -> Term:
+    if not any(isinstance(f, Sum) and len(f.terms) <= 1 for f in term.factors):
+        return term
     coef = term.coef
     factors: list[Factor] = []
     summed = set(term.summed)
@@ -476,15 +525,17 @@ def _to_temporaries(term: Term, counter: list[int]) -> Term:
             counter[0] += 1
         return mapping
 
+    if term.mentioned == frozenset(term.free):  # nothing bound inside: nothing to rename
+        return term
     term = rename_term(term, temporaries(sorted(term.summed)))
 
     def factor(f: Factor) -> Factor:
         if isinstance(f, Reduce) and f.bound:
             f = rename_factor(f, temporaries(f.bound))
-        return map_factor_sums(f, lambda s: Sum(tuple(_to_temporaries(t, counter)
-                                                     for t in s.terms)))
+        return map_factor_sums(f, lambda s: same_terms(s, (_to_temporaries(t, counter)
+                                                           for t in s.terms)))
 
-    return Term(term.coef, tuple(factor(f) for f in term.factors), term.summed, term.extents)
+    return same_factors(term, (factor(f) for f in term.factors))
 
 
 def _bound_here(term: Term) -> frozenset[str]:
@@ -518,22 +569,21 @@ def _canonical(term: Term, used: set[str]) -> Term:
             name = f"k{k}"
         mapping[i] = name
         taken.add(name)
-    term = rename_term(Term(term.coef, tuple(factors), term.summed, term.extents), mapping)
+    term = rename_term(same_factors(term, factors), mapping)
     inner_used = used | set(mapping.values())
 
     def inner(s: Sum) -> Sum:
-        return Sum(tuple(sorted((_canonical(t, inner_used | set(t.free)) for t in s.terms),
-                                key=term_key)))
+        return same_terms(s, sorted((_canonical(t, inner_used | set(t.free)) for t in s.terms),
+                                    key=term_key))
 
-    return Term(term.coef, tuple(map_factor_sums(f, inner) for f in term.factors), term.summed,
-                term.extents)
+    return same_factors(term, (map_factor_sums(f, inner) for f in term.factors))
 
 
 def _loose_key(f: Factor, loose: dict[str, str]) -> str:
     """A sort key that ignores which summed index is which (``loose`` maps each to '?')."""
     if isinstance(f, (Ref, Delta, Shift)):  # the key of the renamed factor, without making it
         return _leaf_key(f, loose)
-    return factor_key(rename_term(Term(1.0, (f,)), loose).factors[0])
+    return factor_key(rename_factor(f, loose))
 
 
 def _leaf_key(f: Ref | Delta | Shift, names: dict[str, str]) -> str:

@@ -172,6 +172,9 @@ class Runner:
             sample[SIZE_MARK + key] = _Shape((n,))
         self.steps: list[tuple[str, Step]] = []
         last = plan.statements[-1]
+        # The shapes of the tensors so far, one dict that grows: a statement reads only
+        # those before it, and only by name.
+        shapes = {name: tuple(v.shape) for name, v in sample.items() if hasattr(v, "shape")}
         for st in plan.statements:
             sizes = bind_sizes(st, sample, given)  # every check happens here, once per signature
             shape = tuple(sizes[i] for i in st.indices)
@@ -179,11 +182,11 @@ class Runner:
                 raise InputError(f"{st.name} would have {len(shape)} axes; NumPy arrays have "
                                  f"at most {_MAX_AXES}")
             sample[st.name] = _Shape(shape)
+            shapes[st.name] = shape
             if st is not last:
                 check_size(st.name, shape, itemsize, compact_hint=False)
             ctx = StatementBinder(xp, dtype, sizes, where, (st.name, itemsize))
-            ctx.shapes = {name: tuple(v.shape) for name, v in sample.items()
-                          if hasattr(v, "shape")}
+            ctx.shapes = shapes
             self.steps.append((st.name, ctx.sum(st.rhs, st.indices)))
         self.result = plan.result
         # a statement only an extent names is not run: binding took its shape already
