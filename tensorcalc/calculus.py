@@ -35,7 +35,7 @@ from .ir import (
 )
 from .modes import Derived, Names, all_indices, forward, reverse, sized
 from .program import Program
-from .reuse import hoist_repeated, reuse_forward
+from .reuse import hoist_repeated, reuse_forward, share_products
 from .rules import deltas
 from .sizes import resolve_extents
 
@@ -135,6 +135,7 @@ class _Setup:
         new_part = reuse_forward(
             forward_part, [st for st in derived.statements if st.name not in original] + [result])
         new_part = hoist_repeated(new_part, self.names.tensor)
+        new_part = share_products(new_part, self.names.tensor)
         if self.program.sizes:  # sizes given by name are the program's: its own indices
             new_part = [avoid_indices(st, set(self.program.sizes)) for st in new_part]
         # Extents that name statements become input axes: nothing is computed for a shape.

@@ -22,6 +22,7 @@ from .ir import (
     Term,
     index_order,
     map_factor_sums,
+    mentioned,
     only_contracted,
     reads,
     reductions,
@@ -184,3 +185,69 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
 
 def as_rhs(f: Factor) -> Sum:
     return Sum((Term(1.0, (f,)),))
+
+
+def share_products(derived: list[Statement], tensor_name: Callable[[str], str]
+                   ) -> list[Statement]:
+    """A contraction of tensors that two terms of a derivative compute (``G2[k,h] X[b,k]``
+    in ``H_bar_bar = G2[k,h] X[b,k] (1 - H^2)`` and in ``-2 G2[k,h] X[b,k] H H_bar``), under
+    any names of its indices, becomes a statement of its own, computed once: ``G2_X[b,h]
+    = G2[k,h] X[b,k]``. Only a closed product is shared: the tensors that hold every index
+    the term sums, beside other factors that sum nothing with them. Contracting it first
+    is then an order any contraction of the term could take, so nothing gets slower."""
+    found: dict[str, list[tuple[int, int, tuple[int, ...], tuple[str, ...]]]] = {}
+    products: dict[str, Term] = {}
+    for at, st in enumerate(derived):
+        for n, t in enumerate(st.rhs.terms):
+            closed = _closed_product(t)
+            if closed is None:
+                continue
+            inside, product = closed
+            product = canonical_term(product)  # factors in one order, whatever the term's
+            key, order = skeleton(Sum((product,)))
+            found.setdefault(key, []).append((at, n, inside, order))
+            products.setdefault(key, product)
+    shared = {key: places for key, places in found.items() if len(places) >= 2}
+    if not shared:
+        return derived
+    made: dict[str, tuple[Statement, tuple[str, ...]]] = {}
+    first_use: dict[int, list[Statement]] = {}
+    replaced: dict[tuple[int, int], tuple[tuple[int, ...], Ref]] = {}
+    for key, places in shared.items():
+        product = products[key]
+        base = "_".join(dict.fromkeys(f.name for f in product.factors if isinstance(f, Ref)))
+        # laid out as its first user's value is, so that it is read there without a transpose
+        lhs = derived[places[0][0]].indices
+        axes = sorted(product.free, key=lambda i: lhs.index(i) if i in lhs else len(lhs))
+        st = Statement(tensor_name(base), tuple(axes), Sum((product,)))
+        made[key] = (st, places[0][3])
+        first_use.setdefault(places[0][0], []).append(st)
+        for at, n, inside, order in places:
+            mapping = dict(zip(made[key][1], order))
+            replaced[(at, n)] = (inside, Ref(st.name, tuple(mapping[i] for i in st.indices)))
+    out: list[Statement] = []
+    for at, st in enumerate(derived):
+        out += first_use.get(at, [])
+        terms = []
+        for n, t in enumerate(st.rhs.terms):
+            if (at, n) in replaced:
+                inside, ref = replaced[(at, n)]
+                rest = tuple(f for k, f in enumerate(t.factors) if k not in inside)
+                t = Term(t.coef, rest + (ref,), frozenset(), t.extents)
+            terms.append(t)
+        out.append(Statement(st.name, st.indices, same_terms(st.rhs, terms), st.extents))
+    return out
+
+
+def _closed_product(t: Term) -> tuple[tuple[int, ...], Term] | None:
+    """The tensors of ``t`` that hold its summed indices, as a product of their own (with
+    their positions), where they are plain tensors, two or more, and not the whole term."""
+    if not t.summed or len(t.factors) < 3 or any(e.name in t.summed for e in t.extents):
+        return None
+    inside = tuple(k for k, f in enumerate(t.factors) if not t.summed.isdisjoint(mentioned(f)))
+    if len(inside) < 2 or len(inside) == len(t.factors):
+        return None
+    factors = tuple(t.factors[k] for k in inside)
+    if not all(isinstance(f, Ref) and f.subs is None for f in factors):
+        return None
+    return inside, Term(1.0, factors, t.summed)

@@ -8,6 +8,7 @@ import numpy as np
 
 import tensorcalc as tc
 from tensorcalc.backend.plan import CallOperand
+from tensorcalc.reuse import share_products
 from tests.fd import numeric_jacobian
 
 LOGISTIC = "L = sum[k](softplus(-y[k] X[k,l] w[l]))"
@@ -59,3 +60,52 @@ def test_shared_values_keep_their_axes_in_order() -> None:
     A, B = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
     np.testing.assert_allclose(p(A=A, B=B), 2 * np.exp(A @ B) + np.exp((A @ B).T),
                                rtol=1e-12)
+
+
+MLP = "H[b,h] = tanh(X[b,d] W[d,h] + c[h]); P[b,o] = H[b,h] V[h,o]; L = (P[b,o] - T[b,o])^2"
+
+
+def _mlp_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"X": rng.standard_normal((6, 5)), "W": rng.standard_normal((5, 4)),
+            "c": rng.standard_normal(4), "V": rng.standard_normal((4, 3)),
+            "T": rng.standard_normal((6, 3))}
+
+
+def test_a_product_two_terms_contract_is_one_statement() -> None:
+    """The VJP of the MLP's VJP (a Hessian-vector product) contracts ``G2[k,h] X[b,k]`` in
+    two statements: it is computed once, as a statement laid out like its first user."""
+    first = tc.vjp(MLP, "W", "G")
+    second = tc.vjp(first, "W", "G2")
+    lines = str(second).splitlines()
+    assert "G2_X[b,h] = G2[k,h] X[b,k]" in lines, lines
+    assert sum("G2[" in line for line in lines) == 1, lines
+    users = [line.split("[")[0] for line in lines if "G2_X[b,h]" in line.split("=", 1)[1]]
+    assert users == ["H_bar_bar", "H_bar1"], lines
+    rng = np.random.default_rng(2)
+    arrays = {**_mlp_arrays(rng), "G": np.float64(1.0)}
+    G2 = rng.standard_normal((5, 4))
+    # the directional derivative of the gradient along G2, by central differences
+    eps = 1e-6
+    plus = first(**{**arrays, "W": arrays["W"] + eps * G2})
+    minus = first(**{**arrays, "W": arrays["W"] - eps * G2})
+    np.testing.assert_allclose(second(**arrays, G2=G2), (plus - minus) / (2 * eps),
+                               rtol=1e-6, atol=1e-8)
+
+
+def _shared(text: str) -> list[str]:
+    p = tc.compile(text)
+    names = iter(f"S{k}" for k in range(10))
+    return [f"{st.name}[{','.join(st.indices)}]"
+            for st in share_products(list(p.statements), lambda base: next(names))]
+
+
+def test_only_closed_products_used_twice_are_shared() -> None:
+    assert _shared("Y[b,h] = G[k,h] X[b,k] u[b,h]\nZ[h,b] = X[b,k] G[k,h] v[b,h]") == \
+        ["S0[b,h]", "Y[b,h]", "Z[h,b]"]
+    # the sum over k reaches the tanh: contracting G X first is not a way to run Y
+    assert _shared("Y[b,h] = G[k,h] X[b,k] tanh(X[b,k])\nZ[b,h] = G[k,h] X[b,k] v[b,h]") \
+        == ["Y[b,h]", "Z[b,h]"]
+    # a whole term is no part of one: Z refers to Y already where reuse finds it
+    assert _shared("Y[b,h] = G[k,h] X[b,k]\nZ[b,h] = G[k,h] X[b,k] v[b,h]") == \
+        ["Y[b,h]", "Z[b,h]"]
+    assert not any(st.name.endswith("_X") for st in tc.grad(MLP, "W").statements)

@@ -17,7 +17,7 @@ SIZES = {"b": 3, "i": 37, "j": 41, "k": 29, "l": 5}
 NOT_MATMUL = {"ij,jk,ik->ik", "ij,ij->"}
 
 
-@pytest.mark.parametrize("text, spec", [
+PRODUCTS = [
     ("Y[i,k] = A[i,j] B[j,k]", "ij,jk->ik"),
     ("Y[k,i] = A[i,j] B[j,k]", "ij,jk->ki"),
     ("Y[i,k] = A[j,i] B[k,j]", "ji,kj->ik"),
@@ -34,7 +34,21 @@ NOT_MATMUL = {"ij,jk,ik->ik", "ij,ij->"}
     ("Y[j,k] = A[i,j] v[i] w[i] C[i,k]", "ij,i,i,ik->jk"),
     ("Y[i,k] = E[i,j,l] u[l,j] F[l,j,k]", "ijl,lj,ljk->ik"),
     ("Y[i,j,k] = A[i,j] B[j,k]", "ij,jk->ijk"),
-])
+]
+
+
+def _arrays(p: tc.Program) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    arrays: dict[str, np.ndarray] = {}
+    for st in p.statements:
+        for t in st.rhs.terms:
+            for f in t.factors:
+                arrays.setdefault(f.name, rng.standard_normal(  # type: ignore[union-attr]
+                    tuple(SIZES[i] for i in f.indices)))  # type: ignore[union-attr]
+    return arrays
+
+
+@pytest.mark.parametrize("text, spec", PRODUCTS)
 def test_matrix_products_agree_with_einsum(text: str, spec: str,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
@@ -46,13 +60,7 @@ def test_matrix_products_agree_with_einsum(text: str, spec: str,
 
     monkeypatch.setattr(np, "matmul", counted)
     p = tc.compile(text)
-    rng = np.random.default_rng(0)
-    arrays: dict[str, np.ndarray] = {}
-    for st in p.statements:
-        for t in st.rhs.terms:
-            for f in t.factors:
-                arrays.setdefault(f.name, rng.standard_normal(  # type: ignore[union-attr]
-                    tuple(SIZES[i] for i in f.indices)))  # type: ignore[union-attr]
+    arrays = _arrays(p)
     names = list(p.inputs)
     combos = 1
     for i in set(spec.replace(",", "").replace("->", "")):
@@ -72,3 +80,44 @@ def test_float32_stays_float32() -> None:
     value = tc.compile("Y[k,i] = A[i,j] B[j,k]")(A=A, B=B)
     assert value.dtype == np.float32 and value.flags.c_contiguous
     np.testing.assert_allclose(value, (A @ B).T, rtol=1e-4)
+
+
+@pytest.mark.parametrize("text, spec", PRODUCTS)
+def test_torch_products_are_one_matmul_laid_out_as_the_value(
+        text: str, spec: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On torch the same products run as ``torch.matmul`` in the value's own order: the
+    result is contiguous (opt_einsum's ``W^T X^T`` then a transpose would not be)."""
+    torch = pytest.importorskip("torch")
+    calls = []
+    matmul = torch.matmul
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return matmul(*args)
+
+    monkeypatch.setattr(torch, "matmul", counted)
+    p = tc.compile(text)
+    arrays = _arrays(p)
+    names = list(p.inputs)
+    value = p(**{n: torch.tensor(arrays[n]) for n in names})
+    expected = np.einsum(spec, *[arrays[n] for n in names])
+    np.testing.assert_allclose(value.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert bool(calls) == (spec not in NOT_MATMUL)
+    if calls:
+        assert value.is_contiguous()
+
+
+@pytest.mark.parametrize("text, spec", PRODUCTS[:8])
+def test_jax_products_agree_with_einsum(text: str, spec: str) -> None:
+    jax = pytest.importorskip("jax")
+    previous = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    try:
+        p = tc.compile(text)
+        arrays = _arrays(p)
+        names = list(p.inputs)
+        value = p(**{n: jax.numpy.asarray(arrays[n]) for n in names})
+        expected = np.einsum(spec, *[arrays[n] for n in names])
+        np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-12, atol=1e-12)
+    finally:
+        jax.config.update("jax_enable_x64", previous)

@@ -1,6 +1,7 @@
-"""Products that are not general contractions, run directly on NumPy: one matrix
-product (``np.matmul``, laid out so that nothing is copied after BLAS) and elementwise
-products. ``run.py`` picks them where a term's operands allow.
+"""Products that are not general contractions, run directly: one matrix product
+(``matmul``, laid out so that nothing is copied after BLAS, on NumPy and on the array API
+of torch, CuPy and JAX), elementwise products and, on NumPy, a convolution's im2col
+product. ``run.py`` picks them where a term's operands allow.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ Sizes = dict[str, int]
 
 
 def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
-           out: tuple[str, ...]) -> Step | None:
+           out: tuple[str, ...], xp: Any = np) -> Step | None:
     """A product that is one matrix product once the operands over the same axes are
-    multiplied elementwise (``H_bar[k,q] X[k,p] (1 - H[k,q]^2)``): run as ``np.matmul``
-    with the operands in the order that makes the result C-ordered in ``out``'s order,
-    so that nothing is copied afterwards. None for any other product."""
+    multiplied elementwise (``H_bar[k,q] X[k,p] (1 - H[k,q]^2)``): run as ``matmul`` of
+    the array namespace ``xp`` with the operands in the order that makes the result
+    C-ordered in ``out``'s order, so that nothing is copied afterwards (opt_einsum may
+    choose ``W^T X^T`` and transpose, which on torch is a slower product and a strided
+    result). None for any other product."""
     groups: dict[tuple[str, ...], list[Step]] = {}
     for idx, step in zip(indices, operands):
         groups.setdefault(idx, []).append(step)
@@ -33,7 +36,8 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         wider = next((g for g in groups if set(idx) < set(g)), None)
         if wider is not None:
             # their product first, at their own size, then one pass over the wider
-            groups[wider].append(broadcast(elementwise(groups.pop(idx)), idx, wider, sizes))
+            groups[wider].append(broadcast(elementwise(groups.pop(idx)), idx, wider, sizes,
+                                          xp))
     if len(groups) != 2:
         return None
     (ia, a_steps), (ib, b_steps) = groups.items()
@@ -63,24 +67,48 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
     shape = tuple(size[i] for i in natural)
     final = tuple(natural.index(i) for i in out)
     a_side, b_side = elementwise(a_steps), elementwise(b_steps)
-    matmul, identity = np.matmul, tuple(range(len(final)))
+    identity = tuple(range(len(final)))
+    if xp is np:
+        matmul = np.matmul
 
-    def run(env: Env) -> Array:
-        a = a_side(env).transpose(a_order).reshape(a_shape)
-        b = b_side(env).transpose(b_order).reshape(b_shape)
-        value = matmul(a, b).reshape(shape)
-        return value if final == identity else value.transpose(final).copy()
+        def run(env: Env) -> Array:
+            a = a_side(env).transpose(a_order).reshape(a_shape)
+            b = b_side(env).transpose(b_order).reshape(b_shape)
+            value = matmul(a, b).reshape(shape)
+            return value if final == identity else value.transpose(final).copy()
 
-    return run
+        return run
+    permute, reshape, product = xp.permute_dims, xp.reshape, xp.matmul
 
-def broadcast(step: Step, have: tuple[str, ...], want: tuple[str, ...], sizes: Sizes) -> Step:
+    def run_other(env: Env) -> Array:  # torch, CuPy, JAX: the array API's own functions
+        a = reshape(permute(a_side(env), a_order), a_shape)
+        b = reshape(permute(b_side(env), b_order), b_shape)
+        value = reshape(product(a, b), shape)
+        return value if final == identity else _contiguous(permute(value, final))
+
+    return run_other
+
+
+def _contiguous(value: Array) -> Array:
+    """A transposed result laid out in its own order (torch's ``contiguous``; a copy on
+    CuPy; JAX arrays have no layout to fix)."""
+    contiguous = getattr(value, "contiguous", None)
+    if contiguous is not None:
+        return contiguous()
+    copy = getattr(value, "copy", None)
+    return copy() if copy is not None and not hasattr(value, "at") else value
+
+def broadcast(step: Step, have: tuple[str, ...], want: tuple[str, ...], sizes: Sizes,
+              xp: Any = np) -> Step:
     """``step``'s value (axes ``have``) laid out to multiply an array over ``want``:
     transposed to ``want``'s order, with length-1 axes where it has none."""
     order = tuple(have.index(i) for i in want if i in have)
     shape = tuple(sizes[i] if i in have else 1 for i in want)
+    reshape = np.reshape if xp is np else xp.reshape
     if order == tuple(range(len(have))):
-        return lambda env: step(env).reshape(shape)
-    return lambda env: step(env).transpose(order).reshape(shape)
+        return lambda env: reshape(step(env), shape)
+    permute = np.transpose if xp is np else xp.permute_dims
+    return lambda env: reshape(permute(step(env), order), shape)
 
 
 def elementwise(steps: list[Step]) -> Step:

@@ -400,7 +400,8 @@ class StatementBinder:
                                          (operands[k], operands[1 - k]), plan.einsum_out)
                 if product is not None:
                     return product
-            product = matmul(self.sizes, indices, operands, plan.einsum_out)
+        if "dask" not in getattr(self.xp, "__name__", ""):  # Dask: its own chunked einsum
+            product = matmul(self.sizes, indices, operands, plan.einsum_out, self.xp)
             if product is not None:
                 return product
         expression = oe.contract_expression(spec, *shapes)
