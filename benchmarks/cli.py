@@ -44,6 +44,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for BLAS, torch and XLA (default: the libraries' own); "
                              "--threads 1 is steadier on a shared machine")
+    parser.add_argument("--only", default=None, metavar="KEYS",
+                        help="run only these workloads, by key, comma-separated (e.g. "
+                             "--only 8,14b); the summary then counts only their goals")
     return parser.parse_args(argv)
 
 
@@ -59,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
     cpu_start = cpu_snapshot()
     describe_machine()
+    chosen = None if args.only is None else {k.strip() for k in args.only.split(",")}
     for w in ALL:
-        run_step(w, ctx)
+        if chosen is None or w.key in chosen:
+            run_step(w, ctx)
 
     print(f"## Results ({'quick, ' if args.quick else ''}times: median of {repeats} repeats; "
           f"ratios: median of the per-repeat ratios of back-to-back runs; float64 except "

@@ -343,13 +343,18 @@ def children(factor: Factor) -> tuple[Sum, ...]:
 
 
 def mentioned(factor: Factor) -> frozenset[str]:
+    """Every index name used inside a factor, bound or free (kept on the factor)."""
     if isinstance(factor, (Ref, Delta, Shift)):
         return frozenset(factor.free)
-    names: set[str] = set(factor.indices) if isinstance(factor, Reduce) else set()
-    for s in children(factor):
-        for t in s.terms:
-            names |= t.mentioned
-    return frozenset(names)
+    cache = factor.__dict__
+    if "_mentioned" not in cache:
+        names: set[str] = set(factor.indices) if isinstance(factor, Reduce) else set()
+        for s in children(factor):
+            for t in s.terms:
+                names |= t.mentioned
+        cache["_mentioned"] = frozenset(names)
+    found: frozenset[str] = cache["_mentioned"]
+    return found
 
 
 def collapses(term: Term, names: Iterable[str]) -> bool:

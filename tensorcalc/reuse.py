@@ -20,6 +20,7 @@ from .ir import (
     Statement,
     Sum,
     Term,
+    all_factors,
     index_order,
     map_factor_sums,
     mentioned,
@@ -40,8 +41,14 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
     (``H[b,h]``): forward values and derivative pieces are computed once."""
     patterns: dict[str, tuple[Statement, tuple[str, ...]]] = {}
     rough: set[tuple[str, tuple[str, ...]]] = set()  # cheap keys of the patterns
+    # The cheap keys of the factors of the derivative: a statement whose own is none of
+    # them is never looked for, and its canonical form is not made.
+    wanted = {reads(f) for st in derived for f in all_factors(st.rhs)
+              if not isinstance(f, (Ref, Delta))}
 
     def learn(st: Statement) -> None:
+        if _rough_pattern(st.rhs) not in wanted:
+            return
         pattern = _pattern(st.rhs)
         if pattern is not None:
             key, order = skeleton(pattern)
@@ -98,6 +105,15 @@ def refer_to_statement(expr: Sum, st: Statement) -> Sum:
                               for u in s.terms))
 
     return in_sum(expr)
+
+
+def _rough_pattern(rhs: Sum) -> tuple[str, tuple[str, ...]] | None:
+    """``reads`` of the pattern ``_pattern`` would make, without making it."""
+    if len(rhs.terms) > 1:
+        return reads(rhs)
+    if len(rhs.terms) == 1 and len(rhs.terms[0].factors) == 1:
+        return reads(rhs.terms[0].factors[0])
+    return None
 
 
 def _pattern(rhs: Sum) -> Factor | None:

@@ -60,6 +60,10 @@ from .ir import (
 def substitute_deltas(term: Term) -> Term:
     """Remove every delta of the term that has a summed index (top level only)."""
     while True:
+        # One renaming for every delta that touches no name another one renames (a chain
+        # delta[a,b] delta[b,c] takes two rounds): what one at a time would give, sooner.
+        mapping: dict[str, str] = {}
+        dropped: set[int] = set()
         for k, f in enumerate(term.factors):
             if not isinstance(f, Delta) or f.i == f.j:
                 continue
@@ -69,15 +73,17 @@ def substitute_deltas(term: Term) -> Term:
                 gone, keep = f.j, f.i
             else:
                 continue
+            if {gone, keep} & (mapping.keys() | set(mapping.values())):
+                continue  # the next round
             if collapses(term, (gone, keep)) or read_inside(term, gone):  # stays: see there
                 continue
-            rest = term.factors[:k] + term.factors[k + 1:]
-            renamed = rename_term(Term(term.coef, rest, term.summed - {gone}, term.extents),
-                                  {gone: keep})
-            term = renamed
+            mapping[gone] = keep
+            dropped.add(k)
+        if not mapping:
             break
-        else:
-            break
+        rest = tuple(f for k, f in enumerate(term.factors) if k not in dropped)
+        term = rename_term(Term(term.coef, rest, term.summed - mapping.keys(), term.extents),
+                           mapping)
     # delta[i,i] is one where i is free; summed it is the size of i, kept as written.
     return same_factors(term, (
         f for f in term.factors
@@ -342,7 +348,7 @@ def _merge_powers(factors: list[Factor], extents: list[Extent]) -> list[Factor]:
     the same base: ``x[k] x[k]`` stays a product that einsum contracts. Exponents must be
     numbers. A power whose exponents add to 0 is dropped, its sizes kept in ``extents``.
     """
-    if not any(_numeric_power(f) for f in factors):
+    if len(factors) < 2 or not any(_numeric_power(f) for f in factors):
         return factors
     groups: dict[str, list[int]] = {}
     bases: list[tuple[Sum, float] | None] = []
@@ -549,6 +555,10 @@ _POOL = ("k", "l", "m", "n", "r", "s", "t", "u", "v", "w", "a", "b", "c", "d", "
 
 def _canonical(term: Term, used: set[str]) -> Term:
     bound = _bound_here(term)
+    if not bound:  # nothing to name here: the factors sorted, the sums inside made canonical
+        term = same_factors(term, sorted(term.factors, key=factor_key))
+        return same_factors(term, (map_factor_sums(f, _canonical_sum(used))
+                                   for f in term.factors))
     loose = {i: "?" for i in bound}  # made once per term: a term may have many factors
     factors = sorted(term.factors, key=lambda f: _loose_key(f, loose))
     first_use: dict[str, None] = {}
@@ -570,13 +580,17 @@ def _canonical(term: Term, used: set[str]) -> Term:
         mapping[i] = name
         taken.add(name)
     term = rename_term(same_factors(term, factors), mapping)
-    inner_used = used | set(mapping.values())
+    inner = _canonical_sum(used | set(mapping.values()))
+    return same_factors(term, (map_factor_sums(f, inner) for f in term.factors))
 
+
+def _canonical_sum(used: set[str]) -> Callable[[Sum], Sum]:
+    """The canonical form of a sum inside a term whose names ``used`` are taken."""
     def inner(s: Sum) -> Sum:
-        return same_terms(s, sorted((_canonical(t, inner_used | set(t.free)) for t in s.terms),
+        return same_terms(s, sorted((_canonical(t, used | set(t.free)) for t in s.terms),
                                     key=term_key))
 
-    return same_factors(term, (map_factor_sums(f, inner) for f in term.factors))
+    return inner
 
 
 def _loose_key(f: Factor, loose: dict[str, str]) -> str:
