@@ -19,6 +19,7 @@ from .calculus import jvp, vjp
 from .errors import InputError
 from .ir import Statement, dependencies, fresh_name
 from .program import Program
+from .reuse import elementwise_groups, share_products
 
 
 class BoundProgram:
@@ -63,10 +64,13 @@ class BoundProgram:
                     return None
                 merged[st.name] = st
             results.append(program.result)
-        produced = set(merged)
-        inputs = tuple(dict.fromkeys(n for st in merged.values() for n in sorted(
+        # A product two gradients make alike (``H_bar (1 - H^2)`` for W's and c's) once
+        taken = set(merged) | forward | set(self.program.accepts) | {self.cotangent}
+        statements = tuple(share_products(list(merged.values()), _Fresh(taken),
+                                          elementwise_groups))
+        produced = {st.name for st in statements}
+        inputs = tuple(dict.fromkeys(n for st in statements for n in sorted(
             dependencies(st)) if n not in produced))
-        statements = tuple(merged.values())
         return SharedBackward(plan_program(statements, inputs, statements[-1].name), tuple(results))
 
     def arrays(self, given: dict[str, Any]) -> list[Any]:
@@ -79,6 +83,18 @@ class BoundProgram:
                 + (f"; missing: {', '.join(missing)}" if missing else "")
             )
         return [given[n] for n in self.names]
+
+
+class _Fresh:
+    """Fresh statement names, none of them in ``taken``."""
+
+    def __init__(self, taken: set[str]):
+        self.taken = taken
+
+    def __call__(self, base: str) -> str:
+        name = fresh_name(f"{base}_product", self.taken)
+        self.taken.add(name)
+        return name
 
 
 class SharedBackward:

@@ -203,67 +203,88 @@ def as_rhs(f: Factor) -> Sum:
     return Sum((Term(1.0, (f,)),))
 
 
-def share_products(derived: list[Statement], tensor_name: Callable[[str], str]
-                   ) -> list[Statement]:
+Part = tuple[tuple[int, ...], Term]  # the positions of some factors of a term, their product
+
+
+def share_products(derived: list[Statement], tensor_name: Callable[[str], str],
+                   parts: Callable[[Term], list[Part]] | None = None) -> list[Statement]:
     """A contraction of tensors that two terms of a derivative compute (``G2[k,h] X[b,k]``
     in ``H_bar_bar = G2[k,h] X[b,k] (1 - H^2)`` and in ``-2 G2[k,h] X[b,k] H H_bar``), under
     any names of its indices, becomes a statement of its own, computed once: ``G2_X[b,h]
     = G2[k,h] X[b,k]``. Only a closed product is shared: the tensors that hold every index
     the term sums, beside other factors that sum nothing with them. Contracting it first
-    is then an order any contraction of the term could take, so nothing gets slower."""
+    is then an order any contraction of the term could take, so nothing gets slower.
+    ``parts`` gives other products to share (``elementwise_groups``)."""
+    find = parts or _closed_product
     found: dict[str, list[tuple[int, int, tuple[int, ...], tuple[str, ...]]]] = {}
     products: dict[str, Term] = {}
     for at, st in enumerate(derived):
         for n, t in enumerate(st.rhs.terms):
-            closed = _closed_product(t)
-            if closed is None:
-                continue
-            inside, product = closed
-            product = canonical_term(product)  # factors in one order, whatever the term's
-            key, order = skeleton(Sum((product,)))
-            found.setdefault(key, []).append((at, n, inside, order))
-            products.setdefault(key, product)
+            for inside, product in find(t):
+                product = canonical_term(product)  # factors in one order, whatever the term's
+                key, order = skeleton(Sum((product,)))
+                found.setdefault(key, []).append((at, n, inside, order))
+                products.setdefault(key, product)
     shared = {key: places for key, places in found.items() if len(places) >= 2}
     if not shared:
         return derived
-    made: dict[str, tuple[Statement, tuple[str, ...]]] = {}
     first_use: dict[int, list[Statement]] = {}
-    replaced: dict[tuple[int, int], tuple[tuple[int, ...], Ref]] = {}
+    replaced: dict[tuple[int, int], list[tuple[tuple[int, ...], Ref]]] = {}
     for key, places in shared.items():
         product = products[key]
-        base = "_".join(dict.fromkeys(f.name for f in product.factors if isinstance(f, Ref)))
-        # laid out as its first user's value is, so that it is read there without a transpose
-        lhs = derived[places[0][0]].indices
+        base = "_".join(dict.fromkeys(r.name for r in refs(Sum((product,)))))
+        # A contraction laid out as its first user's value is, so that it is read there
+        # without a transpose; an elementwise product as its operands are
+        lhs = derived[places[0][0]].indices if product.summed else ()
         axes = sorted(product.free, key=lambda i: lhs.index(i) if i in lhs else len(lhs))
-        st = Statement(tensor_name(base), tuple(axes), Sum((product,)))
-        made[key] = (st, places[0][3])
+        st = Statement(tensor_name(base or "shared"), tuple(axes), Sum((product,)))
         first_use.setdefault(places[0][0], []).append(st)
         for at, n, inside, order in places:
-            mapping = dict(zip(made[key][1], order))
-            replaced[(at, n)] = (inside, Ref(st.name, tuple(mapping[i] for i in st.indices)))
+            mapping = dict(zip(places[0][3], order))
+            replaced.setdefault((at, n), []).append(
+                (inside, Ref(st.name, tuple(mapping[i] for i in st.indices))))
     out: list[Statement] = []
     for at, st in enumerate(derived):
         out += first_use.get(at, [])
         terms = []
         for n, t in enumerate(st.rhs.terms):
             if (at, n) in replaced:
-                inside, ref = replaced[(at, n)]
-                rest = tuple(f for k, f in enumerate(t.factors) if k not in inside)
-                t = Term(t.coef, rest + (ref,), frozenset(), t.extents)
+                gone = {k for inside, _ in replaced[(at, n)] for k in inside}
+                rest = tuple(f for k, f in enumerate(t.factors) if k not in gone)
+                made = tuple(ref for _, ref in replaced[(at, n)])
+                still = frozenset(i for i in t.summed if any(i in f.free for f in rest + made))
+                t = Term(t.coef, rest + made, still, t.extents)
             terms.append(t)
         out.append(Statement(st.name, st.indices, same_terms(st.rhs, terms), st.extents))
     return out
 
 
-def _closed_product(t: Term) -> tuple[tuple[int, ...], Term] | None:
+def elementwise_groups(t: Term) -> list[Part]:
+    """The factors of ``t`` over the same indices, two or more (``H_bar[k,q] (1 -
+    H[k,q]^2)``), as products of their own: a product every evaluation of the term makes
+    first (the merged backward pass of ``to_torch`` shares it between ``W``'s gradient and
+    ``c``'s)."""
+    groups: dict[frozenset[str], list[int]] = {}
+    for k, f in enumerate(t.factors):
+        if isinstance(f, (Ref, Call, Power, Sum)) and not (isinstance(f, Ref) and f.subs):
+            groups.setdefault(frozenset(f.free), []).append(k)
+    out = []
+    for axes, inside in groups.items():
+        if len(inside) >= 2 and axes and (len(inside) < len(t.factors) or t.summed):
+            factors = tuple(t.factors[k] for k in inside)
+            out.append((tuple(inside), Term(1.0, factors)))
+    return out
+
+
+def _closed_product(t: Term) -> list[Part]:
     """The tensors of ``t`` that hold its summed indices, as a product of their own (with
     their positions), where they are plain tensors, two or more, and not the whole term."""
     if not t.summed or len(t.factors) < 3 or any(e.name in t.summed for e in t.extents):
-        return None
+        return []
     inside = tuple(k for k, f in enumerate(t.factors) if not t.summed.isdisjoint(mentioned(f)))
     if len(inside) < 2 or len(inside) == len(t.factors):
-        return None
+        return []
     factors = tuple(t.factors[k] for k in inside)
     if not all(isinstance(f, Ref) and f.subs is None for f in factors):
-        return None
-    return inside, Term(1.0, factors, t.summed)
+        return []
+    return [(inside, Term(1.0, factors, t.summed))]

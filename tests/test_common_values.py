@@ -8,7 +8,7 @@ import numpy as np
 
 import tensorcalc as tc
 from tensorcalc.backend.plan import CallOperand
-from tensorcalc.reuse import share_products
+from tensorcalc.reuse import elementwise_groups, share_products
 from tests.fd import numeric_jacobian
 
 LOGISTIC = "L = sum[k](softplus(-y[k] X[k,l] w[l]))"
@@ -109,3 +109,36 @@ def test_only_closed_products_used_twice_are_shared() -> None:
     assert _shared("Y[b,h] = G[k,h] X[b,k]\nZ[b,h] = G[k,h] X[b,k] v[b,h]") == \
         ["Y[b,h]", "Z[b,h]"]
     assert not any(st.name.endswith("_X") for st in tc.grad(MLP, "W").statements)
+
+
+def test_the_merged_backward_pass_makes_a_shared_elementwise_product_once() -> None:
+    """to_torch's first-order backward pass runs one program for W's, c's and V's
+    gradients: ``H_bar (1 - H^2)``, which W's and c's both need, is one statement there,
+    laid out as its operands are, and every gradient equals its own VJP program's."""
+    from tensorcalc.bound import BoundProgram
+
+    bound = BoundProgram(MLP)
+    shared = bound.shared_backward(("W", "c", "V"))
+    assert shared is not None
+    statements = {st.name: st for st in shared.plan.statements}
+    product = [st for name, st in statements.items() if name.endswith("_product")]
+    assert len(product) == 1 and product[0].indices == ("k", "q"), statements
+    users = [name for name, st in statements.items()
+             if any(product[0].name in str(op) for t in st.rhs.terms for op in t.operands)]
+    assert users == ["vjp_W", "vjp_c"], users
+    rng = np.random.default_rng(3)
+    arrays = _mlp_arrays(rng)
+    values = bound.program.statement_values(dict(arrays))
+    env = {n: v for n, v in {**arrays, **values}.items() if n in shared.plan.inputs}
+    env[bound.cotangent] = np.float64(1.0)
+    for name, value in zip(("W", "c", "V"), shared(env)):
+        np.testing.assert_allclose(value, bound.vjp(name)(**arrays, **{bound.cotangent: 1.0}),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_elementwise_groups_used_twice_are_shared() -> None:
+    names = iter(f"S{k}" for k in range(10))
+    p = tc.compile("y[p] = a[k,p] b[k,p]\nz[p,q] = a[k,q] X[k,p] b[k,q]\nw[k] = a[k,q] c[q]")
+    out = share_products(list(p.statements), lambda base: next(names), elementwise_groups)
+    lines = [f"{st.name}[{','.join(st.indices)}]" for st in out]
+    assert lines == ["S0[k,p]", "y[p]", "z[p,q]", "w[k]"], lines

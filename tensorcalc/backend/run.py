@@ -51,7 +51,7 @@ from .plan import (
     TermPlan,
     operand_indices,
 )
-from .products import elementwise, matmul, window_product
+from .products import elementwise, matmul, summed_product, window_product
 from .windows import (
     index_names,
     make_fit,
@@ -402,6 +402,8 @@ class StatementBinder:
                     return product
         if "dask" not in getattr(self.xp, "__name__", ""):  # Dask: its own chunked einsum
             product = matmul(self.sizes, indices, operands, plan.einsum_out, self.xp)
+            if product is None and self.xp is not np:
+                product = summed_product(indices, operands, plan.einsum_out, self.xp)
             if product is not None:
                 return product
         expression = oe.contract_expression(spec, *shapes)
