@@ -105,7 +105,7 @@ class Ref:
     indices: tuple[str, ...]
     subs: tuple[Subscript, ...] | None = None
 
-    @property
+    @cached_property
     def free(self) -> tuple[str, ...]:
         return _unique(self.indices)
 
@@ -146,7 +146,7 @@ class Shift:
     i: str
     sub: Arithmetic
 
-    @property
+    @cached_property
     def free(self) -> tuple[str, ...]:
         return _unique((self.i,) + self.sub.names)
 
@@ -158,7 +158,7 @@ class Delta:
     i: str
     j: str
 
-    @property
+    @cached_property
     def free(self) -> tuple[str, ...]:
         return _unique((self.i, self.j))
 
@@ -170,7 +170,7 @@ class Call:
     fn: str
     arg: Sum
 
-    @property
+    @cached_property
     def free(self) -> tuple[str, ...]:
         return self.arg.free
 
@@ -182,7 +182,7 @@ class Power:
     base: Sum
     exponent: Sum
 
-    @property
+    @cached_property
     def free(self) -> tuple[str, ...]:
         return _unique(self.base.free + self.exponent.free)
 
@@ -478,7 +478,11 @@ def reads(f: Factor) -> tuple[str, tuple[str, ...]]:
     kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
     if isinstance(f, Ref):
         return kind, (f.name,)
-    return kind, tuple(sorted(r.name for s in children(f) for r in refs(s)))
+    cache = f.__dict__  # kept on the factor: planning and reuse ask again and again
+    if "_reads" not in cache:
+        cache["_reads"] = kind, tuple(sorted(r.name for s in children(f) for r in refs(s)))
+    found: tuple[str, tuple[str, ...]] = cache["_reads"]
+    return found
 
 
 def refs(expr: Sum) -> Iterator[Ref]:

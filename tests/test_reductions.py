@@ -783,9 +783,13 @@ def test_malformed_programs_are_clear_errors(src, words):
 
 
 def test_every_reserved_word_is_refused_as_a_name():
-    for word in ("sum", "max", "min", "logsumexp", "softmax", "inv", "det", "logdet", "delta"):
+    for word in ("sum", "max", "min", "logsumexp", "softmax", "inv", "det", "logdet", "delta",
+                 "input"):
         with pytest.raises(tc.TensorCalcError, match="reserved"):
             tc.compile(f"{word} = x[i] x[i]")
+        # nor as an index (the lexer takes the word whatever the parser expects there)
+        with pytest.raises(tc.ParseError, match=f"{word} is a reserved word"):
+            tc.compile(f"y[{word}] = x[{word}]")
 
 
 # --------------------------------------------------------------------------- printing

@@ -490,16 +490,18 @@ def _repeated(expr: Sum) -> _Slots:
                     solved[len(factors) - 1] = only_contracted(f, t)
                     stack += children(f)
     rough: dict[Rough, int] = {}
-    for f in factors:
-        key = rough_key(f)
+    keys = [rough_key(f) for f in factors]
+    for key in keys:
         rough[key] = rough.get(key, 0) + 1
     candidates = {key for key, n in rough.items() if n > 1}
     seen: set[SlotKey] = set()
     twice: set[SlotKey] = set()
     solves: set[SlotKey] = set()  # inverses only ever contracted
     dense: set[SlotKey] = set()  # anything else, inverses needed as a matrix included
+    if not candidates:
+        return _Slots(twice, candidates)
     for k, f in enumerate(factors):
-        if rough_key(f) in candidates:
+        if keys[k] in candidates:
             exact = slot_key(f)
             (twice if exact in seen else seen).add(exact)
             (solves if solved[k] else dense).add(exact)
