@@ -556,9 +556,15 @@ _POOL = ("k", "l", "m", "n", "r", "s", "t", "u", "v", "w", "a", "b", "c", "d", "
 def _canonical(term: Term, used: set[str]) -> Term:
     bound = _bound_here(term)
     if not bound:  # nothing to name here: the factors sorted, the sums inside made canonical
-        term = same_factors(term, sorted(term.factors, key=factor_key))
-        return same_factors(term, (map_factor_sums(f, _canonical_sum(used))
-                                   for f in term.factors))
+        closed = term.mentioned == frozenset(term.free)  # nothing bound inside either
+        known = term.__dict__.get("_canonical") if closed else None
+        if known is not None:  # then its canonical form depends on nothing around it
+            return known  # type: ignore[no-any-return]
+        out = same_factors(term, sorted(term.factors, key=factor_key))
+        out = same_factors(out, (map_factor_sums(f, _canonical_sum(used)) for f in out.factors))
+        if closed:  # a canonical form is its own
+            term.__dict__["_canonical"] = out.__dict__["_canonical"] = out
+        return out
     loose = {i: "?" for i in bound}  # made once per term: a term may have many factors
     factors = sorted(term.factors, key=lambda f: _loose_key(f, loose))
     first_use: dict[str, None] = {}
