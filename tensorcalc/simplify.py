@@ -183,6 +183,8 @@ def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True
 
 
 def _simplify_sum(expr: Sum, held: frozenset[str], top: bool) -> Sum:
+    if len(expr.terms) == 1 and _atomic(expr.terms[0]):  # ``2``, ``h[b,j]``: nothing to do
+        return expr
     held = held | frozenset(expr.free)  # summed indices must never take these names
     for _ in range(20):
         terms: list[Term] = []
@@ -201,6 +203,17 @@ def _simplify_sum(expr: Sum, held: frozenset[str], top: bool) -> Sum:
             break
         expr = new
     return expr
+
+
+def _atomic(term: Term) -> bool:
+    """A number, or a number times one plain tensor, with nothing summed: its own
+    simplified and canonical form."""
+    if term.coef == 0 or term.summed or term.extents:
+        return False
+    if not term.factors:
+        return True
+    f = term.factors[0]
+    return len(term.factors) == 1 and isinstance(f, Ref) and f.subs is None
 
 
 def _settled(term: Term) -> bool:
@@ -635,7 +648,7 @@ def _memo(obj: object, slot: str, make: Callable[[], Any]) -> Any:
 
 
 def factor_key(f: Factor) -> str:
-    return _memo(f, "_key", lambda: _factor_key(f))  # type: ignore[no-any-return]
+    return _memo(f, "_factor_key", lambda: _factor_key(f))  # type: ignore[no-any-return]
 
 
 def _factor_key(f: Factor) -> str:
@@ -652,11 +665,11 @@ def _factor_key(f: Factor) -> str:
 
 
 def _sum_key(s: Sum) -> str:
-    return _memo(s, "_key", lambda: "+".join(  # type: ignore[no-any-return]
+    return _memo(s, "_sum_key", lambda: "+".join(  # type: ignore[no-any-return]
         term_key(t) + f"*{t.coef!r}" for t in s.terms))
 
 
 def term_key(t: Term) -> str:
     """Equal for equal terms up to the coefficient."""
-    return _memo(t, "_key", lambda: "{" + ",".join(sorted(t.summed)) + "}"  # type: ignore
+    return _memo(t, "_term_key", lambda: "{" + ",".join(sorted(t.summed)) + "}"  # type: ignore
                  + " ".join(factor_key(f) for f in t.factors))
