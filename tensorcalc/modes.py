@@ -35,6 +35,7 @@ from .ir import (
     statement_refs,
     subscript_text,
 )
+from .repeats import Repeats
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
 from .simplify import distinct_bound_names, simplify_sum
@@ -253,6 +254,7 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
     contributors: dict[str, int] = {}  # how many statements contributed to each adjoint
     adjoint_ref: dict[str, Sum] = {of: as_sum(cotangent) if cotangent else const(1.0)}
     adjoints: list[Statement] = []
+    repeats = Repeats()
     for st in reversed(chain):
         if st.name not in active:
             continue
@@ -268,30 +270,39 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
         targets = {r.name for r in statement_refs(st) if r.name in active}
         for target in sorted(targets):
             target_lhs = lhs_of[target]
-            temp = names.axes(len(target_lhs), prefer="")
-            context_t = context | set(temp)
-
-            def rule(ref: Ref, target: str = target, temp: tuple[str, ...] = temp) -> Sum | None:
-                return deltas(ref.axes, temp) if ref.name == target else None
-
-            budget = Budget(st.name)
-            local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t))
-            local = refer_to_statement(local, st)
-            # Names a rule made up (softmax's k) are not in the context: the adjoint's own
-            # bound names must avoid them too.
-            made_up = {n for t in local.terms for n in t.mentioned} - context_t
-            seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t | made_up,
-                                budget, arithmetic(st.rhs))
-            value = simplify_sum(seeded, frozenset(temp))
-            for k, t in enumerate(value.terms):
-                t = freshen(t, set(target_lhs))
-                if not k:
-                    contributors[target] = contributors.get(target, 0) + 1
-                contributions.setdefault(target, []).append(
-                    rename_term(t, dict(zip(temp, target_lhs))))
+            key, tensors = repeats.key(st, target, bar, target_lhs, frozenset(context))
+            terms = repeats.get(key, tensors)  # a statement like an earlier one: its terms
+            if terms is None:
+                terms = _contribution(st, target, bar, target_lhs, context, names)
+                repeats.put(key, tensors, terms)
+            if terms:
+                contributors[target] = contributors.get(target, 0) + 1
+            contributions.setdefault(target, []).extend(terms)
     gradient = _total(contributions.get(wrt, []), contributors.get(wrt, 0), wrt_axes)
     # Adjoints were made from the result backwards: each uses only those made before it.
     return Derived(list(chain) + adjoints, Statement(name, wrt_axes, gradient))
+
+
+def _contribution(st: Statement, target: str, bar: Sum, target_lhs: tuple[str, ...],
+                  context: set[str], names: Names) -> list[Term]:
+    """``sum_I bar[I] d st[I] / d target[J]``, simplified, over ``target_lhs`` (``J``)."""
+    temp = names.axes(len(target_lhs), prefer="")
+    context_t = context | set(temp)
+
+    def rule(ref: Ref) -> Sum | None:
+        return deltas(ref.axes, temp) if ref.name == target else None
+
+    budget = Budget(st.name)
+    local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t))
+    local = refer_to_statement(local, st)
+    # Names a rule made up (softmax's k) are not in the context: the adjoint's own bound
+    # names must avoid them too.
+    made_up = {n for t in local.terms for n in t.mentioned} - context_t
+    seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t | made_up, budget,
+                        arithmetic(st.rhs))
+    value = simplify_sum(seeded, frozenset(temp))
+    return [rename_term(freshen(t, set(target_lhs)), dict(zip(temp, target_lhs)))
+            for t in value.terms]
 
 
 def _total(terms: list[Term], contributors: int, axes: tuple[str, ...]) -> Sum:
