@@ -212,6 +212,29 @@ def measure_symbolic(w: Workload, ctx: Context) -> None:
         "+simplify) | first evaluation (plan+run) | grad+eval per statement\n" + "\n".join(
             f"    {n:4d} | {fmt_time(p)} | {fmt_time(d)} | {fmt_time(e)} | {fmt_time(t / n)}"
             for n, p, d, e, t in detail))
+    ctx.report.notes.append(
+        f"row 8 without the repeat cache (every statement of the chain derived anew, as "
+        f"statements that all differ would be): tc.grad at N={BASE} "
+        f"{fmt_time(uncached_grad_time(source(BASE), repeats))} (median of {repeats})")
+
+
+def uncached_grad_time(text: str, repeats: int) -> float:
+    """Median seconds of ``tc.grad(text, "W1")`` with ``tensorcalc.repeats`` finding
+    nothing: the chain's blocks are alike, and the cache makes all but the first of them
+    a renaming."""
+    from tensorcalc import repeats as cache
+
+    found = cache.Repeats.get
+    cache.Repeats.get = lambda self, key, names: None  # type: ignore[method-assign]
+    try:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            tc.grad(text, "W1")
+            times.append(time.perf_counter() - t0)
+    finally:
+        cache.Repeats.get = found  # type: ignore[method-assign]
+    return statistics.median(times)
 
 
 def jax_compile_time(w: Workload, ctx: Context, row: Row, arrays: Arrays,
