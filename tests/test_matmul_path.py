@@ -121,3 +121,42 @@ def test_jax_products_agree_with_einsum(text: str, spec: str) -> None:
         np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-12, atol=1e-12)
     finally:
         jax.config.update("jax_enable_x64", previous)
+
+
+def test_a_weighted_gram_matrix_runs_as_one_symmetric_product(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``X[k,p] w[k] X[k,q]`` with weights at least 0 is ``Aᵀ A`` for ``A = X sqrt(w)``, one
+    buffer on both sides (BLAS's syrk): exactly symmetric, equal to einsum. Negative or nan
+    weights, or two different arrays, take the general product, with the same values."""
+    roots = []
+    sqrt = np.sqrt
+
+    def counted(x: np.ndarray) -> np.ndarray:
+        roots.append(1)
+        return sqrt(x)
+
+    monkeypatch.setattr(np, "sqrt", counted)
+    p = tc.compile("H[p,q] = X[k,p] w[k] X[k,q]")
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 40))
+    for w, symmetric in ((rng.random(300), True), (rng.standard_normal(300), False)):
+        roots.clear()
+        value = p(X=X, w=w)
+        np.testing.assert_allclose(value, np.einsum("kp,k,kq->pq", X, w, X), rtol=1e-10,
+                                   atol=1e-10)
+        assert bool(roots) == symmetric
+        if symmetric:
+            assert np.array_equal(value, value.T)
+    w = rng.random(300)
+    w[3] = np.nan
+    assert np.isnan(p(X=X, w=w)).all()
+    q = tc.compile("H[p,q] = X[k,p] w[k] Y[k,q]")
+    roots.clear()
+    Y = rng.standard_normal((300, 40))
+    np.testing.assert_allclose(q(X=X, w=rng.random(300) + 0 * X[:, 0], Y=Y).shape, (40, 40))
+    assert not roots
+    # the same tensor read with its axes the other way round is no Gram matrix
+    r = tc.compile("H[p,q] = X[k,p] w[k] X[q,k]")
+    Z = rng.standard_normal((40, 40))
+    w = rng.random(40)
+    np.testing.assert_allclose(r(X=Z, w=w), np.einsum("kp,k,qk->pq", Z, w, Z), rtol=1e-10)

@@ -30,6 +30,7 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         groups.setdefault(idx, []).append(step)
     if any(len(set(idx)) != len(idx) for idx in groups):
         return None
+    symmetric = _symmetric(groups, out, sizes) if xp is np else None
     # An operand over a subset of another's axes (the weights s[k] of X[k,p] s[k] X[k,q])
     # is multiplied into that one, broadcast: X[k,p] s[k], then one matrix product.
     for idx in sorted(groups, key=len):
@@ -71,11 +72,18 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
     if xp is np:
         matmul = np.matmul
 
-        def run(env: Env) -> Array:
-            a = a_side(env).transpose(a_order).reshape(a_shape)
-            b = b_side(env).transpose(b_order).reshape(b_shape)
+        def product(a: Array, b: Array) -> Array:
+            a = a.transpose(a_order).reshape(a_shape)
+            b = b.transpose(b_order).reshape(b_shape)
             value = matmul(a, b).reshape(shape)
             return value if final == identity else value.transpose(final).copy()
+
+        def run(env: Env) -> Array:
+            if symmetric is not None:
+                scaled = symmetric(env)
+                if scaled is not None:  # Aᵀ A of one buffer: BLAS's syrk, half the work
+                    return product(scaled, scaled)
+            return product(a_side(env), b_side(env))
 
         return run
     permute, reshape, product = _array_functions(xp)
@@ -106,6 +114,40 @@ def summed_product(indices: list[tuple[str, ...]], operands: list[Step], out: tu
     if order == tuple(range(len(order))):
         return lambda env: total(product(env), axis=summed)
     return lambda env: permute(total(product(env), axis=summed), order)
+
+
+def _symmetric(groups: dict[tuple[str, ...], list[Step]], out: tuple[str, ...],
+               sizes: Sizes) -> Callable[[Env], Array | None] | None:
+    """``X[k,p] w[k] X[k,q]``, one tensor read twice with only the kept index renamed and
+    weights over the shared indices: ``Xᵀ diag(w) X``, symmetric. Where the weights are
+    all at least 0 when it runs (a logistic Hessian's ``s (1 - s)``), it is ``Aᵀ A`` with
+    ``A = X sqrt(w)``: one buffer on both sides of the product, which BLAS runs as a
+    symmetric rank-k update, half the work. The step gives ``A`` (None where the operands
+    differ at run time or a weight is negative or nan)."""
+    wide = [idx for idx in groups if len(groups[idx]) == 1 and any(i in out for i in idx)]
+    if len(groups) != 3 or len(wide) != 2:
+        return None
+    first, second = wide
+    (weights_idx,) = [idx for idx in groups if idx not in wide]
+    shared = tuple(i for i, j in zip(first, second) if i == j)
+    if len(first) != len(second) or any(
+            i != j and (i not in out or j not in out) for i, j in zip(first, second)) \
+            or not set(weights_idx) <= set(shared) or shared != tuple(i for i in first
+                                                                       if i in second):
+        return None
+    (x1,), (x2,) = groups[first], groups[second]
+    weights = broadcast(elementwise(groups[weights_idx]), weights_idx, first, sizes)
+
+    def scaled(env: Env) -> Array | None:
+        x = x1(env)
+        if x is not x2(env):
+            return None
+        w = weights(env)
+        if not w.size or not w.min() >= 0:  # nan compares false: the general product
+            return None
+        return x * np.sqrt(w)
+
+    return scaled
 
 
 def _array_functions(xp: Any) -> tuple[Callable[..., Array], Callable[..., Array],
