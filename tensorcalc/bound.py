@@ -64,14 +64,51 @@ class BoundProgram:
                     return None
                 merged[st.name] = st
             results.append(program.result)
-        # A product two gradients make alike (``H_bar (1 - H^2)`` for W's and c's) once
+        # A product two gradients make alike (``G1[k,h] X[b,k]`` for H's and P's, or
+        # ``H_bar (1 - H^2)`` for W's and c's) once
         taken = set(merged) | forward | set(self.program.accepts) | {self.cotangent}
-        statements = tuple(share_products(list(merged.values()), _Fresh(taken),
-                                          elementwise_groups))
+        fresh = _Fresh(taken)
+        statements = tuple(share_products(share_products(list(merged.values()), fresh),
+                                          fresh, elementwise_groups))
         produced = {st.name for st in statements}
         inputs = tuple(dict.fromkeys(n for st in statements for n in sorted(
             dependencies(st)) if n not in produced))
         return SharedBackward(plan_program(statements, inputs, statements[-1].name), tuple(results))
+
+    @cache  # noqa: B019 - one cache per bound program, kept with it
+    def backward_program(self, name: str) -> Program:
+        """``vjp(program, name)`` without its forward statements: their values (``H``,
+        ``P``) are inputs, kept from the forward pass. What a differentiable backward
+        pass runs (``create_graph=True``): differentiating it again reaches ``W`` through
+        those values, so nothing of the forward pass is computed twice."""
+        full = self.vjp(name)
+        forward = {st.name for st in self.program.needed}
+        statements = [st for st in full.needed if st.name not in forward]
+        produced = {st.name for st in statements}
+        inputs = tuple(dict.fromkeys(n for st in statements for n in sorted(
+            dependencies(st)) if n not in produced))
+        ranks = {n: r for n, r in full.ranks.items() if n in inputs or n in produced}
+        return Program(statements, inputs, ranks, full.result, sizes=full.sizes)
+
+    @cache  # noqa: B019 - one cache per bound program, kept with it
+    def seeded(self, names: tuple[str, ...]) -> tuple[BoundProgram, tuple[str, ...]]:
+        """The program with one more statement, ``Z = sum of seed_s[I] s[I]`` over the
+        statements ``names`` (the result, kept values), and the seeds' names: the
+        gradient of ``Z`` is the backward pass of cotangents given to several statements
+        at once (a differentiable backward pass sends them to the values it read)."""
+        taken = set(self.program.accepts) | {st.name for st in self.program.statements}
+        seeds = []
+        for name in names:
+            seeds.append(fresh_name(f"{name}_seed", taken))
+            taken.add(seeds[-1])
+        by_name = {st.name: st for st in self.program.statements}
+        parts = []
+        for k, (name, seed) in enumerate(zip(names, seeds)):
+            axes = ",".join(f"z{k}_{m}" for m in range(len(by_name[name].indices)))
+            parts.append(f"{seed}[{axes}] {name}[{axes}]" if axes else f"{seed} {name}")
+        total = fresh_name("seeded", taken)
+        text = f"{self.program}\n{total} = {' + '.join(parts)}"
+        return BoundProgram(compile(text, sizes=self.program.sizes or None)), tuple(seeds)
 
     def arrays(self, given: dict[str, Any]) -> list[Any]:
         unknown = [n for n in given if n not in self.names]

@@ -45,12 +45,27 @@ def _torch_function(program: Program) -> Callable[..., Any]:
     bound = BoundProgram(program)
     derivative_function = cache(_torch_function)  # one per derivative program of bound's
 
-    def backward(saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any) -> Any:
+    def backward(saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any,
+                 of: BoundProgram = bound) -> Any:
         """The gradients: run as to_torch functions of the inputs themselves, so that a
-        derivative of the backward pass is symbolic too."""
-        return tuple(_call(bound.vjp(name), derivative_function, saved, bound.cotangent,
+        derivative of the backward pass is symbolic too (``of``: the program whose VJPs
+        these are, ``bound`` or one seeded at its kept values)."""
+        return tuple(_call(of.vjp(name), derivative_function, saved, of.cotangent,
                            grad_output) if want
                      else None for name, want in zip(bound.names, needs))
+
+    def shared(of: BoundProgram, needs: tuple[bool, ...], saved: dict[str, Any],
+               cotangent: Any) -> Any:
+        """The gradients from one merged program (``BoundProgram.shared_backward``), from
+        the kept values; one VJP program each where it cannot be merged."""
+        wanted = tuple(n for n, w in zip(bound.names, needs) if w)
+        merged = of.shared_backward(wanted)
+        if merged is None:
+            return backward(saved, needs, cotangent, of)
+        env = {n: saved[n] for n in merged.plan.inputs if n in saved}
+        env[of.cotangent] = cotangent
+        gradients = dict(zip(wanted, merged(env)))
+        return tuple(gradients.get(n) for n in bound.names)
 
     class _Function(torch.autograd.Function):
         """Any order, under any torch.func transform."""
@@ -88,35 +103,51 @@ def _torch_function(program: Program) -> Callable[..., Any]:
 
     class _Kept(torch.autograd.Function):
         """Plain autograd (no torch.func transform, no forward mode): the forward pass keeps
-        every statement's value, and a first-order backward pass runs one program for all
-        the gradients wanted, which recomputes nothing of the forward pass."""
+        every statement's value, as outputs beside the result (the function returns the
+        result only), and no backward pass computes any of them again. A first-order one
+        runs one program for all the gradients wanted; a differentiable one
+        (``create_graph=True``) runs each VJP program from the kept values, so that its
+        derivative reaches the inputs through them, and cotangents sent to them come back
+        here: the gradient of ``sum seed_s s`` over the statements they reach."""
 
         @staticmethod
         def forward(ctx: Any, *tensors: Any) -> Any:
             values = bound.program.statement_values(dict(zip(bound.names, tensors)))
-            result = values[bound.program.result]
-            ctx.save_for_backward(*tensors, result, *[values[n] for n in bound.kept])
-            return result
+            outputs = [values[bound.program.result]] + [_apart(values[n], tensors)
+                                                        for n in bound.kept]
+            ctx.set_materialize_grads(False)
+            ctx.save_for_backward(*tensors, *outputs)
+            return tuple(outputs)
 
         @staticmethod
-        def backward(ctx: Any, grad_output: Any) -> Any:
+        def backward(ctx: Any, *grads: Any) -> Any:
             saved = dict(zip(bound.names + (bound.program.result,) + bound.kept,
                              ctx.saved_tensors))
-            wanted = tuple(n for n, w in zip(bound.names, ctx.needs_input_grad) if w)
-            shared = None if torch.is_grad_enabled() else bound.shared_backward(wanted)
-            if shared is None:  # create_graph=True: a derivative of this one may follow
-                return backward(saved, ctx.needs_input_grad, grad_output)
-            env = {n: saved[n] for n in shared.plan.inputs if n in saved}
-            env[bound.cotangent] = grad_output
-            gradients = dict(zip(wanted, shared(env)))
-            return tuple(gradients.get(n) for n in bound.names)
+            needs = ctx.needs_input_grad
+            seeds = tuple((n, g) for n, g in zip((bound.program.result,) + bound.kept, grads)
+                          if g is not None)
+            if not any(needs) or not seeds:
+                return (None,) * len(bound.names)
+            if seeds[0][0] != bound.program.result or len(seeds) > 1:  # kept values too
+                seeded, names = bound.seeded(tuple(n for n, _ in seeds))
+                given = {**saved, **dict(zip(names, (g for _, g in seeds)))}
+                one = seeds[0][1].new_ones(())
+                if torch.is_grad_enabled():  # the VJPs of the seeded program, recomputed
+                    return backward(given, needs, one, seeded)
+                return shared(seeded, needs, given, one)
+            if torch.is_grad_enabled():  # create_graph=True: a derivative may follow
+                return tuple(_call(bound.backward_program(n), derivative_function, saved,
+                                   bound.cotangent, grads[0]) if w else None
+                             for n, w in zip(bound.names, needs))
+            return shared(bound, needs, saved, grads[0])
 
     def function(**tensors: Any) -> Any:
         arrays = bound.arrays(tensors)
         if not arrays:  # nothing to differentiate: the value itself
             return bound.program()
-        kind = _Kept if _plain_autograd() else _Function
-        return kind.apply(*arrays)  # type: ignore[no-untyped-call]
+        if _plain_autograd():
+            return _Kept.apply(*arrays)[0]  # type: ignore[no-untyped-call]
+        return _Function.apply(*arrays)  # type: ignore[no-untyped-call]
 
     function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
     # torch.compile runs it as it is, between graphs: dynamo cannot trace tensorcalc's
@@ -136,6 +167,14 @@ def _plain_autograd() -> bool:
         return False
     return not retrieve_all_functorch_interpreters() and \
         getattr(forward_ad, "_current_level", 0) < 0
+
+
+def _apart(value: Any, inputs: tuple[Any, ...]) -> Any:
+    """A kept value as an output of its own: a copy where it is an input or a view of one
+    (``Y[j,i] = X[i,j]``), which torch would otherwise tie to that input."""
+    if any(value is t for t in inputs) or getattr(value, "_base", None) is not None:
+        return value.clone()
+    return value
 
 
 def _refuse_nested_forward() -> None:

@@ -176,3 +176,62 @@ def test_a_training_step_runs_one_shared_backward_program() -> None:
     names = [st.name for st in shared.plan.statements]
     assert "H" not in names and "P" not in names  # kept from the forward pass
     assert names.count("H_bar") == 1  # one adjoint for the three gradients
+
+
+def _counting_tanh(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the tanh kernels tensorcalc runs (the forward statement's function)."""
+    from tensorcalc.functions import FUNCTIONS
+
+    calls = [0]
+    entry = FUNCTIONS["tanh"]
+    kernel = entry.kernel
+
+    def counted(x: Any, xp: Any) -> Any:
+        calls[0] += 1
+        return kernel(x, xp)
+
+    monkeypatch.setitem(FUNCTIONS, "tanh", type(entry)(**{**vars(entry), "kernel": counted}))
+    return calls
+
+
+def test_double_backward_computes_nothing_of_the_forward_pass_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Hessian-vector product by double backward: the forward pass keeps H and P as
+    outputs, the differentiable first backward pass reads them (no tanh), and the second
+    sends cotangents to them: tanh runs once, in the forward pass, and the product equals
+    torch's own."""
+    calls = _counting_tanh(monkeypatch)
+    f = tc.to_torch(MLP)
+    arrays = _arrays()["mlp"]
+    v = torch.randn_like(arrays["W"])
+    products = []
+    for fn in (f, _mlp):
+        W = arrays["W"].clone().requires_grad_()
+        calls[0] = 0
+        (g,) = torch.autograd.grad(fn(**{**arrays, "W": W}), W, create_graph=True)
+        (hv,) = torch.autograd.grad((g * v).sum(), W)
+        products.append(hv)
+        if fn is f:
+            assert calls[0] == 1, f"tanh ran {calls[0]} times"
+    torch.testing.assert_close(*products)
+
+
+def test_third_order_by_plain_autograd_and_kept_values_that_are_views() -> None:
+    # Three nested backward passes: the last sends cotangents to kept values while a
+    # graph is being made (the seeded program, run as a to_torch function itself)
+    f = tc.to_torch("Y[j,i] = X[i,j]; s[i] = tanh(Y[j,i] w[j]); L = s[i]^3")
+    X = torch.randn(3, 4, dtype=torch.float64)
+    w0 = torch.randn(4, dtype=torch.float64)
+
+    def theirs(X: Any, w: Any) -> Any:
+        return (torch.tanh(X @ w) ** 3).sum()
+
+    results = []
+    for fn in (lambda w: f(X=X, w=w), lambda w: theirs(X, w)):
+        w = w0.clone().requires_grad_()
+        (g,) = torch.autograd.grad(fn(w), w, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), w, create_graph=True)
+        (t,) = torch.autograd.grad((h * h).sum(), w)
+        results.append((g.detach(), h.detach(), t))
+    for ours, ref in zip(*results):
+        torch.testing.assert_close(ours, ref)
