@@ -1,7 +1,7 @@
 """Products that are not general contractions, run directly: one matrix product
 (``matmul``, laid out so that nothing is copied after BLAS, on NumPy and on the array API
-of torch, CuPy and JAX), elementwise products and, on NumPy, a convolution's im2col
-product. ``run.py`` picks them where a term's operands allow.
+of torch and CuPy), elementwise products and, on NumPy, a convolution's im2col product.
+``run.py`` picks them where a term's operands allow.
 """
 
 from __future__ import annotations

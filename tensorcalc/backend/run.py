@@ -400,7 +400,10 @@ class StatementBinder:
                                          (operands[k], operands[1 - k]), plan.einsum_out)
                 if product is not None:
                     return product
-        if "dask" not in getattr(self.xp, "__name__", ""):  # Dask: its own chunked einsum
+        # Dask has its own chunked einsum; on JAX, einsum is one dot_general that XLA lays
+        # out itself, where a transpose and a reshape first may cost a copy under jit
+        library = getattr(self.xp, "__name__", "")
+        if "dask" not in library and "jax" not in library:
             product = matmul(self.sizes, indices, operands, plan.einsum_out, self.xp)
             if product is None and self.xp is not np:
                 product = summed_product(indices, operands, plan.einsum_out, self.xp)
