@@ -93,3 +93,19 @@ def test_rename_tensors_renames_extents_and_index_arrays() -> None:
     r = repeats.rename_tensors(t, {"E": "F", "t": "u"})
     assert r.factors[0] == Ref("F", ("n", "j"), (Gather("u", ("n",)), "j"))
     assert r.extents == (Extent("j", "F", 1),)
+
+
+def test_the_whole_corpus_prints_the_same_without_the_cache(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """First, second and mixed derivatives of the simplification corpus (the fuzz's valid
+    programs, reductions, powers, index arithmetic) print the same with the cache as
+    with every statement derived anew."""
+    from test_settled_terms import _corpus, _derivatives
+
+    corpus = _corpus()
+    kept = [[str(d) for d in _derivatives(*case)] for case in corpus]
+    monkeypatch.setattr(repeats.Repeats, "get", lambda self, key, names: None)
+    fresh = [[str(d) for d in _derivatives(*case)] for case in corpus]
+    differ = [(case, a, b) for case, a, b in zip(corpus, kept, fresh) if a != b]
+    assert not differ, differ[0]
+    assert sum(map(len, kept)) > 300
