@@ -5,7 +5,8 @@
     python benchmarks/gpu_check.py --mlp 4096,784,1024,10 --sigmoid 10000000 --dtype float64
 
 Every workload of the benchmark table that fits on a GPU (MLP gradient, logistic and
-least-squares Hessians, compact sigmoid Jacobian, Gaussian NLL gradient) is built once
+least-squares Hessians, compact sigmoid Jacobian, Gaussian NLL gradient, the 2-D
+convolution and its two gradients, the embedding gradient) is built once
 with tensorcalc and called with arrays of each library that is installed and sees a GPU
 (torch, CuPy, JAX; with --cpu: torch and JAX on the CPU, CuPy skipped). Each result is
 checked against the hand formula written in the same library (its type, device and dtype
@@ -40,6 +41,8 @@ import numpy as np  # noqa: E402
 
 import tensorcalc as tc  # noqa: E402
 from benchmarks.workloads import (  # noqa: E402
+    conv,
+    embedding,
     gaussian_nll,
     least_squares_hessian,
     logistic_hessian,
@@ -65,6 +68,7 @@ class Lib:
     sync: Callable[[Any], None]
     native: Callable[[Any], bool]  # an array of this library, on this device
     eye: Callable[[int, Any], Any]
+    put_index: Callable[[np.ndarray], Any] = lambda a: a  # an integer array, kept integer
     jit: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     free: Callable[[], None] = lambda: None
     gpu_name: str = ""
@@ -92,6 +96,7 @@ def torch_lib(cpu: bool, dtype: str) -> Lib | str:
     return Lib(
         name="torch", version=torch.__version__, device=str(dev), xp=torch,
         put=lambda a: torch.from_numpy(a).to(device=dev, dtype=tdtype),
+        put_index=lambda a: torch.from_numpy(a).to(device=dev),
         sync=sync,
         native=lambda v: isinstance(v, torch.Tensor) and v.device.type == dev.type,
         eye=lambda k, like: torch.eye(k, dtype=like.dtype, device=like.device),
@@ -117,6 +122,7 @@ def cupy_lib(cpu: bool, dtype: str) -> Lib | str:
     return Lib(
         name="cupy", version=cp.__version__, device="cuda:0", xp=cp,
         put=lambda a: cp.asarray(a, dtype=dtype),
+        put_index=cp.asarray,
         sync=lambda _: cp.cuda.runtime.deviceSynchronize(),
         native=lambda v: isinstance(v, cp.ndarray),
         eye=lambda k, like: cp.eye(k, dtype=like.dtype),
@@ -147,6 +153,7 @@ def jax_lib(cpu: bool, dtype: str) -> Lib | str:
     return Lib(
         name="jax", version=jax.__version__, device=str(device), xp=jnp,
         put=lambda a: jax.device_put(a.astype(dtype), device),
+        put_index=lambda a: jax.device_put(a, device),
         sync=lambda v: jax.block_until_ready(v),
         native=native,
         eye=lambda k, like: jnp.eye(k, dtype=like.dtype),
@@ -185,6 +192,54 @@ def nll_hand(xp: Any, S: Any, x: Any, mu: Any) -> Any:
     return 0.5 * (Si - xp.outer(v, v))
 
 
+def _library(xp: Any) -> str:
+    return getattr(xp, "__name__", "").split(".")[0]
+
+
+def conv_hand(xp: Any, x: Any, W: Any, G: Any) -> Any:
+    """The valid 2-D correlation, by the library's own convolution."""
+    if _library(xp) == "torch":
+        import torch
+
+        return torch.nn.functional.conv2d(x, W)
+    import jax
+
+    return jax.lax.conv_general_dilated(x, W, (1, 1), "VALID",
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+
+def conv_vjp(xp: Any, x: Any, W: Any, G: Any, wrt: str) -> Any:
+    """The convolution's gradient w.r.t. ``wrt`` for the cotangent ``G``: torch's
+    ``conv2d_weight``/``conv2d_input``, or ``jax.vjp`` of JAX's convolution."""
+    if _library(xp) == "torch":
+        import torch
+
+        if wrt == "W":
+            return torch.nn.grad.conv2d_weight(x, W.shape, G)
+        return torch.nn.grad.conv2d_input(x.shape, W, G)
+    import jax
+
+    _, pullback = jax.vjp(lambda x, W: conv_hand(xp, x, W, G), x, W)
+    gx, gW = pullback(G)
+    return gW if wrt == "W" else gx
+
+
+def embedding_hand(xp: Any, E: Any, t: Any, G: Any) -> Any:
+    """The gradient of ``G[n,j] E[t[n],j]`` w.r.t. ``E``: the rows of ``G`` added into a
+    zero table at ``t`` (torch's ``index_add``, JAX's ``.at[].add``, CuPy's
+    ``scatter_add``)."""
+    lib = _library(xp)
+    if lib == "torch":
+        return xp.zeros_like(E).index_add_(0, t, G)
+    if lib == "jax":
+        return xp.zeros_like(E).at[t].add(G)
+    import cupyx
+
+    out = xp.zeros_like(E)
+    cupyx.scatter_add(out, t, G)
+    return out
+
+
 @dataclass
 class Check:
     """One workload: its NumPy data (float64, from the benchmark's own ``setup``), the
@@ -209,6 +264,9 @@ def checks(cpu: bool, mlp: tuple[int, int, int, int], sigmoid_n: int) -> list[Ch
     lm, ld = (400, 50) if cpu else (16384, 1024)
     sm, sn, sk = (50, 20, 5) if cpu else (2000, 200, 40)
     nn = 50 if cpu else 2000
+    conv_size = {"b": 2, "c": 3, "o": 4, "h": 8, "w": 8, "k": 3, "bits": 64} if cpu \
+        else {**conv.SIZE, "bits": 64}
+    embed_size = {"v": 1000, "d": 16, "n": 256} if cpu else {"v": 50000, "d": 256, "n": 8192}
 
     def compact_sigmoid() -> Callable[..., Any]:
         jac = tc.derive(sigmoid_jacobian.SOURCE, "x")
@@ -232,6 +290,12 @@ def checks(cpu: bool, mlp: tuple[int, int, int, int], sigmoid_n: int) -> list[Ch
         return lambda **a: g(a["W"], a)
 
     mlp_size = {"b": b, "d": d, "h": h, "o": o}
+    conv_label = (f"batch {conv_size['b']}, {conv_size['c']}→{conv_size['o']} channels, "
+                  f"{conv_size['h']}×{conv_size['w']}, 3×3")
+
+    def _without_g(source: str) -> Callable[..., Any]:
+        forward = tc.compile(source)
+        return lambda **a: forward(x=a["x"], W=a["W"])
     return [
         Check("3", f"MLP gradient wrt W, {b}×{d}→{h}→{o}",
               lambda: tc.grad(mlp_gradient.SOURCE, "W"),
@@ -253,6 +317,17 @@ def checks(cpu: bool, mlp: tuple[int, int, int, int], sigmoid_n: int) -> list[Ch
         Check("9", f"Gaussian NLL gradient wrt S, n={nn}",
               lambda: tc.grad(gaussian_nll.SOURCE, "S"),
               lambda: gaussian_nll.setup(rng(), {"n": nn}), nll_hand, tol32=2e-3),
+        Check("15", f"2-D convolution, {conv_label}", lambda: _without_g(conv.FORWARD),
+              lambda: conv.setup(rng(), conv_size), conv_hand, libs=("torch", "jax")),
+        Check("16", "  its gradient wrt the kernel W", lambda: tc.grad(conv.LOSS, "W"),
+              lambda: conv.setup(rng(), conv_size),
+              lambda xp, **a: conv_vjp(xp, **a, wrt="W"), libs=("torch", "jax")),
+        Check("17", "  its gradient wrt the input x", lambda: tc.grad(conv.LOSS, "x"),
+              lambda: conv.setup(rng(), conv_size),
+              lambda xp, **a: conv_vjp(xp, **a, wrt="x"), libs=("torch", "jax")),
+        Check("18", f"embedding gradient wrt E, table {embed_size['v']:,}×{embed_size['d']}, "
+                    f"{embed_size['n']:,} lookups", lambda: tc.grad(embedding.SOURCE, "E"),
+              lambda: embedding.setup(rng(), embed_size), embedding_hand),
     ]
 
 
@@ -303,7 +378,8 @@ def run_check(c: Check, lib: Lib, data: dict[str, np.ndarray], dtype: str,
     label = f"{c.key} {c.title}"
     tol = c.tol32 if dtype == "float32" else 1e-9
     try:
-        arrays = {k: lib.put(v) for k, v in data.items()}
+        arrays = {k: lib.put(v) if v.dtype.kind == "f" else lib.put_index(v)
+                  for k, v in data.items()}
         extra = {"eye": lib.eye(c.needs_eye, next(iter(arrays.values())))} if c.needs_eye else {}
 
         def hand(**a: Any) -> Any:

@@ -134,3 +134,23 @@ def test_torch_peer_equals_the_numpy_formula(w: Workload) -> None:
     pytest.importorskip("torch")
     arrays = w.arrays(w.tiny)
     close(w.peers["torch"](arrays)(), w.expected(arrays))
+
+
+def test_the_gpu_table_checks_every_row_on_the_cpu_with_torch() -> None:
+    """``benchmarks/gpu_check.py --cpu`` in brief: every row of the GPU table (the
+    convolution and embedding rows included), at its dry-run size, run through tensorcalc
+    on torch tensors and checked against the hand formula in torch (index arrays stay
+    integer on the device)."""
+    pytest.importorskip("torch")
+    from benchmarks import gpu_check
+
+    lib = gpu_check.torch_lib(cpu=True, dtype="float64")
+    assert isinstance(lib, gpu_check.Lib)
+    report = gpu_check.Report()
+    rows = gpu_check.checks(cpu=True, mlp=(16, 8, 4, 3), sigmoid_n=1000)
+    assert {"15", "16", "17", "18"} <= {c.key for c in rows}
+    for c in rows:
+        if "torch" in c.libs:
+            gpu_check.run_check(c, lib, c.setup(), "float64", report)
+    assert not report.failures, report.failures
+    assert len(report.rows) >= 10
