@@ -17,7 +17,7 @@ from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .calculus import jvp, vjp
 from .errors import InputError
-from .ir import Statement, dependencies, fresh_name
+from .ir import Ref, Statement, Sum, Term, dependencies, fresh_name
 from .program import Program
 from .reuse import elementwise_groups, share_products
 
@@ -96,19 +96,24 @@ class BoundProgram:
         statements ``names`` (the result, kept values), and the seeds' names: the
         gradient of ``Z`` is the backward pass of cotangents given to several statements
         at once (a differentiable backward pass sends them to the values it read)."""
-        taken = set(self.program.accepts) | {st.name for st in self.program.statements}
+        program = self.program
+        taken = set(program.accepts) | {st.name for st in program.statements}
         seeds = []
         for name in names:
             seeds.append(fresh_name(f"{name}_seed", taken))
             taken.add(seeds[-1])
-        by_name = {st.name: st for st in self.program.statements}
-        parts = []
+        by_name = {st.name: st for st in program.statements}
+        terms = []
         for k, (name, seed) in enumerate(zip(names, seeds)):
-            axes = ",".join(f"z{k}_{m}" for m in range(len(by_name[name].indices)))
-            parts.append(f"{seed}[{axes}] {name}[{axes}]" if axes else f"{seed} {name}")
-        total = fresh_name("seeded", taken)
-        text = f"{self.program}\n{total} = {' + '.join(parts)}"
-        return BoundProgram(compile(text, sizes=self.program.sizes or None)), tuple(seeds)
+            axes = tuple(f"z{k}_{m}" for m in range(len(by_name[name].indices)))
+            terms.append(Term(1.0, (Ref(seed, axes), Ref(name, axes)), frozenset(axes)))
+        total = Statement(fresh_name("seeded", taken), (), Sum(tuple(terms)))
+        ranks = {**program.ranks, total.name: 0}
+        ranks.update((seed, len(by_name[n].indices)) for n, seed in zip(names, seeds))
+        seeded = Program(program.statements + (total,), program.inputs + tuple(seeds), ranks,
+                         total.name, {**program.accepts, **{s: ranks[s] for s in seeds}},
+                         sizes=program.sizes)
+        return BoundProgram(seeded), tuple(seeds)
 
     def arrays(self, given: dict[str, Any]) -> list[Any]:
         unknown = [n for n in given if n not in self.names]
