@@ -103,7 +103,7 @@ def test_forward_over_forward_is_refused_not_zeros() -> None:
             transform(lambda v: f(x=v))(x)
 
 
-@pytest.mark.parametrize("key, program, reference, wrt", CASES[:3])
+@pytest.mark.parametrize("key, program, reference, wrt", CASES)
 def test_double_backward_and_hessian_vector_products(
         key: str, program: str, reference: Callable[..., Any], wrt: str) -> None:
     ours, theirs, x0 = _pair(key, program, reference, wrt)
@@ -235,3 +235,26 @@ def test_third_order_by_plain_autograd_and_kept_values_that_are_views() -> None:
         results.append((g.detach(), h.detach(), t))
     for ours, ref in zip(*results):
         torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("key, program, reference, wrt",
+                         [c for c in CASES if _arrays()[c[0]][c[3]].ndim == 1])
+def test_third_order_by_nested_plain_autograd(key: str, program: str,
+                                              reference: Callable[..., Any], wrt: str) -> None:
+    """Plain autograd three times (the kept values' path at every level): the gradient,
+    a Hessian-vector product and the derivative of its square, as torch's own."""
+    ours, theirs, x0 = _pair(key, program, reference, wrt)
+    v = torch.linspace(-1, 1, x0.numel(), dtype=torch.float64).reshape(x0.shape)
+    results = []
+    for fn in (ours, theirs):
+        x = x0.clone().requires_grad_()
+        (g,) = torch.autograd.grad(fn(x), x, create_graph=True)
+        (hv,) = torch.autograd.grad((g * v).sum(), x, create_graph=True)
+        # a Hessian-vector product that does not depend on x (a quadratic form) has no
+        # graph, as with torch's own linear functions: its derivative is 0
+        t = torch.autograd.grad((hv * hv).sum(), x, allow_unused=True,
+                                materialize_grads=True)[0] if hv.requires_grad \
+            else torch.zeros_like(x)
+        results.append((g.detach(), hv.detach(), t))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b)
