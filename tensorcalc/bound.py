@@ -17,7 +17,7 @@ from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .calculus import jvp, vjp
 from .errors import InputError
-from .ir import Ref, Statement, Sum, Term, dependencies, fresh_name
+from .ir import SIZE_MARK, Ref, Statement, Sum, Term, dependencies, fresh_name
 from .program import Program
 from .reuse import elementwise_groups, share_products
 
@@ -86,7 +86,7 @@ class BoundProgram:
         statements = [st for st in full.needed if st.name not in forward]
         produced = {st.name for st in statements}
         inputs = tuple(dict.fromkeys(n for st in statements for n in sorted(
-            dependencies(st)) if n not in produced))
+            dependencies(st)) if n not in produced and not n.startswith(SIZE_MARK)))
         ranks = {n: r for n, r in full.ranks.items() if n in inputs or n in produced}
         return Program(statements, inputs, ranks, full.result, sizes=full.sizes)
 

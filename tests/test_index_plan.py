@@ -314,3 +314,42 @@ def test_fuzzed_gradients_and_hessians(src: str, wrt: str, sizes: dict | None) -
                                    rtol=1e-5, atol=1e-6, err_msg=str(d))
         np.testing.assert_allclose(tc.compile(str(d), sizes=sizes)(**need), value,
                                    rtol=1e-9, atol=1e-12, err_msg=str(d))
+
+
+CONV2D = "y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]\nL = G[b,o,i,j] y[b,o,i,j]"
+
+
+@pytest.mark.parametrize("sizes", [None, {"i": 6, "j": 5}])
+def test_torch_reads_windows_as_strided_views(sizes: dict | None,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """On torch an affine read is ``torch.as_strided`` (a view, no gather), an axis read
+    backwards (the input gradient's ``G[..., p-a, ...]``) a view flipped, and a padded
+    ("same") read a functional pad: values equal NumPy's, and torch differentiates them
+    again (double backward through ``to_torch``) as NumPy's derivative says."""
+    torch = pytest.importorskip("torch")
+    views = []
+    as_strided = torch.as_strided
+
+    def counted(*args: object) -> object:
+        views.append(1)
+        return as_strided(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "as_strided", counted)
+    x, W = RNG.standard_normal((2, 3, 6, 5)), RNG.standard_normal((4, 3, 3, 3))
+    G = RNG.standard_normal((2, 4, 6, 5) if sizes else (2, 4, 4, 3))
+    arrays = {"x": x, "W": W, "G": G}
+    tensors = {k: torch.tensor(v) for k, v in arrays.items()}
+    program = tc.compile(CONV2D, sizes=sizes)
+    for wrt in ("W", "x"):
+        g = tc.grad(program, wrt)
+        views.clear()
+        np.testing.assert_allclose(g(**tensors).numpy(), g(**arrays), rtol=1e-12, atol=1e-12)
+        assert views, f"the gradient w.r.t. {wrt} read no strided view"
+    f = tc.to_torch(program)
+    Wt = tensors["W"].clone().requires_grad_()
+    (gW,) = torch.autograd.grad(f(**{**tensors, "W": Wt}), Wt, create_graph=True)
+    v = torch.tensor(RNG.standard_normal(W.shape))
+    (hv,) = torch.autograd.grad((gW * v).sum(), Wt, allow_unused=True, materialize_grads=True)
+    np.testing.assert_allclose(gW.detach().numpy(), tc.grad(program, "W")(**arrays),
+                               rtol=1e-12, atol=1e-12)
+    assert not hv.abs().max() > 0  # L is linear in W: its Hessian is 0

@@ -25,6 +25,11 @@ def namespace(*arrays: Any) -> Any:
     return array_api_compat.array_namespace(*foreign)
 
 
+def torch_namespace(xp: Any) -> bool:
+    """Is ``xp`` array-api-compat's namespace for torch tensors?"""
+    return getattr(xp, "__name__", "") == "array_api_compat.torch"
+
+
 def on_device(array: Any) -> dict[str, Any]:
     """Keyword arguments that put a new array beside ``array`` (a GPU tensor's device)."""
     if isinstance(array, (np.ndarray, np.generic)):

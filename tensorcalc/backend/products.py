@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import torch_namespace
+
 Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
@@ -155,7 +157,7 @@ def _array_functions(xp: Any) -> tuple[Callable[..., Array], Callable[..., Array
     """``permute_dims``, ``reshape`` and ``matmul`` of the namespace ``xp``: torch's own
     where ``xp`` is array-api-compat's torch namespace (its wrappers check dtypes on every
     call, a fifth of a small training step's time outside BLAS), else the namespace's."""
-    if getattr(xp, "__name__", "") == "array_api_compat.torch":
+    if torch_namespace(xp):
         import torch
 
         return torch.permute, torch.reshape, torch.matmul
@@ -200,7 +202,8 @@ def elementwise(steps: list[Step]) -> Step:
 
 
 def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
-                   steps: tuple[Step, Step], out: tuple[str, ...]) -> Step | None:
+                   steps: tuple[Step, Step], out: tuple[str, ...], xp: Any = np
+                   ) -> Step | None:
     """The product of a strided view (a read through index arithmetic: ``X[b,c,i+a,j+e]``)
     and one other operand as one ``np.matmul``, laid out for the view's memory: the copy
     that makes the view a matrix (im2col) keeps its fastest axis innermost, and the view
@@ -225,7 +228,8 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
 
     def decide(v: Array) -> tuple[Any, ...]:
         # the view's axes by decreasing |stride|, longer axes later among equal strides
-        rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, v.strides)}
+        strides = v.strides if xp is np else v.stride()  # torch counts elements
+        rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, strides)}
         by_memory = sorted(view, key=lambda i: rank[i])
         kept = tuple(i for i in by_memory if i in v_only)
         summed = tuple(i for i in by_memory if i in contracted)
@@ -250,14 +254,20 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
                 tuple(other.index(i) for i in o_axes), o_shape, view_left,
                 tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))
 
+    permute, reshape, matmul = (np.transpose, np.reshape, np.matmul) if xp is np \
+        else _array_functions(xp)
+
     def run(env: Env) -> Array:
         v, o = read_view(env), read_other(env)
         if not decided:  # threads may both decide: the same layout, appended whole
             decided.append(decide(v))
         vp, vs, op, os_, view_left, shape, final = decided[0]
-        a = np.ascontiguousarray(v.transpose(vp)).reshape(vs)
-        b = o.transpose(op).reshape(os_)
-        value = (np.matmul(a, b) if view_left else np.matmul(b, a)).reshape(shape)
-        return value if final == tuple(range(len(final))) else value.transpose(final).copy()
+        a = reshape(permute(v, vp), vs)  # the one copy: im2col, in the view's memory order
+        b = reshape(permute(o, op), os_)
+        value = reshape(matmul(a, b) if view_left else matmul(b, a), shape)
+        if final == tuple(range(len(final))):
+            return value
+        return np.transpose(value, final).copy() if xp is np \
+            else _contiguous(permute(value, final))
 
     return run

@@ -31,7 +31,7 @@ from ..functions import FUNCTIONS
 from ..ir import SIZE_MARK, Affine, Gather, subscript_text
 from ..limits import check_size, memory_limit
 from . import kernels
-from .arrays import namespace, on_device
+from .arrays import namespace, on_device, torch_namespace
 from .compact import Compact
 from .matrices import reduction, solve
 from .plan import (
@@ -390,14 +390,15 @@ class StatementBinder:
                 return lambda env: einsum(spec, a(env), b(env))
             a, b, c = operands
             return lambda env: einsum(spec, a(env), b(env), c(env))
-        if self.xp is np:
+        if self.xp is np or torch_namespace(self.xp):  # where reads are strided views
             views = [k for k, op in enumerate(plan.operands)
                      if isinstance(op, RefOperand) and op.subs is not None
                      and not index_names(op.subs)]
             if len(operands) == 2 and len(views) == 1:  # a convolution's im2col product
                 k = views[0]
                 product = window_product(self.sizes, indices[k], indices[1 - k],
-                                         (operands[k], operands[1 - k]), plan.einsum_out)
+                                         (operands[k], operands[1 - k]), plan.einsum_out,
+                                         self.xp)
                 if product is not None:
                     return product
         # Dask has its own chunked einsum; on JAX, einsum is one dot_general that XLA lays

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir import Affine, Gather, Subscript
+from .arrays import torch_namespace
 
 Array = Any
 Reader = Callable[..., Array]  # (array, index arrays by name) -> the view
@@ -90,6 +91,11 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
             return xp.zeros(padded_shape, dtype=array.dtype)
         if xp is np:
             return np.pad(array, pads)
+        if torch_namespace(xp):  # functional (vmap and autograd follow it), last axis first
+            import torch
+
+            return torch.nn.functional.pad(array, [n for lo_hi in reversed(pads)
+                                                   for n in lo_hi])
         out_array = xp.zeros(padded_shape, dtype=array.dtype, **_device(array))
         window = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape))
         if hasattr(out_array, "at"):  # JAX: arrays are immutable
@@ -98,7 +104,7 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
         return out_array
 
     gathers = any(isinstance(s, Gather) for s in axes)
-    if xp is np and not gathers:
+    if (xp is np or torch_namespace(xp)) and not gathers:
         coefs = [_coefficients(s) for s in axes]
         start = tuple((s.offset if isinstance(s, Affine) else 0) + lo
                       for s, (lo, _) in zip(axes, pads))
@@ -114,9 +120,35 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
             return np.lib.stride_tricks.as_strided(
                 base[flat:], grid, tuple(s * step for s in strides_el), writeable=False)
 
-        return strided
+        if xp is np:
+            return strided
+        import torch
 
-    # Advanced indexing: one integer array per axis, broadcast over the grid ``out``.
+        # torch has no negative strides: an axis read backwards (``p-k``) is read forwards
+        # from its far end, then flipped (a copy of the window, which its product makes
+        # anyway)
+        backwards = tuple(g for g, st in enumerate(strides_el) if st < 0)
+        first = flat + sum(strides_el[g] * (grid[g] - 1) for g in backwards)
+        forwards = tuple(abs(st) for st in strides_el)
+
+        def strided_torch(array: Array, **_: Array) -> Array:
+            # a view, as on NumPy (torch strides count elements); autograd and vmap follow
+            base = pad(array).contiguous().reshape(-1)
+            view = torch.as_strided(base, grid, forwards, first)
+            return torch.flip(view, backwards) if backwards else view
+
+        return strided_torch
+
+    return _gathered(axes, out, sizes, shape, xp, name, pads, pad)
+
+
+def _gathered(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mapping[str, int],
+              shape: tuple[int, ...], xp: Any, name: str, pads: list[tuple[int, int]],
+              pad: Callable[[Array], Array]) -> Reader:
+    """The reader by advanced indexing: one integer array per axis, broadcast over the
+    grid ``out``."""
+    grid = tuple(sizes[i] for i in out)
+
     def gathered(array: Array, **index: Array) -> Array:
         where = _device(array)
         for d, s in enumerate(axes):
