@@ -9,6 +9,7 @@ program of a first-order backward pass.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -70,10 +71,8 @@ class BoundProgram:
         fresh = _Fresh(taken)
         statements = tuple(share_products(share_products(list(merged.values()), fresh),
                                           fresh, elementwise_groups))
-        produced = {st.name for st in statements}
-        inputs = tuple(dict.fromkeys(n for st in statements for n in sorted(
-            dependencies(st)) if n not in produced))
-        return SharedBackward(plan_program(statements, inputs, statements[-1].name), tuple(results))
+        return SharedBackward(plan_program(statements, _inputs(statements),
+                                           statements[-1].name), tuple(results))
 
     @cache  # noqa: B019 - one cache per bound program, kept with it
     def backward_program(self, name: str) -> Program:
@@ -84,10 +83,9 @@ class BoundProgram:
         full = self.vjp(name)
         forward = {st.name for st in self.program.needed}
         statements = [st for st in full.needed if st.name not in forward]
-        produced = {st.name for st in statements}
-        inputs = tuple(dict.fromkeys(n for st in statements for n in sorted(
-            dependencies(st)) if n not in produced and not n.startswith(SIZE_MARK)))
-        ranks = {n: r for n, r in full.ranks.items() if n in inputs or n in produced}
+        inputs = _inputs(statements)
+        kept = set(inputs) | {st.name for st in statements}
+        ranks = {n: r for n, r in full.ranks.items() if n in kept}
         return Program(statements, inputs, ranks, full.result, sizes=full.sizes)
 
     @cache  # noqa: B019 - one cache per bound program, kept with it
@@ -125,6 +123,14 @@ class BoundProgram:
                 + (f"; missing: {', '.join(missing)}" if missing else "")
             )
         return [given[n] for n in self.names]
+
+
+def _inputs(statements: Sequence[Statement]) -> tuple[str, ...]:
+    """What statements read that none of them computes, in order of first use (sizes given
+    by name are not arrays)."""
+    produced = {st.name for st in statements}
+    return tuple(dict.fromkeys(n for st in statements for n in sorted(dependencies(st))
+                               if n not in produced and not n.startswith(SIZE_MARK)))
 
 
 class _Fresh:

@@ -47,3 +47,14 @@ class cached_property(Generic[T]):  # noqa: N801 - named as the functools one it
         except KeyError:
             value = self.fn(instance)
             return cache.setdefault(self.name, value)
+
+
+def memo(obj: object, slot: str, make: Callable[[], T]) -> T:
+    """A value computed once per immutable IR node and kept on the node under ``slot``, as
+    ``cached_property`` does, for values asked of nodes of several kinds (a factor's
+    names, the keys of nested sums): no lock, for the same reason."""
+    cache = obj.__dict__
+    if slot not in cache:
+        cache[slot] = make()
+    found: T = cache[slot]
+    return found

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Union
 
-from .caching import cached_property
+from .caching import cached_property, memo
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
@@ -346,15 +346,14 @@ def mentioned(factor: Factor) -> frozenset[str]:
     """Every index name used inside a factor, bound or free (kept on the factor)."""
     if isinstance(factor, (Ref, Delta, Shift)):
         return frozenset(factor.free)
-    cache = factor.__dict__
-    if "_mentioned" not in cache:
+    def make() -> frozenset[str]:
         names: set[str] = set(factor.indices) if isinstance(factor, Reduce) else set()
         for s in children(factor):
             for t in s.terms:
                 names |= t.mentioned
-        cache["_mentioned"] = frozenset(names)
-    found: frozenset[str] = cache["_mentioned"]
-    return found
+        return frozenset(names)
+
+    return memo(factor, "_mentioned", make)
 
 
 def collapses(term: Term, names: Iterable[str]) -> bool:
@@ -478,11 +477,9 @@ def reads(f: Factor) -> tuple[str, tuple[str, ...]]:
     kind = f.fn if isinstance(f, (Call, Reduce)) else type(f).__name__
     if isinstance(f, Ref):
         return kind, (f.name,)
-    cache = f.__dict__  # kept on the factor: planning and reuse ask again and again
-    if "_reads" not in cache:
-        cache["_reads"] = kind, tuple(sorted(r.name for s in children(f) for r in refs(s)))
-    found: tuple[str, tuple[str, ...]] = cache["_reads"]
-    return found
+    # kept on the factor: planning and reuse ask again and again
+    return memo(f, "_reads", lambda: (kind, tuple(sorted(r.name for s in children(f)
+                                                         for r in refs(s)))))
 
 
 def refs(expr: Sum) -> Iterator[Ref]:

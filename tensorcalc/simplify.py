@@ -16,10 +16,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import numpy as np
 
+from .caching import memo
 from .functions import FUNCTIONS
 from .ir import (
     Affine,
@@ -415,7 +415,7 @@ def bound_key(f: Factor) -> str:
 def _base_key(base: Sum) -> str:
     """Equal for equal bases, whatever names their own summed indices have (``sqrt(x[k]
     x[k])`` and ``sqrt(x[k1] x[k1])`` are one base): the key of the canonical factor."""
-    key: str = _memo(base, "_base_key", lambda: term_key(canonical_term(Term(1.0, (base,)))))
+    key: str = memo(base, "_base_key", lambda: term_key(canonical_term(Term(1.0, (base,)))))
     return key
 
 
@@ -638,17 +638,8 @@ def _sub_key(s: Subscript, names: dict[str, str]) -> str:
     return "+".join(f"{c}*{names.get(n, n)}" for n, c in s.parts) + f"+{s.offset}"
 
 
-def _memo(obj: object, slot: str, make: Callable[[], Any]) -> Any:
-    """A value computed once per immutable IR node, kept on the node (as cached_property
-    does): keys of nested sums are asked for again and again while simplifying."""
-    cache = obj.__dict__
-    if slot not in cache:
-        cache[slot] = make()
-    return cache[slot]
-
-
 def factor_key(f: Factor) -> str:
-    return _memo(f, "_factor_key", lambda: _factor_key(f))  # type: ignore[no-any-return]
+    return memo(f, "_factor_key", lambda: _factor_key(f))
 
 
 def _factor_key(f: Factor) -> str:
@@ -665,11 +656,11 @@ def _factor_key(f: Factor) -> str:
 
 
 def _sum_key(s: Sum) -> str:
-    return _memo(s, "_sum_key", lambda: "+".join(  # type: ignore[no-any-return]
+    return memo(s, "_sum_key", lambda: "+".join(
         term_key(t) + f"*{t.coef!r}" for t in s.terms))
 
 
 def term_key(t: Term) -> str:
     """Equal for equal terms up to the coefficient."""
-    return _memo(t, "_term_key", lambda: "{" + ",".join(sorted(t.summed)) + "}"  # type: ignore
+    return memo(t, "_term_key", lambda: "{" + ",".join(sorted(t.summed)) + "}"
                  + " ".join(factor_key(f) for f in t.factors))

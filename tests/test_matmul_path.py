@@ -48,17 +48,23 @@ def _arrays(p: tc.Program) -> dict[str, np.ndarray]:
     return arrays
 
 
-@pytest.mark.parametrize("text, spec", PRODUCTS)
-def test_matrix_products_agree_with_einsum(text: str, spec: str,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    matmul = np.matmul
+def _counting(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[int]:
+    """``module.name`` made to count its calls (the list grows by one per call)."""
+    calls: list[int] = []
+    original = getattr(module, name)
 
     def counted(*args: object) -> object:
         calls.append(1)
-        return matmul(*args)
+        return original(*args)
 
-    monkeypatch.setattr(np, "matmul", counted)
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("text, spec", PRODUCTS)
+def test_matrix_products_agree_with_einsum(text: str, spec: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _counting(monkeypatch, np, "matmul")
     p = tc.compile(text)
     arrays = _arrays(p)
     names = list(p.inputs)
@@ -88,14 +94,7 @@ def test_torch_products_are_one_matmul_laid_out_as_the_value(
     """On torch the same products run as ``torch.matmul`` in the value's own order: the
     result is contiguous (opt_einsum's ``W^T X^T`` then a transpose would not be)."""
     torch = pytest.importorskip("torch")
-    calls = []
-    matmul = torch.matmul
-
-    def counted(*args: object) -> object:
-        calls.append(1)
-        return matmul(*args)
-
-    monkeypatch.setattr(torch, "matmul", counted)
+    calls = _counting(monkeypatch, torch, "matmul")
     p = tc.compile(text)
     arrays = _arrays(p)
     names = list(p.inputs)
@@ -128,14 +127,7 @@ def test_a_weighted_gram_matrix_runs_as_one_symmetric_product(
     """``X[k,p] w[k] X[k,q]`` with weights at least 0 is ``Aᵀ A`` for ``A = X sqrt(w)``, one
     buffer on both sides (BLAS's syrk): exactly symmetric, equal to einsum. Negative or nan
     weights, or two different arrays, take the general product, with the same values."""
-    roots = []
-    sqrt = np.sqrt
-
-    def counted(x: np.ndarray) -> np.ndarray:
-        roots.append(1)
-        return sqrt(x)
-
-    monkeypatch.setattr(np, "sqrt", counted)
+    roots = _counting(monkeypatch, np, "sqrt")
     p = tc.compile("H[p,q] = X[k,p] w[k] X[k,q]")
     rng = np.random.default_rng(5)
     X = rng.standard_normal((300, 40))

@@ -71,32 +71,22 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
     final = tuple(natural.index(i) for i in out)
     a_side, b_side = elementwise(a_steps), elementwise(b_steps)
     identity = tuple(range(len(final)))
-    if xp is np:
-        matmul = np.matmul
+    permute, reshape, multiply = _array_functions(xp)
 
-        def product(a: Array, b: Array) -> Array:
-            a = a.transpose(a_order).reshape(a_shape)
-            b = b.transpose(b_order).reshape(b_shape)
-            value = matmul(a, b).reshape(shape)
-            return value if final == identity else value.transpose(final).copy()
-
-        def run(env: Env) -> Array:
-            if symmetric is not None:
-                scaled = symmetric(env)
-                if scaled is not None:  # Aᵀ A of one buffer: BLAS's syrk, half the work
-                    return product(scaled, scaled)
-            return product(a_side(env), b_side(env))
-
-        return run
-    permute, reshape, product = _array_functions(xp)
-
-    def run_other(env: Env) -> Array:  # torch, CuPy, JAX: the array API's own functions
-        a = reshape(permute(a_side(env), a_order), a_shape)
-        b = reshape(permute(b_side(env), b_order), b_shape)
-        value = reshape(product(a, b), shape)
+    def product(a: Array, b: Array) -> Array:
+        a = reshape(permute(a, a_order), a_shape)
+        b = reshape(permute(b, b_order), b_shape)
+        value = reshape(multiply(a, b), shape)
         return value if final == identity else _contiguous(permute(value, final))
 
-    return run_other
+    def run(env: Env) -> Array:
+        if symmetric is not None:
+            scaled = symmetric(env)
+            if scaled is not None:  # Aᵀ A of one buffer: BLAS's syrk, half the work
+                return product(scaled, scaled)
+        return product(a_side(env), b_side(env))
+
+    return run
 
 
 def summed_product(indices: list[tuple[str, ...]], operands: list[Step], out: tuple[str, ...],
@@ -154,9 +144,11 @@ def _symmetric(groups: dict[tuple[str, ...], list[Step]], out: tuple[str, ...],
 
 def _array_functions(xp: Any) -> tuple[Callable[..., Array], Callable[..., Array],
                                         Callable[..., Array]]:
-    """``permute_dims``, ``reshape`` and ``matmul`` of the namespace ``xp``: torch's own
-    where ``xp`` is array-api-compat's torch namespace (its wrappers check dtypes on every
-    call, a fifth of a small training step's time outside BLAS), else the namespace's."""
+    """``permute_dims``, ``reshape`` and ``matmul`` of the namespace ``xp``: NumPy's and
+    torch's own (array-api-compat's torch wrappers check dtypes on every call, a fifth of
+    a small training step's time outside BLAS), else the namespace's."""
+    if xp is np:
+        return np.transpose, np.reshape, np.matmul
     if torch_namespace(xp):
         import torch
 
@@ -166,7 +158,7 @@ def _array_functions(xp: Any) -> tuple[Callable[..., Array], Callable[..., Array
 
 def _contiguous(value: Array) -> Array:
     """A transposed result laid out in its own order (torch's ``contiguous``; a copy on
-    CuPy; JAX arrays have no layout to fix)."""
+    NumPy and CuPy; JAX arrays have no layout to fix)."""
     contiguous = getattr(value, "contiguous", None)
     if contiguous is not None:
         return contiguous()
@@ -179,10 +171,9 @@ def broadcast(step: Step, have: tuple[str, ...], want: tuple[str, ...], sizes: S
     transposed to ``want``'s order, with length-1 axes where it has none."""
     order = tuple(have.index(i) for i in want if i in have)
     shape = tuple(sizes[i] if i in have else 1 for i in want)
-    reshape = np.reshape if xp is np else xp.reshape
+    permute, reshape, _ = _array_functions(xp)
     if order == tuple(range(len(have))):
         return lambda env: reshape(step(env), shape)
-    permute = np.transpose if xp is np else xp.permute_dims
     return lambda env: reshape(permute(step(env), order), shape)
 
 
@@ -254,8 +245,7 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
                 tuple(other.index(i) for i in o_axes), o_shape, view_left,
                 tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))
 
-    permute, reshape, matmul = (np.transpose, np.reshape, np.matmul) if xp is np \
-        else _array_functions(xp)
+    permute, reshape, matmul = _array_functions(xp)
 
     def run(env: Env) -> Array:
         v, o = read_view(env), read_other(env)
@@ -265,9 +255,6 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
         a = reshape(permute(v, vp), vs)  # the one copy: im2col, in the view's memory order
         b = reshape(permute(o, op), os_)
         value = reshape(matmul(a, b) if view_left else matmul(b, a), shape)
-        if final == tuple(range(len(final))):
-            return value
-        return np.transpose(value, final).copy() if xp is np \
-            else _contiguous(permute(value, final))
+        return value if final == tuple(range(len(final))) else _contiguous(permute(value, final))
 
     return run

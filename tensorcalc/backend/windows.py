@@ -139,16 +139,7 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
 
         return strided_torch
 
-    return _gathered(axes, out, sizes, shape, xp, name, pads, pad)
-
-
-def _gathered(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mapping[str, int],
-              shape: tuple[int, ...], xp: Any, name: str, pads: list[tuple[int, int]],
-              pad: Callable[[Array], Array]) -> Reader:
-    """The reader by advanced indexing: one integer array per axis, broadcast over the
-    grid ``out``."""
-    grid = tuple(sizes[i] for i in out)
-
+    # Advanced indexing: one integer array per axis, broadcast over the grid ``out``.
     def gathered(array: Array, **index: Array) -> Array:
         where = _device(array)
         for d, s in enumerate(axes):
