@@ -72,7 +72,8 @@ class BoundProgram:
         statements = tuple(share_products(share_products(list(merged.values()), fresh),
                                           fresh, elementwise_groups))
         return SharedBackward(plan_program(statements, _inputs(statements),
-                                           statements[-1].name), tuple(results))
+                                           statements[-1].name), tuple(results),
+                              self.program.sizes)
 
     @cache  # noqa: B019 - one cache per bound program, kept with it
     def backward_program(self, name: str) -> Program:
@@ -148,15 +149,16 @@ class _Fresh:
 class SharedBackward:
     """The shared backward program, planned once and bound once per input signature."""
 
-    def __init__(self, plan: ProgramPlan, results: tuple[str, ...]):
+    def __init__(self, plan: ProgramPlan, results: tuple[str, ...], sizes: dict[str, int]):
         self.plan = plan
         self.results = results
+        self.sizes = sizes  # given by name to the program: the backward pass needs them too
         self.runners: dict[tuple[Any, ...], Runner] = {}
 
     def __call__(self, env: dict[str, Any]) -> list[Any]:
         key = tuple((n, v.shape, v.dtype) for n, v in env.items())
         runner = self.runners.get(key)
         if runner is None:
-            runner = self.runners.setdefault(key, Runner(self.plan, dict(env)))
+            runner = self.runners.setdefault(key, Runner(self.plan, dict(env), self.sizes))
         values = runner(env)
         return [values[r] for r in self.results]

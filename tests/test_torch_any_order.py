@@ -258,3 +258,17 @@ def test_third_order_by_nested_plain_autograd(key: str, program: str,
         results.append((g.detach(), hv.detach(), t))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b)
+
+
+def test_first_order_backward_of_a_program_with_sizes_given_by_name():
+    """The merged backward pass is bound with the program's sizes (it raised KeyError
+    '#i' before): a "same" convolution, whose padded read needs the size of i."""
+    f = tc.to_torch(tc.compile("y[i] = x[i+k-1] w[k]; L = y[i]^2", sizes={"i": 6}))
+    x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    f(x=x, w=w).backward()
+    x2, w2 = x.detach().clone().requires_grad_(True), w.detach().clone().requires_grad_(True)
+    y = torch.nn.functional.conv1d(x2[None, None], w2[None, None], padding=1)
+    (y ** 2).sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+    torch.testing.assert_close(w.grad, w2.grad)

@@ -33,6 +33,7 @@ from ..limits import check_size, memory_limit
 from . import kernels
 from .arrays import namespace, on_device, torch_namespace
 from .compact import Compact
+from .convolution import torch_convolution
 from .matrices import reduction, solve
 from .plan import (
     CallOperand,
@@ -396,6 +397,14 @@ class StatementBinder:
                      and not index_names(op.subs)]
             if len(operands) == 2 and len(views) == 1:  # a convolution's im2col product
                 k = views[0]
+                if self.xp is not np:  # torch: its own convolution, where the term is one
+                    view = plan.operands[k]
+                    assert isinstance(view, RefOperand) and view.subs is not None
+                    convolution = torch_convolution(
+                        view.subs, tuple(self.shapes[view.name]), indices[k], indices[1 - k],
+                        self.sizes, itemgetter(view.name), operands[1 - k], plan.einsum_out)
+                    if convolution is not None:
+                        return convolution
                 product = window_product(self.sizes, indices[k], indices[1 - k],
                                          (operands[k], operands[1 - k]), plan.einsum_out,
                                          self.xp)

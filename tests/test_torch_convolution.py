@@ -1,0 +1,218 @@
+"""On torch tensors, a window read times a kernel runs as torch's own convolution
+(``backend/convolution.py``): values, the forms that take it and the forms that do not,
+gradients through it, and autograd of ``to_torch`` through it.
+
+The oracles are torch's ``conv1d``/``conv2d``/``conv3d`` called by hand, explicit loops,
+and the NumPy path of the same program (a strided view and one matrix product, itself
+checked against JAX and ``np.correlate`` in ``test_index_arithmetic.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import tensorcalc as tc
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+EXACT = dict(rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture
+def convolutions(monkeypatch):
+    """Counts the calls of torch's convolutions by the programs bound from now on."""
+    calls = {"conv1d": 0, "conv2d": 0, "conv3d": 0}
+    for name in calls:
+        original = getattr(F, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(F, name, counted)
+    return calls
+
+
+def _arrays(shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(s) for k, s in shapes.items()}
+
+
+def _torch(arrays):
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+
+def _both(src, arrays, sizes=None):
+    """The program's value on torch tensors and on NumPy arrays (separate bindings)."""
+    on_torch = tc.compile(src).evaluate(_torch(arrays), sizes=sizes)
+    on_numpy = tc.compile(src).evaluate(arrays, sizes=sizes)
+    assert isinstance(on_torch, torch.Tensor)
+    return on_torch.numpy(), np.asarray(on_numpy)
+
+
+# (program, shapes, sizes, which convolution runs)
+NATIVE = {
+    "1-D valid": ("y[i] = x[i+a] w[a]", {"x": (9,), "w": (3,)}, None, "conv1d"),
+    "1-D batch, channels": ("y[b,o,i] = x[b,c,i+a] W[o,c,a]",
+                            {"x": (2, 3, 8), "W": (4, 3, 3)}, None, "conv1d"),
+    "2-D valid": ("y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]",
+                  {"x": (2, 3, 7, 6), "W": (4, 3, 3, 2)}, None, "conv2d"),
+    "2-D same": ("y[b,o,i,j] = x[b,c,i+a-1,j+e-1] W[o,c,a,e]",
+                 {"x": (2, 3, 6, 5), "W": (4, 3, 3, 3)}, {"i": 6, "j": 5}, "conv2d"),
+    "2-D stride 2": ("y[b,o,i,j] = x[b,c,2*i+a,2*j+e] W[o,c,a,e]",
+                     {"x": (2, 3, 9, 8), "W": (4, 3, 3, 3)}, None, "conv2d"),
+    "2-D dilation 2": ("y[b,o,i,j] = x[b,c,i+2*a,j+2*e] W[o,c,a,e]",
+                       {"x": (2, 3, 9, 8), "W": (4, 3, 3, 2)}, None, "conv2d"),
+    "2-D stride, padding, commuted": ("y[o,i,j] = x[c,a+2*i-1,e+2*j-1] W[o,c,a,e]",
+                                      {"x": (3, 8, 7), "W": (2, 3, 3, 3)},
+                                      {"i": 4, "j": 4}, "conv2d"),
+    "1-D full (kernel flipped)": ("y[i] = x[i-a] w[a]", {"x": (6,), "w": (3,)}, {"i": 8},
+                                  "conv1d"),
+    "2-D flipped with a dilation": ("y[b,q,r,s] = G[b,k,r-2*l,s-m] W[k,q,l,m]",
+                                    {"G": (2, 4, 5, 5), "W": (4, 3, 2, 3)},
+                                    {"r": 7, "s": 7}, "conv2d"),
+    "reads past the end": ("y[i] = x[i+a+2] w[a]", {"x": (7,), "w": (3,)}, {"i": 6},
+                           "conv1d"),
+    "3-D": ("y[b,o,i,j,k] = x[b,c,i+a,j+e,k+f] W[o,c,a,e,f]",
+            {"x": (2, 2, 5, 4, 6), "W": (3, 2, 2, 3, 2)}, None, "conv3d"),
+    "axes in any order": ("y[i,o,b] = x[i+a,c,b] W[a,o,c]",
+                          {"x": (8, 3, 2), "W": (3, 4, 3)}, None, "conv1d"),
+    "two batch and two channel indices": ("y[b,d,o,i] = x[b,c,d,g,i+a] W[o,g,c,a]",
+                                          {"x": (2, 3, 2, 2, 7), "W": (4, 2, 3, 3)}, None,
+                                          "conv1d"),
+    "a weight gradient's form": ("g[p,q,r,s] = G[k,p,l,m] x[k,q,l+r,m+s]",
+                                 {"G": (2, 4, 5, 4), "x": (2, 3, 7, 6)}, None, "conv2d"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE))
+def test_a_correlation_on_torch_runs_as_torchs_convolution(name, convolutions):
+    src, shapes, sizes, which = NATIVE[name]
+    got, expected = _both(src, _arrays(shapes), sizes)
+    np.testing.assert_allclose(got, expected, **EXACT)
+    assert convolutions[which] == 1, convolutions
+    assert sum(convolutions.values()) == 1
+
+
+def test_the_standard_form_equals_conv2d_called_by_hand():
+    a = _torch(_arrays({"x": (2, 3, 7, 6), "W": (4, 3, 3, 2)}))
+    y = tc.compile("y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]")(**a)
+    torch.testing.assert_close(y, F.conv2d(a["x"], a["W"]), rtol=1e-12, atol=1e-12)
+    same = tc.compile("y[b,o,i,j] = x[b,c,2*i+a-1,2*j+e-1] W[o,c,a,e]").evaluate(
+        a, sizes={"i": 4, "j": 4})
+    torch.testing.assert_close(same, F.conv2d(a["x"], a["W"], stride=2, padding=1),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_a_flipped_read_equals_explicit_loops():
+    """``y[i] = x[i-a] w[a]``: a full convolution, zeros outside ``x``."""
+    x, w = np.arange(1.0, 6.0), np.array([1.0, 10.0, 100.0])
+    y = tc.compile("y[i] = x[i-a] w[a]").evaluate(_torch({"x": x, "w": w}), sizes={"i": 7})
+    expected = [sum(w[a] * x[i - a] for a in range(3) if 0 <= i - a < 5) for i in range(7)]
+    np.testing.assert_array_equal(y.numpy(), expected)
+    np.testing.assert_array_equal(expected, np.convolve(x, w))
+
+
+# (program, shapes, sizes): terms that are not a convolution torch runs
+GENERAL = {
+    "depthwise (a kernel index kept)": ("y[c,i] = x[c,i+a] w[c,a]",
+                                        {"x": (3, 8), "w": (3, 3)}, None),
+    "the spatial index summed": ("L = x[i+a] w[a]", {"x": (8,), "w": (3,)}, {"i": 6}),
+    "a shift without a kernel": ("y[i] = x[i+1] w[i]", {"x": (8,), "w": (7,)}, None),
+    "a window index kept": ("y[i,a] = x[i+a] w[a]", {"x": (8,), "w": (3,)}, None),
+    "a negative stride": ("y[i] = x[4-i+a] w[a]", {"x": (8,), "w": (3,)}, {"i": 5}),
+    "a channel summed within the window": ("y[i] = x[c,i+a] w[a]",
+                                           {"x": (2, 8), "w": (3,)}, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERAL))
+def test_other_window_products_keep_the_general_product(name, convolutions):
+    src, shapes, sizes = GENERAL[name]
+    got, expected = _both(src, _arrays(shapes), sizes)
+    np.testing.assert_allclose(got, expected, **EXACT)
+    assert sum(convolutions.values()) == 0, convolutions
+
+
+def test_mixed_dtypes_are_promoted():
+    a = _arrays({"x": (2, 3, 6, 6), "W": (4, 3, 3, 3)})
+    t = {"x": torch.from_numpy(a["x"]).float(), "W": torch.from_numpy(a["W"])}
+    y = tc.compile("y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]")(**t)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, F.conv2d(t["x"].double(), t["W"]))
+
+
+LOSS = ("y[b,o,i,j] = x[b,c,2*i+a-1,j+e-1] W[o,c,a,e]; "
+        "L = (y[b,o,i,j] - T[b,o,i,j])^2")
+LOSS_SHAPES = {"x": (2, 3, 7, 6), "W": (4, 3, 3, 3), "T": (2, 4, 4, 6)}
+LOSS_SIZES = {"i": 4, "j": 6}  # stride 2 with padding 1; "same" along j
+
+
+@pytest.mark.parametrize("wrt", ["x", "W"])
+def test_gradients_of_a_strided_padded_convolution_on_torch(wrt, convolutions):
+    """Both gradients run through torch's convolution, and equal torch autograd's."""
+    a = _arrays(LOSS_SHAPES, seed=3)
+    grad = tc.grad(tc.compile(LOSS, sizes=LOSS_SIZES), wrt)
+    t = _torch(a)
+    got = grad(**t)
+    assert sum(convolutions.values()) >= 2  # the forward and the gradient's product
+    np.testing.assert_allclose(got.numpy(), np.asarray(grad(**a)), **EXACT)
+    leaf = t[wrt].clone().requires_grad_(True)
+    args = {**t, wrt: leaf}
+    y = F.conv2d(F.pad(args["x"], (1, 1, 1, 1)), args["W"], stride=(2, 1))
+    (expected,) = torch.autograd.grad(((y - args["T"]) ** 2).sum(), leaf)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_to_torch_through_a_convolution_to_second_order():
+    """Double backward and ``torch.func`` through ``to_torch`` of a convolution loss,
+    against the same loss written with ``conv2d``."""
+    a = _torch(_arrays(LOSS_SHAPES, seed=4))
+    f = tc.to_torch(tc.compile(LOSS, sizes=LOSS_SIZES))
+
+    def ours(W):
+        return f(x=a["x"], W=W, T=a["T"])
+
+    def theirs(W):
+        y = F.conv2d(F.pad(a["x"], (1, 1, 1, 1)), W, stride=(2, 1))
+        return ((y - a["T"]) ** 2).sum()
+
+    W = a["W"]
+    torch.testing.assert_close(torch.func.grad(ours)(W), torch.func.grad(theirs)(W))
+    v = torch.randn_like(W)
+    hvp = torch.func.jvp(torch.func.grad(ours), (W,), (v,))[1]
+    expected = torch.func.jvp(torch.func.grad(theirs), (W,), (v,))[1]
+    torch.testing.assert_close(hvp, expected)
+    leaf = W.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(ours(leaf), leaf, create_graph=True)
+    (h,) = torch.autograd.grad((g * v).sum(), leaf)
+    torch.testing.assert_close(h, expected)
+
+
+def test_vmap_over_a_batch_of_kernels():
+    a = _torch(_arrays({"x": (2, 3, 6, 6), "W": (5, 4, 3, 3, 3)}, seed=5))
+    f = tc.to_torch("y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]; L = y[b,o,i,j]^2")
+    got = torch.func.vmap(lambda W: f(x=a["x"], W=W))(a["W"])
+    expected = torch.stack([(F.conv2d(a["x"], W) ** 2).sum() for W in a["W"]])
+    torch.testing.assert_close(got, expected)
+
+
+def test_every_index_order_of_a_1d_convolution():
+    """All orders of the window tensor's, the kernel's and the result's axes."""
+    base = {"x": ("b", "c", "i+a"), "W": ("o", "c", "a"), "y": ("b", "o", "i")}
+    rng = np.random.default_rng(6)
+    x0 = rng.standard_normal((2, 3, 7))
+    W0 = rng.standard_normal((4, 3, 3))
+    expected0 = F.conv1d(torch.from_numpy(x0), torch.from_numpy(W0)).numpy()  # (b, o, i)
+    for xs, ws, ys in itertools.product(*(itertools.permutations(base[k])
+                                          for k in ("x", "W", "y"))):
+        src = f"y[{','.join(ys)}] = x[{','.join(xs)}] W[{','.join(ws)}]"
+        x = np.transpose(x0, [base["x"].index(i) for i in xs])
+        W = np.transpose(W0, [base["W"].index(i) for i in ws])
+        y = tc.compile(src)(x=torch.from_numpy(x), W=torch.from_numpy(W))
+        expected = np.transpose(expected0, [base["y"].index(i) for i in ys])
+        np.testing.assert_allclose(y.numpy(), expected, **EXACT, err_msg=src)
