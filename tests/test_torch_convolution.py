@@ -24,16 +24,18 @@ EXACT = dict(rtol=1e-10, atol=1e-12)
 
 @pytest.fixture
 def convolutions(monkeypatch):
-    """Counts the calls of torch's convolutions by the programs bound from now on."""
-    calls = {"conv1d": 0, "conv2d": 0, "conv3d": 0}
+    """Counts the calls of torch's convolutions (and of its convolution's backward) by the
+    programs bound from now on."""
+    calls = {"conv1d": 0, "conv2d": 0, "conv3d": 0, "convolution_backward": 0}
     for name in calls:
-        original = getattr(F, name)
+        where = torch.ops.aten if name == "convolution_backward" else F
+        original = getattr(where, name)
 
         def counted(*args, _name=name, _original=original, **kwargs):
             calls[_name] += 1
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(F, name, counted)
+        monkeypatch.setattr(where, name, counted)
     return calls
 
 
@@ -84,8 +86,18 @@ NATIVE = {
     "two batch and two channel indices": ("y[b,d,o,i] = x[b,c,d,g,i+a] W[o,g,c,a]",
                                           {"x": (2, 3, 2, 2, 7), "W": (4, 2, 3, 3)}, None,
                                           "conv1d"),
+    # a window larger than the result: torch's weight gradient of a convolution
     "a weight gradient's form": ("g[p,q,r,s] = G[k,p,l,m] x[k,q,l+r,m+s]",
-                                 {"G": (2, 4, 5, 4), "x": (2, 3, 7, 6)}, None, "conv2d"),
+                                 {"G": (2, 4, 5, 4), "x": (2, 3, 7, 6)}, None,
+                                 "convolution_backward"),
+    "a strided, padded convolution's weight gradient": (
+        "g[p,q,r,s] = G[k,p,l,m] x[k,q,2*l+r-1,m+2*s-1]",
+        {"G": (2, 4, 4, 5), "x": (2, 3, 7, 6)}, {"r": 3, "s": 2}, "convolution_backward"),
+    "a 1-D weight gradient, axes in any order": (
+        "g[r,p] = x[l+r,k] G[p,l,k]", {"G": (4, 6, 2), "x": (8, 2)}, None,
+        "convolution_backward"),
+    "a window larger than the result, read backwards": (
+        "y[i] = x[i-a+5] w[a]", {"x": (8,), "w": (6,)}, {"i": 3}, "conv1d"),
 }
 
 
