@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if chosen is None or w.key in chosen:
             run_step(w, ctx)
 
-    print(f"## Results ({'quick, ' if args.quick else ''}times: median of {repeats} repeats; "
+    print(f"## Results ({'quick, ' if args.quick else ''}times: median of {repeats} repeats, "
+          f"{3 * repeats} for the jax.jit rows 11-13; "
           f"ratios: median of the per-repeat ratios of back-to-back runs; float64 except "
           f"the float32 convolution rows 15-17; every result checked against the NumPy "
           f"formula, rtol {RTOL:g} (rows 15-17: 1e-4 of its largest entry))\n")

@@ -72,11 +72,20 @@ NATIVE = {
     "2-D stride, padding, commuted": ("y[o,i,j] = x[c,a+2*i-1,e+2*j-1] W[o,c,a,e]",
                                       {"x": (3, 8, 7), "W": (2, 3, 3, 3)},
                                       {"i": 4, "j": 4}, "conv2d"),
+    # read backwards at stride 1, as many zeros before as after: an input gradient
     "1-D full (kernel flipped)": ("y[i] = x[i-a] w[a]", {"x": (6,), "w": (3,)}, {"i": 8},
-                                  "conv1d"),
+                                  "convolution_backward"),
     "2-D flipped with a dilation": ("y[b,q,r,s] = G[b,k,r-2*l,s-m] W[k,q,l,m]",
                                     {"G": (2, 4, 5, 5), "W": (4, 3, 2, 3)},
-                                    {"r": 7, "s": 7}, "conv2d"),
+                                    {"r": 7, "s": 7}, "convolution_backward"),
+    "flipped, fewer zeros than the kernel's reach": (
+        "y[b,q,r] = G[b,k,r-l+1] W[k,q,l]", {"G": (2, 4, 6), "W": (4, 3, 3)}, {"r": 6},
+        "convolution_backward"),
+    # read backwards otherwise: the kernel flipped, then conv1d
+    "flipped, more zeros after than before": ("y[i] = x[i-a+1] w[a]",
+                                              {"x": (6,), "w": (3,)}, {"i": 7}, "conv1d"),
+    "flipped at stride 2": ("y[i] = x[2*i-a+2] w[a]", {"x": (9,), "w": (3,)}, {"i": 4},
+                            "conv1d"),
     "reads past the end": ("y[i] = x[i+a+2] w[a]", {"x": (7,), "w": (3,)}, {"i": 6},
                            "conv1d"),
     "3-D": ("y[b,o,i,j,k] = x[b,c,i+a,j+e,k+f] W[o,c,a,e,f]",
@@ -97,7 +106,7 @@ NATIVE = {
         "g[r,p] = x[l+r,k] G[p,l,k]", {"G": (4, 6, 2), "x": (8, 2)}, None,
         "convolution_backward"),
     "a window larger than the result, read backwards": (
-        "y[i] = x[i-a+5] w[a]", {"x": (8,), "w": (6,)}, {"i": 3}, "conv1d"),
+        "y[i] = x[i-a+5] w[a]", {"x": (8,), "w": (6,)}, {"i": 3}, "convolution_backward"),
 }
 
 
@@ -213,18 +222,53 @@ def test_vmap_over_a_batch_of_kernels():
     torch.testing.assert_close(got, expected)
 
 
-def test_every_index_order_of_a_1d_convolution():
-    """All orders of the window tensor's, the kernel's and the result's axes."""
-    base = {"x": ("b", "c", "i+a"), "W": ("o", "c", "a"), "y": ("b", "o", "i")}
+def _conv1d_by_autograd(x, W, G, wrt):
+    """torch's own gradient of ``sum(G * conv1d(x, W))`` w.r.t. ``wrt``."""
+    leaf = {"x": x, "W": W}[wrt].clone().requires_grad_(True)
+    args = {"x": x, "W": W, wrt: leaf}
+    (grad,) = torch.autograd.grad((F.conv1d(args["x"], args["W"]) * G).sum(), leaf)
+    return grad
+
+
+# the three forms, each with its axes (first the window tensor's, then the kernel's, then
+# the result's), the shapes of the first two, the sizes to give, and torch's value of it
+FORMS = {
+    "forward": ((("b", "c", "i+a"), ("o", "c", "a"), ("b", "o", "i")),
+                ((2, 3, 7), (4, 3, 3)), None,
+                lambda x, W: F.conv1d(x, W)),
+    "weight gradient": ((("k", "q", "l+r"), ("k", "p", "l"), ("p", "q", "r")),
+                        ((2, 3, 7), (2, 4, 5)), None,
+                        lambda x, G: _conv1d_by_autograd(x, torch.zeros(4, 3, 3,
+                                                                        dtype=x.dtype),
+                                                         G, "W")),
+    "input gradient": ((("p", "k", "r-l"), ("k", "q", "l"), ("p", "q", "r")),
+                       ((2, 4, 5), (4, 3, 3)), {"r": 7},
+                       lambda G, W: _conv1d_by_autograd(torch.zeros(2, 3, 7, dtype=G.dtype),
+                                                        W, G, "x")),
+}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_every_index_order_of_a_1d_convolution_and_its_gradients(form, convolutions):
+    """All orders of the window tensor's, the kernel's and the result's axes, against
+    torch's conv1d and its autograd gradients."""
+    (xa, ka, ya), (xshape, kshape), sizes, value = FORMS[form]
     rng = np.random.default_rng(6)
-    x0 = rng.standard_normal((2, 3, 7))
-    W0 = rng.standard_normal((4, 3, 3))
-    expected0 = F.conv1d(torch.from_numpy(x0), torch.from_numpy(W0)).numpy()  # (b, o, i)
-    for xs, ws, ys in itertools.product(*(itertools.permutations(base[k])
-                                          for k in ("x", "W", "y"))):
-        src = f"y[{','.join(ys)}] = x[{','.join(xs)}] W[{','.join(ws)}]"
-        x = np.transpose(x0, [base["x"].index(i) for i in xs])
-        W = np.transpose(W0, [base["W"].index(i) for i in ws])
-        y = tc.compile(src)(x=torch.from_numpy(x), W=torch.from_numpy(W))
-        expected = np.transpose(expected0, [base["y"].index(i) for i in ys])
+    x0, k0 = rng.standard_normal(xshape), rng.standard_normal(kshape)
+    expected0 = value(torch.from_numpy(x0), torch.from_numpy(k0)).numpy()
+    convolutions.update(dict.fromkeys(convolutions, 0))  # the oracle's own calls
+    count = 0
+    for xs, ks, ys in itertools.product(itertools.permutations(xa), itertools.permutations(ka),
+                                        itertools.permutations(ya)):
+        src = f"y[{','.join(ys)}] = x[{','.join(xs)}] K[{','.join(ks)}]"
+        x = np.transpose(x0, [xa.index(i) for i in xs])
+        k = np.transpose(k0, [ka.index(i) for i in ks])
+        y = tc.compile(src).evaluate({"x": torch.from_numpy(x), "K": torch.from_numpy(k)},
+                                     sizes=sizes)
+        expected = np.transpose(expected0, [ya.index(i) for i in ys])
         np.testing.assert_allclose(y.numpy(), expected, **EXACT, err_msg=src)
+        count += 1
+    assert count == 216
+    mode = {"forward": "conv1d", "weight gradient": "convolution_backward",
+            "input gradient": "convolution_backward"}[form]
+    assert convolutions[mode] == count  # each ran as one of torch's own

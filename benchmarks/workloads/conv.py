@@ -130,9 +130,11 @@ def difference(got: Any, ref: np.ndarray) -> str | None:
     return None
 
 
-def checked_timings(w: Workload, ctx: Context, row: Row) -> dict[str, float]:
+def checked_timings(w: Workload, ctx: Context, row: Row,
+                    pair: tuple[str, str] = ("ours", "numpy")) -> dict[str, float]:
     """Every implementation run once and checked against the NumPy formula (dtype and
-    ``RTOL32``), then all timed interleaved, ours and NumPy back to back; the cells filled."""
+    ``RTOL32``), then all timed interleaved, the two of ``pair`` back to back; the cells
+    filled."""
     arrays = w.arrays()
     impls: dict[str, Call] = {"ours": w.program(arrays),
                               "numpy": lambda: w.reference(**arrays)}
@@ -153,7 +155,7 @@ def checked_timings(w: Workload, ctx: Context, row: Row) -> dict[str, float]:
             row.bad.append(k)
         ready[k] = fn
         del out
-    times = bench(ready, ctx.repeats, w.target)
+    times = bench(ready, ctx.repeats, w.target, (pair,))
     for k, t in times.items():
         row.cells[k] = fmt_time(t) + (" ✗" if k in row.bad else "")
     return times
@@ -193,6 +195,37 @@ def measure_two_goals(w: Workload, ctx: Context) -> None:
     if missed:
         row.name = f"{w.key} ({', '.join(missed)})"
     ctx.report.rows.append(row)
+
+
+def measure_on_torch(w: Workload, ctx: Context) -> None:
+    """Rows 15t-17t: tensorcalc called with torch tensors (its terms run as torch's own
+    convolution and convolution backward) against torch on the same tensors, timed back
+    to back; ours / torch judged. Without torch the row says so and counts for nothing."""
+    row = Row(w.key, w.label(), w.goal.text(w.size))
+    if not peers.available("torch"):
+        row.met_text = "(torch not installed)"
+        ctx.report.rows.append(row)
+        return
+    times: Any = checked_timings(w, ctx, row, ("ours", "torch"))
+    if "ours" in times and "torch" in times and not row.bad:
+        ratio = times.ratio("ours", "torch")
+        row.ratio = f"{ratio:.2f} (ours/torch)"
+        row.judge(w.goal, ratio, w.size)
+    else:
+        row.met = False
+    ctx.report.rows.append(row)
+
+
+def on_torch(program: Callable[[Arrays], Call]) -> Callable[[Arrays], Call]:
+    """The same tensorcalc program, called with torch tensors on the CPU."""
+    return lambda arrays: program(peers.to_torch(arrays))
+
+
+#: The rows whose tensorcalc side itself needs torch.
+TORCH_KEYS = ("15t", "16t", "17t")
+#: Rows 15t-17t: tensorcalc on torch tensors against torch itself (the GPU table's bound).
+TORCH_GOAL = Goal("tensorcalc time / torch time, the same torch tensors, same run", 1.15,
+                  label="ours/torch")
 
 
 def goals() -> tuple[Goal, Goal]:
@@ -241,5 +274,41 @@ WORKLOADS = (
         peers={"torch": torch_backward("x")},
         goals=goals(),
         measure=measure_two_goals,
+    ),
+    Workload(
+        key="15t",
+        title="  row 15 on torch CPU tensors: tensorcalc runs torch's conv2d",
+        size=SIZE,
+        tiny=TINY,
+        setup=setup,
+        program=on_torch(program_forward),
+        reference=forward,
+        peers={"torch": torch_forward},
+        goals=(TORCH_GOAL,),
+        measure=measure_on_torch,
+    ),
+    Workload(
+        key="16t",
+        title="  row 16 on torch CPU tensors: tensorcalc runs torch's convolution backward",
+        size=SIZE,
+        tiny=TINY,
+        setup=setup,
+        program=on_torch(derivative(tc.grad, LOSS, "W")),
+        reference=kernel_gradient,
+        peers={"torch": torch_backward("W")},
+        goals=(TORCH_GOAL,),
+        measure=measure_on_torch,
+    ),
+    Workload(
+        key="17t",
+        title="  row 17 on torch CPU tensors: tensorcalc runs torch's convolution backward",
+        size=SIZE,
+        tiny=TINY,
+        setup=setup,
+        program=on_torch(derivative(tc.grad, LOSS, "x")),
+        reference=input_gradient,
+        peers={"torch": torch_backward("x")},
+        goals=(TORCH_GOAL,),
+        measure=measure_on_torch,
     ),
 )

@@ -3,10 +3,19 @@
 ``y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]`` is a 2-D correlation; so are its gradients:
 w.r.t. ``W`` (``G[k,p,l,m] x[k,q,l+r,m+s]``, a correlation of ``x`` with ``G`` as the
 kernel) and w.r.t. ``x`` (``G[p,k,r-l,s-m] W[k,q,l,m]``, a full correlation with the kernel
-flipped). On torch tensors such a term runs as ``conv1d``/``conv2d``/``conv3d`` (oneDNN on
-the CPU, cuDNN on a GPU), 3 to 9 times faster than the strided view and one matrix product
-(im2col) that NumPy runs. Elsewhere the view and the product stay: NumPy has no
-convolution, and XLA's on the CPU measured slower than the product under ``jax.jit``.
+flipped). On torch tensors such a term runs as the kernel torch itself runs for it
+(oneDNN on the CPU, cuDNN on a GPU), 3 to 9 times faster than the strided view and one
+matrix product (im2col) that NumPy runs:
+
+* a window larger than the result along the read axes (a weight gradient) as torch's
+  convolution backward for the weight;
+* a read backwards at stride 1 with as many zeros before as after (an input gradient) as
+  its convolution backward for the input;
+* any other as ``conv1d``/``conv2d``/``conv3d``, after cutting and padding the tensor to
+  what is read, and flipping the kernel where it is read backwards.
+
+Elsewhere the view and the product stay: NumPy has no convolution, and XLA's on the CPU
+measured slower than the product under ``jax.jit``.
 
 The term must be a correlation along each axis it reads through index arithmetic: the
 subscript ``s*i + t*a + c`` with ``i`` an index of the result (stride ``s`` >= 1), ``a`` an
@@ -16,7 +25,6 @@ window is a batch index (kept, not in the kernel) or a channel (summed with the 
 every other index of the kernel is an output channel. Anything else (an index in all
 three, one summed within an operand, a shift without a kernel index) is left to the
 general product.
-
 """
 
 from __future__ import annotations
@@ -122,57 +130,66 @@ def _run(spatial: list[_Spatial], batch: list[tuple[int, str]],
     n = prod(sizes[i] for _, i in batch)
     c = prod(sizes[i] for _, i in channels)
     o = prod(sizes[i] for i in outputs)
-    # A window larger than the result along the read axes (a weight gradient's
-    # ``G[k,p,l,m] x[k,q,l+r,m+s]``) is the weight gradient of a convolution whose output
-    # is the kernel's: torch's own backward, 20% faster than a convolution by the
-    # larger kernel; its stride is the window's coefficient, its dilation the result's.
-    weight_gradient = prod(sizes[a] for a in windows) > prod(sizes[s.out] for s in spatial) \
-        and not any(s.flip for s in spatial)
-    # the tensor as (batch, channels, spatial...), or (channels, batch, spatial...) for a
-    # weight gradient: cut to what is read, then padded
-    lead = (channels, batch) if weight_gradient else (batch, channels)
+    results = tuple(sizes[s.out] for s in spatial)
+    reach = [s.dilation * (sizes[s.window] - 1) for s in spatial]
+    if prod(sizes[a] for a in windows) > prod(results) and not any(s.flip for s in spatial):
+        # The weight gradient of ``conv(x, W)`` whose output gradient is the kernel: its
+        # stride is the window's coefficient, its dilation the result's.
+        mode = "weight"
+    elif all(s.flip and s.stride == 1 and s.pad[0] == s.pad[1] <= r
+             for s, r in zip(spatial, reach)):
+        # The input gradient of ``conv(x, W)`` whose output gradient is the window: its
+        # padding is what the read's zeros leave of the kernel's reach.
+        mode = "input"
+    else:
+        mode = "forward"
+    # The tensor as (batch, channels, spatial...), or (channels, batch, spatial...) for a
+    # weight gradient, cut to what is read, then padded (a backward pass pads itself).
+    lead = (channels, batch) if mode == "weight" else (batch, channels)
     x_order = tuple(a for group in lead for a, _ in group) + tuple(s.axis for s in spatial)
     cut = [slice(None)] * (len(batch) + len(channels)) + [slice(s.start, s.stop)
                                                          for s in spatial]
-    x_shape = ((c, n) if weight_gradient else (n, c)) + tuple(s.stop - s.start
-                                                            for s in spatial)
-    pads = [p for s in reversed(spatial) for p in s.pad]  # F.pad: last axis first
-    padding = any(pads)
-    # the kernel as (outputs, channels, windows...), flipped where read backwards; for a
-    # weight gradient, (channels, outputs, windows...): the output's gradient
-    k_names = (*(i for _, i in channels), *outputs) if weight_gradient \
-        else (*outputs, *(i for _, i in channels))
+    x_shape = ((c, n) if mode == "weight" else (n, c)) + tuple(s.stop - s.start
+                                                             for s in spatial)
+    pads = [p for s in reversed(spatial) for p in s.pad] if mode != "input" else []
+    # The kernel as (outputs, channels, windows...), flipped where read backwards; as
+    # (channels, outputs, windows...) where it is the output's gradient or, unflipped,
+    # the weight of a convolution whose input gradient this is.
+    k_names = (*outputs, *(i for _, i in channels)) if mode == "forward" \
+        else (*(i for _, i in channels), *outputs)
     k_order = tuple(kernel.index(i) for i in (*k_names, *windows))
-    k_shape = ((c, o) if weight_gradient else (o, c)) + tuple(sizes[a] for a in windows)
-    flips = tuple(2 + d for d, s in enumerate(spatial) if s.flip)
-    strides = [s.stride for s in spatial]
-    dilations = [s.dilation for s in spatial]
+    k_shape = ((o, c) if mode == "forward" else (c, o)) + tuple(sizes[a] for a in windows)
+    flips = tuple(2 + d for d, s in enumerate(spatial) if s.flip) if mode == "forward" else ()
     natural = (*outputs, *(i for _, i in batch), *(s.out for s in spatial)) \
-        if weight_gradient else (*(i for _, i in batch), *outputs, *(s.out for s in spatial))
-    y_shape = tuple(sizes[i] for i in natural)
+        if mode == "weight" else (*(i for _, i in batch), *outputs, *(s.out for s in spatial))
     final = tuple(natural.index(i) for i in out)
     identity = final == tuple(range(len(final)))
+    y_shape = tuple(sizes[i] for i in natural)
     conv = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
     backward = torch.ops.aten.convolution_backward
-    weight_shape = (o, n, *(sizes[s.out] for s in spatial))
-    zeros = [0] * dims
+    strides = [s.stride for s in spatial]
+    dilations = [s.dilation for s in spatial]
+    zeros, ones = [0] * dims, [1] * dims
+    padding = [r - s.pad[0] for s, r in zip(spatial, reach)]
+    shape = (o, n, *results) if mode == "weight" else (n, o, *results)
 
     def run(env: Env) -> Array:
         x = torch.permute(read(env), x_order)[tuple(cut)].reshape(x_shape)
-        if padding:
+        if any(pads):
             x = F.pad(x, pads)
         w = torch.permute(other(env), k_order).reshape(k_shape)
-        if flips:
-            w = torch.flip(w, flips)
         if w.dtype != x.dtype:
             common = torch.promote_types(x.dtype, w.dtype)
             x, w = x.to(common), w.to(common)
-        if weight_gradient:  # w is the output's gradient; the weight, only its shape
-            shape_only = x.new_zeros(()).expand(weight_shape)
-            y = backward(w, x, shape_only, None, dilations, zeros, strides, False, zeros, 1,
-                         [False, True, False])[1]
+        if mode == "weight":  # w: the output's gradient; the weight is its shape only
+            y = backward(w, x, x.new_zeros(()).expand(shape), None, dilations, zeros,
+                         strides, False, zeros, 1, [False, True, False])[1]
+        elif mode == "input":  # x: the output's gradient; the input is its shape only
+            y = backward(x, x.new_zeros(()).expand(shape), w, None, ones, padding,
+                         dilations, False, zeros, 1, [True, False, False])[0]
         else:
-            y = conv(x, w, stride=strides, dilation=dilations)
+            y = conv(x, torch.flip(w, flips) if flips else w, stride=strides,
+                     dilation=dilations)
         y = y.reshape(y_shape)
         return y if identity else torch.permute(y, final).contiguous()
 
