@@ -57,13 +57,16 @@ class _Spatial:
     pad: tuple[int, int]  # zeros before and after
 
 
-def torch_convolution(subs: tuple[Subscript, ...], shape: tuple[int, ...],
-                      view: tuple[str, ...], kernel: tuple[str, ...], sizes: Sizes,
-                      read: Step, other: Step, out: tuple[str, ...]) -> Step | None:
+def convolution(xp: Any, subs: tuple[Subscript, ...], shape: tuple[int, ...],
+                view: tuple[str, ...], kernel: tuple[str, ...], sizes: Sizes,
+                read: Step, other: Step, out: tuple[str, ...]) -> Step | None:
     """The term ``read[subs] other[kernel]`` over ``out`` (``view``: the indices the
-    subscripts use) as one torch convolution, or None where it is not a correlation that
-    ``conv1d``/``conv2d``/``conv3d`` runs. ``read`` gives the tensor itself (``shape``),
-    not its window."""
+    subscripts use) as one convolution of the array namespace ``xp`` (torch's or JAX's),
+    or None where it is not a correlation that it runs (or ``xp`` has none). ``read``
+    gives the tensor itself (``shape``), not its window."""
+    library = getattr(xp, "__name__", "")
+    if library != "array_api_compat.torch" and "jax" not in library:
+        return None
     if len(set(kernel)) != len(kernel) or len(set(out)) != len(out) \
             or 0 in shape or any(sizes[i] == 0 for i in (*view, *kernel)):
         return None
@@ -86,14 +89,15 @@ def torch_convolution(subs: tuple[Subscript, ...], shape: tuple[int, ...],
             return None
         spatial.append(found)
         seen += [found.out, found.window]
-    if not spatial or len(spatial) > 3 or len(set(seen)) != len(seen):
+    if not spatial or len(spatial) > (3 if "torch" in library else 8) \
+            or len(set(seen)) != len(seen):
         return None
-    windows = [s.window for s in spatial]
     outputs = tuple(i for i in kernel if i not in seen)
     if any(i not in out for i in outputs) or set(out) != {
             *(n for _, n in batch), *outputs, *(s.out for s in spatial)}:
         return None
-    return _run(spatial, batch, channels, outputs, windows, kernel, out, sizes, read, other)
+    run = _torch if "torch" in library else _jax
+    return run(_Term(spatial, batch, channels, outputs, kernel, out, sizes), read, other)
 
 
 def _spatial(axis: int, sub: Subscript, length: int, kernel: tuple[str, ...],
@@ -119,78 +123,151 @@ def _spatial(axis: int, sub: Subscript, length: int, kernel: tuple[str, ...],
                     (max(0, -first), max(0, last - (length - 1))))
 
 
-def _run(spatial: list[_Spatial], batch: list[tuple[int, str]],
-         channels: list[tuple[int, str]], outputs: tuple[str, ...], windows: list[str],
-         kernel: tuple[str, ...], out: tuple[str, ...], sizes: Sizes, read: Step,
-         other: Step) -> Step:
+@dataclass(frozen=True)
+class _Term:
+    """A correlation's indices: along the read axes, and the rest by their role."""
+
+    spatial: list[_Spatial]
+    batch: list[tuple[int, str]]  # (axis of the window's tensor, index): kept
+    channels: list[tuple[int, str]]  # summed with the kernel
+    outputs: tuple[str, ...]  # the kernel's kept indices
+    kernel: tuple[str, ...]
+    out: tuple[str, ...]
+    sizes: Sizes
+
+    def count(self, names: Any) -> int:
+        return prod(self.sizes[i] for i in names)
+
+    @property
+    def reach(self) -> list[int]:
+        """How far each read axis's window reaches: dilation × (kernel size - 1)."""
+        return [s.dilation * (self.sizes[s.window] - 1) for s in self.spatial]
+
+    def mode(self) -> str:
+        """Which of torch's kernels runs the term: "weight", "input" or "forward"."""
+        spatial = self.spatial
+        if self.count(s.window for s in spatial) > self.count(s.out for s in spatial) \
+                and not any(s.flip for s in spatial):
+            # The weight gradient of ``conv(x, W)`` whose output gradient is the kernel:
+            # its stride is the window's coefficient, its dilation the result's.
+            return "weight"
+        if all(s.flip and s.stride == 1 and s.pad[0] == s.pad[1] <= r
+               for s, r in zip(spatial, self.reach)):
+            # The input gradient of ``conv(x, W)`` whose output gradient is the window:
+            # its padding is what the read's zeros leave of the kernel's reach.
+            return "input"
+        return "forward"
+
+    def layout(self, mode: str) -> _Layout:
+        """How the two arrays are laid out for the kernel of ``mode``, and how its result
+        is laid out as ``out``."""
+        spatial, batch, channels, outputs = self.spatial, self.batch, self.channels, \
+            self.outputs
+        n, c, o = (self.count(i for _, i in batch), self.count(i for _, i in channels),
+                   self.count(outputs))
+        # The tensor as (batch, channels, spatial...), or (channels, batch, spatial...)
+        # for a weight gradient, cut to what is read.
+        lead = (channels, batch) if mode == "weight" else (batch, channels)
+        x_order = tuple(a for group in lead for a, _ in group) + tuple(s.axis for s in spatial)
+        cut = tuple([slice(None)] * (len(batch) + len(channels))
+                    + [slice(s.start, s.stop) for s in spatial])
+        x_shape = ((c, n) if mode == "weight" else (n, c)) + tuple(s.stop - s.start
+                                                                 for s in spatial)
+        # The kernel as (outputs, channels, windows...); as (channels, outputs,
+        # windows...) where it is the output's gradient or, unflipped, the weight of a
+        # convolution whose input gradient this is.
+        names = (*outputs, *(i for _, i in channels)) if mode == "forward" \
+            else (*(i for _, i in channels), *outputs)
+        k_order = tuple(self.kernel.index(i) for i in (*names, *(s.window for s in spatial)))
+        k_shape = ((o, c) if mode == "forward" else (c, o)) + tuple(
+            self.sizes[s.window] for s in spatial)
+        natural = (*outputs, *(i for _, i in batch), *(s.out for s in spatial)) \
+            if mode == "weight" else (*(i for _, i in batch), *outputs,
+                                      *(s.out for s in spatial))
+        final = tuple(natural.index(i) for i in self.out)
+        results = tuple(self.sizes[s.out] for s in spatial)
+        return _Layout(x_order, cut, x_shape, k_order, k_shape,
+                       tuple(self.sizes[i] for i in natural),
+                       None if final == tuple(range(len(final))) else final,
+                       (o, n, *results) if mode == "weight" else (n, o, *results))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    x_order: tuple[int, ...]  # the window's tensor: permuted, cut, reshaped
+    cut: tuple[slice, ...]
+    x_shape: tuple[int, ...]
+    k_order: tuple[int, ...]  # the kernel: permuted, reshaped
+    k_shape: tuple[int, ...]
+    y_shape: tuple[int, ...]  # the kernel's result, reshaped, then permuted by final
+    final: tuple[int, ...] | None
+    shape: tuple[int, ...]  # of the array a backward kernel takes for its shape only
+
+
+def _torch(term: _Term, read: Step, other: Step) -> Step:
+    """torch: ``conv1d``/``conv2d``/``conv3d``, or its convolution backward for the weight
+    or the input."""
     import torch
     import torch.nn.functional as F
 
+    spatial = term.spatial
     dims = len(spatial)
-    n = prod(sizes[i] for _, i in batch)
-    c = prod(sizes[i] for _, i in channels)
-    o = prod(sizes[i] for i in outputs)
-    results = tuple(sizes[s.out] for s in spatial)
-    reach = [s.dilation * (sizes[s.window] - 1) for s in spatial]
-    if prod(sizes[a] for a in windows) > prod(results) and not any(s.flip for s in spatial):
-        # The weight gradient of ``conv(x, W)`` whose output gradient is the kernel: its
-        # stride is the window's coefficient, its dilation the result's.
-        mode = "weight"
-    elif all(s.flip and s.stride == 1 and s.pad[0] == s.pad[1] <= r
-             for s, r in zip(spatial, reach)):
-        # The input gradient of ``conv(x, W)`` whose output gradient is the window: its
-        # padding is what the read's zeros leave of the kernel's reach.
-        mode = "input"
-    else:
-        mode = "forward"
-    # The tensor as (batch, channels, spatial...), or (channels, batch, spatial...) for a
-    # weight gradient, cut to what is read, then padded (a backward pass pads itself).
-    lead = (channels, batch) if mode == "weight" else (batch, channels)
-    x_order = tuple(a for group in lead for a, _ in group) + tuple(s.axis for s in spatial)
-    cut = [slice(None)] * (len(batch) + len(channels)) + [slice(s.start, s.stop)
-                                                         for s in spatial]
-    x_shape = ((c, n) if mode == "weight" else (n, c)) + tuple(s.stop - s.start
-                                                             for s in spatial)
+    mode = term.mode()
+    lay = term.layout(mode)
     pads = [p for s in reversed(spatial) for p in s.pad] if mode != "input" else []
-    # The kernel as (outputs, channels, windows...), flipped where read backwards; as
-    # (channels, outputs, windows...) where it is the output's gradient or, unflipped,
-    # the weight of a convolution whose input gradient this is.
-    k_names = (*outputs, *(i for _, i in channels)) if mode == "forward" \
-        else (*(i for _, i in channels), *outputs)
-    k_order = tuple(kernel.index(i) for i in (*k_names, *windows))
-    k_shape = ((o, c) if mode == "forward" else (c, o)) + tuple(sizes[a] for a in windows)
     flips = tuple(2 + d for d, s in enumerate(spatial) if s.flip) if mode == "forward" else ()
-    natural = (*outputs, *(i for _, i in batch), *(s.out for s in spatial)) \
-        if mode == "weight" else (*(i for _, i in batch), *outputs, *(s.out for s in spatial))
-    final = tuple(natural.index(i) for i in out)
-    identity = final == tuple(range(len(final)))
-    y_shape = tuple(sizes[i] for i in natural)
     conv = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
     backward = torch.ops.aten.convolution_backward
     strides = [s.stride for s in spatial]
     dilations = [s.dilation for s in spatial]
     zeros, ones = [0] * dims, [1] * dims
-    padding = [r - s.pad[0] for s, r in zip(spatial, reach)]
-    shape = (o, n, *results) if mode == "weight" else (n, o, *results)
+    padding = [r - s.pad[0] for s, r in zip(spatial, term.reach)]
 
     def run(env: Env) -> Array:
-        x = torch.permute(read(env), x_order)[tuple(cut)].reshape(x_shape)
-        if any(pads):
+        x = torch.permute(read(env), lay.x_order)[lay.cut].reshape(lay.x_shape)
+        if any(pads):  # a backward kernel pads itself
             x = F.pad(x, pads)
-        w = torch.permute(other(env), k_order).reshape(k_shape)
+        w = torch.permute(other(env), lay.k_order).reshape(lay.k_shape)
         if w.dtype != x.dtype:
             common = torch.promote_types(x.dtype, w.dtype)
             x, w = x.to(common), w.to(common)
         if mode == "weight":  # w: the output's gradient; the weight is its shape only
-            y = backward(w, x, x.new_zeros(()).expand(shape), None, dilations, zeros,
+            y = backward(w, x, x.new_zeros(()).expand(lay.shape), None, dilations, zeros,
                          strides, False, zeros, 1, [False, True, False])[1]
         elif mode == "input":  # x: the output's gradient; the input is its shape only
-            y = backward(x, x.new_zeros(()).expand(shape), w, None, ones, padding,
+            y = backward(x, x.new_zeros(()).expand(lay.shape), w, None, ones, padding,
                          dilations, False, zeros, 1, [True, False, False])[0]
         else:
             y = conv(x, torch.flip(w, flips) if flips else w, stride=strides,
                      dilation=dilations)
-        y = y.reshape(y_shape)
-        return y if identity else torch.permute(y, final).contiguous()
+        y = y.reshape(lay.y_shape)
+        return y if lay.final is None else torch.permute(y, lay.final).contiguous()
+
+    return run
+
+
+def _jax(term: _Term, read: Step, other: Step) -> Step:
+    """JAX: ``lax.conv_general_dilated``, the kernel flipped where read backwards, as
+    ``jax.grad`` itself differentiates a convolution (XLA pads; nothing is copied)."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    spatial = term.spatial
+    lay = term.layout("forward")
+    flips = tuple(2 + d for d, s in enumerate(spatial) if s.flip)
+    strides = tuple(s.stride for s in spatial)
+    dilations = tuple(s.dilation for s in spatial)
+    padding = tuple(s.pad for s in spatial)
+
+    def run(env: Env) -> Array:
+        x = jnp.transpose(read(env), lay.x_order)[lay.cut].reshape(lay.x_shape)
+        w = jnp.transpose(other(env), lay.k_order).reshape(lay.k_shape)
+        if w.dtype != x.dtype:
+            common = jnp.promote_types(x.dtype, w.dtype)
+            x, w = x.astype(common), w.astype(common)
+        y = lax.conv_general_dilated(x, jnp.flip(w, flips) if flips else w, strides,
+                                     padding, rhs_dilation=dilations)
+        y = y.reshape(lay.y_shape)
+        return y if lay.final is None else jnp.transpose(y, lay.final)
 
     return run

@@ -33,7 +33,7 @@ from ..limits import check_size, memory_limit
 from . import kernels
 from .arrays import namespace, on_device, torch_namespace
 from .compact import Compact
-from .convolution import torch_convolution
+from .convolution import convolution
 from .matrices import reduction, solve
 from .plan import (
     CallOperand,
@@ -391,28 +391,27 @@ class StatementBinder:
                 return lambda env: einsum(spec, a(env), b(env))
             a, b, c = operands
             return lambda env: einsum(spec, a(env), b(env), c(env))
-        if self.xp is np or torch_namespace(self.xp):  # where reads are strided views
-            views = [k for k, op in enumerate(plan.operands)
-                     if isinstance(op, RefOperand) and op.subs is not None
-                     and not index_names(op.subs)]
-            if len(operands) == 2 and len(views) == 1:  # a convolution's im2col product
-                k = views[0]
-                if self.xp is not np:  # torch: its own convolution, where the term is one
-                    view = plan.operands[k]
-                    assert isinstance(view, RefOperand) and view.subs is not None
-                    convolution = torch_convolution(
-                        view.subs, tuple(self.shapes[view.name]), indices[k], indices[1 - k],
-                        self.sizes, itemgetter(view.name), operands[1 - k], plan.einsum_out)
-                    if convolution is not None:
-                        return convolution
+        library = getattr(self.xp, "__name__", "")
+        views = [k for k, op in enumerate(plan.operands)
+                 if isinstance(op, RefOperand) and op.subs is not None
+                 and not index_names(op.subs)]
+        if len(operands) == 2 and len(views) == 1 and "dask" not in library:
+            k = views[0]
+            view = plan.operands[k]
+            assert isinstance(view, RefOperand) and view.subs is not None
+            # torch's and JAX's own convolution, where the term is one
+            product = convolution(self.xp, view.subs, tuple(self.shapes[view.name]),
+                                  indices[k], indices[1 - k], self.sizes,
+                                  itemgetter(view.name), operands[1 - k], plan.einsum_out)
+            if product is None and (self.xp is np or torch_namespace(self.xp)):
+                # im2col: the strided view and one matrix product
                 product = window_product(self.sizes, indices[k], indices[1 - k],
                                          (operands[k], operands[1 - k]), plan.einsum_out,
                                          self.xp)
-                if product is not None:
-                    return product
+            if product is not None:
+                return product
         # Dask has its own chunked einsum; on JAX, einsum is one dot_general that XLA lays
         # out itself, where a transpose and a reshape first may cost a copy under jit
-        library = getattr(self.xp, "__name__", "")
         if "dask" not in library and "jax" not in library:
             product = matmul(self.sizes, indices, operands, plan.einsum_out, self.xp)
             if product is None and self.xp is not np:
