@@ -151,6 +151,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
     lhs_of: dict[str, tuple[str, ...]] = {}
     out: list[Statement] = []
     forward_needed: list[Statement] = []
+    repeats = Repeats()
     for st in chain:
         if st.name not in active:
             forward_needed.append(st)
@@ -167,8 +168,18 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
                 return None
             return _inline_ref(value, lhs_of[ref.name], ref, context)
 
-        tangent = differentiate(sized_terms(st.rhs), rule, Budget(st.name), frozenset(context))
-        tangent = simplify_sum(refer_to_statement(tangent, st), frozenset(st.indices + new_axes))
+        read = tuple((n, tangents[n], lhs_of[n]) for n in dict.fromkeys(
+            r.name for r in statement_refs(st)) if n in tangents)
+        key, tensors = repeats.key(st, wrt, ZERO, new_axes, frozenset(context), read)
+        found = repeats.get(key, tensors)  # a statement like an earlier one: its tangent
+        if found is not None:
+            tangent = Sum(tuple(found))
+        else:
+            tangent = differentiate(sized_terms(st.rhs), rule, Budget(st.name),
+                                    frozenset(context))
+            tangent = simplify_sum(refer_to_statement(tangent, st),
+                                   frozenset(st.indices + new_axes))
+            repeats.put(key, tensors, list(tangent.terms))
         forward_needed.append(st)
         if st.name == of:
             result = Statement(name, st.indices + new_axes, tangent)

@@ -1,4 +1,5 @@
-"""Statements alike up to the names of their tensors are differentiated once.
+"""Statements alike up to the names of their tensors are differentiated once, in
+reverse mode and in forward mode.
 
 A deep network repeats one block: ``h2[b,j] = tanh(h1[b,i] W2[i,j])``,
 ``h3[b,j] = tanh(h2[b,i] W3[i,j])``, ... Each statement's contribution to an adjoint
@@ -47,16 +48,22 @@ class Repeats:
         self.made: dict[Key, tuple[tuple[str, ...], list[Term]]] = {}
 
     def key(self, st: Statement, target: str, bar: Sum, lhs: tuple[str, ...],
-            context: frozenset[str]) -> tuple[Key, tuple[str, ...]]:
+            context: frozenset[str],
+            tangents: tuple[tuple[str, Sum, tuple[str, ...]], ...] = ()
+            ) -> tuple[Key, tuple[str, ...]]:
         """The key of the contribution of ``st`` to ``target``'s adjoint (its axes
-        ``lhs``) seeded with ``bar``, and the tensor names it abstracts, in order."""
-        names = tuple(dict.fromkeys(_tensor_names(st, target, bar)))
+        ``lhs``) seeded with ``bar``, and the tensor names it abstracts, in order. In
+        forward mode, ``target`` is the variable, ``lhs`` the axes its seed adds, and
+        ``tangents`` the tangents (with their axes) of the statements ``st`` reads."""
+        names = tuple(dict.fromkeys(_tensor_names(st, target, bar, tangents)))
         placeholder = {n: f"@{k}" for k, n in enumerate(names)}
         shape = (repr(rename_tensors_sum(st.rhs, placeholder)),
                  repr(rename_tensors_sum(bar, placeholder)),
                  st.indices, tuple((e.name, placeholder[e.tensor], e.axis, e.given)
                                    for e in st.extents),
                  placeholder[target], lhs, tuple(sorted(context)),
+                 tuple((placeholder[n], repr(rename_tensors_sum(value, placeholder)), axes)
+                       for n, value, axes in tangents),
                  tuple(sorted(range(len(names)), key=lambda k: names[k])))
         return shape, names
 
@@ -72,13 +79,17 @@ class Repeats:
         self.made[key] = (names, terms)
 
 
-def _tensor_names(st: Statement, target: str, bar: Sum) -> Iterator[str]:
+def _tensor_names(st: Statement, target: str, bar: Sum,
+                  tangents: tuple[tuple[str, Sum, tuple[str, ...]], ...]) -> Iterator[str]:
     yield st.name
     yield target
     for expr in (st.rhs, bar):
         yield from _names_in(expr)
     for e in st.extents:
         yield e.tensor
+    for name, value, _ in tangents:
+        yield name
+        yield from _names_in(value)
 
 
 def _names_in(expr: Sum) -> Iterator[str]:
