@@ -20,6 +20,7 @@ array([1., 2.])
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -156,6 +157,16 @@ def read_text(tensor: str | None, axis: int | str, sub: Affine) -> str:
     if tensor is None:
         return f"delta[{axis},{subscript_text(sub)}]"
     return f"{tensor}[..{subscript_text(sub)}..] (axis {int(axis) + 1})"
+
+
+@lru_cache(maxsize=1024)
+def _jax_contraction(spec: str, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., Array]:
+    """opt_einsum's contraction as one ``jax.jit`` function, shared by every term with the
+    same subscripts and shapes, so that it is compiled once (inside an outer ``jax.jit``
+    it is inlined)."""
+    import jax
+
+    return jax.jit(oe.contract_expression(spec, *shapes))
 
 
 class Runner:
@@ -418,7 +429,10 @@ class StatementBinder:
                 product = summed_product(indices, operands, plan.einsum_out, self.xp)
             if product is not None:
                 return product
-        expression = oe.contract_expression(spec, *shapes)
+        if "jax" in library:  # eagerly, one dispatch instead of a transpose, reshape, dot
+            expression = _jax_contraction(spec, tuple(map(tuple, shapes)))
+        else:
+            expression = oe.contract_expression(spec, *shapes)
         if self.xp is np:
             # BLAS hands back transposed views; elementwise work that mixes them with
             # C-ordered arrays is several times slower, so results are made C-ordered
