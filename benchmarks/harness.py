@@ -330,7 +330,9 @@ def describe_machine() -> None:
     print("## Machine\n")
     print(f"- CPU: {cpu}; {cores} logical cores ({usable} usable by this process)")
     print(f"- OS: {platform.platform()}")
-    print(f"- threads: {'libraries default' if given is None else given + ' (--threads)'}")
+    print(f"- threads: {'libraries default' if given is None else given + ' (--threads)'}; "
+          f"{threads.SPIN[0]}={os.environ.get(threads.SPIN[0], '(unset)')} (OpenBLAS's "
+          "threads do not spin after a call, slowing torch or XLA run next)")
     print(f"- load average at start: {load_text()}")
     print(f"- Python: {platform.python_implementation()} {platform.python_version()}")
     print(f"- NumPy: {np.__version__}; BLAS: {blas_info()}")

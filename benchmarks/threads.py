@@ -1,4 +1,5 @@
-"""``--threads N``: must act before NumPy, jax and torch start their thread pools.
+"""``--threads N`` and OpenBLAS's spinning threads: must act before NumPy, jax and
+torch start their thread pools.
 
 This module imports nothing heavy, so the entry points (``benchmarks/__main__.py`` and
 ``benchmarks/run.py``) call :func:`configure_from_argv` before anything imports NumPy.
@@ -39,5 +40,13 @@ def configure(threads: str | None) -> None:
                                    " --xla_cpu_multi_thread_eigen=false").strip()
 
 
+#: OpenBLAS's threads spin for about 2^28 cycles (0.1 s) after each call before they
+#: sleep; on a 2-core machine that takes the CPU from whatever runs next in the process:
+#: torch's conv2d measured 23-39 ms right after the NumPy formula against 12 ms alone,
+#: which flattered tensorcalc's ratios to torch (and jax). 2^4 cycles: no spinning.
+SPIN = ("OPENBLAS_THREAD_TIMEOUT", "4")
+
+
 def configure_from_argv(argv: Sequence[str]) -> None:
+    os.environ.setdefault(*SPIN)  # before NumPy starts OpenBLAS's threads
     configure(threads_from_argv(argv))
