@@ -1,4 +1,4 @@
-"""The window products of ``test_torch_convolution.py`` and ``test_jax_convolution.py``:
+"""The window products of ``test_torch_index_arithmetic.py`` and ``test_jax_convolution.py``:
 those that are a convolution the library runs itself, and those that are not."""
 
 from __future__ import annotations

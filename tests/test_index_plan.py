@@ -317,7 +317,7 @@ def test_fuzzed_gradients_and_hessians(src: str, wrt: str, sizes: dict | None) -
 
 
 # depthwise: the channel c is kept by every factor, so torch runs no conv2d of its own
-# (``test_torch_convolution.py``) and every window is a strided view
+# (``test_torch_index_arithmetic.py``) and every window is a strided view
 DEPTHWISE = "y[b,c,i,j] = x[b,c,i+a,j+e] W[c,a,e]\nL = G[b,c,i,j] y[b,c,i,j]"
 
 

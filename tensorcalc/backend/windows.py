@@ -199,9 +199,12 @@ def scatter_add(xp: Any, values: Array, target: Array, rows: int) -> Array:
             out[ordered[many]] = np.add.reduceat(values[picked], groups, axis=0)
         return out
     dump = xp.where((target >= 0) & (target < rows), target, rows)  # a row thrown away
+    if hasattr(values, "index_add_"):  # torch: in place into zeros of its own (batched
+        # under vmap, like values), not index_add's copy of them
+        out = values.new_zeros((rows + 1, r))
+        out.index_add_(0, dump, values)
+        return out[:rows]
     out = xp.zeros((rows + 1, r), dtype=values.dtype, **_device(values))
-    if hasattr(out, "index_add"):  # torch
-        return out.index_add(0, dump, values)[:rows]
     if hasattr(out, "at"):  # JAX
         return out.at[dump].add(values)[:rows]
     raise InputError(f"a scatter-add (the derivative of an index-array read) is not available "

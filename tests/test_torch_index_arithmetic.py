@@ -1,6 +1,7 @@
-"""On torch tensors, a window read times a kernel runs as torch's own convolution
-(``backend/convolution.py``): values, the forms that take it and the forms that do not,
-gradients through it, and autograd of ``to_torch`` through it.
+"""Index arithmetic on torch tensors. A window read times a kernel runs as torch's own
+convolution (``backend/convolution.py``): values, the forms that take it and the forms
+that do not, gradients through it, and autograd of ``to_torch`` through it. A gather's
+gradient is an in-place ``index_add_``, under ``vmap`` and to second order.
 
 The oracles are torch's ``conv1d``/``conv2d``/``conv3d`` called by hand, explicit loops,
 and the NumPy path of the same program (a strided view and one matrix product, itself
@@ -202,3 +203,27 @@ def test_every_index_order_of_a_1d_convolution_and_its_gradients(form, convoluti
     mode = {"forward": "conv1d", "weight gradient": "convolution_backward",
             "input gradient": "convolution_backward"}[form]
     assert convolutions[mode] == count  # each ran as one of torch's own
+
+
+def test_a_scatter_add_on_torch_under_vmap_and_to_second_order():
+    """The gradient of a gather is an ``index_add_`` into zeros made like the values (so
+    that they are batched under ``vmap`` too): values against torch's own indexing,
+    repeated ids included, out of ``vmap``, ``torch.func.hessian`` and double backward."""
+    f = tc.to_torch("L = sum[n,j](tanh(E[t[n],j]) G[n,j])")
+    E = torch.randn(7, 3, dtype=torch.float64)
+    t = torch.tensor([0, 3, 3, 6, 0])
+    G = torch.randn(5, 3, dtype=torch.float64)
+
+    def ref(E, G=G):
+        return (torch.tanh(E[t]) * G).sum()
+
+    grad = tc.grad("L = sum[n,j](tanh(E[t[n],j]) G[n,j])", "E")
+    Gs = torch.randn(4, 5, 3, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.vmap(lambda G: grad(E=E, t=t, G=G))(Gs),
+                               torch.stack([torch.func.grad(ref)(E, G) for G in Gs]))
+    torch.testing.assert_close(torch.func.hessian(lambda E: f(E=E, t=t, G=G))(E),
+                               torch.func.hessian(ref)(E))
+    leaf = E.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(E=leaf, t=t, G=G), leaf, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), leaf)
+    torch.testing.assert_close(h, torch.autograd.functional.hvp(ref, E, torch.ones_like(E))[1])
