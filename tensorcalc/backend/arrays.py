@@ -84,6 +84,9 @@ def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
         type(v) is np.ndarray and v.dtype.kind == "f" for v in arrays.values()
     ) and not index_arrays:
         return dict(arrays)  # the common case, checked in one pass
+    if arrays.keys() <= accepts and needed <= arrays.keys() and not index_arrays \
+            and _one_float_type(arrays.values()):
+        return dict(arrays)  # the same for tensors of one library: nothing to convert
     if index_arrays & arrays.keys():
         missing_index = [n for n in order if n in index_arrays and n not in arrays]
         if missing_index:
@@ -149,6 +152,19 @@ def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
         env[name] = value if isinstance(value, np.ndarray) else \
             np.asarray(value, dtype=number_dtype)
     return {name: env[name] for name in arrays}
+
+
+def _one_float_type(values: Collection[Any]) -> bool:
+    """Arrays of one library other than NumPy (one Python type), all of one real floating
+    dtype: torch's ``is_floating_point``, or NumPy's kind "f" (JAX, CuPy, Dask)."""
+    first = next(iter(values), None)
+    if first is None or isinstance(first, np.ndarray) or not hasattr(first, "shape"):
+        return False
+    dtype = getattr(first, "dtype", None)
+    if not (getattr(dtype, "is_floating_point", False) or getattr(dtype, "kind", "") == "f"):
+        return False
+    kind = type(first)
+    return all(type(v) is kind and v.dtype == dtype for v in values)
 
 
 def _fits_float64(name: str, value: int) -> None:
