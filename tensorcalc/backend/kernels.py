@@ -63,7 +63,18 @@ def on_diagonal(core: Array, want: tuple[str, ...], ties: dict[str, str],
             + "".join(letters[i] for i in diagonal)
         xp.einsum(spec, out)[...] = core
         return out
-    # No writable einsum views: lay the core out over ``want`` (size 1 on tied axes) and
+    if hasattr(core, "new_zeros") and not any(j in ties for j in ties.values()):
+        # torch: zeros made like the core (batched under vmap too) and the core copied
+        # into their diagonal view, one tie at a time (its axis goes last)
+        out = core.new_zeros(shape)
+        view, axes = out, list(want)
+        for i, j in ties.items():
+            a, b = axes.index(i), axes.index(j)
+            view = view.diagonal(0, a, b)
+            axes = [n for k, n in enumerate(axes) if k not in (a, b)] + [j]
+        view.copy_(core.permute(tuple(diagonal.index(n) for n in axes)))
+        return out
+    # No writable diagonal views: lay the core out over ``want`` (size 1 on tied axes) and
     # keep it where each tied axis equals its partner.
     kept = [i for i in want if i not in ties]
     order = tuple(diagonal.index(i) for i in kept)
