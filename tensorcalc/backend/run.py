@@ -403,22 +403,8 @@ class StatementBinder:
             a, b, c = operands
             return lambda env: einsum(spec, a(env), b(env), c(env))
         library = getattr(self.xp, "__name__", "")
-        views = [k for k, op in enumerate(plan.operands)
-                 if isinstance(op, RefOperand) and op.subs is not None
-                 and not index_names(op.subs)]
-        if len(operands) == 2 and len(views) == 1 and "dask" not in library:
-            k = views[0]
-            view = plan.operands[k]
-            assert isinstance(view, RefOperand) and view.subs is not None
-            # torch's and JAX's own convolution, where the term is one
-            product = convolution(self.xp, view.subs, tuple(self.shapes[view.name]),
-                                  indices[k], indices[1 - k], self.sizes,
-                                  itemgetter(view.name), operands[1 - k], plan.einsum_out)
-            if product is None and (self.xp is np or torch_namespace(self.xp)):
-                # im2col: the strided view and one matrix product
-                product = window_product(self.sizes, indices[k], indices[1 - k],
-                                         (operands[k], operands[1 - k]), plan.einsum_out,
-                                         self.xp)
+        if len(operands) == 2 and "dask" not in library:
+            product = self.window_times_kernel(plan, indices, operands)
             if product is not None:
                 return product
         # Dask has its own chunked einsum; on JAX, einsum is one dot_general that XLA lays
@@ -447,6 +433,27 @@ class StatementBinder:
             a, b = operands
             return lambda env: expression(a(env), b(env))
         return lambda env: expression(*[f(env) for f in operands])
+
+    def window_times_kernel(self, plan: TermPlan, indices: list[tuple[str, ...]],
+                            operands: list[Step]) -> Step | None:
+        """A read through affine subscripts times one other operand: torch's or JAX's own
+        convolution where the term is one, else (NumPy, torch) the strided view and one
+        matrix product (im2col). None for any other pair."""
+        views = [k for k, op in enumerate(plan.operands)
+                 if isinstance(op, RefOperand) and op.subs is not None
+                 and not index_names(op.subs)]
+        if len(views) != 1:
+            return None
+        k = views[0]
+        view = plan.operands[k]
+        assert isinstance(view, RefOperand) and view.subs is not None
+        product = convolution(self.xp, view.subs, tuple(self.shapes[view.name]), indices[k],
+                              indices[1 - k], self.sizes, itemgetter(view.name),
+                              operands[1 - k], plan.einsum_out)
+        if product is None and (self.xp is np or torch_namespace(self.xp)):
+            product = window_product(self.sizes, indices[k], indices[1 - k],
+                                     (operands[k], operands[1 - k]), plan.einsum_out, self.xp)
+        return product
 
     def operand(self, op: Operand) -> Step:
         if isinstance(op, RefOperand):
