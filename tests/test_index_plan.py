@@ -61,6 +61,32 @@ def test_gather_gradient_is_a_scatter_never_a_one_hot(monkeypatch: pytest.Monkey
     np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_scatter_add_on_cupy_arrays_is_cupyx_scatter_add(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """CuPy's arrays (here NumPy arrays of a class named as CuPy's, no GPU needed) are
+    scattered by ``cupyx.scatter_add`` (a stand-in with its documented rule, NumPy's
+    ``add.at``), targets outside the rows dropped; the result is the first rows."""
+    import types
+
+    cupy_array = type("ndarray", (np.ndarray,), {"__module__": "cupy"})
+    calls = []
+
+    def scatter_add(a, slices, value):  # type: ignore[no-untyped-def]
+        calls.append(len(slices))
+        np.add.at(a, slices, value)
+
+    monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(scatter_add=scatter_add))
+    xp = types.SimpleNamespace(
+        where=np.where, zeros=lambda shape, dtype: np.zeros(shape, dtype).view(cupy_array))
+    values = RNG.standard_normal((5, 3))
+    target = np.array([2, 0, 2, 7, -1])  # a repeated row; two outside 0..3
+    got = windows.scatter_add(xp, values.view(cupy_array), target, 4)
+    expected = np.zeros((4, 3))
+    np.add.at(expected, target[:3], values[:3])
+    np.testing.assert_array_equal(np.asarray(got), expected)
+    assert calls == [5]
+
+
 def test_convolution_runs_as_one_matmul_on_a_strided_view(monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     made = []

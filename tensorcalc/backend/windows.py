@@ -6,7 +6,8 @@ falls outside it; elsewhere, and wherever an index array picks the positions
 (``E[t[n], j]``), an advanced-indexing gather. No loops over elements, no shift or
 one-hot matrices. A shifted delta that survives simplification (``delta[p, t[n]]``,
 ``delta[p, 2*i+k]``) is a scatter-add of the product of the other factors into axis ``p``:
-a sorted segment sum on NumPy, ``index_add`` on torch, ``.at[].add`` on JAX.
+a sorted segment sum on NumPy, ``index_add_`` on torch, ``.at[].add`` on JAX,
+``cupyx.scatter_add`` on CuPy.
 
 >>> import numpy as np
 >>> from tensorcalc.ir import Affine
@@ -207,6 +208,11 @@ def scatter_add(xp: Any, values: Array, target: Array, rows: int) -> Array:
     out = xp.zeros((rows + 1, r), dtype=values.dtype, **_device(values))
     if hasattr(out, "at"):  # JAX
         return out.at[dump].add(values)[:rows]
+    if type(out).__module__.startswith("cupy"):  # CuPy: np.add.at's rule, by atomic adds
+        import cupyx
+
+        cupyx.scatter_add(out, dump, values)
+        return out[:rows]
     raise InputError(f"a scatter-add (the derivative of an index-array read) is not available "
                      f"for arrays of {xp.__name__}; use NumPy, torch or JAX")
 
