@@ -196,6 +196,22 @@ def test_sizes_api() -> None:
     assert g.sizes == {"i": 8}
 
 
+@pytest.mark.parametrize("library", ["torch", "jax"])
+def test_index_arrays_out_of_range_on_torch_and_jax(library: str) -> None:
+    """Checked on every library called eagerly, in the gather and in its gradient's
+    scatter-add (one transfer of the least and greatest value)."""
+    mod = pytest.importorskip(library)
+    convert = mod.tensor if library == "torch" else mod.numpy.asarray
+    E, G = RNG.standard_normal((5, 3)), RNG.standard_normal((2, 3))
+    gather = tc.compile("e[n,j] = E[t[n],j]")
+    grad = tc.grad("L = sum[n,j](tanh(E[t[n],j]) G[n,j])", "E")
+    for bad, shown in (([0, 5], "t holds 5, outside axis 1 of E"), ([0, -1], "t holds -1")):
+        with pytest.raises(tc.InputError, match=shown):
+            gather(E=convert(E), t=convert(bad))
+        with pytest.raises(tc.InputError, match=shown):
+            grad(E=convert(E), G=convert(G), t=convert(bad))
+
+
 def test_index_array_errors() -> None:
     E = RNG.standard_normal((5, 3))
     p = tc.compile("e[n,j] = E[t[n],j]")

@@ -145,7 +145,7 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
         where = _device(array)
         for d, s in enumerate(axes):
             if isinstance(s, Gather):
-                check_index_array(s.name, index[s.name], shape[d], name, d)
+                check_index_array(s.name, index[s.name], shape[d], name, d, xp)
         subscripts = tuple(_over(s, out, sizes, index, xp, where) + lo
                            for s, (lo, _) in zip(axes, pads))
         value = pad(array)[subscripts]
@@ -159,13 +159,15 @@ def _device(array: Array) -> dict[str, Any]:
     return {} if device is None or isinstance(array, np.ndarray) else {"device": device}
 
 
-def check_index_array(tensor: str, t: Array, length: int, name: str, axis: int) -> None:
+def check_index_array(tensor: str, t: Array, length: int, name: str, axis: int,
+                      xp: Any = np) -> None:
     """Every value of the index array ``t`` must pick a position of axis ``axis`` of
-    ``name`` (of length ``length``): negative values do not wrap around."""
+    ``name`` (of length ``length``): negative values do not wrap around. Its least and
+    greatest values come back in one transfer (one wait for a GPU)."""
     if prod(t.shape) == 0:
         return
     try:
-        lo, hi = int(t.min()), int(t.max())
+        lo, hi = (int(v) for v in xp.stack([xp.min(t), xp.max(t)]).tolist())
     except Exception:  # noqa: BLE001 - a traced value (inside jax.jit): not checked here
         return
     if lo < 0 or hi >= length:
@@ -240,7 +242,8 @@ def make_scatter(shifts: tuple[tuple[str, Affine | Gather], ...], have: tuple[st
         inside: Array = xp.asarray(True, **where)
         for p, s in shifts:
             if isinstance(s, Gather):
-                check_index_array(s.name, index[s.name], sizes[p], "the derivative", 0)
+                check_index_array(s.name, index[s.name], sizes[p], "the derivative", 0,
+                                  xp)
             t = _over(s, grid, sizes, index, xp, where)
             inside = inside & (t >= 0) & (t < sizes[p])
             linear = linear * sizes[p] + t
