@@ -52,6 +52,17 @@ NATIVE = {
                                           {"x": (2, 3, 2, 2, 7), "W": (4, 2, 3, 3)}, None,
                                           "conv1d"),
     # a window larger than the result: torch's weight gradient of a convolution
+    # a channel every factor keeps: a grouped (here depthwise) convolution
+    "depthwise": ("y[c,i] = x[c,i+a] w[c,a]", {"x": (3, 8), "w": (3, 3)}, None, "conv1d"),
+    "grouped, with batch, channels and outputs": (
+        "y[b,g,o,i,j] = x[b,g,c,i+a,j+e] W[g,o,c,a,e]",
+        {"x": (2, 3, 2, 6, 5), "W": (3, 4, 2, 3, 2)}, None, "conv2d"),
+    "a depthwise weight gradient": ("g[c,a] = G[b,c,i] x[b,c,i+a]",
+                                    {"G": (2, 3, 6), "x": (2, 3, 8)}, None,
+                                    "convolution_backward"),
+    "a grouped input gradient": ("y[b,g,q,r] = G[b,g,k,r-l] W[g,k,q,l]",
+                                 {"G": (2, 3, 4, 6), "W": (3, 4, 2, 3)}, {"r": 8},
+                                 "convolution_backward"),
     "a weight gradient's form": ("g[p,q,r,s] = G[k,p,l,m] x[k,q,l+r,m+s]",
                                  {"G": (2, 4, 5, 4), "x": (2, 3, 7, 6)}, None,
                                  "convolution_backward"),
@@ -68,8 +79,8 @@ NATIVE = {
 
 # (program, shapes, sizes): terms that are not a convolution (the general product runs)
 GENERAL = {
-    "depthwise (a kernel index kept)": ("y[c,i] = x[c,i+a] w[c,a]",
-                                        {"x": (3, 8), "w": (3, 3)}, None),
+    "a window index kept with a channel (an unfold)": (
+        "y[c,i,a] = x[c,i+a] w[c,a]", {"x": (3, 8), "w": (3, 3)}, None),
     "the spatial index summed": ("L = x[i+a] w[a]", {"x": (8,), "w": (3,)}, {"i": 6}),
     "a shift without a kernel": ("y[i] = x[i+1] w[i]", {"x": (8,), "w": (7,)}, None),
     "a window index kept": ("y[i,a] = x[i+a] w[a]", {"x": (8,), "w": (3,)}, None),

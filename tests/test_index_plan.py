@@ -358,9 +358,11 @@ def test_fuzzed_gradients_and_hessians(src: str, wrt: str, sizes: dict | None) -
                                    rtol=1e-9, atol=1e-12, err_msg=str(d))
 
 
-# depthwise: the channel c is kept by every factor, so torch runs no conv2d of its own
-# (``test_torch_index_arithmetic.py``) and every window is a strided view
-DEPTHWISE = "y[b,c,i,j] = x[b,c,i+a,j+e] W[c,a,e]\nL = G[b,c,i,j] y[b,c,i,j]"
+# the window's own indices kept (an unfold times a depthwise kernel): no convolution
+# that torch runs itself (``test_torch_index_arithmetic.py``), so every window is a
+# strided view
+UNFOLD = ("y[b,c,i,j,a,e] = x[b,c,i+a,j+e] W[c,a,e]\n"
+          "L = G[b,c,i,j,a,e] y[b,c,i,j,a,e]")
 
 
 @pytest.mark.parametrize("sizes", [None, {"i": 6, "j": 5}])
@@ -380,10 +382,10 @@ def test_torch_reads_windows_as_strided_views(sizes: dict | None,
 
     monkeypatch.setattr(torch, "as_strided", counted)
     x, W = RNG.standard_normal((2, 3, 6, 5)), RNG.standard_normal((3, 3, 3))
-    G = RNG.standard_normal((2, 3, 6, 5) if sizes else (2, 3, 4, 3))
+    G = RNG.standard_normal((2, 3, 6, 5, 3, 3) if sizes else (2, 3, 4, 3, 3, 3))
     arrays = {"x": x, "W": W, "G": G}
     tensors = {k: torch.tensor(v) for k, v in arrays.items()}
-    program = tc.compile(DEPTHWISE, sizes=sizes)
+    program = tc.compile(UNFOLD, sizes=sizes)
     for wrt in ("W", "x"):
         g = tc.grad(program, wrt)
         views.clear()

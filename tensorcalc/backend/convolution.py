@@ -21,10 +21,11 @@ The term must be a correlation along each axis it reads through index arithmetic
 subscript ``s*i + t*a + c`` with ``i`` an index of the result (stride ``s`` >= 1), ``a`` an
 index of the kernel only (dilation ``|t|``; ``t < 0`` flips the kernel), and an offset
 ``c`` (zeros are read outside the array, as everywhere in SPEC §8). Every other index of the
-window is a batch index (kept, not in the kernel) or a channel (summed with the kernel);
-every other index of the kernel is an output channel. Anything else (an index in all
-three, one summed within an operand, a shift without a kernel index) is left to the
-general product.
+window is a batch index (kept, not in the kernel), a channel (summed with the kernel) or
+a group (kept by the kernel and the result too: a depthwise or grouped convolution);
+every other index of the kernel is an output channel. Anything else (one summed within
+an operand, a shift without a kernel index, a window index kept) is left to the general
+product.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def convolution(xp: Any, subs: tuple[Subscript, ...], shape: tuple[int, ...],
     spatial: list[_Spatial] = []
     batch: list[tuple[int, str]] = []
     channels: list[tuple[int, str]] = []
+    groups: list[tuple[int, str]] = []
     seen: list[str] = []
     for axis, sub in enumerate(subs):
         if isinstance(sub, str):
@@ -81,6 +83,8 @@ def convolution(xp: Any, subs: tuple[Subscript, ...], shape: tuple[int, ...],
                 batch.append((axis, sub))
             elif sub in kernel and sub not in out:
                 channels.append((axis, sub))
+            elif sub in kernel:  # kept by every factor: a group (a depthwise channel)
+                groups.append((axis, sub))
             else:
                 return None
             continue
@@ -94,10 +98,11 @@ def convolution(xp: Any, subs: tuple[Subscript, ...], shape: tuple[int, ...],
         return None
     outputs = tuple(i for i in kernel if i not in seen)
     if any(i not in out for i in outputs) or set(out) != {
-            *(n for _, n in batch), *outputs, *(s.out for s in spatial)}:
+            *(n for _, n in batch + groups), *outputs, *(s.out for s in spatial)}:
         return None
     run = _torch if "torch" in library else _jax
-    return run(_Term(spatial, batch, channels, outputs, kernel, out, sizes), read, other)
+    return run(_Term(spatial, batch, channels, groups, outputs, kernel, out, sizes), read,
+               other)
 
 
 def _spatial(axis: int, sub: Subscript, length: int, kernel: tuple[str, ...],
@@ -130,7 +135,8 @@ class _Term:
     spatial: list[_Spatial]
     batch: list[tuple[int, str]]  # (axis of the window's tensor, index): kept
     channels: list[tuple[int, str]]  # summed with the kernel
-    outputs: tuple[str, ...]  # the kernel's kept indices
+    groups: list[tuple[int, str]]  # kept by both and the result: a grouped convolution's
+    outputs: tuple[str, ...]  # the kernel's other kept indices
     kernel: tuple[str, ...]
     out: tuple[str, ...]
     sizes: Sizes
@@ -160,36 +166,43 @@ class _Term:
 
     def layout(self, mode: str) -> _Layout:
         """How the two arrays are laid out for the kernel of ``mode``, and how its result
-        is laid out as ``out``."""
-        spatial, batch, channels, outputs = self.spatial, self.batch, self.channels, \
-            self.outputs
-        n, c, o = (self.count(i for _, i in batch), self.count(i for _, i in channels),
-                   self.count(outputs))
-        # The tensor as (batch, channels, spatial...), or (channels, batch, spatial...)
-        # for a weight gradient, cut to what is read.
-        lead = (channels, batch) if mode == "weight" else (batch, channels)
-        x_order = tuple(a for group in lead for a, _ in group) + tuple(s.axis for s in spatial)
-        cut = tuple([slice(None)] * (len(batch) + len(channels))
-                    + [slice(s.start, s.stop) for s in spatial])
-        x_shape = ((c, n) if mode == "weight" else (n, c)) + tuple(s.stop - s.start
-                                                                 for s in spatial)
-        # The kernel as (outputs, channels, windows...); as (channels, outputs,
-        # windows...) where it is the output's gradient or, unflipped, the weight of a
-        # convolution whose input gradient this is.
-        names = (*outputs, *(i for _, i in channels)) if mode == "forward" \
-            else (*(i for _, i in channels), *outputs)
-        k_order = tuple(self.kernel.index(i) for i in (*names, *(s.window for s in spatial)))
-        k_shape = ((o, c) if mode == "forward" else (c, o)) + tuple(
-            self.sizes[s.window] for s in spatial)
-        natural = (*outputs, *(i for _, i in batch), *(s.out for s in spatial)) \
-            if mode == "weight" else (*(i for _, i in batch), *outputs,
-                                      *(s.out for s in spatial))
+        is laid out as ``out``. Groups go first among the channels of each (torch's and
+        XLA's rule: input channel g·C + c, output channel g·O + o)."""
+        spatial, groups = self.spatial, [i for _, i in self.groups]
+        batch, channels = [i for _, i in self.batch], [i for _, i in self.channels]
+        outputs = list(self.outputs)
+        g, n, c, o = (self.count(groups), self.count(batch), self.count(channels),
+                      self.count(outputs))
+        axis = {i: a for a, i in (*self.batch, *self.channels, *self.groups)}
+        # The tensor as (batch, groups·channels, spatial...), or for a weight gradient
+        # (channels, groups·batch, spatial...), cut to what is read. The kernel as
+        # (groups·outputs, channels, windows...); for a weight gradient (channels,
+        # groups·outputs, windows...), the output's gradient; for an input gradient,
+        # unflipped, (groups·channels, outputs, windows...), a weight.
+        if mode == "weight":
+            x_names, x_lead = channels + groups + batch, (c, g * n)
+            k_names, k_lead = channels + groups + outputs, (c, g * o)
+            natural, shape = groups + outputs + batch, (g * o, n)
+        elif mode == "input":
+            x_names, x_lead = batch + groups + channels, (n, g * c)
+            k_names, k_lead = groups + channels + outputs, (g * c, o)
+            natural, shape = batch + groups + outputs, (n, g * o)
+        else:
+            x_names, x_lead = batch + groups + channels, (n, g * c)
+            k_names, k_lead = groups + outputs + channels, (g * o, c)
+            natural, shape = batch + groups + outputs, (n, g * o)
+        x_order = tuple(axis[i] for i in x_names) + tuple(s.axis for s in spatial)
+        cut = tuple([slice(None)] * len(x_names) + [slice(s.start, s.stop) for s in spatial])
+        x_shape = x_lead + tuple(s.stop - s.start for s in spatial)
+        k_order = tuple(self.kernel.index(i) for i in (*k_names, *(s.window for s in spatial)))
+        k_shape = k_lead + tuple(self.sizes[s.window] for s in spatial)
+        natural += [s.out for s in spatial]
         final = tuple(natural.index(i) for i in self.out)
         results = tuple(self.sizes[s.out] for s in spatial)
         return _Layout(x_order, cut, x_shape, k_order, k_shape,
                        tuple(self.sizes[i] for i in natural),
                        None if final == tuple(range(len(final))) else final,
-                       (o, n, *results) if mode == "weight" else (n, o, *results))
+                       shape + results, g)
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,7 @@ class _Layout:
     y_shape: tuple[int, ...]  # the kernel's result, reshaped, then permuted by final
     final: tuple[int, ...] | None
     shape: tuple[int, ...]  # of the array a backward kernel takes for its shape only
+    groups: int
 
 
 def _torch(term: _Term, read: Step, other: Step) -> Step:
@@ -233,13 +247,13 @@ def _torch(term: _Term, read: Step, other: Step) -> Step:
             x, w = x.to(common), w.to(common)
         if mode == "weight":  # w: the output's gradient; the weight is its shape only
             y = backward(w, x, x.new_zeros(()).expand(lay.shape), None, dilations, zeros,
-                         strides, False, zeros, 1, [False, True, False])[1]
+                         strides, False, zeros, lay.groups, [False, True, False])[1]
         elif mode == "input":  # x: the output's gradient; the input is its shape only
             y = backward(x, x.new_zeros(()).expand(lay.shape), w, None, ones, padding,
-                         dilations, False, zeros, 1, [True, False, False])[0]
+                         dilations, False, zeros, lay.groups, [True, False, False])[0]
         else:
             y = conv(x, torch.flip(w, flips) if flips else w, stride=strides,
-                     dilation=dilations)
+                     dilation=dilations, groups=lay.groups)
         y = y.reshape(lay.y_shape)
         return y if lay.final is None else torch.permute(y, lay.final).contiguous()
 
@@ -266,7 +280,8 @@ def _jax(term: _Term, read: Step, other: Step) -> Step:
             common = jnp.promote_types(x.dtype, w.dtype)
             x, w = x.astype(common), w.astype(common)
         y = lax.conv_general_dilated(x, jnp.flip(w, flips) if flips else w, strides,
-                                     padding, rhs_dilation=dilations)
+                                     padding, rhs_dilation=dilations,
+                                     feature_group_count=lay.groups)
         y = y.reshape(lay.y_shape)
         return y if lay.final is None else jnp.transpose(y, lay.final)
 
