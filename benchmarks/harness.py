@@ -122,6 +122,16 @@ class Row:
             self.met_text = "(yes)" if met else "(no)"
         return met
 
+    def judge_pair(self, times: Timings, peer: str, goal: Goal, size: Size) -> bool:
+        """``ours / peer`` from timings taken back to back, shown in the ratio cell and
+        judged against ``goal``; not met where either was not timed."""
+        if "ours" not in times or peer not in times:
+            self.met = False
+            return False
+        ratio = times.ratio("ours", peer)
+        self.ratio = f"{ratio:.2f} (ours/{peer})"
+        return self.judge(goal, ratio, size)
+
     def met_cell(self) -> str:
         if self.met_text is not None:
             text = self.met_text

@@ -26,6 +26,17 @@ from tensorcalc.program import Program  # noqa: E402
 PRINTED_CHECKS = {"count": 0}
 
 
+@pytest.fixture(scope="module")
+def jax64() -> Iterator[object]:
+    """JAX in float64 for one test module, restored afterwards (other test files may rely
+    on the default); skips where JAX is not installed."""
+    jax = pytest.importorskip("jax")
+    previous = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", previous)
+
+
 @pytest.fixture
 def runaway_alarm(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail (rather than hang) a test that runs away, after the module's TEST_TIMEOUT_S

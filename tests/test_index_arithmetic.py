@@ -26,16 +26,6 @@ FD = dict(rtol=1e-5, atol=1e-6)  # against central differences (eps 1e-6)
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(scope="module")
-def jax64():
-    """JAX in float64, restored afterwards (other test files may rely on the default)."""
-    jax = pytest.importorskip("jax")
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", previous)
-
-
 def _close(actual, expected, tol=EXACT):
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)

@@ -19,14 +19,10 @@ import tensorcalc as tc
 EXACT = dict(rtol=1e-10, atol=1e-12)
 
 
-@pytest.fixture(scope="module")
-def jax():
-    """JAX in float64, restored afterwards."""
-    jax = pytest.importorskip("jax")
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", previous)
+@pytest.fixture
+def jax(jax64):
+    """JAX in float64 (conftest's ``jax64``), under a short name."""
+    return jax64
 
 
 @pytest.fixture

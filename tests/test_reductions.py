@@ -22,16 +22,6 @@ EXACT = dict(rtol=1e-10, atol=1e-12)
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(scope="module")
-def jax64():
-    """JAX in float64, restored afterwards (other test files may rely on the default)."""
-    jax = pytest.importorskip("jax")
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", previous)
-
-
 def _close(a, b, rtol=RTOL, atol=ATOL):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

@@ -21,16 +21,6 @@ from test_reductions import (
 
 import tensorcalc as tc
 
-
-@pytest.fixture(scope="module")
-def jax64():
-    jax = pytest.importorskip("jax")
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", previous)
-
-
 FRAMEWORK_PROGRAMS = [
     ("softmax", "Y[i,j] = softmax[j](X[i,j])", lambda r: {"X": r.normal(size=(3, 4))}),
     ("logsumexp", "y[i] = logsumexp[j](X[i,j])", lambda r: {"X": r.normal(size=(3, 4))}),

@@ -209,12 +209,10 @@ def measure_on_torch(w: Workload, ctx: Context) -> None:
         ctx.report.rows.append(row)
         return
     times: Any = checked_timings(w, ctx, row, ("ours", "torch"))
-    if "ours" in times and "torch" in times and not row.bad:
-        ratio = times.ratio("ours", "torch")
-        row.ratio = f"{ratio:.2f} (ours/torch)"
-        row.judge(w.goal, ratio, w.size)
-    else:
+    if row.bad:
         row.met = False
+    else:
+        row.judge_pair(times, "torch", w.goal, w.size)
     ctx.report.rows.append(row)
 
 
