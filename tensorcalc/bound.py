@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from .api import compile
+from .backend.arrays import signature
 from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .calculus import jvp, vjp
@@ -115,15 +116,20 @@ class BoundProgram:
         return BoundProgram(seeded), tuple(seeds)
 
     def arrays(self, given: dict[str, Any]) -> list[Any]:
-        unknown = [n for n in given if n not in self.names]
+        """The arrays the program needs, in order, bound as a call binds them: of one
+        library and float type (a float32 tensor beside a float64 one, a number, a list),
+        so that every derivative program runs on what the forward pass ran on. Inputs
+        the program accepts but does not need (a derivative's) are left out."""
+        unknown = [n for n in given if n not in self.program.accepts]
         missing = [n for n in self.names if n not in given]
         if unknown or missing:
             raise InputError(
-                f"the function takes exactly {', '.join(self.names)}"
+                f"the function takes {', '.join(self.names)}"
                 + (f"; unknown: {', '.join(unknown)}" if unknown else "")
                 + (f"; missing: {', '.join(missing)}" if missing else "")
             )
-        return [given[n] for n in self.names]
+        bound = self.program.bind({n: given[n] for n in self.names})
+        return [bound[n] for n in self.names]
 
 
 def _inputs(statements: Sequence[Statement]) -> tuple[str, ...]:
@@ -156,7 +162,7 @@ class SharedBackward:
         self.runners: dict[tuple[Any, ...], Runner] = {}
 
     def __call__(self, env: dict[str, Any]) -> list[Any]:
-        key = tuple((n, v.shape, v.dtype) for n, v in env.items())
+        key = tuple((n, *signature(v)) for n, v in env.items())
         runner = self.runners.get(key)
         if runner is None:
             runner = self.runners.setdefault(key, Runner(self.plan, dict(env), self.sizes))

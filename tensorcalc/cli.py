@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Symbolic tensor calculus in index notation: evaluate programs, "
                     "derive them symbolically, and check derivatives numerically. Besides "
                     "elementwise functions (tanh(e), ...) the language has functions of whole "
-                    "axes: max[j](e), min[j](e), logsumexp[j](e), softmax[j](e), and the "
+                    "axes: max[j](e), min[j](e), hardmax[j](e) and hardmin[j](e) (their "
+                    "derivatives), logsumexp[j](e), softmax[j](e), and the "
                     "matrix functions inv[i,j](e), det[i,j](e), logdet[i,j](e). Subscripts may "
                     "be affine in indices (x[i+k], x[2*i+k], x[i-1]: convolutions, strides, "
                     "differences) or integer index arrays (E[t[n],j]: gathers).",

@@ -189,8 +189,8 @@ class Power:
 
 # The functions of whole axes (SPEC §7). Those in ``KEEPING`` keep their bracketed indices
 # (the value has those axes); the others reduce them away. ``MATRIX`` ones take two.
-REDUCTIONS = ("max", "min", "logsumexp", "softmax", "inv", "det", "logdet")
-KEEPING = frozenset({"softmax", "inv"})
+REDUCTIONS = ("max", "min", "hardmax", "hardmin", "logsumexp", "softmax", "inv", "det", "logdet")
+KEEPING = frozenset({"hardmax", "hardmin", "softmax", "inv"})
 MATRIX = frozenset({"inv", "det", "logdet"})
 
 

@@ -39,6 +39,7 @@ from .ir import (
     as_sum,
     children,
     const,
+    const_value,
     fresh_name,
     freshen,
     map_factor_sums,
@@ -47,6 +48,7 @@ from .ir import (
     sub_names,
 )
 from .limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
+from .printing import format_number
 from .sizes import Source
 from .syntax import (
     Pos,
@@ -470,7 +472,12 @@ class _Lowering:
                 )
             return Call(node.fn, self.sum(node.arg, held))
         if isinstance(node, SPow):
-            return Power(self.sum(node.base, held), self.sum(node.exponent, held))
+            base, exponent = self.sum(node.base, held), self.sum(node.exponent, held)
+            e = const_value(exponent)
+            if const_value(base) == 0 and e is not None and e < 0:
+                raise ProgramError(f"0^({format_number(e)}) at {node.pos} divides by the "
+                                   "constant 0")
+            return Power(base, exponent)
         if isinstance(node, SSumOver):
             indices = node.indices
             body_indices = self.occurs(node.body)

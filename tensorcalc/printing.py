@@ -14,6 +14,9 @@ sums; otherwise the indices the convention would miss are written as an explicit
 
 from __future__ import annotations
 
+import math
+
+from .errors import ProgramError
 from .ir import (
     Call,
     Delta,
@@ -35,6 +38,8 @@ from .ir import (
 
 
 def format_number(value: float) -> str:
+    if not math.isfinite(value):  # constants that multiply past a float's range (1e200*1e200)
+        raise ProgramError(f"a constant of the program is {value}: beyond the range of a float")
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend.arrays import bind_inputs
+from .backend.arrays import bind_inputs, signature
 from .backend.compact import Compact
 from .backend.export import to_python
 from .backend.plan import ProgramPlan, plan_program
@@ -183,7 +183,7 @@ class Program:
     def _runner(self, env: dict[str, Any], sizes: Mapping[str, int] | None = None) -> Runner:
         """The plan bound to the signature of ``env``'s inputs, bound on first use."""
         sizes = self.sizes if sizes is None else sizes
-        key: tuple[Any, ...] = tuple([(type(v), v.shape, v.dtype) for v in map(
+        key: tuple[Any, ...] = tuple([signature(v) for v in map(
             env.__getitem__, self.needed_inputs)])
         if sizes:
             key += tuple(sorted(sizes.items()))
@@ -199,13 +199,13 @@ class Program:
     def statement_values(self, arrays: dict[str, Any]) -> dict[str, Any]:
         """Every statement's value (and the inputs), from one run: what ``to_torch`` keeps
         from its forward pass for the backward one."""
-        env = self._bind(arrays)
+        env = self.bind(arrays)
         self._runner(env).dense(env)
         return env
 
     def _run(self, arrays: dict[str, Any], compact: bool,
              sizes: Mapping[str, int] | None = None) -> Any:
-        env = self._bind(arrays)
+        env = self.bind(arrays)
         try:
             runner = self._runner(env, sizes)
             if compact:
@@ -220,7 +220,9 @@ class Program:
             return value
         return _owned(value, arrays.values())
 
-    def _bind(self, arrays: dict[str, Any]) -> dict[str, Any]:
+    def bind(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        """The caller's arrays checked against the program and made arrays of one library
+        and one float type (index arrays integer), as a call binds them."""
         accepts, needed = self._names
         return bind_inputs(arrays, accepts, needed, self.needed_inputs, self._by_name,
                            self.index_arrays)
@@ -310,9 +312,9 @@ _MAX_SIGNATURES = 32
 
 
 def _owned(value: Any, inputs: Iterable[Any]) -> Any:
-    """A NumPy result never aliases an input and is never a read-only broadcast view."""
+    """A result never aliases an input and is never a broadcast view (NumPy, torch)."""
     if isinstance(value, np.ndarray):
-        if value.base is None and value.flags.writeable:
+        if value.base is None and value.flags.writeable and not any(value is a for a in inputs):
             return value  # owns its memory, made by this call: no input can share it
         if not value.flags.writeable or any(
             isinstance(a, np.ndarray) and np.may_share_memory(value, a) for a in inputs
@@ -320,4 +322,20 @@ def _owned(value: Any, inputs: Iterable[Any]) -> Any:
             return np.array(value)
     elif isinstance(value, np.generic):
         return np.asarray(value)
+    elif type(value).__module__.startswith("torch"):
+        return _owned_torch(value, inputs)
     return value
+
+
+def _owned_torch(value: Any, inputs: Iterable[Any]) -> Any:
+    """A torch result copied where it is an input, shares an input's memory, or repeats
+    elements (an expanded view: no in-place update, no ``torch.func.hessian``)."""
+    try:
+        where = value.untyped_storage().data_ptr()
+        shared = any(value is a or (type(a) is type(value)
+                                    and a.untyped_storage().data_ptr() == where)
+                     for a in inputs)
+        repeats = any(s == 0 and n > 1 for s, n in zip(value.stride(), value.shape))
+    except (RuntimeError, NotImplementedError):  # a batched tensor (vmap): no storage to
+        return value.contiguous()  # compare; an expanded one is copied all the same
+    return value.clone() if shared or repeats else value

@@ -8,8 +8,9 @@ value itself (``Y`` for ``inv``, ``s`` for ``softmax``) so that it is computed o
 (MATH.md §6):
 
 ==============  ==============================================================
-``max``/``min``  ``sum_j w[j] de[j]``, ``w`` the positions that attain the extreme,
-                 shared equally among ties: ``(1 - step(m - e[j])) / count``
+``max``/``min``  ``sum_j w[j] de[j]``, ``w = hardmax[j](e)`` (``hardmin``): 1/count at the
+                 positions that attain the extreme, 0 elsewhere
+``hardmax``      0 (constant wherever it has a derivative)
 ``logsumexp``    ``sum_j softmax[j](e) de[j]``
 ``softmax``      ``s[j] de[j] - s[j] sum_k s[k] de[k]``
 ``inv``          ``-sum_ab Y[i,a] de[a,b] Y[b,j]``
@@ -29,12 +30,10 @@ from .ir import (
     KEEPING,
     MATRIX,
     REDUCTIONS,
-    Call,
     Factor,
     Reduce,
     Sum,
     Term,
-    power,
     rename_factor,
     rename_term,
 )
@@ -80,17 +79,21 @@ def _minus(a: Sum, b: Sum) -> Sum:
     return Sum(a.terms + tuple(Term(-t.coef, t.factors, t.summed, t.extents) for t in b.terms))
 
 
-def _extreme(sign: float) -> Callable[[Reduce, Sum, Fresh], Sum]:
+def _extreme(weights: str) -> Callable[[Reduce, Sum, Fresh], Sum]:
+    """``max``'s derivative weights each position by ``hardmax`` of the same argument (and
+    ``min``'s by ``hardmin``): its kernel compares the argument with its own extreme, so
+    some position always attains it. A test of the gap ``m - e[j]`` against zero would
+    not: the argument written again may add its terms in another order and miss ``m`` by
+    an ulp everywhere, giving 0/0."""
     def derivative(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-        m = Sum((Term(1.0, (_renamed(f, fresh),)),))
-        gap = _minus(m, f.arg) if sign > 0 else _minus(f.arg, m)  # >= 0, 0 at the extreme
-        attains = Sum((Term(1.0, ()), Term(-1.0, (Call("step", gap),))))
-        others = fresh(len(f.indices))
-        count = Sum((Term(1.0, (rename_factor(attains, dict(zip(f.indices, others))),),
-                          frozenset(others)),))
-        return _weighted((attains, power(count, -1.0)), darg, f.indices)
+        return _weighted((Reduce(weights, f.indices, f.arg),), darg, f.indices)
 
     return derivative
+
+
+def _flat(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
+    """``hardmax`` and ``hardmin`` are constant wherever they have a derivative."""
+    return Sum(())
 
 
 def _logsumexp(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
@@ -129,10 +132,16 @@ def _det(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 
 
 _TABLE = [
-    Reduction("max", kernels.max_over, _extreme(1.0),
+    Reduction("max", kernels.max_over, _extreme("hardmax"),
               "largest value over the axes; the derivative is shared equally among ties"),
-    Reduction("min", kernels.min_over, _extreme(-1.0),
+    Reduction("min", kernels.min_over, _extreme("hardmin"),
               "smallest value over the axes; the derivative is shared equally among ties"),
+    Reduction("hardmax", kernels.hardmax, _flat,
+              "1/count where the argument is largest over the axes, 0 elsewhere (max's "
+              "derivative); keeps the axes"),
+    Reduction("hardmin", kernels.hardmin, _flat,
+              "1/count where the argument is smallest over the axes, 0 elsewhere (min's "
+              "derivative); keeps the axes"),
     Reduction("logsumexp", kernels.logsumexp, _logsumexp,
               "log sum exp over the axes, stable at any magnitude; derivative softmax"),
     Reduction("softmax", kernels.softmax, _softmax,

@@ -191,8 +191,10 @@ def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str]) ->
     # b^e (e/b db + log(b) de)
     terms = [Term(u.coef, (f, f.exponent, power(f.base, -1.0)) + u.factors, u.summed, u.extents)
              for u in dbase.terms]
-    terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed, u.extents)
-              for u in dexp.terms]
+    if const_value(f.base) != 0:  # 0^e is 0 wherever it has a derivative in e (e > 0): the
+        # term 0^e log(0) is 0 there, as in JAX, not 0 * -inf
+        terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed, u.extents)
+                  for u in dexp.terms]
     return Sum(tuple(terms))
 
 

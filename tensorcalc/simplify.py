@@ -15,11 +15,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from .caching import memo
+from .errors import ProgramError
 from .functions import FUNCTIONS
 from .ir import (
     Affine,
@@ -55,6 +57,7 @@ from .ir import (
     sub_names,
     substitute,
 )
+from .printing import format_number
 
 
 def substitute_deltas(term: Term) -> Term:
@@ -452,7 +455,11 @@ def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
         b = const_value(f.base)
         if b is not None and e is not None:
             with np.errstate(all="ignore"):
-                return _number(float(np.power(b, e)))
+                value = float(np.power(b, e))
+            if b == 0 and e < 0:  # printed as a division by 0, which the language refuses
+                raise ProgramError(f"0^({format_number(e)}) divides by the constant 0")
+            if math.isfinite(value):  # (-8)^(1/3) stays as written (nan when run)
+                return _number(value)
         # (u^a)^n with integer n is u^(a n); sqrt(u)^n with even n is u^(n/2)
         if e is not None and e == int(e) and len(f.base.terms) == 1:
             only = f.base.terms[0]
@@ -469,7 +476,9 @@ def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
         x = const_value(f.arg)
         if x is not None:
             with np.errstate(all="ignore"):
-                return _number(float(FUNCTIONS[f.fn].kernel(np.float64(x), np)))
+                value = float(FUNCTIONS[f.fn].kernel(np.float64(x), np))
+            if math.isfinite(value):  # log(0), log(-2) stay as written (-inf, nan at run)
+                return _number(value)
     return f
 
 

@@ -155,10 +155,36 @@ class SStatement:
     pos: Pos
 
 
+_WELL_FORMED_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+class _MalformedNumber(Exception):
+    """Raised inside the parser at a number token the grammar took whole but that is not a
+    number (``1.2.3``, ``1e``); ``parse`` turns it into a ``ParseError`` at the token."""
+
+    def __init__(self, token: Token):
+        super().__init__(str(token))
+        self.token = token
+
+
+def _checked(token: Token) -> Token:
+    if not _WELL_FORMED_NUMBER.fullmatch(str(token)):
+        raise _MalformedNumber(token)
+    return token
+
+
+#: The largest number a subscript may hold: positions past it are past any array's end (an
+#: array of 2**40 float64 values takes 8 TiB), and products of it stay inside int64.
+MAX_SUBSCRIPT_NUMBER = 2**40
+
+
 def _integer(token: Token) -> int:
-    value = float(token)
+    value = float(_checked(token))
     if not value.is_integer() or not re.fullmatch(r"\d+", str(token)):
         raise ProgramError(f"a subscript takes whole numbers: {token} at {_pos(token)} is not one")
+    if int(token) > MAX_SUBSCRIPT_NUMBER:
+        raise ProgramError(f"the subscript number {token} at {_pos(token)} is larger than "
+                           f"2**40, past the end of any array")
     return int(token)
 
 
@@ -243,7 +269,7 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
         return Gather(str(name), plain)
 
     def number(self, token: Token) -> SNumber:
-        value = float(token)
+        value = float(_checked(token))
         if not math.isfinite(value):
             raise ProgramError(f"number {token} at {_pos(token)} is too large for a float")
         return SNumber(value, _pos(token))
@@ -362,6 +388,8 @@ _TOKEN_WORDS = {
 _MEANINGS = {
     "sum": "sum[j](e) sums e over j", "delta": "delta[i,j] is the Kronecker delta",
     "max": "max[j](e) is the largest e over j", "min": "min[j](e) is the smallest e over j",
+    "hardmax": "hardmax[j](e) is 1/count where e is largest over j, 0 elsewhere",
+    "hardmin": "hardmin[j](e) is 1/count where e is smallest over j, 0 elsewhere",
     "logsumexp": "logsumexp[j](e) is log sum_j exp(e)",
     "softmax": "softmax[j](e) is exp(e_j) / sum_k exp(e_k)",
     "inv": "inv[i,j](e) is the inverse of the matrix e", "det": "det[i,j](e) is its determinant",
@@ -390,6 +418,19 @@ def _describe_expected(expected: set[str]) -> str:
     if len(words) > 6:
         words = words[:6] + ["..."]
     return "; expected " + ", ".join(words)
+
+
+def _number_hint(text: str) -> str:
+    """What the user most likely meant by a malformed number."""
+    tail = text[len(_WELL_FORMED_NUMBER.match(text).group(0)):]  # type: ignore[union-attr]
+    if tail[:1] in "eE":
+        return (f"; an exponent needs digits ({text[:len(text) - len(tail)]}e-3); to multiply "
+                "by a name starting with e, put a space or * before it")
+    if tail[:1] in "xX":
+        return "; numbers are decimal"
+    if tail[:1] == "_":
+        return "; write numbers without separators (1000, not 1_000)"
+    return "; a number has at most one decimal point"
 
 
 def _end_of_input(lines: list[str]) -> tuple[int, int]:
@@ -433,6 +474,10 @@ def parse(text: str) -> list[SStatement | SDeclaration]:
             message = f"unexpected {shown}" + _describe_expected(set(expected))
         raise ParseError(message + _reserved_hint(source_line, column), line, column,
                          source_line) from None
+    except _MalformedNumber as err:
+        line, column = err.token.line or 1, err.token.column or 1
+        raise ParseError(f"malformed number {str(err.token)!r}" + _number_hint(str(err.token)),
+                         line, column, lines[line - 1] if line <= len(lines) else "") from None
     except ProgramError:
         raise
     except LarkError as err:  # anything else Lark may raise: still the user's text

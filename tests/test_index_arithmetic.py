@@ -601,13 +601,8 @@ def test_gradient_matches_finite_differences(name, wrt):
 def test_gradient_round_trip_through_str(name, wrt):
     case = CASES[name]()
     g = tc.grad(_program(case), wrt)
-    if name == "maxpool":
-        # README, Known limitations: max's weights need the window's size (given by name,
-        # sizes={"k": 2}) for two nested indices; printed, one keeps another name, and the
-        # printed program refuses, naming it, rather than computing another number.
-        with pytest.raises(tc.InputError, match="cannot tell the size of index"):
-            _round_trip(g, case["arrays"], case["sizes"])
-        return
+    # the max-pool's too: max's weights, hardmax[k](x[2*i+k]), keep the window's index k,
+    # whose size is given by name
     _round_trip(g, case["arrays"], case["sizes"])
 
 

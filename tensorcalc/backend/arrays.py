@@ -39,6 +39,19 @@ def on_device(array: Any) -> dict[str, Any]:
     return {"device": array_api_compat.device(array)}
 
 
+def signature(value: Any) -> tuple[Any, ...]:
+    """What a plan bound for the array ``value`` depends on: its type, shape, dtype and,
+    off NumPy, its device (constants and identities are made there)."""
+    if type(value) is np.ndarray:
+        return (np.ndarray, value.shape, value.dtype)
+    try:
+        device = value.device
+        hash(device)
+    except Exception:  # noqa: BLE001 - no device to tell (a traced value, a Dask array)
+        device = None
+    return (type(value), value.shape, value.dtype, device)
+
+
 def as_array(value: Any) -> Any:
     """An input as an array: the caller's own array kept, numbers and lists to NumPy floats."""
     if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.ndarray):

@@ -194,8 +194,12 @@ class _Writer:
         return value
 
     def _index_arrays(self, subs: Iterable[Subscript]) -> str:
-        names = dict.fromkeys(a.name for a in subs if isinstance(a, Gather))
-        return "{" + ", ".join(f"{n!r}: {self.var[n]}" for n in names) + "}"
+        """The index arrays by name, each cut to its indices' sizes (which a shifted read may
+        have shrunk, SPEC §8 rule 2)."""
+        gathers = {a.name: a.indices for a in subs if isinstance(a, Gather)}
+        fit = self.kernel("fit", windows.fit) if gathers else ""
+        return "{" + ", ".join(f"{n!r}: {fit}(np.asarray({self.var[n]}), {_shape(own)})"
+                               for n, own in gathers.items()) + "}"
 
     def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand
                  | GroupOperand) -> str:

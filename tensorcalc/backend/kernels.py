@@ -160,7 +160,9 @@ def abs(x: Array, xp: Any) -> Array:  # noqa: A001 - the language's name for it
 
 
 def sign(x: Array, xp: Any) -> Array:
-    return xp.sign(x)
+    # as np.sign: 0 stays 0, nan stays nan; no masked assignment (torch's vmap has none)
+    one = xp.ones_like(x)
+    return xp.where(x > 0, one, xp.where(x < 0, -one, x))
 
 
 def square(x: Array, xp: Any) -> Array:
@@ -202,6 +204,22 @@ def max_over(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
 
 def min_over(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
     return xp.min(x, axis=axes)
+
+
+def hardmax(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    # Compared with the largest of these very values, some position always attains it (the
+    # weights sum to 1), whatever order the argument's terms were added in
+    if any(x.shape[a] == 0 for a in axes):
+        return xp.zeros_like(x)
+    hit = xp.where(x == xp.max(x, axis=axes, keepdims=True), xp.ones_like(x), xp.zeros_like(x))
+    return hit / xp.sum(hit, axis=axes, keepdims=True)
+
+
+def hardmin(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    if any(x.shape[a] == 0 for a in axes):
+        return xp.zeros_like(x)
+    hit = xp.where(x == xp.min(x, axis=axes, keepdims=True), xp.ones_like(x), xp.zeros_like(x))
+    return hit / xp.sum(hit, axis=axes, keepdims=True)
 
 
 def logsumexp(x: Array, axes: tuple[int, ...], xp: Any) -> Array:

@@ -19,7 +19,7 @@ array([1., 2.])
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -29,7 +29,7 @@ import opt_einsum as oe
 
 from ..errors import InputError, ShapeError
 from ..functions import FUNCTIONS
-from ..ir import SIZE_MARK, Affine, Gather, subscript_text
+from ..ir import SIZE_MARK, Affine, Gather, Subscript, subscript_text
 from ..limits import check_size, memory_limit
 from . import kernels
 from .arrays import namespace, on_device, torch_namespace
@@ -60,6 +60,7 @@ from .windows import (
     make_mask,
     make_reader,
     make_scatter,
+    padding,
     shrink_sizes,
 )
 
@@ -279,9 +280,26 @@ def _core_part(ctx: StatementBinder, t: TermPlan, ties: dict[str, str], core_ord
 
 
 def _result_type(xp: Any, dtypes: list[Any]) -> Any:
+    """The float type of the data arrays (binding made them one); index arrays, which stay
+    integer, have no say."""
+    floats = [d for d in dtypes if _is_float(d)]
     if xp is np:
-        return np.result_type(*dtypes, np.float32) if dtypes else np.float64
-    return dtypes[0] if dtypes else None
+        return np.result_type(*floats, np.float32) if floats else np.float64
+    return floats[0] if floats else (dtypes[0] if dtypes else None)
+
+
+def _is_float(dtype: Any) -> bool:
+    flag = getattr(dtype, "is_floating_point", None)  # a torch dtype
+    if isinstance(flag, bool):
+        return flag
+    try:
+        return bool(np.issubdtype(np.dtype(dtype), np.floating))
+    except TypeError:
+        return False
+
+
+def _fitted(name: str, fit: Callable[[Array], Array]) -> Step:
+    return lambda env: fit(env[name])
 
 
 class StatementBinder:
@@ -323,7 +341,14 @@ class StatementBinder:
                 total += t(env)
             return total
 
-        return add_all
+        def add_all_apart(env: Env) -> Array:
+            total = first(env) + second(env)
+            for t in rest:
+                total = total + t(env)
+            return total
+
+        # torch under vmap: a batched term cannot be added into an unbatched total in place
+        return add_all_apart if torch_namespace(self.xp) else add_all
 
     def constant_plus(self, terms: tuple[TermPlan, ...], order: tuple[str, ...],
                       shape: tuple[int, ...]) -> Step | None:
@@ -464,8 +489,8 @@ class StatementBinder:
             self.refuse_dask(f"delta[{op.i},{subscript_text(op.sub)}]")
             mask = make_mask(op.i, op.sub, op.free, self.sizes, self.xp, self.dtype,
                              self.where)
-            names = index_names((op.sub,))
-            return lambda env: mask(**{n: env[n] for n in names})
+            index = self.index_arrays((op.sub,))
+            return lambda env: mask(**index(env))
         if isinstance(op, DeltaOperand):
             n, m = self.sizes[op.i], self.sizes[op.j]
             xp, dtype, where = self.xp, self.dtype, self.where
@@ -526,11 +551,29 @@ class StatementBinder:
         self.refuse_dask(f"{name}[{','.join(subscript_text(a) for a in op.subs)}]")
         check_size(f"a window of {name} in {self.owner[0]}", self.shape(op.indices),
                    self.owner[1], compact_hint=False)
+        check_size(f"{name} with the zeros its reads in {self.owner[0]} need past its ends",
+                   tuple(n + lo + hi for n, (lo, hi) in zip(shape, padding(op.subs, self.sizes,
+                                                                            tuple(shape)))),
+                   self.owner[1], compact_hint=False)
         reader = make_reader(op.subs, op.indices, self.sizes, tuple(shape), self.xp, name)
-        names = index_names(op.subs)
-        if not names:
+        if not index_names(op.subs):
             return lambda env: reader(env[name])
-        return lambda env: reader(env[name], **{n: env[n] for n in names})
+        index = self.index_arrays(op.subs)
+        return lambda env: reader(env[name], **index(env))
+
+    def index_arrays(self, subs: Iterable[Subscript]) -> Callable[[Env], dict[str, Array]]:
+        """The index arrays that the subscripts ``subs`` read, by name, each cut to the sizes
+        of its indices (a shifted read elsewhere in the statement may shrink them, SPEC §8
+        rule 2, as it does a plain tensor's axes)."""
+        fits: dict[str, Callable[[Env], Array]] = {}
+        for s in subs:
+            if isinstance(s, Gather) and s.name not in fits:
+                shape, want = self.shapes.get(s.name), self.shape(s.indices)
+                if shape is None or tuple(shape) == want:
+                    fits[s.name] = itemgetter(s.name)
+                else:
+                    fits[s.name] = _fitted(s.name, make_fit(tuple(shape), want, self.xp))
+        return lambda env: {n: get(env) for n, get in fits.items()}
 
     def scatter(self, op: ScatterOperand) -> Step:
         """A term's shifted deltas as a scatter-add of the product of its other factors."""
@@ -540,8 +583,8 @@ class StatementBinder:
         order = op.grid + op.rest
         core = self.term(op.core, order, self.shape(order))
         run = make_scatter(op.shifts, order, op.kept, op.free, self.sizes, self.xp)
-        names = tuple(dict.fromkeys(s.name for _, s in op.shifts if isinstance(s, Gather)))
-        return lambda env: run(core(env), **{n: env[n] for n in names})
+        index = self.index_arrays(s for _, s in op.shifts)
+        return lambda env: run(core(env), **index(env))
 
     def refuse_dask(self, what: str) -> None:
         """Index arithmetic needs gathers and scatter-adds that Dask arrays lack."""

@@ -70,6 +70,15 @@ def _over(sub: Subscript, axes: tuple[str, ...], sizes: Mapping[str, int],
     return total
 
 
+def padding(axes: tuple[Subscript, ...], sizes: Mapping[str, int],
+            shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """The zeros each axis of an array of ``shape`` needs before and after it for every
+    affine read at ``axes`` to fall inside (none for an index array's axis)."""
+    bounds = [None if isinstance(s, Gather) else _bounds(s, sizes) for s in axes]
+    return [(0, 0) if b is None else (max(0, -b[0]), max(0, b[1] - (n - 1)))
+            for b, n in zip(bounds, shape)]
+
+
 def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mapping[str, int],
                 shape: tuple[int, ...], xp: Any, name: str) -> Reader:
     """A function from the array ``name`` (of ``shape``) to its values at the subscripts
@@ -78,15 +87,13 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
     grid = tuple(sizes[i] for i in out)
     if 0 in grid:
         return lambda array, **_: xp.zeros(grid, dtype=array.dtype)
-    affine_bounds = [None if isinstance(s, Gather) else _bounds(s, sizes) for s in axes]
-    pads = [(0, 0) if b is None else (max(0, -b[0]), max(0, b[1] - (n - 1)))
-            for b, n in zip(affine_bounds, shape)]
+    pads = padding(axes, sizes, shape)
     padded_shape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
     empty = 0 in shape
-    padding = any(p != (0, 0) for p in pads)
+    padded = any(p != (0, 0) for p in pads)
 
     def pad(array: Array) -> Array:
-        if not padding:
+        if not padded:
             return array
         if empty:
             return xp.zeros(padded_shape, dtype=array.dtype)
@@ -112,7 +119,8 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
         strides_el = [0] * len(out)
         for d, cs in enumerate(coefs):
             for n, c in cs.items():
-                strides_el[out.index(n)] += c * prod(padded_shape[d + 1:])
+                if sizes[n] > 1:  # an index of one value moves nothing (x[2**70 * i])
+                    strides_el[out.index(n)] += c * prod(padded_shape[d + 1:])
         flat = int(np.ravel_multi_index(start, padded_shape)) if padded_shape else 0
 
         def strided(array: Array, **_: Array) -> Array:

@@ -1,0 +1,267 @@
+"""Defects an adversarial pass found (2026-11-29), each pinned by the input that found it
+and checked against an oracle that shares no code with tensorcalc: NumPy loops, central
+differences (tests/fd.py), JAX's and torch's own autodiff."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fd import numeric_jacobian
+
+import tensorcalc as tc
+
+# --- numbers: a malformed one is refused, never read as a product ------------------------
+
+
+@pytest.mark.parametrize("src,column,words", [
+    ("y = 1.2.3", 5, "at most one decimal point"),
+    ("y = 1..2", 5, "at most one decimal point"),
+    ("y = 0x10", 5, "decimal"),
+    ("y = 1_000", 5, "without separators"),
+    ("y = 1e", 5, "exponent needs digits"),
+    ("y[i] = 1e x[i]", 8, "exponent needs digits"),
+    ("y[i] = 2.5E+ x[i]", 8, "exponent needs digits"),
+    ("y[i] = x[1.2.3]", 10, "at most one decimal point"),
+])
+def test_malformed_numbers_are_refused_at_their_column(src, column, words):
+    with pytest.raises(tc.ParseError, match=words) as err:
+        tc.compile(src)
+    assert err.value.column == column
+    assert "malformed number" in str(err.value)
+
+
+@pytest.mark.parametrize("src,value", [
+    ("y = 2e[i] x[i]", 2 * 3 * 5),            # a tensor named e, juxtaposed
+    ("y = 2exp(x[i])", 2 * 3 * np.exp(5)),    # a function, juxtaposed
+    ("y = 1e-3 x[i] + 2.5E+2", 3 * 5e-3 + 250),
+    ("y = 2. x[i]", 30),
+])
+def test_numbers_that_are_well_formed_still_parse(src, value):
+    arrays = {"x": np.full(3, 5.0)}
+    if "e[" in src:
+        arrays["e"] = np.ones(3)
+    assert tc.evaluate(src, **arrays) == pytest.approx(value)
+
+
+# --- powers of constants -----------------------------------------------------------------
+
+
+def test_derivative_of_zero_to_a_power_is_zero_and_prints():
+    d = tc.derive("z = 0^a", "a")
+    assert str(d).splitlines()[-1] == "dz_da = 0"
+    # jax's convention, and the limit where 0^a has a derivative (a > 0)
+    jax = pytest.importorskip("jax")
+    assert float(jax.grad(lambda a: 0.0 ** a)(1.5)) == d(a=np.float64(1.5)) == 0
+
+
+def test_log_of_a_negative_constant_stays_written_and_reparses():
+    d = tc.derive("z = (-2)^a", "a")
+    text = str(d)
+    assert "log(-2)" in text
+    assert str(tc.compile(text)) == text
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(d(a=np.float64(1.5)))  # (-2)^1.5 is not real: nan, as NumPy has it
+
+
+@pytest.mark.parametrize("src", ["z = 0^(-1) a", "z = a 0^(-0.5)", "z = (1-1)^(-2) a"])
+def test_zero_to_a_negative_power_is_a_division_by_zero(src):
+    with pytest.raises(tc.ProgramError, match="divides by the constant 0"):
+        tc.compile(src)
+
+
+def test_constants_past_a_floats_range_are_named_when_printed():
+    with pytest.raises(tc.ProgramError, match="beyond the range of a float"):
+        str(tc.derive("z = 1e200 * 1e200 * a", "a"))
+
+
+# --- a shifted read and an index array on one index --------------------------------------
+
+
+def _gather_shift_arrays():
+    rng = np.random.default_rng(3)
+    return dict(E=rng.normal(size=(5, 2)), x=rng.normal(size=5), t=np.array([4, 1, 1, 0, 2]))
+
+
+def test_a_shift_shrinks_the_index_array_as_it_shrinks_a_tensor():
+    # SPEC §8 rule 2: i is sized 5 by t[i], then shrunk to 4 by x[i+1]
+    x = np.arange(5.0) + 1
+    t = np.array([0, 1, 2, 3, 9])  # t[4] is out of range, but i never reaches it
+    expected = [x[i + 1] * x[t[i]] for i in range(4)]
+    np.testing.assert_allclose(tc.evaluate("z[i] = x[i+1] x[t[i]]", x=x, t=t), expected)
+
+
+@pytest.mark.parametrize("wrt", ["E", "x"])
+def test_its_gradient_agrees_with_differences_and_its_export(wrt):
+    p = tc.compile("L = (E[t[i],j] x[i+1])^2")
+    a = _gather_shift_arrays()
+    g = tc.grad(p, wrt)
+    value = g(**a)
+    np.testing.assert_allclose(value, numeric_jacobian(p, wrt, a), rtol=1e-6, atol=1e-6)
+    namespace: dict = {}
+    exec(g.to_python(), namespace)  # our own generated code, not user text
+    np.testing.assert_allclose(namespace[g.result](**a), value, rtol=1e-12)
+
+
+def test_its_gradient_on_torch_and_jax():
+    torch = pytest.importorskip("torch")
+    p = tc.compile("L = (E[t[i],j] x[i+1])^2")
+    a = _gather_shift_arrays()
+    expected = tc.grad(p, "E")(**a)
+    on_torch = tc.grad(p, "E")(**{k: torch.tensor(v) for k, v in a.items()})
+    np.testing.assert_allclose(on_torch.numpy(), expected, rtol=1e-12)
+    jnp = pytest.importorskip("jax.numpy")
+    on_jax = tc.grad(p, "E")(**{k: jnp.asarray(v) for k, v in a.items()})
+    np.testing.assert_allclose(np.asarray(on_jax), expected, rtol=1e-6)
+
+
+# --- subscripts with huge numbers ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("src", ["y[i] = x[99999999999999999999999*i]",
+                                 "y[i] = x[i+1099511627777]"])
+def test_subscript_numbers_past_any_array_are_refused(src):
+    with pytest.raises(tc.ProgramError, match="larger than 2\\*\\*40"):
+        tc.compile(src)
+
+
+def test_a_large_stride_over_one_position_reads_the_first():
+    x = np.arange(3.0) + 7
+    assert tc.evaluate("y[i] = x[1099511627776*i]", x=x).tolist() == [7.0]
+    g = tc.grad("L = x[1099511627776*i]^2", "x")
+    assert g(x=x).tolist() == [14.0, 0.0, 0.0]
+
+
+def test_zeros_past_the_ends_count_against_the_memory_limit():
+    p = tc.compile("y[i] = x[1000000000*i]", sizes={"i": 2})
+    with pytest.raises(tc.MemoryLimitError, match="zeros its reads in y need past its ends"):
+        p(x=np.ones(3))
+
+
+# --- max and min: their weights never 0/0 --------------------------------------------------
+
+
+def test_max_gradient_where_rounding_misses_the_maximum():
+    # z + y + x and x + y + z differ by an ulp here: a gap test finds no maximum (0/0)
+    x, y, z = np.array([0.1]), np.array([0.1]), np.array([1.1])
+    g = tc.grad("L = max[j](z[j] + y[j] + x[j])", "x")
+    assert g(x=x, y=y, z=z).tolist() == [1.0]
+    assert "hardmax" in str(g)
+
+
+def test_min_hessian_agrees_with_jax_on_random_inputs(jax64):
+    jnp = jax64.numpy
+    h = tc.hessian("L = min[j](A[i,j] + x[j])^2", "x")
+    rng = np.random.default_rng(0)
+    oracle = jax64.hessian(lambda x, A: jnp.sum(jnp.min(A + x[None, :], axis=1) ** 2))
+    for _ in range(60):  # about half of these were all nan before
+        A, x = rng.normal(size=(3, 3)), rng.normal(size=3)
+        np.testing.assert_allclose(h(A=A, x=x), oracle(x, A), rtol=1e-12, atol=1e-12)
+
+
+def test_hardmax_and_hardmin_values_and_derivative():
+    x = np.array([1.0, 3.0, 3.0, -2.0])
+    np.testing.assert_allclose(tc.evaluate("w[j] = hardmax[j](x[j])", x=x), [0, .5, .5, 0])
+    np.testing.assert_allclose(tc.evaluate("w[j] = hardmin[j](x[j])", x=x), [0, 0, 0, 1])
+    assert tc.derive("s[j] = hardmax[j](x[j])", "x")(x=x).tolist() == np.zeros((4, 4)).tolist()
+    with pytest.raises(tc.ParseError, match="hardmax is a reserved word"):
+        tc.compile("hardmax[i] = x[i]")
+
+
+def test_hardmax_runs_on_torch_and_in_exported_code():
+    torch = pytest.importorskip("torch")
+    src = "w[n,j] = hardmax[j](X[n,j])"
+    X = np.array([[1.0, 2.0, 2.0], [0.0, -1.0, 5.0]])
+    expected = tc.evaluate(src, X=X)
+    np.testing.assert_allclose(tc.evaluate(src, X=torch.tensor(X)).numpy(), expected)
+    p = tc.compile(src)
+    namespace: dict = {}
+    exec(p.to_python(), namespace)  # our own generated code
+    np.testing.assert_allclose(namespace["w"](X=X), expected)
+
+
+# --- torch and JAX arrays -------------------------------------------------------------------
+
+
+def test_an_index_array_passed_first_does_not_set_the_result_type():
+    torch = pytest.importorskip("torch")
+    p = tc.compile("y[n,j] = E[t[n],j] + 2.5 + F[n,j]")
+    out = p(t=torch.tensor([0, 1]), E=torch.zeros(2, 2), F=torch.zeros(2, 2))
+    assert out.dtype == torch.float32 and out[0, 0].item() == 2.5
+    out = p(E=np.zeros((2, 2), np.float32), F=np.zeros((2, 2), np.float32), t=np.array([0, 1]))
+    assert out.dtype == np.float32 and out[0, 0] == 2.5
+
+
+def test_a_plan_is_bound_per_device():
+    torch = pytest.importorskip("torch")
+    p = tc.compile("L = x[i]^2 + 2.5 + y[j]")
+    p(x=torch.empty(3, device="meta"), y=torch.empty(2, device="meta"))
+    out = p(x=torch.ones(3), y=torch.ones(2))
+    assert out.device.type == "cpu" and out.item() == pytest.approx(3 + 2.5 + 2)
+
+
+def test_results_never_alias_inputs_nor_repeat_elements():
+    torch = pytest.importorskip("torch")
+    X = np.zeros((2, 3))
+    assert tc.evaluate("Y[i,j] = X[i,j]", X=X) is not X
+    Xt = torch.zeros(2, 3)
+    Y = tc.evaluate("Y[i,j] = X[i,j]", X=Xt)
+    Y[0, 0] = 7
+    assert Xt[0, 0] == 0
+    r = tc.grad("L = 3 x[i]", "x")(x=torch.randn(4))
+    r += 1  # an expanded view would refuse this
+    assert r.tolist() == [4.0] * 4
+
+
+def test_to_torch_backward_with_mixed_dtypes_and_plain_numbers():
+    torch = pytest.importorskip("torch")
+    f = tc.to_torch("y[n] = X[n,d] w[d]; L = y[n]^2")
+    w = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    for X in (torch.randn(3, 4), torch.randint(0, 3, (3, 4))):
+        (g,) = torch.autograd.grad(f(X=X, w=w), w)
+        Xd = X.double()
+        torch.testing.assert_close(g, 2 * Xd.T @ (Xd @ w))
+    h = tc.to_torch("L = a x[i]^2")
+    x = torch.randn(3, requires_grad=True)
+    for a in (2.0, np.float64(2.0), np.array(2.0)):
+        torch.testing.assert_close(torch.autograd.grad(h(a=a, x=x), x)[0], 4 * x)
+        torch.testing.assert_close(torch.func.grad(lambda x, a=a: h(a=a, x=x))(x.detach()),
+                                   4 * x.detach())
+
+
+def test_to_torch_under_vmap_sums_and_sign():
+    torch = pytest.importorskip("torch")
+    f = tc.to_torch("Y[i,j] = A[i,j] + B[i,j] + x[j]")
+    A, B, xs = torch.randn(3, 3), torch.randn(3, 3), torch.randn(2, 3)
+    torch.testing.assert_close(torch.func.vmap(lambda x: f(A=A, B=B, x=x))(xs),
+                               A + B + xs[:, None, :])
+    s = tc.to_torch("y[i] = sign(x[i])")
+    torch.testing.assert_close(torch.func.vmap(lambda x: s(x=x))(xs), torch.sign(xs))
+    a = tc.to_torch("L = abs(x[i])")
+    torch.testing.assert_close(torch.func.vmap(torch.func.grad(lambda x: a(x=x)))(xs),
+                               torch.sign(xs))
+
+
+def test_torch_hessian_of_a_linear_scalar_is_zero():
+    torch = pytest.importorskip("torch")
+    f = tc.to_torch("L = 3 x[i]")
+    torch.testing.assert_close(torch.func.hessian(lambda x: f(x=x))(torch.randn(4)),
+                               torch.zeros(4, 4))
+
+
+def test_framework_functions_of_a_derivative_take_its_accepted_inputs():
+    torch = pytest.importorskip("torch")
+    d = tc.grad("L = a x[i]^2 + b", "x")
+    got = tc.to_torch(d)(a=torch.tensor(2.0), x=torch.arange(3.0), b=torch.tensor(5.0))
+    torch.testing.assert_close(got, torch.tensor([0.0, 4.0, 8.0]))
+    jnp = pytest.importorskip("jax.numpy")
+    got = tc.to_jax(d)(a=jnp.asarray(2.0), x=jnp.arange(3.0), b=jnp.asarray(5.0))
+    np.testing.assert_allclose(np.asarray(got), [0.0, 4.0, 8.0])
+
+
+def test_to_jax_gradient_with_a_list_index_array():
+    jax = pytest.importorskip("jax")
+    h = tc.to_jax("L = E[t[n], j]^2")
+    got = jax.grad(lambda E: h(E=E, t=[0, 4, 1]))(jax.numpy.ones((5, 3)))
+    expected = np.zeros((5, 3))
+    expected[[0, 4, 1]] = 2.0
+    np.testing.assert_allclose(np.asarray(got), expected)
