@@ -220,18 +220,21 @@ def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,
     hoisted = []
     for t in tangent.terms:
         ties = tuple(f for f in t.factors if isinstance(f, Delta))
-        core = Term(1.0, tuple(f for f in t.factors if not isinstance(f, Delta)), t.summed,
-                    t.extents)
+        # an index the term sums that a delta ties stays summed beside the delta: the core
+        # keeps it as an axis (delta[p,l] s[p,k] s[p,l] is delta[p,l] core[p,k,l])
+        tied = frozenset(i for d in ties for i in (d.i, d.j)) & t.summed
+        core = Term(1.0, tuple(f for f in t.factors if not isinstance(f, Delta)),
+                    t.summed - tied, t.extents)
         if _is_plain(core):
             terms.append(t)
             continue
-        free = tuple(i for i in lhs if i in core.free)
+        free = tuple(i for i in lhs if i in core.free) + tuple(sorted(tied & set(core.free)))
         stmt_name = names.tensor(base)
         only = core.factors[0] if len(core.factors) == 1 else None
         rhs = only if isinstance(only, Sum) and not core.summed and not core.extents \
             else Sum((core,))
         hoisted.append(Statement(stmt_name, free, rhs))
-        terms.append(Term(t.coef, ties + (Ref(stmt_name, free),), frozenset(), t.extents))
+        terms.append(Term(t.coef, ties + (Ref(stmt_name, free),), tied, t.extents))
     return Sum(tuple(terms)), hoisted
 
 

@@ -265,3 +265,50 @@ def test_to_jax_gradient_with_a_list_index_array():
     expected = np.zeros((5, 3))
     expected[[0, 4, 1]] = 2.0
     np.testing.assert_allclose(np.asarray(got), expected)
+
+
+# --- a delta inside a reduction's argument, to third order -------------------------------
+
+
+def _delta_in_reduction_cases(jax):
+    jnp = jax.numpy
+    rng = np.random.default_rng(0)
+    A, C, x = rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=3)
+    softmax_loss = lambda x: jnp.sum(jax.nn.softmax(A + jnp.diag(x), axis=1) * C)  # noqa: E731
+    lse = lambda x: jax.scipy.special.logsumexp(A + jnp.diag(x))  # noqa: E731
+    det = lambda x: jnp.linalg.det(A + jnp.diag(x))  # noqa: E731
+    soft = lambda x: jax.nn.softmax(A + jnp.diag(x), axis=1)  # noqa: E731
+    arrays = dict(A=A, x=x, C=C)
+    return [
+        ("hessian", tc.hessian("L = softmax[j](A[i,j] + delta[i,j] x[i]) C[i,j]", "x"),
+         arrays, jax.hessian(softmax_loss)(x)),
+        ("third", tc.derive(tc.hessian("L = logsumexp[i,j](A[i,j] + delta[i,j] x[i])", "x"),
+                            "x"), arrays, jax.jacfwd(jax.hessian(lse))(x)),
+        ("third", tc.derive(tc.hessian("L = det[i,j](A[i,j] + delta[i,j] x[i])", "x"), "x"),
+         arrays, jax.jacfwd(jax.hessian(det))(x)),
+        ("jacobian", tc.derive(tc.derive("s[i,j] = softmax[j](A[i,j] + delta[i,j] x[i])", "x"),
+                               "x"), arrays, jax.jacfwd(jax.jacrev(soft))(x)),
+    ]
+
+
+def test_a_delta_inside_a_reduction_to_third_order(jax64):
+    # a hoisted tangent kept the index its delta tied summed inside, the delta outside
+    for kind, program, arrays, expected in _delta_in_reduction_cases(jax64):
+        needed = {n: arrays[n] for n in program.needed_inputs}
+        for value in (program(**needed), program.evaluate(needed, compact=True).toarray(),
+                      tc.compile(str(program))(**needed)):
+            np.testing.assert_allclose(value, expected, rtol=1e-9, atol=1e-10, err_msg=kind)
+
+
+def test_jax_hessian_through_to_jax_with_a_delta_inside_softmax(jax64):
+    jnp = jax64.numpy
+    src = "L = softmax[j](A[i,j] + delta[i,j] x[i]) C[i,j]"
+    rng = np.random.default_rng(1)
+    A, C, x = rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=3)
+    f = tc.to_jax(src)
+    ours = jax64.hessian(lambda x: f(A=A, x=x, C=C))(x)
+    theirs = jax64.hessian(lambda x: jnp.sum(jax64.nn.softmax(A + jnp.diag(x), axis=1) * C))(x)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    V = rng.normal(size=3)
+    hvp = tc.jvp(tc.grad(src, "x"), "x", tangent="V")
+    np.testing.assert_allclose(hvp(A=A, x=x, C=C, V=V), theirs @ V, rtol=1e-9, atol=1e-12)
