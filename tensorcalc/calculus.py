@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from .api import compile as compile_program
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import (
+    RESERVED,
     SIZE_MARK,
     Ref,
     Statement,
@@ -73,6 +74,9 @@ def _parse_wrt(p: Program, wrt: str) -> tuple[str, tuple[str, ...] | None]:
             raise DerivativeError(f"{a!r} in wrt={wrt!r} is not an index name")
         if a in axes[:k]:
             raise DerivativeError(f"index {a} appears twice in wrt={wrt!r}")
+        if a in RESERVED:
+            raise DerivativeError(f"{a} in wrt={wrt!r} is a reserved word and cannot name "
+                                  "an index")
     return name, axes
 
 
@@ -281,7 +285,9 @@ def jvp(program: str | Program, wrt: str, tangent: str = "V", of: str | None = N
 
 
 def _check_new_name(name: str, what: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name) or name in ("delta", "sum"):
+    if not isinstance(name, str) or not _NAME.match(name):
         raise ProgramError(f"{what} must be a tensor name, got {name!r}")
+    if name in RESERVED:
+        raise ProgramError(f"{what}={name!r} is a reserved word and cannot name a tensor")
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from .errors import ProgramError
 from .ir import (
-    REDUCTIONS,
+    RESERVED,
     SIZE_MARK,
     Extent,
     Statement,
@@ -39,9 +39,6 @@ from .ir import (
 from .printing import format_statement
 from .sizes import Source, carried_sources, index_sources, resolve, through_deltas
 from .syntax import Pos, SDeclaration, SStatement
-
-RESERVED = frozenset({"delta", "sum", "input", *REDUCTIONS})
-
 
 # --- reading a declaration ------------------------------------------------------------
 

@@ -192,6 +192,8 @@ class Power:
 REDUCTIONS = ("max", "min", "hardmax", "hardmin", "logsumexp", "softmax", "inv", "det", "logdet")
 KEEPING = frozenset({"hardmax", "hardmin", "softmax", "inv"})
 MATRIX = frozenset({"inv", "det", "logdet"})
+#: The words of the language that can name neither a tensor nor an index.
+RESERVED = frozenset({"delta", "sum", "input", *REDUCTIONS})
 
 
 @dataclass(frozen=True)

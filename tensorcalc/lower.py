@@ -12,15 +12,17 @@ Left-hand indices are always held.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .declarations import RESERVED, declare_inputs, with_extents
+from .declarations import declare_inputs, with_extents
 from .errors import ProgramError
 from .functions import FUNCTIONS
 from .ir import (
     KEEPING,
     MATRIX,
     REDUCTIONS,
+    RESERVED,
     Affine,
     Call,
     Delta,
@@ -227,6 +229,12 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                     f"inside, so it cannot also label the result (a sum over a held index); "
                     f"drop {i} from the left, or sum over another index name"
                 )
+            keeping = _first(st.rhs, lambda n, i=i: isinstance(n, SReduce)  # type: ignore[misc]
+                             and i in n.indices)
+            if isinstance(keeping, SReduce):  # inv[i,j](A[i,k]): its own check says more
+                raise ProgramError(f"{keeping.fn}[{','.join(keeping.indices)}] at "
+                                   f"{keeping.pos} runs along index {i}, which its argument "
+                                   "does not have")
             raise ProgramError(
                 f"index {i} of {st.name} at {st.pos} never appears on the right-hand side"
             )
@@ -354,11 +362,17 @@ def _flatten_product(node: SExpr) -> tuple[float, list[tuple[SExpr, bool]]]:
 def _summed_by(node: SExpr, index: str) -> SSumOver | SReduce | None:
     """The first ``sum[...]`` (or reduction, ``max[...]``) in ``node``, in reading order,
     that sums ``index`` away, if any."""
+    found = _first(node, lambda n: index in _binds(n))
+    assert found is None or isinstance(found, (SSumOver, SReduce))  # the nodes that bind
+    return found
+
+
+def _first(node: SExpr, test: Callable[[SExpr], bool]) -> SExpr | None:
+    """The first node of ``node``'s tree, in reading order, that passes ``test``."""
     stack = [node]
     while stack:  # iterative: the text may nest deeply
         n = stack.pop()
-        if index in _binds(n):
-            assert isinstance(n, (SSumOver, SReduce))  # the only nodes that bind
+        if test(n):
             return n
         stack += reversed(_children(n))
     return None

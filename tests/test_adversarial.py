@@ -312,3 +312,44 @@ def test_jax_hessian_through_to_jax_with_a_delta_inside_softmax(jax64):
     V = rng.normal(size=3)
     hvp = tc.jvp(tc.grad(src, "x"), "x", tangent="V")
     np.testing.assert_allclose(hvp(A=A, x=x, C=C, V=V), theirs @ V, rtol=1e-9, atol=1e-12)
+
+
+# --- names the API makes up are names of the language ------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    lambda: tc.derive("Y[i,j] = X[i,k] W[k,j]", "X[delta,q]"),
+    lambda: tc.derive("d = det[i,j](A[i,j])", "A[inv,q]"),
+    lambda: tc.derive("Y[i,j] = X[i,k] W[k,j]", "X[hardmax,q]"),
+])
+def test_a_reserved_word_cannot_name_a_wrt_index(call):
+    with pytest.raises(tc.DerivativeError, match="reserved word and cannot name an index"):
+        call()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: tc.vjp("Y[i,j] = inv[i,j](A[i,j])", "A", cotangent="max"),
+    lambda: tc.jvp("Y[i,j] = inv[i,j](A[i,j])", "A", tangent="input"),
+])
+def test_a_reserved_word_cannot_name_a_seed(call):
+    with pytest.raises(tc.ProgramError, match="reserved word and cannot name a tensor"):
+        call()
+
+
+# --- matrix functions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("src", ["L = logdet[i,j](A[i,j])", "L = det[i,j](A[i,j])",
+                                 "L = inv[i,j](A[i,j]) A[j,i]", "Y[i,j] = inv[i,j](A[i,j])"])
+def test_half_precision_matrices_run_in_single_precision(src):
+    A = np.array([[2.0, 0.5], [0.25, 3.0]])
+    expected = tc.evaluate(src, A=A)
+    half = tc.evaluate(src, A=A.astype(np.float16))
+    assert half.dtype == np.float16
+    np.testing.assert_allclose(half.astype(np.float64), expected, rtol=2e-3)
+
+
+def test_a_kept_axis_its_argument_lacks_is_named():
+    with pytest.raises(tc.ProgramError, match=r"inv\[i,j\] at line 1, column 10 runs along "
+                                              "index j, which its argument does not have"):
+        tc.compile("Y[i,j] = inv[i,j](A[i,k])")

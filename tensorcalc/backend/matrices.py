@@ -6,6 +6,7 @@ solve. A singular matrix is the user's error, named by its statement.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +42,8 @@ def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:
     arg = ctx.sum(op.arg, layout)
     axes = tuple(range(len(op.batch), len(layout)))
     kernel, xp = REDUCERS[op.fn].kernel, ctx.xp
+    if REDUCERS[op.fn].matrix:
+        kernel = in_single_precision(kernel, xp)
     if op.fn == "inv":
         where = f"inv[{','.join(op.indices)}](...) in statement {name}"
         return lambda env: nonsingular(lambda m: kernel(m, axes, xp), arg(env), where, xp)
@@ -71,7 +74,7 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
     shape = ctx.shape(layout)
     right = ctx.contraction(op.right)
     line_up = ctx.aligner(op.right.einsum_out, layout, shape)
-    xp, solve = ctx.xp, kernels.solve
+    xp, solve = ctx.xp, in_single_precision(kernels.solve, ctx.xp)
     where = f"inv[{i},{j}](...) in statement {name}"
 
     def run(env: Env) -> Array:
@@ -82,6 +85,20 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
         b = right(env)
         b = b if line_up is None else line_up(b)
         return nonsingular(lambda a: solve(a, b, xp), m, where, xp)
+
+    return run
+
+
+def in_single_precision(kernel: Callable[..., Array], xp: Any) -> Callable[..., Array]:
+    """A LAPACK kernel that takes half-precision matrices too (LAPACK has no float16, and
+    NumPy and torch refuse it): run in float32, the result cast back."""
+    def run(*args: Any) -> Array:
+        first = args[0]
+        if not str(first.dtype).endswith("float16"):  # float16, bfloat16
+            return kernel(*args)
+        wide = [xp.astype(a, xp.float32) if hasattr(a, "dtype") and not isinstance(a, ModuleType)
+                else a for a in args]  # not the axes, nor the namespace
+        return xp.astype(kernel(*wide), first.dtype)
 
     return run
 
