@@ -58,7 +58,8 @@ def _parse_wrt(p: Program, wrt: str) -> tuple[str, tuple[str, ...] | None]:
                 f"inputs ({', '.join(p.accepts)})"
             )
         raise DerivativeError(
-            f"{name} is not an input of the program; its inputs are {', '.join(p.accepts)}"
+            f"{name} is not an input of the program; "
+            + (f"its inputs are {', '.join(p.accepts)}" if p.accepts else "it has no inputs")
         )
     if name in p.index_arrays:
         raise DerivativeError(f"{name} is an index array (a subscript, SPEC §8): it picks "

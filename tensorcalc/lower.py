@@ -86,6 +86,7 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
     inputs: list[str] = []
     declared: dict[str, Source] = {}
     statements: list[Statement] = []
+    by_name: dict[str, Statement] = {}  # the statements so far (one dict: no quadratic cost)
     index_use: dict[str, tuple[bool, Pos]] = {}  # is a name an index array, and where seen
     for st in surface:
         if isinstance(st, SDeclaration):
@@ -134,7 +135,8 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
         if st.name in ranks and ranks[st.name] != len(st.indices):
             raise ProgramError(f"{st.name} is assigned with {len(st.indices)} indices at {st.pos} "
                                f"but used with {ranks[st.name]}")
-        statements.append(_lower_statement(st, declared, {s.name: s for s in statements}))
+        statements.append(_lower_statement(st, declared, by_name))
+        by_name[st.name] = statements[-1]
         assigned[st.name] = st
         ranks[st.name] = len(st.indices)
     return Lowered(tuple(statements), tuple(inputs), ranks)

@@ -353,3 +353,82 @@ def test_a_kept_axis_its_argument_lacks_is_named():
     with pytest.raises(tc.ProgramError, match=r"inv\[i,j\] at line 1, column 10 runs along "
                                               "index j, which its argument does not have"):
         tc.compile("Y[i,j] = inv[i,j](A[i,k])")
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def _run_cli(capsys, *argv):
+    from tensorcalc import cli
+
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_check_allows_for_the_rounding_of_large_values(capsys):
+    code, out, _ = _run_cli(capsys, "check", "L = x[i]^2 + 100000000", "--wrt", "x",
+                            "--size", "i=3")
+    assert code == 0 and "for the differences' rounding: agree" in out
+
+
+def test_check_samples_a_large_input(capsys):
+    code, out, _ = _run_cli(capsys, "check", "L = x[i]^2", "--wrt", "x", "--size", "i=5000")
+    assert code == 0 and "1,000 of the 5,000 entries of x, chosen at random" in out
+
+
+def test_check_still_finds_a_wrong_derivative(capsys, monkeypatch):
+    from tensorcalc import cli
+
+    wrong = tc.derive("L = x[i]^3", "x")  # 3 x^2, where the program's is 2 x
+    monkeypatch.setattr(cli, "derive", lambda program, wrt, of: wrong)
+    code, out, _ = _run_cli(capsys, "check", "L = x[i]^2", "--wrt", "x", "--size", "i=3")
+    assert code == cli.EXIT_DISAGREE and "DISAGREE" in out
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--size", "i=²"], "N a whole number"),
+    (["--size", "i=3,q=4"], "q is not an index of the program"),
+    (["--size", "=3"], "index=N pairs"),
+    (["--size", "i=3,i=4"], "gives i twice"),
+    (["--seed", "-5"], "a seed is a whole number"),
+])
+def test_cli_size_and_seed_errors_name_the_option(capsys, argv, words):
+    code, _, err = _run_cli(capsys, "eval", "y[i] = x[i]", *argv)
+    assert code == 2 and words in err and "Traceback" not in err
+
+
+def test_cli_refuses_contradictions_between_inputs(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", np.arange(3.0))
+    np.savez("more.npz", x=np.ones(3))
+    code, _, err = _run_cli(capsys, "eval", "y[i] = x[i]", "-i", "x=x.npy", "--size", "i=5")
+    assert code == 2 and "--size i=5 contradicts the arrays given" in err
+    code, _, err = _run_cli(capsys, "eval", "y[i] = x[i]", "-i", "more.npz", "-i", "x=x.npy")
+    assert code == 2 and "input x is given twice" in err
+    # an index that arithmetic uses pads instead: "same" reads
+    code, out, _ = _run_cli(capsys, "eval", "y[i] = x[i+k-1] w[k]", "-i", "x=x.npy",
+                            "--size", "i=3,k=3")
+    assert code == 0
+
+
+@pytest.mark.parametrize("tol", ["nan", "-1", "inf"])
+def test_cli_tolerance_is_a_number_at_least_zero(capsys, tol):
+    code, _, err = _run_cli(capsys, "check", "L = x[i]^2", "--wrt", "x", "--size", "i=2",
+                            "--tol", tol)
+    assert code == 2 and "a tolerance is a number >= 0" in err
+
+
+def test_cli_program_file_with_a_byte_order_mark(capsys, tmp_path):
+    path = tmp_path / "model.tc"
+    path.write_bytes("\ufeffy[i] = 2 x[i]\n".encode())
+    code, out, _ = _run_cli(capsys, "eval", "-f", str(path), "--size", "i=2")
+    assert code == 0 and out.strip().startswith("[")
+
+
+def test_derivative_of_a_program_without_inputs_says_so():
+    with pytest.raises(tc.DerivativeError, match="it has no inputs"):
+        tc.derive("y = 3", "x")
