@@ -432,3 +432,16 @@ def test_cli_program_file_with_a_byte_order_mark(capsys, tmp_path):
 def test_derivative_of_a_program_without_inputs_says_so():
     with pytest.raises(tc.DerivativeError, match="it has no inputs"):
         tc.derive("y = 3", "x")
+
+
+def test_dask_inverse_and_solve_with_chunks_that_are_not_square():
+    da = pytest.importorskip("dask.array")
+    A = np.eye(6) * 2 + 0.1
+    b = np.arange(6.0)
+    chunked = dict(A=da.from_array(A, chunks=(3, 2)), b=da.from_array(b, chunks=4))
+    for src in ("Y[i,j] = inv[i,j](A[i,j])", "x[i] = inv[i,j](A[i,j]) b[j]",
+                "y[j] = b[i] inv[i,j](A[i,j])"):
+        p = tc.compile(src)
+        needed = {n: chunked[n] for n in p.needed_inputs}
+        expected = p(**{n: np.asarray(v) for n, v in needed.items()})
+        np.testing.assert_allclose(p(**needed).compute(), expected, rtol=1e-12)

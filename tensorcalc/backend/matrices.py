@@ -91,8 +91,17 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
 
 def in_single_precision(kernel: Callable[..., Array], xp: Any) -> Callable[..., Array]:
     """A LAPACK kernel that takes half-precision matrices too (LAPACK has no float16, and
-    NumPy and torch refuse it): run in float32, the result cast back."""
+    NumPy and torch refuse it): run in float32, the result cast back. On Dask arrays, the
+    matrix is one chunk along its two axes (Dask's LU wants square chunks), and so are
+    the rows of a right-hand side."""
+    dask = "dask" in getattr(xp, "__name__", "")
+
     def run(*args: Any) -> Array:
+        arrays = [a for a in args if hasattr(a, "dtype") and not isinstance(a, ModuleType)]
+        if dask:
+            ready = [_whole_matrix(arrays[0])] + [a.rechunk({len(arrays[0].shape) - 2: -1})
+                                                  for a in arrays[1:]]
+            args = tuple(ready) + args[len(arrays):]
         first = args[0]
         if not str(first.dtype).endswith("float16"):  # float16, bfloat16
             return kernel(*args)
@@ -101,6 +110,11 @@ def in_single_precision(kernel: Callable[..., Array], xp: Any) -> Callable[..., 
         return xp.astype(kernel(*wide), first.dtype)
 
     return run
+
+
+def _whole_matrix(m: Array) -> Array:
+    n = len(m.shape)
+    return m.rechunk({n - 2: -1, n - 1: -1})
 
 
 def nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any) -> Array:
