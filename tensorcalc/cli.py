@@ -9,6 +9,7 @@ their header is checked against the memory limit; ``-o`` writes exactly the path
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -83,7 +84,8 @@ _FILES_NOTE = """files and sizes:
   an index that arithmetic uses is a given size: reads past an array's end are
   zero (x[i+k-1] with --size i=N is a "same" convolution). Inputs, loaded or
   drawn at random, larger than the memory limit (4 GiB; set
-  TENSORCALC_MEMORY_LIMIT=BYTES) are refused before they are read or drawn."""
+  TENSORCALC_MEMORY_LIMIT=BYTES) are refused before they are read or drawn, and
+  so are random inputs that together exceed it."""
 
 
 def _seed(text: str) -> int:
@@ -324,6 +326,7 @@ def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
                 sizes.setdefault(i, sizes.get(j, 0))
                 sizes.setdefault(j, sizes[i])
     rng = np.random.default_rng(args.seed)
+    drawn = 0  # elements drawn so far: the inputs drawn together stay within the limit
     for name in program.inputs:
         if name in arrays or name in program.index_arrays:
             continue
@@ -342,6 +345,9 @@ def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
         # An axis read through arithmetic (x[i+k]) is made just long enough for the sizes.
         shape = tuple(sizes[a] if isinstance(a, str) else _reach(a, sizes) + 1 for a in axes)
         check_size(f"random input {name}", shape, np.dtype(float).itemsize, compact_hint=False)
+        drawn += math.prod(shape)
+        check_size("the random inputs together", (drawn,), np.dtype(float).itemsize,
+                   compact_hint=False)
         arrays[name] = rng.uniform(0.5, 1.5, size=shape)
     for name in program.index_arrays:  # random positions along the axis each one indexes
         if name in arrays:

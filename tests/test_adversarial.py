@@ -445,3 +445,16 @@ def test_dask_inverse_and_solve_with_chunks_that_are_not_square():
         needed = {n: chunked[n] for n in p.needed_inputs}
         expected = p(**{n: np.asarray(v) for n, v in needed.items()})
         np.testing.assert_allclose(p(**needed).compute(), expected, rtol=1e-12)
+
+
+def test_cli_random_inputs_fit_in_the_memory_limit_together(capsys):
+    from tensorcalc import limits
+
+    previous = limits.memory_limit()
+    limits.set_memory_limit(4_000_000)
+    try:
+        code, _, err = _run_cli(capsys, "eval", "y[i] = a[i] + b[i] + c[i]", "--size",
+                                "i=200000", "-o", "/dev/null")  # 1.6 MB each, 4.8 MB in all
+    finally:
+        limits.set_memory_limit(previous)
+    assert code == 2 and "the random inputs together would take" in err
