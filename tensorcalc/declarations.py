@@ -103,7 +103,7 @@ def with_extents(st: Statement, lengths: dict[str, Source],
     if every <= carried.keys():
         return st
     lhs = tuple(e for i in st.indices if i not in carried and (e := extent(i)))
-    return Statement(st.name, st.indices, in_sum(st.rhs), lhs)
+    return Statement(st.name, st.indices, in_sum(st.rhs), lhs, st.aliases)
 
 
 # --- writing one ----------------------------------------------------------------------

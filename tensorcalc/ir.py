@@ -292,13 +292,17 @@ class Statement:
     """``name[indices] = rhs``.
 
     ``extents`` size left-hand indices that nothing on the right carries (a derivative
-    ``d[p] = 1`` has the length of the input it is taken by).
+    ``d[p] = 1`` has the length of the input it is taken by). ``aliases`` holds
+    ``(name, written)`` for an index lowering renamed in one term so that the term keeps
+    its own range (``L = x[i+1] + y[i]`` sums ``i1`` in the second term): a size given by
+    the written name reaches it too.
     """
 
     name: str
     indices: tuple[str, ...]
     rhs: Sum
     extents: tuple[Extent, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 # --- small constructors -------------------------------------------------------
@@ -789,17 +793,21 @@ def with_given_sizes(st: Statement, keys: Iterable[str]) -> Statement:
     if not arithmetic(st.rhs):
         return st
     used = set(st.indices) | {n for t in st.rhs.terms for n in t.mentioned}
-    plain = {i for r in refs(st.rhs) for _, i in r.plain_axes()} | \
-        {i for g in index_tensors(st.rhs) for i in g.indices}
-    keys = [k for k in keys if k in used and k not in plain]  # a tensor's axis: checked
+    # Where a tensor has the index plainly too, its axis is checked against the given
+    # size; the size is attached all the same, so that a derivative's term that keeps
+    # only the shifted read (x[k+1], not v[k]) still reads zeros past the end
+    keys = [k for k in keys if k in used]
     if not keys:
         return st
+
+    names = [(k, k) for k in keys] + [(new, k) for new, k in st.aliases if k in keys]
 
     def attach(expr: Sum) -> Sum:
         out = []
         for t in expr.terms:
-            extra = tuple(Extent(k, SIZE_MARK + k, 0, True) for k in keys if k in t.mentioned
-                          and not any(e.tensor == SIZE_MARK + k and e.name == k
+            extra = tuple(Extent(n, SIZE_MARK + k, 0, True) for n, k in names
+                          if n in t.mentioned
+                          and not any(e.tensor == SIZE_MARK + k and e.name == n
                                       for e in t.extents))
             out.append(Term(t.coef, tuple(map_factor_sums(f, attach) for f in t.factors),
                             t.summed, t.extents + extra))
@@ -807,4 +815,4 @@ def with_given_sizes(st: Statement, keys: Iterable[str]) -> Statement:
 
     lhs = tuple(Extent(k, SIZE_MARK + k, 0, True) for k in keys if k in st.indices)
     return Statement(st.name, st.indices, attach(st.rhs),
-                     st.extents + tuple(e for e in lhs if e not in st.extents))
+                     st.extents + tuple(e for e in lhs if e not in st.extents), st.aliases)

@@ -256,30 +256,35 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                 for axis, i in r.plain_axes():
                     if i in lhs:
                         lengths.setdefault(i, (r.name, axis))
-    statement = Statement(st.name, lhs, _own_ranges(tuple(terms), lhs))
+    rhs, aliases = _own_ranges(tuple(terms), lhs)
+    statement = Statement(st.name, lhs, rhs, aliases=aliases)
     return with_extents(statement, {**lengths, **declared}, earlier)
 
 
-def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...]) -> Sum:
+def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...]
+                ) -> tuple[Sum, tuple[tuple[str, str], ...]]:
     """With index arithmetic, an index summed by a term runs over what that term's reads
     allow: a name summed by an earlier term is renamed in a later one (``L = x[i+1] +
-    y[i]`` sums x[1:] and all of y; a derivative then sees each range where it is)."""
+    y[i]`` sums x[1:] and all of y; a derivative then sees each range where it is). The
+    renames come back as ``(new, written)`` (``Statement.aliases``)."""
     expr = Sum(terms)
     if not arithmetic(expr):
-        return expr
+        return expr, ()
     shifted = {n for f in all_factors(expr) if isinstance(f, Ref) and f.subs is not None
                for s in f.subs if isinstance(s, Affine) for n in s.names}
     taken = set(lhs) | {n for t in terms for n in t.mentioned}
     seen: set[str] = set()
     out = []
+    aliases: list[tuple[str, str]] = []
     for t in terms:
         mapping = {}
         for k in sorted(t.summed & seen & shifted):
             mapping[k] = fresh_name(k, taken)
             taken.add(mapping[k])
+            aliases.append((mapping[k], k))
         seen |= t.summed
         out.append(rename_term(t, mapping))
-    return Sum(tuple(out))
+    return Sum(tuple(out)), tuple(aliases)
 
 
 def _settle(term: Term) -> None:

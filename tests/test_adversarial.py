@@ -458,3 +458,60 @@ def test_cli_random_inputs_fit_in_the_memory_limit_together(capsys):
     finally:
         limits.set_memory_limit(previous)
     assert code == 2 and "the random inputs together would take" in err
+
+
+# --- index arithmetic: sizes and views --------------------------------------------------
+
+
+def test_torch_shifted_reads_of_a_slice_start_at_the_slice():
+    torch = pytest.importorskip("torch")
+    x = torch.arange(20.0, dtype=torch.float64)[5:10]
+    assert tc.evaluate("d[i] = x[i+1] - x[i]", x=x).tolist() == [1.0] * 4
+    assert tc.evaluate("r[i] = x[4-i]", x=x).tolist() == [9.0, 8.0, 7.0, 6.0, 5.0]
+    src = "y[i] = x[i+2]\nz[i] = y[i+1] - y[i]"  # y is itself a view with an offset
+    squares = np.arange(10.0) ** 2
+    np.testing.assert_allclose(tc.evaluate(src, x=torch.tensor(squares)).numpy(),
+                               tc.evaluate(src, x=squares))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "uint16", "int32"])
+def test_torch_index_arrays_of_any_integer_type(dtype):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([10.0, 11, 12, 13], dtype=torch.float64)
+    t = torch.tensor([1, 1, 3, 0], dtype=getattr(torch, dtype))  # uint8 is no mask here
+    assert tc.evaluate("y[n] = x[t[n]]", x=x, t=t).tolist() == [11.0, 11.0, 13.0, 10.0]
+
+
+def test_a_given_size_is_kept_where_a_tensor_has_the_index_plainly_too():
+    x, v = np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 30, 40])
+    p = tc.compile("L = (x[i+1] - v[i])^2", sizes={"i": 4})  # x[4] reads 0
+    g = tc.grad(p, "v")
+    np.testing.assert_allclose(g(x=x, v=v), [16, 34, 52, 80])
+    np.testing.assert_allclose(g(x=x, v=v), numeric_jacobian(p, "v", dict(x=x, v=v)), atol=1e-5)
+    q = tc.compile("L = (x[i+1] - x[i])^2", sizes={"i": 4})
+    np.testing.assert_allclose(tc.grad(q, "x")(x=x), [-2, 0, 0, 10])
+
+
+@pytest.mark.parametrize("src,sizes,shapes,wrts", [
+    ("L = (x[b,c,i+a-1] w[o,c,a] - T[b,o,i])^2", {"i": 5},
+     dict(x=(2, 3, 5), w=(4, 3, 3), T=(2, 4, 5)), ("x", "w")),  # a "same" convolution's loss
+    ("L = (x[i+k] w[k] - T[i])^2", {"i": 6}, dict(x=(6,), w=(3,), T=(6,)), ("x", "w")),
+    ("L = sum[i]((x[i+1] - 2*x[i] + x[i-1])^2)", {"i": 6}, dict(x=(6,)), ("x",)),
+])
+def test_gradients_of_padded_losses_agree_with_differences(src, sizes, shapes, wrts):
+    rng = np.random.default_rng(5)
+    arrays = {n: rng.normal(size=s) for n, s in shapes.items()}
+    p = tc.compile(src, sizes=sizes)
+    for wrt in wrts:
+        g = tc.grad(p, wrt)  # these were refused, naming an index the derivative made up
+        np.testing.assert_allclose(g(**arrays), numeric_jacobian(p, wrt, arrays), atol=1e-5)
+        np.testing.assert_allclose(tc.compile(str(g), sizes=sizes)(**arrays), g(**arrays))
+
+
+def test_a_size_given_by_name_must_agree_with_the_declaration_and_the_tensors():
+    x = np.arange(10.0)
+    with pytest.raises(tc.ShapeError, match="given size 4 .sizes=. but size 10 .by the "
+                                            "declaration of x."):
+        tc.compile("input x[p]\ny[p] = x[p+1]", sizes={"p": 4})(x=x)
+    with pytest.raises(tc.ShapeError, match="given size 10 .by sizes=. but has size 3 in v"):
+        tc.compile("y[i] = x[i+1] + v[i]", sizes={"i": 10})(x=x, v=np.ones(3))

@@ -76,6 +76,9 @@ def _index_array(name: str, value: Any, like: Any) -> Any:
     if like is not None and not isinstance(like, np.ndarray) and isinstance(array, np.ndarray):
         xp = namespace(like)
         array = xp.asarray(array, **on_device(like))
+    if type(array).__module__.startswith("torch") and str(array.dtype) not in (
+            "torch.int64", "torch.int32"):
+        array = array.long()  # torch reads uint8 as a mask, and indexes with no other
     return array
 
 

@@ -90,6 +90,8 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
     """
     sizes: Sizes = {}
     owner: dict[str, str] = {}
+    declared = {i: (int(env[t].shape[a]), t) for i, (t, a) in st.given.items()
+                if t in env and a < len(env[t].shape)}
     for name, axes in st.tensors:
         shape = env[name].shape
         if len(shape) != len(axes):
@@ -97,9 +99,18 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
             raise InputError(f"{name} has {len(shape)} axes but is written with "
                              f"{len(axes)} indices ({name}[{written}])")
         for i, n in zip(axes, shape):
-            if not isinstance(i, str) or i in st.given:
-                continue  # arithmetic, or a given size: reads past the end are zero
+            if not isinstance(i, str):
+                continue  # arithmetic: reads past the end are zero
             n = int(n)
+            if i in st.given:  # a given size: one given by name must agree with a tensor's
+                # axis; a declared one (an input's axis, or a statement's in a derivative)
+                # cuts the axis or pads it with zeros (d_bar[p] in d_bar[p-1] - d_bar[p])
+                if i in declared and declared[i][0] != n \
+                        and declared[i][1].startswith(SIZE_MARK):
+                    raise ShapeError(f"index {i} is given size {declared[i][0]} "
+                                     f"({_given_by(declared[i][1])}) but has size {n} in "
+                                     f"{name} (statement {st.name})")
+                continue
             if i in sizes and sizes[i] != n:
                 raise ShapeError(f"index {i} has size {sizes[i]} in {owner[i]} but size {n} "
                                  f"in {name} (statement {st.name})")
@@ -121,6 +132,10 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
         if i in sizes and sizes[i] != n:
             raise ShapeError(f"index {i} is given size {n} but has size {sizes[i]} in "
                              f"{owner[i]} (statement {st.name})")
+        if i in declared and declared[i][0] != n:
+            raise ShapeError(f"index {i} is given size {n} (sizes=) but size "
+                             f"{declared[i][0]} ({_given_by(declared[i][1])}) in statement "
+                             f"{st.name}")
         if i not in st.given:
             sizes[i] = n
             fixed.add(i)
@@ -139,6 +154,11 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
                              "no tensor in it has that axis"
                              + ("; give it with sizes={...}" if st.accesses else ""))
     return sizes
+
+
+def _given_by(source: str) -> str:
+    """Where a given size comes from, as a message says it."""
+    return "by sizes=" if source.startswith(SIZE_MARK) else f"by the declaration of {source}"
 
 
 def valid_sizes(st: StatementPlan, env: Env, sizes: Sizes, fixed: set[str]) -> None:

@@ -143,7 +143,8 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
         def strided_torch(array: Array, **_: Array) -> Array:
             # a view, as on NumPy (torch strides count elements); autograd and vmap follow
             base = pad(array).contiguous().reshape(-1)
-            view = torch.as_strided(base, grid, forwards, first)
+            # as_strided counts from the storage's start: a slice's own offset first
+            view = torch.as_strided(base, grid, forwards, first + base.storage_offset())
             return torch.flip(view, backwards) if backwards else view
 
         return strided_torch
