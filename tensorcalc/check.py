@@ -49,7 +49,6 @@ def difference_columns(program: Program, wrt: str, arrays: dict[str, Any],
     x = np.array(arrays[wrt], dtype=np.float64)
     flat = x.reshape(-1)
     out = np.zeros(base.shape + (len(positions),))
-    ulp = float(np.finfo(base.dtype if base.dtype.kind == "f" else np.float64).eps)
     rounding = 0.0
     for column, k in enumerate(positions):
         step = eps * max(1.0, abs(float(flat[k])))
@@ -57,9 +56,12 @@ def difference_columns(program: Program, wrt: str, arrays: dict[str, Any],
         for sign in (1.0, -1.0):
             moved = flat.copy()
             moved[k] += sign * step
-            values.append(np.asarray(program(**{**arrays, wrt: moved.reshape(x.shape)}),
-                                     dtype=np.float64))
-        out[..., column] = (values[0] - values[1]) / (2 * step)
+            values.append(np.asarray(program(**{**arrays, wrt: moved.reshape(x.shape)})))
+        # the precision the stepped evaluations ran in (x stepped in float64 makes them
+        # float64 even where the other inputs are float32)
+        kind = values[0].dtype if values[0].dtype.kind == "f" else np.dtype(np.float64)
+        ulp = float(np.finfo(kind).eps)
+        out[..., column] = (values[0].astype(np.float64) - values[1]) / (2 * step)
         largest = max((float(np.max(np.abs(v))) for v in values if v.size), default=0.0)
         rounding = max(rounding, _ROUNDING_ULPS * ulp * largest / step)
     return out, rounding

@@ -155,7 +155,7 @@ class SStatement:
     pos: Pos
 
 
-_WELL_FORMED_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_WELL_FORMED_NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class _MalformedNumber(Exception):
@@ -180,8 +180,12 @@ MAX_SUBSCRIPT_NUMBER = 2**40
 
 def _integer(token: Token) -> int:
     value = float(_checked(token))
-    if not value.is_integer() or not re.fullmatch(r"\d+", str(token)):
-        raise ProgramError(f"a subscript takes whole numbers: {token} at {_pos(token)} is not one")
+    if not value.is_integer() or not re.fullmatch(r"[0-9]+", str(token)):
+        lead = re.match(r"[0-9.]*", str(token)).group()  # type: ignore[union-attr]
+        hint = f" (for {lead} times an index e, write {lead}*e)" \
+            if "e" in str(token).lower() else ""
+        raise ProgramError(f"a subscript takes whole numbers: {token} at {_pos(token)} is not "
+                           f"one{hint}")
     if int(token) > MAX_SUBSCRIPT_NUMBER:
         raise ProgramError(f"the subscript number {token} at {_pos(token)} is larger than "
                            f"2**40, past the end of any array")
@@ -335,8 +339,10 @@ def _parser() -> Lark:
     # one else can write: a private per-user directory, checked before every use.
     text = _grammar_text()
     cache = private_cache_file(text)
+    # A malformed number is refused as it is lexed, whatever token follows it (1.5.x[i])
     return Lark(text, parser="lalr", lexer=_LEXER, transformer=_ToSurface(),
-                maybe_placeholders=True, cache=cache if cache is not None else False)
+                maybe_placeholders=True, cache=cache if cache is not None else False,
+                lexer_callbacks={"NUMBER": _checked})
 
 
 def _cache_dir() -> Path:
@@ -423,10 +429,10 @@ def _describe_expected(expected: set[str]) -> str:
 def _number_hint(text: str) -> str:
     """What the user most likely meant by a malformed number."""
     tail = text[len(_WELL_FORMED_NUMBER.match(text).group(0)):]  # type: ignore[union-attr]
-    if tail[:1] in "eE":
+    if tail[:1] and tail[:1] in "eE":
         return (f"; an exponent needs digits ({text[:len(text) - len(tail)]}e-3); to multiply "
                 "by a name starting with e, put a space or * before it")
-    if tail[:1] in "xX":
+    if tail[:1] and tail[:1] in "xXbBoO":
         return "; numbers are decimal"
     if tail[:1] == "_":
         return "; write numbers without separators (1000, not 1_000)"

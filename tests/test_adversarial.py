@@ -515,3 +515,39 @@ def test_a_size_given_by_name_must_agree_with_the_declaration_and_the_tensors():
         tc.compile("input x[p]\ny[p] = x[p+1]", sizes={"p": 4})(x=x)
     with pytest.raises(tc.ShapeError, match="given size 10 .by sizes=. but has size 3 in v"):
         tc.compile("y[i] = x[i+1] + v[i]", sizes={"i": 10})(x=x, v=np.ones(3))
+
+
+@pytest.mark.parametrize("program,wrong", [
+    ("L = x[i]^2", "L = x[i]^2 + x[i]^2"),               # doubled, float32 input below
+    ("L = 1e-7 x[i]^2", "L = -1e-7 x[i]^2"),             # a derivative far below 1
+])
+def test_check_finds_wrong_derivatives_of_float32_and_small_values(capsys, monkeypatch,
+                                                                   tmp_path, program, wrong):
+    from tensorcalc import cli
+
+    path = tmp_path / "x.npy"
+    np.save(path, np.random.default_rng(0).uniform(0.5, 1.5, 5).astype(np.float32))
+    code, out, _ = _run_cli(capsys, "check", program, "--wrt", "x", "-i", f"x={path}")
+    assert code == 0 and "agree" in out
+    monkeypatch.setattr(cli, "derive", lambda p, wrt, of: tc.derive(wrong, "x"))
+    code, out, _ = _run_cli(capsys, "check", program, "--wrt", "x", "-i", f"x={path}")
+    assert code == cli.EXIT_DISAGREE and "DISAGREE" in out
+
+
+def test_check_says_when_the_differences_decide_nothing(capsys):
+    code, out, _ = _run_cli(capsys, "check", "L = x[i]^2 + 1e16", "--wrt", "x", "--size", "i=3")
+    assert code == 1 and "UNDECIDED" in out
+
+
+@pytest.mark.parametrize("src,words", [
+    ("y = 0b1", "numbers are decimal"), ("y[i] = 0o17 x[i]", "numbers are decimal"),
+    ("y[i] = 1.5.x[i]", "malformed number '1.5.x'"), ("y = ２ x", "unexpected character"),
+])
+def test_more_malformed_numbers(src, words):
+    with pytest.raises(tc.ParseError, match=words):
+        tc.compile(src)
+
+
+def test_a_scaled_index_named_e_is_explained():
+    with pytest.raises(tc.ProgramError, match=r"write 2\*e"):
+        tc.compile("y[e] = x[2e+1]")
