@@ -55,7 +55,8 @@ def _parse_wrt(p: Program, wrt: str) -> tuple[str, tuple[str, ...] | None]:
         if name in {st.name for st in p.statements}:
             raise DerivativeError(
                 f"{name} is computed by the program; derivatives are taken with respect to "
-                f"inputs ({', '.join(p.accepts)})"
+                + (f"inputs ({', '.join(p.accepts)})" if p.accepts else
+                   "inputs, and it has none")
             )
         raise DerivativeError(
             f"{name} is not an input of the program; "

@@ -16,6 +16,7 @@ n = sum[i](sqrt(x[i]^2))
 from __future__ import annotations
 
 from .declarations import format_program
+from .errors import ProgramError
 from .ir import Call, Factor, Power, Statement, Term, const_value
 from .printing import factors_with, format_number, grabbed_below
 from .program import Program
@@ -25,6 +26,9 @@ def explain(program: str | Program) -> str:
     """The program as index notation with every sum explicit, and ``#`` notes after the
     statements where rule 2 sums an index outside a function or a power, or separately
     in one term of several."""
+    if not isinstance(program, (str, Program)):
+        raise ProgramError(f"explain takes program text or a Program, not "
+                           f"{type(program).__name__}")
     p = program if isinstance(program, Program) else Program.from_source(program)
     lines = format_program(p.statements, p.accepts, explicit_sums=True).split("\n")
     head, body = lines[: len(lines) - len(p.statements)], lines[len(lines) - len(p.statements):]

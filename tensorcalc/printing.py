@@ -117,7 +117,8 @@ class _Printer:
             # Einstein's convention: an index repeated in a product is summed silently;
             # every other sum (rule 2, sum[...]) is written.
             sums = sorted(i for i in t.summed if lone_group or factors_with(t, i) < 2)
-            prefix = f"\\sum_{{{','.join(sums)}}} " if sums else ""
+            written = ",".join(i.replace("_", "\\_") for i in sums)
+            prefix = f"\\sum_{{{written}}} " if sums else ""
             return sign + prefix + body
         parts = []
         if coef != 1 or not numer:
@@ -271,15 +272,17 @@ def latex_name(name: str) -> str:
 
 
 def latex_indices(indices: tuple[str, ...]) -> str:
-    """Subscript text: ``ip`` when every index is one letter, else ``batch,feat``."""
-    return ("" if all(len(i) == 1 for i in indices) else ",").join(indices)
+    r"""Subscript text: ``ip`` when every index is one letter, else ``batch,feat``
+    (``batch\_idx``: an underscore is a letter of the name, not a subscript)."""
+    return ("" if all(len(i) == 1 for i in indices) else ",").join(
+        i.replace("_", "\\_") if i.isidentifier() else i for i in indices)  # not t_{n}
 
 
 def latex_subscript(s: Subscript) -> str:
     """A subscript in LaTeX: ``i+k``, ``2i-1``, ``t_{n}``."""
     if isinstance(s, Gather):
         return latex_ref(s.name, s.indices)
-    return subscript_text(s).replace("*", "")
+    return subscript_text(s).replace("*", "").replace("_", "\\_")
 
 
 def latex_ref(name: str, indices: tuple[str, ...]) -> str:

@@ -287,8 +287,11 @@ class Program:
     def to_python(self, name: str | None = None) -> str:
         """Source of one function with the inputs as keyword parameters, computing the
         result with NumPy and opt_einsum only (tensorcalc is not needed to run it)."""
+        if name is not None and not (isinstance(name, str) and name.isidentifier()):
+            raise ProgramError(f"to_python's name must be a Python identifier, not {name!r}")
         texts = {st.name: format_statement(st) for st in self.needed}
-        return to_python(self.plan, tuple(self.accepts), texts, name, self.sizes)
+        return to_python(self.plan, tuple(self.accepts), texts, name, self.sizes,
+                         self.index_arrays)
 
     @refuses_deep_nesting
     def diagram(self, every_statement: bool = False) -> str:

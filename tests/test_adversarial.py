@@ -551,3 +551,53 @@ def test_more_malformed_numbers(src, words):
 def test_a_scaled_index_named_e_is_explained():
     with pytest.raises(tc.ProgramError, match=r"write 2\*e"):
         tc.compile("y[e] = x[2e+1]")
+
+
+# --- exported code, deltas of given sizes, LaTeX ------------------------------------------
+
+
+def _exported_function(program):
+    namespace: dict = {}
+    exec(program.to_python(), namespace)  # our own generated code, not user text
+    return namespace[program.result]
+
+
+@pytest.mark.parametrize("src,x", [
+    ("y[i] = x[i] + x[i]", np.array([100, 1], dtype=np.int8)),    # wrapped around in int8
+    ("y = x[i] x[i]", np.array([100, 1], dtype=np.int8)),
+    ("y[i] = sigmoid(x[i])", np.array([True, False])),            # numpy refuses -bool
+    ("y[j] = softmax[j](x[j])", np.array([200, 1], dtype=np.uint8)),
+])
+def test_exported_code_takes_integers_and_bools_as_a_call_does(src, x):
+    p = tc.compile(src)
+    np.testing.assert_allclose(_exported_function(p)(x=x), p(x=x), rtol=1e-12)
+
+
+def test_exported_derivatives_keep_float32():
+    x = np.array([0.5, 1.0], np.float32)
+    for d in (tc.derive("y[i] = 2 x[i]", "x"), tc.derive("y[i] = sigmoid(x[i]) + 1", "x")):
+        assert d(x=x).dtype == _exported_function(d)(x=x).dtype == np.float32
+
+
+def test_to_python_checks_its_name():
+    with pytest.raises(tc.ProgramError, match="Python identifier"):
+        tc.compile("y = x").to_python("a b")
+
+
+@pytest.mark.parametrize("call", [
+    lambda: tc.compile("y[i,j] = delta[i,j]", sizes={"i": 3, "j": 4})(),
+    lambda: tc.compile("y[i,j] = delta[i,j] x[i]", sizes={"j": 4})(x=np.ones(3)),
+    lambda: tc.compile("input x[p], w[q]\ny[p,q] = delta[p,q]")(x=np.ones(3), w=np.ones(4)),
+    lambda: tc.compile("input x[p], w[q]\ny[p,q] = delta[p,q]").evaluate(
+        dict(x=np.ones(3), w=np.ones(4)), compact=True),
+])
+def test_a_delta_between_given_sizes_that_differ(call):
+    with pytest.raises(tc.ShapeError, match="ties index . of size 3 to index . of size 4"):
+        call()
+
+
+def test_latex_escapes_underscores_in_index_names():
+    text = tc.compile("out[batch_idx] = a[batch_idx, feat_dim] w[feat_dim]").latex()
+    assert text == r"\mathrm{out}_{batch\_idx} = a_{batch\_idx,feat\_dim} w_{feat\_dim}"
+    assert tc.compile("y[i] = x[i+k_1] w[k_1]").latex() == r"y_{i} = x_{i+k\_1} w_{k\_1}"
+    assert r"\mathrm{t\_x}_{n}" in tc.compile("e[n,j] = E[t_x[n],j]").latex()

@@ -20,7 +20,7 @@ import builtins
 import inspect
 import keyword
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from ..functions import FUNCTIONS
@@ -46,7 +46,7 @@ from .plan import (
 )
 from .run import read_text
 
-_RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes"}
+_RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes", "dtype"}
 _BUILTINS = set(dir(builtins))
 
 
@@ -143,7 +143,7 @@ class _Writer:
         for i in term.missing_summed:
             scale = (scale + " * " if scale else "") + f"n[{i!r}]"
         if not operands:
-            return self.temp(scale or "1.0")
+            return self.temp(f"np.asarray({scale or '1.0'}, dtype=dtype)")
         expr = f"oe.contract({term.spec!r}, {', '.join(operands)})" if term.is_einsum \
             else operands[0]
         if scale:
@@ -257,8 +257,8 @@ def python_names(names: list[str]) -> dict[str, str]:
 
 
 def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
-              function_name: str | None = None, sizes: Mapping[str, int] | None = None
-              ) -> str:
+              function_name: str | None = None, sizes: Mapping[str, int] | None = None,
+              index_arrays: Collection[str] = ()) -> str:
     """The source of one function computing the plan's result from keyword arrays.
 
     It takes every name in ``accepts`` as a keyword; those the plan does not need are
@@ -285,6 +285,13 @@ def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, s
         header = f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"
     if sizes and any(st.accesses for st in plan.statements):  # the program's given sizes
         body.append(f"    index_sizes = {{**{dict(sizes)!r}, **(index_sizes or {{}})}}")
+    # As a call binds its inputs: integers and bools as float64, and constants made in the
+    # inputs' float type (float32 in, float32 out)
+    data = [var[n] for n in inputs if n not in index_arrays]
+    if data:
+        floats = writer.kernel("as_float", kernels.as_float)
+        body.append(f"    {', '.join(data)}, = ({floats}(a, np) for a in ({', '.join(data)}, ))")
+    body.append(f"    dtype = np.result_type({''.join(d + ', ' for d in data)}np.float32)")
     for st in plan.statements:
         writer.lines = [f"    # {texts[st.name]}"]
         writer.statement(st)

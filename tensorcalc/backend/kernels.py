@@ -189,6 +189,12 @@ def relu(x: Array, xp: Any) -> Array:
     return xp.where(x > 0, x, xp.zeros_like(x))
 
 
+def as_float(x: Array, xp: Any) -> Array:
+    """An input as floats: integers and bools as float64, as a call binds them."""
+    x = xp.asarray(x)
+    return x if x.dtype.kind == "f" else xp.astype(x, xp.float64)
+
+
 def step(x: Array, xp: Any) -> Array:
     return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
 

@@ -96,8 +96,9 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
         shape = env[name].shape
         if len(shape) != len(axes):
             written = ",".join(a if isinstance(a, str) else subscript_text(a) for a in axes)
-            raise InputError(f"{name} has {len(shape)} axes but is written with "
-                             f"{len(axes)} indices ({name}[{written}])")
+            raise InputError(f"{name} has {len(shape)} ax{'is' if len(shape) == 1 else 'es'} "
+                             f"but is written with {len(axes)} "
+                             f"ind{'ex' if len(axes) == 1 else 'ices'} ({name}[{written}])")
         for i, n in zip(axes, shape):
             if not isinstance(i, str):
                 continue  # arithmetic: reads past the end are zero
@@ -153,6 +154,10 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
             raise InputError(f"cannot tell the size of index {i} in statement {st.name}: "
                              "no tensor in it has that axis"
                              + ("; give it with sizes={...}" if st.accesses else ""))
+    for a, b in () if st.rectangular else st.deltas:  # sizes given, or declared, tied too
+        if sizes[a] != sizes[b]:
+            raise ShapeError(f"delta[{a},{b}] in statement {st.name} ties index {a} of size "
+                             f"{sizes[a]} to index {b} of size {sizes[b]}")
     return sizes
 
 
