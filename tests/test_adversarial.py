@@ -601,3 +601,10 @@ def test_latex_escapes_underscores_in_index_names():
     assert text == r"\mathrm{out}_{batch\_idx} = a_{batch\_idx,feat\_dim} w_{feat\_dim}"
     assert tc.compile("y[i] = x[i+k_1] w[k_1]").latex() == r"y_{i} = x_{i+k\_1} w_{k\_1}"
     assert r"\mathrm{t\_x}_{n}" in tc.compile("e[n,j] = E[t_x[n],j]").latex()
+
+
+def test_exported_code_of_a_long_sum_compiles():
+    # one line of 3,000 additions made Python's compiler recurse past its limit
+    p = tc.compile("R[i] = " + " + ".join(f"x[i]^{k}" for k in range(1, 3001)))
+    x = np.array([0.5, 0.9])
+    np.testing.assert_allclose(_exported_function(p)(x=x), p(x=x), rtol=1e-12)

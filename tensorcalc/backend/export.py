@@ -48,6 +48,7 @@ from .run import read_text
 
 _RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes", "dtype"}
 _BUILTINS = set(dir(builtins))
+_SUM_CHUNK = 100
 
 
 def kernel_source(fn: Callable[..., Any], name: str) -> str:
@@ -129,7 +130,11 @@ class _Writer:
             parts.append(self._align(value, have, order))
         if len(parts) == 1 and parts[0].startswith("t") and parts[0][1:].isdigit():
             return parts[0]
-        return self.temp(" + ".join(parts))
+        # at most _SUM_CHUNK terms a line: Python's compiler recurses once per operator
+        total = self.temp(" + ".join(parts[:_SUM_CHUNK]))
+        for k in range(_SUM_CHUNK, len(parts), _SUM_CHUNK):
+            total = self.temp(" + ".join([total] + parts[k:k + _SUM_CHUNK]))
+        return total
 
     def _align(self, value: str, have: tuple[str, ...], want: tuple[str, ...]) -> str:
         if have == want:
