@@ -183,8 +183,9 @@ class Program:
     def _runner(self, env: dict[str, Any], sizes: Mapping[str, int] | None = None) -> Runner:
         """The plan bound to the signature of ``env``'s inputs, bound on first use."""
         sizes = self.sizes if sizes is None else sizes
-        key: tuple[Any, ...] = tuple([signature(v) for v in map(
-            env.__getitem__, self.needed_inputs)])
+        key: tuple[Any, ...] = tuple([  # NumPy's inline: this runs on every call
+            (np.ndarray, v.shape, v.dtype) if type(v) is np.ndarray else signature(v)
+            for v in map(env.__getitem__, self.needed_inputs)])
         if sizes:
             key += tuple(sorted(sizes.items()))
         runner = self._runners.get(key)
@@ -317,7 +318,10 @@ _MAX_SIGNATURES = 32
 def _owned(value: Any, inputs: Iterable[Any]) -> Any:
     """A result never aliases an input and is never a broadcast view (NumPy, torch)."""
     if isinstance(value, np.ndarray):
-        if value.base is None and value.flags.writeable and not any(value is a for a in inputs):
+        if value.base is None and value.flags.writeable:
+            for a in inputs:
+                if a is value:  # the input itself (Y[i,j] = X[i,j])
+                    return np.array(value)
             return value  # owns its memory, made by this call: no input can share it
         if not value.flags.writeable or any(
             isinstance(a, np.ndarray) and np.may_share_memory(value, a) for a in inputs
