@@ -110,7 +110,7 @@ def with_extents(st: Statement, lengths: dict[str, Source],
 
 
 def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
-                   explicit_sums: bool = False) -> str:
+                   explicit_sums: bool = False, avoid: Iterable[str] = ()) -> str:
     """The statements as index notation that compiles to the same program.
 
     Where an index would have no size in the text (no tensor of its statement carries
@@ -118,24 +118,28 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
     size of ``X``'s first axis), or where an input the program accepts is not
     mentioned, a first line ``input X[p,q], W[q,j]`` names the inputs in order and
     gives those index names their sizes. An index name never stands for two sizes
-    there: a statement's own index is renamed where it would.
+    there: a statement's own index is renamed where it would. ``avoid`` holds the names
+    of sizes given by name to the program (``sizes=``), which the text takes again: no
+    index is renamed to one of them.
     """
-    statements = _given_apart([_sizes_by_name(st) for st in statements])
+    avoid = frozenset(avoid)
+    statements = _given_apart([_sizes_by_name(st) for st in statements], avoid)
     declared: dict[str, Source] = {}
-    printed = [_declare(st, declared) for st in statements]
+    printed = [_declare(st, declared, avoid) for st in statements]
     if len(declared) > len(set(declared.values())):
         # Several names for one size: give summed indices the declared name where they can
         # take it, then declare again (fewer names).
         shared = [_share_bound_names(st, declared) for st in printed]
         declared = {}
-        printed = [_declare(st, declared) for st in shared]
+        printed = [_declare(st, declared, avoid) for st in shared]
     computed = {st.name: st for st in statements}
     lines = [format_statement(st, explicit_sums) for st in printed]
     # sizes only a statement has (an axis that index arithmetic shrank): declared after it
     after = {n: src for n, src in declared.items() if src[0] in computed}
     if after:
         declared = {n: src for n, src in declared.items() if n not in after}
-        taken = {i for st in printed for i in _all_names(st)} | set(declared) | set(after)
+        taken = {i for st in printed for i in _all_names(st)} | set(declared) | set(after) \
+            | avoid
         fill = (n for n in _FILLERS() if n not in taken)
         for k in reversed(range(len(printed))):
             entries = []
@@ -186,7 +190,7 @@ def _given(st: Statement) -> set[str]:
     return {e.name for e in statement_extents(st) if e.given}
 
 
-def _given_apart(statements: list[Statement]) -> list[Statement]:
+def _given_apart(statements: list[Statement], avoid: frozenset[str]) -> list[Statement]:
     """Statements where an index name with a given size (SPEC §8) is renamed where another
     statement uses that name without one: the declaration that gives it applies by name."""
     if not any(_given(st) for st in statements):
@@ -197,7 +201,7 @@ def _given_apart(statements: list[Statement]) -> list[Statement]:
     # apart from the names other statements use otherwise.
     givens = [{e.name for e in statement_extents(st)
                if e.tensor != SIZE_MARK + e.name} for st in statements]  # by name: stays
-    taken = set().union(*names)
+    taken = set().union(*names) | avoid
     out = []
     for k, st in enumerate(statements):
         mapping: dict[str, str] = {}
@@ -217,7 +221,8 @@ def _all_names(st: Statement) -> list[str]:
         st.indices + tuple(i for t in st.rhs.terms for i in sorted(t.mentioned))))
 
 
-def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
+def _declare(st: Statement, declared: dict[str, Source],
+             avoid: frozenset[str] = frozenset()) -> Statement:
     """``st``, renamed where one of its unsized index names is declared with another size;
     the names it needs declared are added to ``declared``."""
     given = _given(st)
@@ -230,7 +235,7 @@ def _declare(st: Statement, declared: dict[str, Source]) -> Statement:
     names = _all_names(st)
     uncarried = [i for i in names if i not in carried and i in sources]
     mapping: dict[str, str] = {}
-    taken = set(names) | set(declared)
+    taken = set(names) | set(declared) | avoid
     targets: set[str] = set()
     for i in uncarried:
         if declared.get(i, sources[i]) == sources[i] and i not in targets:

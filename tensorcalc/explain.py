@@ -30,7 +30,8 @@ def explain(program: str | Program) -> str:
         raise ProgramError(f"explain takes program text or a Program, not "
                            f"{type(program).__name__}")
     p = program if isinstance(program, Program) else Program.from_source(program)
-    lines = format_program(p.statements, p.accepts, explicit_sums=True).split("\n")
+    lines = format_program(p.statements, p.accepts, explicit_sums=True,
+                           avoid=p.sizes).split("\n")
     head, body = lines[: len(lines) - len(p.statements)], lines[len(lines) - len(p.statements):]
     out = list(head)
     for st, line in zip(p.statements, body):

@@ -232,7 +232,7 @@ class Program:
 
     @refuses_deep_nesting
     def __str__(self) -> str:
-        return format_program(self.statements, self.accepts)
+        return format_program(self.statements, self.accepts, avoid=self.sizes)
 
     @refuses_deep_nesting
     def source(self) -> str:

@@ -80,6 +80,8 @@ def substitute_deltas(term: Term) -> Term:
                 continue  # the next round
             if collapses(term, (gone, keep)) or read_inside(term, gone):  # stays: see there
                 continue
+            if _own_range(term, k, gone):
+                continue
             mapping[gone] = keep
             dropped.add(k)
         if not mapping:
@@ -92,6 +94,18 @@ def substitute_deltas(term: Term) -> Term:
         f for f in term.factors
         if not (isinstance(f, Delta) and f.i == f.j and f.i not in term.summed)
     ))
+
+
+def _own_range(term: Term, k: int, gone: str) -> bool:
+    """Does the summed ``gone`` of the delta ``term.factors[k]`` run over a range that only
+    an extent gives (``sum_k delta[p,k]``, ``k`` over ``d``'s positions through
+    ``d[i] = x[i+1] - x[i]``, one fewer than ``p``'s)? Then the delta stays, run as a
+    rectangular identity: substituted, the sum would be 1 where it is 0. Where a factor
+    also reads ``gone`` plainly, the substitution moves that read to ``keep``, whose
+    sizes must then agree when bound."""
+    if not any(e.name == gone and e.given for e in term.extents):
+        return False
+    return not any(gone in sizes_carried(f) for j, f in enumerate(term.factors) if j != k)
 
 
 def substitute_shifts(term: Term) -> Term:

@@ -608,3 +608,33 @@ def test_exported_code_of_a_long_sum_compiles():
     p = tc.compile("R[i] = " + " + ".join(f"x[i]^{k}" for k in range(1, 3001)))
     x = np.array([0.5, 0.9])
     np.testing.assert_allclose(_exported_function(p)(x=x), p(x=x), rtol=1e-12)
+
+
+# --- ranges of their own ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("src", [
+    "d[i] = x[i+1] - x[i]; L = d[q]",            # L = x[3] - x[0]: [-1, 0, 0, 1]
+    "d[i] = x[i+2] - x[i]; L = d[q]",
+    "d[i] = x[i+1] + x[i]; L = d[q]",
+    "d[i] = x[i] - x[i+1]; L = 2 d[q] + 1",
+    "d[i] = square(x[i+1] - x[i]); L = d[q]",
+])
+def test_a_sum_over_a_shrunk_range_is_not_the_whole_range(src):
+    # sum_k delta[p,k] over k in d's range (one shorter than x's) was simplified to 1
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    p = tc.compile(src)
+    g = tc.grad(p, "x")
+    np.testing.assert_allclose(g(x=x), numeric_jacobian(p, "x", {"x": x}), atol=1e-6)
+    np.testing.assert_allclose(tc.compile(str(g))(x=x), g(x=x))
+    h = tc.hessian(p, "x")
+    np.testing.assert_allclose(h(x=x), numeric_jacobian(g, "x", {"x": x}), atol=1e-5)
+
+
+def test_the_printer_leaves_names_of_given_sizes_alone():
+    # b's axis was printed as i1, a name sizes= gives another size
+    src = "a[i1] = x[i1+1]; b[i] = tanh(y[i+k] w[k])"
+    d = tc.derive(tc.compile(src, sizes={"i1": 2}), "y")
+    rng = np.random.default_rng(0)
+    y, w = rng.normal(size=5), rng.normal(size=3)
+    np.testing.assert_allclose(tc.compile(str(d), sizes={"i1": 2})(y=y, w=w), d(y=y, w=w))
