@@ -179,7 +179,7 @@ MAX_SUBSCRIPT_NUMBER = 2**40
 
 
 def _integer(token: Token) -> int:
-    value = float(_checked(token))
+    value = float(token)
     if not value.is_integer() or not re.fullmatch(r"[0-9]+", str(token)):
         lead = re.match(r"[0-9.]*", str(token)).group()  # type: ignore[union-attr]
         hint = f" (for {lead} times an index e, write {lead}*e)" \
@@ -273,7 +273,7 @@ class _ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
         return Gather(str(name), plain)
 
     def number(self, token: Token) -> SNumber:
-        value = float(_checked(token))
+        value = float(token)  # well formed: checked as it was lexed
         if not math.isfinite(value):
             raise ProgramError(f"number {token} at {_pos(token)} is too large for a float")
         return SNumber(value, _pos(token))

@@ -43,7 +43,7 @@ def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:
     axes = tuple(range(len(op.batch), len(layout)))
     kernel, xp = REDUCERS[op.fn].kernel, ctx.xp
     if REDUCERS[op.fn].matrix:
-        kernel = in_single_precision(kernel, xp)
+        kernel = for_lapack(kernel, xp)
     if op.fn == "inv":
         where = f"inv[{','.join(op.indices)}](...) in statement {name}"
         return lambda env: nonsingular(lambda m: kernel(m, axes, xp), arg(env), where, xp)
@@ -74,7 +74,7 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
     shape = ctx.shape(layout)
     right = ctx.contraction(op.right)
     line_up = ctx.aligner(op.right.einsum_out, layout, shape)
-    xp, solve = ctx.xp, in_single_precision(kernels.solve, ctx.xp)
+    xp, solve = ctx.xp, for_lapack(kernels.solve, ctx.xp)
     where = f"inv[{i},{j}](...) in statement {name}"
 
     def run(env: Env) -> Array:
@@ -89,32 +89,26 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
     return run
 
 
-def in_single_precision(kernel: Callable[..., Array], xp: Any) -> Callable[..., Array]:
-    """A LAPACK kernel that takes half-precision matrices too (LAPACK has no float16, and
-    NumPy and torch refuse it): run in float32, the result cast back. On Dask arrays, the
-    matrix is one chunk along its two axes (Dask's LU wants square chunks), and so are
-    the rows of a right-hand side."""
+def for_lapack(kernel: Callable[..., Array], xp: Any) -> Callable[..., Array]:
+    """A LAPACK kernel, ``kernel(matrix, [right-hand side,] ...)``, made to take what
+    LAPACK cannot: half-precision matrices run in float32 and the result is cast back
+    (LAPACK has no float16; NumPy and torch refuse it); a Dask matrix is one chunk along
+    its two axes (Dask's LU wants square chunks), and so are a right-hand side's rows."""
     dask = "dask" in getattr(xp, "__name__", "")
 
     def run(*args: Any) -> Array:
-        arrays = [a for a in args if hasattr(a, "dtype") and not isinstance(a, ModuleType)]
+        count = sum(hasattr(a, "dtype") and not isinstance(a, ModuleType) for a in args)
+        arrays, rest = list(args[:count]), args[count:]  # the axes or the namespace after
         if dask:
-            ready = [_whole_matrix(arrays[0])] + [a.rechunk({len(arrays[0].shape) - 2: -1})
-                                                  for a in arrays[1:]]
-            args = tuple(ready) + args[len(arrays):]
-        first = args[0]
-        if not str(first.dtype).endswith("float16"):  # float16, bfloat16
-            return kernel(*args)
-        wide = [xp.astype(a, xp.float32) if hasattr(a, "dtype") and not isinstance(a, ModuleType)
-                else a for a in args]  # not the axes, nor the namespace
-        return xp.astype(kernel(*wide), first.dtype)
+            rows = len(arrays[0].shape) - 2
+            arrays = [a.rechunk({rows: -1, rows + 1: -1} if k == 0 else {rows: -1})
+                      for k, a in enumerate(arrays)]
+        dtype = arrays[0].dtype
+        if not str(dtype).endswith("float16"):  # float16, bfloat16
+            return kernel(*arrays, *rest)
+        return xp.astype(kernel(*(xp.astype(a, xp.float32) for a in arrays), *rest), dtype)
 
     return run
-
-
-def _whole_matrix(m: Array) -> Array:
-    n = len(m.shape)
-    return m.rechunk({n - 2: -1, n - 1: -1})
 
 
 def nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any) -> Array:

@@ -19,6 +19,7 @@ array([1., 2.])
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from operator import itemgetter
@@ -360,20 +361,17 @@ class StatementBinder:
         if not rest:
             return lambda env: first(env) + second(env)
 
-        def add_all(env: Env) -> Array:
-            total = first(env) + second(env)  # a fresh array: the rest add in place
-            for t in rest:
-                total += t(env)
-            return total
+        # A fresh array: the rest add in place, except on torch (under vmap a batched term
+        # cannot be added into an unbatched total in place)
+        add = operator.add if torch_namespace(self.xp) else operator.iadd
 
-        def add_all_apart(env: Env) -> Array:
+        def add_all(env: Env) -> Array:
             total = first(env) + second(env)
             for t in rest:
-                total = total + t(env)
+                total = add(total, t(env))
             return total
 
-        # torch under vmap: a batched term cannot be added into an unbatched total in place
-        return add_all_apart if torch_namespace(self.xp) else add_all
+        return add_all
 
     def constant_plus(self, terms: tuple[TermPlan, ...], order: tuple[str, ...],
                       shape: tuple[int, ...]) -> Step | None:
