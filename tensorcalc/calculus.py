@@ -36,6 +36,7 @@ from .ir import (
 )
 from .modes import Derived, Names, all_indices, forward, reverse, sized
 from .program import Program
+from .ranges import with_ranges
 from .reuse import hoist_repeated, reuse_forward, share_products
 from .rules import deltas
 from .sizes import resolve_extents
@@ -118,6 +119,8 @@ class _Setup:
             if r in taken:
                 raise DerivativeError(f"{r} is already a name in the program; choose another")
         names = Names(statements, tuple(p.accepts) + reserve, named_axes or ())
+        statements = with_ranges(statements, names.tensor)
+        target = next(st for st in statements if st.name == target.name)
         if not adds_axes:
             axes: tuple[str, ...] = ()
         elif named_axes:

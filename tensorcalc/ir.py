@@ -796,11 +796,13 @@ def with_given_sizes(st: Statement, keys: Iterable[str]) -> Statement:
     # Where a tensor has the index plainly too, its axis is checked against the given
     # size; the size is attached all the same, so that a derivative's term that keeps
     # only the shifted read (x[k+1], not v[k]) still reads zeros past the end
-    keys = [k for k in keys if k in used]
+    keys = [k for k in keys if k in used or k in {w for _, w in st.aliases}]
     if not keys:
         return st
 
-    names = [(k, k) for k in keys] + [(new, k) for new, k in st.aliases if k in keys]
+    renamed = {new for new, _ in st.aliases}  # internal names: never given by name
+    names = [(k, k) for k in keys if k not in renamed] + \
+        [(new, k) for new, k in st.aliases if k in keys]
 
     def attach(expr: Sum) -> Sum:
         out = []

@@ -200,6 +200,9 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos, bool]]:
             found.append((n.name, len(n.indices or ()), n.pos, False))
             found += [(g.name, len(g.indices), n.pos, True) for g in n.indices or ()
                       if isinstance(g, Gather)]
+        elif isinstance(n, SDelta):  # delta[v, t[e]]: t is an index array
+            found += [(g.name, len(g.indices), n.pos, True) for g in n.indices
+                      if isinstance(g, Gather)]
         elif isinstance(n, SBinary):
             stack += [n.right, n.left]
         elif isinstance(n, SNeg):
@@ -256,23 +259,24 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                 for axis, i in r.plain_axes():
                     if i in lhs:
                         lengths.setdefault(i, (r.name, axis))
-    rhs, aliases = _own_ranges(tuple(terms), lhs)
+    rhs, aliases = _own_ranges(tuple(terms), lhs, set(declared))
     statement = Statement(st.name, lhs, rhs, aliases=aliases)
     return with_extents(statement, {**lengths, **declared}, earlier)
 
 
-def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...]
+def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...], declared: set[str]
                 ) -> tuple[Sum, tuple[tuple[str, str], ...]]:
     """With index arithmetic, an index summed by a term runs over what that term's reads
     allow: a name summed by an earlier term is renamed in a later one (``L = x[i+1] +
     y[i]`` sums x[1:] and all of y; a derivative then sees each range where it is). The
-    renames come back as ``(new, written)`` (``Statement.aliases``)."""
+    renames come back as ``(new, written)`` (``Statement.aliases``). A new name is never a
+    ``declared`` one, whose size would then be given to it."""
     expr = Sum(terms)
     if not arithmetic(expr):
         return expr, ()
     shifted = {n for f in all_factors(expr) if isinstance(f, Ref) and f.subs is not None
                for s in f.subs if isinstance(s, Affine) for n in s.names}
-    taken = set(lhs) | {n for t in terms for n in t.mentioned}
+    taken = set(lhs) | {n for t in terms for n in t.mentioned} | declared
     seen: set[str] = set()
     out = []
     aliases: list[tuple[str, str]] = []

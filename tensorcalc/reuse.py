@@ -220,7 +220,10 @@ def share_products(derived: list[Statement], tensor_name: Callable[[str], str],
     products: dict[str, Term] = {}
     for at, st in enumerate(derived):
         for n, t in enumerate(st.rhs.terms):
+            ranged = {e.name for e in t.extents if e.given}
             for inside, product in find(t):
+                if ranged & product.mentioned:
+                    continue  # the term gives these indices a range of their own: kept there
                 product = canonical_term(product)  # factors in one order, whatever the term's
                 key, order = skeleton(Sum((product,)))
                 found.setdefault(key, []).append((at, n, inside, order))

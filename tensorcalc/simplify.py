@@ -97,15 +97,26 @@ def substitute_deltas(term: Term) -> Term:
 
 
 def _own_range(term: Term, k: int, gone: str) -> bool:
-    """Does the summed ``gone`` of the delta ``term.factors[k]`` run over a range that only
-    an extent gives (``sum_k delta[p,k]``, ``k`` over ``d``'s positions through
-    ``d[i] = x[i+1] - x[i]``, one fewer than ``p``'s)? Then the delta stays, run as a
-    rectangular identity: substituted, the sum would be 1 where it is 0. Where a factor
-    also reads ``gone`` plainly, the substitution moves that read to ``keep``, whose
-    sizes must then agree when bound."""
-    if not any(e.name == gone and e.given for e in term.extents):
-        return False
-    return not any(gone in sizes_carried(f) for j, f in enumerate(term.factors) if j != k)
+    """Does the summed ``gone`` of the delta ``term.factors[k]`` run over a range of its own
+    that no factor left would keep (SPEC §8: ranges belong to the statement as written)?
+    Then the delta stays, run as a rectangular identity: substituted, ``sum_k delta[p,k]``
+    over k's N-1 values (``L = 3 (x[i+1] - x[i])``) would be 1 at p = N-1 where it is 0."""
+    return not certified(term, gone, skip=k)
+
+
+def certified(term: Term, name: str, skip: int = -1) -> bool:
+    """May the summed ``name`` be replaced by another index or subscript without losing its
+    range? Yes where it has no given range, or where a tensor factor of the term (not
+    ``term.factors[skip]``) reads it plainly on the very axis that gives the range: zeros
+    past that axis's end then zero the whole term, as the range did. A read inside a
+    function, a power or a parenthesised sum does not (``1 - d[p]^2`` is 1 in the
+    padding), nor does another tensor's axis (it may be longer)."""
+    given = [(e.tensor, e.axis) for e in term.extents if e.name == name and e.given]
+    if not given:
+        return True
+    return any(isinstance(f, Ref) and any(i == name and (f.name, axis) in given
+                                          for axis, i in f.plain_axes())
+               for j, f in enumerate(term.factors) if j != skip)
 
 
 def substitute_shifts(term: Term) -> Term:
@@ -139,7 +150,8 @@ def _solve(term: Term, f: Shift, others: tuple[Factor, ...]) -> tuple[str, Subsc
     index of its subscript, if its coefficient is ±1 (``delta[p, i+k]`` with ``i`` summed
     gives ``i = p-k``; a strided ``delta[p, 2*i+k]`` stays a scatter)."""
     plain = {i for g in others if isinstance(g, Ref) for _, i in g.plain_axes()}
-    plain -= {i for i in plain if read_inside(term, i)}  # see ir.read_inside
+    plain -= {i for i in plain if read_inside(term, i) or not certified(term, i)
+              or _in_nonlinear(others, i)}
     if f.i in term.summed and f.i in plain:
         return f.i, f.sub
     if not isinstance(f.sub, Affine):
@@ -152,6 +164,14 @@ def _solve(term: Term, f: Shift, others: tuple[Factor, ...]) -> tuple[str, Subsc
         rest = [(n, -c * k) for n, k in f.sub.parts if n != v]
         return v, affine([(f.i, c)] + rest, -c * f.sub.offset)
     return None
+
+
+def _in_nonlinear(factors: tuple[Factor, ...], name: str) -> bool:
+    """Is ``name`` used inside a factor that is not a tensor or a delta (a function, a power,
+    a parenthesised sum)? Solved for a subscript there, its reads would fall in the padding
+    inside the factor, where zeros do not zero the term (``1 / h[p-k]`` is 1/0 past h's end,
+    and the term's other zeros make it nan): padding belongs to the whole term (SPEC §8)."""
+    return any(not isinstance(f, (Ref, Delta, Shift)) and name in mentioned(f) for f in factors)
 
 
 def _with_given(term: Term, expr: Subscript) -> Term:

@@ -249,6 +249,9 @@ class StatementPlan:
     # In a program with index arithmetic two indices a delta ties may differ in size (a
     # derivative's delta[i,q] with i over N-2 and q over N): deltas are rectangles there.
     rectangular: bool = False
+    # (new, written) for an index lowering renamed (``Statement.aliases``): a size given by
+    # the written name is the new one's, and never one given by the new name.
+    aliases: tuple[tuple[str, str], ...] = ()
 
     @property
     def unsized(self) -> tuple[str, ...]:
@@ -314,7 +317,7 @@ def plan_statement(st: Statement, rectangular: bool = False) -> StatementPlan:
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f, _ in reductions(st.rhs)
                                  if f.fn in MATRIX))
     return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
-                         square, accesses, given, rectangular)
+                         square, accesses, given, rectangular, st.aliases)
 
 
 class _Slots:

@@ -128,6 +128,10 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
                              f"index {i} has size {sizes[i]} (in {owner[i]}) and index {j} "
                              f"size {sizes[j]} (in {owner[j]})")
     fixed = set(st.given)
+    if given and st.aliases:  # sizes by the written names, never by internal ones
+        renamed = {new for new, _ in st.aliases}
+        given = {**{i: n for i, n in given.items() if i not in renamed},
+                 **{new: given[w] for new, w in st.aliases if w in given}}
     for i, n in (given or {}).items():
         if i not in st.every_index:
             continue
