@@ -44,9 +44,17 @@ class BoundProgram:
         return jvp(self.program, name, tangent=self.tangent)
 
     @property
+    def computed(self) -> tuple[str, ...]:
+        """The statements a forward pass computes: all it needs but those only a size is
+        taken from (a range statement, ``ranges.py``, is never computed)."""
+        valued = self.program.plan.valued
+        return tuple(st.name for st in self.program.needed if not valued or st.name in valued)
+
+    @property
     def kept(self) -> tuple[str, ...]:
-        """The statements a forward pass keeps for the backward one (all but the result)."""
-        return tuple(st.name for st in self.program.needed if st.name != self.program.result)
+        """The statements a forward pass keeps for the backward one: all it computes but
+        the result."""
+        return tuple(n for n in self.computed if n != self.program.result)
 
     @cache  # noqa: B019 - one cache per bound program, kept with it
     def shared_backward(self, wanted: tuple[str, ...]) -> SharedBackward | None:
@@ -54,7 +62,7 @@ class BoundProgram:
         statements merged (their shared adjoints once), the forward statements left out
         (their values are kept from the forward pass). None where two VJP programs name a
         statement alike but differently computed."""
-        forward = {st.name for st in self.program.needed}
+        forward = set(self.computed)
         merged: dict[str, Statement] = {}
         results = []
         for name in wanted:
@@ -83,7 +91,7 @@ class BoundProgram:
         pass runs (``create_graph=True``): differentiating it again reaches ``W`` through
         those values, so nothing of the forward pass is computed twice."""
         full = self.vjp(name)
-        forward = {st.name for st in self.program.needed}
+        forward = set(self.computed)
         statements = [st for st in full.needed if st.name not in forward]
         inputs = _inputs(statements)
         kept = set(inputs) | {st.name for st in statements}

@@ -238,13 +238,14 @@ def _declare(st: Statement, declared: dict[str, Source],
     taken = set(names) | set(declared) | avoid
     targets: set[str] = set()
     for i in uncarried:
-        if declared.get(i, sources[i]) == sources[i] and i not in targets:
-            targets.add(i)
-            continue
         # A name already declared with this size is used again (one declaration serves
-        # every statement); otherwise a new name.
+        # every statement, and no input is declared twice for one axis); otherwise its own
+        # name where that is free, else a new name.
         again = next((n for n, src in declared.items()
                       if src == sources[i] and n not in names and n not in targets), None)
+        if again is None and declared.get(i, sources[i]) == sources[i] and i not in targets:
+            targets.add(i)
+            continue
         mapping[i] = again if again is not None else fresh_name(i, taken)
         taken.add(mapping[i])
         targets.add(mapping[i])
@@ -264,8 +265,12 @@ def _declare(st: Statement, declared: dict[str, Source],
 def _share_bound_names(st: Statement, declared: dict[str, Source]) -> Statement:
     """``st`` with each summed index that no tensor sizes renamed, within its top-level
     term, to the first name declared with its size, where that name is free there."""
-    carried = carried_sources(st)
+    given = _given(st)
+    carried = {i: v for i, v in carried_sources(st).items() if i not in given}
     sources = index_sources(st)
+    for e in reversed(list(statement_extents(st))):  # a given size is what is declared
+        if e.given:
+            sources[e.name] = (e.tensor, e.axis)
     first: dict[Source, str] = {}
     for name, source in declared.items():
         first.setdefault(source, name)

@@ -282,7 +282,7 @@ def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...], declared: set[str
     aliases: list[tuple[str, str]] = []
     for t in terms:
         mapping = {}
-        for k in sorted(t.summed & seen & shifted):
+        for k in sorted(t.summed & seen & shifted - declared):  # declared: one size
             mapping[k] = fresh_name(k, taken)
             taken.add(mapping[k])
             aliases.append((mapping[k], k))

@@ -176,7 +176,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
             tangent = Sum(tuple(found))
         else:
             tangent = differentiate(sized_terms(st.rhs), rule, Budget(st.name),
-                                    frozenset(context))
+                                    frozenset(context), own_ranges(st))
             tangent = simplify_sum(refer_to_statement(tangent, st),
                                    frozenset(st.indices + new_axes))
             repeats.put(key, tensors, list(tangent.terms))
@@ -307,7 +307,8 @@ def _contribution(st: Statement, target: str, bar: Sum, target_lhs: tuple[str, .
         return deltas(ref.axes, temp) if ref.name == target else None
 
     budget = Budget(st.name)
-    local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t))
+    local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t),
+                          own_ranges(st))
     local = refer_to_statement(local, st)
     # Names a rule made up (softmax's k) are not in the context: the adjoint's own bound
     # names must avoid them too.
@@ -373,6 +374,14 @@ def _adjoint_statement(st: Statement, total: Sum, names: Names) -> tuple[Sum, li
 
 
 # --- sizes ------------------------------------------------------------------------
+
+
+def own_ranges(st: Statement) -> dict[str, Extent]:
+    """With index arithmetic, each left-hand index runs over the statement's own axis (the
+    valid rule may have narrowed it): an index a rule makes up as its copy does too."""
+    if not arithmetic(st.rhs):
+        return {}
+    return {i: Extent(i, st.name, axis, True) for axis, i in enumerate(st.indices)}
 
 
 def sized(st: Statement, sources: list[Ref]) -> Statement:

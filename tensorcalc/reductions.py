@@ -39,7 +39,7 @@ from .ir import (
 )
 
 Array = Any
-Fresh = Callable[[int], tuple[str, ...]]
+Fresh = Callable[[tuple[str, ...]], tuple[str, ...]]  # fresh copies of these indices
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _weighted(weight: tuple[Factor, ...], darg: Sum, bound: tuple[str, ...],
 
 def _renamed(f: Reduce, fresh: Fresh) -> Reduce:
     """``f`` with its own bound indices renamed fresh (to sit where they are free)."""
-    new = fresh(len(f.bound))
+    new = fresh(f.bound)
     out = rename_factor(f, dict(zip(f.bound, new)))
     assert isinstance(out, Reduce)
     return out
@@ -101,7 +101,7 @@ def _logsumexp(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 
 
 def _softmax(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-    others = fresh(len(f.indices))
+    others = fresh(f.indices)
     mapping = dict(zip(f.indices, others))
     f_k = rename_factor(f, mapping)
     spread = Sum(tuple(rename_term(u, mapping) for u in darg.terms))
@@ -110,7 +110,7 @@ def _softmax(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 
 def _inv(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
     i, j = f.indices
-    a, b = fresh(2)
+    a, b = fresh((j, i))
     left = rename_factor(f, {j: a})
     right = rename_factor(f, {i: b})
     spread = Sum(tuple(rename_term(u, {i: a, j: b}) for u in darg.terms))

@@ -23,7 +23,8 @@ for a constant). Every other node kind has its rule here, beside its name:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 from .functions import FUNCTIONS
 from .ir import (
@@ -74,20 +75,24 @@ class Budget:
 
 
 def differentiate(expr: Sum, rule: RefRule, budget: Budget | None = None,
-                  around: frozenset[str] = frozenset()) -> Sum:
+                  around: frozenset[str] = frozenset(),
+                  ranges: Mapping[str, Extent] | None = None) -> Sum:
     """The derivative of a sum; ``rule`` gives the derivative of each reference, and
     ``budget`` bounds the terms it makes (one statement's, shared by its parts).
     ``around`` holds the index names of the terms the sum sits in: names a rule makes up
-    (the ``k`` of softmax's ``sum_k s[k] de[k]``) avoid them."""
+    (the ``k`` of softmax's ``sum_k s[k] de[k]``) avoid them. ``ranges`` gives the given
+    range of an index around (a statement's own axes, with index arithmetic): an index a
+    rule makes up as a copy of one (softmax's ``k`` of its ``i``) runs over the same."""
     budget = budget if budget is not None else Budget("the expression")
     terms: list[Term] = []
     for t in expr.terms:
-        terms += _d_term(t, rule, budget, around)
+        terms += _d_term(t, rule, budget, around, ranges or {})
     return Sum(tuple(terms))
 
 
 def _d_term(t: Term, rule: RefRule, budget: Budget,
-            around: frozenset[str] = frozenset()) -> list[Term]:
+            around: frozenset[str] = frozenset(),
+            ranges: Mapping[str, Extent] = MappingProxyType({})) -> list[Term]:
     """Product rule: one term per factor, that factor replaced by its derivative.
 
     A tensor that repeats (``x[i] x[i] ... x[i]``) yields the same terms at each of its
@@ -107,12 +112,14 @@ def _d_term(t: Term, rule: RefRule, budget: Budget,
             alike.setdefault(_loosely(f, t.summed), set()).add(f)
     made: dict[Ref, list[Term]] = {}
     inner = around | t.mentioned
+    if any(e.given for e in t.extents):
+        ranges = {**ranges, **{e.name: e for e in t.extents if e.given}}
     for k, f in enumerate(t.factors):
         key = f if isinstance(f, Ref) and len(alike[_loosely(f, t.summed)]) == 1 else None
         if key is not None and key in made:
             out += made[key]
             continue
-        df = _d_factor(f, rule, budget, inner)
+        df = _d_factor(f, rule, budget, inner, ranges)
         others = t.factors[:k] + t.factors[k + 1:]
         start = len(out)
         mine = sizes_carried(f)
@@ -143,45 +150,53 @@ def _loosely(ref: Ref, summed: frozenset[str]) -> tuple[str, tuple[str, ...]]:
     return ref.name, tuple("" if i in summed else i for i in ref.indices)
 
 
-def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str]) -> Sum:
+def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str],
+              ranges: Mapping[str, Extent]) -> Sum:
     if isinstance(f, Ref):
         return rule(f) or ZERO
     if isinstance(f, (Delta, Shift)):
         return ZERO
     if isinstance(f, Call):
         return _times(FUNCTIONS[f.fn].derivative(f.arg),
-                      differentiate(f.arg, rule, budget, around))
+                      differentiate(f.arg, rule, budget, around, ranges))
     if isinstance(f, Power):
-        return _d_power(f, rule, budget, around)
+        return _d_power(f, rule, budget, around, ranges)
     if isinstance(f, Reduce):
-        darg = differentiate(f.arg, rule, budget, around)
+        darg = differentiate(f.arg, rule, budget, around, ranges)
         if not darg.terms:
             return ZERO
         taken = set(around) | {n for u in darg.terms for n in u.mentioned}
+        copies: dict[str, Extent] = {}
 
-        def fresh(count: int) -> tuple[str, ...]:
+        def fresh(like: tuple[str, ...]) -> tuple[str, ...]:
             names = []
-            for _ in range(count):
+            for old in like:
                 names.append(fresh_name("k", taken))
                 taken.add(names[-1])
+                if old in ranges:  # a copy of an index with a given range runs over it
+                    copies[names[-1]] = ranges[old]._replace(name=names[-1])
             return tuple(names)
 
         df = REDUCERS[f.fn].derivative(f, darg, fresh)
+        if copies:
+            df = Sum(tuple(Term(u.coef, u.factors, u.summed, u.extents + tuple(
+                e for n, e in copies.items() if n in u.mentioned)) for u in df.terms))
         budget.spend(sum(max(len(u.factors), 1) for u in df.terms))
         return df
-    return differentiate(f, rule, budget, around)
+    return differentiate(f, rule, budget, around, ranges)
 
 
-def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str]) -> Sum:
+def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str],
+             ranges: Mapping[str, Extent]) -> Sum:
     n = const_value(f.exponent)
-    dbase = differentiate(f.base, rule, budget, around)
+    dbase = differentiate(f.base, rule, budget, around, ranges)
     if n is not None:  # n b^(n-1) db
         if n == 0 or not dbase.terms:
             return ZERO
         lowered: tuple[Factor, ...] = () if n == 1 else (power(f.base, n - 1),)
         return Sum(tuple(Term(n * u.coef, lowered + u.factors, u.summed, u.extents)
                          for u in dbase.terms))
-    dexp = differentiate(f.exponent, rule, budget, around)
+    dexp = differentiate(f.exponent, rule, budget, around, ranges)
     if not dexp.terms:
         # e^n with n free of the variable: n e^(n-1) de. The general rule below divides
         # by the base and takes its log: nan at a zero base, where x^p is fine.

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import tensorcalc as tc
@@ -48,9 +48,13 @@ FUNCS: dict[str, Callable[[Any], Any]] = {
 
 def _conv(x: Any, w: Any, stride: int = 1) -> Any:
     """Valid cross-correlation: sum_k x[s*i+k] w[k]."""
-    n, k = x.shape[0], w.shape[0]
-    m = (n - k) // stride + 1
-    return jnp.stack([jnp.sum(x[stride * i:stride * i + k] * w) for i in range(m)])
+    return jnp.einsum("ik,k->i", _windows(x, w.shape[0], stride), w)
+
+
+def _windows(x: Any, k: int, stride: int = 1) -> Any:
+    """W[i,a] = x[s*i+a] over the valid positions i."""
+    m = (x.shape[0] - k) // stride + 1
+    return jnp.stack([x[stride * i:stride * i + k] for i in range(m)])
 
 
 def _same(x: Any, w: Any) -> Any:
@@ -59,29 +63,77 @@ def _same(x: Any, w: Any) -> Any:
     return jnp.stack([jnp.sum(padded[i:i + w.shape[0]] * w) for i in range(x.shape[0])])
 
 
+def _logdets(S: Any, x: Any) -> Any:
+    """logdet(S + v v^T) for each window v = x[i:i+K]."""
+    v = _windows(x, S.shape[0])
+    return jnp.linalg.slogdet(S[None] + v[:, :, None] * v[:, None, :])[1]
+
+
+def _quads(S: Any, x: Any, r: Any) -> Any:
+    """r^T (S + v v^T)^-1 r for each window v = x[i:i+K]."""
+    v = _windows(x, S.shape[0])
+    m = S[None] + v[:, :, None] * v[:, None, :]
+    return jnp.einsum("a,iab,b->i", r, jnp.linalg.inv(m), r)
+
+
 @dataclass(frozen=True)
 class First:
-    """The first statement: its text (``F`` stands for a function) and its JAX value."""
+    """The first statement: its text (``F`` stands for a function) and its JAX value, a
+    function of the function and the arrays (``x`` and whatever ``needs`` names)."""
 
     text: str
-    value: Callable[..., Any]  # (F, x, w, u) -> d
-    kernel: bool = False       # reads w
-    table: bool = False        # reads u, of length len(x) - 1
-    same: bool = False         # i given x's length by sizes=
+    value: Callable[..., Any]  # (F, a) -> d, a the dict of arrays
+    needs: tuple[str, ...] = ()  # inputs besides x: w (kernel), u (table), S, r, E, t
+    same: bool = False           # i given x's length by sizes=
+    wrt: tuple[str, ...] = ("x",)
 
 
 FIRSTS = [
-    First("d[i] = x[i+1] - x[i]", lambda F, x, w, u: x[1:] - x[:-1]),
-    First("d[i] = F(x[i] + x[i+1])", lambda F, x, w, u: F(x[:-1] + x[1:])),
-    First("d[i] = x[i+k] w[k]", lambda F, x, w, u: _conv(x, w), kernel=True),
-    First("d[i] = F(x[i+k] w[k])", lambda F, x, w, u: F(_conv(x, w)), kernel=True),
-    First("d[i] = x[2*i+k] w[k]", lambda F, x, w, u: _conv(x, w, 2), kernel=True),
-    First("d[i] = x[i] (x[i+1] - x[i])", lambda F, x, w, u: x[:-1] * (x[1:] - x[:-1])),
-    First("d[i] = x[i+k-1] w[k]", lambda F, x, w, u: _same(x, w), kernel=True, same=True),
-    First("d[i] = F(x[i+2]) x[i]", lambda F, x, w, u: F(x[2:]) * x[:-2]),
-    First("d[i] = x[i+1] u[i]", lambda F, x, w, u: x[1:] * u, table=True),
+    First("d[i] = x[i+1] - x[i]", lambda F, a: a["x"][1:] - a["x"][:-1]),
+    First("d[i] = F(x[i] + x[i+1])", lambda F, a: F(a["x"][:-1] + a["x"][1:])),
+    First("d[i] = x[i+k] w[k]", lambda F, a: _conv(a["x"], a["w"]), ("w",), wrt=("x", "w")),
+    First("d[i] = F(x[i+k] w[k])", lambda F, a: F(_conv(a["x"], a["w"])), ("w",),
+          wrt=("x", "w")),
+    First("d[i] = x[2*i+k] w[k]", lambda F, a: _conv(a["x"], a["w"], 2), ("w",),
+          wrt=("x", "w")),
+    First("d[i] = x[i] (x[i+1] - x[i])", lambda F, a: a["x"][:-1] * (a["x"][1:] - a["x"][:-1])),
+    First("d[i] = x[i+k-1] w[k]", lambda F, a: _same(a["x"], a["w"]), ("w",), same=True,
+          wrt=("x", "w")),
+    First("d[i] = F(x[i+2]) x[i]", lambda F, a: F(a["x"][2:]) * a["x"][:-2]),
+    First("d[i] = x[i+1] u[i]", lambda F, a: a["x"][1:] * a["u"], ("u",)),
     First("d[i] = sqrt(1 + (x[i+k] w[k])^2)",
-          lambda F, x, w, u: jnp.sqrt(1 + _conv(x, w) ** 2), kernel=True),
+          lambda F, a: jnp.sqrt(1 + _conv(a["x"], a["w"]) ** 2), ("w",), wrt=("x", "w")),
+    First("d[i] = logsumexp[k](x[i+k] w[k])",
+          lambda F, a: jax.scipy.special.logsumexp(_windows(a["x"], a["w"].shape[0])
+                                                   * a["w"], axis=1), ("w",), wrt=("x", "w")),
+    First("d[i] = softmax[i](x[i+1] - x[i])",
+          lambda F, a: jax.nn.softmax(a["x"][1:] - a["x"][:-1])),
+    First("d[i] = logdet[a,b](S[a,b] + x[i+a] x[i+b])",
+          lambda F, a: _logdets(a["S"], a["x"]), ("S",), wrt=("x", "S")),
+    First("d[i] = r[a] inv[a,b](S[a,b] + x[i+a] x[i+b]) r[b]",
+          lambda F, a: _quads(a["S"], a["x"], a["r"]), ("S", "r"), wrt=("x", "S")),
+    First("d[i] = E[t[i],j] x[j+1]",
+          lambda F, a: a["E"][a["t"]] @ a["x"][1:], ("E", "t"), wrt=("x", "E")),
+    First("d[i] = F(E[t[i],j] x[j]) - x[i+1]",
+          lambda F, a: F(a["E"][a["t"]] @ a["x"])[:a["x"].shape[0] - 1]
+          - a["x"][1:a["t"].shape[0] + 1], ("E", "t"), wrt=("x", "E")),
+]
+
+
+@dataclass(frozen=True)
+class Middle:
+    """An optional second statement ``m[j]`` over ``d`` (not ``i``: a size given by name
+    is given in every statement); ``d`` itself where absent."""
+
+    text: str
+    value: Callable[..., Any]  # (G, d) -> m
+
+
+MIDDLES = [
+    Middle("", lambda G, d: d),
+    Middle("m[j] = G(d[j+1]) - d[j]", lambda G, d: G(d[1:]) - d[:-1]),
+    Middle("m[j] = d[j] d[j]", lambda G, d: d * d),
+    Middle("m[j] = G(d[j])", lambda G, d: G(d)),
 ]
 
 
@@ -107,6 +159,7 @@ LOSSES = [
 @dataclass(frozen=True)
 class Case:
     first: First
+    middle: Middle
     loss: Loss
     f: str
     g: str
@@ -116,8 +169,13 @@ class Case:
 
     @property
     def source(self) -> str:
-        return (self.first.text.replace("F(", self.f + "(") + "\n"
-                + self.loss.text.replace("G(", self.g + "("))
+        g = self.g + "("
+        lines = [self.first.text.replace("F(", self.f + "(")]
+        loss = self.loss.text
+        if self.middle.text:
+            lines.append(self.middle.text.replace("G(", g))
+            loss = loss.replace("d[", "m[")
+        return "\n".join(lines + [loss.replace("G(", g)])
 
     @property
     def sizes(self) -> dict[str, int] | None:
@@ -125,18 +183,28 @@ class Case:
 
     def arrays(self) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(self.seed)
-        out = {"x": rng.uniform(-1.5, 1.5, self.n)}
-        if self.first.kernel:
-            out["w"] = rng.uniform(-1, 1, self.k)
-        if self.first.table:
-            out["u"] = rng.uniform(-1, 1, self.n - 1)
+        n, k = self.n, self.k
+        out = {"x": rng.uniform(-1.5, 1.5, n)}
+        needs = self.first.needs
+        if "w" in needs:
+            out["w"] = rng.uniform(-1, 1, k)
+        if "u" in needs:
+            out["u"] = rng.uniform(-1, 1, n - 1)
+        if "S" in needs:
+            a = rng.uniform(-0.5, 0.5, (k, k))
+            out["S"] = a @ a.T + 2 * np.eye(k)
+        if "r" in needs:
+            out["r"] = rng.uniform(-1, 1, k)
+        if "E" in needs:
+            out["E"] = rng.uniform(-1, 1, (4, n - 1 if "j+1" in self.first.text else n))
+            out["t"] = rng.integers(0, 4, n - 2)
         if self.loss.weights:
-            out["c"] = rng.uniform(-1, 1, self.d_length())
+            out["c"] = rng.uniform(-1, 1, self._length(out))
         return out
 
-    def d_length(self) -> int:
-        x, w, u = jnp.zeros(self.n), jnp.zeros(self.k), jnp.zeros(self.n - 1)
-        return int(self.first.value(FUNCS[self.f], x, w, u).shape[0])
+    def _length(self, arrays: dict[str, np.ndarray]) -> int:
+        d = self.first.value(FUNCS[self.f], {k: jnp.asarray(v) for k, v in arrays.items()})
+        return int(self.middle.value(FUNCS[self.g], d).shape[0])
 
     def oracle(self, arrays: dict[str, np.ndarray], wrt: str) -> Callable[[Any], Any]:
         F, G = FUNCS[self.f], FUNCS[self.g]
@@ -144,36 +212,37 @@ class Case:
         def loss(v: Any) -> Any:
             a = {k: jnp.asarray(val) for k, val in arrays.items()}
             a[wrt] = v
-            d = self.first.value(F, a["x"], a.get("w"), a.get("u"))
-            return self.loss.value(G, d, a.get("c"))
+            m = self.middle.value(G, self.first.value(F, a))
+            return self.loss.value(G, m, a.get("c"))
 
         return loss
 
 
 cases = st.builds(
-    Case, st.sampled_from(FIRSTS), st.sampled_from(LOSSES), st.sampled_from(sorted(FUNCS)),
-    st.sampled_from(sorted(FUNCS)), st.integers(6, 9), st.integers(2, 3),
-    st.integers(0, 2**16))
+    Case, st.sampled_from(FIRSTS), st.sampled_from(MIDDLES), st.sampled_from(LOSSES),
+    st.sampled_from(sorted(FUNCS)), st.sampled_from(sorted(FUNCS)), st.integers(6, 9),
+    st.integers(2, 3), st.integers(0, 2**16))
 
 
 def _close(actual: Any, expected: Any, what: str) -> None:
     np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected),
-                               rtol=1e-9, atol=1e-9, err_msg=what)
+                               rtol=1e-8, atol=1e-9, err_msg=what)
 
 
 def _reparsed(p: tc.Program, sizes: dict[str, int] | None) -> tc.Program:
     return tc.compile(str(p), sizes=sizes)
 
 
-def check(case: Case) -> int:
-    """Every check of one program; returns how many ran."""
+def check(case: Case, bridges: bool = False) -> int:
+    """Every check of one program; returns how many ran. ``bridges``: also through
+    ``to_torch`` (backward and double backward) and ``to_jax`` (``jax.hessian``)."""
     arrays = case.arrays()
     program = tc.compile(case.source, sizes=case.sizes)
     checks = 0
     x = jnp.asarray(arrays["x"])
     _close(program.evaluate(arrays), case.oracle(arrays, "x")(x), f"value of\n{case.source}")
     checks += 1
-    for wrt in ["x", "w"] if case.first.kernel else ["x"]:
+    for wrt in case.first.wrt:
         oracle = case.oracle(arrays, wrt)
         at = jnp.asarray(arrays[wrt])
         label = f"{wrt} of\n{case.source}"
@@ -187,7 +256,7 @@ def check(case: Case) -> int:
         _close(hessian.evaluate(arrays), expected_h, "hessian wrt " + label)
         _close(_reparsed(hessian, case.sizes).evaluate(arrays), expected_h,
                f"printed hessian wrt {label}\n{hessian}")
-        tangent = np.linspace(-1, 1, at.shape[0])
+        tangent = np.linspace(-1, 1, at.size).reshape(at.shape)
         jvp = tc.jvp(program, wrt, tangent="V_t")
         _, expected_t = jax.jvp(oracle, (at,), (jnp.asarray(tangent),))
         _close(jvp.evaluate({**arrays, "V_t": tangent}), expected_t, "jvp wrt " + label)
@@ -197,20 +266,62 @@ def check(case: Case) -> int:
             exec(gradient.to_python(), namespace)  # our own generated code, not user text
             _close(namespace[gradient.result](**arrays), expected, "to_python grad " + label)
             checks += 1
+        if bridges:
+            checks += _bridges(case, program, arrays, wrt, expected, expected_h, label)
     return checks
 
 
+def _bridges(case: Case, program: tc.Program, arrays: dict[str, np.ndarray], wrt: str,
+             expected: Any, expected_h: Any, label: str) -> int:
+    torch = pytest.importorskip("torch")
+    f = tc.to_torch(program)
+    tensors = {k: torch.tensor(v) for k, v in arrays.items()}
+    at = tensors[wrt].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(**{**tensors, wrt: at}), at, create_graph=True)
+    _close(g.detach().numpy(), expected, "to_torch backward wrt " + label)
+    rows = [torch.autograd.grad(g.reshape(-1)[j], at, retain_graph=True)[0].reshape(-1)
+            for j in range(g.numel())]
+    _close(torch.stack(rows).reshape(expected_h.shape).numpy(), expected_h,
+           "to_torch double backward wrt " + label)
+    j = tc.to_jax(program)
+    rest = {k: jnp.asarray(v) for k, v in arrays.items() if k != wrt}
+    _close(jax.hessian(lambda v: j(**rest, **{wrt: v}))(jnp.asarray(arrays[wrt])),
+           expected_h, "to_jax hessian wrt " + label)
+    return 3
+
+
+# No shrinking: a failure is reported as drawn (derandomized, so it comes back the same),
+# and the default run stays within its minutes.
+QUICK = (Phase.explicit, Phase.generate)
+
+
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+          suppress_health_check=list(HealthCheck), phases=QUICK)
 @given(cases)
 def test_ranges_agree_with_jax(jax64: Any, runaway_alarm: None, case: Case) -> None:
     check(case)
 
 
+@settings(max_examples=max(EXAMPLES // 4, 8), deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck), phases=QUICK)
+@given(cases)
+def test_ranges_through_torch_and_jax(jax64: Any, runaway_alarm: None, case: Case) -> None:
+    check(case, bridges=True)
+
+
+def test_every_template_once(jax64: Any) -> None:
+    """Each first statement and each loss at least once, whatever the draw."""
+    for k, first in enumerate(FIRSTS):
+        check(Case(first, MIDDLES[k % len(MIDDLES)], LOSSES[k % len(LOSSES)], "tanh", "sin",
+                   7, 3, k))
+    for k, loss in enumerate(LOSSES):
+        check(Case(FIRSTS[0], MIDDLES[0], loss, "sigmoid", "tanh", 6, 2, k))
+
+
 def test_torch_arrays_give_numpy_numbers(jax64: Any) -> None:
     torch = pytest.importorskip("torch")
     for first in FIRSTS:
-        case = Case(first, LOSSES[4], "tanh", "sin", 7, 3, 1)
+        case = Case(first, MIDDLES[0], LOSSES[4], "tanh", "sin", 7, 3, 1)
         arrays = case.arrays()
         g = tc.grad(tc.compile(case.source, sizes=case.sizes), "x")
         on_torch = g.evaluate({k: torch.tensor(v) for k, v in arrays.items()})
