@@ -38,6 +38,7 @@ from .ir import (
 from .repeats import Repeats
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
+from .ranges import own_ranges
 from .simplify import distinct_bound_names, simplify_sum
 from .sizes import index_sources
 
@@ -374,14 +375,6 @@ def _adjoint_statement(st: Statement, total: Sum, names: Names) -> tuple[Sum, li
 
 
 # --- sizes ------------------------------------------------------------------------
-
-
-def own_ranges(st: Statement) -> dict[str, Extent]:
-    """With index arithmetic, each left-hand index runs over the statement's own axis (the
-    valid rule may have narrowed it): an index a rule makes up as its copy does too."""
-    if not arithmetic(st.rhs):
-        return {}
-    return {i: Extent(i, st.name, axis, True) for axis, i in enumerate(st.indices)}
 
 
 def sized(st: Statement, sources: list[Ref]) -> Statement:

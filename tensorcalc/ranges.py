@@ -83,7 +83,10 @@ def narrowed(st: Statement) -> tuple[str, ...]:
     """The bound indices of a statement whose range a read may make narrower than every
     plain read of them: those no tensor reads plainly, and those read alone through
     arithmetic (``x[i+1]``: the valid rule shrinks a plainly read index only by reads of it
-    alone, SPEC §8)."""
+    alone, SPEC §8). Also the indices of a read whose indices tensors all read plainly
+    (``x[i+k]`` beside ``x[i]`` and ``w[k]``): the valid rule shrinks none of them and
+    refuses the statement where the read falls outside; its derivatives must refuse too,
+    and they do by binding the range statement."""
     if not arithmetic(st.rhs):
         return ()
     plain = _plain(st.rhs)
@@ -91,8 +94,8 @@ def narrowed(st: Statement) -> tuple[str, ...]:
     involved = set()
     for sub in _affine_reads(st.rhs):
         involved |= set(sub.names)
-        if len(sub.parts) == 1:
-            alone.add(sub.parts[0][0])
+        if len(sub.parts) == 1 or all(n in plain for n in sub.names):
+            alone |= set(sub.names)
     free = set(st.indices)
     return tuple(i for i in dict.fromkeys(_bound(st.rhs))
                  if i in involved and i not in free and (i in alone or i not in plain))
@@ -136,3 +139,12 @@ def _given(expr: Sum, give: dict[str, Extent]) -> Sum:
         return Term(t.coef, factors, t.summed, t.extents + extra)
 
     return Sum(tuple(term(t) for t in expr.terms))
+
+
+def own_ranges(st: Statement) -> dict[str, Extent]:
+    """With index arithmetic, each left-hand index runs over the statement's own axis (the
+    valid rule may have narrowed it): an index a derivative rule makes up as its copy
+    (softmax's ``k`` of its ``i``, ``rules.differentiate``) runs over it too."""
+    if not arithmetic(st.rhs):
+        return {}
+    return {i: Extent(i, st.name, axis, True) for axis, i in enumerate(st.indices)}
