@@ -34,12 +34,12 @@ from .ir import (
     rename_sum,
     statement_refs,
 )
-from .modes import Derived, Names, all_indices, forward, reverse, sized
+from .modes import Derived, Names, all_indices, forward, reverse
 from .program import Program
 from .ranges import with_ranges
 from .reuse import hoist_repeated, reuse_forward, share_products
 from .rules import deltas
-from .sizes import resolve_extents
+from .sizes import resolve_extents, sized
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -35,12 +35,12 @@ from .ir import (
     statement_refs,
     subscript_text,
 )
+from .ranges import own_ranges
 from .repeats import Repeats
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate, sized_terms
-from .ranges import own_ranges
 from .simplify import distinct_bound_names, simplify_sum
-from .sizes import index_sources
+from .sizes import sized
 
 
 @dataclass
@@ -372,30 +372,3 @@ def _adjoint_statement(st: Statement, total: Sum, names: Names) -> tuple[Sum, li
     bar_name = names.tensor(f"{st.name}_bar")
     adjoint = sized(Statement(bar_name, st.indices, total), [Ref(st.name, st.indices)])
     return as_sum(Ref(bar_name, st.indices)), [adjoint]
-
-
-# --- sizes ------------------------------------------------------------------------
-
-
-def sized(st: Statement, sources: list[Ref]) -> Statement:
-    """``st`` with extents for the left-hand indices its right-hand side cannot size, each
-    the length of an axis of the first of ``sources`` that has it (an adjoint is shaped
-    like its statement, a derivative like its result and ``wrt``). Extents may name
-    statements; ``resolve_extents`` turns them into input axes."""
-    # With index arithmetic every left-hand index is given its size: reads that rely on
-    # zeros past an array's end (``x_bar[p] = y_bar[p-k] w[k]``) must not shrink it.
-    known_plain = not arithmetic(st.rhs)
-    known = set(index_sources(st)) if known_plain else set()
-    known |= {e.name for e in st.extents}
-    extents = list(st.extents)
-    for i in st.indices:
-        if i in known:
-            continue
-        for ref in sources:
-            if i in ref.indices:
-                extents.append(Extent(i, ref.name, ref.indices.index(i), not known_plain))
-                known.add(i)
-                break
-    if len(extents) == len(st.extents):
-        return st
-    return Statement(st.name, st.indices, st.rhs, tuple(extents))

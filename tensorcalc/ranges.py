@@ -41,6 +41,7 @@ from .ir import (
     Term,
     all_factors,
     arithmetic,
+    children,
     map_factor_sums,
     statement_extents,
 )
@@ -75,7 +76,7 @@ def _bound(expr: Sum) -> Iterator[str]:
         given = {e.name for e in t.extents if e.given}
         yield from sorted(t.summed - given)
         for f in t.factors:
-            for s in (f.arg,) if hasattr(f, "arg") else ():
+            for s in children(f):
                 yield from _bound(s)
 
 
@@ -104,13 +105,13 @@ def narrowed(st: Statement) -> tuple[str, ...]:
 def range_statement(st: Statement, indices: tuple[str, ...], name: str) -> Statement:
     """``name[indices] = <every read of st>``: a statement whose shape, bound by the valid
     rule, gives each of ``indices`` the range it has in ``st``."""
-    factors: dict[object, None] = {}
+    factors: dict[Ref | Delta | Shift, None] = {}
     for f in all_factors(st.rhs):
         if isinstance(f, (Ref, Delta, Shift)):
             factors.setdefault(f)
-    every = {i for f in factors for i in f.free}  # type: ignore[attr-defined]
+    every = {i for f in factors for i in f.free}
     extents = tuple(dict.fromkeys(e for e in statement_extents(st) if e.given))
-    term = Term(1.0, tuple(factors), frozenset(every - set(indices)), extents)  # type: ignore[arg-type]
+    term = Term(1.0, tuple(factors), frozenset(every - set(indices)), extents)
     return Statement(name, indices, Sum((term,)))
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from .ir import (
     Extent,
+    Ref,
     Statement,
     Sum,
     Term,
@@ -117,3 +118,27 @@ def resolve_extents(statements: Iterable[Statement],
             by_name[st.name] = st
         out.append(st)
     return out
+
+
+def sized(st: Statement, sources: list[Ref]) -> Statement:
+    """``st`` with extents for the left-hand indices its right-hand side cannot size, each
+    the length of an axis of the first of ``sources`` that has it (an adjoint is shaped
+    like its statement, a derivative like its result and ``wrt``). Extents may name
+    statements; ``resolve_extents`` turns them into input axes."""
+    # With index arithmetic every left-hand index is given its size: reads that rely on
+    # zeros past an array's end (``x_bar[p] = y_bar[p-k] w[k]``) must not shrink it.
+    known_plain = not arithmetic(st.rhs)
+    known = set(index_sources(st)) if known_plain else set()
+    known |= {e.name for e in st.extents}
+    extents = list(st.extents)
+    for i in st.indices:
+        if i in known:
+            continue
+        for ref in sources:
+            if i in ref.indices:
+                extents.append(Extent(i, ref.name, ref.indices.index(i), not known_plain))
+                known.add(i)
+                break
+    if len(extents) == len(st.extents):
+        return st
+    return Statement(st.name, st.indices, st.rhs, tuple(extents))

@@ -411,3 +411,52 @@ def test_printed_gradient_of_a_difference_reparses() -> None:
     np.testing.assert_allclose(tc.compile(str(g))(x=X), [-3, 0, 0, 0, 3])
     h = tc.hessian("L = (x[i+1] - x[i])^2", "x")
     np.testing.assert_allclose(tc.compile(str(h))(x=X), h(x=X))
+
+
+def test_a_refused_statement_refuses_its_derivatives_too() -> None:
+    # the valid rule cannot size i and k here (both read plainly, x[i+k] falls outside)
+    x, w = np.arange(5.0), np.ones(2)
+    with pytest.raises(tc.ShapeError, match=r"x\[..i\+k..\]"):
+        tc.compile("L = (x[i+k] + x[i]) w[k]")(x=x, w=w)
+    with pytest.raises(tc.ShapeError, match=r"x\[..i\+k..\]"):
+        tc.grad("L = (x[i+k] + x[i]) w[k]", "x")(x=x, w=w)
+
+
+def test_hessian_of_a_squared_correlation_by_its_kernel(jax64: Any) -> None:
+    a, x = np.array([1.0, 2]), np.arange(5.0)
+    expected = jax.hessian(lambda a: jnp.sum((a[0] * x[:4] + a[1] * x[1:]) ** 2))(a)
+    np.testing.assert_allclose(tc.hessian("L = (a[k] x[t+k])^2", "a")(a=a, x=x), expected)
+
+
+def test_softmax_along_a_shifted_axis_has_a_jvp(jax64: Any) -> None:
+    # found by the fuzzer: softmax's copy k of its axis i read the tangent over x's length
+    x, v = np.arange(5.0) ** 2 / 10, np.array([0.3, -1.0, 0.5, 2.0, -0.7])
+    j = tc.jvp("d[i] = softmax[i](x[i+1] - x[i])", "x")
+    _, expected = jax.jvp(lambda x: jax.nn.softmax(x[1:] - x[:-1]), (x,), (v,))
+    np.testing.assert_allclose(j(x=x, V=v), expected)
+    np.testing.assert_allclose(tc.compile(str(j))(x=x, V=v), expected)
+
+
+def test_a_declared_index_summed_by_two_terms_keeps_its_size() -> None:
+    # found by the fuzzer: a printed JVP summed k1 in two terms; re-parsed, the second term
+    # renamed it and lost the declared range
+    src = "d[i] = tanh(x[i+k] w[k])\nm[i] = sin(d[i])\nL = 3 (m[q+1] - m[q])"
+    rng = np.random.default_rng(3)
+    a = {"x": rng.normal(size=7), "w": rng.normal(size=3), "V_t": np.linspace(-1, 1, 7)}
+    j = tc.jvp(src, "x", tangent="V_t")
+    np.testing.assert_allclose(tc.compile(str(j)).evaluate(a), j.evaluate(a))
+
+
+def test_double_backward_through_a_range_statement() -> None:
+    # found by the fuzzer: range statements were taken for kept forward values
+    torch = pytest.importorskip("torch")
+    f = tc.to_torch("d[i] = x[i+1] - x[i]\nL = (d[q+1] - d[q])^2")
+    x = torch.tensor(np.arange(6.0) ** 2, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x=x), x, create_graph=True)
+    (h,) = torch.autograd.grad(g[2], x)  # L = sum_q (x[q+2] - 2 x[q+1] + x[q])^2
+    expected = np.zeros(6)
+    for q in range(4):
+        row = np.zeros(6)
+        row[q:q + 3] = [1, -2, 1]
+        expected += 2 * row[2] * row
+    np.testing.assert_allclose(h.numpy(), expected)
