@@ -145,8 +145,13 @@ class _Setup:
             forward_part, [st for st in derived.statements if st.name not in original] + [result])
         new_part = hoist_repeated(new_part, self.names.tensor)
         new_part = share_products(new_part, self.names.tensor)
-        if self.program.sizes:  # sizes given by name are the program's: its own indices
-            new_part = [avoid_indices(st, set(self.program.sizes)) for st in new_part]
+        if self.program.sizes:  # sizes given by name are the program's: its own indices,
+            # but for the result's copies of the axes of what it is the derivative of (a
+            # size given to ``h[g]`` is given to ``dh_da[g,p]``)
+            own = set(self.program.sizes)
+            new_part = [avoid_indices(st, own - (set(self.of.indices)
+                                                 if st.name == result.name else set()))
+                        for st in new_part]
         # Extents that name statements become input axes: nothing is computed for a shape.
         resolved = resolve_extents(forward_part + new_part, self.statements)
         statements = needed_statements(resolved, result.name)

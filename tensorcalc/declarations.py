@@ -159,7 +159,7 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
 
 def _sizes_by_name(st: Statement) -> Statement:
     """``st`` with each index whose size the caller gave by name (an extent of ``#k``,
-    ``ir.with_given_sizes``) renamed back to that name where it is free to take it (a
+    ``sizes.with_given_sizes``) renamed back to that name where it is free to take it (a
     term's summed indices are its own): printed, it takes the same ``sizes=`` again."""
     def by_name(extents: Iterable[Extent], taken: set[str],
                 allowed: Iterable[str]) -> dict[str, str]:

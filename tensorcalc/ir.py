@@ -784,37 +784,3 @@ def read_inside(term: Term, name: str) -> bool:
 # a pseudo tensor ``#k`` of that length, beside every term that uses the index: an extent
 # is renamed with its index, so a derivative that names the index anew keeps its size.
 SIZE_MARK = "#"
-
-
-def with_given_sizes(st: Statement, keys: Iterable[str]) -> Statement:
-    """``st`` with the sizes of the index names ``keys`` given by the caller attached, where
-    the statement uses index arithmetic and no tensor there has the index plainly (where
-    one has it, a size given by name is checked against it)."""
-    if not arithmetic(st.rhs):
-        return st
-    used = set(st.indices) | {n for t in st.rhs.terms for n in t.mentioned}
-    # Where a tensor has the index plainly too, its axis is checked against the given
-    # size; the size is attached all the same, so that a derivative's term that keeps
-    # only the shifted read (x[k+1], not v[k]) still reads zeros past the end
-    keys = [k for k in keys if k in used or k in {w for _, w in st.aliases}]
-    if not keys:
-        return st
-
-    renamed = {new for new, _ in st.aliases}  # internal names: never given by name
-    names = [(k, k) for k in keys if k not in renamed] + \
-        [(new, k) for new, k in st.aliases if k in keys]
-
-    def attach(expr: Sum) -> Sum:
-        out = []
-        for t in expr.terms:
-            extra = tuple(Extent(n, SIZE_MARK + k, 0, True) for n, k in names
-                          if n in t.mentioned
-                          and not any(e.tensor == SIZE_MARK + k and e.name == n
-                                      for e in t.extents))
-            out.append(Term(t.coef, tuple(map_factor_sums(f, attach) for f in t.factors),
-                            t.summed, t.extents + extra))
-        return Sum(tuple(out))
-
-    lhs = tuple(Extent(k, SIZE_MARK + k, 0, True) for k in keys if k in st.indices)
-    return Statement(st.name, st.indices, attach(st.rhs),
-                     st.extents + tuple(e for e in lhs if e not in st.extents), st.aliases)

@@ -38,9 +38,9 @@ from .ir import (
 from .ranges import own_ranges
 from .repeats import Repeats
 from .reuse import refer_to_statement
-from .rules import Budget, deltas, differentiate, sized_terms
+from .rules import Budget, deltas, differentiate
 from .simplify import distinct_bound_names, simplify_sum
-from .sizes import sized
+from .sizes import sized, sized_terms
 
 
 @dataclass

@@ -33,28 +33,11 @@ from .ir import (
     needed_statements,
     statement_extents,
     statement_refs,
-    with_given_sizes,
 )
 from .lower import lower
 from .printing import Derivative, format_latex, format_statement
+from .sizes import checked_sizes, with_given_sizes
 from .syntax import parse
-
-
-def checked_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
-    """Index sizes a caller gives: index names to whole numbers of at least 1."""
-    if sizes is None:
-        return {}
-    if not isinstance(sizes, Mapping):
-        raise InputError(f"sizes is a mapping of index names to sizes, not {type(sizes).__name__}")
-    out: dict[str, int] = {}
-    for name, n in sizes.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise InputError(f"sizes names indices; {name!r} is not an index name")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"the size of index {name} must be a whole number of at least 1, "
-                             f"not {n!r}")
-        out[name] = int(n)
-    return out
 
 
 class Program:

@@ -48,7 +48,6 @@ from .ir import (
 )
 from .limits import MAX_DERIVATIVE_FACTORS, size_error
 from .reductions import REDUCERS
-from .sizes import Source, expression_sources
 
 # d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
 RefRule = Callable[[Ref], Sum | None]
@@ -223,29 +222,6 @@ def _times(outer: Sum, inner: Sum) -> Sum:
         c, fs = 1.0, (outer,)
     return Sum(tuple(Term(c * u.coef, fs + u.factors, u.summed, u.extents)
                      for u in inner.terms))
-
-
-def sized_terms(expr: Sum) -> Sum:
-    """Each top-level term with an extent for every index that no factor of it carries.
-
-    In ``S = delta[a,i] W[j] + Y[i]`` the first term takes the size of ``i`` from the
-    second, and in ``S = W[a] delta[k,k] + U[k,b]`` of ``k``; a derivative of the first
-    term alone must keep that size.
-    """
-    out = []
-    sources: dict[str, Source] | None = None
-    for t in expr.terms:
-        visible = {i for f in t.factors for i in f.free} | t.summed
-        carried = {i for f in t.factors for i in sizes_carried(f)} | {e.name for e in t.extents}
-        missing = sorted(visible - carried)
-        if not missing:
-            out.append(t)
-            continue
-        # An index only deltas carry takes its partner's size (``delta[i,a] ... W[i,i]``).
-        sources = expression_sources(expr) if sources is None else sources
-        extra = tuple(Extent(i, *sources[i]) for i in missing if i in sources)
-        out.append(Term(t.coef, t.factors, t.summed, t.extents + extra) if extra else t)
-    return Sum(tuple(out))
 
 
 def deltas(axes: tuple[Subscript, ...], new: tuple[str, ...]) -> Sum:

@@ -6,6 +6,15 @@ takes its ``Extent`` (``ir.Extent``: recorded when a derivative drops the only f
 that carried it, or declared in the program text). Within one statement an index
 name stands for one size throughout, so these sources are per statement.
 
+This module holds every rule that decides sizes before arrays are seen: the sources
+above, following statements back to inputs (``resolve``), the extents a derivative's
+axes and terms need (``sized``, ``sized_terms``), the sizes a caller gives by name
+(``checked_sizes``, ``with_given_sizes``). Two other places finish the job, each with
+one task: ``ranges`` records the range of an index of the statement as written, before
+derivatives rewrite it (SPEC §8), and ``backend.run.bind_sizes`` binds all of it to
+array shapes, with the valid rule's kernel ``backend.windows.shrink_sizes`` (a plain
+function, also copied into exported code).
+
 >>> from tensorcalc.api import compile
 >>> index_sources(compile("y[i] = W[i,j] x[j]").statements[0])
 {'i': ('W', 0), 'j': ('W', 1)}
@@ -14,8 +23,11 @@ name stands for one size throughout, so these sources are per statement.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from numbers import Integral
 
+from .errors import InputError
 from .ir import (
+    SIZE_MARK,
     Extent,
     Ref,
     Statement,
@@ -26,6 +38,7 @@ from .ir import (
     index_tensors,
     map_factor_sums,
     refs,
+    sizes_carried,
     statement_extents,
 )
 
@@ -142,3 +155,77 @@ def sized(st: Statement, sources: list[Ref]) -> Statement:
     if len(extents) == len(st.extents):
         return st
     return Statement(st.name, st.indices, st.rhs, tuple(extents))
+
+
+def sized_terms(expr: Sum) -> Sum:
+    """Each top-level term with an extent for every index that no factor of it carries.
+
+    In ``S = delta[a,i] W[j] + Y[i]`` the first term takes the size of ``i`` from the
+    second, and in ``S = W[a] delta[k,k] + U[k,b]`` of ``k``; a derivative of the first
+    term alone must keep that size.
+    """
+    out = []
+    sources: dict[str, Source] | None = None
+    for t in expr.terms:
+        visible = {i for f in t.factors for i in f.free} | t.summed
+        carried = {i for f in t.factors for i in sizes_carried(f)} | {e.name for e in t.extents}
+        missing = sorted(visible - carried)
+        if not missing:
+            out.append(t)
+            continue
+        # An index only deltas carry takes its partner's size (``delta[i,a] ... W[i,i]``).
+        sources = expression_sources(expr) if sources is None else sources
+        extra = tuple(Extent(i, *sources[i]) for i in missing if i in sources)
+        out.append(Term(t.coef, t.factors, t.summed, t.extents + extra) if extra else t)
+    return Sum(tuple(out))
+
+
+def checked_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
+    """Index sizes a caller gives: index names to whole numbers of at least 1."""
+    if sizes is None:
+        return {}
+    if not isinstance(sizes, Mapping):
+        raise InputError(f"sizes is a mapping of index names to sizes, not {type(sizes).__name__}")
+    out: dict[str, int] = {}
+    for name, n in sizes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InputError(f"sizes names indices; {name!r} is not an index name")
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:  # NumPy ints too
+            raise InputError(f"the size of index {name} must be a whole number of at least 1, "
+                             f"not {n!r}")
+        out[name] = int(n)
+    return out
+
+
+def with_given_sizes(st: Statement, keys: Iterable[str]) -> Statement:
+    """``st`` with the sizes of the index names ``keys`` given by the caller attached, where
+    the statement uses index arithmetic and no tensor there has the index plainly (where
+    one has it, a size given by name is checked against it)."""
+    if not arithmetic(st.rhs):
+        return st
+    used = set(st.indices) | {n for t in st.rhs.terms for n in t.mentioned}
+    # Where a tensor has the index plainly too, its axis is checked against the given
+    # size; the size is attached all the same, so that a derivative's term that keeps
+    # only the shifted read (x[k+1], not v[k]) still reads zeros past the end
+    keys = [k for k in keys if k in used or k in {w for _, w in st.aliases}]
+    if not keys:
+        return st
+
+    renamed = {new for new, _ in st.aliases}  # internal names: never given by name
+    names = [(k, k) for k in keys if k not in renamed] + \
+        [(new, k) for new, k in st.aliases if k in keys]
+
+    def attach(expr: Sum) -> Sum:
+        out = []
+        for t in expr.terms:
+            extra = tuple(Extent(n, SIZE_MARK + k, 0, True) for n, k in names
+                          if n in t.mentioned
+                          and not any(e.tensor == SIZE_MARK + k and e.name == n
+                                      for e in t.extents))
+            out.append(Term(t.coef, tuple(map_factor_sums(f, attach) for f in t.factors),
+                            t.summed, t.extents + extra))
+        return Sum(tuple(out))
+
+    lhs = tuple(Extent(k, SIZE_MARK + k, 0, True) for k in keys if k in st.indices)
+    return Statement(st.name, st.indices, attach(st.rhs),
+                     st.extents + tuple(e for e in lhs if e not in st.extents), st.aliases)

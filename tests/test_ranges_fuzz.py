@@ -460,3 +460,12 @@ def test_double_backward_through_a_range_statement() -> None:
         row[q:q + 3] = [1, -2, 1]
         expected += 2 * row[2] * row
     np.testing.assert_allclose(h.numpy(), expected)
+
+
+def test_a_size_given_by_name_reaches_the_jacobian() -> None:
+    # h's g is given 2, a has 4 entries: the statement refuses, so must its Jacobian
+    p = tc.compile("h[g] = delta[g,k] a[k]", sizes={"g": 2})
+    for program in (p, tc.derive(p, "a")):
+        with pytest.raises(tc.ShapeError, match="ties index g of size 2"):
+            program(a=np.ones(4))
+    np.testing.assert_allclose(tc.derive(p, "a")(a=np.ones(2)), np.eye(2))

@@ -265,5 +265,8 @@ def solve(a: Array, b: Array, xp: Any) -> Array:
     rest axes of ``b`` are the columns of one solve per matrix."""
     nb = len(a.shape) - 2
     shape = tuple(b.shape)
-    columns = xp.reshape(b, shape[:nb + 1] + (-1,))
+    count = 1  # the columns, counted (a -1 cannot be told from an empty batch)
+    for n in shape[nb + 1:]:
+        count *= int(n)
+    columns = xp.reshape(b, shape[:nb + 1] + (count,))
     return xp.reshape(xp.linalg.solve(a, columns), shape)

@@ -84,7 +84,7 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
                 else xp.matrix_transpose(m)
         b = right(env)
         b = b if line_up is None else line_up(b)
-        return nonsingular(lambda a: solve(a, b, xp), m, where, xp)
+        return nonsingular(lambda a: solve(a, b, xp), m, where, xp, b)
 
     return run
 
@@ -111,10 +111,13 @@ def for_lapack(kernel: Callable[..., Array], xp: Any) -> Callable[..., Array]:
     return run
 
 
-def nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any) -> Array:
+def nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp: Any,
+                rhs: Array | None = None) -> Array:
     """``compute(matrix)`` (an inverse or a solve), or an ``InputError`` naming ``where``
     when the matrix is singular: LAPACK's error (NumPy, torch), or a result that is not
-    finite from a finite matrix (JAX returns inf)."""
+    finite from a finite matrix and a finite right-hand side ``rhs`` (JAX returns inf; a
+    NaN in the right-hand side is a NaN in the result, as on NumPy, not a singular
+    matrix)."""
     try:
         value = compute(matrix)
     except Exception as err:  # each library has its own LinAlgError
@@ -123,7 +126,8 @@ def nonsingular(compute: Callable[[Array], Array], matrix: Array, where: str, xp
         raise
     if xp is not np:
         try:
-            bad = not bool(xp.all(xp.isfinite(value))) and bool(xp.all(xp.isfinite(matrix)))
+            bad = not bool(xp.all(xp.isfinite(value))) and bool(xp.all(xp.isfinite(matrix))) \
+                and (rhs is None or bool(xp.all(xp.isfinite(rhs))))
         except Exception:  # noqa: BLE001 - a traced array (jax.jit) has no truth value
             bad = False
         if bad:

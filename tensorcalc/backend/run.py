@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import opt_einsum as oe
 
-from ..errors import InputError, ShapeError
+from ..errors import InputError, ProgramError, ShapeError
 from ..functions import FUNCTIONS
 from ..ir import SIZE_MARK, Affine, Gather, Subscript, subscript_text
 from ..limits import check_size, memory_limit
@@ -70,6 +70,8 @@ Env = dict[Any, Any]
 Step = Callable[[Env], Array]
 Sizes = dict[str, int]
 
+# The subscripts NumPy's einsum accepts (opt_einsum names any more with other characters).
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Below this many index combinations NumPy's C einsum beats opt_einsum's dispatch.
 SMALL_EINSUM = 1 << 15
 _MAX_AXES = 64  # NumPy's limit on the number of axes of an array
@@ -467,6 +469,13 @@ class StatementBinder:
                 product = summed_product(indices, operands, plan.einsum_out, self.xp)
             if product is not None:
                 return product
+        if not spec.isascii() and "jax" not in library:  # NumPy's, torch's, Dask's einsum
+            count = len({i for idx in indices for i in idx})
+            raise ProgramError(
+                f"statement {self.owner[0]} has a product of {count} distinct indices, and "
+                f"einsum (on {library.split('.')[-1] or 'these arrays'}) names at most "
+                f"{len(_LETTERS)}; "
+                "split the product into statements of fewer indices each")
         if "jax" in library:  # eagerly, one dispatch instead of a transpose, reshape, dot
             expression = _jax_contraction(spec, tuple(map(tuple, shapes)))
         else:
