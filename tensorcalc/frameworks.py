@@ -44,7 +44,12 @@ def _torch_function(program: Program) -> Callable[..., Any]:
 
     bound = BoundProgram(program)
     derivative_function = cache(_torch_function)  # one per derivative program of bound's
+    # torch.compile runs tensorcalc as it is, between graphs (forward and backward alike):
+    # dynamo cannot trace its planning, and what it runs is already a few BLAS calls.
+    disable: Callable[[Callable[..., Any]], Callable[..., Any]] = \
+        getattr(getattr(torch, "compiler", None), "disable", None) or (lambda f: f)
 
+    @disable
     def backward(saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any,
                  of: BoundProgram = bound) -> Any:
         """The gradients: run as to_torch functions of the inputs themselves, so that a
@@ -54,6 +59,7 @@ def _torch_function(program: Program) -> Callable[..., Any]:
                            grad_output) if want
                      else None for name, want in zip(bound.names, needs))
 
+    @disable
     def shared(of: BoundProgram, needs: tuple[bool, ...], saved: dict[str, Any],
                cotangent: Any) -> Any:
         """The gradients from one merged program (``BoundProgram.shared_backward``), from
@@ -136,10 +142,15 @@ def _torch_function(program: Program) -> Callable[..., Any]:
                     return backward(given, needs, one, seeded)
                 return shared(seeded, needs, given, one)
             if torch.is_grad_enabled():  # create_graph=True: a derivative may follow
-                return tuple(_call(bound.backward_program(n), derivative_function, saved,
-                                   bound.cotangent, grads[0]) if w else None
-                             for n, w in zip(bound.names, needs))
+                return differentiable(saved, needs, grads[0])
             return shared(bound, needs, saved, grads[0])
+
+    @disable
+    def differentiable(saved: dict[str, Any], needs: tuple[bool, ...], cotangent: Any) -> Any:
+        """The gradients as VJP programs of the kept values (``create_graph=True``)."""
+        return tuple(_call(bound.backward_program(n), derivative_function, saved,
+                           bound.cotangent, cotangent) if w else None
+                     for n, w in zip(bound.names, needs))
 
     def function(**tensors: Any) -> Any:
         arrays = bound.arrays(tensors)
@@ -150,10 +161,7 @@ def _torch_function(program: Program) -> Callable[..., Any]:
         return _Function.apply(*arrays)  # type: ignore[no-untyped-call]
 
     function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
-    # torch.compile runs it as it is, between graphs: dynamo cannot trace tensorcalc's
-    # planning, and the function is already a few BLAS calls.
-    disable = getattr(getattr(torch, "compiler", None), "disable", None)
-    compiled: Callable[..., Any] = disable(function) if disable is not None else function
+    compiled: Callable[..., Any] = disable(function)
     return compiled
 
 

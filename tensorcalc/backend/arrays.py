@@ -73,13 +73,28 @@ def _index_array(name: str, value: Any, like: Any) -> Any:
     if kind not in "iu":
         raise InputError(f"index array {name} has dtype {array.dtype}; an array used as a "
                          "subscript must hold integers")
-    if like is not None and not isinstance(like, np.ndarray) and isinstance(array, np.ndarray):
-        xp = namespace(like)
-        array = xp.asarray(array, **on_device(like))
+    if like is not None and _library(like) != _library(array):
+        # integer arrays are cheap to move: to the library of the numbers they index
+        try:
+            moved = np.array(array.cpu() if hasattr(array, "cpu") else array)  # a copy
+            array = moved if isinstance(like, np.ndarray) else \
+                namespace(like).asarray(moved, **on_device(like))
+        except Exception:  # noqa: BLE001 - a traced array (jax.vmap, jax.jit) has no values
+            raise InputError(f"index array {name} is a {_library(array)} array and the "
+                             f"numbers it indexes are {_library(like)} arrays; give them "
+                             "in one library") from None
     if type(array).__module__.startswith("torch") and str(array.dtype) not in (
             "torch.int64", "torch.int32"):
         array = array.long()  # torch reads uint8 as a mask, and indexes with no other
     return array
+
+
+def _library(array: Any) -> str:
+    """The array library of ``array`` by its top-level module: numpy, torch, jax, ..."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return "NumPy"
+    module = type(array).__module__.split(".")[0]
+    return "JAX" if module in ("jax", "jaxlib") else module
 
 
 COMPLEX = "complex inputs are not supported (tensorcalc computes with real numbers only)"

@@ -97,19 +97,7 @@ def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mappin
             return array
         if empty:
             return xp.zeros(padded_shape, dtype=array.dtype)
-        if xp is np:
-            return np.pad(array, pads)
-        if torch_namespace(xp):  # functional (vmap and autograd follow it), last axis first
-            import torch
-
-            return torch.nn.functional.pad(array, [n for lo_hi in reversed(pads)
-                                                   for n in lo_hi])
-        out_array = xp.zeros(padded_shape, dtype=array.dtype, **_device(array))
-        window = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape))
-        if hasattr(out_array, "at"):  # JAX: arrays are immutable
-            return out_array.at[window].set(array)
-        out_array[window] = array
-        return out_array
+        return zero_padded(array, pads, xp)
 
     gathers = any(isinstance(s, Gather) for s in axes)
     if (xp is np or torch_namespace(xp)) and not gathers:
@@ -279,15 +267,28 @@ def make_fit(shape: tuple[int, ...], want: tuple[int, ...], xp: Any) -> Callable
         value = array[cut]
         if not any(hi for _, hi in pads):
             return value
-        if xp is np:
-            return np.pad(value, pads)
-        out = xp.zeros(want, dtype=array.dtype, **_device(array))
-        if hasattr(out, "at"):
-            return out.at[cut].set(value)
-        out[cut] = value
-        return out
+        return zero_padded(value, pads, xp)
 
     return fit
+
+
+def zero_padded(array: Array, pads: list[tuple[int, int]], xp: Any) -> Array:
+    """``array`` with ``pads[d] = (before, after)`` zeros on each axis ``d``. Never a write
+    into an array that torch's ``vmap`` or autograd could see: ``F.pad`` on torch."""
+    if xp is np:
+        return np.pad(array, pads)
+    if torch_namespace(xp):  # functional (vmap and autograd follow it), last axis first
+        import torch
+
+        return torch.nn.functional.pad(array, [n for lo_hi in reversed(pads) for n in lo_hi])
+    shape = tuple(array.shape)
+    out = xp.zeros(tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads)), dtype=array.dtype,
+                   **_device(array))
+    window = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape))
+    if hasattr(out, "at"):  # JAX: arrays are immutable
+        return out.at[window].set(array)
+    out[window] = array
+    return out
 
 
 def make_mask(i: str, sub: Affine | Gather, free: tuple[str, ...], sizes: Mapping[str, int],
