@@ -40,6 +40,7 @@ from .ranges import with_ranges
 from .reuse import hoist_repeated, reuse_forward, share_products
 from .rules import deltas
 from .sizes import resolve_extents, sized
+from .split import split_nested
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -119,7 +120,7 @@ class _Setup:
             if r in taken:
                 raise DerivativeError(f"{r} is already a name in the program; choose another")
         names = Names(statements, tuple(p.accepts) + reserve, named_axes or ())
-        statements = with_ranges(statements, names.tensor)
+        statements = with_ranges(split_nested(statements, names.tensor), names.tensor)
         target = next(st for st in statements if st.name == target.name)
         if not adds_axes:
             axes: tuple[str, ...] = ()

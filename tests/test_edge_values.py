@@ -75,7 +75,7 @@ def test_a_product_of_more_indices_than_einsum_names(xp: Any) -> None:
     if "jax" in xp.__name__:  # JAX's einsum takes any symbols: it runs
         assert float(tc.evaluate(_sixty(30), A=ones, B=2 * ones)) == 2
         return
-    with pytest.raises(tc.ProgramError, match="60 distinct indices.*at most 52"):
+    with pytest.raises(tc.ProgramError, match="more than 52 indices at once"):
         tc.evaluate(_sixty(30), A=ones, B=2 * ones)
     twenty = xp.asarray(np.ones((1,) * 20))
     assert float(tc.evaluate(_sixty(20), A=twenty, B=2 * twenty)) == 2

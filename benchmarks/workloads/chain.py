@@ -212,10 +212,54 @@ def measure_symbolic(w: Workload, ctx: Context) -> None:
         "+simplify) | first evaluation (plan+run) | grad+eval per statement\n" + "\n".join(
             f"    {n:4d} | {fmt_time(p)} | {fmt_time(d)} | {fmt_time(e)} | {fmt_time(t / n)}"
             for n, p, d, e, t in detail))
+    ctx.report.rows.append(nested_row(w, ctx, repeats))
     ctx.report.notes.append(
         f"row 8 without the repeat cache (every statement of the chain derived anew, as "
         f"statements that all differ would be): tc.grad at N={BASE} "
         f"{fmt_time(uncached_grad_time(source(BASE), repeats))} (median of {repeats})")
+
+
+#: Row 8n: softmax layers nested in one statement against the same layers as a chain.
+NESTED_DEPTH = 6
+NESTED_GOAL = Goal(f"tc.grad of {NESTED_DEPTH} softmax layers nested in one statement / "
+                   "tc.grad of the same layers as a chain of statements", 2.0,
+                   label="nested/chain")
+
+
+def nested_sources(depth: int) -> tuple[str, str]:
+    """``L = c[k6] softmax[k6](W6[k6,k5] softmax[k5](...x[k0]))`` and the same as a chain."""
+    e = "x[k0]"
+    for d in range(1, depth + 1):
+        e = f"softmax[k{d}](W{d}[k{d},k{d - 1}] {e})"
+    chain_lines = ["h0[k] = x[k]"] + [f"h{d}[k] = softmax[k](W{d}[k,j] h{d - 1}[j])"
+                                      for d in range(1, depth + 1)]
+    return f"L = c[k{depth}] {e}", "\n".join(chain_lines + [f"L = c[k] h{depth}[k]"])
+
+
+def nested_row(w: Workload, ctx: Context, repeats: int) -> Row:
+    """Row 8n: the symbolic cost of nesting (``tc.grad`` from the text, parse included),
+    timed in pairs; the two gradients are checked against each other on small arrays.
+    Derivation once doubled with each nested level (0.03 s at depth 2, 150 s at 6)."""
+    nested, chained = nested_sources(NESTED_DEPTH)
+    rng = np.random.default_rng(8)
+    arrays = {f"W{d}": rng.standard_normal((4, 4)) for d in range(1, NESTED_DEPTH + 1)}
+    arrays.update(x=rng.standard_normal(4), c=rng.standard_normal(4))
+    row = Row("8n", f"symbolic: tc.grad of {NESTED_DEPTH} nested softmax layers, against "
+                    "the same layers as a chain of statements")
+    ctx.report.check(row, "ours", tc.grad(nested, "x")(**arrays),
+                     tc.grad(chained, "x")(**arrays))
+    pairs = []
+    for r in range(max(5, 3 * repeats)):
+        # the text changes each time (a trailing space) so that no cache answers
+        _, t_nested = once(partial(tc.grad, nested + " " * (r + 1), "x"))
+        _, t_chain = once(partial(tc.grad, chained + " " * (r + 1), "x"))
+        pairs.append((t_nested, t_chain))
+    ratio = statistics.median(a / b for a, b in pairs)
+    row.cells["ours"] = (f"nested {fmt_time(statistics.median(a for a, _ in pairs))}, chain "
+                         f"{fmt_time(statistics.median(b for _, b in pairs))}")
+    row.ratio = f"{ratio:.2f} (nested/chain)"
+    row.judge(NESTED_GOAL, ratio, w.size)
+    return row
 
 
 def uncached_grad_time(text: str, repeats: int) -> float:

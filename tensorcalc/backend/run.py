@@ -192,6 +192,26 @@ def read_text(tensor: str | None, axis: int | str, sub: Affine) -> str:
     return f"{tensor}[..{subscript_text(sub)}..] (axis {int(axis) + 1})"
 
 
+def _lettered(expression: Callable[..., Array], statement: str,
+              library: str) -> Callable[..., Array]:
+    """A contraction of more indices than einsum has letters: opt_einsum names each pairwise
+    step with letters where the step has at most 52 indices; a step with more is a
+    ``ProgramError`` (NumPy's, torch's and Dask's einsum take letters only; JAX's any)."""
+    def run(*arrays: Array) -> Array:
+        try:
+            return expression(*arrays)
+        except (UnicodeEncodeError, RuntimeError, ValueError) as err:
+            if not isinstance(err, UnicodeEncodeError) and "subscript" not in str(err):
+                raise
+            raise ProgramError(
+                f"statement {statement} has a product whose contraction needs more than "
+                f"{len(_LETTERS)} indices at once, the most einsum on "
+                f"{library.split('.')[-1] or 'these arrays'} can name; split the product "
+                "into statements of fewer indices each") from None
+
+    return run
+
+
 @lru_cache(maxsize=1024)
 def _jax_contraction(spec: str, shapes: tuple[tuple[int, ...], ...]) -> Callable[..., Array]:
     """opt_einsum's contraction as one ``jax.jit`` function, shared by every term with the
@@ -469,13 +489,6 @@ class StatementBinder:
                 product = summed_product(indices, operands, plan.einsum_out, self.xp)
             if product is not None:
                 return product
-        if not spec.isascii() and "jax" not in library:  # NumPy's, torch's, Dask's einsum
-            count = len({i for idx in indices for i in idx})
-            raise ProgramError(
-                f"statement {self.owner[0]} has a product of {count} distinct indices, and "
-                f"einsum (on {library.split('.')[-1] or 'these arrays'}) names at most "
-                f"{len(_LETTERS)}; "
-                "split the product into statements of fewer indices each")
         if "jax" in library:  # eagerly, one dispatch instead of a transpose, reshape, dot
             expression = _jax_contraction(spec, tuple(map(tuple, shapes)))
         else:
@@ -490,6 +503,8 @@ class StatementBinder:
                 value = inner(*arrays)
                 return value if value.flags.c_contiguous else value.copy(order="C")
 
+        if not spec.isascii() and "jax" not in library:
+            expression = _lettered(expression, self.owner[0], library)
         if len(operands) == 2:
             a, b = operands
             return lambda env: expression(a(env), b(env))
