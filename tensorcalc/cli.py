@@ -61,6 +61,9 @@ _EXAMPLES = {
   tensorcalc derive "L = 0.5 logdet[i,j](S[i,j]) + 0.5 r[i] inv[i,j](S[i,j]) r[j]" --wrt S
   tensorcalc derive "s[n,j] = softmax[j](z[n,j])" --wrt z
   tensorcalc derive "y[i] = x[i+k] w[k]; L = y[i]^2" --wrt x
+  tensorcalc derive "L = 3 (x[i+1] - x[i])" --wrt x
+      (ranges belong to the statement as written: k runs over i's N-1 values, which
+      the printed derivative declares as an axis of L_range, a statement never computed)
   tensorcalc derive "L = logsumexp[j](Z[n,j]) - Z[n,t[n]]" --wrt Z""",
     "explain": """examples:
   tensorcalc explain "n = sqrt(x[i]^2)"
