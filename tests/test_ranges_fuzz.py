@@ -209,9 +209,14 @@ class Case:
         return out
 
     def long_enough(self) -> bool:
-        """Does the loss have a value to sum? (A stride and two shifts can leave none: the
-        program is then refused, rightly, with a ShapeError.)"""
-        return self._length(self._inputs()) >= 2
+        """Does the loss have a value to sum (a stride and two shifts can leave none: the
+        program is then refused, rightly, with a ShapeError), one of moderate size (``exp``
+        of ``exp`` of ``exp`` can overflow, where every side is inf or nan)?"""
+        if self._length(self._inputs()) < 2:
+            return False
+        arrays = self.arrays()
+        value = float(self.oracle(arrays, "x")(jnp.asarray(arrays["x"])))
+        return bool(np.isfinite(value) and abs(value) < 1e6)
 
     def _length(self, arrays: dict[str, np.ndarray]) -> int:
         d = self.first.value(FUNCS[self.f], {k: jnp.asarray(v) for k, v in arrays.items()})
