@@ -80,7 +80,7 @@ def substitute_deltas(term: Term) -> Term:
                 continue  # the next round
             if collapses(term, (gone, keep)) or read_inside(term, gone):  # stays: see there
                 continue
-            if not certified(term, gone, skip=k):  # its range is its own: the delta stays
+            if _own_range(term, k, gone):
                 continue
             mapping[gone] = keep
             dropped.add(k)
@@ -96,16 +96,21 @@ def substitute_deltas(term: Term) -> Term:
     ))
 
 
+def _own_range(term: Term, k: int, gone: str) -> bool:
+    """Does the summed ``gone`` of the delta ``term.factors[k]`` run over a range of its own
+    that no factor left would keep (SPEC §8: ranges belong to the statement as written)?
+    Then the delta stays, run as a rectangular identity: substituted, ``sum_k delta[p,k]``
+    over k's N-1 values (``L = 3 (x[i+1] - x[i])``) would be 1 at p = N-1 where it is 0."""
+    return not certified(term, gone, skip=k)
+
+
 def certified(term: Term, name: str, skip: int = -1) -> bool:
     """May the summed ``name`` be replaced by another index or subscript without losing its
-    range (SPEC §8: ranges belong to the statement as written)? Yes where it has no given
-    range, or where a tensor factor of the term (not ``term.factors[skip]``) reads it
-    plainly on the very axis that gives the range: zeros past that axis's end then zero
-    the whole term, as the range did. A read inside a
+    range? Yes where it has no given range, or where a tensor factor of the term (not
+    ``term.factors[skip]``) reads it plainly on the very axis that gives the range: zeros
+    past that axis's end then zero the whole term, as the range did. A read inside a
     function, a power or a parenthesised sum does not (``1 - d[p]^2`` is 1 in the
-    padding), nor does another tensor's axis (it may be longer). Where not, a delta stays,
-    run as a rectangular identity: ``sum_k delta[p,k]`` over k's N-1 values in
-    ``L = 3 (x[i+1] - x[i])`` is 0 at p = N-1, not 1."""
+    padding), nor does another tensor's axis (it may be longer)."""
     given = [(e.tensor, e.axis) for e in term.extents if e.name == name and e.given]
     if not given:
         return True
@@ -145,7 +150,8 @@ def _solve(term: Term, f: Shift, others: tuple[Factor, ...]) -> tuple[str, Subsc
     index of its subscript, if its coefficient is ±1 (``delta[p, i+k]`` with ``i`` summed
     gives ``i = p-k``; a strided ``delta[p, 2*i+k]`` stays a scatter)."""
     plain = {i for g in others if isinstance(g, Ref) for _, i in g.plain_axes()}
-    plain -= {i for i in plain if not certified(term, i) or _in_nonlinear(others, i)}
+    plain -= {i for i in plain if read_inside(term, i) or not certified(term, i)
+              or _in_nonlinear(others, i)}
     if f.i in term.summed and f.i in plain:
         return f.i, f.sub
     if not isinstance(f.sub, Affine):
