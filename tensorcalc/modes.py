@@ -65,9 +65,20 @@ class Names:
         self.indices: set[str] = set(axes)
         for st in statements:
             self.indices |= set(st.indices) | all_indices(st.rhs)
+        self._next: dict[str, int] = {}  # per stem, the number to try first
 
     def tensor(self, base: str) -> str:
-        name = fresh_name(base, self.tensors)
+        """``base``, or ``base`` numbered: the smallest number not taken that is past
+        those given before (a derivation can make thousands of names on one stem)."""
+        if base not in self.tensors:
+            name = base
+        else:
+            stem = base.rstrip("0123456789") or base
+            n = self._next.get(stem, 1)
+            while f"{stem}{n}" in self.tensors:
+                n += 1
+            name = f"{stem}{n}"
+            self._next[stem] = n + 1
         self.tensors.add(name)
         return name
 
@@ -208,34 +219,39 @@ def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,
            names: Names) -> tuple[Sum, list[Statement]]:
     """Keep a tangent small enough to inline: its cores become statements of their own.
 
-    A term ``c * deltas * core`` stays inline as ``c * deltas * dm[...]``: the deltas
-    carry the structure; ``dm`` is computed once, however often the tangent is used.
+    A term ``c * deltas * core`` stays inline as ``deltas * dm[...]``: the deltas carry
+    the structure; ``dm`` is computed once, however often the tangent is used. Terms with
+    the same deltas share one core statement (``delta[i,p] (a[i,q] + b[i,q])``), so a
+    tangent keeps one term per pattern of deltas: through a chain of layers that share a
+    variable, the terms would otherwise double at every layer.
     """
-    if not any(isinstance(f, Delta) for t in tangent.terms for f in t.factors):
-        if len(tangent.terms) == 1 and _is_plain(tangent.terms[0]):
-            return tangent, []
-        stmt_name = names.tensor(base)
-        free = tuple(i for i in lhs if i in tangent.free)
-        return as_sum(Ref(stmt_name, free)), [Statement(stmt_name, free, tangent)]
-    terms = []
-    hoisted = []
+    if len(tangent.terms) == 1 and _is_plain(tangent.terms[0]):
+        return tangent, []
+    # the cores of the terms with the same (deltas, indices they tie, ranges of those)
+    groups: dict[tuple[tuple[Delta, ...], frozenset[str], tuple[Extent, ...]], list[Term]] = {}
+    terms: list[Term] = []
     for t in tangent.terms:
         ties = tuple(f for f in t.factors if isinstance(f, Delta))
         # an index the term sums that a delta ties stays summed beside the delta: the core
         # keeps it as an axis (delta[p,l] s[p,k] s[p,l] is delta[p,l] core[p,k,l])
         tied = frozenset(i for d in ties for i in (d.i, d.j)) & t.summed
-        core = Term(1.0, tuple(f for f in t.factors if not isinstance(f, Delta)),
+        core = Term(t.coef, tuple(f for f in t.factors if not isinstance(f, Delta)),
                     t.summed - tied, t.extents)
-        if _is_plain(core):
+        if ties and _is_plain(core):
             terms.append(t)
             continue
-        free = tuple(i for i in lhs if i in core.free) + tuple(sorted(tied & set(core.free)))
+        kept = tuple(e for e in t.extents if e.name in tied)
+        groups.setdefault((ties, tied, kept), []).append(core)
+    hoisted = []
+    for (ties, tied, kept), cores in groups.items():
+        group = Sum(tuple(cores))
+        free = tuple(i for i in lhs if i in group.free) + tuple(sorted(tied & set(group.free)))
         stmt_name = names.tensor(base)
-        only = core.factors[0] if len(core.factors) == 1 else None
-        rhs = only if isinstance(only, Sum) and not core.summed and not core.extents \
-            else Sum((core,))
+        only = cores[0].factors[0] if len(cores) == 1 and len(cores[0].factors) == 1 else None
+        rhs = only if isinstance(only, Sum) and cores[0].coef == 1.0 and not cores[0].summed \
+            and not cores[0].extents else group
         hoisted.append(Statement(stmt_name, free, rhs))
-        terms.append(Term(t.coef, ties + (Ref(stmt_name, free),), tied, t.extents))
+        terms.append(Term(1.0, ties + (Ref(stmt_name, free),), tied, kept))
     return Sum(tuple(terms)), hoisted
 
 

@@ -622,7 +622,10 @@ def _canonical(term: Term, used: set[str]) -> Term:
             term.__dict__["_canonical"] = out.__dict__["_canonical"] = out
         return out
     loose = {i: "?" for i in bound}  # made once per term: a term may have many factors
-    factors = sorted(term.factors, key=lambda f: _loose_key(f, loose))
+    # sums inside in an order that does not depend on the bound names either, so that
+    # the order of first use below does not (one pass gives the canonical form)
+    factors = sorted((_loosely_ordered(f, loose) for f in term.factors),
+                     key=lambda f: _loose_key(f, loose))
     first_use: dict[str, None] = {}
     for f in factors:
         for i in index_order(f):
@@ -653,6 +656,19 @@ def _canonical_sum(used: set[str]) -> Callable[[Sum], Sum]:
                                     key=term_key))
 
     return inner
+
+
+def _loosely_ordered(f: Factor, loose: dict[str, str]) -> Factor:
+    """``f`` with the terms of every sum inside sorted by their loose keys."""
+    if isinstance(f, (Ref, Delta, Shift)):
+        return f
+
+    def order(s: Sum) -> Sum:
+        inner = (same_factors(t, (_loosely_ordered(g, loose) for g in t.factors))
+                 for t in s.terms)
+        return same_terms(s, sorted(inner, key=lambda t: term_key(rename_term(t, loose))))
+
+    return map_factor_sums(f, order)
 
 
 def _loose_key(f: Factor, loose: dict[str, str]) -> str:

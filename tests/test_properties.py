@@ -732,6 +732,22 @@ def test_simplification_is_idempotent(case, data):
         check_simplification_is_idempotent(case.src, wrt, of, arrays, SCREEN_KNOWN_BUGS)
 
 
+def test_one_pass_collects_terms_whose_function_arguments_differ_in_order():
+    # Found by the property above: two references to one tensor inside sigmoid gave two
+    # equal terms whose arguments listed their terms in another order; the order of first
+    # use of the bound names followed it, and only a second pass collected them.
+    src = ("R1[k,i] = -X[i,k] + W[i,j] / (sigmoid(Y[a]) + 1)\n"
+           "R2[a,b] = delta[i,i] * 2 Z[i] W[i,j] + delta[i,i] R1[k,i] W[a,b] 2\n"
+           "R3 = -2 / (sigmoid(R2[a,b] + R1[k,i] + R2[a,j]) + 1)\n"
+           "S = R3^2\n")
+    rng = np.random.default_rng(0)
+    arrays = {"X": rng.normal(size=(2, 4)), "W": rng.normal(size=(2, 3)),
+              "Y": rng.normal(size=2), "Z": rng.normal(size=2)}
+    check_simplification_is_idempotent(src, "W", "R1", arrays)
+    bar = tc.grad(src, "W").statement("R2_bar")
+    assert len(bar.rhs.terms) == 1 and bar.rhs.terms[0].coef == 4.0
+
+
 # --------------------------------------------------------------------------- the generator
 
 

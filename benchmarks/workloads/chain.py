@@ -213,6 +213,7 @@ def measure_symbolic(w: Workload, ctx: Context) -> None:
             f"    {n:4d} | {fmt_time(p)} | {fmt_time(d)} | {fmt_time(e)} | {fmt_time(t / n)}"
             for n, p, d, e, t in detail))
     ctx.report.rows.append(nested_row(w, ctx, repeats))
+    ctx.report.rows.append(shared_hessian_row(ctx, repeats))
     ctx.report.notes.append(
         f"row 8 without the repeat cache (every statement of the chain derived anew, as "
         f"statements that all differ would be): tc.grad at N={BASE} "
@@ -259,6 +260,67 @@ def nested_row(w: Workload, ctx: Context, repeats: int) -> Row:
                          f"{fmt_time(statistics.median(b for _, b in pairs))}")
     row.ratio = f"{ratio:.2f} (nested/chain)"
     row.judge(NESTED_GOAL, ratio, w.size)
+    return row
+
+
+#: Row 8h: the Hessian wrt one W that 8 softmax layers share.
+SHARED_DEPTH = 8
+SHARED_GOAL = Goal(f"seconds for tc.hessian of {SHARED_DEPTH} softmax layers that share one "
+                   "4×4 W (parse, derive, simplify)", 1.0, unit="s", label="tc.hessian")
+
+
+def shared_source(depth: int) -> str:
+    lines = ["h0[i] = softmax[i](W[i,j] x[j])"] + [
+        f"h{d}[i] = softmax[i](W[i,j] h{d - 1}[j])" for d in range(1, depth)]
+    return "\n".join(lines + [f"L = c[i] h{depth - 1}[i]"])
+
+
+def shared_loss(W: np.ndarray, x: np.ndarray, c: np.ndarray, depth: int) -> float:
+    h = x
+    for _ in range(depth):
+        z = W @ h
+        h = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    return float(c @ h)
+
+
+def shared_hessian_fd(W: np.ndarray, x: np.ndarray, c: np.ndarray, depth: int) -> np.ndarray:
+    """Central second differences of the NumPy loss: an oracle that shares no code."""
+    eps, n = 1e-4, W.size
+    out = np.empty((n, n))
+    for a in range(n):
+        for b in range(n):
+            total = 0.0
+            for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                V = W.copy().ravel()
+                V[a] += sa * eps
+                V[b] += sb * eps
+                total += sa * sb * shared_loss(V.reshape(W.shape), x, c, depth)
+            out[a, b] = total / (4 * eps * eps)
+    return out.reshape(W.shape + W.shape)
+
+
+def shared_hessian_row(ctx: Context, repeats: int) -> Row:
+    """Row 8h: ``tc.hessian`` from the text of 8 softmax layers that share one ``W``.
+    Every layer's tangent depends on all earlier ones; kept term by term the tangents
+    doubled at each layer, and 6 layers were refused by the 30,000-factor limit after 9 s."""
+    text = shared_source(SHARED_DEPTH)
+    rng = np.random.default_rng(88)
+    W, x, c = rng.standard_normal((4, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    row = Row("8h", f"symbolic: tc.hessian of {SHARED_DEPTH} softmax layers sharing one W")
+    got = tc.hessian(text, "W")(W=W, x=x, c=c)
+    want = shared_hessian_fd(W, x, c, SHARED_DEPTH)
+    scale = float(np.abs(want).max())
+    # second differences are good to about 1e-8 here, not to the harness's 1e-6 relative
+    if not np.allclose(got, want, rtol=1e-5, atol=1e-6 * scale):
+        ctx.report.loud(f"[8h] ours: the Hessian differs from second differences by "
+                        f"{float(np.abs(got - want).max()) / scale:.3g} of its largest entry")
+        row.bad.append("ours")
+    times = [once(partial(tc.hessian, text + " " * (r + 1), "W"))[1]
+             for r in range(max(5, 3 * repeats))]
+    t = statistics.median(times)
+    row.cells["ours"] = fmt_time(t)
+    row.ratio = f"tc.hessian {fmt_time(t)}"
+    row.judge(SHARED_GOAL, t, {})
     return row
 
 
