@@ -7,7 +7,9 @@ array([1., 2.])
 
 from .api import compile, evaluate
 from .backend.compact import Compact
-from .calculus import derive, grad, hessian, jacobian, jvp, vjp
+from .bridges.to_jax import to_jax
+from .bridges.to_torch import to_torch
+from .derivatives import derive, grad, hessian, jacobian, jvp, vjp
 from .errors import (
     DerivativeError,
     InputError,
@@ -17,13 +19,11 @@ from .errors import (
     ShapeError,
     TensorCalcError,
 )
-from .explain import explain
-from .frameworks import to_torch
-from .frameworks_jax import to_jax
-from .functions import FUNCTIONS
 from .limits import set_memory_limit
+from .ops.functions import FUNCTIONS
+from .ops.reductions import REDUCERS
 from .program import Program
-from .reductions import REDUCERS
+from .tools.explain import explain
 
 __all__ = [
     "Compact",

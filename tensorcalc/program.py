@@ -22,8 +22,6 @@ from .backend.export import to_python
 from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .caching import cached_property
-from .declarations import format_program
-from .diagram import diagram
 from .errors import InputError, MemoryLimitError, ProgramError, refuses_deep_nesting
 from .ir import (
     SIZE_MARK,
@@ -34,10 +32,12 @@ from .ir import (
     statement_extents,
     statement_refs,
 )
-from .lower import lower
-from .printing import Derivative, format_latex, format_statement
-from .sizes import checked_sizes, with_given_sizes
-from .syntax import parse
+from .ir.sizes import checked_sizes, with_given_sizes
+from .language.declarations import format_program
+from .language.lower import lower
+from .language.syntax import parse
+from .render.diagram import diagram
+from .render.printing import Derivative, format_latex, format_statement
 
 
 class Program:
@@ -281,7 +281,7 @@ class Program:
     def diagram(self, every_statement: bool = False) -> str:
         """SVG text: each term of the result statement drawn as a tensor network (tensors
         as nodes, contractions as edges, free indices as labelled open ends, deltas as
-        wires; see ``tensorcalc.diagram``); with ``every_statement`` each statement's."""
+        wires; see ``tensorcalc.render.diagram``); with ``every_statement`` each statement's."""
         return diagram(self.statements if every_statement else self.statement(self.result))
 
     def _repr_svg_(self) -> str:

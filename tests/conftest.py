@@ -19,7 +19,7 @@ from collections.abc import Iterator  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import tensorcalc.calculus as calculus  # noqa: E402
+import tensorcalc.derivatives as calculus  # noqa: E402
 from tensorcalc.errors import InputError  # noqa: E402
 from tensorcalc.program import Program  # noqa: E402
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 import tensorcalc as tc
-from tensorcalc.check import finite_differences
+from tensorcalc.tools.check import finite_differences
 
 
 def numeric_jacobian(program: Any, wrt: str, arrays: dict[str, np.ndarray],

@@ -359,7 +359,7 @@ def test_a_kept_axis_its_argument_lacks_is_named():
 
 
 def _run_cli(capsys, *argv):
-    from tensorcalc import cli
+    from tensorcalc.tools import cli
 
     try:
         code = cli.main(list(argv))
@@ -381,7 +381,7 @@ def test_check_samples_a_large_input(capsys):
 
 
 def test_check_still_finds_a_wrong_derivative(capsys, monkeypatch):
-    from tensorcalc import cli
+    from tensorcalc.tools import cli
 
     wrong = tc.derive("L = x[i]^3", "x")  # 3 x^2, where the program's is 2 x
     monkeypatch.setattr(cli, "derive", lambda program, wrt, of: wrong)
@@ -523,7 +523,7 @@ def test_a_size_given_by_name_must_agree_with_the_declaration_and_the_tensors():
 ])
 def test_check_finds_wrong_derivatives_of_float32_and_small_values(capsys, monkeypatch,
                                                                    tmp_path, program, wrong):
-    from tensorcalc import cli
+    from tensorcalc.tools import cli
 
     path = tmp_path / "x.npy"
     np.save(path, np.random.default_rng(0).uniform(0.5, 1.5, 5).astype(np.float32))

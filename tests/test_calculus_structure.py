@@ -16,7 +16,7 @@ import tensorcalc as tc
 from tensorcalc.ir import Call, Power, Statement, const_value, needed_statements, refs
 
 PACKAGE = Path(tc.__file__).parent
-CALCULUS_MODULES = ("rules", "modes", "reuse", "calculus")
+CALCULUS_MODULES = ("calculus/rules", "calculus/modes", "calculus/reuse", "derivatives")
 
 POWER_SUM = "s = sum[i](x[i]^p)"
 

@@ -8,7 +8,7 @@ import numpy as np
 
 import tensorcalc as tc
 from tensorcalc.backend.plan import CallOperand
-from tensorcalc.reuse import elementwise_groups, share_products
+from tensorcalc.calculus.reuse import elementwise_groups, share_products
 from tests.fd import numeric_jacobian
 
 LOGISTIC = "L = sum[k](softplus(-y[k] X[k,l] w[l]))"
@@ -115,7 +115,7 @@ def test_the_merged_backward_pass_makes_a_shared_elementwise_product_once() -> N
     """to_torch's first-order backward pass runs one program for W's, c's and V's
     gradients: ``H_bar (1 - H^2)``, which W's and c's both need, is one statement there,
     laid out as its operands are, and every gradient equals its own VJP program's."""
-    from tensorcalc.bound import BoundProgram
+    from tensorcalc.bridges.bound import BoundProgram
 
     bound = BoundProgram(MLP)
     shared = bound.shared_backward(("W", "c", "V"))

@@ -53,7 +53,7 @@ def test_an_empty_batch_of_matrices_gives_an_empty_result(xp: Any, src: str,
 
 
 def test_an_empty_batch_on_the_command_line(tmp_path: Any) -> None:
-    from tensorcalc.cli import main
+    from tensorcalc.tools.cli import main
 
     np.save(tmp_path / "N.npy", np.zeros((0, 2, 2)))
     np.save(tmp_path / "v.npy", np.ones(2))

@@ -11,8 +11,8 @@ import pytest
 from test_cli import ROOT, cli
 
 import tensorcalc as tc
-from tensorcalc.cli import labelled_einsums
 from tensorcalc.ir import Call, Delta, Ref, Statement, statement_refs
+from tensorcalc.tools.cli import labelled_einsums
 
 # --- explain ----------------------------------------------------------------------
 

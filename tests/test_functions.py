@@ -59,7 +59,7 @@ OPTIONAL = [
 
 def _function_table():
     try:
-        from tensorcalc.functions import FUNCTIONS
+        from tensorcalc.ops.functions import FUNCTIONS
     except Exception:  # pragma: no cover - module missing while being written
         return {}
     return FUNCTIONS
@@ -81,7 +81,7 @@ def test_required_function_compiled_2d(name, ref, x):
 @pytest.mark.parametrize("name,ref,x", OPTIONAL, ids=[r[0] for r in OPTIONAL])
 def test_optional_function(name, ref, x):
     if name not in _function_table():
-        pytest.skip(f"{name} is not in tensorcalc.functions.FUNCTIONS")
+        pytest.skip(f"{name} is not in tensorcalc.ops.functions.FUNCTIONS")
     out = tc.evaluate(f"y[i] = {name}(x[i])", x=x)
     np.testing.assert_allclose(np.asarray(out), ref(x), rtol=1e-12, atol=1e-14)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import tensorcalc as tc
-from tensorcalc.check import finite_differences
+from tensorcalc.tools.check import finite_differences
 
 ROOT = Path(__file__).resolve().parent.parent
 MATMUL = "Y[i,j] = X[i,k] W[k,j]"

@@ -228,7 +228,7 @@ def test_a_result_with_axes_in_both_modes() -> None:
 def test_the_derivative_programs_are_derived_once() -> None:
     """The gradient (scalar result) or JVP program of each input is derived on first
     use and kept: a derivative traced afresh derives nothing it derived before."""
-    from tensorcalc import frameworks_jax
+    from tensorcalc.bridges import to_jax as frameworks_jax
 
     calls: list[tuple[str, str]] = []
     originals = frameworks_jax.grad, frameworks_jax.jvp

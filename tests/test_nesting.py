@@ -1,5 +1,5 @@
 """Functions nested in one statement are named as statements before differentiating
-(``tensorcalc.split``): the derivative of a chain, the numbers of the nesting."""
+(``tensorcalc.calculus.split``): the derivative of a chain, the numbers of the nesting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tensorcalc as tc
-from tensorcalc.split import split_nested
+from tensorcalc.calculus.split import split_nested
 
 
 def sources(depth: int, fn: str) -> tuple[str, str]:

@@ -17,8 +17,8 @@ import pytest
 from fd import numeric_jacobian
 
 import tensorcalc as tc
-from tensorcalc.functions import FUNCTIONS, Function
 from tensorcalc.ir import Sum, Term
+from tensorcalc.ops.functions import FUNCTIONS, Function
 
 # A point inside every function's domain (log, sqrt need x > 0; tan away from pi/2).
 X = np.array([0.3, 0.7, 1.1, 0.05])

@@ -9,8 +9,8 @@ import pytest
 from fd import numeric_jacobian, random_arrays
 
 import tensorcalc as tc
+from tensorcalc.calculus.simplify import canonical_term, term_key
 from tensorcalc.ir import Delta, Power, Sum, Term, as_sum, const_value
-from tensorcalc.simplify import canonical_term, term_key
 
 
 def _rhs(d: tc.Program) -> str:

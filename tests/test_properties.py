@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import tensorcalc as tc
-from tensorcalc.check import finite_differences
+from tensorcalc.calculus.simplify import simplify_sum
 from tensorcalc.ir import Sum, all_deltas, children, mentioned
-from tensorcalc.printing import format_statement
-from tensorcalc.simplify import simplify_sum
+from tensorcalc.render.printing import format_statement
+from tensorcalc.tools.check import finite_differences
 
 SIZES = {"i": 2, "a": 2, "j": 3, "b": 3, "k": 4}
 GROUP = {n: tuple(m for m in SIZES if SIZES[m] == SIZES[n]) for n in SIZES}

@@ -11,7 +11,7 @@ import pytest
 
 import tensorcalc as tc
 from tensorcalc.backend.plan import ReduceOperand, SolveOperand
-from tensorcalc.cli import main
+from tensorcalc.tools.cli import main
 
 NLL = "r[i] = x[i] - mu[i]\nL = 0.5 logdet[i,j](S[i,j]) + 0.5 r[i] inv[i,j](S[i,j]) r[j]"
 

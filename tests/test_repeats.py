@@ -1,5 +1,5 @@
 """Statements alike up to the names of their tensors are differentiated once
-(``tensorcalc/repeats.py``): the derivative of a deep chain of one block is the block's
+(``tensorcalc/calculus/repeats.py``): the derivative of a deep chain of one block is the block's
 adjoint, renamed. Every derivative here is compared with the same derivation done with
 nothing kept (it must print the same, character for character) and with central
 differences; the cache must actually be used where blocks repeat."""
@@ -11,7 +11,7 @@ import pytest
 from fd import numeric_jacobian
 
 import tensorcalc as tc
-from tensorcalc import repeats
+from tensorcalc.calculus import repeats
 
 CHAIN = "\n".join([f"h{k}[b,j] = tanh(h{k - 1}[b,i] W{k}[i,j])" for k in range(1, 13)]
                   + ["L = h12[b,j]^2"])

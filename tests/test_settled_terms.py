@@ -14,7 +14,7 @@ from test_power_simplification import CASES as POWERS
 from test_reductions import CASES as REDUCTIONS
 
 import tensorcalc as tc
-from tensorcalc import simplify
+from tensorcalc.calculus import simplify
 from tensorcalc.errors import TensorCalcError
 
 CHAIN = "\n".join([f"h{k}[b,j] = tanh(h{k - 1}[b,i] W{k}[i,j])" for k in range(1, 6)]

@@ -170,7 +170,7 @@ def test_one_level_deeper_is_refused(kind: str) -> None:
 
 def test_derivatives_at_the_deepest_nesting() -> None:
     """No RecursionError, and the right numbers. Nested calls are named as statements
-    before they are differentiated (``tensorcalc.split``), so the derivative of calls
+    before they are differentiated (``tensorcalc.calculus.split``), so the derivative of calls
     nested to the limit prints as a chain and compiles again."""
     x = np.array([0.5, 0.3, 0.25])
     g = tc.grad(nested("sums", MAX_NESTING), "x")(x=x)

@@ -169,7 +169,7 @@ def test_a_training_step_runs_one_shared_backward_program() -> None:
     _mlp(**theirs).backward()
     for name in ("W", "c", "V"):
         torch.testing.assert_close(ours[name].grad, theirs[name].grad)
-    from tensorcalc.bound import BoundProgram
+    from tensorcalc.bridges.bound import BoundProgram
 
     shared = BoundProgram(tc.compile(MLP)).shared_backward(("W", "c", "V"))
     assert shared is not None and len(shared.results) == 3
@@ -180,7 +180,7 @@ def test_a_training_step_runs_one_shared_backward_program() -> None:
 
 def _counting_tanh(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the tanh kernels tensorcalc runs (the forward statement's function)."""
-    from tensorcalc.functions import FUNCTIONS
+    from tensorcalc.ops.functions import FUNCTIONS
 
     calls = [0]
     entry = FUNCTIONS["tanh"]

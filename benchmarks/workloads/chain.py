@@ -325,10 +325,10 @@ def shared_hessian_row(ctx: Context, repeats: int) -> Row:
 
 
 def uncached_grad_time(text: str, repeats: int) -> float:
-    """Median seconds of ``tc.grad(text, "W1")`` with ``tensorcalc.repeats`` finding
+    """Median seconds of ``tc.grad(text, "W1")`` with ``tensorcalc.calculus.repeats`` finding
     nothing: the chain's blocks are alike, and the cache makes all but the first of them
     a renaming."""
-    from tensorcalc import repeats as cache
+    from tensorcalc.calculus import repeats as cache
 
     found = cache.Repeats.get
     cache.Repeats.get = lambda self, key, names: None  # type: ignore[method-assign]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..limits import check_size
-from ..printing import latex_ref
-from . import kernels
+from ..ops import kernels
+from ..render.printing import latex_ref
 from .arrays import namespace, on_device
 
 Array = Any

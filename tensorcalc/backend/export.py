@@ -23,11 +23,12 @@ import textwrap
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from ..functions import FUNCTIONS
 from ..ir import SIZE_MARK, Gather, Subscript
-from ..printing import format_number
-from ..reductions import REDUCERS
-from . import kernels, windows
+from ..ops import kernels
+from ..ops.functions import FUNCTIONS
+from ..ops.reductions import REDUCERS
+from ..render.printing import format_number
+from . import windows
 from .plan import (
     CallOperand,
     DeltaOperand,

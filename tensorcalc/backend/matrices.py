@@ -7,22 +7,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..errors import InputError
 from ..limits import check_size
-from ..reductions import REDUCERS
-from . import kernels
-from .plan import ReduceOperand, SolveOperand
-
-if TYPE_CHECKING:  # the context that binds a statement, which calls these
-    from .run import StatementBinder
+from ..ops import kernels
+from ..ops.reductions import REDUCERS
+from .plan import ReduceOperand, SolveOperand, SumPlan, TermPlan
 
 Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
+
+
+class StatementBinder(Protocol):
+    """What binds one statement for fixed sizes, as these functions use it
+    (``run.StatementBinder``, which calls them)."""
+
+    owner: tuple[str, int]  # the statement, and the bytes of one element
+    xp: Any
+    sizes: dict[str, int]
+
+    def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]: ...
+
+    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> Step: ...
+
+    def contraction(self, plan: TermPlan) -> Step: ...
+
+    def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
+                shape: tuple[int, ...]) -> Callable[[Array], Array] | None: ...
 
 
 def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:

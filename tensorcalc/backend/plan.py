@@ -24,6 +24,7 @@ from typing import Union
 
 import opt_einsum as oe
 
+from ..calculus.simplify import bound_key, substitute_deltas, tie_groups
 from ..ir import (
     MATRIX,
     Affine,
@@ -53,8 +54,7 @@ from ..ir import (
     statement_extents,
     statement_refs,
 )
-from ..simplify import bound_key, substitute_deltas, tie_groups
-from ..sizes import index_sources
+from ..ir.sizes import index_sources
 
 # --- operands ------------------------------------------------------------------
 

@@ -29,10 +29,10 @@ import numpy as np
 import opt_einsum as oe
 
 from ..errors import InputError, ProgramError, ShapeError
-from ..functions import FUNCTIONS
 from ..ir import SIZE_MARK, Affine, Gather, Subscript, subscript_text
 from ..limits import check_size, memory_limit
-from . import kernels
+from ..ops import kernels
+from ..ops.functions import FUNCTIONS
 from .arrays import namespace, on_device, torch_namespace
 from .compact import Compact
 from .convolution import convolution

@@ -17,8 +17,8 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-from .errors import InputError, TensorCalcError
-from .limits import check_size
+from ..errors import InputError, TensorCalcError
+from ..limits import check_size
 
 
 def write_npy(path: str, value: np.ndarray[Any, Any]) -> None:

@@ -18,7 +18,7 @@ statement: ``simplify`` keeps a delta that would move the index onto another one
 term reads the index plainly on an axis of exactly that range.
 
 >>> from tensorcalc.api import compile
->>> from tensorcalc.ranges import narrowed
+>>> from tensorcalc.calculus.ranges import narrowed
 >>> narrowed(compile("L = 3 (x[i+1] - x[i])").statements[0])
 ('i',)
 >>> narrowed(compile("y[i] = x[i+k] w[k]").statements[0])
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from .ir import (
+from ..ir import (
     Affine,
     Delta,
     Extent,

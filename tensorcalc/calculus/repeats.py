@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .ir import (
+from ..ir import (
     Delta,
     Factor,
     Gather,

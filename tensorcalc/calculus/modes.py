@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .errors import DerivativeError
-from .ir import (
+from ..errors import DerivativeError
+from ..ir import (
     ZERO,
     Delta,
     Extent,
@@ -35,12 +35,12 @@ from .ir import (
     statement_refs,
     subscript_text,
 )
+from ..ir.sizes import sized, sized_terms
 from .ranges import own_ranges
 from .repeats import Repeats
 from .reuse import refer_to_statement
 from .rules import Budget, deltas, differentiate
 from .simplify import distinct_bound_names, simplify_sum
-from .sizes import sized, sized_terms
 
 
 @dataclass

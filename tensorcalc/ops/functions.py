@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import kernels
-from .ir import ZERO, Call, Sum, Term, as_sum, power
+from ..ir import ZERO, Call, Sum, Term, as_sum, power
+from . import kernels
 
 Array = Any
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .declarations import declare_inputs, with_extents
-from .errors import ProgramError
-from .functions import FUNCTIONS
-from .ir import (
+from ..errors import ProgramError
+from ..ir import (
     KEEPING,
     MATRIX,
     REDUCTIONS,
@@ -49,9 +47,11 @@ from .ir import (
     rename_term,
     sub_names,
 )
-from .limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
-from .printing import format_number
-from .sizes import Source
+from ..ir.sizes import Source
+from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
+from ..ops.functions import FUNCTIONS
+from ..render.printing import format_number
+from .declarations import declare_inputs, with_extents
 from .syntax import (
     Pos,
     SBinary,

@@ -26,8 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from .functions import FUNCTIONS
-from .ir import (
+from ..ir import (
     ZERO,
     Call,
     Delta,
@@ -46,8 +45,9 @@ from .ir import (
     power,
     sizes_carried,
 )
-from .limits import MAX_DERIVATIVE_FACTORS, size_error
-from .reductions import REDUCERS
+from ..limits import MAX_DERIVATIVE_FACTORS, size_error
+from ..ops.functions import FUNCTIONS
+from ..ops.reductions import REDUCERS
 
 # d(ref)/d(variable) for one tensor reference, or None where it does not depend on it.
 RefRule = Callable[[Ref], Sum | None]

@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
+from ..derivatives import grad, jvp
+from ..ir import fresh_name
+from ..program import Program
 from .bound import BoundProgram
-from .calculus import grad, jvp
-from .ir import fresh_name
-from .program import Program
 
 
 class _JaxBound(BoundProgram):

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .backend.arrays import COMPLEX
-from .errors import InputError
-from .program import Program
+from ..backend.arrays import COMPLEX
+from ..errors import InputError
+from ..program import Program
 
 #: How many times the rounding error of one evaluation (a few ulps of the largest value)
 #: a difference quotient may carry: the error of two evaluations, divided by the step.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .ir import (
+from ..ir import (
     Call,
     Delta,
     Factor,

@@ -26,9 +26,9 @@ import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
-from .errors import ParseError, ProgramError
-from .ir import Gather, Subscript, affine, subscript_text
-from .limits import MAX_PROGRAM_CHARS, size_error
+from ..errors import ParseError, ProgramError
+from ..ir import Gather, Subscript, affine, subscript_text
+from ..limits import MAX_PROGRAM_CHARS, size_error
 
 
 @dataclass(frozen=True)

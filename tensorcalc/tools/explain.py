@@ -15,11 +15,11 @@ n = sum[i](sqrt(x[i]^2))
 
 from __future__ import annotations
 
-from .declarations import format_program
-from .errors import ProgramError
-from .ir import Call, Factor, Power, Statement, Term, const_value
-from .printing import factors_with, format_number, grabbed_below
-from .program import Program
+from ..errors import ProgramError
+from ..ir import Call, Factor, Power, Statement, Term, const_value
+from ..language.declarations import format_program
+from ..program import Program
+from ..render.printing import factors_with, format_number, grabbed_below
 
 
 def explain(program: str | Program) -> str:

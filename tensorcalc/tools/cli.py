@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .api import compile
-from .backend.plan import (
+from ..api import compile
+from ..backend.plan import (
     CallOperand,
     DeltaOperand,
     GroupOperand,
@@ -32,14 +32,14 @@ from .backend.plan import (
     SumPlan,
     nested_sums,
 )
-from .calculus import derive
+from ..derivatives import derive
+from ..errors import InputError, MemoryLimitError, TensorCalcError
+from ..ir import Affine, Gather, Subscript, statement_refs, sub_names, subscript_text
+from ..limits import check_size
+from ..program import Program
 from .check import difference_columns
-from .errors import InputError, MemoryLimitError, TensorCalcError
 from .explain import explain
 from .files import load_npy, load_npz, open_regular, reason, write_npy, write_text
-from .ir import Affine, Gather, Subscript, statement_refs, sub_names, subscript_text
-from .limits import check_size
-from .program import Program
 
 EXIT_BAD_INPUT = 2
 EXIT_DISAGREE = 1

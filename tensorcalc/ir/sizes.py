@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from numbers import Integral
 
-from .errors import InputError
-from .ir import (
+from ..errors import InputError
+from . import (
     SIZE_MARK,
     Extent,
     Ref,

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from .api import compile
+from ..api import compile
+from ..errors import DerivativeError
+from ..program import Program
 from .bound import BoundProgram
-from .errors import DerivativeError
-from .program import Program
 
 
 def to_torch(program: str | Program) -> Callable[..., Any]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 
-from .errors import ProgramError
-from .ir import (
+from ..errors import ProgramError
+from ..ir import (
     Call,
     Delta,
     Factor,

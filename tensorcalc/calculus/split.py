@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .ir import (
+from ..ir import (
     Call,
     Factor,
     Reduce,

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from .ir import Call, Delta, Factor, Power, Reduce, Ref, Statement, Sum, Term, const_value
+from ..ir import Call, Delta, Factor, Power, Reduce, Ref, Statement, Sum, Term, const_value
 from .printing import format_number, format_statement
 
 PANEL_WIDTH = 420

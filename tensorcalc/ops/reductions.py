@@ -25,8 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import kernels
-from .ir import (
+from ..ir import (
     KEEPING,
     MATRIX,
     REDUCTIONS,
@@ -37,6 +36,7 @@ from .ir import (
     rename_factor,
     rename_term,
 )
+from . import kernels
 
 Array = Any
 Fresh = Callable[[tuple[str, ...]], tuple[str, ...]]  # fresh copies of these indices

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Union
 
-from .caching import cached_property, memo
+from ..caching import cached_property, memo
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:

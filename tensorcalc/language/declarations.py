@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from .errors import ProgramError
-from .ir import (
+from ..errors import ProgramError
+from ..ir import (
     RESERVED,
     SIZE_MARK,
     Extent,
@@ -36,8 +36,8 @@ from .ir import (
     statement_extents,
     statement_refs,
 )
-from .printing import format_statement
-from .sizes import Source, carried_sources, index_sources, resolve, through_deltas
+from ..ir.sizes import Source, carried_sources, index_sources, resolve, through_deltas
+from ..render.printing import format_statement
 from .syntax import Pos, SDeclaration, SStatement
 
 # --- reading a declaration ------------------------------------------------------------

@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .caching import memo
-from .errors import ProgramError
-from .functions import FUNCTIONS
-from .ir import (
+from ..caching import memo
+from ..errors import ProgramError
+from ..ir import (
     Affine,
     Call,
     Delta,
@@ -57,7 +56,8 @@ from .ir import (
     sub_names,
     substitute,
 )
-from .printing import format_number
+from ..ops.functions import FUNCTIONS
+from ..render.printing import format_number
 
 
 def substitute_deltas(term: Term) -> Term:

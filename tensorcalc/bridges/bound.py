@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from .api import compile
-from .backend.arrays import signature
-from .backend.plan import ProgramPlan, plan_program
-from .backend.run import Runner
-from .calculus import jvp, vjp
-from .errors import InputError
-from .ir import SIZE_MARK, Ref, Statement, Sum, Term, dependencies, fresh_name
-from .program import Program
-from .reuse import elementwise_groups, share_products
+from ..api import compile
+from ..backend.arrays import signature
+from ..backend.plan import ProgramPlan, plan_program
+from ..backend.run import Runner
+from ..calculus.reuse import elementwise_groups, share_products
+from ..derivatives import jvp, vjp
+from ..errors import InputError
+from ..ir import SIZE_MARK, Ref, Statement, Sum, Term, dependencies, fresh_name
+from ..program import Program
 
 
 class BoundProgram:

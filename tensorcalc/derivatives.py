@@ -18,6 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .api import compile as compile_program
+from .calculus.modes import Derived, Names, all_indices, forward, reverse
+from .calculus.ranges import with_ranges
+from .calculus.reuse import hoist_repeated, reuse_forward, share_products
+from .calculus.rules import deltas
+from .calculus.split import split_nested
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import (
     RESERVED,
@@ -34,13 +39,8 @@ from .ir import (
     rename_sum,
     statement_refs,
 )
-from .modes import Derived, Names, all_indices, forward, reverse
+from .ir.sizes import resolve_extents, sized
 from .program import Program
-from .ranges import with_ranges
-from .reuse import hoist_repeated, reuse_forward, share_products
-from .rules import deltas
-from .sizes import resolve_extents, sized
-from .split import split_nested
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

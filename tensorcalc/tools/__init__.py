@@ -1,0 +1,2 @@
+"""What users run beside the API: ``cli`` (the ``tensorcalc`` command), ``check``
+(finite differences), ``explain`` (a derivation in words), ``files`` (program files)."""
