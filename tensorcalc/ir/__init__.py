@@ -20,9 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import NamedTuple, NoReturn, Union
 
 from ..caching import cached_property, memo
+
+
+def unknown_kind(node: object) -> NoReturn:
+    """Where a walk meets a node kind it does not know: tensorcalc's own error, loudly
+    (a walk that skipped it would give a wrong derivative or number silently)."""
+    raise TypeError(f"internal error: no case for the IR node kind {type(node).__name__}")
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
@@ -203,17 +209,19 @@ class Reduce:
     The argument's other free indices are a batch, carried through. A reducing function
     (``max``, ``logdet``, ...) binds its ``indices``: they are local to it, like the summed
     indices of a term. A keeping one (``softmax``, ``inv``) leaves them free: its value has
-    the batch axes, then ``indices``.
+    the batch axes, then ``indices``. ``keeps`` says which (the operation's registry entry
+    gives it when the node is made).
     """
 
     fn: str
     indices: tuple[str, ...]
     arg: Sum
+    keeps: bool = False
 
     @property
     def bound(self) -> tuple[str, ...]:
         """The index names local to this factor (none for a function that keeps them)."""
-        return () if self.fn in KEEPING else self.indices
+        return () if self.keeps else self.indices
 
     @cached_property
     def batch(self) -> tuple[str, ...]:
@@ -221,7 +229,7 @@ class Reduce:
 
     @cached_property
     def free(self) -> tuple[str, ...]:
-        return self.batch + self.indices if self.fn in KEEPING else self.batch
+        return self.batch + self.indices if self.keeps else self.batch
 
 
 Factor = Union[Ref, Delta, Shift, Call, Power, Reduce, "Sum"]
@@ -371,7 +379,7 @@ def collapses(term: Term, names: Iterable[str]) -> bool:
     stack = list(term.factors)
     while stack:
         f = stack.pop()
-        if isinstance(f, Reduce) and f.fn in KEEPING and len(wanted & set(f.free)) > 1:
+        if isinstance(f, Reduce) and f.keeps and len(wanted & set(f.free)) > 1:
             return True
         stack += [g for s in children(f) for t in s.terms for g in t.factors]
     return False
@@ -525,7 +533,7 @@ def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
             return factor
         if isinstance(factor, Call):
             return Call(factor.fn, arg)
-        return Reduce(factor.fn, factor.indices, arg)
+        return Reduce(factor.fn, factor.indices, arg, factor.keeps)
     if isinstance(factor, Power):
         base, exponent = fn(factor.base), fn(factor.exponent)
         if base is factor.base and exponent is factor.exponent:
@@ -571,7 +579,7 @@ def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:
         return Delta(mapping.get(factor.i, factor.i), mapping.get(factor.j, factor.j))
     if isinstance(factor, Reduce):
         return Reduce(factor.fn, tuple(mapping.get(i, i) for i in factor.indices),
-                      rename_sum(factor.arg, mapping))
+                      rename_sum(factor.arg, mapping), factor.keeps)
     return map_factor_sums(factor, lambda s: rename_sum(s, mapping))
 
 

@@ -549,4 +549,4 @@ class _Lowering:
                 raise ProgramError(
                     f"{fn}[{i}] at {node.pos} reduces index {i}, which is already held "
                     "outside (a left-hand index or summed by an enclosing product)")
-        return Reduce(fn, indices, self.sum(node.body, held | frozenset(indices)))
+        return Reduce(fn, indices, self.sum(node.body, held | frozenset(indices)), fn in KEEPING)

@@ -86,7 +86,7 @@ def _extreme(weights: str) -> Callable[[Reduce, Sum, Fresh], Sum]:
     not: the argument written again may add its terms in another order and miss ``m`` by
     an ulp everywhere, giving 0/0."""
     def derivative(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-        return _weighted((Reduce(weights, f.indices, f.arg),), darg, f.indices)
+        return _weighted((Reduce(weights, f.indices, f.arg, keeps=True),), darg, f.indices)
 
     return derivative
 
@@ -97,7 +97,7 @@ def _flat(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 
 
 def _logsumexp(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-    return _weighted((Reduce("softmax", f.indices, f.arg),), darg, f.indices)
+    return _weighted((Reduce("softmax", f.indices, f.arg, keeps=True),), darg, f.indices)
 
 
 def _softmax(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
@@ -120,7 +120,7 @@ def _inv(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 def _inverse_transposed(f: Reduce) -> Factor:
     """``Minv[j,i]`` over the labels ``i, j`` of ``f``'s matrix."""
     i, j = f.indices
-    return rename_factor(Reduce("inv", f.indices, f.arg), {i: j, j: i})
+    return rename_factor(Reduce("inv", f.indices, f.arg, keeps=True), {i: j, j: i})
 
 
 def _logdet(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
