@@ -1,5 +1,5 @@
 """The calculus split by concern (rules, modes, reuse, calculus), and two defects fixed
-with it: ``x^p`` at ``x = 0`` (issue 15.7) and the Hessian of a non-scalar (issue 14).
+with it: ``x^p`` at ``x = 0`` and the Hessian of a non-scalar.
 Values are checked against central finite differences (tests/fd.py)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ CALCULUS_MODULES = ("calculus/rules", "calculus/modes", "calculus/reuse", "deriv
 POWER_SUM = "s = sum[i](x[i]^p)"
 
 
-# --- x^p with an exponent free of the variable (issue 15, item 7) ----------------
+# --- x^p with an exponent free of the variable --------------------------------
 
 
 def test_grad_of_power_is_finite_at_zero():
@@ -105,7 +105,7 @@ def test_derivative_with_respect_to_the_exponent():
                                numeric_jacobian(src, "p", arrays), rtol=1e-6)
 
 
-# --- hessian of a non-scalar (issue 14) -------------------------------------------
+# --- hessian of a non-scalar --------------------------------------------------------
 
 
 def test_hessian_of_non_scalar_names_hessian():

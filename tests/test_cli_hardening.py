@@ -1,4 +1,4 @@
-"""The command line under hostile or broken input (issue 15, with two items of issue 14).
+"""The command line under hostile or broken input.
 
 Every failure to read an input is one line naming the file and exit status 2; only
 regular files are read (a FIFO never blocks); ``-o`` writes exactly the path given;

@@ -1,4 +1,4 @@
-"""Seeing and trusting a derivative (issue 14): explicit sums (``explain``), labelled
+"""Seeing and trusting a derivative: explicit sums (``explain``), labelled
 einsum strings, ``derive -o``, the note on unused ``.npz`` keys, and tensor-network
 diagrams."""
 

@@ -215,13 +215,9 @@ def test_400_statement_chain_and_its_gradient() -> None:
     src = _tanh_chain_source()
     x = np.array([-1.0, 0.05, 0.4, 2.0, 3.0])
     value, grad = _tanh_chain_reference(x)
-    try:
-        got = tc.evaluate(src, x=x)
-        g = tc.grad(src, "x")(x=x)
-    except tc.TensorCalcError:
-        return  # refused cleanly: allowed
-    except RecursionError as err:  # pragma: no cover
-        pytest.fail(f"RecursionError escaped instead of a TensorCalcError: {err}")
+    # 400 statements are well inside the limits (no RecursionError, no refusal)
+    got = tc.evaluate(src, x=x)
+    g = tc.grad(src, "x")(x=x)
     np.testing.assert_allclose(got, value, rtol=1e-12)
     np.testing.assert_allclose(g, grad, rtol=1e-10)
 

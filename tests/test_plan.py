@@ -31,11 +31,28 @@ def run_exported(program: tc.Program, **arrays: Any) -> Any:
     return namespace["exported"](**arrays)
 
 
+#: Each function written with NumPy or the math module directly, apart from its kernel.
+REFERENCE: dict[str, Any] = {
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
+    "tan": np.tan, "tanh": np.tanh, "sinh": np.sinh, "cosh": np.cosh,
+    "sigmoid": lambda x: np.array([1 / (1 + math.exp(-v)) for v in x]),
+    "softplus": lambda x: np.array([math.log(1 + math.exp(v)) for v in x]),
+    "relu": lambda x: np.where(x > 0, x, 0.0), "abs": np.abs,
+    "step": lambda x: (x > 0).astype(float), "sign": np.sign,
+    "log1p": lambda x: np.array([math.log1p(v) for v in x]),
+    "expm1": lambda x: np.array([math.expm1(v) for v in x]), "square": lambda x: x * x,
+}
+
+
+def test_every_function_has_a_reference() -> None:
+    assert sorted(REFERENCE) == sorted(FUNCTIONS)
+
+
 @pytest.mark.parametrize("fn", sorted(FUNCTIONS))
 def test_every_function_runs_differentiates_and_exports(fn: str) -> None:
     p = tc.compile(f"y[i] = {fn}(x[i])")
     value = p(x=X)
-    np.testing.assert_allclose(value, FUNCTIONS[fn].kernel(X, np), rtol=1e-14)
+    np.testing.assert_allclose(value, REFERENCE[fn](X), rtol=1e-14)
     np.testing.assert_allclose(run_exported(p, x=X), value, rtol=1e-14)
     d = tc.derive(p, "x")
     J = d(x=X)
@@ -74,8 +91,8 @@ def test_a_new_function_evaluates_differentiates_and_exports(with_cube: None) ->
     g = tc.grad(p, "x")
     np.testing.assert_allclose(g(x=x, w=w), 3 * t**2 * w)
     np.testing.assert_allclose(run_exported(g, x=x, w=w), 3 * t**2 * w)
-    assert "def _cube(x" in g.to_python() or "def _cube(" in p.to_python()
-    assert "def _cube(" in p.to_python()
+    assert "def _cube(" in p.to_python()  # the user's kernel, copied into the export
+    np.testing.assert_allclose(run_exported(p, x=x, w=w), t**3)
 
 
 def test_a_lambda_kernel_is_refused_at_export_with_a_clear_error() -> None:
