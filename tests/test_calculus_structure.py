@@ -4,17 +4,12 @@ Values are checked against central finite differences (tests/fd.py)."""
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from fd import numeric_jacobian
 
 import tensorcalc as tc
 from tensorcalc.ir import Call, Power, Statement, const_value, needed_statements, refs
-
 
 POWER_SUM = "s = sum[i](x[i]^p)"
 
