@@ -17,10 +17,6 @@ from dataclasses import dataclass
 
 from ..errors import ProgramError
 from ..ir import (
-    KEEPING,
-    MATRIX,
-    REDUCTIONS,
-    RESERVED,
     Affine,
     Call,
     Delta,
@@ -50,9 +46,10 @@ from ..ir import (
 from ..ir.sizes import Source
 from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
 from ..ops.functions import FUNCTIONS
+from ..ops.reductions import KEEPING, MATRIX, REDUCTIONS, RESERVED
 from ..render.printing import format_number
 from .declarations import declare_inputs, with_extents
-from .syntax import (
+from .surface import (
     Pos,
     SBinary,
     SCall,

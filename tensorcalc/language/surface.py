@@ -1,0 +1,120 @@
+"""The surface syntax tree: the shape of the text, with the line and column of every node.
+
+``parse`` (``syntax.py``) builds it; ``lower.py`` turns it into the checked IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from ..errors import ProgramError
+from ..ir import Subscript, subscript_text
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}"
+
+
+@dataclass(frozen=True)
+class SNumber:
+    value: float
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class STensor:
+    name: str
+    indices: tuple[Subscript, ...] | None  # None: a bare name (a scalar)
+    pos: Pos
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The index names its subscripts use (those of an index tensor too)."""
+        return tuple(n for s in self.indices or () for n in
+                     ((s,) if isinstance(s, str) else s.names))
+
+
+def plain_indices(indices: tuple[Subscript, ...] | None, where: str, pos: Pos) -> tuple[str, ...]:
+    """The index names of a bracket that takes names only (a left-hand side, ``delta``,
+    ``sum[]``, an input declaration, an index tensor's own subscripts)."""
+    for s in indices or ():
+        if not isinstance(s, str):
+            raise ProgramError(f"{where} at {pos} takes index names only; index arithmetic "
+                               f"({subscript_text(s)}) is for a tensor's subscripts (SPEC §8)")
+    return tuple(indices or ())  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SDelta:
+    indices: tuple[Subscript, ...]  # delta[p, i+k]: a shifted delta (SPEC §8)
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SCall:
+    fn: str
+    arg: SExpr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SSumOver:
+    indices: tuple[str, ...]
+    body: SExpr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SReduce:
+    """``fn[indices](body)``: a function of whole axes (SPEC §7)."""
+
+    fn: str
+    indices: tuple[str, ...]
+    body: SExpr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SPow:
+    base: SExpr
+    exponent: SExpr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SNeg:
+    operand: SExpr
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SBinary:
+    op: str  # one of + - * /
+    left: SExpr
+    right: SExpr
+    pos: Pos
+
+
+SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SReduce, SPow, SNeg, SBinary]  # noqa: UP007
+
+
+@dataclass(frozen=True)
+class SDeclaration:
+    """``input X[p,q], c``: inputs named in order, with index names for their axes."""
+
+    inputs: tuple[tuple[str, tuple[str, ...] | None], ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SStatement:
+    name: str
+    indices: tuple[str, ...]
+    rhs: SExpr
+    pos: Pos
