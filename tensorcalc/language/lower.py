@@ -42,6 +42,7 @@ from ..ir import (
     refs,
     rename_term,
     sub_names,
+    unknown_kind,
 )
 from ..ir.sizes import Source
 from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
@@ -165,12 +166,8 @@ def _check_size(st: SStatement) -> None:
             for f, inverse in factors:
                 if inverse or isinstance(f, SBinary):  # a divisor, or a parenthesised sum
                     stack.append((f, depth + 1))
-                elif isinstance(f, SCall):
-                    stack.append((f.arg, depth + 1))
-                elif isinstance(f, SPow):
-                    stack += [(f.base, depth + 1), (f.exponent, depth + 1)]
-                elif isinstance(f, (SSumOver, SReduce)):
-                    stack.append((f.body, depth + 1))
+                else:
+                    stack += [(c, depth + 1) for c in _children(f)]
     where = f"statement {st.name} at {st.pos}"
     if terms > MAX_TERMS:
         raise size_error(where, terms, "terms (operands of + and -, at every depth)",
@@ -200,16 +197,7 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos, bool]]:
         elif isinstance(n, SDelta):  # delta[v, t[e]]: t is an index array
             found += [(g.name, len(g.indices), n.pos, True) for g in n.indices
                       if isinstance(g, Gather)]
-        elif isinstance(n, SBinary):
-            stack += [n.right, n.left]
-        elif isinstance(n, SNeg):
-            stack.append(n.operand)
-        elif isinstance(n, SPow):
-            stack += [n.exponent, n.base]
-        elif isinstance(n, SCall):
-            stack.append(n.arg)
-        elif isinstance(n, (SSumOver, SReduce)):
-            stack.append(n.body)
+        stack += reversed(_children(n))
     return found
 
 
@@ -324,8 +312,10 @@ def inline_single_terms(term: Term) -> Term:
         elif isinstance(f, (Call, Power, Sum)):
             factors.append(map_factor_sums(
                 f, lambda s: Sum(tuple(inline_single_terms(t) for t in s.terms))))
-        else:
+        elif isinstance(f, (Ref, Delta, Shift, Reduce)):  # a reduction keeps its own sums
             factors.append(f)
+        else:
+            unknown_kind(f)
     return Term(coef, tuple(factors), frozenset(summed))
 
 
@@ -395,6 +385,8 @@ def _binds(node: SExpr) -> tuple[str, ...]:
 
 
 def _children(node: SExpr) -> tuple[SExpr, ...]:
+    """The operands of a surface node, in reading order; every walk of the surface tree
+    asks this, so a node kind it does not know stops the walk."""
     if isinstance(node, SBinary):
         return (node.left, node.right)
     if isinstance(node, SNeg):
@@ -405,7 +397,9 @@ def _children(node: SExpr) -> tuple[SExpr, ...]:
         return (node.arg,)
     if isinstance(node, (SSumOver, SReduce)):
         return (node.body,)
-    return ()
+    if isinstance(node, (SNumber, STensor, SDelta)):
+        return ()
+    unknown_kind(node)
 
 
 class _Lowering:
@@ -519,8 +513,9 @@ class _Lowering:
             return Sum((Term(1.0, (body,), frozenset(indices)),))
         if isinstance(node, SReduce):
             return self.reduce(node, held)
-        # A parenthesised sum or product used as one factor.
-        return self.sum(node, held)
+        if isinstance(node, (SBinary, SNeg)):  # a parenthesised sum or product as one factor
+            return self.sum(node, held)
+        unknown_kind(node)
 
     def reduce(self, node: SReduce, held: frozenset[str]) -> Reduce:
         """``max[j](e)``, ``inv[i,j](e)``, ...: the bracketed indices are held while ``e`` is

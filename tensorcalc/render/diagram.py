@@ -4,7 +4,8 @@ Each top-level term of a statement is one panel, drawn as tensorgrad draws a pro
 
 * every factor that is not a delta is a **node**: a tensor is labelled with its name, a
   function of a sum with the function (``tanh``), a power with ``(.)^2`` (``1/(.)`` for
-  a division), a parenthesised sum with ``(+)``; hovering shows the factor in full;
+  a division), a parenthesised sum with ``(+)``, a shifted delta as written
+  (``delta[p,i+1]``); hovering shows the factor in full;
 * an index carried by exactly two places is one line between them: an **edge** between
   two nodes where the term sums it (a contraction), a **leg** from a node to its label
   at the panel's border where it is free;
@@ -31,7 +32,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from ..ir import Call, Delta, Factor, Power, Reduce, Ref, Statement, Sum, Term, const_value
+from ..ir import (
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Reduce,
+    Ref,
+    Shift,
+    Statement,
+    Sum,
+    Term,
+    const_value,
+    subscript_text,
+    unknown_kind,
+)
 from .printing import format_number, format_statement
 
 PANEL_WIDTH = 420
@@ -254,12 +269,18 @@ def _delta_groups(deltas: list[Delta]) -> dict[str, str]:
 
 def _indices(f: Factor) -> tuple[str, ...]:
     """The index uses a node has: a tensor's as written (a diagonal uses one twice)."""
-    return f.indices if isinstance(f, Ref) else f.free
+    if isinstance(f, Ref):
+        return f.indices
+    if isinstance(f, (Shift, Call, Reduce, Power, Sum)):
+        return f.free
+    unknown_kind(f)
 
 
 def _label(f: Factor) -> str:
     if isinstance(f, Ref):
         return f.name
+    if isinstance(f, Shift):  # a delta that ties an index to arithmetic: not a plain wire
+        return f"delta[{f.i},{subscript_text(f.sub)}]"
     if isinstance(f, Call):
         return f.fn
     if isinstance(f, Reduce):
@@ -269,7 +290,9 @@ def _label(f: Factor) -> str:
         if n == -1:
             return "1/(.)"
         return f"(.)^{format_number(n)}" if n is not None else "(.)^(.)"
-    return "(+)"
+    if isinstance(f, Sum):
+        return "(+)"
+    unknown_kind(f)
 
 
 def _full_text(f: Factor) -> str:

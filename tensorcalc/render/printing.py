@@ -34,6 +34,7 @@ from ..ir import (
     const_value,
     freshen,
     subscript_text,
+    unknown_kind,
 )
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
@@ -193,11 +194,12 @@ class _Printer:
             if self.latex:
                 return f"{{{base}}}^{{{exponent}}}"
             return f"{base}^{exponent}"
-        assert isinstance(f, Sum)
-        if as_operand:
-            return self.operand(f, held)
-        text = self.sum(f, held)
-        return f"\\left({text}\\right)" if self.latex else f"({text})"
+        if isinstance(f, Sum):
+            if as_operand:
+                return self.operand(f, held)
+            text = self.sum(f, held)
+            return f"\\left({text}\\right)" if self.latex else f"({text})"
+        unknown_kind(f)
 
     def operand(self, s: Sum, held: frozenset[str], exponent: bool = False) -> str:
         """A sum printed where only an atom may stand (a power's base or exponent)."""
