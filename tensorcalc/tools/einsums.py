@@ -43,9 +43,8 @@ def _einsum_rows(where: str, s: SumPlan) -> Iterator[tuple[str, str]]:
         if t.operands:
             yield t.spec, f"{where}: " + ", ".join(_operand_label(op) for op in t.operands)
         for op in t.operands:
-            inside = f"{where}, in {_operand_kind(op)}"
-            for inner in nested_sums(op):
-                yield from _einsum_rows(inside, inner)
+            for inner in nested_sums(op):  # none in a tensor or a delta
+                yield from _einsum_rows(f"{where}, in {_operand_kind(op)}", inner)
 
 
 def _operand_kind(op: Operand) -> str:
