@@ -3,8 +3,7 @@ and the expression lowered to IR factors with every static check of a factor.
 
 1. an index not held from outside is summed over the outermost product in which it
    occurs in two or more factors (a division ``a / b`` is the factor ``b^-1``);
-2. otherwise over the top-level term (operand of the outermost ``+``/``-``, see
-   ``lower.py``);
+2. otherwise over the top-level term (operand of the outermost ``+``/``-``);
 3. ``sum[j](e)`` holds ``j`` while ``e`` is lowered, then sums it.
 """
 
@@ -17,13 +16,17 @@ from ..ir import (
     Factor,
     Power,
     Reduce,
+    Ref,
     Shift,
     Sum,
     Term,
     access,
     as_sum,
+    children,
     const,
     const_value,
+    freshen,
+    map_factor_sums,
     sub_names,
     unknown_kind,
 )
@@ -64,6 +67,49 @@ def binds(node: SExpr) -> tuple[str, ...]:
     return ()
 
 
+def _settle(term: Term) -> None:
+    """Compute the ``free`` indices of every term and sum inside, innermost first: asked of
+    the outer term alone, each level would ask the next (``sum[]`` nested 40 deep is 80
+    levels of Python calls)."""
+    order: list[Term | Sum] = []
+    stack: list[Term | Sum] = [term]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        if isinstance(node, Term):
+            stack += [s for f in node.factors for s in children(f)]
+        else:
+            stack += node.terms
+    for node in reversed(order):
+        node.free  # noqa: B018 - cached on the node
+
+
+def inline_single_terms(term: Term) -> Term:
+    """Merge every factor that is a one-term sum into the term that holds it.
+
+    Valid because bound names are unique inside a top-level term (see ``freshen``).
+    """
+    coef = term.coef
+    factors: list[Factor] = []
+    summed = set(term.summed)
+    for f in term.factors:
+        if isinstance(f, Sum) and len(f.terms) == 1:
+            inner = inline_single_terms(f.terms[0])
+            coef *= inner.coef
+            factors += inner.factors
+            summed |= inner.summed
+        elif isinstance(f, Sum) and not f.terms:
+            return Term(0.0, (), frozenset())
+        elif isinstance(f, (Call, Power, Sum)):
+            factors.append(map_factor_sums(
+                f, lambda s: Sum(tuple(inline_single_terms(t) for t in s.terms))))
+        elif isinstance(f, (Ref, Delta, Shift, Reduce)):  # a reduction keeps its own sums
+            factors.append(f)
+        else:
+            unknown_kind(f)
+    return Term(coef, tuple(factors), frozenset(summed))
+
+
 class Lowering:
     def __init__(self, declared: frozenset[str] = frozenset()) -> None:
         self._occurs: dict[int, frozenset[str]] = {}
@@ -94,6 +140,15 @@ class Lowering:
                 found -= frozenset(binds(n))
             memo[id(n)] = found
         return memo[id(node)]
+
+    def term(self, node: SExpr, held: frozenset[str], sign: float) -> Term:
+        """A top-level term: the indices no product inside summed and ``held`` does not
+        hold are summed over the whole term (rule 2)."""
+        term = self.product(node, held, sign)
+        _settle(term)
+        rule2 = frozenset(term.free) - held
+        term = freshen(Term(term.coef, term.factors, term.summed | rule2))
+        return inline_single_terms(term)
 
     def sum(self, node: SExpr, held: frozenset[str]) -> Sum:
         terms = [self.product(n, held, s) for s, n in flatten_sum(node)]

@@ -11,26 +11,16 @@ from dataclasses import dataclass
 from ..errors import ProgramError
 from ..ir import (
     Affine,
-    Call,
-    Delta,
-    Factor,
     Gather,
-    Power,
-    Reduce,
     Ref,
-    Shift,
     Statement,
     Sum,
     Term,
     all_factors,
     arithmetic,
-    children,
     fresh_name,
-    freshen,
-    map_factor_sums,
     refs,
     rename_term,
-    unknown_kind,
 )
 from ..ir.sizes import Source
 from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
@@ -226,11 +216,7 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
     terms = []
     lengths: dict[str, Source] = {}  # left-hand indices that only a zero term carries
     for sign, node in flatten_sum(st.rhs):
-        term = low.product(node, held, sign)
-        _settle(term)
-        rule2 = frozenset(term.free) - held
-        term = freshen(Term(term.coef, term.factors, term.summed | rule2))
-        term = inline_single_terms(term)
+        term = low.term(node, held, sign)
         if term.coef != 0:
             terms.append(term)
         else:  # a zero term still tells the sizes of the left-hand indices it carries
@@ -268,48 +254,3 @@ def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...], declared: set[str
         seen |= t.summed
         out.append(rename_term(t, mapping))
     return Sum(tuple(out)), tuple(aliases)
-
-
-def _settle(term: Term) -> None:
-    """Compute the ``free`` indices of every term and sum inside, innermost first: asked of
-    the outer term alone, each level would ask the next (``sum[]`` nested 40 deep is 80
-    levels of Python calls)."""
-    order: list[Term | Sum] = []
-    stack: list[Term | Sum] = [term]
-    while stack:
-        node = stack.pop()
-        order.append(node)
-        if isinstance(node, Term):
-            stack += [s for f in node.factors for s in children(f)]
-        else:
-            stack += node.terms
-    for node in reversed(order):
-        node.free  # noqa: B018 - cached on the node
-
-
-def inline_single_terms(term: Term) -> Term:
-    """Merge every factor that is a one-term sum into the term that holds it.
-
-    Valid because bound names are unique inside a top-level term (see ``freshen``).
-    """
-    coef = term.coef
-    factors: list[Factor] = []
-    summed = set(term.summed)
-    for f in term.factors:
-        if isinstance(f, Sum) and len(f.terms) == 1:
-            inner = inline_single_terms(f.terms[0])
-            coef *= inner.coef
-            factors += inner.factors
-            summed |= inner.summed
-        elif isinstance(f, Sum) and not f.terms:
-            return Term(0.0, (), frozenset())
-        elif isinstance(f, (Call, Power, Sum)):
-            factors.append(map_factor_sums(
-                f, lambda s: Sum(tuple(inline_single_terms(t) for t in s.terms))))
-        elif isinstance(f, (Ref, Delta, Shift, Reduce)):  # a reduction keeps its own sums
-            factors.append(f)
-        else:
-            unknown_kind(f)
-    return Term(coef, tuple(factors), frozenset(summed))
-
-
