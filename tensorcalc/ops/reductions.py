@@ -4,7 +4,7 @@ the grammar's reserved words, the syntax-error hints, the CLI help, the LaTeX an
 checks of the language and the back end all read ``REDUCERS``, so adding a function is one
 entry (``REDUCERS["sumsq"] = Reduction(...)``, even after programs were parsed).
 
-The value is a kernel of ``backend/kernels.py`` run along trailing axes. The derivative
+The value is a kernel (``kernels.py``) run along trailing axes. The derivative
 takes the factor ``f = fn[indices](arg)``, the derivative ``darg`` of its argument and a
 source of fresh index names, and returns ``df`` as an IR sum, written with the forward
 value itself (``Y`` for ``inv``, ``s`` for ``softmax``) so that it is computed once
@@ -28,14 +28,7 @@ from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any
 
-from ..ir import (
-    Factor,
-    Reduce,
-    Sum,
-    Term,
-    rename_factor,
-    rename_term,
-)
+from ..ir import Factor, Reduce, Sum, Term, rename_factor, rename_term
 from . import kernels
 
 Array = Any

@@ -161,3 +161,35 @@ def test_every_reduction_is_reserved_with_its_meaning(name: str) -> None:
     with pytest.raises(tc.ParseError, match=f"{name} is a reserved word") as err:
         tc.compile(f"y = {name} * 2")
     assert tc.REDUCERS[name].doc in str(err.value)
+
+
+def _case(kind: str, name: str) -> tuple[str, str]:
+    """A program applying the entry to X, and the entry's LaTeX of that."""
+    if kind == "function":
+        return f"y[n,i] = {name}(X[n,i])", tc.FUNCTIONS[name].to_latex("X_{ni}")
+    entry = tc.REDUCERS[name]
+    axes, sub, x = ("i,j", "ij", "X_{nij}") if entry.matrix else ("j", "j", "X_{nj}")
+    lhs = f"y[n,{axes}]" if entry.keeps else "y[n]"
+    return f"{lhs} = {name}[{axes}](X[n,{axes}])", entry.to_latex(sub, x)
+
+
+EVERY_ENTRY = [("function", n) for n in sorted(tc.FUNCTIONS)] + \
+    [("reduction", n) for n in sorted(tc.REDUCERS)]
+
+
+@pytest.mark.parametrize("kind, name", EVERY_ENTRY)
+def test_every_entry_through_every_emitter(kind: str, name: str) -> None:
+    """Run, printed text, LaTeX, export and diagram agree for each built-in entry."""
+    text, latex = _case(kind, name)
+    p = tc.compile(text)
+    matrix = kind == "reduction" and tc.REDUCERS[name].matrix
+    X = np.random.default_rng(4).uniform(0.5, 1.5, (2, 3, 3) if matrix else (2, 3))
+    X += 2 * np.eye(3)[: X.shape[-2], :] if matrix else 0  # well away from singular
+    value = p(X=X)
+    np.testing.assert_allclose(tc.compile(str(p))(X=X), value)
+    space: dict[str, Any] = {}
+    exec(compile(p.to_python(), "<exported>", "exec"), space)
+    np.testing.assert_allclose(space["y"](X=X), value)
+    assert latex in p.latex()
+    label = name if kind == "function" else f"{name}["
+    assert f'data-name="{label}' in p.diagram()
