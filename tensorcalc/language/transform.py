@@ -46,7 +46,6 @@ class _Linear:
         return _Linear(parts, self.offset + other.offset)
 
 
-
 WELL_FORMED_NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
