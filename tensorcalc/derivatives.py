@@ -25,7 +25,6 @@ from .calculus.rules import deltas
 from .calculus.split import split_nested
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import (
-    RESERVED,
     SIZE_MARK,
     Ref,
     Statement,
@@ -40,6 +39,7 @@ from .ir import (
     statement_refs,
 )
 from .ir.sizes import resolve_extents, sized
+from .ops.reductions import RESERVED
 from .program import Program
 
 _WRT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([^\]]*)\]\s*)?$")

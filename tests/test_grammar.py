@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lark import Lark
 
-from tensorcalc.language.syntax import _grammar_text
+from tensorcalc.language.parser import grammar_file as _grammar_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tensorcalc.language.syntax import private_cache_file
+from tensorcalc.language.parser import private_cache_file
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownership checks")
 

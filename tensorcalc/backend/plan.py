@@ -26,7 +26,6 @@ import opt_einsum as oe
 
 from ..calculus.simplify import bound_key, substitute_deltas, tie_groups
 from ..ir import (
-    MATRIX,
     Affine,
     Call,
     Delta,
@@ -55,6 +54,7 @@ from ..ir import (
     statement_refs,
 )
 from ..ir.sizes import index_sources
+from ..ops.reductions import MATRIX
 
 # --- operands ------------------------------------------------------------------
 

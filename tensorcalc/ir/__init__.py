@@ -193,15 +193,6 @@ class Power:
         return _unique(self.base.free + self.exponent.free)
 
 
-# The functions of whole axes (SPEC §7). Those in ``KEEPING`` keep their bracketed indices
-# (the value has those axes); the others reduce them away. ``MATRIX`` ones take two.
-REDUCTIONS = ("max", "min", "hardmax", "hardmin", "logsumexp", "softmax", "inv", "det", "logdet")
-KEEPING = frozenset({"hardmax", "hardmin", "softmax", "inv"})
-MATRIX = frozenset({"inv", "det", "logdet"})
-#: The words of the language that can name neither a tensor nor an index.
-RESERVED = frozenset({"delta", "sum", "input", *REDUCTIONS})
-
-
 @dataclass(frozen=True)
 class Reduce:
     """``fn[indices](arg)``: a function along the axes ``indices`` of ``arg`` (SPEC §7).

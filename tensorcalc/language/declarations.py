@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from ..errors import ProgramError
 from ..ir import (
-    RESERVED,
     SIZE_MARK,
     Extent,
     Statement,
@@ -37,8 +36,9 @@ from ..ir import (
     statement_refs,
 )
 from ..ir.sizes import Source, carried_sources, index_sources, resolve, through_deltas
+from ..ops.reductions import RESERVED
 from ..render.printing import format_statement
-from .syntax import Pos, SDeclaration, SStatement
+from .surface import Pos, SDeclaration, SStatement
 
 # --- reading a declaration ------------------------------------------------------------
 

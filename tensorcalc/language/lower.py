@@ -1,74 +1,48 @@
-"""Surface syntax to the checked IR: the summation convention and every static check.
-
-The summation convention (SPEC §1), applied top down:
-
-1. an index not held from outside is summed over the outermost product in which it
-   occurs in two or more factors (a division ``a / b`` is the factor ``b^-1``);
-2. otherwise over the top-level term (operand of the outermost ``+``/``-``);
-3. ``sum[j](e)`` holds ``j`` while ``e`` is lowered, then sums it.
-
-Left-hand indices are always held.
+"""Surface syntax to the checked IR: the checks of a program's names and statements,
+and each statement lowered, its expression by the summation convention
+(``convention.py``, rules 1 and 3) and each top-level term summing what is left
+(rule 2, SPEC §1). Left-hand indices are always held.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ProgramError
 from ..ir import (
-    KEEPING,
-    MATRIX,
-    REDUCTIONS,
-    RESERVED,
     Affine,
-    Call,
-    Delta,
-    Factor,
     Gather,
-    Power,
-    Reduce,
     Ref,
-    Shift,
     Statement,
     Sum,
     Term,
-    access,
     all_factors,
     arithmetic,
-    as_sum,
-    children,
-    const,
-    const_value,
     fresh_name,
-    freshen,
-    map_factor_sums,
     refs,
     rename_term,
-    sub_names,
 )
 from ..ir.sizes import Source
 from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
-from ..ops.functions import FUNCTIONS
-from ..render.printing import format_number
+from ..ops.reductions import RESERVED
+from .convention import Lowering, summed_by
 from .declarations import declare_inputs, with_extents
-from .syntax import (
+from .surface import (
     Pos,
     SBinary,
-    SCall,
     SDeclaration,
     SDelta,
     SExpr,
-    SNeg,
     SNumber,
-    SPow,
     SReduce,
     SStatement,
     SSumOver,
     STensor,
+    first,
+    flatten_product,
+    flatten_sum,
+    operands,
 )
-
-_RESERVED = RESERVED
 
 
 @dataclass(frozen=True)
@@ -92,7 +66,7 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
         if isinstance(st, SDeclaration):
             declare_inputs(st, assigned, ranks, first_use, inputs, declared)
             continue
-        if st.name in _RESERVED:
+        if st.name in RESERVED:
             raise ProgramError(f"{st.name} is a reserved word and cannot name a tensor ({st.pos})")
         if st.name in assigned:
             raise ProgramError(
@@ -105,22 +79,9 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
             )
         _check_size(st)
         uses = _uses(st.rhs)
-        for name, _rank, pos, as_index in uses:
-            if as_index and name in assigned:
-                raise ProgramError(f"{name} is used as an index array at {pos} but computed by "
-                                   f"the program at {assigned[name].pos}; index arrays are "
-                                   "inputs")
-            if index_use.setdefault(name, (as_index, pos))[0] != as_index:
-                first = index_use[name][1]
-                raise ProgramError(f"{name} is used as an index array and as a tensor of "
-                                   f"numbers (at {first} and {pos}); give them two names")
-            if name == st.name:
-                raise ProgramError(
-                    f"{st.name} is used on its own right-hand side at {pos}; every name is "
-                    "either an input or assigned once, before its use"
-                )
+        _check_index_use(st, uses, assigned, index_use)
         for name, rank, pos, _as_index in uses:
-            if name in _RESERVED:
+            if name in RESERVED:
                 raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({pos})")
             known = ranks.get(name)
             if known is not None and known != rank:
@@ -142,6 +103,27 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
     return Lowered(tuple(statements), tuple(inputs), ranks)
 
 
+def _check_index_use(st: SStatement, uses: list[tuple[str, int, Pos, bool]],
+                     assigned: dict[str, SStatement],
+                     index_use: dict[str, tuple[bool, Pos]]) -> None:
+    """An index array is an input, never also a tensor of numbers, and no statement uses
+    itself."""
+    for name, _rank, pos, as_index in uses:
+        if as_index and name in assigned:
+            raise ProgramError(f"{name} is used as an index array at {pos} but computed by "
+                               f"the program at {assigned[name].pos}; index arrays are "
+                               "inputs")
+        if index_use.setdefault(name, (as_index, pos))[0] != as_index:
+            earlier = index_use[name][1]
+            raise ProgramError(f"{name} is used as an index array and as a tensor of "
+                               f"numbers (at {earlier} and {pos}); give them two names")
+        if name == st.name:
+            raise ProgramError(
+                f"{st.name} is used on its own right-hand side at {pos}; every name is "
+                "either an input or assigned once, before its use"
+            )
+
+
 def _check_size(st: SStatement) -> None:
     """Refuse a statement past a program-size limit (``limits.py``) before it is lowered:
     its terms, the factors of each product and how deeply its factors nest.
@@ -158,22 +140,18 @@ def _check_size(st: SStatement) -> None:
         node, depth = stack.pop()
         if depth > deepest[0]:
             deepest = (depth, node.pos)
-        operands = _flatten_sum(node)
-        terms += len(operands)
-        for _sign, operand in operands:
-            factors = _flatten_product(operand)[1]
+        summands = flatten_sum(node)
+        terms += len(summands)
+        for _sign, operand in summands:
+            factors = flatten_product(operand)[1]
             counted = sum(1 for f, _inverse in factors if not isinstance(f, SNumber))
             if counted > widest[0]:
                 widest = (counted, operand.pos)
             for f, inverse in factors:
                 if inverse or isinstance(f, SBinary):  # a divisor, or a parenthesised sum
                     stack.append((f, depth + 1))
-                elif isinstance(f, SCall):
-                    stack.append((f.arg, depth + 1))
-                elif isinstance(f, SPow):
-                    stack += [(f.base, depth + 1), (f.exponent, depth + 1)]
-                elif isinstance(f, (SSumOver, SReduce)):
-                    stack.append((f.body, depth + 1))
+                else:
+                    stack += [(c, depth + 1) for c in operands(f)]
     where = f"statement {st.name} at {st.pos}"
     if terms > MAX_TERMS:
         raise size_error(where, terms, "terms (operands of + and -, at every depth)",
@@ -203,16 +181,7 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos, bool]]:
         elif isinstance(n, SDelta):  # delta[v, t[e]]: t is an index array
             found += [(g.name, len(g.indices), n.pos, True) for g in n.indices
                       if isinstance(g, Gather)]
-        elif isinstance(n, SBinary):
-            stack += [n.right, n.left]
-        elif isinstance(n, SNeg):
-            stack.append(n.operand)
-        elif isinstance(n, SPow):
-            stack += [n.exponent, n.base]
-        elif isinstance(n, SCall):
-            stack.append(n.arg)
-        elif isinstance(n, (SSumOver, SReduce)):
-            stack.append(n.body)
+        stack += reversed(operands(n))
     return found
 
 
@@ -222,11 +191,11 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
     for k, i in enumerate(lhs):
         if i in lhs[:k]:
             raise ProgramError(f"index {i} appears twice on the left of {st.name} at {st.pos}")
-    low = _Lowering(frozenset(declared))
+    low = Lowering(frozenset(declared))
     occurring = low.occurs(st.rhs)
     for i in lhs:
         if i not in occurring and i not in declared:
-            inner = _summed_by(st.rhs, i)
+            inner = summed_by(st.rhs, i)
             if inner is not None:
                 raise ProgramError(
                     f"index {i} of {st.name} at {st.pos} is summed by "
@@ -234,7 +203,7 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                     f"inside, so it cannot also label the result (a sum over a held index); "
                     f"drop {i} from the left, or sum over another index name"
                 )
-            keeping = _first(st.rhs, lambda n, i=i: isinstance(n, SReduce)  # type: ignore[misc]
+            keeping = first(st.rhs, lambda n, i=i: isinstance(n, SReduce)  # type: ignore[misc]
                              and i in n.indices)
             if isinstance(keeping, SReduce):  # inv[i,j](A[i,k]): its own check says more
                 raise ProgramError(f"{keeping.fn}[{','.join(keeping.indices)}] at "
@@ -246,12 +215,8 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
     held = frozenset(lhs)
     terms = []
     lengths: dict[str, Source] = {}  # left-hand indices that only a zero term carries
-    for sign, node in _flatten_sum(st.rhs):
-        term = low.product(node, held, sign)
-        _settle(term)
-        rule2 = frozenset(term.free) - held
-        term = freshen(Term(term.coef, term.factors, term.summed | rule2))
-        term = inline_single_terms(term)
+    for sign, node in flatten_sum(st.rhs):
+        term = low.term(node, held, sign)
         if term.coef != 0:
             terms.append(term)
         else:  # a zero term still tells the sizes of the left-hand indices it carries
@@ -289,264 +254,3 @@ def _own_ranges(terms: tuple[Term, ...], lhs: tuple[str, ...], declared: set[str
         seen |= t.summed
         out.append(rename_term(t, mapping))
     return Sum(tuple(out)), tuple(aliases)
-
-
-def _settle(term: Term) -> None:
-    """Compute the ``free`` indices of every term and sum inside, innermost first: asked of
-    the outer term alone, each level would ask the next (``sum[]`` nested 40 deep is 80
-    levels of Python calls)."""
-    order: list[Term | Sum] = []
-    stack: list[Term | Sum] = [term]
-    while stack:
-        node = stack.pop()
-        order.append(node)
-        if isinstance(node, Term):
-            stack += [s for f in node.factors for s in children(f)]
-        else:
-            stack += node.terms
-    for node in reversed(order):
-        node.free  # noqa: B018 - cached on the node
-
-
-def inline_single_terms(term: Term) -> Term:
-    """Merge every factor that is a one-term sum into the term that holds it.
-
-    Valid because bound names are unique inside a top-level term (see ``freshen``).
-    """
-    coef = term.coef
-    factors: list[Factor] = []
-    summed = set(term.summed)
-    for f in term.factors:
-        if isinstance(f, Sum) and len(f.terms) == 1:
-            inner = inline_single_terms(f.terms[0])
-            coef *= inner.coef
-            factors += inner.factors
-            summed |= inner.summed
-        elif isinstance(f, Sum) and not f.terms:
-            return Term(0.0, (), frozenset())
-        elif isinstance(f, (Call, Power, Sum)):
-            factors.append(map_factor_sums(
-                f, lambda s: Sum(tuple(inline_single_terms(t) for t in s.terms))))
-        else:
-            factors.append(f)
-    return Term(coef, tuple(factors), frozenset(summed))
-
-
-def _flatten_sum(node: SExpr, sign: float = 1.0) -> list[tuple[float, SExpr]]:
-    """The signed top-level operands of ``+`` and ``-`` (iterative: no deep recursion)."""
-    out: list[tuple[float, SExpr]] = []
-    stack: list[tuple[float, SExpr]] = [(sign, node)]
-    while stack:
-        s, n = stack.pop()
-        if isinstance(n, SBinary) and n.op in "+-":
-            stack.append((s if n.op == "+" else -s, n.right))
-            stack.append((s, n.left))
-        elif isinstance(n, SNeg):
-            stack.append((-s, n.operand))
-        else:
-            out.append((s, n))
-    return out
-
-
-def _flatten_product(node: SExpr) -> tuple[float, list[tuple[SExpr, bool]]]:
-    """Coefficient sign and the factors of a product; ``True`` marks a divisor.
-
-    A divisor is one factor however it is built: ``a / (b c)`` is ``a (b c)^-1``.
-    """
-    sign = 1.0
-    factors: list[tuple[SExpr, bool]] = []
-    stack: list[tuple[SExpr, bool]] = [(node, False)]
-    while stack:
-        n, inverse = stack.pop()
-        if isinstance(n, SBinary) and n.op == "*" and not inverse:
-            stack += [(n.right, False), (n.left, False)]
-        elif isinstance(n, SBinary) and n.op == "/" and not inverse:
-            stack += [(n.right, True), (n.left, False)]
-        elif isinstance(n, SNeg):
-            sign = -sign
-            stack.append((n.operand, inverse))
-        else:
-            factors.append((n, inverse))
-    return sign, factors
-
-
-def _summed_by(node: SExpr, index: str) -> SSumOver | SReduce | None:
-    """The first ``sum[...]`` (or reduction, ``max[...]``) in ``node``, in reading order,
-    that sums ``index`` away, if any."""
-    found = _first(node, lambda n: index in _binds(n))
-    assert found is None or isinstance(found, (SSumOver, SReduce))  # the nodes that bind
-    return found
-
-
-def _first(node: SExpr, test: Callable[[SExpr], bool]) -> SExpr | None:
-    """The first node of ``node``'s tree, in reading order, that passes ``test``."""
-    stack = [node]
-    while stack:  # iterative: the text may nest deeply
-        n = stack.pop()
-        if test(n):
-            return n
-        stack += reversed(_children(n))
-    return None
-
-
-def _binds(node: SExpr) -> tuple[str, ...]:
-    """The indices a node sums or reduces away: ``sum[j]``'s, ``max[j]``'s; none for a
-    function that keeps them (``softmax``, ``inv``) or any other node."""
-    if isinstance(node, SSumOver) or (isinstance(node, SReduce) and node.fn not in KEEPING):
-        return node.indices
-    return ()
-
-
-def _children(node: SExpr) -> tuple[SExpr, ...]:
-    if isinstance(node, SBinary):
-        return (node.left, node.right)
-    if isinstance(node, SNeg):
-        return (node.operand,)
-    if isinstance(node, SPow):
-        return (node.base, node.exponent)
-    if isinstance(node, SCall):
-        return (node.arg,)
-    if isinstance(node, (SSumOver, SReduce)):
-        return (node.body,)
-    return ()
-
-
-class _Lowering:
-    def __init__(self, declared: frozenset[str] = frozenset()) -> None:
-        self._occurs: dict[int, frozenset[str]] = {}
-        self.declared = declared  # index names an input declaration sizes
-
-    def occurs(self, node: SExpr) -> frozenset[str]:
-        """Indices written inside a node (those bound by an inner ``sum[]`` excluded).
-
-        Iterative, and memoised per node: a long flat sum is a deep tree.
-        """
-        memo = self._occurs
-        stack: list[tuple[SExpr, bool]] = [(node, False)]
-        while stack:
-            n, ready = stack.pop()
-            if id(n) in memo:
-                continue
-            kids = _children(n)
-            if not ready and any(id(k) not in memo for k in kids):
-                stack.append((n, True))
-                stack += [(k, False) for k in kids if id(k) not in memo]
-                continue
-            if isinstance(n, STensor):
-                found = frozenset(n.names)
-            elif isinstance(n, SDelta):
-                found = frozenset(i for s in n.indices for i in sub_names(s))
-            else:
-                found = frozenset().union(*(memo[id(k)] for k in kids))
-                found -= frozenset(_binds(n))
-            memo[id(n)] = found
-        return memo[id(node)]
-
-    def sum(self, node: SExpr, held: frozenset[str]) -> Sum:
-        terms = [self.product(n, held, s) for s, n in _flatten_sum(node)]
-        return Sum(tuple(t for t in terms if t.coef != 0))
-
-    def product(self, node: SExpr, held: frozenset[str], sign: float) -> Term:
-        neg, parts = _flatten_product(node)
-        coef = sign * neg
-        seen: dict[str, int] = {}
-        for n, _inverse in parts:
-            for i in self.occurs(n):
-                seen[i] = seen.get(i, 0) + 1
-        contracted = frozenset(i for i, c in seen.items() if c >= 2 and i not in held)
-        inner = held | contracted
-        factors: list[Factor] = []
-        for n, inverse in parts:
-            if isinstance(n, SNumber):
-                if inverse and n.value == 0:
-                    raise ProgramError(f"division by the constant 0 at {n.pos}")
-                coef *= 1.0 / n.value if inverse else n.value
-                continue
-            factor = self.factor(n, inner)
-            factors.append(Power(as_sum(factor), const(-1.0)) if inverse else factor)
-        return Term(coef, tuple(factors), contracted)
-
-    def factor(self, node: SExpr, held: frozenset[str]) -> Factor:
-        if isinstance(node, STensor):
-            return access(node.name, node.indices or ())
-        if isinstance(node, SDelta):
-            if len(node.indices) != 2:
-                raise ProgramError(
-                    f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}"
-                )
-            a, b = node.indices
-            if isinstance(a, str) and isinstance(b, str):
-                return Delta(a, b)
-            if isinstance(a, str) and not isinstance(b, str):
-                return Shift(a, b)
-            if isinstance(b, str) and not isinstance(a, str):
-                return Shift(b, a)
-            raise ProgramError(f"delta at {node.pos} ties two expressions; one of its "
-                               "subscripts must be an index name: delta[p, i+k]")
-        if isinstance(node, SCall) and node.fn in REDUCTIONS:
-            axes = "i,j" if node.fn in MATRIX else "j"
-            raise ProgramError(
-                f"{node.fn}() at {node.pos} needs the axes it runs along: write "
-                f"{node.fn}[{axes}](...) (SPEC §7)")
-        if isinstance(node, SCall):
-            if node.fn not in FUNCTIONS:
-                known = ", ".join(sorted(FUNCTIONS))
-                raise ProgramError(
-                    f"unknown function {node.fn}() at {node.pos}; known functions: {known} "
-                    f"(for a product write {node.fn} * (...))"
-                )
-            return Call(node.fn, self.sum(node.arg, held))
-        if isinstance(node, SPow):
-            base, exponent = self.sum(node.base, held), self.sum(node.exponent, held)
-            e = const_value(exponent)
-            if const_value(base) == 0 and e is not None and e < 0:
-                raise ProgramError(f"0^({format_number(e)}) at {node.pos} divides by the "
-                                   "constant 0")
-            return Power(base, exponent)
-        if isinstance(node, SSumOver):
-            indices = node.indices
-            body_indices = self.occurs(node.body)
-            for k, i in enumerate(indices):
-                if i in indices[:k]:
-                    raise ProgramError(f"sum[] names index {i} twice at {node.pos}")
-                if i not in body_indices and i not in self.declared:
-                    raise ProgramError(f"sum[{i}] at {node.pos} sums over index {i}, "
-                                       "which its body does not have (and no input "
-                                       "declaration sizes)")
-                if i in held:
-                    raise ProgramError(
-                        f"sum[{i}] at {node.pos} sums over index {i}, which is already "
-                        "held outside (a left-hand index or summed by an enclosing product)"
-                    )
-            body = self.sum(node.body, held | frozenset(indices))
-            return Sum((Term(1.0, (body,), frozenset(indices)),))
-        if isinstance(node, SReduce):
-            return self.reduce(node, held)
-        # A parenthesised sum or product used as one factor.
-        return self.sum(node, held)
-
-    def reduce(self, node: SReduce, held: frozenset[str]) -> Reduce:
-        """``max[j](e)``, ``inv[i,j](e)``, ...: the bracketed indices are held while ``e`` is
-        lowered; a reducing function may not name an index held outside (a keeping one
-        may: in ``x[i] = inv[i,j](A[i,j]) b[j]`` both are)."""
-        fn, indices = node.fn, node.indices
-        if fn in MATRIX and len(indices) != 2:
-            raise ProgramError(f"{fn}[] at {node.pos} names {len(indices)} ind"
-                               f"{'ex' if len(indices) == 1 else 'ices'}; a matrix function "
-                               f"takes two, the rows and the columns: {fn}[i,j](...)")
-        if not indices:
-            raise ProgramError(f"{fn}[] at {node.pos} names no index to run along")
-        body_indices = self.occurs(node.body)
-        for k, i in enumerate(indices):
-            if i in indices[:k]:
-                raise ProgramError(f"{fn}[] names index {i} twice at {node.pos}"
-                                   + ("; a matrix function takes two different indices of "
-                                      "equal size" if fn in MATRIX else ""))
-            if i not in body_indices:
-                raise ProgramError(f"{fn}[{','.join(indices)}] at {node.pos} runs along index "
-                                   f"{i}, which its argument does not have")
-            if i in held and fn not in KEEPING:
-                raise ProgramError(
-                    f"{fn}[{i}] at {node.pos} reduces index {i}, which is already held "
-                    "outside (a left-hand index or summed by an enclosing product)")
-        return Reduce(fn, indices, self.sum(node.body, held | frozenset(indices)), fn in KEEPING)

@@ -1,7 +1,10 @@
 """Functions of whole axes (SPEC §7): one registry entry each, its value beside its
-derivative, as ``functions.py`` has for elementwise functions.
+derivative, as ``functions.py`` has for elementwise functions. The entry is the only list:
+the grammar's reserved words, the syntax-error hints, the CLI help, the LaTeX and the
+checks of the language and the back end all read ``REDUCERS``, so adding a function is one
+entry (``REDUCERS["sumsq"] = Reduction(...)``, even after programs were parsed).
 
-The value is a kernel of ``backend/kernels.py`` run along trailing axes. The derivative
+The value is a kernel (``kernels.py``) run along trailing axes. The derivative
 takes the factor ``f = fn[indices](arg)``, the derivative ``darg`` of its argument and a
 source of fresh index names, and returns ``df`` as an IR sum, written with the forward
 value itself (``Y`` for ``inv``, ``s`` for ``softmax``) so that it is computed once
@@ -21,21 +24,11 @@ value itself (``Y`` for ``inv``, ``s`` for ``softmax``) so that it is computed o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any
 
-from ..ir import (
-    KEEPING,
-    MATRIX,
-    REDUCTIONS,
-    Factor,
-    Reduce,
-    Sum,
-    Term,
-    rename_factor,
-    rename_term,
-)
+from ..ir import Factor, Reduce, Sum, Term, rename_factor, rename_term
 from . import kernels
 
 Array = Any
@@ -44,24 +37,52 @@ Fresh = Callable[[tuple[str, ...]], tuple[str, ...]]  # fresh copies of these in
 
 @dataclass(frozen=True)
 class Reduction:
-    """One function of whole axes: its kernel, its derivative, what it is."""
+    """One function of whole axes: its kernel, its derivative, what it is.
+
+    ``kernel(x, axes, xp)`` runs along the trailing ``axes`` of ``x`` (a plain ``def`` that
+    uses only its arguments: exported code copies its source). ``derivative(f, darg,
+    fresh)`` returns ``df`` as an IR sum (``weighted`` writes the usual
+    ``sum_j w[j] de[j]``). ``keeps``: the value keeps the bracketed axes (``softmax``);
+    otherwise they are reduced away. ``matrix``: it takes two axes of equal size.
+    ``latex(sub, arg)`` writes it in LaTeX, ``\\operatorname{name}_{sub}(arg)`` if not
+    given. ``doc`` is its one-line help (the CLI help, the syntax-error hints).
+    """
 
     name: str
     kernel: Callable[[Array, tuple[int, ...], Any], Array]
     derivative: Callable[[Reduce, Sum, Fresh], Sum]
     doc: str
+    keeps: bool = False
+    matrix: bool = False
+    latex: Callable[[str, str], str] | None = None
 
     @property
-    def keeps(self) -> bool:
-        return self.name in KEEPING
+    def usage(self) -> str:
+        """How it is written: ``max[j](e)``, ``inv[i,j](e)``."""
+        return f"{self.name}[{'i,j' if self.matrix else 'j'}](e)"
 
-    @property
-    def matrix(self) -> bool:
-        return self.name in MATRIX
+    def to_latex(self, sub: str, arg: str) -> str:
+        if self.latex is not None:
+            return self.latex(sub, arg)
+        return f"\\operatorname{{{self.name}}}_{{{sub}}}\\left({arg}\\right)"
 
 
-def _weighted(weight: tuple[Factor, ...], darg: Sum, bound: tuple[str, ...],
-              coef: float = 1.0) -> Sum:
+def _operator(command: str) -> Callable[[str, str], str]:
+    """LaTeX with a command of its own: ``\\max_{j}\\left(...\\right)``."""
+    return lambda sub, arg: f"{command}_{{{sub}}}\\left({arg}\\right)"
+
+
+def _of_matrix(command: str) -> Callable[[str, str], str]:
+    """LaTeX of a scalar function of a matrix: ``\\det_{ij}\\left[...\\right]``."""
+    return lambda sub, arg: f"{command}_{{{sub}}}\\left[{arg}\\right]"
+
+
+def _inverse_latex(sub: str, arg: str) -> str:
+    return f"\\left[{arg}\\right]^{{-1}}_{{{sub}}}"
+
+
+def weighted(weight: tuple[Factor, ...], darg: Sum, bound: tuple[str, ...],
+             coef: float = 1.0) -> Sum:
     """``coef * sum_bound weight * darg``: the indices the function bound are summed now."""
     return Sum(tuple(Term(coef * u.coef, weight + u.factors, u.summed | frozenset(bound),
                           u.extents) for u in darg.terms))
@@ -86,7 +107,7 @@ def _extreme(weights: str) -> Callable[[Reduce, Sum, Fresh], Sum]:
     not: the argument written again may add its terms in another order and miss ``m`` by
     an ulp everywhere, giving 0/0."""
     def derivative(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-        return _weighted((Reduce(weights, f.indices, f.arg, keeps=True),), darg, f.indices)
+        return weighted((Reduce(weights, f.indices, f.arg, keeps=True),), darg, f.indices)
 
     return derivative
 
@@ -97,7 +118,7 @@ def _flat(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 
 
 def _logsumexp(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-    return _weighted((Reduce("softmax", f.indices, f.arg, keeps=True),), darg, f.indices)
+    return weighted((Reduce("softmax", f.indices, f.arg, keeps=True),), darg, f.indices)
 
 
 def _softmax(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
@@ -105,7 +126,7 @@ def _softmax(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
     mapping = dict(zip(f.indices, others))
     f_k = rename_factor(f, mapping)
     spread = Sum(tuple(rename_term(u, mapping) for u in darg.terms))
-    return Sum(_weighted((f,), darg, ()).terms + _weighted((f, f_k), spread, others, -1.0).terms)
+    return Sum(weighted((f,), darg, ()).terms + weighted((f, f_k), spread, others, -1.0).terms)
 
 
 def _inv(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
@@ -114,7 +135,7 @@ def _inv(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
     left = rename_factor(f, {j: a})
     right = rename_factor(f, {i: b})
     spread = Sum(tuple(rename_term(u, {i: a, j: b}) for u in darg.terms))
-    return _weighted((left, right), spread, (a, b), -1.0)
+    return weighted((left, right), spread, (a, b), -1.0)
 
 
 def _inverse_transposed(f: Reduce) -> Factor:
@@ -124,35 +145,67 @@ def _inverse_transposed(f: Reduce) -> Factor:
 
 
 def _logdet(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-    return _weighted((_inverse_transposed(f),), darg, f.indices)
+    return weighted((_inverse_transposed(f),), darg, f.indices)
 
 
 def _det(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-    return _weighted((_renamed(f, fresh), _inverse_transposed(f)), darg, f.indices)
+    return weighted((_renamed(f, fresh), _inverse_transposed(f)), darg, f.indices)
 
 
 _TABLE = [
     Reduction("max", kernels.max_over, _extreme("hardmax"),
-              "largest value over the axes; the derivative is shared equally among ties"),
+              "largest value over the axes; the derivative is shared equally among ties",
+              latex=_operator("\\max")),
     Reduction("min", kernels.min_over, _extreme("hardmin"),
-              "smallest value over the axes; the derivative is shared equally among ties"),
+              "smallest value over the axes; the derivative is shared equally among ties",
+              latex=_operator("\\min")),
     Reduction("hardmax", kernels.hardmax, _flat,
               "1/count where the argument is largest over the axes, 0 elsewhere (max's "
-              "derivative); keeps the axes"),
+              "derivative); keeps the axes", keeps=True),
     Reduction("hardmin", kernels.hardmin, _flat,
               "1/count where the argument is smallest over the axes, 0 elsewhere (min's "
-              "derivative); keeps the axes"),
+              "derivative); keeps the axes", keeps=True),
     Reduction("logsumexp", kernels.logsumexp, _logsumexp,
               "log sum exp over the axes, stable at any magnitude; derivative softmax"),
     Reduction("softmax", kernels.softmax, _softmax,
-              "exp(e_j) / sum_k exp(e_k) over the axes, stable; keeps the axes"),
+              "exp(e_j) / sum_k exp(e_k) over the axes, stable; keeps the axes", keeps=True),
     Reduction("inv", kernels.inv, _inv,
               "matrix inverse over two axes of equal size; keeps them; run as a solve "
-              "where it is only contracted"),
-    Reduction("det", kernels.det, _det, "determinant over two axes of equal size"),
+              "where it is only contracted", keeps=True, matrix=True, latex=_inverse_latex),
+    Reduction("det", kernels.det, _det, "determinant over two axes of equal size",
+              matrix=True, latex=_of_matrix("\\det")),
     Reduction("logdet", kernels.logdet, _logdet,
-              "log |det| over two axes of equal size, from slogdet"),
+              "log |det| over two axes of equal size, from slogdet", matrix=True,
+              latex=_of_matrix("\\log\\det")),
 ]
 
 REDUCERS: dict[str, Reduction] = {r.name: r for r in _TABLE}
-assert tuple(REDUCERS) == REDUCTIONS
+
+
+class _Names(Set[str]):
+    """The names of the entries of ``REDUCERS`` that pass a test, read at each use: an entry
+    registered later is among them."""
+
+    def __init__(self, test: Callable[[Reduction], bool], words: tuple[str, ...] = ()):
+        self._test, self._words = test, words
+
+    def __contains__(self, name: object) -> bool:
+        entry = REDUCERS.get(name) if isinstance(name, str) else None
+        return name in self._words or (entry is not None and self._test(entry))
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._words
+        yield from (n for n, r in REDUCERS.items() if self._test(r) and n not in self._words)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+#: Every function of whole axes.
+REDUCTIONS: Set[str] = _Names(lambda r: True)
+#: Those that keep their bracketed indices (the value has those axes).
+KEEPING: Set[str] = _Names(lambda r: r.keeps)
+#: Those that take a matrix: two indices of equal size.
+MATRIX: Set[str] = _Names(lambda r: r.matrix)
+#: The words of the language that can name neither a tensor nor an index.
+RESERVED: Set[str] = _Names(lambda r: True, ("delta", "sum", "input"))

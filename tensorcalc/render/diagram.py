@@ -4,7 +4,8 @@ Each top-level term of a statement is one panel, drawn as tensorgrad draws a pro
 
 * every factor that is not a delta is a **node**: a tensor is labelled with its name, a
   function of a sum with the function (``tanh``), a power with ``(.)^2`` (``1/(.)`` for
-  a division), a parenthesised sum with ``(+)``; hovering shows the factor in full;
+  a division), a parenthesised sum with ``(+)``, a shifted delta as written
+  (``delta[p,i+1]``); hovering shows the factor in full;
 * an index carried by exactly two places is one line between them: an **edge** between
   two nodes where the term sums it (a contraction), a **leg** from a node to its label
   at the panel's border where it is free;
@@ -27,11 +28,25 @@ its meaning as attributes (``class``, ``data-name``, ``data-index``, ``data-from
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from ..ir import Call, Delta, Factor, Power, Reduce, Ref, Statement, Sum, Term, const_value
+from ..ir import (
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Reduce,
+    Ref,
+    Shift,
+    Statement,
+    Sum,
+    Term,
+    const_value,
+    subscript_text,
+    unknown_kind,
+)
 from .printing import format_number, format_statement
 
 PANEL_WIDTH = 420
@@ -97,30 +112,64 @@ def _panel(name: str, k: int, t: Term, top: float) -> str:
     if t.summed:
         caption += f"   summed: {', '.join(sorted(t.summed))}"
     out.append(_text(8, top + 16, caption, "title"))
+    places, angle = _node_places(len(nodes), cx, cy)
+    uses, members = _index_lines(t, nodes, deltas)
+    _outer_places(places, angle, uses, members, t.free, len(nodes), cx, cy)
+    out += _lines(t, places, uses, members, cx, cy)
+    for n, f in enumerate(nodes):
+        p = places[f"n{n}"]
+        out.append(f'<g class="node" data-id="n{n}" data-name={quoteattr(_label(f))} '
+                   f'data-indices={quoteattr(",".join(_indices(f)))}>'
+                   f"<title>{escape(_full_text(f))}</title>"
+                   + _box(p, _label(f))
+                   + _text(p.x, p.y + 4, _label(f), anchor="middle") + "</g>")
+    for i in t.free:
+        p = places[f"o:{i}"]
+        # the label just beyond the end of its line, away from the centre
+        dx, dy = p.x - cx, p.y - cy
+        norm = math.hypot(dx, dy) or 1.0
+        lx, ly = p.x + 12 * dx / norm, p.y + 12 * dy / norm
+        out.append(f'<g class="open" data-index={quoteattr(i)} data-id={quoteattr(p.id)}>'
+                   + _text(lx, ly + 4, i, anchor="middle") + "</g>")
+    out.append("</g>")
+    return "".join(out)
 
+
+def _node_places(count: int, cx: float, cy: float
+                 ) -> tuple[dict[str, _Place], dict[str, float]]:
+    """The nodes on a circle, in the order of the factors, with the angle of each."""
     places: dict[str, _Place] = {}
     angle: dict[str, float] = {}
-    for n in range(len(nodes)):
-        a = -math.pi / 2 + 2 * math.pi * n / len(nodes)
-        r = RING if len(nodes) > 1 else 0.0
+    for n in range(count):
+        a = -math.pi / 2 + 2 * math.pi * n / count
+        r = RING if count > 1 else 0.0
         places[f"n{n}"] = _Place(f"n{n}", cx + r * math.cos(a), cy + r * math.sin(a))
         angle[f"n{n}"] = a
+    return places, angle
 
-    # Each index, joined with those a delta equates to it, is one line or one junction.
+
+def _index_lines(t: Term, nodes: Sequence[Factor], deltas: list[Delta]
+                 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Each index, joined with those a delta equates to it, is one line or one junction:
+    by the representative of each, the nodes that use it and the index names it joins."""
     group = _delta_groups(deltas)
     uses: dict[str, list[str]] = {}
     for n, f in enumerate(nodes):
         for i in _indices(f):
             uses.setdefault(group.get(i, i), []).append(f"n{n}")
-    free = list(t.free)
     members: dict[str, list[str]] = {}
-    for i in free + sorted(t.summed) + [d for pair in deltas for d in (pair.i, pair.j)]:
+    for i in list(t.free) + sorted(t.summed) + [d for pair in deltas for d in (pair.i, pair.j)]:
         root = group.get(i, i)
         if i not in members.setdefault(root, []):
             members[root].append(i)
+    return uses, members
 
-    # Outer places: open ends (and the end of an axis summed on one node alone) sit outside
-    # the first node of their line; open ends of lines with no node, along the bottom.
+
+def _outer_places(places: dict[str, _Place], angle: dict[str, float],
+                  uses: dict[str, list[str]], members: dict[str, list[str]],
+                  free: tuple[str, ...], count: int, cx: float, cy: float) -> None:
+    """Open ends (and the end of an axis summed on one node alone) sit outside the first
+    node of their line; open ends of lines with no node, along the bottom."""
     outward: dict[str, list[str]] = {}
     loose: list[str] = []
     for root, names in members.items():
@@ -134,7 +183,7 @@ def _panel(name: str, k: int, t: Term, top: float) -> str:
             else:
                 loose.append(o)
     for node, ids in outward.items():
-        many = len(nodes) > 1
+        many = count > 1
         step = 0.5 if many else 2 * math.pi / len(ids)
         for m, o in enumerate(ids):
             a = (angle[node] if many else -math.pi / 2) + step * (m - (len(ids) - 1) / 2)
@@ -142,13 +191,17 @@ def _panel(name: str, k: int, t: Term, top: float) -> str:
             places[o] = _Place(o, cx + r * math.cos(a), cy + r * math.sin(a))
     for m, o in enumerate(loose):
         x = cx + 120 * (m - (len(loose) - 1) / 2)
-        places[o] = _Place(o, x, cy + OUTER if nodes else cy)
+        places[o] = _Place(o, x, cy + OUTER if count else cy)
 
+
+def _lines(t: Term, places: dict[str, _Place], uses: dict[str, list[str]],
+           members: dict[str, list[str]], cx: float, cy: float) -> list[str]:
+    """Each index's line between its two places, or its lines from a junction."""
     lines: list[str] = []
     pair_count: dict[tuple[str, str], int] = {}
     junctions: list[tuple[float, float]] = []
     for root, names in members.items():
-        ends = list(uses.get(root, [])) + [f"o:{i}" for i in names if i in free]
+        ends = list(uses.get(root, [])) + [f"o:{i}" for i in names if i in t.free]
         if f"s:{root}" in places:
             ends.append(f"s:{root}")
             p = places[f"s:{root}"]
@@ -173,25 +226,7 @@ def _panel(name: str, k: int, t: Term, top: float) -> str:
                          f'data-id={quoteattr(junction.id)} cx="{jx:.1f}" cy="{jy:.1f}" r="3.5"/>')
             for e in ends:
                 lines.append(_line(kind, label, junction, places[e], 0, cx, cy))
-    out += lines
-
-    for n, f in enumerate(nodes):
-        p = places[f"n{n}"]
-        out.append(f'<g class="node" data-id="n{n}" data-name={quoteattr(_label(f))} '
-                   f'data-indices={quoteattr(",".join(_indices(f)))}>'
-                   f"<title>{escape(_full_text(f))}</title>"
-                   + _box(p, _label(f))
-                   + _text(p.x, p.y + 4, _label(f), anchor="middle") + "</g>")
-    for i in free:
-        p = places[f"o:{i}"]
-        # the label just beyond the end of its line, away from the centre
-        dx, dy = p.x - cx, p.y - cy
-        norm = math.hypot(dx, dy) or 1.0
-        lx, ly = p.x + 12 * dx / norm, p.y + 12 * dy / norm
-        out.append(f'<g class="open" data-index={quoteattr(i)} data-id={quoteattr(p.id)}>'
-                   + _text(lx, ly + 4, i, anchor="middle") + "</g>")
-    out.append("</g>")
-    return "".join(out)
+    return lines
 
 
 def _line(kind: str, label: str, a: _Place, b: _Place, bend: int, cx: float, cy: float) -> str:
@@ -254,12 +289,18 @@ def _delta_groups(deltas: list[Delta]) -> dict[str, str]:
 
 def _indices(f: Factor) -> tuple[str, ...]:
     """The index uses a node has: a tensor's as written (a diagonal uses one twice)."""
-    return f.indices if isinstance(f, Ref) else f.free
+    if isinstance(f, Ref):
+        return f.indices
+    if isinstance(f, (Shift, Call, Reduce, Power, Sum)):
+        return f.free
+    unknown_kind(f)
 
 
 def _label(f: Factor) -> str:
     if isinstance(f, Ref):
         return f.name
+    if isinstance(f, Shift):  # a delta that ties an index to arithmetic: not a plain wire
+        return f"delta[{f.i},{subscript_text(f.sub)}]"
     if isinstance(f, Call):
         return f.fn
     if isinstance(f, Reduce):
@@ -269,7 +310,9 @@ def _label(f: Factor) -> str:
         if n == -1:
             return "1/(.)"
         return f"(.)^{format_number(n)}" if n is not None else "(.)^(.)"
-    return "(+)"
+    if isinstance(f, Sum):
+        return "(+)"
+    unknown_kind(f)
 
 
 def _full_text(f: Factor) -> str:

@@ -34,7 +34,10 @@ from ..ir import (
     const_value,
     freshen,
     subscript_text,
+    unknown_kind,
 )
+from ..ops.functions import FUNCTIONS
+from ..ops.reductions import REDUCERS
 
 
 def format_number(value: float) -> str:
@@ -191,11 +194,12 @@ class _Printer:
             if self.latex:
                 return f"{{{base}}}^{{{exponent}}}"
             return f"{base}^{exponent}"
-        assert isinstance(f, Sum)
-        if as_operand:
-            return self.operand(f, held)
-        text = self.sum(f, held)
-        return f"\\left({text}\\right)" if self.latex else f"({text})"
+        if isinstance(f, Sum):
+            if as_operand:
+                return self.operand(f, held)
+            text = self.sum(f, held)
+            return f"\\left({text}\\right)" if self.latex else f"({text})"
+        unknown_kind(f)
 
     def operand(self, s: Sum, held: frozenset[str], exponent: bool = False) -> str:
         """A sum printed where only an atom may stand (a power's base or exponent)."""
@@ -252,8 +256,6 @@ def _ends_with_bare_name(text: str) -> bool:
 
 # --- LaTeX pieces ---------------------------------------------------------------------
 
-_LATEX_OPERATORS = {"exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh"}
-
 # What a derivative is of: the result's name and its indices, then each input it was
 # derived by, with the result axes that input added (see ``Program.latex``).
 Derivative = tuple[Ref, tuple[Ref, ...]]
@@ -292,30 +294,13 @@ def latex_ref(name: str, indices: tuple[str, ...]) -> str:
 
 
 def _latex_call(fn: str, arg: str) -> str:
-    if fn == "sqrt":
-        return f"\\sqrt{{{arg}}}"
-    if fn == "abs":
-        return f"\\left|{arg}\\right|"
-    if fn == "sigmoid":
-        name = "\\sigma"
-    elif fn in _LATEX_OPERATORS:
-        name = f"\\{fn}"
-    else:
-        name = f"\\operatorname{{{fn}}}"
-    return f"{name}\\left({arg}\\right)"
+    return FUNCTIONS[fn].to_latex(arg)
 
 
 def _latex_reduce(fn: str, indices: tuple[str, ...], arg: str) -> str:
     """``\\max_{j} (...)``, ``\\log\\det_{ij} [...]``, ``[...]^{-1}_{ij}``: the subscript
-    names the axes the function runs along."""
-    sub = latex_indices(indices)
-    if fn == "inv":
-        return f"\\left[{arg}\\right]^{{-1}}_{{{sub}}}"
-    if fn in ("det", "logdet"):
-        name = "\\det" if fn == "det" else "\\log\\det"
-        return f"{name}_{{{sub}}}\\left[{arg}\\right]"
-    name = f"\\{fn}" if fn in ("max", "min") else f"\\operatorname{{{fn}}}"
-    return f"{name}_{{{sub}}}\\left({arg}\\right)"
+    names the axes the function runs along (each entry of ``REDUCERS`` writes its own)."""
+    return REDUCERS[fn].to_latex(latex_indices(indices), arg)
 
 
 def _latex_number(value: float) -> str:

@@ -9,37 +9,25 @@ their header is checked against the memory limit; ``-o`` writes exactly the path
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
-from collections.abc import Iterator, Sequence
+import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..api import compile
-from ..backend.plan import (
-    CallOperand,
-    DeltaOperand,
-    GroupOperand,
-    MaskOperand,
-    Operand,
-    PowerOperand,
-    ReduceOperand,
-    RefOperand,
-    ScatterOperand,
-    SolveOperand,
-    SumPlan,
-    nested_sums,
-)
 from ..derivatives import derive
 from ..errors import InputError, MemoryLimitError, TensorCalcError
-from ..ir import Affine, Gather, Subscript, statement_refs, sub_names, subscript_text
-from ..limits import check_size
+from ..ops.functions import FUNCTIONS
+from ..ops.reductions import REDUCERS
 from ..program import Program
 from .check import difference_columns
+from .einsums import labelled_einsums
 from .explain import explain
-from .files import load_npy, load_npz, open_regular, reason, write_npy, write_text
+from .files import open_regular, reason, write_npy, write_text
+from .inputs import arithmetic_sizes, given_sizes, inputs
 
 EXIT_BAD_INPUT = 2
 EXIT_DISAGREE = 1
@@ -107,55 +95,82 @@ def _tolerance(text: str) -> float:
     return value
 
 
+def _functions_help() -> str:
+    """The functions the language knows, each with its help: read from the registries, so
+    that a registered function is listed."""
+    def rows(entries: list[tuple[str, str]]) -> list[str]:
+        width = max((len(u) for u, _ in entries), default=0)
+        return [textwrap.fill(doc, 88, initial_indent=f"  {u:<{width}}  ",
+                              subsequent_indent=" " * (width + 4)) for u, doc in entries]
+
+    elementwise = rows([(f"{n}(e)", f.doc) for n, f in FUNCTIONS.items()])
+    axes = rows([(r.usage, r.doc) for r in REDUCERS.values()])
+    return "\n".join(["elementwise functions:", *elementwise, "",
+                      "functions of whole axes (f[i,j](e): of a matrix along i and j):", *axes])
+
+
+def _program_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("program", nargs="?", help="the program text (or use -f FILE)")
+    p.add_argument("-f", "--file", help="read the program from FILE")
+    p.add_argument("--of", help="the statement to use (default: the last one)")
+
+
+def _input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", action="append", default=[],
+                   metavar="NAME=FILE.npy|FILE.npz",
+                   help="an input array from a .npy file, or the arrays of a .npz archive "
+                        "(its keys are the names; keys that are not inputs of the program "
+                        "are ignored); regular files only; repeatable")
+    p.add_argument("--size", action="append", default=[], metavar="i=3,k=4",
+                   help="axis sizes for the inputs that are not given, which are drawn at "
+                        "random (uniform in [0.5, 1.5), so log, sqrt and division are "
+                        "defined); sizes that loaded arrays give need not be repeated; "
+                        "subject to the memory limit (TENSORCALC_MEMORY_LIMIT)")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed for random inputs and for the entries check samples "
+                        "(a whole number >= 0; default 0)")
+
+
 def _parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="tensorcalc",
         description="Symbolic tensor calculus in index notation: evaluate programs, "
                     "derive them symbolically, and check derivatives numerically. Besides "
                     "elementwise functions (tanh(e), ...) the language has functions of whole "
-                    "axes: max[j](e), min[j](e), hardmax[j](e) and hardmin[j](e) (their "
-                    "derivatives), logsumexp[j](e), softmax[j](e), and the "
-                    "matrix functions inv[i,j](e), det[i,j](e), logdet[i,j](e). Subscripts may "
-                    "be affine in indices (x[i+k], x[2*i+k], x[i-1]: convolutions, strides, "
-                    "differences) or integer index arrays (E[t[n],j]: gathers).",
-        epilog="\n\n".join(_EXAMPLES.values()),
+                    "axes (max[j](e), softmax[j](e), inv[i,j](e), ...: all are listed below). "
+                    "Subscripts may be affine in indices (x[i+k], x[2*i+k], x[i-1]: "
+                    "convolutions, strides, differences) or integer index arrays (E[t[n],j]: "
+                    "gathers).",
+        epilog="\n\n".join([_functions_help(), *_EXAMPLES.values()]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = top.add_subparsers(dest="command", metavar="{eval,derive,explain,check}")
     sub.required = True
+    _eval_command(sub)
+    _derive_command(sub)
+    _explain_command(sub)
+    _check_command(sub)
+    return top
 
-    def program_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("program", nargs="?", help="the program text (or use -f FILE)")
-        p.add_argument("-f", "--file", help="read the program from FILE")
-        p.add_argument("--of", help="the statement to use (default: the last one)")
 
-    def input_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-i", "--input", action="append", default=[],
-                       metavar="NAME=FILE.npy|FILE.npz",
-                       help="an input array from a .npy file, or the arrays of a .npz archive "
-                            "(its keys are the names; keys that are not inputs of the program "
-                            "are ignored); regular files only; repeatable")
-        p.add_argument("--size", action="append", default=[], metavar="i=3,k=4",
-                       help="axis sizes for the inputs that are not given, which are drawn at "
-                            "random (uniform in [0.5, 1.5), so log, sqrt and division are "
-                            "defined); sizes that loaded arrays give need not be repeated; "
-                            "subject to the memory limit (TENSORCALC_MEMORY_LIMIT)")
-        p.add_argument("--seed", type=_seed, default=0,
-                       help="seed for random inputs and for the entries check samples "
-                            "(a whole number >= 0; default 0)")
+Commands = Any  # argparse's private _SubParsersAction
 
+
+def _eval_command(sub: Commands) -> None:
     e = sub.add_parser("eval", help="evaluate a program",
                        epilog=_FILES_NOTE + "\n\n" + _EXAMPLES["eval"],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    program_args(e)
-    input_args(e)
+    _program_args(e)
+    _input_args(e)
     e.add_argument("-o", "--output", metavar="OUT",
                    help="write the result in .npy format to exactly the path OUT (no .npy "
                         "is added) instead of printing it; a directory is refused")
 
+
+def _derive_command(sub: Commands) -> None:
     d = sub.add_parser("derive", help="print a symbolic derivative", epilog=_EXAMPLES["derive"],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    program_args(d)
+    _program_args(d)
     d.add_argument("--wrt", required=True, help="the input to differentiate by, e.g. X or X[p,q]")
     d.add_argument("--format", choices=["index", "latex", "einsum", "python", "svg"],
                    default="index",
@@ -168,6 +183,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the chosen format, as text, to exactly the path OUT instead of "
                         "printing it; a directory is refused")
 
+
+def _explain_command(sub: Commands) -> None:
     x = sub.add_parser("explain", help="print a program with every implied sum written out",
                        description="Print the program with every summation the convention "
                                    "implies written as sum[...] where it places it, and '#' "
@@ -179,17 +196,18 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("program", nargs="?", help="the program text (or use -f FILE)")
     x.add_argument("-f", "--file", help="read the program from FILE")
 
+
+def _check_command(sub: Commands) -> None:
     c = sub.add_parser("check", help="compare a derivative with finite differences",
                        epilog=_FILES_NOTE + "\n\n" + _EXAMPLES["check"],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    program_args(c)
-    input_args(c)
+    _program_args(c)
+    _input_args(c)
     c.add_argument("--wrt", required=True, help="the input to differentiate by")
     c.add_argument("--tol", type=_tolerance, default=1e-5,
                    help="largest allowed error, relative to the largest derivative, beside "
                         "the differences' own rounding error (default 1e-5); past 1,000 "
                         "entries of the input, 1,000 chosen at random (--seed) are checked")
-    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,8 +254,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(text)
         return 0
-    arrays = _inputs(program, args)
-    program = program.with_sizes(arithmetic_sizes(program, _sizes(args.size, program)))
+    arrays = inputs(program, args.input, args.size, args.seed)
+    program = program.with_sizes(arithmetic_sizes(program, given_sizes(args.size, program)))
     if args.command == "eval":
         value = np.asarray(program(**arrays))
         if args.output is not None:
@@ -267,221 +285,6 @@ def _program(args: argparse.Namespace) -> Program:
     else:
         raise InputError("no program: give it as text or with -f FILE")
     return compile(text, getattr(args, "of", None))
-
-
-def _sizes(specs: list[str], program: Program) -> dict[str, int]:
-    """The --size pairs: each an index of the program, once, with a whole number."""
-    indices = {i for st in program.plan.statements for i in st.every_index}
-    sizes: dict[str, int] = {}
-    for spec in specs:
-        for part in spec.split(","):
-            if not part.strip():
-                continue
-            name, eq, value = (s.strip() for s in part.partition("="))
-            if not eq or not re.fullmatch(r"[0-9]+", value) or not name:
-                raise InputError(f"--size expects index=N pairs like i=3,k=4 (N a whole "
-                                 f"number, 0-9), got {part!r}")
-            if name not in indices:
-                raise InputError(f"--size {part.strip()}: {name} is not an index of the "
-                                 f"program; its indices are {', '.join(sorted(indices))}")
-            if sizes.get(name, int(value)) != int(value):
-                raise InputError(f"--size gives {name} twice: {sizes[name]} and {value}")
-            sizes[name] = int(value)
-    return sizes
-
-
-def _inputs(program: Program, args: argparse.Namespace) -> dict[str, Any]:
-    wanted = set(program.inputs)
-    arrays: dict[str, Any] = {}
-    notes: list[str] = []
-    given_by: dict[str, str] = {}
-    for spec in args.input:
-        name, eq, path = spec.partition("=")
-        if eq:
-            name = name.strip()
-            if name not in wanted:
-                raise InputError(f"unknown input {name} (-i {spec}); the program's inputs are "
-                                 f"{', '.join(program.inputs) or 'none'}")
-            loaded = {name: load_npy(path, name)}
-        else:
-            ignored: list[str] = []
-            loaded = load_npz(spec, wanted, ignored)
-            if ignored:
-                notes.append(f"tensorcalc: note: {spec}: ignored {', '.join(ignored)} (not "
-                             "inputs of the program)")
-        for name in loaded:
-            if name in given_by:
-                raise InputError(f"input {name} is given twice (-i {given_by[name]} and "
-                                 f"-i {spec})")
-            given_by[name] = spec
-        arrays.update(loaded)
-    sizes = _known_sizes(program, arrays)
-    given = _sizes(args.size, program)
-    free_to_differ = arithmetic_sizes(program, given)  # zeros past the ends (SPEC §8)
-    for index, n in given.items():
-        if sizes.get(index, n) != n and index not in free_to_differ:
-            raise InputError(f"--size {index}={n} contradicts the arrays given, which give "
-                             f"{index} the size {sizes[index]}")
-    sizes.update(given)
-    for st in program.plan.statements:  # a matrix function's two indices have one size
-        for i, j, _fn in st.square:
-            if i in sizes or j in sizes:
-                sizes.setdefault(i, sizes.get(j, 0))
-                sizes.setdefault(j, sizes[i])
-    rng = np.random.default_rng(args.seed)
-    drawn = 0  # elements drawn so far: the inputs drawn together stay within the limit
-    for name in program.inputs:
-        if name in arrays or name in program.index_arrays:
-            continue
-        axes = _indices_of(program, name)
-        missing = [i for a in axes for i in sub_names(a) if i not in sizes]
-        if missing:
-            written = ",".join(subscript_text(a) for a in axes)
-            raise InputError(
-                f"input {name}[{written}] was not given; give it with -i {name}=FILE.npy "
-                f"or give the size of {', '.join(dict.fromkeys(missing))} with --size"
-            )
-        if any(isinstance(a, Gather) for a in axes):
-            written = ",".join(subscript_text(a) for a in axes)
-            raise InputError(f"input {name}[{written}] is read through an index array: give it "
-                             f"with -i {name}=FILE.npy")
-        # An axis read through arithmetic (x[i+k]) is made just long enough for the sizes.
-        shape = tuple(sizes[a] if isinstance(a, str) else _reach(a, sizes) + 1 for a in axes)
-        check_size(f"random input {name}", shape, np.dtype(float).itemsize, compact_hint=False)
-        drawn += math.prod(shape)
-        check_size("the random inputs together", (drawn,), np.dtype(float).itemsize,
-                   compact_hint=False)
-        arrays[name] = rng.uniform(0.5, 1.5, size=shape)
-    for name in program.index_arrays:  # random positions along the axis each one indexes
-        if name in arrays:
-            continue
-        tensor, axis, indices = _indexing(program, name)
-        missing = [i for i in indices if i not in sizes]
-        if missing or tensor not in arrays:
-            also = f" or give the size of {', '.join(missing)} with --size" if missing else ""
-            raise InputError(f"index array {name} was not given; give it with -i {name}=FILE.npy "
-                             f"(integers){also}")
-        arrays[name] = rng.integers(0, arrays[tensor].shape[axis],
-                                    size=tuple(sizes[i] for i in indices))
-    for note in notes:  # once every input is in hand, so that a failure stays one line
-        print(note, file=sys.stderr)
-    return arrays
-
-
-def _known_sizes(program: Program, arrays: dict[str, Any]) -> dict[str, int]:
-    """Index sizes that the loaded arrays give, by the indices they are written with
-    (the first array to give an index its size wins)."""
-    sizes: dict[str, int] = {}
-    for st in program.statements:
-        for r in statement_refs(st):
-            value = arrays.get(r.name)
-            shape = getattr(value, "shape", None)
-            if shape is None or len(shape) != r.rank:
-                continue
-            for axis, index in r.plain_axes():
-                sizes.setdefault(index, int(shape[axis]))
-            for a in r.axes:
-                value = arrays.get(a.name) if isinstance(a, Gather) else None
-                for index, n in zip(a.indices if isinstance(a, Gather) else (),
-                                    getattr(value, "shape", ())):
-                    sizes.setdefault(index, int(n))
-    return sizes
-
-
-def _indices_of(program: Program, name: str) -> tuple[Subscript, ...]:
-    """How a tensor is subscripted: a plain occurrence where there is one."""
-    found: tuple[Subscript, ...] | None = None
-    for st in program.statements:
-        for r in statement_refs(st):
-            if r.name == name and (found is None or r.subs is None):
-                found = r.axes
-    return found or ()
-
-
-def _reach(sub: Affine | Gather, sizes: dict[str, int]) -> int:
-    """The last position an affine subscript reads."""
-    assert isinstance(sub, Affine)
-    return max(0, sub.offset + sum(max(c * (sizes[n] - 1), 0) for n, c in sub.parts))
-
-
-def _indexing(program: Program, name: str) -> tuple[str, int, tuple[str, ...]]:
-    """Where the index array ``name`` is used: the tensor, the axis, its own indices."""
-    for st in program.statements:
-        for r in statement_refs(st):
-            for axis, a in enumerate(r.axes):
-                if isinstance(a, Gather) and a.name == name:
-                    return r.name, axis, a.indices
-    raise InputError(f"{name} is not used as an index array")  # pragma: no cover
-
-
-def arithmetic_sizes(program: Program, sizes: dict[str, int]) -> dict[str, int]:
-    """The --size values of indices that arithmetic subscripts use: given sizes (SPEC §8),
-    for which reads past an array's end are zero."""
-    used = {n for st in program.statements for r in statement_refs(st) if r.subs
-            for a in r.subs if not isinstance(a, str) for n in sub_names(a)}
-    return {i: n for i, n in sizes.items() if i in used}
-
-
-def labelled_einsums(program: Program) -> str:
-    """The einsum strings that run ``program``, one a line, each followed by
-    ``# STATEMENT: operand, operand``: the operands in the order of the spec.
-
-    >>> print(labelled_einsums(compile("y[i] = W[i,j] x[j]")))
-    ij,j->i    # y: W[i,j], x[j]
-    """
-    rows = [row for st in program.plan.statements for row in _einsum_rows(st.name, st.rhs)]
-    width = max((len(spec) for spec, _ in rows), default=0)
-    return "\n".join(f"{spec:<{width}}    # {label}" for spec, label in rows)
-
-
-def _einsum_rows(where: str, s: SumPlan) -> Iterator[tuple[str, str]]:
-    # the same order as Program.einsum: a term's contraction, then those inside its operands
-    for t in s.terms:
-        if t.operands:
-            yield t.spec, f"{where}: " + ", ".join(_operand_label(op) for op in t.operands)
-        for op in t.operands:
-            inside = f"{where}, in {_operand_kind(op)}"
-            for inner in nested_sums(op):
-                yield from _einsum_rows(inside, inner)
-
-
-def _operand_kind(op: Operand) -> str:
-    if isinstance(op, CallOperand):
-        return op.fn
-    if isinstance(op, ReduceOperand):
-        return f"{op.fn}[{','.join(op.indices)}]"
-    if isinstance(op, SolveOperand):
-        return f"a solve with inv[{','.join(op.indices)}]"
-    if isinstance(op, PowerOperand):
-        return "a power"
-    if isinstance(op, ScatterOperand):
-        return "a scatter-add through " + ", ".join(
-            f"delta[{p},{subscript_text(s)}]" for p, s in op.shifts)
-    return "a parenthesised sum"
-
-
-def _operand_label(op: Operand) -> str:
-    if isinstance(op, RefOperand):
-        written = op.subs if op.subs is not None else op.indices
-        return op.name + (f"[{','.join(subscript_text(a) for a in written)}]" if written else "")
-    if isinstance(op, MaskOperand):
-        return f"delta[{op.i},{subscript_text(op.sub)}]"
-    if isinstance(op, ScatterOperand):
-        return "scatter-add(...)" + f"[{','.join(op.free)}]"
-    if isinstance(op, DeltaOperand):
-        return f"delta[{op.i},{op.j}]"
-    axes = f"[{','.join(op.free)}]" if op.free else ""
-    if isinstance(op, CallOperand):
-        return f"{op.fn}(...){axes}"
-    if isinstance(op, ReduceOperand):
-        return f"{op.fn}[{','.join(op.indices)}](...){axes}"
-    if isinstance(op, SolveOperand):
-        return f"solve(inv[{','.join(op.indices)}](...), ...){axes}"
-    if isinstance(op, PowerOperand):
-        exponent = f"{op.exponent:g}" if isinstance(op.exponent, float) else "(...)"
-        return f"(...)^{exponent}{axes}"
-    assert isinstance(op, GroupOperand)
-    return f"(...){axes}"
 
 
 #: ``check`` steps at most this many entries of the input (two evaluations each), chosen

@@ -1,0 +1,261 @@
+"""The summation convention (SPEC §1) on one expression: which product sums which index,
+and the expression lowered to IR factors with every static check of a factor.
+
+1. an index not held from outside is summed over the outermost product in which it
+   occurs in two or more factors (a division ``a / b`` is the factor ``b^-1``);
+2. otherwise over the top-level term (operand of the outermost ``+``/``-``);
+3. ``sum[j](e)`` holds ``j`` while ``e`` is lowered, then sums it.
+"""
+
+from __future__ import annotations
+
+from ..errors import ProgramError
+from ..ir import (
+    Call,
+    Delta,
+    Factor,
+    Power,
+    Reduce,
+    Ref,
+    Shift,
+    Sum,
+    Term,
+    access,
+    as_sum,
+    children,
+    const,
+    const_value,
+    freshen,
+    map_factor_sums,
+    sub_names,
+    unknown_kind,
+)
+from ..ops.functions import FUNCTIONS
+from ..ops.reductions import KEEPING, MATRIX, REDUCTIONS
+from ..render.printing import format_number
+from .surface import (
+    SBinary,
+    SCall,
+    SDelta,
+    SExpr,
+    SNeg,
+    SNumber,
+    SPow,
+    SReduce,
+    SSumOver,
+    STensor,
+    first,
+    flatten_product,
+    flatten_sum,
+    operands,
+)
+
+
+def summed_by(node: SExpr, index: str) -> SSumOver | SReduce | None:
+    """The first ``sum[...]`` (or reduction, ``max[...]``) in ``node``, in reading order,
+    that sums ``index`` away, if any."""
+    found = first(node, lambda n: index in binds(n))
+    assert found is None or isinstance(found, (SSumOver, SReduce))  # the nodes that bind
+    return found
+
+
+def binds(node: SExpr) -> tuple[str, ...]:
+    """The indices a node sums or reduces away: ``sum[j]``'s, ``max[j]``'s; none for a
+    function that keeps them (``softmax``, ``inv``) or any other node."""
+    if isinstance(node, SSumOver) or (isinstance(node, SReduce) and node.fn not in KEEPING):
+        return node.indices
+    return ()
+
+
+def _settle(term: Term) -> None:
+    """Compute the ``free`` indices of every term and sum inside, innermost first: asked of
+    the outer term alone, each level would ask the next (``sum[]`` nested 40 deep is 80
+    levels of Python calls)."""
+    order: list[Term | Sum] = []
+    stack: list[Term | Sum] = [term]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        if isinstance(node, Term):
+            stack += [s for f in node.factors for s in children(f)]
+        else:
+            stack += node.terms
+    for node in reversed(order):
+        node.free  # noqa: B018 - cached on the node
+
+
+def inline_single_terms(term: Term) -> Term:
+    """Merge every factor that is a one-term sum into the term that holds it.
+
+    Valid because bound names are unique inside a top-level term (see ``freshen``).
+    """
+    coef = term.coef
+    factors: list[Factor] = []
+    summed = set(term.summed)
+    for f in term.factors:
+        if isinstance(f, Sum) and len(f.terms) == 1:
+            inner = inline_single_terms(f.terms[0])
+            coef *= inner.coef
+            factors += inner.factors
+            summed |= inner.summed
+        elif isinstance(f, Sum) and not f.terms:
+            return Term(0.0, (), frozenset())
+        elif isinstance(f, (Call, Power, Sum)):
+            factors.append(map_factor_sums(
+                f, lambda s: Sum(tuple(inline_single_terms(t) for t in s.terms))))
+        elif isinstance(f, (Ref, Delta, Shift, Reduce)):  # a reduction keeps its own sums
+            factors.append(f)
+        else:
+            unknown_kind(f)
+    return Term(coef, tuple(factors), frozenset(summed))
+
+
+class Lowering:
+    def __init__(self, declared: frozenset[str] = frozenset()) -> None:
+        self._occurs: dict[int, frozenset[str]] = {}
+        self.declared = declared  # index names an input declaration sizes
+
+    def occurs(self, node: SExpr) -> frozenset[str]:
+        """Indices written inside a node (those bound by an inner ``sum[]`` excluded).
+
+        Iterative, and memoised per node: a long flat sum is a deep tree.
+        """
+        memo = self._occurs
+        stack: list[tuple[SExpr, bool]] = [(node, False)]
+        while stack:
+            n, ready = stack.pop()
+            if id(n) in memo:
+                continue
+            kids = operands(n)
+            if not ready and any(id(k) not in memo for k in kids):
+                stack.append((n, True))
+                stack += [(k, False) for k in kids if id(k) not in memo]
+                continue
+            if isinstance(n, STensor):
+                found = frozenset(n.names)
+            elif isinstance(n, SDelta):
+                found = frozenset(i for s in n.indices for i in sub_names(s))
+            else:
+                found = frozenset().union(*(memo[id(k)] for k in kids))
+                found -= frozenset(binds(n))
+            memo[id(n)] = found
+        return memo[id(node)]
+
+    def term(self, node: SExpr, held: frozenset[str], sign: float) -> Term:
+        """A top-level term: the indices no product inside summed and ``held`` does not
+        hold are summed over the whole term (rule 2)."""
+        term = self.product(node, held, sign)
+        _settle(term)
+        rule2 = frozenset(term.free) - held
+        term = freshen(Term(term.coef, term.factors, term.summed | rule2))
+        return inline_single_terms(term)
+
+    def sum(self, node: SExpr, held: frozenset[str]) -> Sum:
+        terms = [self.product(n, held, s) for s, n in flatten_sum(node)]
+        return Sum(tuple(t for t in terms if t.coef != 0))
+
+    def product(self, node: SExpr, held: frozenset[str], sign: float) -> Term:
+        neg, parts = flatten_product(node)
+        coef = sign * neg
+        seen: dict[str, int] = {}
+        for n, _inverse in parts:
+            for i in self.occurs(n):
+                seen[i] = seen.get(i, 0) + 1
+        contracted = frozenset(i for i, c in seen.items() if c >= 2 and i not in held)
+        inner = held | contracted
+        factors: list[Factor] = []
+        for n, inverse in parts:
+            if isinstance(n, SNumber):
+                if inverse and n.value == 0:
+                    raise ProgramError(f"division by the constant 0 at {n.pos}")
+                coef *= 1.0 / n.value if inverse else n.value
+                continue
+            factor = self.factor(n, inner)
+            factors.append(Power(as_sum(factor), const(-1.0)) if inverse else factor)
+        return Term(coef, tuple(factors), contracted)
+
+    def factor(self, node: SExpr, held: frozenset[str]) -> Factor:
+        if isinstance(node, STensor):
+            return access(node.name, node.indices or ())
+        if isinstance(node, SDelta):
+            if len(node.indices) != 2:
+                raise ProgramError(
+                    f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}"
+                )
+            a, b = node.indices
+            if isinstance(a, str) and isinstance(b, str):
+                return Delta(a, b)
+            if isinstance(a, str) and not isinstance(b, str):
+                return Shift(a, b)
+            if isinstance(b, str) and not isinstance(a, str):
+                return Shift(b, a)
+            raise ProgramError(f"delta at {node.pos} ties two expressions; one of its "
+                               "subscripts must be an index name: delta[p, i+k]")
+        if isinstance(node, SCall) and node.fn in REDUCTIONS:
+            axes = "i,j" if node.fn in MATRIX else "j"
+            raise ProgramError(
+                f"{node.fn}() at {node.pos} needs the axes it runs along: write "
+                f"{node.fn}[{axes}](...) (SPEC §7)")
+        if isinstance(node, SCall):
+            if node.fn not in FUNCTIONS:
+                known = ", ".join(sorted(FUNCTIONS))
+                raise ProgramError(
+                    f"unknown function {node.fn}() at {node.pos}; known functions: {known} "
+                    f"(for a product write {node.fn} * (...))"
+                )
+            return Call(node.fn, self.sum(node.arg, held))
+        if isinstance(node, SPow):
+            base, exponent = self.sum(node.base, held), self.sum(node.exponent, held)
+            e = const_value(exponent)
+            if const_value(base) == 0 and e is not None and e < 0:
+                raise ProgramError(f"0^({format_number(e)}) at {node.pos} divides by the "
+                                   "constant 0")
+            return Power(base, exponent)
+        if isinstance(node, SSumOver):
+            indices = node.indices
+            body_indices = self.occurs(node.body)
+            for k, i in enumerate(indices):
+                if i in indices[:k]:
+                    raise ProgramError(f"sum[] names index {i} twice at {node.pos}")
+                if i not in body_indices and i not in self.declared:
+                    raise ProgramError(f"sum[{i}] at {node.pos} sums over index {i}, "
+                                       "which its body does not have (and no input "
+                                       "declaration sizes)")
+                if i in held:
+                    raise ProgramError(
+                        f"sum[{i}] at {node.pos} sums over index {i}, which is already "
+                        "held outside (a left-hand index or summed by an enclosing product)"
+                    )
+            body = self.sum(node.body, held | frozenset(indices))
+            return Sum((Term(1.0, (body,), frozenset(indices)),))
+        if isinstance(node, SReduce):
+            return self.reduce(node, held)
+        if isinstance(node, (SBinary, SNeg)):  # a parenthesised sum or product as one factor
+            return self.sum(node, held)
+        unknown_kind(node)
+
+    def reduce(self, node: SReduce, held: frozenset[str]) -> Reduce:
+        """``max[j](e)``, ``inv[i,j](e)``, ...: the bracketed indices are held while ``e`` is
+        lowered; a reducing function may not name an index held outside (a keeping one
+        may: in ``x[i] = inv[i,j](A[i,j]) b[j]`` both are)."""
+        fn, indices = node.fn, node.indices
+        if fn in MATRIX and len(indices) != 2:
+            raise ProgramError(f"{fn}[] at {node.pos} names {len(indices)} ind"
+                               f"{'ex' if len(indices) == 1 else 'ices'}; a matrix function "
+                               f"takes two, the rows and the columns: {fn}[i,j](...)")
+        if not indices:
+            raise ProgramError(f"{fn}[] at {node.pos} names no index to run along")
+        body_indices = self.occurs(node.body)
+        for k, i in enumerate(indices):
+            if i in indices[:k]:
+                raise ProgramError(f"{fn}[] names index {i} twice at {node.pos}"
+                                   + ("; a matrix function takes two different indices of "
+                                      "equal size" if fn in MATRIX else ""))
+            if i not in body_indices:
+                raise ProgramError(f"{fn}[{','.join(indices)}] at {node.pos} runs along index "
+                                   f"{i}, which its argument does not have")
+            if i in held and fn not in KEEPING:
+                raise ProgramError(
+                    f"{fn}[{i}] at {node.pos} reduces index {i}, which is already held "
+                    "outside (a left-hand index or summed by an enclosing product)")
+        return Reduce(fn, indices, self.sum(node.body, held | frozenset(indices)), fn in KEEPING)
