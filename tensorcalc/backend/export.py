@@ -45,7 +45,6 @@ from .plan import (
     SumPlan,
     TermPlan,
 )
-from .run import read_text
 
 _RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes", "dtype"}
 _BUILTINS = set(dir(builtins))
@@ -103,7 +102,7 @@ class _Writer:
             self.lines.append("    n.update(given)")
             reads = ", ".join(
                 f"({repr(axis) if tensor is None else f'{self.var[tensor]}.shape[{axis}]'}, "
-                f"{sub.parts!r}, {sub.offset}, {read_text(tensor, axis, sub)!r})"
+                f"{sub.parts!r}, {sub.offset}, {windows.read_text(tensor, axis, sub)!r})"
                 for tensor, axis, sub in st.accesses)
             shrink = self.kernel("shrink_sizes", windows.shrink_sizes)
             fixed = "set(given)" + (f" | {set(st.given)!r}" if st.given else "")
@@ -121,11 +120,7 @@ class _Writer:
             value = self.term(term)
             if term.ties:
                 have = order if set(term.free) == set(order) else term.free
-                diagonal = kernels.diagonal_axes(have, term.ties)
-                aligned = self._align(value, term.einsum_out, diagonal)
-                write = self.kernel("on_diagonal", kernels.on_diagonal)
-                value = self.temp(f"{write}({aligned}, {have!r}, {term.ties!r}, "
-                                  f"{_shape(have)}, np)")
+                value = self.on_diagonal(value, term.einsum_out, have, term.ties)
             else:
                 have = term.einsum_out
             parts.append(self._align(value, have, order))
@@ -158,40 +153,16 @@ class _Writer:
 
     def operand(self, op: Operand) -> str:
         if isinstance(op, RefOperand):
-            if op.subs is None and not self.arithmetic:
-                return self.var[op.name]
-            if op.subs is None:  # read as far as its indices run (zeros past its end)
-                shape = _shape(op.indices)
-                fit = self.kernel("fit", windows.fit)
-                return self.temp(f"{fit}({self.var[op.name]}, {shape})")
-            read = self.kernel("read_window", windows.read_window)
-            subs = tuple(windows.encode(a) for a in op.subs)
-            return self.temp(f"{read}({self.var[op.name]}, {subs!r}, {op.indices!r}, n, "
-                             f"{self._index_arrays(op.subs)})")
+            return self.read(op)
         if isinstance(op, DeltaOperand):
             return self.temp(f"np.eye(n[{op.i!r}], n[{op.j!r}])")
         if isinstance(op, MaskOperand):
-            mask = self.kernel("shift_mask", windows.shift_mask)
+            mask, at = self.kernel("shift_mask", windows.shift_mask), self.subscript_at()
+            index = self._index_arrays((op.sub,))
             return self.temp(f"{mask}({op.i!r}, {windows.encode(op.sub)!r}, {op.free!r}, n, "
-                             f"{self._index_arrays((op.sub,))}, float)")
+                             f"{index}, float, np, {at}, {{}})")
         if isinstance(op, ScatterOperand):
-            order = op.grid + op.rest
-            core = self.term(op.core)
-            if op.core.ties:
-                have = op.core.free
-                diagonal = kernels.diagonal_axes(have, op.core.ties)
-                aligned = self._align(core, op.core.einsum_out, diagonal)
-                write = self.kernel("on_diagonal", kernels.on_diagonal)
-                core = self.temp(f"{write}({aligned}, {have!r}, {op.core.ties!r}, "
-                                 f"{_shape(have)}, np)")
-                values = self._align(core, have, order)
-            else:
-                values = self._align(core, op.core.einsum_out, order)
-            scatter = self.kernel("scatter_shifts", windows.scatter_shifts)
-            shifts = tuple((p, windows.encode(sub)) for p, sub in op.shifts)
-            targets = tuple(sub for _, sub in op.shifts)
-            return self.temp(f"{scatter}(np.asarray({values}), {shifts!r}, {op.grid!r}, "
-                             f"{op.kept!r}, {op.rest!r}, n, {self._index_arrays(targets)})")
+            return self.scatter(op)
         if op.shared is not None and op.shared in self.shared:
             return self.shared[op.shared]
         value = self._operand(op)
@@ -199,12 +170,66 @@ class _Writer:
             self.shared[op.shared] = value
         return value
 
+    def read(self, op: RefOperand) -> str:
+        """A tensor: itself, cut or padded to its indices' sizes, or read through its
+        subscripts (the index arrays checked first)."""
+        if op.subs is None and not self.arithmetic:
+            return self.var[op.name]
+        array = self.var[op.name]
+        if op.subs is None:  # read as far as its indices run (zeros past its end)
+            fit = self.kernel("fit", windows.fit)
+            return self.temp(f"{fit}({array}, {_shape(op.indices)}, np.pad)")
+        subs = tuple(windows.encode(a) for a in op.subs)
+        index = self._index_arrays(op.subs)
+        if windows.index_names(op.subs):
+            index = self.temp(index)
+            check = self.kernel("check_index_array", windows.check_index_array)
+            for axis, sub in enumerate(op.subs):
+                if isinstance(sub, Gather):
+                    self.lines.append(f"    {check}({sub.name!r}, {index}[{sub.name!r}], "
+                                      f"{array}.shape[{axis}], {op.name!r}, {axis}, np)")
+        layout = self.kernel("window_layout", windows.window_layout)
+        read, at = self.kernel("read_window", windows.read_window), self.subscript_at()
+        view = self.kernel("strided_view", windows.strided_view)
+        return self.temp(f"{read}({array}, {subs!r}, {op.indices!r}, n, {index}, "
+                         f"{layout}({subs!r}, {op.indices!r}, n, {array}.shape), np, np.pad, "
+                         f"{at}, {view}, {{}})")
+
+    def scatter(self, op: ScatterOperand) -> str:
+        """The product of a term's other factors, sent through its shifted deltas."""
+        order = op.grid + op.rest
+        core = self.term(op.core)
+        if op.core.ties:
+            have = op.core.free
+            core = self.on_diagonal(core, op.core.einsum_out, have, op.core.ties)
+            values = self._align(core, have, order)
+        else:
+            values = self._align(core, op.core.einsum_out, order)
+        send, at = self.kernel("scatter_shifts", windows.scatter_shifts), self.subscript_at()
+        add = self.kernel("scatter_add", windows.scatter_add)
+        shifts = tuple((p, windows.encode(sub)) for p, sub in op.shifts)
+        index = self._index_arrays(sub for _, sub in op.shifts)
+        return self.temp(f"{send}(np.asarray({values}), {shifts!r}, {op.grid!r}, "
+                         f"{op.kept!r}, {op.rest!r}, n, {index}, np, {at}, {add}, "
+                         "'segments', {})")
+
+    def subscript_at(self) -> str:
+        return self.kernel("subscript_at", windows.subscript_at)
+
+    def on_diagonal(self, value: str, einsum_out: tuple[str, ...], have: tuple[str, ...],
+                    ties: dict[str, str]) -> str:
+        """A term's value written on the diagonal its ties pick, over ``have``."""
+        diagonal = kernels.diagonal_axes(have, ties)
+        aligned = self._align(value, einsum_out, diagonal)
+        write = self.kernel("on_diagonal", kernels.on_diagonal)
+        return self.temp(f"{write}({aligned}, {have!r}, {ties!r}, {_shape(have)}, np)")
+
     def _index_arrays(self, subs: Iterable[Subscript]) -> str:
         """The index arrays by name, each cut to its indices' sizes (which a shifted read may
         have shrunk, SPEC §8 rule 2)."""
         gathers = {a.name: a.indices for a in subs if isinstance(a, Gather)}
         fit = self.kernel("fit", windows.fit) if gathers else ""
-        return "{" + ", ".join(f"{n!r}: {fit}(np.asarray({self.var[n]}), {_shape(own)})"
+        return "{" + ", ".join(f"{n!r}: {fit}(np.asarray({self.var[n]}), {_shape(own)}, np.pad)"
                                for n, own in gathers.items()) + "}"
 
     def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand

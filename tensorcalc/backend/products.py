@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import torch_namespace
+from .libraries import ArrayLibrary, library
 
 Array = Any
 Env = dict[Any, Any]
@@ -20,10 +20,10 @@ Sizes = dict[str, int]
 
 
 def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
-           out: tuple[str, ...], xp: Any = np) -> Step | None:
+           out: tuple[str, ...], lib: ArrayLibrary) -> Step | None:
     """A product that is one matrix product once the operands over the same axes are
     multiplied elementwise (``H_bar[k,q] X[k,p] (1 - H[k,q]^2)``): run as ``matmul`` of
-    the array namespace ``xp`` with the operands in the order that makes the result
+    the array library ``lib`` with the operands in the order that makes the result
     C-ordered in ``out``'s order, so that nothing is copied afterwards (opt_einsum may
     choose ``W^T X^T`` and transpose, which on torch is a slower product and a strided
     result). None for any other product."""
@@ -32,7 +32,7 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         groups.setdefault(idx, []).append(step)
     if any(len(set(idx)) != len(idx) for idx in groups):
         return None
-    symmetric = _symmetric(groups, out, sizes) if xp is np else None
+    symmetric = _symmetric(groups, out, sizes) if lib.xp is np else None
     # An operand over a subset of another's axes (the weights s[k] of X[k,p] s[k] X[k,q])
     # is multiplied into that one, broadcast: X[k,p] s[k], then one matrix product.
     for idx in sorted(groups, key=len):
@@ -40,7 +40,7 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         if wider is not None:
             # their product first, at their own size, then one pass over the wider
             groups[wider].append(broadcast(elementwise(groups.pop(idx)), idx, wider, sizes,
-                                          xp))
+                                          lib))
     if len(groups) != 2:
         return None
     (ia, a_steps), (ib, b_steps) = groups.items()
@@ -71,7 +71,7 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
     final = tuple(natural.index(i) for i in out)
     a_side, b_side = elementwise(a_steps), elementwise(b_steps)
     identity = tuple(range(len(final)))
-    permute, reshape, multiply = _array_functions(xp)
+    permute, reshape, multiply = lib.array_functions()
 
     def product(a: Array, b: Array) -> Array:
         a = reshape(permute(a, a_order), a_shape)
@@ -128,7 +128,8 @@ def _symmetric(groups: dict[tuple[str, ...], list[Step]], out: tuple[str, ...],
                                                                        if i in second):
         return None
     (x1,), (x2,) = groups[first], groups[second]
-    weights = broadcast(elementwise(groups[weights_idx]), weights_idx, first, sizes)
+    weights = broadcast(elementwise(groups[weights_idx]), weights_idx, first, sizes,
+                        library(np))
 
     def scaled(env: Env) -> Array | None:
         x = x1(env)
@@ -142,20 +143,6 @@ def _symmetric(groups: dict[tuple[str, ...], list[Step]], out: tuple[str, ...],
     return scaled
 
 
-def _array_functions(xp: Any) -> tuple[Callable[..., Array], Callable[..., Array],
-                                        Callable[..., Array]]:
-    """``permute_dims``, ``reshape`` and ``matmul`` of the namespace ``xp``: NumPy's and
-    torch's own (array-api-compat's torch wrappers check dtypes on every call, a fifth of
-    a small training step's time outside BLAS), else the namespace's."""
-    if xp is np:
-        return np.transpose, np.reshape, np.matmul
-    if torch_namespace(xp):
-        import torch
-
-        return torch.permute, torch.reshape, torch.matmul
-    return xp.permute_dims, xp.reshape, xp.matmul
-
-
 def _contiguous(value: Array) -> Array:
     """A transposed result laid out in its own order (torch's ``contiguous``; a copy on
     NumPy and CuPy; JAX arrays have no layout to fix)."""
@@ -165,13 +152,14 @@ def _contiguous(value: Array) -> Array:
     copy = getattr(value, "copy", None)
     return copy() if copy is not None and not hasattr(value, "at") else value
 
+
 def broadcast(step: Step, have: tuple[str, ...], want: tuple[str, ...], sizes: Sizes,
-              xp: Any = np) -> Step:
+              lib: ArrayLibrary) -> Step:
     """``step``'s value (axes ``have``) laid out to multiply an array over ``want``:
     transposed to ``want``'s order, with length-1 axes where it has none."""
     order = tuple(have.index(i) for i in want if i in have)
     shape = tuple(sizes[i] if i in have else 1 for i in want)
-    permute, reshape, _ = _array_functions(xp)
+    permute, reshape, _ = lib.array_functions()
     if order == tuple(range(len(have))):
         return lambda env: reshape(step(env), shape)
     return lambda env: reshape(permute(step(env), order), shape)
@@ -193,7 +181,7 @@ def elementwise(steps: list[Step]) -> Step:
 
 
 def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
-                   steps: tuple[Step, Step], out: tuple[str, ...], xp: Any = np
+                   steps: tuple[Step, Step], out: tuple[str, ...], lib: ArrayLibrary
                    ) -> Step | None:
     """The product of a strided view (a read through index arithmetic: ``X[b,c,i+a,j+e]``)
     and one other operand as one ``np.matmul``, laid out for the view's memory: the copy
@@ -219,7 +207,7 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
 
     def decide(v: Array) -> tuple[Any, ...]:
         # the view's axes by decreasing |stride|, longer axes later among equal strides
-        strides = v.strides if xp is np else v.stride()  # torch counts elements
+        strides = v.strides if lib.xp is np else v.stride()  # torch counts elements
         rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, strides)}
         by_memory = sorted(view, key=lambda i: rank[i])
         kept = tuple(i for i in by_memory if i in v_only)
@@ -245,7 +233,7 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
                 tuple(other.index(i) for i in o_axes), o_shape, view_left,
                 tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))
 
-    permute, reshape, matmul = _array_functions(xp)
+    permute, reshape, matmul = lib.array_functions()
 
     def run(env: Env) -> Array:
         v, o = read_view(env), read_other(env)
