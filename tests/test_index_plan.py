@@ -12,7 +12,7 @@ import pytest
 
 import tensorcalc as tc
 from tensorcalc.backend import products, windows
-from tensorcalc.backend.plan import RefOperand, ScatterOperand, nested_sums
+from tensorcalc.backend.operands import RefOperand, ScatterOperand, nested_sums
 
 RNG = np.random.default_rng(11)
 CONV = "y[i] = x[i+k] w[k]\nL = y[i]^2"

@@ -23,25 +23,11 @@ from ..errors import ProgramError
 from ..limits import check_size
 from ..ops import kernels
 from ..ops.functions import FUNCTIONS
+from . import operands
 from .convolution import convolution
 from .indexing import mask, read, scatter
 from .libraries import ArrayLibrary
 from .matrices import reduction, solve
-from .plan import (
-    CallOperand,
-    DeltaOperand,
-    GroupOperand,
-    MaskOperand,
-    Operand,
-    PowerOperand,
-    ReduceOperand,
-    RefOperand,
-    ScatterOperand,
-    SolveOperand,
-    SumPlan,
-    TermPlan,
-    operand_indices,
-)
 from .products import elementwise, matmul, summed_product, window_product
 from .windows import index_names
 
@@ -103,7 +89,7 @@ class StatementBinder:
     def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]:
         return tuple(self.sizes[i] for i in indices)
 
-    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> Step:
+    def sum(self, plan: operands.SumPlan, order: tuple[str, ...]) -> Step:
         shape = self.shape(order)
         xp, dtype = self.xp, self.dtype
         if not plan.terms:
@@ -133,7 +119,7 @@ class StatementBinder:
 
         return add_all
 
-    def constant_plus(self, terms: tuple[TermPlan, ...], order: tuple[str, ...],
+    def constant_plus(self, terms: tuple[operands.TermPlan, ...], order: tuple[str, ...],
                       shape: tuple[int, ...]) -> Step | None:
         """``c + k * t`` where ``t`` already has the sum's axes: one pass where ``k`` is ±1
         (``1 - s``), and no array of the constant. None for any other sum."""
@@ -145,22 +131,22 @@ class StatementBinder:
                 or self.aligner(other.einsum_out, order, shape) is not None:
             return None
         c, k = self.scale(constants[0]), self.scale(other)
-        operands = [self.operand(op) for op in other.operands]
-        raw = self.einsum(other, operands) if other.is_einsum else operands[0]
+        steps = [self.operand(op) for op in other.operands]
+        raw = self.einsum(other, steps) if other.is_einsum else steps[0]
         if k == 1:
             return lambda env: raw(env) + c
         if k == -1:
             return lambda env: c - raw(env)
         return lambda env: raw(env) * k + c
 
-    def scale(self, plan: TermPlan) -> float:
+    def scale(self, plan: operands.TermPlan) -> float:
         """A term's coefficient times the sizes of the summed indices no operand carries."""
         scale = plan.coef
         for i in plan.missing_summed:
             scale *= self.sizes[i]
         return scale
 
-    def term(self, plan: TermPlan, order: tuple[str, ...], shape: tuple[int, ...]) -> Step:
+    def term(self, plan: operands.TermPlan, order: tuple[str, ...], shape: tuple[int, ...]) -> Step:
         core = self.contraction(plan)
         if plan.ties:
             dense_order = order if set(plan.free) == set(order) else plan.free
@@ -175,52 +161,52 @@ class StatementBinder:
             return core
         return lambda env: line_up(core(env))
 
-    def contraction(self, plan: TermPlan) -> Step:
+    def contraction(self, plan: operands.TermPlan) -> Step:
         """The term's core: ``coef * einsum(operands)`` over ``plan.einsum_out``."""
         xp, dtype = self.xp, self.dtype
         scale = self.scale(plan)
-        operands = [self.operand(op) for op in plan.operands]
-        if not operands:
+        steps = [self.operand(op) for op in plan.operands]
+        if not steps:
             value, where = scale, self.where
             return lambda env: xp.asarray(value, dtype=dtype, **where)
-        run = self.einsum(plan, operands) if plan.is_einsum else operands[0]
+        run = self.einsum(plan, steps) if plan.is_einsum else steps[0]
         if scale == 1:
             return run
         return lambda env: run(env) * scale
 
-    def einsum(self, plan: TermPlan, operands: list[Step]) -> Step:
-        indices = [operand_indices(op) for op in plan.operands]
-        if len(operands) >= 2 and len(set(plan.einsum_out)) == len(plan.einsum_out) \
+    def einsum(self, plan: operands.TermPlan, steps: list[Step]) -> Step:
+        indices = [operands.operand_indices(op) for op in plan.operands]
+        if len(steps) >= 2 and len(set(plan.einsum_out)) == len(plan.einsum_out) \
                 and all(idx == plan.einsum_out for idx in indices):
             # An elementwise product (``s[i] (1 - s[i])``): no contraction, no broadcast.
-            return elementwise(operands)
+            return elementwise(steps)
         shapes = [self.shape(idx) for idx in indices]
         combos = 1
         for i in {i for idx in indices for i in idx}:
             combos *= self.sizes[i]
         spec = plan.spec
-        if self.xp is np and combos <= SMALL_EINSUM and len(operands) <= 3 \
+        if self.xp is np and combos <= SMALL_EINSUM and len(steps) <= 3 \
                 and spec.replace(",", "").replace("->", "").isascii():
             einsum = np.einsum
-            if len(operands) == 1:
-                (a,) = operands
+            if len(steps) == 1:
+                (a,) = steps
                 return lambda env: einsum(spec, a(env))
-            if len(operands) == 2:
-                a, b = operands
+            if len(steps) == 2:
+                a, b = steps
                 return lambda env: einsum(spec, a(env), b(env))
-            a, b, c = operands
+            a, b, c = steps
             return lambda env: einsum(spec, a(env), b(env), c(env))
         lib = self.lib
-        if len(operands) == 2 and not lib.chunked:
-            product = self.window_times_kernel(plan, indices, operands)
+        if len(steps) == 2 and not lib.chunked:
+            product = self.window_times_kernel(plan, indices, steps)
             if product is not None:
                 return product
         # Dask has its own chunked einsum; on JAX, einsum is one dot_general that XLA lays
         # out itself, where a transpose and a reshape first may cost a copy under jit
         if lib.matmul_layout:
-            product = matmul(self.sizes, indices, operands, plan.einsum_out, self.lib)
+            product = matmul(self.sizes, indices, steps, plan.einsum_out, self.lib)
             if product is None and self.xp is not np:
-                product = summed_product(indices, operands, plan.einsum_out, self.xp)
+                product = summed_product(indices, steps, plan.einsum_out, self.xp)
             if product is not None:
                 return product
         if lib.jit_contractions:  # eagerly, one dispatch instead of a transpose, reshape, dot
@@ -239,40 +225,40 @@ class StatementBinder:
 
         if not spec.isascii() and not lib.jit_contractions:
             expression = _lettered(expression, self.owner[0], lib.name)
-        if len(operands) == 2:
-            a, b = operands
+        if len(steps) == 2:
+            a, b = steps
             return lambda env: expression(a(env), b(env))
-        return lambda env: expression(*[f(env) for f in operands])
+        return lambda env: expression(*[f(env) for f in steps])
 
-    def window_times_kernel(self, plan: TermPlan, indices: list[tuple[str, ...]],
-                            operands: list[Step]) -> Step | None:
+    def window_times_kernel(self, plan: operands.TermPlan, indices: list[tuple[str, ...]],
+                            steps: list[Step]) -> Step | None:
         """A read through affine subscripts times one other operand: torch's or JAX's own
         convolution where the term is one, else (NumPy, torch) the strided view and one
         matrix product (im2col). None for any other pair."""
         views = [k for k, op in enumerate(plan.operands)
-                 if isinstance(op, RefOperand) and op.subs is not None
+                 if isinstance(op, operands.RefOperand) and op.subs is not None
                  and not index_names(op.subs)]
         if len(views) != 1:
             return None
         k = views[0]
         view = plan.operands[k]
-        assert isinstance(view, RefOperand) and view.subs is not None
+        assert isinstance(view, operands.RefOperand) and view.subs is not None
         product = convolution(self.lib, view.subs, tuple(self.shapes[view.name]), indices[k],
                               indices[1 - k], self.sizes, itemgetter(view.name),
-                              operands[1 - k], plan.einsum_out)
+                              steps[1 - k], plan.einsum_out)
         if product is None and self.lib.strided_views:
             product = window_product(self.sizes, indices[k], indices[1 - k],
-                                     (operands[k], operands[1 - k]), plan.einsum_out, self.lib)
+                                     (steps[k], steps[1 - k]), plan.einsum_out, self.lib)
         return product
 
-    def operand(self, op: Operand) -> Step:
-        if isinstance(op, RefOperand):
+    def operand(self, op: operands.Operand) -> Step:
+        if isinstance(op, operands.RefOperand):
             return read(self, op)
-        if isinstance(op, ScatterOperand):
+        if isinstance(op, operands.ScatterOperand):
             return scatter(self, op)
-        if isinstance(op, MaskOperand):
+        if isinstance(op, operands.MaskOperand):
             return mask(self, op)
-        if isinstance(op, DeltaOperand):
+        if isinstance(op, operands.DeltaOperand):
             n, m = self.sizes[op.i], self.sizes[op.j]
             xp, dtype, where = self.xp, self.dtype, self.where
             check_size(f"an identity matrix in {self.owner[0]}", (n, m), self.owner[1],
@@ -294,23 +280,23 @@ class StatementBinder:
             self.shared[op.shared] = step
         return step
 
-    def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand
-                 | GroupOperand) -> Step:
+    def _operand(self, op: operands.CallOperand | operands.PowerOperand
+                 | operands.ReduceOperand | operands.SolveOperand | operands.GroupOperand) -> Step:
         name, itemsize = self.owner
         check_size(f"a temporary in {name} (over {', '.join(op.free) or 'no index'})",
                    self.shape(op.free), itemsize, compact_hint=False)
         xp = self.xp
-        if isinstance(op, ReduceOperand):
+        if isinstance(op, operands.ReduceOperand):
             return reduction(self, op)
-        if isinstance(op, SolveOperand):
+        if isinstance(op, operands.SolveOperand):
             return solve(self, op)
-        if isinstance(op, CallOperand):
+        if isinstance(op, operands.CallOperand):
             arg = self.sum(op.arg, op.free)
             fn = FUNCTIONS[op.fn].kernel
             return lambda env: fn(arg(env), xp)
-        if isinstance(op, PowerOperand):
+        if isinstance(op, operands.PowerOperand):
             base = self.sum(op.base, op.free)
-            if not isinstance(op.exponent, SumPlan):
+            if not isinstance(op.exponent, operands.SumPlan):
                 n = op.exponent
                 power = kernels.constant_power
                 return lambda env: power(base(env), n, xp)

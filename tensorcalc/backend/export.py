@@ -28,23 +28,7 @@ from ..ops import kernels
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
 from ..render.printing import format_number
-from . import windows
-from .plan import (
-    CallOperand,
-    DeltaOperand,
-    GroupOperand,
-    MaskOperand,
-    Operand,
-    PowerOperand,
-    ProgramPlan,
-    ReduceOperand,
-    RefOperand,
-    ScatterOperand,
-    SolveOperand,
-    StatementPlan,
-    SumPlan,
-    TermPlan,
-)
+from . import operands, windows
 
 _RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes", "dtype"}
 _BUILTINS = set(dir(builtins))
@@ -88,7 +72,7 @@ class _Writer:
         self.kernels[f"_{name}"] = fn
         return f"_{name}"
 
-    def statement(self, st: StatementPlan) -> None:
+    def statement(self, st: operands.StatementPlan) -> None:
         self.shared = {}
         self.lines.append("    n = {" + ", ".join(
             f"{i!r}: " + (f"index_sizes[{name[len(SIZE_MARK):]!r}]" if name.startswith(SIZE_MARK)
@@ -112,7 +96,7 @@ class _Writer:
         value = self.sum(st.rhs, st.indices)
         self.lines.append(f"    {target} = np.asarray({value})")
 
-    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> str:
+    def sum(self, plan: operands.SumPlan, order: tuple[str, ...]) -> str:
         if not plan.terms:
             return self.temp(f"np.zeros({_shape(order)})")
         parts = []
@@ -138,7 +122,7 @@ class _Writer:
         align = self.kernel("align", kernels.align)
         return f"{align}({value}, {have!r}, {want!r}, {_shape(want)}, np)"
 
-    def term(self, term: TermPlan) -> str:
+    def term(self, term: operands.TermPlan) -> str:
         operands = [self.operand(op) for op in term.operands]
         scale = format_number(term.coef) if term.coef != 1 else ""
         for i in term.missing_summed:
@@ -151,17 +135,17 @@ class _Writer:
             expr = f"{scale} * {expr}"
         return self.temp(expr)
 
-    def operand(self, op: Operand) -> str:
-        if isinstance(op, RefOperand):
+    def operand(self, op: operands.Operand) -> str:
+        if isinstance(op, operands.RefOperand):
             return self.read(op)
-        if isinstance(op, DeltaOperand):
+        if isinstance(op, operands.DeltaOperand):
             return self.temp(f"np.eye(n[{op.i!r}], n[{op.j!r}])")
-        if isinstance(op, MaskOperand):
+        if isinstance(op, operands.MaskOperand):
             mask, at = self.kernel("shift_mask", windows.shift_mask), self.subscript_at()
             index = self._index_arrays((op.sub,))
             return self.temp(f"{mask}({op.i!r}, {windows.encode(op.sub)!r}, {op.free!r}, n, "
                              f"{index}, float, np, {at}, {{}})")
-        if isinstance(op, ScatterOperand):
+        if isinstance(op, operands.ScatterOperand):
             return self.scatter(op)
         if op.shared is not None and op.shared in self.shared:
             return self.shared[op.shared]
@@ -170,7 +154,7 @@ class _Writer:
             self.shared[op.shared] = value
         return value
 
-    def read(self, op: RefOperand) -> str:
+    def read(self, op: operands.RefOperand) -> str:
         """A tensor: itself, cut or padded to its indices' sizes, or read through its
         subscripts (the index arrays checked first)."""
         if op.subs is None and not self.arithmetic:
@@ -195,7 +179,7 @@ class _Writer:
                          f"{layout}({subs!r}, {op.indices!r}, n, {array}.shape), np, np.pad, "
                          f"{at}, {view}, {{}})")
 
-    def scatter(self, op: ScatterOperand) -> str:
+    def scatter(self, op: operands.ScatterOperand) -> str:
         """The product of a term's other factors, sent through its shifted deltas."""
         order = op.grid + op.rest
         core = self.term(op.core)
@@ -232,15 +216,15 @@ class _Writer:
         return "{" + ", ".join(f"{n!r}: {fit}(np.asarray({self.var[n]}), {_shape(own)}, np.pad)"
                                for n, own in gathers.items()) + "}"
 
-    def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand
-                 | GroupOperand) -> str:
-        if isinstance(op, ReduceOperand):
+    def _operand(self, op: operands.CallOperand | operands.PowerOperand
+                 | operands.ReduceOperand | operands.SolveOperand | operands.GroupOperand) -> str:
+        if isinstance(op, operands.ReduceOperand):
             layout = op.batch + op.indices
             arg = self.sum(op.arg, layout)
             fn = self.kernel(REDUCERS[op.fn].kernel.__name__, REDUCERS[op.fn].kernel)
             axes = tuple(range(len(op.batch), len(layout)))
             return self.temp(f"{fn}({arg}, {axes!r}, np)")
-        if isinstance(op, SolveOperand):
+        if isinstance(op, operands.SolveOperand):
             i, j = op.indices
             matrix = self.sum(op.matrix, op.batch + op.indices)
             if op.transpose:
@@ -250,13 +234,13 @@ class _Writer:
                                 op.batch + (contracted,) + op.rest)
             solve = self.kernel("solve", kernels.solve)
             return self.temp(f"{solve}({matrix}, {right}, np)")
-        if isinstance(op, CallOperand):
+        if isinstance(op, operands.CallOperand):
             arg = self.sum(op.arg, op.free)
             fn = self.kernel(op.fn, FUNCTIONS[op.fn].kernel)
             return self.temp(f"{fn}({arg}, np)")
-        if isinstance(op, PowerOperand):
+        if isinstance(op, operands.PowerOperand):
             base = self.sum(op.base, op.free)
-            if isinstance(op.exponent, SumPlan):
+            if isinstance(op.exponent, operands.SumPlan):
                 return self.temp(f"{base} ** {self.sum(op.exponent, op.free)}")
             power = self.kernel("constant_power", kernels.constant_power)
             return self.temp(f"{power}({base}, {format_number(op.exponent)}, np)")
@@ -287,7 +271,7 @@ def python_names(names: list[str]) -> dict[str, str]:
     return out
 
 
-def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
+def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
               function_name: str | None = None, sizes: Mapping[str, int] | None = None,
               index_arrays: Collection[str] = ()) -> str:
     """The source of one function computing the plan's result from keyword arrays.

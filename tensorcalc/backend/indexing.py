@@ -17,7 +17,7 @@ from ..ir import Gather, Subscript, subscript_text
 from ..limits import check_size
 from . import windows
 from .libraries import ArrayLibrary
-from .plan import MaskOperand, RefOperand, ScatterOperand, TermPlan
+from .operands import MaskOperand, RefOperand, ScatterOperand, TermPlan
 
 Array = Any
 Env = dict[Any, Any]

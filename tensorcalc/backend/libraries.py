@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -123,8 +122,7 @@ def _torch_strided_view(array: Array, start: int, grid: tuple[int, ...],
     return torch.flip(view, backwards) if backwards else view
 
 
-@cache
-def _known(module: str, xp: Any) -> ArrayLibrary:
+def _recognise(module: str, xp: Any) -> ArrayLibrary:
     if xp is np:
         return ArrayLibrary("NumPy", xp, strided_view=windows.strided_view, scatter="segments",
                             max_axes=64)
@@ -141,6 +139,12 @@ def _known(module: str, xp: Any) -> ArrayLibrary:
     return ArrayLibrary(module.split(".")[-1] or "these arrays", xp)
 
 
+_KNOWN: dict[int, ArrayLibrary] = {}  # by the namespace's id: namespaces live for good
+
+
 def library(xp: Any) -> ArrayLibrary:
-    """The ``ArrayLibrary`` of the array namespace ``xp``."""
-    return _known(getattr(xp, "__name__", ""), xp)
+    """The ``ArrayLibrary`` of the array namespace ``xp`` (one object per namespace)."""
+    found = _KNOWN.get(id(xp))
+    if found is None or found.xp is not xp:
+        found = _KNOWN[id(xp)] = _recognise(getattr(xp, "__name__", ""), xp)
+    return found

@@ -16,7 +16,7 @@ from ..limits import check_size
 from ..ops import kernels
 from ..ops.reductions import REDUCERS
 from .libraries import ArrayLibrary
-from .plan import ReduceOperand, SolveOperand, SumPlan, TermPlan
+from .operands import ReduceOperand, SolveOperand, SumPlan, TermPlan
 
 Array = Any
 Env = dict[Any, Any]

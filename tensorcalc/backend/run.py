@@ -29,7 +29,7 @@ from .arrays import namespace, on_device
 from .binder import StatementBinder
 from .compact import Compact
 from .libraries import library
-from .plan import ProgramPlan, StatementPlan, TermPlan
+from .operands import ProgramPlan, StatementPlan, TermPlan
 from .windows import read_text, shrink_sizes
 
 Array = Any

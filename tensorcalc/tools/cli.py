@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..api import compile
-from ..backend.plan import (
+from ..backend.operands import (
     CallOperand,
     DeltaOperand,
     GroupOperand,
