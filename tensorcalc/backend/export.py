@@ -271,6 +271,20 @@ def python_names(names: list[str]) -> dict[str, str]:
     return out
 
 
+def _signature(fname: str, inputs: list[str], optional: list[str], var: Mapping[str, str],
+               arithmetic: bool) -> tuple[str, list[str]]:
+    """The ``def`` line of the function, and the lines that take its inputs: keyword
+    parameters, or ``**inputs`` where a name would shadow Python; ``index_sizes`` too where
+    a statement uses index arithmetic."""
+    if any(var[n] != n for n in inputs + optional):  # a name Python needs: take **inputs
+        body = ["    index_sizes = inputs.pop('index_sizes', None)"] if arithmetic else []
+        return f"def {fname}(**inputs):", body + [f"    {var[n]} = inputs[{n!r}]"
+                                                  for n in inputs]
+    params = inputs + [f"{n}=None" for n in optional] + (["index_sizes=None"] if arithmetic
+                                                          else [])
+    return (f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"), []
+
+
 def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
               function_name: str | None = None, sizes: Mapping[str, int] | None = None,
               index_arrays: Collection[str] = ()) -> str:
@@ -287,17 +301,8 @@ def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mappi
     var = python_names(names + ([wanted] if wanted not in names else []))
     fname = var[wanted]  # the function may share its result's name: that is a local
     writer = _Writer(set(var.values()) | {fname}, var)
-    body: list[str] = []
-    if any(var[n] != n for n in inputs + optional):  # a name Python needs: take **inputs
-        header = f"def {fname}(**inputs):"
-        if any(st.accesses for st in plan.statements):
-            body.append("    index_sizes = inputs.pop('index_sizes', None)")
-        body += [f"    {var[n]} = inputs[{n!r}]" for n in inputs]
-    else:
-        params = inputs + [f"{n}=None" for n in optional]
-        if any(st.accesses for st in plan.statements):
-            params.append("index_sizes=None")
-        header = f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"
+    header, body = _signature(fname, inputs, optional, var,
+                              any(st.accesses for st in plan.statements))
     if sizes and any(st.accesses for st in plan.statements):  # the program's given sizes
         body.append(f"    index_sizes = {{**{dict(sizes)!r}, **(index_sizes or {{}})}}")
     # As a call binds its inputs: integers and bools as float64, and constants made in the

@@ -10,35 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import InputError
 from ..ir import Gather, Subscript, subscript_text
 from ..limits import check_size
 from . import windows
+from .binding import StatementBinder
 from .libraries import ArrayLibrary
-from .operands import MaskOperand, RefOperand, ScatterOperand, TermPlan
+from .operands import MaskOperand, RefOperand, ScatterOperand
 
 Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
 Indexed = Callable[[Env], dict[str, Array]]  # the index arrays of a part, by name
-
-
-class StatementBinder(Protocol):
-    """What binds one statement for fixed sizes, as these functions use it
-    (``binder.StatementBinder``, which calls them)."""
-
-    owner: tuple[str, int]  # the statement, and the bytes of one element
-    lib: ArrayLibrary
-    dtype: Any
-    sizes: dict[str, int]
-    where: dict[str, Any]
-    shapes: dict[str, tuple[int, ...]]
-
-    def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]: ...
-
-    def term(self, plan: TermPlan, order: tuple[str, ...], shape: tuple[int, ...]) -> Step: ...
 
 
 def read(ctx: StatementBinder, op: RefOperand) -> Step:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -15,31 +15,13 @@ from ..errors import InputError
 from ..limits import check_size
 from ..ops import kernels
 from ..ops.reductions import REDUCERS
+from .binding import StatementBinder
 from .libraries import ArrayLibrary
-from .operands import ReduceOperand, SolveOperand, SumPlan, TermPlan
+from .operands import ReduceOperand, SolveOperand
 
 Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
-
-
-class StatementBinder(Protocol):
-    """What binds one statement for fixed sizes, as these functions use it
-    (``run.StatementBinder``, which calls them)."""
-
-    owner: tuple[str, int]  # the statement, and the bytes of one element
-    lib: ArrayLibrary
-    xp: Any
-    sizes: dict[str, int]
-
-    def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]: ...
-
-    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> Step: ...
-
-    def contraction(self, plan: TermPlan) -> Step: ...
-
-    def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
-                shape: tuple[int, ...]) -> Callable[[Array], Array] | None: ...
 
 
 def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:

@@ -46,38 +46,11 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
     (ia, a_steps), (ib, b_steps) = groups.items()
     if any(i not in out for i in set(ia) ^ set(ib)) or not set(out) <= set(ia) | set(ib):
         return None  # an index summed within one side, or one no operand has
-    batch = tuple(i for i in out if i in ia and i in ib)
-    contracted = tuple(i for i in ia if i in ib and i not in out)
-    a_only = tuple(i for i in ia if i not in ib)
-    b_only = tuple(i for i in ib if i not in ia)
-    if out == batch + b_only + a_only:  # swap, so that the result is laid out as out
-        ia, ib, a_steps, b_steps, a_only, b_only = ib, ia, b_steps, a_steps, b_only, a_only
-    natural = batch + a_only + b_only
-    a_order = tuple(ia.index(i) for i in batch + a_only + contracted)
-    b_order = tuple(ib.index(i) for i in batch + contracted + b_only)
-    size = sizes
-
-    def count(names: tuple[str, ...]) -> int:
-        n = 1
-        for i in names:
-            n *= size[i]
-        return n
-
-    a_shape: tuple[int, ...] = (count(batch), count(a_only), count(contracted))
-    b_shape: tuple[int, ...] = (count(batch), count(contracted), count(b_only))
-    if not batch:
-        a_shape, b_shape = a_shape[1:], b_shape[1:]
-    shape = tuple(size[i] for i in natural)
-    final = tuple(natural.index(i) for i in out)
+    if out == tuple(i for i in out if i in ia and i in ib) + tuple(i for i in ib if i not in ia) \
+            + tuple(i for i in ia if i not in ib):  # swap, so that the result is laid out as out
+        ia, ib, a_steps, b_steps = ib, ia, b_steps, a_steps
+    product = _matrix_product(ia, ib, out, sizes, lib)
     a_side, b_side = elementwise(a_steps), elementwise(b_steps)
-    identity = tuple(range(len(final)))
-    permute, reshape, multiply = lib.array_functions()
-
-    def product(a: Array, b: Array) -> Array:
-        a = reshape(permute(a, a_order), a_shape)
-        b = reshape(permute(b, b_order), b_shape)
-        value = reshape(multiply(a, b), shape)
-        return value if final == identity else _contiguous(permute(value, final))
 
     def run(env: Env) -> Array:
         if symmetric is not None:
@@ -87,6 +60,46 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         return product(a_side(env), b_side(env))
 
     return run
+
+
+def _matrix_product(ia: tuple[str, ...], ib: tuple[str, ...], out: tuple[str, ...],
+                    sizes: Sizes, lib: ArrayLibrary) -> Callable[[Array, Array], Array]:
+    """The product of an array over ``ia`` and one over ``ib`` into ``out`` as one
+    ``matmul``: the indices in both and in ``out`` are its batch, those in both and not in
+    ``out`` are summed, and ``ia``'s own come before ``ib``'s."""
+    batch = tuple(i for i in out if i in ia and i in ib)
+    contracted = tuple(i for i in ia if i in ib and i not in out)
+    a_only = tuple(i for i in ia if i not in ib)
+    b_only = tuple(i for i in ib if i not in ia)
+    natural = batch + a_only + b_only
+    a_order = tuple(ia.index(i) for i in batch + a_only + contracted)
+    b_order = tuple(ib.index(i) for i in batch + contracted + b_only)
+    a_shape: tuple[int, ...] = (_count(sizes, batch), _count(sizes, a_only),
+                                _count(sizes, contracted))
+    b_shape: tuple[int, ...] = (_count(sizes, batch), _count(sizes, contracted),
+                                _count(sizes, b_only))
+    if not batch:
+        a_shape, b_shape = a_shape[1:], b_shape[1:]
+    shape = tuple(sizes[i] for i in natural)
+    final = tuple(natural.index(i) for i in out)
+    identity = tuple(range(len(final)))
+    permute, reshape, multiply = lib.array_functions()
+
+    def product(a: Array, b: Array) -> Array:
+        a = reshape(permute(a, a_order), a_shape)
+        b = reshape(permute(b, b_order), b_shape)
+        value = reshape(multiply(a, b), shape)
+        return value if final == identity else _contiguous(permute(value, final))
+
+    return product
+
+
+def _count(sizes: Sizes, names: tuple[str, ...]) -> int:
+    """The number of combinations of the indices ``names``."""
+    n = 1
+    for i in names:
+        n *= sizes[i]
+    return n
 
 
 def summed_product(indices: list[tuple[str, ...]], operands: list[Step], out: tuple[str, ...],
@@ -190,55 +203,21 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
     None where the product is not one matrix product."""
     if len(set(view)) != len(view) or len(set(other)) != len(other) or len(set(out)) != len(out):
         return None
-    batch = tuple(i for i in out if i in view and i in other)
-    contracted = tuple(i for i in view if i in other and i not in out)
     v_only = tuple(i for i in view if i not in other)
     o_only = tuple(i for i in other if i not in view)
+    batch = tuple(i for i in out if i in view and i in other)
     if any(i not in out for i in v_only + o_only) or set(out) != set(batch + v_only + o_only):
         return None
     read_view, read_other = steps
     decided: list[tuple[Any, ...]] = []  # the layout, decided on the first call
-
-    def count(names: tuple[str, ...]) -> int:
-        n = 1
-        for i in names:
-            n *= sizes[i]
-        return n
-
-    def decide(v: Array) -> tuple[Any, ...]:
-        # the view's axes by decreasing |stride|, longer axes later among equal strides
-        strides = v.strides if lib.xp is np else v.stride()  # torch counts elements
-        rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, strides)}
-        by_memory = sorted(view, key=lambda i: rank[i])
-        kept = tuple(i for i in by_memory if i in v_only)
-        summed = tuple(i for i in by_memory if i in contracted)
-        view_left = by_memory[-1] in contracted
-        lead: tuple[str, ...] = ()
-        if not view_left and not batch and out[0] in kept and len(kept) > 1:
-            # other (o_only, summed) @ view (lead, summed, kept): one product per value of
-            # out's first index (a convolution's batch), laid out as out wants it
-            lead, kept = (out[0],), tuple(i for i in kept if i != out[0])
-        if view_left:  # view (batch, kept, summed) @ other (batch, summed, o_only)
-            v_axes, o_axes = batch + kept + summed, batch + summed + o_only
-            natural = batch + kept + o_only
-        else:  # other (batch, o_only, summed) @ view (batch, summed, kept)
-            v_axes, o_axes = batch + lead + summed + kept, batch + o_only + summed
-            natural = batch + lead + o_only + kept
-        nb = count(batch + lead)
-        v_shape = (nb, count(kept), count(summed)) if view_left \
-            else (nb, count(summed), count(kept))
-        o_shape = (nb, count(summed), count(o_only)) if view_left \
-            else (count(batch), count(o_only), count(summed))
-        return (tuple(view.index(i) for i in v_axes), v_shape,
-                tuple(other.index(i) for i in o_axes), o_shape, view_left,
-                tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))
-
     permute, reshape, matmul = lib.array_functions()
 
     def run(env: Env) -> Array:
         v, o = read_view(env), read_other(env)
         if not decided:  # threads may both decide: the same layout, appended whole
-            decided.append(decide(v))
+            # torch's strides count elements, NumPy's bytes: only their order matters
+            strides = v.strides if lib.xp is np else v.stride()
+            decided.append(_im2col(strides, view, other, out, sizes))
         vp, vs, op, os_, view_left, shape, final = decided[0]
         a = reshape(permute(v, vp), vs)  # the one copy: im2col, in the view's memory order
         b = reshape(permute(o, op), os_)
@@ -246,3 +225,38 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
         return value if final == tuple(range(len(final))) else _contiguous(permute(value, final))
 
     return run
+
+
+def _im2col(strides: tuple[int, ...], view: tuple[str, ...], other: tuple[str, ...],
+            out: tuple[str, ...], sizes: Sizes) -> tuple[Any, ...]:
+    """How ``window_product`` lays out a view of ``strides`` and the other operand: the
+    axis orders and matrix shapes of both, whether the view is the left factor, and the
+    result's shape and final axis order."""
+    batch = tuple(i for i in out if i in view and i in other)
+    contracted = tuple(i for i in view if i in other and i not in out)
+    v_only = tuple(i for i in view if i not in other)
+    o_only = tuple(i for i in other if i not in view)
+    # the view's axes by decreasing |stride|, longer axes later among equal strides
+    rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, strides)}
+    by_memory = sorted(view, key=lambda i: rank[i])
+    kept = tuple(i for i in by_memory if i in v_only)
+    summed = tuple(i for i in by_memory if i in contracted)
+    view_left = by_memory[-1] in contracted
+    lead: tuple[str, ...] = ()
+    if not view_left and not batch and out[0] in kept and len(kept) > 1:
+        # other (o_only, summed) @ view (lead, summed, kept): one product per value of
+        # out's first index (a convolution's batch), laid out as out wants it
+        lead, kept = (out[0],), tuple(i for i in kept if i != out[0])
+    if view_left:  # view (batch, kept, summed) @ other (batch, summed, o_only)
+        v_axes, o_axes = batch + kept + summed, batch + summed + o_only
+        natural = batch + kept + o_only
+    else:  # other (batch, o_only, summed) @ view (batch, summed, kept)
+        v_axes, o_axes = batch + lead + summed + kept, batch + o_only + summed
+        natural = batch + lead + o_only + kept
+    nb = _count(sizes, batch + lead)
+    n_kept, n_summed, n_other = _count(sizes, kept), _count(sizes, summed), _count(sizes, o_only)
+    v_shape = (nb, n_kept, n_summed) if view_left else (nb, n_summed, n_kept)
+    o_shape = (nb, n_summed, n_other) if view_left else (_count(sizes, batch), n_other, n_summed)
+    return (tuple(view.index(i) for i in v_axes), v_shape,
+            tuple(other.index(i) for i in o_axes), o_shape, view_left,
+            tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))
