@@ -43,8 +43,9 @@ def read(ctx: StatementBinder, op: RefOperand) -> Step:
     layout = windows.window_layout(subs, op.indices, ctx.sizes, tuple(shape))
     check_size(f"a window of {name} in {ctx.owner[0]}", ctx.shape(op.indices), ctx.owner[1],
                compact_hint=False)
+    pads = layout[1] or [(0, 0)] * len(shape)
     check_size(f"{name} with the zeros its reads in {ctx.owner[0]} need past its ends",
-               tuple(n + lo + hi for n, (lo, hi) in zip(shape, layout[0])), ctx.owner[1],
+               tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads)), ctx.owner[1],
                compact_hint=False)
     lib, out, sizes, where, window = ctx.lib, op.indices, ctx.sizes, ctx.where, windows.read_window
     xp, pad, at, view = lib.xp, lib.pad, windows.subscript_at, lib.strided_view

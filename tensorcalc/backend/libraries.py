@@ -66,14 +66,7 @@ class ArrayLibrary:
 
     def pad(self, array: Array, pads: list[tuple[int, int]]) -> Array:
         """``array`` with ``pads[d] = (before, after)`` zeros on each axis ``d`` (NumPy's
-        ``np.pad`` rule). Never a write into an array that torch's ``vmap`` or autograd
-        could see: ``F.pad`` on torch."""
-        if self.xp is np:
-            return np.pad(array, pads)
-        if self.name == "torch":  # functional (vmap and autograd follow it), last axis first
-            import torch
-
-            return torch.nn.functional.pad(array, [n for lo_hi in reversed(pads) for n in lo_hi])
+        ``np.pad`` rule): here zeros with the array written into them."""
         shape = tuple(array.shape)
         device = getattr(array, "device", None)
         out = self.xp.zeros(tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads)),
@@ -85,24 +78,47 @@ class ArrayLibrary:
         return out
 
     def as_index(self, array: Array) -> Array:
-        """An integer array as the library indexes with: torch reads uint8 as a mask, and
-        indexes with no integers but int64 and int32."""
-        if self.name == "torch" and str(array.dtype) not in ("torch.int64", "torch.int32"):
+        """An integer array as the library indexes with."""
+        return array
+
+    def array_functions(self) -> tuple[Callable[..., Array], Callable[..., Array],
+                                       Callable[..., Array]]:
+        """``permute_dims``, ``reshape`` and ``matmul`` of the namespace."""
+        return self.xp.permute_dims, self.xp.reshape, self.xp.matmul
+
+
+@dataclass(frozen=True)
+class _NumPy(ArrayLibrary):
+    pad = staticmethod(np.pad)  # type: ignore[assignment]  # itself: no call between
+
+    def array_functions(self) -> tuple[Callable[..., Array], Callable[..., Array],
+                                       Callable[..., Array]]:
+        return np.transpose, np.reshape, np.matmul
+
+
+@dataclass(frozen=True)
+class _Torch(ArrayLibrary):
+    def pad(self, array: Array, pads: list[tuple[int, int]]) -> Array:
+        """Never a write into an array that torch's ``vmap`` or autograd could see:
+        ``F.pad`` is functional (vmap and autograd follow it); it takes the last axis
+        first."""
+        import torch
+
+        return torch.nn.functional.pad(array, [n for lo_hi in reversed(pads) for n in lo_hi])
+
+    def as_index(self, array: Array) -> Array:
+        """torch reads uint8 as a mask, and indexes with no integers but int64 and int32."""
+        if str(array.dtype) not in ("torch.int64", "torch.int32"):
             return array.long()
         return array
 
     def array_functions(self) -> tuple[Callable[..., Array], Callable[..., Array],
                                        Callable[..., Array]]:
-        """``permute_dims``, ``reshape`` and ``matmul``: NumPy's and torch's own
-        (array-api-compat's torch wrappers check dtypes on every call, a fifth of a small
-        training step's time outside BLAS), else the namespace's."""
-        if self.xp is np:
-            return np.transpose, np.reshape, np.matmul
-        if self.name == "torch":
-            import torch
+        """torch's own: array-api-compat's torch wrappers check dtypes on every call, a
+        fifth of a small training step's time outside BLAS."""
+        import torch
 
-            return torch.permute, torch.reshape, torch.matmul
-        return self.xp.permute_dims, self.xp.reshape, self.xp.matmul
+        return torch.permute, torch.reshape, torch.matmul
 
 
 def _torch_strided_view(array: Array, start: int, grid: tuple[int, ...],
@@ -124,11 +140,11 @@ def _torch_strided_view(array: Array, start: int, grid: tuple[int, ...],
 
 def _recognise(module: str, xp: Any) -> ArrayLibrary:
     if xp is np:
-        return ArrayLibrary("NumPy", xp, strided_view=windows.strided_view, scatter="segments",
+        return _NumPy("NumPy", xp, strided_view=windows.strided_view, scatter="segments",
                             max_axes=64)
     if module == "array_api_compat.torch":
-        return ArrayLibrary("torch", xp, strided_view=_torch_strided_view, scatter="index_add",
-                            writes_in_place=False, convolution="torch", convolution_axes=3)
+        return _Torch("torch", xp, strided_view=_torch_strided_view, scatter="index_add",
+                      writes_in_place=False, convolution="torch", convolution_axes=3)
     if module.startswith("jax"):
         return ArrayLibrary("JAX", xp, scatter="at", immutable=True, convolution="jax",
                             convolution_axes=8, matmul_layout=False, jit_contractions=True)

@@ -39,8 +39,10 @@ Encoded = tuple[Any, ...]  # a subscript as the functions here take it (``encode
 Sizes = Mapping[str, int]
 Index = Mapping[str, Array]  # index arrays by name
 Where = dict[str, Any]  # the device new arrays go to (``device=``), or nothing
-# zeros before and after each axis; the flat start and the steps of a strided view
-Layout = tuple[list[tuple[int, int]], int | None, tuple[int, ...] | None]
+# the window's shape; the zeros before and after each axis (None: none); the flat start
+# and the steps of a strided view (None: no view)
+Layout = tuple[tuple[int, ...], list[tuple[int, int]] | None, int | None,
+               tuple[int, ...] | None]
 
 
 def encode(sub: Subscript) -> Encoded:
@@ -152,10 +154,11 @@ def subscript_at(sub: Encoded, grid: tuple[str, ...], n: Sizes, index: Index, xp
 def window_layout(subs: tuple[Encoded, ...], out: tuple[str, ...], n: Sizes,
                   shape: tuple[int, ...]) -> Layout:
     """How an array of ``shape`` is read at the encoded subscripts ``subs`` over the
-    indices ``out``: the zeros each axis needs before and after it for every affine read
-    to fall inside (none for an index array's axis), and, where no index array picks
-    positions, the flat position of the first element read in the padded array and each
-    index's step through it (else None, None)."""
+    indices ``out``: the shape of the window; the zeros each axis needs before and after
+    it for every affine read to fall inside (none for an index array's axis), or None
+    where none does; and, where no index array picks positions, the flat position of the
+    first element read in the padded array and each index's step through it (else None,
+    None)."""
     pads = []
     for sub, length in zip(subs, shape):
         if isinstance(sub[0], str):
@@ -165,8 +168,10 @@ def window_layout(subs: tuple[Encoded, ...], out: tuple[str, ...], n: Sizes,
         lo = offset + sum(min(c * (n[v] - 1), 0) for v, c in parts)
         hi = offset + sum(max(c * (n[v] - 1), 0) for v, c in parts)
         pads.append((max(0, -lo), max(0, hi - (length - 1))))
+    grid = tuple(n[i] for i in out)
+    padded = pads if any(p != (0, 0) for p in pads) else None
     if any(isinstance(sub[0], str) for sub in subs):
-        return pads, None, None
+        return grid, padded, None, None
     start, steps, stride = 0, [0] * len(out), 1
     for d in reversed(range(len(subs))):
         parts, offset = subs[d]
@@ -175,7 +180,7 @@ def window_layout(subs: tuple[Encoded, ...], out: tuple[str, ...], n: Sizes,
             if n[v] > 1:  # an index of one value moves nothing (x[2**70 * i])
                 steps[out.index(v)] += c * stride
         stride *= shape[d] + pads[d][0] + pads[d][1]
-    return pads, start, tuple(steps)
+    return grid, padded, start, tuple(steps)
 
 
 def strided_view(array: Array, start: int, grid: tuple[int, ...], steps: tuple[int, ...],
@@ -183,8 +188,8 @@ def strided_view(array: Array, start: int, grid: tuple[int, ...], steps: tuple[i
     """The elements of ``array`` from the flat position ``start``, ``steps[g]`` elements
     apart along each axis ``g`` of ``grid``: a read-only view of its memory (NumPy)."""
     base = xp.ascontiguousarray(array).reshape(-1)
-    return xp.lib.stride_tricks.as_strided(base[start:], grid,
-                                           tuple(s * base.itemsize for s in steps),
+    size = base.itemsize
+    return xp.lib.stride_tricks.as_strided(base[start:], grid, [s * size for s in steps],
                                            writeable=False)
 
 
@@ -197,11 +202,10 @@ def read_window(array: Array, subs: tuple[Encoded, ...], out: tuple[str, ...], n
     ``index`` holds the index arrays by name (``check_index_array`` has checked them);
     ``pad`` pads with zeros as ``np.pad`` does, ``at`` is ``subscript_at``, and ``view``
     (``strided_view``, or None) reads a window that no index array picks as a view."""
-    pads, start, steps = layout
-    grid = tuple(n[i] for i in out)
+    grid, pads, start, steps = layout
     if 0 in grid:
         return xp.zeros(grid, dtype=array.dtype, **where)
-    if any(p != (0, 0) for p in pads):
+    if pads is not None:
         if 0 in array.shape:
             array = xp.zeros(tuple(k + lo + hi for k, (lo, hi) in zip(array.shape, pads)),
                              dtype=array.dtype, **where)
@@ -209,8 +213,8 @@ def read_window(array: Array, subs: tuple[Encoded, ...], out: tuple[str, ...], n
             array = pad(array, pads)
     if view is not None and start is not None:
         return view(array, start, grid, steps, xp)
-    value = array[tuple(at(sub, out, n, index, xp, where) + lo
-                        for sub, (lo, _) in zip(subs, pads))]
+    value = array[tuple(at(sub, out, n, index, xp, where) + (pads[d][0] if pads else 0)
+                        for d, sub in enumerate(subs))]
     return xp.broadcast_to(value, grid) if tuple(value.shape) != grid else value
 
 
