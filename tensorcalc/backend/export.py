@@ -2,8 +2,9 @@
 
 The function takes the program's inputs as keyword parameters and computes the
 statements the result needs in order, one named temporary per term, from the same plan
-the runner runs. The numerical helpers it needs are copied from ``kernels.py`` (the
-functions the runner calls), so the exported code computes what ``p(...)`` computes.
+the runner runs. The numerical helpers it needs are copied from ``ops.kernels`` and
+``windows`` (the functions the runner calls), so the exported code computes what
+``p(...)`` computes.
 Every name in the source comes from the grammar's identifiers (``[A-Za-z_][A-Za-z0-9_]*``);
 one that a Python keyword, a builtin, or a name of the generated code would shadow gets a
 trailing underscore, so nothing from the user's text is ever executed.
