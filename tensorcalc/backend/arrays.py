@@ -28,11 +28,7 @@ def namespace(*arrays: Any) -> Any:
 
 def on_device(array: Any) -> dict[str, Any]:
     """Keyword arguments that put a new array beside ``array`` (a GPU tensor's device)."""
-    if isinstance(array, (np.ndarray, np.generic)):
-        return {}
-    import array_api_compat
-
-    return {"device": array_api_compat.device(array)}
+    return library(namespace(array)).device_of(array)
 
 
 def signature(value: Any) -> tuple[Any, ...]:

@@ -8,8 +8,8 @@ its own total in place, which convolution and linear-algebra routines there are.
 
 >>> import numpy as np
 >>> numpy = library(np)
->>> numpy.name, numpy.strided_views, numpy.scatter, numpy.writes_in_place
-('NumPy', True, 'segments', True)
+>>> numpy.name, numpy.strided_views, numpy.scatter, numpy.writes_in_place, numpy.devices
+('NumPy', True, 'segments', True, False)
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class ArrayLibrary:
     # JAX: a contraction as one jitted function; its einsum names any number of indices
     jit_contractions: bool = False
     max_axes: int | None = None  # the most axes an array may have
+    devices: bool = True  # arrays live on devices (a GPU), where new arrays must go too
 
     @property
     def strided_views(self) -> bool:
@@ -76,6 +77,14 @@ class ArrayLibrary:
             return out.at[window].set(array)
         out[window] = array
         return out
+
+    def device_of(self, array: Array) -> dict[str, Any]:
+        """Keyword arguments that put a new array beside ``array`` (a GPU tensor's device)."""
+        if not self.devices:
+            return {}
+        import array_api_compat  # lazy: only for arrays that are not NumPy's
+
+        return {"device": array_api_compat.device(array)}
 
     def as_index(self, array: Array) -> Array:
         """An integer array as the library indexes with."""
@@ -141,7 +150,7 @@ def _torch_strided_view(array: Array, start: int, grid: tuple[int, ...],
 def _recognise(module: str, xp: Any) -> ArrayLibrary:
     if xp is np:
         return _NumPy("NumPy", xp, strided_view=windows.strided_view, scatter="segments",
-                            max_axes=64)
+                      max_axes=64, devices=False)
     if module == "array_api_compat.torch":
         return _Torch("torch", xp, strided_view=_torch_strided_view, scatter="index_add",
                       writes_in_place=False, convolution="torch", convolution_axes=3)

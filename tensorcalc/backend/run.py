@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError, ShapeError
 from ..ir import SIZE_MARK, subscript_text
 from ..limits import check_size, memory_limit
-from .arrays import namespace, on_device
+from .arrays import namespace
 from .binder import StatementBinder
 from .compact import Compact
 from .libraries import library
@@ -176,7 +176,7 @@ class Runner:
         dtype = _result_type(xp, dtypes)
         itemsize = np.dtype(dtype).itemsize if xp is np else 8
         arrays = [v for v in env.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
-        where = on_device(arrays[0]) if arrays else {}
+        where = lib.device_of(arrays[0]) if arrays else {}
         sample: Env = dict(env)
         for key, n in (given or {}).items():  # the caller's sizes, as extents name them
             sample[SIZE_MARK + key] = _Shape((n,))

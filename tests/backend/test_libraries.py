@@ -50,6 +50,16 @@ def test_each_library_reports_what_it_can_do(row: tuple) -> None:  # type: ignor
     assert lib.has_linalg("det") is det and lib.has_linalg("slogdet") is slogdet
     assert lib.has_linalg("solve")
     assert library(lib.xp) is lib  # one object per library
+    assert lib.devices is (module not in ("numpy",))
+
+
+@pytest.mark.parametrize("module", ["numpy", "torch", "jax"])
+def test_new_arrays_go_to_the_device_of_the_inputs(module: str) -> None:
+    lib = _library_of(module)
+    x = lib.xp.asarray(np.ones(3, dtype=np.float32))
+    where = lib.device_of(x)
+    assert where == ({} if module == "numpy" else {"device": x.device})
+    assert lib.xp.zeros(2, **where).device == x.device
 
 
 def test_an_unknown_namespace_claims_nothing() -> None:
