@@ -52,22 +52,7 @@ from ..ir import (
     unknown_kind,
 )
 from ..ir.sizes import index_sources
-from .operands import (
-    CallOperand,
-    DeltaOperand,
-    GroupOperand,
-    MaskOperand,
-    Operand,
-    PowerOperand,
-    ReduceOperand,
-    RefOperand,
-    ScatterOperand,
-    SolveOperand,
-    StatementPlan,
-    SumPlan,
-    TermPlan,
-    operand_indices,
-)
+from . import operands
 from .operands import ProgramPlan as ProgramPlan  # program.py takes it from here
 
 
@@ -84,7 +69,7 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
                        result, frozenset(valued))
 
 
-def plan_statement(st: Statement, rectangular: bool = False) -> StatementPlan:
+def plan_statement(st: Statement, rectangular: bool = False) -> operands.StatementPlan:
     tensors = tuple((r.name, r.axes) for r in statement_refs(st)) + \
         tuple((g.name, g.indices) for g in index_tensors(st.rhs))
     occurrences = tuple((i, name, axis) for name, axes in tensors
@@ -110,8 +95,9 @@ def plan_statement(st: Statement, rectangular: bool = False) -> StatementPlan:
     rhs = plan_sum(st.rhs, slots, st.indices)
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f, _ in reductions(st.rhs)
                                  if f.fn in MATRIX))
-    return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
-                         square, accesses, given, rectangular, st.aliases)
+    return operands.StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources,
+                                  deltas, every, square, accesses, given, rectangular,
+                                  st.aliases)
 
 
 class _Slots:
@@ -151,14 +137,15 @@ def rough_key(f: Factor) -> Rough:
     return (*reads(f), f.free)
 
 
-def plan_sum(expr: Sum, slots: _Slots | None = None, order: tuple[str, ...] = ()) -> SumPlan:
+def plan_sum(expr: Sum, slots: _Slots | None = None,
+             order: tuple[str, ...] = ()) -> operands.SumPlan:
     """The plan of a sum whose value is laid out over ``order``: each product is computed
     in that order of axes where it can be, so that nothing is transposed afterwards."""
     slots = slots if slots is not None else _Slots(set(), set())
-    return SumPlan(tuple(plan_term(t, slots, order) for t in expr.terms))
+    return operands.SumPlan(tuple(plan_term(t, slots, order) for t in expr.terms))
 
 
-def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPlan:
+def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> operands.TermPlan:
     term = substitute_deltas(term)
     scattered = _scattered(term)
     if scattered:
@@ -178,19 +165,19 @@ def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPla
         Term(term.coef, tuple(f for f in term.factors if not isinstance(f, Delta)), term.summed),
         ties,
     )
-    operands = tuple(_operand(f, slots) for f in core.factors) + \
-        tuple(DeltaOperand(d.i, d.j) for d in explicit)
-    present = {i for op in operands for i in operand_indices(op)}
+    parts = tuple(_operand(f, slots) for f in core.factors) + \
+        tuple(operands.DeltaOperand(d.i, d.j) for d in explicit)
+    present = {i for op in parts for i in operands.operand_indices(op)}
     core_free = tuple(dict.fromkeys(ties.get(i, i) for i in term.free))
     # Two or more operands: contract straight into the order of the value (one operand is
     # only a view to transpose, which is free).
     wanted = tuple(dict.fromkeys(ties.get(i, i) for i in order if ties.get(i, i) in core_free)
-                   ) if len(operands) > 1 else ()
+                   ) if len(parts) > 1 else ()
     einsum_out = tuple(i for i in wanted + core_free if i in present)
     einsum_out = tuple(dict.fromkeys(einsum_out))
-    operands = _solves(operands, einsum_out)
-    return TermPlan(core.coef, operands, _spec(operands, einsum_out), einsum_out, term.free,
-                    ties, tuple(sorted(core.summed - present)))
+    parts = _solves(parts, einsum_out)
+    return operands.TermPlan(core.coef, parts, _spec(parts, einsum_out), einsum_out,
+                             term.free, ties, tuple(sorted(core.summed - present)))
 
 
 def _scattered(term: Term) -> tuple[Shift, ...]:
@@ -204,7 +191,7 @@ def _scattered(term: Term) -> tuple[Shift, ...]:
         sum(1 for t in shifts if t.i == s.i) == 1)
 
 
-def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> TermPlan:
+def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> operands.TermPlan:
     grid = tuple(dict.fromkeys(n for s in shifts for n in s.sub.names))
     others = tuple(f for f in term.factors if f not in shifts)
     core = Term(term.coef, others, term.summed - set(grid))
@@ -213,62 +200,67 @@ def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> TermP
     kept = tuple(i for i in grid if i in term.free)
     targets = tuple(s.i for s in shifts)
     free = targets + kept + rest
-    op = ScatterOperand(core_plan, tuple((s.i, s.sub) for s in shifts), grid, kept, rest, free)
+    op = operands.ScatterOperand(core_plan, tuple((s.i, s.sub) for s in shifts), grid, kept,
+                                 rest, free)
     out = tuple(i for i in term.free if i in free)
-    return TermPlan(1.0, (op,), _spec((op,), out), out, term.free, {}, ())
+    return operands.TermPlan(1.0, (op,), _spec((op,), out), out, term.free, {}, ())
 
 
-def _spec(operands: tuple[Operand, ...], out: tuple[str, ...]) -> str:
-    indices = [operand_indices(op) for op in operands]
+def _spec(parts: tuple[operands.Operand, ...], out: tuple[str, ...]) -> str:
+    indices = [operands.operand_indices(op) for op in parts]
     letters = einsum_letters([i for idx in indices for i in idx] + list(out))
     return ",".join("".join(letters[i] for i in idx) for idx in indices) + "->" + \
         "".join(letters[i] for i in out)
 
 
-def _solves(operands: tuple[Operand, ...], out: tuple[str, ...]) -> tuple[Operand, ...]:
+def _solves(parts: tuple[operands.Operand, ...],
+            out: tuple[str, ...]) -> tuple[operands.Operand, ...]:
     """Each inverse the term only contracts (over its column index, or its row index),
     with the operands that hold that index, made one ``SolveOperand``: ``inv[i,j](A) b[j]``
     is ``solve(A, b)``, never ``A⁻¹`` and a product. An inverse used again elsewhere in
     the statement (``shared``) is computed once instead."""
-    for k, op in enumerate(operands):
-        if not (isinstance(op, ReduceOperand) and op.fn == "inv" and op.shared is None):
+    for k, op in enumerate(parts):
+        if not (isinstance(op, operands.ReduceOperand) and op.fn == "inv" and op.shared is None):
             continue
-        others = operands[:k] + operands[k + 1:]
+        others = parts[:k] + parts[k + 1:]
         i, j = op.indices
         for contracted, kept, transpose in ((j, i, False), (i, j, True)):
-            right = tuple(o for o in others if contracted in operand_indices(o))
+            right = tuple(o for o in others if contracted in operands.operand_indices(o))
             if contracted in out or not right:
                 continue
-            left = tuple(o for o in others if contracted not in operand_indices(o))
-            wanted = set(out) | set(op.free) | {x for o in left for x in operand_indices(o)}
-            z = tuple(dict.fromkeys(x for o in right for x in operand_indices(o)
+            left = tuple(o for o in others if contracted not in operands.operand_indices(o))
+            wanted = set(out) | set(op.free) | {x for o in left
+                                                for x in operands.operand_indices(o)}
+            z = tuple(dict.fromkeys(x for o in right for x in operands.operand_indices(o)
                                     if x in wanted or x == contracted))
             rest = tuple(x for x in z if x != contracted and x not in op.batch)
             right = _solves(right, z)
-            right_plan = TermPlan(1.0, right, _spec(right, z), z, z, {}, ())
-            solve = SolveOperand(op.arg, (i, j), op.batch, transpose, right_plan, rest,
-                                 op.batch + (kept,) + rest)
+            right_plan = operands.TermPlan(1.0, right, _spec(right, z), z, z, {}, ())
+            solve = operands.SolveOperand(op.arg, (i, j), op.batch, transpose, right_plan,
+                                          rest, op.batch + (kept,) + rest)
             return _solves((solve,) + left, out)
-    return operands
+    return parts
 
 
-def _operand(f: Factor, slots: _Slots) -> Operand:
+def _operand(f: Factor, slots: _Slots) -> operands.Operand:
     if isinstance(f, Ref):
-        return RefOperand(f.name, f.indices, f.subs)
+        return operands.RefOperand(f.name, f.indices, f.subs)
     if isinstance(f, Shift):
-        return MaskOperand(f.i, f.sub, f.free)
+        return operands.MaskOperand(f.i, f.sub, f.free)
     if isinstance(f, Call):
-        return CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
+        return operands.CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
     if isinstance(f, Power):
         n = const_value(f.exponent)
-        exponent: float | SumPlan = n if n is not None else plan_sum(f.exponent, slots, f.free)
-        return PowerOperand(plan_sum(f.base, slots, f.free), exponent, f.free, slots.slot(f))
+        exponent: float | operands.SumPlan = n if n is not None \
+            else plan_sum(f.exponent, slots, f.free)
+        return operands.PowerOperand(plan_sum(f.base, slots, f.free), exponent, f.free,
+                                     slots.slot(f))
     if isinstance(f, Reduce):
-        return ReduceOperand(f.fn, f.indices, plan_sum(f.arg, slots, f.batch + f.indices),
-                             f.batch, f.free,
-                             slots.slot(f))
+        return operands.ReduceOperand(f.fn, f.indices,
+                                      plan_sum(f.arg, slots, f.batch + f.indices), f.batch,
+                                      f.free, slots.slot(f))
     if isinstance(f, Sum):
-        return GroupOperand(plan_sum(f, slots, f.free), f.free, slots.slot(f))
+        return operands.GroupOperand(plan_sum(f, slots, f.free), f.free, slots.slot(f))
     unknown_kind(f)  # a Delta is removed before this
 
 
