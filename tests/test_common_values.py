@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 import tensorcalc as tc
-from tensorcalc.backend.plan import CallOperand
+from tensorcalc.backend.operands import CallOperand
 from tensorcalc.calculus.reuse import elementwise_groups, share_products
 from tests.fd import numeric_jacobian
 

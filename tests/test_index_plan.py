@@ -12,7 +12,7 @@ import pytest
 
 import tensorcalc as tc
 from tensorcalc.backend import products, windows
-from tensorcalc.backend.plan import RefOperand, ScatterOperand, nested_sums
+from tensorcalc.backend.operands import RefOperand, ScatterOperand, nested_sums
 
 RNG = np.random.default_rng(11)
 CONV = "y[i] = x[i+k] w[k]\nL = y[i]^2"
@@ -47,9 +47,9 @@ def test_gather_gradient_is_a_scatter_never_a_one_hot(monkeypatch: pytest.Monkey
     calls = []
     original = windows.scatter_add
 
-    def spy(xp, values, target, rows):  # type: ignore[no-untyped-def]
+    def spy(xp, values, target, rows, how):  # type: ignore[no-untyped-def]
         calls.append((values.shape, rows))
-        return original(xp, values, target, rows)
+        return original(xp, values, target, rows, how)
 
     monkeypatch.setattr(windows, "scatter_add", spy)
     value = g(E=E, W=W, t=t)
@@ -80,7 +80,7 @@ def test_scatter_add_on_cupy_arrays_is_cupyx_scatter_add(monkeypatch: pytest.Mon
         where=np.where, zeros=lambda shape, dtype: np.zeros(shape, dtype).view(cupy_array))
     values = RNG.standard_normal((5, 3))
     target = np.array([2, 0, 2, 7, -1])  # a repeated row; two outside 0..3
-    got = windows.scatter_add(xp, values.view(cupy_array), target, 4)
+    got = windows.scatter_add(xp, values.view(cupy_array), target, 4, "cupyx")
     expected = np.zeros((4, 3))
     np.add.at(expected, target[:3], values[:3])
     np.testing.assert_array_equal(np.asarray(got), expected)
@@ -97,7 +97,7 @@ def test_convolution_runs_as_one_matmul_on_a_strided_view(monkeypatch: pytest.Mo
         made.append(step is not None)
         return step
 
-    monkeypatch.setattr("tensorcalc.backend.run.window_product", spy)
+    monkeypatch.setattr("tensorcalc.backend.binder.window_product", spy)
     X = RNG.standard_normal((2, 3, 20, 19))
     K = RNG.standard_normal((4, 3, 3, 2))
     y = tc.evaluate("y[b,o,i,j] = X[b,c,i+a,j+e] K[o,c,a,e]", X=X, K=K)
@@ -108,9 +108,12 @@ def test_convolution_runs_as_one_matmul_on_a_strided_view(monkeypatch: pytest.Mo
 
 def test_reader_is_a_view_without_copy_when_nothing_is_padded() -> None:
     x = np.arange(10.0)
-    read = windows.make_reader(tc.compile("y[i] = x[i+k] w[k]").statements[0].rhs.terms[0]
-                               .factors[0].subs, ("i", "k"), {"i": 8, "k": 3}, (10,), np, "x")
-    view = read(x)
+    subs = tuple(windows.encode(s) for s in tc.compile("y[i] = x[i+k] w[k]").statements[0]
+                 .rhs.terms[0].factors[0].subs)
+    n = {"i": 8, "k": 3}
+    view = windows.read_window(x, subs, ("i", "k"), n, {},
+                               windows.window_layout(subs, ("i", "k"), n, (10,)), np, np.pad,
+                               windows.subscript_at, windows.strided_view, {})
     assert np.shares_memory(view, x)
     np.testing.assert_array_equal(view, np.stack([x[i:i + 3] for i in range(8)]))
 

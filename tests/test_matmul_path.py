@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tensorcalc as tc
-from tensorcalc.backend.run import SMALL_EINSUM
+from tensorcalc.backend.binder import SMALL_EINSUM
 
 SIZES = {"b": 3, "i": 37, "j": 41, "k": 29, "l": 5}
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tensorcalc as tc
-from tensorcalc.backend.plan import ReduceOperand, SolveOperand
+from tensorcalc.backend.operands import ReduceOperand, SolveOperand
 from tensorcalc.tools.cli import main
 
 NLL = "r[i] = x[i] - mu[i]\nL = 0.5 logdet[i,j](S[i,j]) + 0.5 r[i] inv[i,j](S[i,j]) r[j]"

@@ -1,4 +1,4 @@
-"""Which array library an array belongs to.
+"""Which array library an array belongs to, and the caller's arrays bound to a program.
 
 NumPy arrays (and Python numbers) use NumPy itself; any other array goes through
 array-api-compat, imported only when such an array first appears, so torch, JAX,
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .libraries import library
 
 
 def namespace(*arrays: Any) -> Any:
@@ -25,18 +26,9 @@ def namespace(*arrays: Any) -> Any:
     return array_api_compat.array_namespace(*foreign)
 
 
-def torch_namespace(xp: Any) -> bool:
-    """Is ``xp`` array-api-compat's namespace for torch tensors?"""
-    return getattr(xp, "__name__", "") == "array_api_compat.torch"
-
-
 def on_device(array: Any) -> dict[str, Any]:
     """Keyword arguments that put a new array beside ``array`` (a GPU tensor's device)."""
-    if isinstance(array, (np.ndarray, np.generic)):
-        return {}
-    import array_api_compat
-
-    return {"device": array_api_compat.device(array)}
+    return library(namespace(array)).device_of(array)
 
 
 def signature(value: Any) -> tuple[Any, ...]:
@@ -83,18 +75,12 @@ def _index_array(name: str, value: Any, like: Any) -> Any:
             raise InputError(f"index array {name} is a {_library(array)} array and the "
                              f"numbers it indexes are {_library(like)} arrays; give them "
                              "in one library") from None
-    if type(array).__module__.startswith("torch") and str(array.dtype) not in (
-            "torch.int64", "torch.int32"):
-        array = array.long()  # torch reads uint8 as a mask, and indexes with no other
-    return array
+    return library(namespace(array)).as_index(array)
 
 
 def _library(array: Any) -> str:
-    """The array library of ``array`` by its top-level module: numpy, torch, jax, ..."""
-    if isinstance(array, (np.ndarray, np.generic)):
-        return "NumPy"
-    module = type(array).__module__.split(".")[0]
-    return "JAX" if module in ("jax", "jaxlib") else module
+    """The name of the array library of ``array``: NumPy, torch, JAX, ..."""
+    return library(namespace(array)).name
 
 
 COMPLEX = "complex inputs are not supported (tensorcalc computes with real numbers only)"
@@ -119,18 +105,46 @@ def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
             and _one_float_type(arrays.values()):
         return dict(arrays)  # the same for tensors of one library: nothing to convert
     if index_arrays & arrays.keys():
-        missing_index = [n for n in order if n in index_arrays and n not in arrays]
-        if missing_index:
-            raise InputError(f"missing index array{'s' if len(missing_index) > 1 else ''} "
-                             f"{', '.join(missing_index)} (the program needs "
-                             f"{', '.join(order)})")
-        numeric = {n: v for n, v in arrays.items() if n not in index_arrays}
-        bound = bind_inputs(numeric, accepts - index_arrays, needed - index_arrays,
-                            tuple(n for n in order if n not in index_arrays), computed)
-        like = next(iter(bound.values()), None)
-        for name in arrays.keys() & index_arrays:
-            bound[name] = _index_array(name, arrays[name], like)
-        return {name: bound[name] for name in arrays}
+        return _bind_with_index_arrays(arrays, accepts, needed, order, computed, index_arrays)
+    _check_names(arrays, accepts, order, computed)
+    env: dict[str, Any] = {}
+    numbers: dict[str, Any] = {}  # Python numbers, NumPy scalars and lists: no library
+    foreign: dict[str, Any] = {}  # arrays of torch, JAX, Dask, CuPy ...
+    for name, value in arrays.items():
+        _sort_input(name, value, env, numbers, foreign)
+    if foreign:
+        return _bind_foreign(arrays, env, numbers, foreign)
+    # A Python number takes the float type of the arrays, as NumPy's own scalars do.
+    floats = [a.dtype for a in env.values()]
+    number_dtype = np.result_type(*floats) if floats else np.float64
+    for name, value in numbers.items():
+        env[name] = value if isinstance(value, np.ndarray) else \
+            np.asarray(value, dtype=number_dtype)
+    return {name: env[name] for name in arrays}
+
+
+def _bind_with_index_arrays(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
+                            order: tuple[str, ...], computed: Collection[str],
+                            index_arrays: Set[str]) -> dict[str, Any]:
+    """``bind_inputs`` where some inputs are index arrays: the numbers bound as any
+    inputs are, then each index array as an integer array of their library."""
+    missing_index = [n for n in order if n in index_arrays and n not in arrays]
+    if missing_index:
+        raise InputError(f"missing index array{'s' if len(missing_index) > 1 else ''} "
+                         f"{', '.join(missing_index)} (the program needs "
+                         f"{', '.join(order)})")
+    numeric = {n: v for n, v in arrays.items() if n not in index_arrays}
+    bound = bind_inputs(numeric, accepts - index_arrays, needed - index_arrays,
+                        tuple(n for n in order if n not in index_arrays), computed)
+    like = next(iter(bound.values()), None)
+    for name in arrays.keys() & index_arrays:
+        bound[name] = _index_array(name, arrays[name], like)
+    return {name: bound[name] for name in arrays}
+
+
+def _check_names(arrays: dict[str, Any], accepts: Set[str], order: tuple[str, ...],
+                 computed: Collection[str]) -> None:
+    """Every array given is an input of the program, and every input it needs is given."""
     for name in arrays:
         if name not in accepts:
             if name in computed:
@@ -143,46 +157,39 @@ def bind_inputs(arrays: dict[str, Any], accepts: Set[str], needed: Set[str],
             f"missing input array{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
             f"(the program needs {', '.join(order)})"
         )
-    env: dict[str, Any] = {}
-    numbers: dict[str, Any] = {}  # Python numbers, NumPy scalars and lists: no library
-    foreign: dict[str, Any] = {}  # arrays of torch, JAX, Dask, CuPy ...
-    for name, value in arrays.items():
-        if isinstance(value, (complex, np.complexfloating)):
-            raise InputError(f"input {name} is complex: {COMPLEX}")
-        if isinstance(value, int) and not isinstance(value, bool):
-            _fits_float64(name, value)
-            numbers[name] = value
-            continue
-        if isinstance(value, float):
-            numbers[name] = value
-            continue
-        if hasattr(value, "shape") and hasattr(value, "dtype") \
-                and not isinstance(value, (np.ndarray, np.generic)):
-            foreign[name] = value
-            continue
-        try:
-            array = as_array(value)
-        except (ValueError, TypeError) as err:
-            raise InputError(f"input {name} is not an array of numbers: {err}") from None
-        if array.dtype == object:
-            array = _object_numbers(name, value, array)
-        if array.dtype.kind == "c":
-            raise InputError(f"input {name} has dtype {array.dtype}: {COMPLEX}")
-        if array.dtype.kind != "f":
-            raise InputError(f"input {name} has dtype {array.dtype}; give numbers")
-        if isinstance(value, np.ndarray):
-            env[name] = array
-        else:
-            numbers[name] = array
-    if foreign:
-        return _bind_foreign(arrays, env, numbers, foreign)
-    # A Python number takes the float type of the arrays, as NumPy's own scalars do.
-    floats = [a.dtype for a in env.values()]
-    number_dtype = np.result_type(*floats) if floats else np.float64
-    for name, value in numbers.items():
-        env[name] = value if isinstance(value, np.ndarray) else \
-            np.asarray(value, dtype=number_dtype)
-    return {name: env[name] for name in arrays}
+
+
+def _sort_input(name: str, value: Any, env: dict[str, Any], numbers: dict[str, Any],
+                foreign: dict[str, Any]) -> None:
+    """One input, checked to be real numbers, into ``env`` (a NumPy array), ``numbers``
+    (a Python number, a NumPy scalar or a list) or ``foreign`` (another library's)."""
+    if isinstance(value, (complex, np.complexfloating)):
+        raise InputError(f"input {name} is complex: {COMPLEX}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        _fits_float64(name, value)
+        numbers[name] = value
+        return
+    if isinstance(value, float):
+        numbers[name] = value
+        return
+    if hasattr(value, "shape") and hasattr(value, "dtype") \
+            and not isinstance(value, (np.ndarray, np.generic)):
+        foreign[name] = value
+        return
+    try:
+        array = as_array(value)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"input {name} is not an array of numbers: {err}") from None
+    if array.dtype == object:
+        array = _object_numbers(name, value, array)
+    if array.dtype.kind == "c":
+        raise InputError(f"input {name} has dtype {array.dtype}: {COMPLEX}")
+    if array.dtype.kind != "f":
+        raise InputError(f"input {name} has dtype {array.dtype}; give numbers")
+    if isinstance(value, np.ndarray):
+        env[name] = array
+    else:
+        numbers[name] = array
 
 
 def _one_float_type(values: Collection[Any]) -> bool:

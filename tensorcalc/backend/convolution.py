@@ -36,6 +36,7 @@ from math import prod
 from typing import Any
 
 from ..ir import Affine, Subscript
+from .libraries import ArrayLibrary
 
 Array = Any
 Env = dict[Any, Any]
@@ -58,15 +59,14 @@ class _Spatial:
     pad: tuple[int, int]  # zeros before and after
 
 
-def convolution(xp: Any, subs: tuple[Subscript, ...], shape: tuple[int, ...],
+def convolution(lib: ArrayLibrary, subs: tuple[Subscript, ...], shape: tuple[int, ...],
                 view: tuple[str, ...], kernel: tuple[str, ...], sizes: Sizes,
                 read: Step, other: Step, out: tuple[str, ...]) -> Step | None:
     """The term ``read[subs] other[kernel]`` over ``out`` (``view``: the indices the
-    subscripts use) as one convolution of the array namespace ``xp`` (torch's or JAX's),
-    or None where it is not a correlation that it runs (or ``xp`` has none). ``read``
+    subscripts use) as one convolution of the array library ``lib`` (torch's or JAX's),
+    or None where it is not a correlation that it runs (or ``lib`` has none). ``read``
     gives the tensor itself (``shape``), not its window."""
-    library = getattr(xp, "__name__", "")
-    if library != "array_api_compat.torch" and "jax" not in library:
+    if lib.convolution is None:
         return None
     if len(set(kernel)) != len(kernel) or len(set(out)) != len(out) \
             or 0 in shape or any(sizes[i] == 0 for i in (*view, *kernel)):
@@ -93,14 +93,14 @@ def convolution(xp: Any, subs: tuple[Subscript, ...], shape: tuple[int, ...],
             return None
         spatial.append(found)
         seen += [found.out, found.window]
-    if not spatial or len(spatial) > (3 if "torch" in library else 8) \
+    if not spatial or len(spatial) > lib.convolution_axes \
             or len(set(seen)) != len(seen):
         return None
     outputs = tuple(i for i in kernel if i not in seen)
     if any(i not in out for i in outputs) or set(out) != {
             *(n for _, n in batch + groups), *outputs, *(s.out for s in spatial)}:
         return None
-    run = _torch if "torch" in library else _jax
+    run = _torch if lib.convolution == "torch" else _jax
     return run(_Term(spatial, batch, channels, groups, outputs, kernel, out, sizes), read,
                other)
 

@@ -2,8 +2,9 @@
 
 The function takes the program's inputs as keyword parameters and computes the
 statements the result needs in order, one named temporary per term, from the same plan
-the runner runs. The numerical helpers it needs are copied from ``kernels.py`` (the
-functions the runner calls), so the exported code computes what ``p(...)`` computes.
+the runner runs. The numerical helpers it needs are copied from ``ops.kernels`` and
+``windows`` (the functions the runner calls), so the exported code computes what
+``p(...)`` computes.
 Every name in the source comes from the grammar's identifiers (``[A-Za-z_][A-Za-z0-9_]*``);
 one that a Python keyword, a builtin, or a name of the generated code would shadow gets a
 trailing underscore, so nothing from the user's text is ever executed.
@@ -28,24 +29,7 @@ from ..ops import kernels
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
 from ..render.printing import format_number
-from . import windows
-from .plan import (
-    CallOperand,
-    DeltaOperand,
-    GroupOperand,
-    MaskOperand,
-    Operand,
-    PowerOperand,
-    ProgramPlan,
-    ReduceOperand,
-    RefOperand,
-    ScatterOperand,
-    SolveOperand,
-    StatementPlan,
-    SumPlan,
-    TermPlan,
-)
-from .run import read_text
+from . import operands, windows
 
 _RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes", "dtype"}
 _BUILTINS = set(dir(builtins))
@@ -89,7 +73,7 @@ class _Writer:
         self.kernels[f"_{name}"] = fn
         return f"_{name}"
 
-    def statement(self, st: StatementPlan) -> None:
+    def statement(self, st: operands.StatementPlan) -> None:
         self.shared = {}
         self.lines.append("    n = {" + ", ".join(
             f"{i!r}: " + (f"index_sizes[{name[len(SIZE_MARK):]!r}]" if name.startswith(SIZE_MARK)
@@ -103,7 +87,7 @@ class _Writer:
             self.lines.append("    n.update(given)")
             reads = ", ".join(
                 f"({repr(axis) if tensor is None else f'{self.var[tensor]}.shape[{axis}]'}, "
-                f"{sub.parts!r}, {sub.offset}, {read_text(tensor, axis, sub)!r})"
+                f"{sub.parts!r}, {sub.offset}, {windows.read_text(tensor, axis, sub)!r})"
                 for tensor, axis, sub in st.accesses)
             shrink = self.kernel("shrink_sizes", windows.shrink_sizes)
             fixed = "set(given)" + (f" | {set(st.given)!r}" if st.given else "")
@@ -113,7 +97,7 @@ class _Writer:
         value = self.sum(st.rhs, st.indices)
         self.lines.append(f"    {target} = np.asarray({value})")
 
-    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> str:
+    def sum(self, plan: operands.SumPlan, order: tuple[str, ...]) -> str:
         if not plan.terms:
             return self.temp(f"np.zeros({_shape(order)})")
         parts = []
@@ -121,11 +105,7 @@ class _Writer:
             value = self.term(term)
             if term.ties:
                 have = order if set(term.free) == set(order) else term.free
-                diagonal = kernels.diagonal_axes(have, term.ties)
-                aligned = self._align(value, term.einsum_out, diagonal)
-                write = self.kernel("on_diagonal", kernels.on_diagonal)
-                value = self.temp(f"{write}({aligned}, {have!r}, {term.ties!r}, "
-                                  f"{_shape(have)}, np)")
+                value = self.on_diagonal(value, term.einsum_out, have, term.ties)
             else:
                 have = term.einsum_out
             parts.append(self._align(value, have, order))
@@ -143,7 +123,7 @@ class _Writer:
         align = self.kernel("align", kernels.align)
         return f"{align}({value}, {have!r}, {want!r}, {_shape(want)}, np)"
 
-    def term(self, term: TermPlan) -> str:
+    def term(self, term: operands.TermPlan) -> str:
         operands = [self.operand(op) for op in term.operands]
         scale = format_number(term.coef) if term.coef != 1 else ""
         for i in term.missing_summed:
@@ -156,42 +136,18 @@ class _Writer:
             expr = f"{scale} * {expr}"
         return self.temp(expr)
 
-    def operand(self, op: Operand) -> str:
-        if isinstance(op, RefOperand):
-            if op.subs is None and not self.arithmetic:
-                return self.var[op.name]
-            if op.subs is None:  # read as far as its indices run (zeros past its end)
-                shape = _shape(op.indices)
-                fit = self.kernel("fit", windows.fit)
-                return self.temp(f"{fit}({self.var[op.name]}, {shape})")
-            read = self.kernel("read_window", windows.read_window)
-            subs = tuple(windows.encode(a) for a in op.subs)
-            return self.temp(f"{read}({self.var[op.name]}, {subs!r}, {op.indices!r}, n, "
-                             f"{self._index_arrays(op.subs)})")
-        if isinstance(op, DeltaOperand):
+    def operand(self, op: operands.Operand) -> str:
+        if isinstance(op, operands.RefOperand):
+            return self.read(op)
+        if isinstance(op, operands.DeltaOperand):
             return self.temp(f"np.eye(n[{op.i!r}], n[{op.j!r}])")
-        if isinstance(op, MaskOperand):
-            mask = self.kernel("shift_mask", windows.shift_mask)
+        if isinstance(op, operands.MaskOperand):
+            mask, at = self.kernel("shift_mask", windows.shift_mask), self.subscript_at()
+            index = self._index_arrays((op.sub,))
             return self.temp(f"{mask}({op.i!r}, {windows.encode(op.sub)!r}, {op.free!r}, n, "
-                             f"{self._index_arrays((op.sub,))}, float)")
-        if isinstance(op, ScatterOperand):
-            order = op.grid + op.rest
-            core = self.term(op.core)
-            if op.core.ties:
-                have = op.core.free
-                diagonal = kernels.diagonal_axes(have, op.core.ties)
-                aligned = self._align(core, op.core.einsum_out, diagonal)
-                write = self.kernel("on_diagonal", kernels.on_diagonal)
-                core = self.temp(f"{write}({aligned}, {have!r}, {op.core.ties!r}, "
-                                 f"{_shape(have)}, np)")
-                values = self._align(core, have, order)
-            else:
-                values = self._align(core, op.core.einsum_out, order)
-            scatter = self.kernel("scatter_shifts", windows.scatter_shifts)
-            shifts = tuple((p, windows.encode(sub)) for p, sub in op.shifts)
-            targets = tuple(sub for _, sub in op.shifts)
-            return self.temp(f"{scatter}(np.asarray({values}), {shifts!r}, {op.grid!r}, "
-                             f"{op.kept!r}, {op.rest!r}, n, {self._index_arrays(targets)})")
+                             f"{index}, float, np, {at}, {{}})")
+        if isinstance(op, operands.ScatterOperand):
+            return self.scatter(op)
         if op.shared is not None and op.shared in self.shared:
             return self.shared[op.shared]
         value = self._operand(op)
@@ -199,23 +155,77 @@ class _Writer:
             self.shared[op.shared] = value
         return value
 
+    def read(self, op: operands.RefOperand) -> str:
+        """A tensor: itself, cut or padded to its indices' sizes, or read through its
+        subscripts (the index arrays checked first)."""
+        if op.subs is None and not self.arithmetic:
+            return self.var[op.name]
+        array = self.var[op.name]
+        if op.subs is None:  # read as far as its indices run (zeros past its end)
+            fit = self.kernel("fit", windows.fit)
+            return self.temp(f"{fit}({array}, {_shape(op.indices)}, np.pad)")
+        subs = tuple(windows.encode(a) for a in op.subs)
+        index = self._index_arrays(op.subs)
+        if windows.index_names(op.subs):
+            index = self.temp(index)
+            check = self.kernel("check_index_array", windows.check_index_array)
+            for axis, sub in enumerate(op.subs):
+                if isinstance(sub, Gather):
+                    self.lines.append(f"    {check}({sub.name!r}, {index}[{sub.name!r}], "
+                                      f"{array}.shape[{axis}], {op.name!r}, {axis}, np)")
+        layout = self.kernel("window_layout", windows.window_layout)
+        read, at = self.kernel("read_window", windows.read_window), self.subscript_at()
+        view = self.kernel("strided_view", windows.strided_view)
+        return self.temp(f"{read}({array}, {subs!r}, {op.indices!r}, n, {index}, "
+                         f"{layout}({subs!r}, {op.indices!r}, n, {array}.shape), np, np.pad, "
+                         f"{at}, {view}, {{}})")
+
+    def scatter(self, op: operands.ScatterOperand) -> str:
+        """The product of a term's other factors, sent through its shifted deltas."""
+        order = op.grid + op.rest
+        core = self.term(op.core)
+        if op.core.ties:
+            have = op.core.free
+            core = self.on_diagonal(core, op.core.einsum_out, have, op.core.ties)
+            values = self._align(core, have, order)
+        else:
+            values = self._align(core, op.core.einsum_out, order)
+        send, at = self.kernel("scatter_shifts", windows.scatter_shifts), self.subscript_at()
+        add = self.kernel("scatter_add", windows.scatter_add)
+        shifts = tuple((p, windows.encode(sub)) for p, sub in op.shifts)
+        index = self._index_arrays(sub for _, sub in op.shifts)
+        return self.temp(f"{send}(np.asarray({values}), {shifts!r}, {op.grid!r}, "
+                         f"{op.kept!r}, {op.rest!r}, n, {index}, np, {at}, {add}, "
+                         "'segments', {})")
+
+    def subscript_at(self) -> str:
+        return self.kernel("subscript_at", windows.subscript_at)
+
+    def on_diagonal(self, value: str, einsum_out: tuple[str, ...], have: tuple[str, ...],
+                    ties: dict[str, str]) -> str:
+        """A term's value written on the diagonal its ties pick, over ``have``."""
+        diagonal = kernels.diagonal_axes(have, ties)
+        aligned = self._align(value, einsum_out, diagonal)
+        write = self.kernel("on_diagonal", kernels.on_diagonal)
+        return self.temp(f"{write}({aligned}, {have!r}, {ties!r}, {_shape(have)}, np)")
+
     def _index_arrays(self, subs: Iterable[Subscript]) -> str:
         """The index arrays by name, each cut to its indices' sizes (which a shifted read may
         have shrunk, SPEC §8 rule 2)."""
         gathers = {a.name: a.indices for a in subs if isinstance(a, Gather)}
         fit = self.kernel("fit", windows.fit) if gathers else ""
-        return "{" + ", ".join(f"{n!r}: {fit}(np.asarray({self.var[n]}), {_shape(own)})"
+        return "{" + ", ".join(f"{n!r}: {fit}(np.asarray({self.var[n]}), {_shape(own)}, np.pad)"
                                for n, own in gathers.items()) + "}"
 
-    def _operand(self, op: CallOperand | PowerOperand | ReduceOperand | SolveOperand
-                 | GroupOperand) -> str:
-        if isinstance(op, ReduceOperand):
+    def _operand(self, op: operands.CallOperand | operands.PowerOperand
+                 | operands.ReduceOperand | operands.SolveOperand | operands.GroupOperand) -> str:
+        if isinstance(op, operands.ReduceOperand):
             layout = op.batch + op.indices
             arg = self.sum(op.arg, layout)
             fn = self.kernel(REDUCERS[op.fn].kernel.__name__, REDUCERS[op.fn].kernel)
             axes = tuple(range(len(op.batch), len(layout)))
             return self.temp(f"{fn}({arg}, {axes!r}, np)")
-        if isinstance(op, SolveOperand):
+        if isinstance(op, operands.SolveOperand):
             i, j = op.indices
             matrix = self.sum(op.matrix, op.batch + op.indices)
             if op.transpose:
@@ -225,13 +235,13 @@ class _Writer:
                                 op.batch + (contracted,) + op.rest)
             solve = self.kernel("solve", kernels.solve)
             return self.temp(f"{solve}({matrix}, {right}, np)")
-        if isinstance(op, CallOperand):
+        if isinstance(op, operands.CallOperand):
             arg = self.sum(op.arg, op.free)
             fn = self.kernel(op.fn, FUNCTIONS[op.fn].kernel)
             return self.temp(f"{fn}({arg}, np)")
-        if isinstance(op, PowerOperand):
+        if isinstance(op, operands.PowerOperand):
             base = self.sum(op.base, op.free)
-            if isinstance(op.exponent, SumPlan):
+            if isinstance(op.exponent, operands.SumPlan):
                 return self.temp(f"{base} ** {self.sum(op.exponent, op.free)}")
             power = self.kernel("constant_power", kernels.constant_power)
             return self.temp(f"{power}({base}, {format_number(op.exponent)}, np)")
@@ -262,7 +272,21 @@ def python_names(names: list[str]) -> dict[str, str]:
     return out
 
 
-def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
+def _signature(fname: str, inputs: list[str], optional: list[str], var: Mapping[str, str],
+               arithmetic: bool) -> tuple[str, list[str]]:
+    """The ``def`` line of the function, and the lines that take its inputs: keyword
+    parameters, or ``**inputs`` where a name would shadow Python; ``index_sizes`` too where
+    a statement uses index arithmetic."""
+    if any(var[n] != n for n in inputs + optional):  # a name Python needs: take **inputs
+        body = ["    index_sizes = inputs.pop('index_sizes', None)"] if arithmetic else []
+        return f"def {fname}(**inputs):", body + [f"    {var[n]} = inputs[{n!r}]"
+                                                  for n in inputs]
+    params = inputs + [f"{n}=None" for n in optional] + (["index_sizes=None"] if arithmetic
+                                                          else [])
+    return (f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"), []
+
+
+def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, str],
               function_name: str | None = None, sizes: Mapping[str, int] | None = None,
               index_arrays: Collection[str] = ()) -> str:
     """The source of one function computing the plan's result from keyword arrays.
@@ -278,17 +302,8 @@ def to_python(plan: ProgramPlan, accepts: tuple[str, ...], texts: Mapping[str, s
     var = python_names(names + ([wanted] if wanted not in names else []))
     fname = var[wanted]  # the function may share its result's name: that is a local
     writer = _Writer(set(var.values()) | {fname}, var)
-    body: list[str] = []
-    if any(var[n] != n for n in inputs + optional):  # a name Python needs: take **inputs
-        header = f"def {fname}(**inputs):"
-        if any(st.accesses for st in plan.statements):
-            body.append("    index_sizes = inputs.pop('index_sizes', None)")
-        body += [f"    {var[n]} = inputs[{n!r}]" for n in inputs]
-    else:
-        params = inputs + [f"{n}=None" for n in optional]
-        if any(st.accesses for st in plan.statements):
-            params.append("index_sizes=None")
-        header = f"def {fname}(*, {', '.join(params)}):" if params else f"def {fname}():"
+    header, body = _signature(fname, inputs, optional, var,
+                              any(st.accesses for st in plan.statements))
     if sizes and any(st.accesses for st in plan.statements):  # the program's given sizes
         body.append(f"    index_sizes = {{**{dict(sizes)!r}, **(index_sizes or {{}})}}")
     # As a call binds its inputs: integers and bools as float64, and constants made in the

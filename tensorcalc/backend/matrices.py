@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -15,29 +15,13 @@ from ..errors import InputError
 from ..limits import check_size
 from ..ops import kernels
 from ..ops.reductions import REDUCERS
-from .plan import ReduceOperand, SolveOperand, SumPlan, TermPlan
+from .binding import StatementBinder
+from .libraries import ArrayLibrary
+from .operands import ReduceOperand, SolveOperand
 
 Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
-
-
-class StatementBinder(Protocol):
-    """What binds one statement for fixed sizes, as these functions use it
-    (``run.StatementBinder``, which calls them)."""
-
-    owner: tuple[str, int]  # the statement, and the bytes of one element
-    xp: Any
-    sizes: dict[str, int]
-
-    def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]: ...
-
-    def sum(self, plan: SumPlan, order: tuple[str, ...]) -> Step: ...
-
-    def contraction(self, plan: TermPlan) -> Step: ...
-
-    def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
-                shape: tuple[int, ...]) -> Callable[[Array], Array] | None: ...
 
 
 def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:
@@ -58,7 +42,7 @@ def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:
     axes = tuple(range(len(op.batch), len(layout)))
     kernel, xp = REDUCERS[op.fn].kernel, ctx.xp
     if REDUCERS[op.fn].matrix:
-        kernel = for_lapack(kernel, xp)
+        kernel = for_lapack(kernel, ctx.lib)
     if op.fn == "inv":
         where = f"inv[{','.join(op.indices)}](...) in statement {name}"
         return lambda env: nonsingular(lambda m: kernel(m, axes, xp), arg(env), where, xp)
@@ -66,15 +50,16 @@ def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:
         return lambda env: np.asarray(kernel(arg(env), axes, xp))
     return lambda env: kernel(arg(env), axes, xp)
 
+
 def require_linalg(ctx: StatementBinder, fn: str, routines: dict[str, str]) -> None:
     """Refuse, when the statement is bound, a matrix function the array library lacks
     (Dask has no ``det`` or ``slogdet``)."""
     routine = routines.get(fn)
-    if routine is not None and not hasattr(getattr(ctx.xp, "linalg", None), routine):
-        library = getattr(ctx.xp, "__name__", "this").split(".")[-2:]
+    if routine is not None and not ctx.lib.has_linalg(routine):
         raise InputError(f"{fn}[...] in statement {ctx.owner[0]} needs linalg.{routine}, "
-                         f"which {'.'.join(library)} arrays do not have; compute it on "
+                         f"which {ctx.lib.name} arrays do not have; compute it on "
                          "NumPy arrays instead")
+
 
 def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
     """``inv[i,j](M)`` times the operands that hold ``j``, as ``solve(M, ...)``."""
@@ -89,7 +74,7 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
     shape = ctx.shape(layout)
     right = ctx.contraction(op.right)
     line_up = ctx.aligner(op.right.einsum_out, layout, shape)
-    xp, solve = ctx.xp, for_lapack(kernels.solve, ctx.xp)
+    xp, solve = ctx.xp, for_lapack(kernels.solve, ctx.lib)
     where = f"inv[{i},{j}](...) in statement {name}"
 
     def run(env: Env) -> Array:
@@ -104,17 +89,17 @@ def solve(ctx: StatementBinder, op: SolveOperand) -> Step:
     return run
 
 
-def for_lapack(kernel: Callable[..., Array], xp: Any) -> Callable[..., Array]:
+def for_lapack(kernel: Callable[..., Array], lib: ArrayLibrary) -> Callable[..., Array]:
     """A LAPACK kernel, ``kernel(matrix, [right-hand side,] ...)``, made to take what
     LAPACK cannot: half-precision matrices run in float32 and the result is cast back
     (LAPACK has no float16; NumPy and torch refuse it); a Dask matrix is one chunk along
     its two axes (Dask's LU wants square chunks), and so are a right-hand side's rows."""
-    dask = "dask" in getattr(xp, "__name__", "")
+    xp, chunked = lib.xp, lib.chunked
 
     def run(*args: Any) -> Array:
         count = sum(hasattr(a, "dtype") and not isinstance(a, ModuleType) for a in args)
         arrays, rest = list(args[:count]), args[count:]  # the axes or the namespace after
-        if dask:
+        if chunked:
             rows = len(arrays[0].shape) - 2
             arrays = [a.rechunk({rows: -1, rows + 1: -1} if k == 0 else {rows: -1})
                       for k, a in enumerate(arrays)]

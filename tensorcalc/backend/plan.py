@@ -18,9 +18,7 @@ Python: neither decides anything the plan has decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Union
+from collections.abc import Iterable
 
 import opt_einsum as oe
 
@@ -30,13 +28,11 @@ from ..ir import (
     Call,
     Delta,
     Factor,
-    Gather,
     Power,
     Reduce,
     Ref,
     Shift,
     Statement,
-    Subscript,
     Sum,
     Term,
     all_deltas,
@@ -52,229 +48,12 @@ from ..ir import (
     rename_term,
     statement_extents,
     statement_refs,
+    unknown_kind,
 )
 from ..ir.sizes import index_sources
 from ..ops.reductions import MATRIX
-
-# --- operands ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RefOperand:
-    """A tensor, with its indices as written (a repeated index takes a diagonal)."""
-
-    name: str
-    indices: tuple[str, ...]
-    subs: tuple[Subscript, ...] | None = None  # index arithmetic: a view (windows.py)
-
-
-@dataclass(frozen=True)
-class CallOperand:
-    """An elementwise function of a sum, over the axes ``free``."""
-
-    fn: str
-    arg: SumPlan
-    free: tuple[str, ...]
-    shared: int | None = None  # a slot: the same value is used again in the statement
-
-
-@dataclass(frozen=True)
-class PowerOperand:
-    """``base ** exponent`` over ``free``; a constant exponent is a number."""
-
-    base: SumPlan
-    exponent: float | SumPlan
-    free: tuple[str, ...]
-    shared: int | None = None
-
-
-@dataclass(frozen=True)
-class ReduceOperand:
-    """A function of whole axes (SPEC §7): its argument is computed over ``batch +
-    indices`` and the kernel runs along the trailing ``indices``; the value is over
-    ``free`` (``batch``, then ``indices`` where the function keeps them)."""
-
-    fn: str
-    indices: tuple[str, ...]
-    arg: SumPlan
-    batch: tuple[str, ...]
-    free: tuple[str, ...]
-    shared: int | None = None
-
-
-@dataclass(frozen=True)
-class SolveOperand:
-    """An inverse that is only contracted, run as a linear solve: ``inv[i,j](e)`` times the
-    operands ``right`` that hold the contracted index ``j`` (their product, over
-    ``batch + (j,) + rest``) is ``solve(M, right)``, over ``batch + (i,) + rest``; with
-    ``transpose`` the contracted index is ``i`` and ``M`` is transposed. ``free`` lists
-    the value's axes (``i`` may repeat in ``rest``: a trace takes the diagonal)."""
-
-    matrix: SumPlan
-    indices: tuple[str, str]
-    batch: tuple[str, ...]
-    transpose: bool
-    right: TermPlan
-    rest: tuple[str, ...]
-    free: tuple[str, ...]
-    shared: int | None = None
-
-
-@dataclass(frozen=True)
-class DeltaOperand:
-    """An identity matrix over ``(i, j)``: only for a delta whose diagonal would run
-    through the axes of an ``inv`` or a ``softmax`` (see ``ir.collapses``), or in a
-    statement with index arithmetic (where i and j may differ in size: ones on the
-    diagonal of the rectangle)."""
-
-    i: str
-    j: str
-
-    @property
-    def free(self) -> tuple[str, str]:
-        return (self.i, self.j)
-
-
-@dataclass(frozen=True)
-class MaskOperand:
-    """A shifted delta ``delta[i, sub]`` as a 0/1 array over ``free``: only where its
-    ``i`` is also an axis of another factor, so that no scatter can stand for it."""
-
-    i: str
-    sub: Affine | Gather
-    free: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ScatterOperand:
-    """The shifted deltas ``delta[p, sub]`` of a term (SPEC §8) applied to the product of
-    its other factors (``core``, over ``grid + rest``): a scatter-add into the targets
-    ``p``. The value is over ``free``: the targets, the subscript indices that are free in
-    the term (``kept``), then ``rest``; the other subscript indices are summed."""
-
-    core: TermPlan
-    shifts: tuple[tuple[str, Affine | Gather], ...]
-    grid: tuple[str, ...]
-    kept: tuple[str, ...]
-    rest: tuple[str, ...]
-    free: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class GroupOperand:
-    """A parenthesised sum used as one factor, over ``free``."""
-
-    body: SumPlan
-    free: tuple[str, ...]
-    shared: int | None = None
-
-
-Operand = Union[RefOperand, CallOperand, PowerOperand, ReduceOperand,  # noqa: UP007
-                SolveOperand, GroupOperand, DeltaOperand, MaskOperand, ScatterOperand]
-
-
-def operand_indices(op: Operand) -> tuple[str, ...]:
-    return op.indices if isinstance(op, RefOperand) else op.free
-
-
-# --- terms and sums ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TermPlan:
-    """``coef * einsum(operands)`` over ``einsum_out``, times the sizes of
-    ``missing_summed`` (summed indices that no operand carries).
-
-    Where the term's deltas tie free indices, ``ties`` maps each tied index to the one
-    it equals: the contraction computes only that diagonal (the core, over
-    ``einsum_out``), and a dense value writes it onto the diagonal of zeros over ``free``.
-    """
-
-    coef: float
-    operands: tuple[Operand, ...]
-    spec: str
-    einsum_out: tuple[str, ...]
-    free: tuple[str, ...]
-    ties: dict[str, str] = field(hash=False)
-    missing_summed: tuple[str, ...]
-
-    @property
-    def core_free(self) -> tuple[str, ...]:
-        """The free indices of the core: tied indices replaced by their partners."""
-        return tuple(dict.fromkeys(self.ties.get(i, i) for i in self.free))
-
-    @property
-    def is_einsum(self) -> bool:
-        """Whether the product needs a contraction (not one operand used as it is)."""
-        if not self.operands:
-            return False
-        inputs, output = self.spec.split("->")
-        return len(self.operands) != 1 or inputs != output
-
-
-@dataclass(frozen=True)
-class SumPlan:
-    terms: tuple[TermPlan, ...]
-
-
-# --- statements and programs ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatementPlan:
-    """A statement's terms, and the sizes of its indices.
-
-    ``tensors`` lists every tensor reference (name, indices as written), and
-    ``occurrences`` every axis a tensor gives an index (the sizes must agree);
-    ``sources`` the tensor axis that sizes each index (``sizes.index_sources``);
-    ``deltas`` the pairs of indices a delta makes equal; ``square`` the two indices of
-    each matrix function, with its name (their sizes must be equal).
-    """
-
-    name: str
-    indices: tuple[str, ...]
-    rhs: SumPlan
-    tensors: tuple[tuple[str, tuple[Subscript, ...]], ...]
-    occurrences: tuple[tuple[str, str, int], ...]
-    sources: dict[str, tuple[str, int]] = field(hash=False)
-    deltas: tuple[tuple[str, str], ...]
-    every_index: tuple[str, ...]
-    square: tuple[tuple[str, str, str], ...] = ()
-    # Index arithmetic (SPEC §8): each affine read, as (tensor, axis, subscript), with
-    # tensor None for a shifted delta ``delta[p, sub]`` (its axis is then p's length);
-    # and the indices given a size by an extent (declared or derived), which no read
-    # shrinks and whose reads past an array's end are zero.
-    accesses: tuple[tuple[str | None, int | str, Affine], ...] = ()
-    given: dict[str, tuple[str, int]] = field(default_factory=dict, hash=False)
-    # In a program with index arithmetic two indices a delta ties may differ in size (a
-    # derivative's delta[i,q] with i over N-2 and q over N): deltas are rectangles there.
-    rectangular: bool = False
-    # (new, written) for an index lowering renamed (``Statement.aliases``): a size given by
-    # the written name is the new one's, and never one given by the new name.
-    aliases: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def unsized(self) -> tuple[str, ...]:
-        """Indices nothing sizes (evaluation reports them)."""
-        return tuple(i for i in self.every_index if i not in self.sources)
-
-
-@dataclass(frozen=True)
-class ProgramPlan:
-    """The statements a result needs, in order; ``inputs`` are the arrays they read."""
-
-    statements: tuple[StatementPlan, ...]
-    inputs: tuple[str, ...]
-    result: str
-    # The statements whose values the result needs; the others are there for their shapes
-    # only (an extent names them), which binding knows without running them.
-    valued: frozenset[str] = frozenset()
-
-    def einsum_strings(self) -> list[str]:
-        out: list[str] = []
-        for st in self.statements:
-            out += _sum_einsums(st.rhs)
-        return out
+from . import operands
+from .operands import ProgramPlan as ProgramPlan  # program.py takes it from here
 
 
 def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
@@ -290,7 +69,7 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
                        result, frozenset(valued))
 
 
-def plan_statement(st: Statement, rectangular: bool = False) -> StatementPlan:
+def plan_statement(st: Statement, rectangular: bool = False) -> operands.StatementPlan:
     tensors = tuple((r.name, r.axes) for r in statement_refs(st)) + \
         tuple((g.name, g.indices) for g in index_tensors(st.rhs))
     occurrences = tuple((i, name, axis) for name, axes in tensors
@@ -316,8 +95,9 @@ def plan_statement(st: Statement, rectangular: bool = False) -> StatementPlan:
     rhs = plan_sum(st.rhs, slots, st.indices)
     square = tuple(dict.fromkeys((f.indices[0], f.indices[1], f.fn) for f, _ in reductions(st.rhs)
                                  if f.fn in MATRIX))
-    return StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources, deltas, every,
-                         square, accesses, given, rectangular, st.aliases)
+    return operands.StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources,
+                                  deltas, every, square, accesses, given, rectangular,
+                                  st.aliases)
 
 
 class _Slots:
@@ -357,14 +137,15 @@ def rough_key(f: Factor) -> Rough:
     return (*reads(f), f.free)
 
 
-def plan_sum(expr: Sum, slots: _Slots | None = None, order: tuple[str, ...] = ()) -> SumPlan:
+def plan_sum(expr: Sum, slots: _Slots | None = None,
+             order: tuple[str, ...] = ()) -> operands.SumPlan:
     """The plan of a sum whose value is laid out over ``order``: each product is computed
     in that order of axes where it can be, so that nothing is transposed afterwards."""
     slots = slots if slots is not None else _Slots(set(), set())
-    return SumPlan(tuple(plan_term(t, slots, order) for t in expr.terms))
+    return operands.SumPlan(tuple(plan_term(t, slots, order) for t in expr.terms))
 
 
-def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPlan:
+def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> operands.TermPlan:
     term = substitute_deltas(term)
     scattered = _scattered(term)
     if scattered:
@@ -384,19 +165,19 @@ def plan_term(term: Term, slots: _Slots, order: tuple[str, ...] = ()) -> TermPla
         Term(term.coef, tuple(f for f in term.factors if not isinstance(f, Delta)), term.summed),
         ties,
     )
-    operands = tuple(_operand(f, slots) for f in core.factors) + \
-        tuple(DeltaOperand(d.i, d.j) for d in explicit)
-    present = {i for op in operands for i in operand_indices(op)}
+    parts = tuple(_operand(f, slots) for f in core.factors) + \
+        tuple(operands.DeltaOperand(d.i, d.j) for d in explicit)
+    present = {i for op in parts for i in operands.operand_indices(op)}
     core_free = tuple(dict.fromkeys(ties.get(i, i) for i in term.free))
     # Two or more operands: contract straight into the order of the value (one operand is
     # only a view to transpose, which is free).
     wanted = tuple(dict.fromkeys(ties.get(i, i) for i in order if ties.get(i, i) in core_free)
-                   ) if len(operands) > 1 else ()
+                   ) if len(parts) > 1 else ()
     einsum_out = tuple(i for i in wanted + core_free if i in present)
     einsum_out = tuple(dict.fromkeys(einsum_out))
-    operands = _solves(operands, einsum_out)
-    return TermPlan(core.coef, operands, _spec(operands, einsum_out), einsum_out, term.free,
-                    ties, tuple(sorted(core.summed - present)))
+    parts = _solves(parts, einsum_out)
+    return operands.TermPlan(core.coef, parts, _spec(parts, einsum_out), einsum_out,
+                             term.free, ties, tuple(sorted(core.summed - present)))
 
 
 def _scattered(term: Term) -> tuple[Shift, ...]:
@@ -410,7 +191,7 @@ def _scattered(term: Term) -> tuple[Shift, ...]:
         sum(1 for t in shifts if t.i == s.i) == 1)
 
 
-def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> TermPlan:
+def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> operands.TermPlan:
     grid = tuple(dict.fromkeys(n for s in shifts for n in s.sub.names))
     others = tuple(f for f in term.factors if f not in shifts)
     core = Term(term.coef, others, term.summed - set(grid))
@@ -419,63 +200,68 @@ def _plan_scatter(term: Term, shifts: tuple[Shift, ...], slots: _Slots) -> TermP
     kept = tuple(i for i in grid if i in term.free)
     targets = tuple(s.i for s in shifts)
     free = targets + kept + rest
-    op = ScatterOperand(core_plan, tuple((s.i, s.sub) for s in shifts), grid, kept, rest, free)
+    op = operands.ScatterOperand(core_plan, tuple((s.i, s.sub) for s in shifts), grid, kept,
+                                 rest, free)
     out = tuple(i for i in term.free if i in free)
-    return TermPlan(1.0, (op,), _spec((op,), out), out, term.free, {}, ())
+    return operands.TermPlan(1.0, (op,), _spec((op,), out), out, term.free, {}, ())
 
 
-def _spec(operands: tuple[Operand, ...], out: tuple[str, ...]) -> str:
-    indices = [operand_indices(op) for op in operands]
+def _spec(parts: tuple[operands.Operand, ...], out: tuple[str, ...]) -> str:
+    indices = [operands.operand_indices(op) for op in parts]
     letters = einsum_letters([i for idx in indices for i in idx] + list(out))
     return ",".join("".join(letters[i] for i in idx) for idx in indices) + "->" + \
         "".join(letters[i] for i in out)
 
 
-def _solves(operands: tuple[Operand, ...], out: tuple[str, ...]) -> tuple[Operand, ...]:
+def _solves(parts: tuple[operands.Operand, ...],
+            out: tuple[str, ...]) -> tuple[operands.Operand, ...]:
     """Each inverse the term only contracts (over its column index, or its row index),
     with the operands that hold that index, made one ``SolveOperand``: ``inv[i,j](A) b[j]``
     is ``solve(A, b)``, never ``A⁻¹`` and a product. An inverse used again elsewhere in
     the statement (``shared``) is computed once instead."""
-    for k, op in enumerate(operands):
-        if not (isinstance(op, ReduceOperand) and op.fn == "inv" and op.shared is None):
+    for k, op in enumerate(parts):
+        if not (isinstance(op, operands.ReduceOperand) and op.fn == "inv" and op.shared is None):
             continue
-        others = operands[:k] + operands[k + 1:]
+        others = parts[:k] + parts[k + 1:]
         i, j = op.indices
         for contracted, kept, transpose in ((j, i, False), (i, j, True)):
-            right = tuple(o for o in others if contracted in operand_indices(o))
+            right = tuple(o for o in others if contracted in operands.operand_indices(o))
             if contracted in out or not right:
                 continue
-            left = tuple(o for o in others if contracted not in operand_indices(o))
-            wanted = set(out) | set(op.free) | {x for o in left for x in operand_indices(o)}
-            z = tuple(dict.fromkeys(x for o in right for x in operand_indices(o)
+            left = tuple(o for o in others if contracted not in operands.operand_indices(o))
+            wanted = set(out) | set(op.free) | {x for o in left
+                                                for x in operands.operand_indices(o)}
+            z = tuple(dict.fromkeys(x for o in right for x in operands.operand_indices(o)
                                     if x in wanted or x == contracted))
             rest = tuple(x for x in z if x != contracted and x not in op.batch)
             right = _solves(right, z)
-            right_plan = TermPlan(1.0, right, _spec(right, z), z, z, {}, ())
-            solve = SolveOperand(op.arg, (i, j), op.batch, transpose, right_plan, rest,
-                                 op.batch + (kept,) + rest)
+            right_plan = operands.TermPlan(1.0, right, _spec(right, z), z, z, {}, ())
+            solve = operands.SolveOperand(op.arg, (i, j), op.batch, transpose, right_plan,
+                                          rest, op.batch + (kept,) + rest)
             return _solves((solve,) + left, out)
-    return operands
+    return parts
 
 
-def _operand(f: Factor, slots: _Slots) -> Operand:
+def _operand(f: Factor, slots: _Slots) -> operands.Operand:
     if isinstance(f, Ref):
-        return RefOperand(f.name, f.indices, f.subs)
+        return operands.RefOperand(f.name, f.indices, f.subs)
     if isinstance(f, Shift):
-        return MaskOperand(f.i, f.sub, f.free)
+        return operands.MaskOperand(f.i, f.sub, f.free)
     if isinstance(f, Call):
-        return CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
+        return operands.CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
     if isinstance(f, Power):
         n = const_value(f.exponent)
-        exponent: float | SumPlan = n if n is not None else plan_sum(f.exponent, slots, f.free)
-        return PowerOperand(plan_sum(f.base, slots, f.free), exponent, f.free, slots.slot(f))
+        exponent: float | operands.SumPlan = n if n is not None \
+            else plan_sum(f.exponent, slots, f.free)
+        return operands.PowerOperand(plan_sum(f.base, slots, f.free), exponent, f.free,
+                                     slots.slot(f))
     if isinstance(f, Reduce):
-        return ReduceOperand(f.fn, f.indices, plan_sum(f.arg, slots, f.batch + f.indices),
-                             f.batch, f.free,
-                             slots.slot(f))
+        return operands.ReduceOperand(f.fn, f.indices,
+                                      plan_sum(f.arg, slots, f.batch + f.indices), f.batch,
+                                      f.free, slots.slot(f))
     if isinstance(f, Sum):
-        return GroupOperand(plan_sum(f, slots, f.free), f.free, slots.slot(f))
-    raise TypeError(f"no operand for {f!r}")  # a Delta is removed before this
+        return operands.GroupOperand(plan_sum(f, slots, f.free), f.free, slots.slot(f))
+    unknown_kind(f)  # a Delta is removed before this
 
 
 def _repeated(expr: Sum) -> _Slots:
@@ -528,30 +314,3 @@ def einsum_letters(indices: Iterable[str]) -> dict[str, str]:
             letters[i] = oe.get_symbol(k)
             used.add(letters[i])
     return letters
-
-
-def nested_sums(op: Operand) -> Iterator[SumPlan]:
-    if isinstance(op, (CallOperand, ReduceOperand)):
-        yield op.arg
-    elif isinstance(op, SolveOperand):
-        yield op.matrix
-        yield SumPlan((op.right,))
-    elif isinstance(op, PowerOperand):
-        yield op.base
-        if isinstance(op.exponent, SumPlan):
-            yield op.exponent
-    elif isinstance(op, GroupOperand):
-        yield op.body
-    elif isinstance(op, ScatterOperand):
-        yield SumPlan((op.core,))
-
-
-def _sum_einsums(s: SumPlan) -> list[str]:
-    out: list[str] = []
-    for t in s.terms:
-        if t.operands:
-            out.append(t.spec)
-        for op in t.operands:
-            for inner in nested_sums(op):
-                out += _sum_einsums(inner)
-    return out

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import torch_namespace
+from .libraries import ArrayLibrary, library
 
 Array = Any
 Env = dict[Any, Any]
@@ -20,10 +20,10 @@ Sizes = dict[str, int]
 
 
 def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
-           out: tuple[str, ...], xp: Any = np) -> Step | None:
+           out: tuple[str, ...], lib: ArrayLibrary) -> Step | None:
     """A product that is one matrix product once the operands over the same axes are
     multiplied elementwise (``H_bar[k,q] X[k,p] (1 - H[k,q]^2)``): run as ``matmul`` of
-    the array namespace ``xp`` with the operands in the order that makes the result
+    the array library ``lib`` with the operands in the order that makes the result
     C-ordered in ``out``'s order, so that nothing is copied afterwards (opt_einsum may
     choose ``W^T X^T`` and transpose, which on torch is a slower product and a strided
     result). None for any other product."""
@@ -32,7 +32,7 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         groups.setdefault(idx, []).append(step)
     if any(len(set(idx)) != len(idx) for idx in groups):
         return None
-    symmetric = _symmetric(groups, out, sizes) if xp is np else None
+    symmetric = _symmetric(groups, out, sizes) if lib.xp is np else None
     # An operand over a subset of another's axes (the weights s[k] of X[k,p] s[k] X[k,q])
     # is multiplied into that one, broadcast: X[k,p] s[k], then one matrix product.
     for idx in sorted(groups, key=len):
@@ -40,44 +40,17 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         if wider is not None:
             # their product first, at their own size, then one pass over the wider
             groups[wider].append(broadcast(elementwise(groups.pop(idx)), idx, wider, sizes,
-                                          xp))
+                                          lib))
     if len(groups) != 2:
         return None
     (ia, a_steps), (ib, b_steps) = groups.items()
     if any(i not in out for i in set(ia) ^ set(ib)) or not set(out) <= set(ia) | set(ib):
         return None  # an index summed within one side, or one no operand has
-    batch = tuple(i for i in out if i in ia and i in ib)
-    contracted = tuple(i for i in ia if i in ib and i not in out)
-    a_only = tuple(i for i in ia if i not in ib)
-    b_only = tuple(i for i in ib if i not in ia)
-    if out == batch + b_only + a_only:  # swap, so that the result is laid out as out
-        ia, ib, a_steps, b_steps, a_only, b_only = ib, ia, b_steps, a_steps, b_only, a_only
-    natural = batch + a_only + b_only
-    a_order = tuple(ia.index(i) for i in batch + a_only + contracted)
-    b_order = tuple(ib.index(i) for i in batch + contracted + b_only)
-    size = sizes
-
-    def count(names: tuple[str, ...]) -> int:
-        n = 1
-        for i in names:
-            n *= size[i]
-        return n
-
-    a_shape: tuple[int, ...] = (count(batch), count(a_only), count(contracted))
-    b_shape: tuple[int, ...] = (count(batch), count(contracted), count(b_only))
-    if not batch:
-        a_shape, b_shape = a_shape[1:], b_shape[1:]
-    shape = tuple(size[i] for i in natural)
-    final = tuple(natural.index(i) for i in out)
+    if out == tuple(i for i in out if i in ia and i in ib) + tuple(i for i in ib if i not in ia) \
+            + tuple(i for i in ia if i not in ib):  # swap, so that the result is laid out as out
+        ia, ib, a_steps, b_steps = ib, ia, b_steps, a_steps
+    product = _matrix_product(ia, ib, out, sizes, lib)
     a_side, b_side = elementwise(a_steps), elementwise(b_steps)
-    identity = tuple(range(len(final)))
-    permute, reshape, multiply = _array_functions(xp)
-
-    def product(a: Array, b: Array) -> Array:
-        a = reshape(permute(a, a_order), a_shape)
-        b = reshape(permute(b, b_order), b_shape)
-        value = reshape(multiply(a, b), shape)
-        return value if final == identity else _contiguous(permute(value, final))
 
     def run(env: Env) -> Array:
         if symmetric is not None:
@@ -87,6 +60,46 @@ def matmul(sizes: Sizes, indices: list[tuple[str, ...]], operands: list[Step],
         return product(a_side(env), b_side(env))
 
     return run
+
+
+def _matrix_product(ia: tuple[str, ...], ib: tuple[str, ...], out: tuple[str, ...],
+                    sizes: Sizes, lib: ArrayLibrary) -> Callable[[Array, Array], Array]:
+    """The product of an array over ``ia`` and one over ``ib`` into ``out`` as one
+    ``matmul``: the indices in both and in ``out`` are its batch, those in both and not in
+    ``out`` are summed, and ``ia``'s own come before ``ib``'s."""
+    batch = tuple(i for i in out if i in ia and i in ib)
+    contracted = tuple(i for i in ia if i in ib and i not in out)
+    a_only = tuple(i for i in ia if i not in ib)
+    b_only = tuple(i for i in ib if i not in ia)
+    natural = batch + a_only + b_only
+    a_order = tuple(ia.index(i) for i in batch + a_only + contracted)
+    b_order = tuple(ib.index(i) for i in batch + contracted + b_only)
+    a_shape: tuple[int, ...] = (_count(sizes, batch), _count(sizes, a_only),
+                                _count(sizes, contracted))
+    b_shape: tuple[int, ...] = (_count(sizes, batch), _count(sizes, contracted),
+                                _count(sizes, b_only))
+    if not batch:
+        a_shape, b_shape = a_shape[1:], b_shape[1:]
+    shape = tuple(sizes[i] for i in natural)
+    final = tuple(natural.index(i) for i in out)
+    identity = tuple(range(len(final)))
+    permute, reshape, multiply = lib.array_functions()
+
+    def product(a: Array, b: Array) -> Array:
+        a = reshape(permute(a, a_order), a_shape)
+        b = reshape(permute(b, b_order), b_shape)
+        value = reshape(multiply(a, b), shape)
+        return value if final == identity else _contiguous(permute(value, final))
+
+    return product
+
+
+def _count(sizes: Sizes, names: tuple[str, ...]) -> int:
+    """The number of combinations of the indices ``names``."""
+    n = 1
+    for i in names:
+        n *= sizes[i]
+    return n
 
 
 def summed_product(indices: list[tuple[str, ...]], operands: list[Step], out: tuple[str, ...],
@@ -128,7 +141,8 @@ def _symmetric(groups: dict[tuple[str, ...], list[Step]], out: tuple[str, ...],
                                                                        if i in second):
         return None
     (x1,), (x2,) = groups[first], groups[second]
-    weights = broadcast(elementwise(groups[weights_idx]), weights_idx, first, sizes)
+    weights = broadcast(elementwise(groups[weights_idx]), weights_idx, first, sizes,
+                        library(np))
 
     def scaled(env: Env) -> Array | None:
         x = x1(env)
@@ -142,20 +156,6 @@ def _symmetric(groups: dict[tuple[str, ...], list[Step]], out: tuple[str, ...],
     return scaled
 
 
-def _array_functions(xp: Any) -> tuple[Callable[..., Array], Callable[..., Array],
-                                        Callable[..., Array]]:
-    """``permute_dims``, ``reshape`` and ``matmul`` of the namespace ``xp``: NumPy's and
-    torch's own (array-api-compat's torch wrappers check dtypes on every call, a fifth of
-    a small training step's time outside BLAS), else the namespace's."""
-    if xp is np:
-        return np.transpose, np.reshape, np.matmul
-    if torch_namespace(xp):
-        import torch
-
-        return torch.permute, torch.reshape, torch.matmul
-    return xp.permute_dims, xp.reshape, xp.matmul
-
-
 def _contiguous(value: Array) -> Array:
     """A transposed result laid out in its own order (torch's ``contiguous``; a copy on
     NumPy and CuPy; JAX arrays have no layout to fix)."""
@@ -165,13 +165,14 @@ def _contiguous(value: Array) -> Array:
     copy = getattr(value, "copy", None)
     return copy() if copy is not None and not hasattr(value, "at") else value
 
+
 def broadcast(step: Step, have: tuple[str, ...], want: tuple[str, ...], sizes: Sizes,
-              xp: Any = np) -> Step:
+              lib: ArrayLibrary) -> Step:
     """``step``'s value (axes ``have``) laid out to multiply an array over ``want``:
     transposed to ``want``'s order, with length-1 axes where it has none."""
     order = tuple(have.index(i) for i in want if i in have)
     shape = tuple(sizes[i] if i in have else 1 for i in want)
-    permute, reshape, _ = _array_functions(xp)
+    permute, reshape, _ = lib.array_functions()
     if order == tuple(range(len(have))):
         return lambda env: reshape(step(env), shape)
     return lambda env: reshape(permute(step(env), order), shape)
@@ -193,7 +194,7 @@ def elementwise(steps: list[Step]) -> Step:
 
 
 def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
-                   steps: tuple[Step, Step], out: tuple[str, ...], xp: Any = np
+                   steps: tuple[Step, Step], out: tuple[str, ...], lib: ArrayLibrary
                    ) -> Step | None:
     """The product of a strided view (a read through index arithmetic: ``X[b,c,i+a,j+e]``)
     and one other operand as one ``np.matmul``, laid out for the view's memory: the copy
@@ -202,55 +203,21 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
     None where the product is not one matrix product."""
     if len(set(view)) != len(view) or len(set(other)) != len(other) or len(set(out)) != len(out):
         return None
-    batch = tuple(i for i in out if i in view and i in other)
-    contracted = tuple(i for i in view if i in other and i not in out)
     v_only = tuple(i for i in view if i not in other)
     o_only = tuple(i for i in other if i not in view)
+    batch = tuple(i for i in out if i in view and i in other)
     if any(i not in out for i in v_only + o_only) or set(out) != set(batch + v_only + o_only):
         return None
     read_view, read_other = steps
     decided: list[tuple[Any, ...]] = []  # the layout, decided on the first call
-
-    def count(names: tuple[str, ...]) -> int:
-        n = 1
-        for i in names:
-            n *= sizes[i]
-        return n
-
-    def decide(v: Array) -> tuple[Any, ...]:
-        # the view's axes by decreasing |stride|, longer axes later among equal strides
-        strides = v.strides if xp is np else v.stride()  # torch counts elements
-        rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, strides)}
-        by_memory = sorted(view, key=lambda i: rank[i])
-        kept = tuple(i for i in by_memory if i in v_only)
-        summed = tuple(i for i in by_memory if i in contracted)
-        view_left = by_memory[-1] in contracted
-        lead: tuple[str, ...] = ()
-        if not view_left and not batch and out[0] in kept and len(kept) > 1:
-            # other (o_only, summed) @ view (lead, summed, kept): one product per value of
-            # out's first index (a convolution's batch), laid out as out wants it
-            lead, kept = (out[0],), tuple(i for i in kept if i != out[0])
-        if view_left:  # view (batch, kept, summed) @ other (batch, summed, o_only)
-            v_axes, o_axes = batch + kept + summed, batch + summed + o_only
-            natural = batch + kept + o_only
-        else:  # other (batch, o_only, summed) @ view (batch, summed, kept)
-            v_axes, o_axes = batch + lead + summed + kept, batch + o_only + summed
-            natural = batch + lead + o_only + kept
-        nb = count(batch + lead)
-        v_shape = (nb, count(kept), count(summed)) if view_left \
-            else (nb, count(summed), count(kept))
-        o_shape = (nb, count(summed), count(o_only)) if view_left \
-            else (count(batch), count(o_only), count(summed))
-        return (tuple(view.index(i) for i in v_axes), v_shape,
-                tuple(other.index(i) for i in o_axes), o_shape, view_left,
-                tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))
-
-    permute, reshape, matmul = _array_functions(xp)
+    permute, reshape, matmul = lib.array_functions()
 
     def run(env: Env) -> Array:
         v, o = read_view(env), read_other(env)
         if not decided:  # threads may both decide: the same layout, appended whole
-            decided.append(decide(v))
+            # torch's strides count elements, NumPy's bytes: only their order matters
+            strides = v.strides if lib.xp is np else v.stride()
+            decided.append(_im2col(strides, view, other, out, sizes))
         vp, vs, op, os_, view_left, shape, final = decided[0]
         a = reshape(permute(v, vp), vs)  # the one copy: im2col, in the view's memory order
         b = reshape(permute(o, op), os_)
@@ -258,3 +225,38 @@ def window_product(sizes: Sizes, view: tuple[str, ...], other: tuple[str, ...],
         return value if final == tuple(range(len(final))) else _contiguous(permute(value, final))
 
     return run
+
+
+def _im2col(strides: tuple[int, ...], view: tuple[str, ...], other: tuple[str, ...],
+            out: tuple[str, ...], sizes: Sizes) -> tuple[Any, ...]:
+    """How ``window_product`` lays out a view of ``strides`` and the other operand: the
+    axis orders and matrix shapes of both, whether the view is the left factor, and the
+    result's shape and final axis order."""
+    batch = tuple(i for i in out if i in view and i in other)
+    contracted = tuple(i for i in view if i in other and i not in out)
+    v_only = tuple(i for i in view if i not in other)
+    o_only = tuple(i for i in other if i not in view)
+    # the view's axes by decreasing |stride|, longer axes later among equal strides
+    rank = {i: (-abs(s), sizes[i]) for i, s in zip(view, strides)}
+    by_memory = sorted(view, key=lambda i: rank[i])
+    kept = tuple(i for i in by_memory if i in v_only)
+    summed = tuple(i for i in by_memory if i in contracted)
+    view_left = by_memory[-1] in contracted
+    lead: tuple[str, ...] = ()
+    if not view_left and not batch and out[0] in kept and len(kept) > 1:
+        # other (o_only, summed) @ view (lead, summed, kept): one product per value of
+        # out's first index (a convolution's batch), laid out as out wants it
+        lead, kept = (out[0],), tuple(i for i in kept if i != out[0])
+    if view_left:  # view (batch, kept, summed) @ other (batch, summed, o_only)
+        v_axes, o_axes = batch + kept + summed, batch + summed + o_only
+        natural = batch + kept + o_only
+    else:  # other (batch, o_only, summed) @ view (batch, summed, kept)
+        v_axes, o_axes = batch + lead + summed + kept, batch + o_only + summed
+        natural = batch + lead + o_only + kept
+    nb = _count(sizes, batch + lead)
+    n_kept, n_summed, n_other = _count(sizes, kept), _count(sizes, summed), _count(sizes, o_only)
+    v_shape = (nb, n_kept, n_summed) if view_left else (nb, n_summed, n_kept)
+    o_shape = (nb, n_summed, n_other) if view_left else (_count(sizes, batch), n_other, n_summed)
+    return (tuple(view.index(i) for i in v_axes), v_shape,
+            tuple(other.index(i) for i in o_axes), o_shape, view_left,
+            tuple(sizes[i] for i in natural), tuple(natural.index(i) for i in out))

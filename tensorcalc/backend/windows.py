@@ -1,19 +1,27 @@
-"""Index arithmetic at run time (SPEC §8): reads through subscripts, and scatter-adds.
+"""Index arithmetic (SPEC §8): reads through subscripts, scatter-adds, masks and the
+valid-size rule, each written once and used by both emitters: the runner calls these
+functions, and ``to_python()`` copies their source into the code it writes (called with
+``xp=np``), as it does the kernels of ``ops.kernels``. So each is a plain function of its
+arguments; the one helper they share (``subscript_at``) and what differs between array
+libraries (padding, a strided view) are passed in as arguments.
+
+A subscript is encoded as data (``encode``): an affine one as ``(((index, coef), ...),
+offset)``, an index array as ``(name, (index, ...))``.
 
 A read ``x[i+k]`` is a view of ``x`` with one axis per index of its subscripts (``i``,
-``k``): on NumPy a strided view (``as_strided``) of ``x``, padded with zeros where a read
-falls outside it; elsewhere, and wherever an index array picks the positions
-(``E[t[n], j]``), an advanced-indexing gather. No loops over elements, no shift or
-one-hot matrices. A shifted delta that survives simplification (``delta[p, t[n]]``,
-``delta[p, 2*i+k]``) is a scatter-add of the product of the other factors into axis ``p``:
-a sorted segment sum on NumPy, ``index_add_`` on torch, ``.at[].add`` on JAX,
-``cupyx.scatter_add`` on CuPy.
+``k``): where the library has strided views (NumPy, torch), a view of ``x``'s memory,
+padded with zeros where a read falls outside it; elsewhere, and wherever an index array
+picks the positions (``E[t[n], j]``), an advanced-indexing gather. No loops over
+elements, no shift or one-hot matrices. A shifted delta that survives simplification
+(``delta[p, t[n]]``, ``delta[p, 2*i+k]``) is a scatter-add of the product of the other
+factors into axis ``p``: a sorted segment sum on NumPy, ``index_add_`` on torch,
+``.at[].add`` on JAX, ``cupyx.scatter_add`` on CuPy.
 
 >>> import numpy as np
->>> from tensorcalc.ir import Affine
->>> read = make_reader((Affine((("i", 1), ("k", 1))),), ("i", "k"), {"i": 3, "k": 2}, (4,),
-...                    np, "x")
->>> read(np.arange(4.0))
+>>> subs, n = (encode(Affine((("i", 1), ("k", 1)))),), {"i": 3, "k": 2}
+>>> layout = window_layout(subs, ("i", "k"), n, (4,))
+>>> read_window(np.arange(4.0), subs, ("i", "k"), n, {}, layout, np, np.pad, subscript_at,
+...             strided_view, {})
 array([[0., 1.],
        [1., 2.],
        [2., 3.]])
@@ -22,283 +30,28 @@ array([[0., 1.],
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from math import prod
 from typing import Any
 
-import numpy as np
-
-from ..errors import InputError
-from ..ir import Affine, Gather, Subscript
-from .arrays import torch_namespace
+from ..ir import Affine, Gather, Subscript, subscript_text
 
 Array = Any
-Reader = Callable[..., Array]  # (array, index arrays by name) -> the view
+Encoded = tuple[Any, ...]  # a subscript as the functions here take it (``encode``)
+Sizes = Mapping[str, int]
+Index = Mapping[str, Array]  # index arrays by name
+Where = dict[str, Any]  # the device new arrays go to (``device=``), or nothing
+# the window's shape; the zeros before and after each axis (None: none); the flat start
+# and the steps of a strided view (None: no view)
+Layout = tuple[tuple[int, ...], list[tuple[int, int]] | None, int | None,
+               tuple[int, ...] | None]
 
 
-def _bounds(sub: Affine | str, sizes: Mapping[str, int]) -> tuple[int, int]:
-    """The least and greatest value of an affine subscript over its indices' ranges."""
+def encode(sub: Subscript) -> Encoded:
+    """A subscript as the functions here take it."""
     if isinstance(sub, str):
-        return 0, sizes[sub] - 1
-    lo = hi = sub.offset
-    for n, c in sub.parts:
-        reach = c * (sizes[n] - 1)
-        lo, hi = lo + min(reach, 0), hi + max(reach, 0)
-    return lo, hi
-
-
-def _coefficients(sub: Subscript) -> dict[str, int]:
-    if isinstance(sub, str):
-        return {sub: 1}
-    if isinstance(sub, Affine):
-        return dict(sub.parts)
-    return {}
-
-
-def _over(sub: Subscript, axes: tuple[str, ...], sizes: Mapping[str, int],
-          index: Mapping[str, Array], xp: Any, where: dict[str, Any]) -> Array:
-    """The value of a subscript at every point of the grid ``axes`` (broadcastable to it):
-    the index array's entries, or the affine expression of the grid's coordinates."""
+        return (((sub, 1),), 0)
     if isinstance(sub, Gather):
-        order = [sub.indices.index(i) for i in axes if i in sub.indices]
-        t = index[sub.name]
-        t = xp.permute_dims(t, tuple(order)) if order != sorted(order) else t
-        return xp.reshape(t, tuple(sizes[i] if i in sub.indices else 1 for i in axes))
-    total: Array = xp.asarray(sub.offset if isinstance(sub, Affine) else 0, **where)
-    for n, c in _coefficients(sub).items():
-        total = total + c * xp.reshape(xp.arange(sizes[n], **where),
-                                       tuple(sizes[n] if i == n else 1 for i in axes))
-    return total
-
-
-def padding(axes: tuple[Subscript, ...], sizes: Mapping[str, int],
-            shape: tuple[int, ...]) -> list[tuple[int, int]]:
-    """The zeros each axis of an array of ``shape`` needs before and after it for every
-    affine read at ``axes`` to fall inside (none for an index array's axis)."""
-    bounds = [None if isinstance(s, Gather) else _bounds(s, sizes) for s in axes]
-    return [(0, 0) if b is None else (max(0, -b[0]), max(0, b[1] - (n - 1)))
-            for b, n in zip(bounds, shape)]
-
-
-def make_reader(axes: tuple[Subscript, ...], out: tuple[str, ...], sizes: Mapping[str, int],
-                shape: tuple[int, ...], xp: Any, name: str) -> Reader:
-    """A function from the array ``name`` (of ``shape``) to its values at the subscripts
-    ``axes``, laid out over the indices ``out``; zero where an affine read falls outside the
-    array. Index arrays are passed by name as keyword arguments."""
-    grid = tuple(sizes[i] for i in out)
-    if 0 in grid:
-        return lambda array, **_: xp.zeros(grid, dtype=array.dtype)
-    pads = padding(axes, sizes, shape)
-    padded_shape = tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads))
-    empty = 0 in shape
-    padded = any(p != (0, 0) for p in pads)
-
-    def pad(array: Array) -> Array:
-        if not padded:
-            return array
-        if empty:
-            return xp.zeros(padded_shape, dtype=array.dtype)
-        return zero_padded(array, pads, xp)
-
-    gathers = any(isinstance(s, Gather) for s in axes)
-    if (xp is np or torch_namespace(xp)) and not gathers:
-        coefs = [_coefficients(s) for s in axes]
-        start = tuple((s.offset if isinstance(s, Affine) else 0) + lo
-                      for s, (lo, _) in zip(axes, pads))
-        strides_el = [0] * len(out)
-        for d, cs in enumerate(coefs):
-            for n, c in cs.items():
-                if sizes[n] > 1:  # an index of one value moves nothing (x[2**70 * i])
-                    strides_el[out.index(n)] += c * prod(padded_shape[d + 1:])
-        flat = int(np.ravel_multi_index(start, padded_shape)) if padded_shape else 0
-
-        def strided(array: Array, **_: Array) -> Array:
-            base = np.ascontiguousarray(pad(array)).reshape(-1)
-            step = base.itemsize
-            return np.lib.stride_tricks.as_strided(
-                base[flat:], grid, tuple(s * step for s in strides_el), writeable=False)
-
-        if xp is np:
-            return strided
-        import torch
-
-        # torch has no negative strides: an axis read backwards (``p-k``) is read forwards
-        # from its far end, then flipped (a copy of the window, which its product makes
-        # anyway)
-        backwards = tuple(g for g, st in enumerate(strides_el) if st < 0)
-        first = flat + sum(strides_el[g] * (grid[g] - 1) for g in backwards)
-        forwards = tuple(abs(st) for st in strides_el)
-
-        def strided_torch(array: Array, **_: Array) -> Array:
-            # a view, as on NumPy (torch strides count elements); autograd and vmap follow
-            base = pad(array).contiguous().reshape(-1)
-            # as_strided counts from the storage's start: a slice's own offset first
-            view = torch.as_strided(base, grid, forwards, first + base.storage_offset())
-            return torch.flip(view, backwards) if backwards else view
-
-        return strided_torch
-
-    # Advanced indexing: one integer array per axis, broadcast over the grid ``out``.
-    def gathered(array: Array, **index: Array) -> Array:
-        where = _device(array)
-        for d, s in enumerate(axes):
-            if isinstance(s, Gather):
-                check_index_array(s.name, index[s.name], shape[d], name, d, xp)
-        subscripts = tuple(_over(s, out, sizes, index, xp, where) + lo
-                           for s, (lo, _) in zip(axes, pads))
-        value = pad(array)[subscripts]
-        return xp.broadcast_to(value, grid) if value.shape != grid else value
-
-    return gathered
-
-
-def _device(array: Array) -> dict[str, Any]:
-    device = getattr(array, "device", None)
-    return {} if device is None or isinstance(array, np.ndarray) else {"device": device}
-
-
-def check_index_array(tensor: str, t: Array, length: int, name: str, axis: int,
-                      xp: Any = np) -> None:
-    """Every value of the index array ``t`` must pick a position of axis ``axis`` of
-    ``name`` (of length ``length``): negative values do not wrap around. Its least and
-    greatest values come back in one transfer (one wait for a GPU)."""
-    if prod(t.shape) == 0:
-        return
-    try:
-        lo, hi = (int(v) for v in xp.stack([xp.min(t), xp.max(t)]).tolist())
-    except Exception:  # noqa: BLE001 - a traced value (inside jax.jit): not checked here
-        return
-    if lo < 0 or hi >= length:
-        bad = lo if lo < 0 else hi
-        raise InputError(f"index array {tensor} holds {bad}, outside axis {axis + 1} of {name} "
-                         f"(positions 0 to {length - 1}); negative values do not wrap around")
-
-
-def scatter_add(xp: Any, values: Array, target: Array, rows: int) -> Array:
-    """``out[target[g]] += values[g]`` for each row g of ``values`` (g, r), into ``rows``
-    rows; targets outside 0..rows-1 are dropped."""
-    r = values.shape[1]
-    if xp is np:
-        keep = (target >= 0) & (target < rows)
-        if not keep.all():
-            target, values = target[keep], values[keep]
-        out = np.zeros((rows, r), dtype=values.dtype)
-        if target.size == 0:
-            return out
-        # Rows hit once are copied; only the repeated ones are summed (a segment sum).
-        order = np.argsort(target, kind="stable")
-        ordered = target[order]
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        counts = np.diff(np.r_[starts, ordered.size])
-        once = starts[counts == 1]
-        out[ordered[once]] = values[order[once]]
-        many = starts[counts > 1]
-        if many.size:
-            picked = np.concatenate([order[s:s + c] for s, c in
-                                     zip(many.tolist(), counts[counts > 1].tolist())])
-            groups = np.r_[0, np.cumsum(counts[counts > 1])[:-1]]
-            out[ordered[many]] = np.add.reduceat(values[picked], groups, axis=0)
-        return out
-    dump = xp.where((target >= 0) & (target < rows), target, rows)  # a row thrown away
-    if hasattr(values, "index_add_"):  # torch: in place into zeros of its own (batched
-        # under vmap, like values), not index_add's copy of them
-        out = values.new_zeros((rows + 1, r))
-        out.index_add_(0, dump, values)
-        return out[:rows]
-    out = xp.zeros((rows + 1, r), dtype=values.dtype, **_device(values))
-    if hasattr(out, "at"):  # JAX
-        return out.at[dump].add(values)[:rows]
-    if type(out).__module__.startswith("cupy"):  # CuPy: np.add.at's rule, by atomic adds
-        import cupyx
-
-        cupyx.scatter_add(out, dump, values)
-        return out[:rows]
-    raise InputError(f"a scatter-add (the derivative of an index-array read) is not available "
-                     f"for arrays of {xp.__name__}; use NumPy, torch or JAX")
-
-
-def make_scatter(shifts: tuple[tuple[str, Affine | Gather], ...], have: tuple[str, ...],
-                 kept: tuple[str, ...], out: tuple[str, ...], sizes: Mapping[str, int],
-                 xp: Any) -> Callable[..., Array]:
-    """The product of a term's other factors, over ``have``, sent through the shifted
-    deltas ``delta[p, sub]`` in ``shifts``: the value over ``out`` (the targets ``p``, then
-    the other axes), where the indices of the subscripts not in ``kept`` are summed."""
-    grid = tuple(dict.fromkeys(n for _, s in shifts for n in s.names))
-    free_grid = tuple(i for i in grid if i in kept)
-    rest = tuple(i for i in have if i not in grid)
-    targets = tuple(p for p, _ in shifts)
-    g = prod(sizes[i] for i in grid)
-    r = prod(sizes[i] for i in rest)
-    rows_shape = tuple(sizes[i] for i in targets + free_grid)
-    rows = prod(rows_shape)
-    perm = tuple(have.index(i) for i in grid + rest)
-    produced = targets + free_grid + rest
-    final = tuple(produced.index(i) for i in out)
-    def run(values: Array, **index: Array) -> Array:
-        where = _device(values)
-        linear: Array = xp.asarray(0, **where)
-        inside: Array = xp.asarray(True, **where)
-        for p, s in shifts:
-            if isinstance(s, Gather):
-                check_index_array(s.name, index[s.name], sizes[p], "the derivative", 0,
-                                  xp)
-            t = _over(s, grid, sizes, index, xp, where)
-            inside = inside & (t >= 0) & (t < sizes[p])
-            linear = linear * sizes[p] + t
-        for i in free_grid:
-            linear = linear * sizes[i] + _over(i, grid, sizes, index, xp, where)
-        linear = xp.where(inside, linear, -1)
-        linear = xp.reshape(xp.broadcast_to(linear, tuple(sizes[i] for i in grid)), (g,))
-        flat = xp.reshape(xp.permute_dims(values, perm), (g, r))
-        result = scatter_add(xp, flat, linear, rows)
-        result = xp.reshape(result, rows_shape + tuple(sizes[i] for i in rest))
-        return xp.permute_dims(result, final) if final != tuple(range(len(final))) else result
-
-    return run
-
-
-def make_fit(shape: tuple[int, ...], want: tuple[int, ...], xp: Any) -> Callable[[Array], Array]:
-    """A plain read of an array whose axes differ from its indices' sizes (a given size, or
-    one a shifted read shrank): the first ``want`` positions of each axis, zero past its
-    end."""
-    cut = tuple(slice(0, min(a, b)) for a, b in zip(shape, want))
-    pads = [(0, max(0, b - a)) for a, b in zip(shape, want)]
-
-    def fit(array: Array) -> Array:
-        value = array[cut]
-        if not any(hi for _, hi in pads):
-            return value
-        return zero_padded(value, pads, xp)
-
-    return fit
-
-
-def zero_padded(array: Array, pads: list[tuple[int, int]], xp: Any) -> Array:
-    """``array`` with ``pads[d] = (before, after)`` zeros on each axis ``d``. Never a write
-    into an array that torch's ``vmap`` or autograd could see: ``F.pad`` on torch."""
-    if xp is np:
-        return np.pad(array, pads)
-    if torch_namespace(xp):  # functional (vmap and autograd follow it), last axis first
-        import torch
-
-        return torch.nn.functional.pad(array, [n for lo_hi in reversed(pads) for n in lo_hi])
-    shape = tuple(array.shape)
-    out = xp.zeros(tuple(n + lo + hi for n, (lo, hi) in zip(shape, pads)), dtype=array.dtype,
-                   **_device(array))
-    window = tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, shape))
-    if hasattr(out, "at"):  # JAX: arrays are immutable
-        return out.at[window].set(array)
-    out[window] = array
-    return out
-
-
-def make_mask(i: str, sub: Affine | Gather, free: tuple[str, ...], sizes: Mapping[str, int],
-              xp: Any, dtype: Any, where: dict[str, Any]) -> Callable[..., Array]:
-    """``delta[i, sub]`` as a 0/1 array over ``free`` (on the device ``where`` names)."""
-    def run(**index: Array) -> Array:
-        hit = _over(i, free, sizes, index, xp, where) == _over(sub, free, sizes, index, xp, where)
-        return xp.astype(xp.broadcast_to(hit, tuple(sizes[m] for m in free)), dtype)
-
-    return run
+        return (sub.name, sub.indices)
+    return (sub.parts, sub.offset)
 
 
 def index_names(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
@@ -306,18 +59,14 @@ def index_names(axes: tuple[Subscript, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.name for s in axes if isinstance(s, Gather)))
 
 
-# --- plain kernels: NumPy only, self-contained, copied into ``to_python()``'s code ---------
-# A subscript is encoded as data there: an affine one as ``(((index, coef), ...), offset)``,
-# an index array as ``(name, (index, ...))``.
+def read_text(tensor: str | None, axis: int | str, sub: Affine) -> str:
+    """A read as the messages show it: ``x[..i+k..] (axis 1)``, ``delta[p,2*i+k]``."""
+    if tensor is None:
+        return f"delta[{axis},{subscript_text(sub)}]"
+    return f"{tensor}[..{subscript_text(sub)}..] (axis {int(axis) + 1})"
 
 
-def encode(sub: Subscript) -> tuple[Any, ...]:
-    """A subscript as the plain kernels take it."""
-    if isinstance(sub, str):
-        return (((sub, 1),), 0)
-    if isinstance(sub, Gather):
-        return (sub.name, sub.indices)
-    return (sub.parts, sub.offset)
+# --- the shared functions (copied into exported code: each uses only its arguments) ----
 
 
 def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
@@ -380,86 +129,200 @@ def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
     return n
 
 
-def fit(array, shape):  # type: ignore[no-untyped-def]
-    """The first ``shape`` positions of each axis of ``array``, zero past its end."""
-    array = array[tuple(slice(0, k) for k in shape)]
-    pads = [(0, k - a) for a, k in zip(array.shape, shape)]
-    return np.pad(array, pads) if any(p for _, p in pads) else array
 
 
-def read_window(array, subs, out, n, index):  # type: ignore[no-untyped-def]
-    """``array`` read at the encoded subscripts ``subs``, over the indices ``out`` (sizes
-    ``n``); zero where an affine subscript falls outside; index arrays in ``index``."""
-    pads, grids = [], []
-    for axis, sub in enumerate(subs):
+def subscript_at(sub: Encoded, grid: tuple[str, ...], n: Sizes, index: Index, xp: Any,
+                 where: Where) -> Array:
+    """The value of the encoded subscript ``sub`` at every point of the grid of indices
+    ``grid`` (sizes ``n``), broadcastable to it: the entries of its index array (in
+    ``index``), or its affine expression of the grid's coordinates. ``where`` puts new
+    arrays on the device of the others."""
+    if isinstance(sub[0], str):
+        name, own = sub
+        order = tuple(own.index(i) for i in grid if i in own)
+        t = index[name]
+        t = xp.permute_dims(t, order) if order != tuple(sorted(order)) else t
+        return xp.reshape(t, tuple(n[i] if i in own else 1 for i in grid))
+    parts, offset = sub
+    total = xp.asarray(offset, **where)
+    for v, c in parts:
+        total = total + c * xp.reshape(xp.arange(n[v], **where),
+                                       tuple(n[i] if i == v else 1 for i in grid))
+    return total
+
+
+def window_layout(subs: tuple[Encoded, ...], out: tuple[str, ...], n: Sizes,
+                  shape: tuple[int, ...]) -> Layout:
+    """How an array of ``shape`` is read at the encoded subscripts ``subs`` over the
+    indices ``out``: the shape of the window; the zeros each axis needs before and after
+    it for every affine read to fall inside (none for an index array's axis), or None
+    where none does; and, where no index array picks positions, the flat position of the
+    first element read in the padded array and each index's step through it (else None,
+    None)."""
+    pads = []
+    for sub, length in zip(subs, shape):
         if isinstance(sub[0], str):
-            name, own = sub
-            t = np.asarray(index[name])
-            if t.size and (t.min() < 0 or t.max() >= array.shape[axis]):
-                bad = t.min() if t.min() < 0 else t.max()
-                raise ValueError(f"index array {name} holds {bad}, outside axis {axis + 1} "
-                                 f"(positions 0 to {array.shape[axis] - 1})")
-            t = np.transpose(t, [own.index(i) for i in out if i in own])
-            grids.append(t.reshape([n[i] if i in own else 1 for i in out]))
             pads.append((0, 0))
             continue
         parts, offset = sub
-        position = np.asarray(offset)
+        lo = offset + sum(min(c * (n[v] - 1), 0) for v, c in parts)
+        hi = offset + sum(max(c * (n[v] - 1), 0) for v, c in parts)
+        pads.append((max(0, -lo), max(0, hi - (length - 1))))
+    grid = tuple(n[i] for i in out)
+    padded = pads if any(p != (0, 0) for p in pads) else None
+    if any(isinstance(sub[0], str) for sub in subs):
+        return grid, padded, None, None
+    start, steps, stride = 0, [0] * len(out), 1
+    for d in reversed(range(len(subs))):
+        parts, offset = subs[d]
+        start += (offset + pads[d][0]) * stride
         for v, c in parts:
-            position = position + c * np.arange(n[v]).reshape(
-                [n[i] if i == v else 1 for i in out])
-        lo = max(0, -int(position.min())) if position.size else 0
-        hi = max(0, int(position.max()) - (array.shape[axis] - 1)) if position.size else 0
-        pads.append((lo, hi))
-        grids.append(position + lo)
-    if any(p != (0, 0) for p in pads):
-        array = np.pad(array, pads)
-    return np.broadcast_to(array[tuple(grids)], [n[i] for i in out])
+            if n[v] > 1:  # an index of one value moves nothing (x[2**70 * i])
+                steps[out.index(v)] += c * stride
+        stride *= shape[d] + pads[d][0] + pads[d][1]
+    return grid, padded, start, tuple(steps)
 
 
-def scatter_shifts(values, shifts, grid, kept, rest, n, index):  # type: ignore[no-untyped-def]
+def strided_view(array: Array, start: int, grid: tuple[int, ...], steps: tuple[int, ...],
+                 xp: Any) -> Array:
+    """The elements of ``array`` from the flat position ``start``, ``steps[g]`` elements
+    apart along each axis ``g`` of ``grid``: a read-only view of its memory (NumPy)."""
+    base = xp.ascontiguousarray(array).reshape(-1)
+    size = base.itemsize
+    return xp.lib.stride_tricks.as_strided(base[start:], grid, [s * size for s in steps],
+                                           writeable=False)
+
+
+def read_window(array: Array, subs: tuple[Encoded, ...], out: tuple[str, ...], n: Sizes,
+                index: Index, layout: Layout, xp: Any, pad: Callable[..., Array],
+                at: Callable[..., Array], view: Callable[..., Array] | None,
+                where: Where) -> Array:
+    """``array`` read at the encoded subscripts ``subs`` over the indices ``out`` (sizes
+    ``n``), laid out by ``window_layout``: zero where an affine read falls outside it.
+    ``index`` holds the index arrays by name (``check_index_array`` has checked them);
+    ``pad`` pads with zeros as ``np.pad`` does, ``at`` is ``subscript_at``, and ``view``
+    (``strided_view``, or None) reads a window that no index array picks as a view."""
+    grid, pads, start, steps = layout
+    if 0 in grid:
+        return xp.zeros(grid, dtype=array.dtype, **where)
+    if pads is not None:
+        if 0 in array.shape:
+            array = xp.zeros(tuple(k + lo + hi for k, (lo, hi) in zip(array.shape, pads)),
+                             dtype=array.dtype, **where)
+        else:
+            array = pad(array, pads)
+    if view is not None and start is not None:
+        return view(array, start, grid, steps, xp)
+    value = array[tuple(at(sub, out, n, index, xp, where) + (pads[d][0] if pads else 0)
+                        for d, sub in enumerate(subs))]
+    return xp.broadcast_to(value, grid) if tuple(value.shape) != grid else value
+
+
+def check_index_array(name: str, t: Array, length: int, tensor: str, axis: int,
+                      xp: Any) -> None:
+    """Every value of the index array ``t`` (called ``name``) must pick a position of
+    axis ``axis`` of ``tensor`` (of length ``length``): negative values do not wrap
+    around; ValueError if one does not. Its least and greatest values come back in one
+    transfer (one wait for a GPU); a traced value (inside ``jax.jit``) is not checked."""
+    if 0 in tuple(t.shape):
+        return
+    try:
+        lo, hi = (int(v) for v in xp.stack([xp.min(t), xp.max(t)]).tolist())
+    except Exception:  # noqa: BLE001 - a traced value has no numbers to check
+        return
+    if lo < 0 or hi >= length:
+        raise ValueError(f"index array {name} holds {lo if lo < 0 else hi}, outside axis "
+                         f"{axis + 1} of {tensor} (positions 0 to {length - 1}); negative "
+                         "values do not wrap around")
+
+
+def fit(array: Array, shape: tuple[int, ...], pad: Callable[..., Array]) -> Array:
+    """A plain read of an array whose axes differ from its indices' sizes (a given size,
+    or one a shifted read shrank): the first ``shape`` positions of each axis, zero past
+    its end (``pad`` pads as ``np.pad`` does)."""
+    array = array[tuple(slice(0, k) for k in shape)]
+    pads = [(0, k - a) for a, k in zip(array.shape, shape)]
+    return pad(array, pads) if any(p for _, p in pads) else array
+
+
+def scatter_add(xp: Any, values: Array, target: Array, rows: int, how: str) -> Array:
+    """``out[target[g]] += values[g]`` for each row g of ``values`` (g, r), into ``rows``
+    rows; targets outside 0..rows-1 are dropped. ``how``: ``segments`` (NumPy: rows hit
+    once are copied, only the repeated ones summed), ``index_add`` (torch: in place into
+    zeros of its own, batched under vmap like ``values``), ``at`` (JAX), ``cupyx`` (CuPy:
+    ``np.add.at``'s rule, by atomic adds)."""
+    r = values.shape[1]
+    if how == "segments":
+        keep = (target >= 0) & (target < rows)
+        if not keep.all():
+            target, values = target[keep], values[keep]
+        out = xp.zeros((rows, r), dtype=values.dtype)
+        if target.size == 0:
+            return out
+        order = xp.argsort(target, kind="stable")
+        ordered = target[order]
+        starts = xp.flatnonzero(xp.r_[True, ordered[1:] != ordered[:-1]])
+        counts = xp.diff(xp.r_[starts, ordered.size])
+        once = starts[counts == 1]
+        out[ordered[once]] = values[order[once]]
+        many = starts[counts > 1]
+        if many.size:
+            picked = xp.concatenate([order[s:s + c] for s, c in
+                                     zip(many.tolist(), counts[counts > 1].tolist())])
+            groups = xp.r_[0, xp.cumsum(counts[counts > 1])[:-1]]
+            out[ordered[many]] = xp.add.reduceat(values[picked], groups, axis=0)
+        return out
+    dump = xp.where((target >= 0) & (target < rows), target, rows)  # a row thrown away
+    if how == "index_add":
+        out = values.new_zeros((rows + 1, r))
+        out.index_add_(0, dump, values)
+        return out[:rows]
+    if how == "at":
+        device = getattr(values, "device", None)
+        out = xp.zeros((rows + 1, r), dtype=values.dtype,
+                       **({} if device is None else {"device": device}))
+        return out.at[dump].add(values)[:rows]
+    if how == "cupyx":  # on CuPy's current device, as its arrays are
+        import cupyx
+
+        out = xp.zeros((rows + 1, r), dtype=values.dtype)
+        cupyx.scatter_add(out, dump, values)
+        return out[:rows]
+    raise ValueError(f"no scatter-add called {how!r}")
+
+
+def scatter_shifts(values: Array, shifts: tuple[tuple[str, Encoded], ...],
+                   grid: tuple[str, ...], kept: tuple[str, ...], rest: tuple[str, ...],
+                   n: Sizes, index: Index, xp: Any, at: Callable[..., Array],
+                   add: Callable[..., Array], how: str, where: Where) -> Array:
     """``values`` (over ``grid + rest``) sent through the shifted deltas ``delta[p, sub]``
     of ``shifts`` (encoded subscripts): the sum, over ``targets + kept + rest``, of the
-    values at the grid points each subscript sends to position p (outside: dropped)."""
-    shape = [n[i] for i in grid]
-    linear = np.zeros(shape, dtype=np.int64)
-    inside = np.ones(shape, dtype=bool)
+    values at the grid points each subscript sends to position p (outside: dropped).
+    ``at`` is ``subscript_at``; ``add`` is ``scatter_add``, run the way ``how`` names."""
+    linear = xp.asarray(0, **where)
+    inside = xp.asarray(True, **where)
     for p, sub in shifts:
-        if isinstance(sub[0], str):
-            name, own = sub
-            t = np.transpose(np.asarray(index[name]), [own.index(i) for i in grid if i in own])
-            target = t.reshape([n[i] if i in own else 1 for i in grid])
-        else:
-            target = np.full([1] * len(grid), sub[1])
-            for v, c in sub[0]:
-                target = target + c * np.arange(n[v]).reshape(
-                    [n[i] if i == v else 1 for i in grid])
-        inside &= (target >= 0) & (target < n[p])
-        linear = linear * n[p] + target
+        t = at(sub, grid, n, index, xp, where)
+        inside = inside & (t >= 0) & (t < n[p])
+        linear = linear * n[p] + t
     for i in kept:
-        linear = linear * n[i] + np.arange(n[i]).reshape([n[j] if j == i else 1 for j in grid])
-    rows = int(np.prod([n[p] for p, _ in shifts] + [n[i] for i in kept]))
-    width = int(np.prod([n[i] for i in rest]))
-    flat = values.reshape(-1, width)[inside.reshape(-1)]
-    linear = linear.reshape(-1)[inside.reshape(-1)]
-    out = np.zeros((rows, width), dtype=values.dtype)
-    order = np.argsort(linear, kind="stable")
-    linear = linear[order]
-    if linear.size:
-        starts = np.flatnonzero(np.r_[True, linear[1:] != linear[:-1]])
-        out[linear[starts]] = np.add.reduceat(flat[order], starts, axis=0)
-    return out.reshape([n[p] for p, _ in shifts] + [n[i] for i in kept] + [n[i] for i in rest])
+        linear = linear * n[i] + at((((i, 1),), 0), grid, n, index, xp, where)
+    g, r, rows = 1, 1, 1
+    for i in grid:
+        g *= n[i]
+    for i in rest:
+        r *= n[i]
+    for i in tuple(p for p, _ in shifts) + tuple(kept):
+        rows *= n[i]
+    linear = xp.where(inside, linear, -1)
+    linear = xp.reshape(xp.broadcast_to(linear, tuple(n[i] for i in grid)), (g,))
+    out = add(xp, xp.reshape(values, (g, r)), linear, rows, how)
+    return xp.reshape(out, tuple(n[i] for i in tuple(p for p, _ in shifts) + tuple(kept)
+                                 + tuple(rest)))
 
 
-def shift_mask(i, sub, free, n, index, dtype):  # type: ignore[no-untyped-def]
+def shift_mask(i: str, sub: Encoded, free: tuple[str, ...], n: Sizes, index: Index,
+               dtype: Any, xp: Any, at: Callable[..., Array], where: Where) -> Array:
     """``delta[i, sub]`` (an encoded subscript) as a 0/1 array over ``free``."""
-    if isinstance(sub[0], str):
-        name, own = sub
-        t = np.transpose(np.asarray(index[name]), [own.index(j) for j in free if j in own])
-        value = t.reshape([n[j] if j in own else 1 for j in free])
-    else:
-        value = np.full([1] * len(free), sub[1])
-        for v, c in sub[0]:
-            value = value + c * np.arange(n[v]).reshape([n[j] if j == v else 1 for j in free])
-    hit = np.arange(n[i]).reshape([n[j] if j == i else 1 for j in free]) == value
-    return np.broadcast_to(hit, [n[j] for j in free]).astype(dtype)
+    hit = at((((i, 1),), 0), free, n, index, xp, where) == at(sub, free, n, index, xp, where)
+    return xp.astype(xp.broadcast_to(hit, tuple(n[j] for j in free)), dtype)

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..api import compile
 from ..backend.arrays import signature
-from ..backend.plan import ProgramPlan, plan_program
+from ..backend.operands import ProgramPlan
+from ..backend.plan import plan_program
 from ..backend.run import Runner
 from ..calculus.reuse import elementwise_groups, share_products
 from ..derivatives import jvp, vjp

@@ -40,42 +40,93 @@ def to_torch(program: str | Program) -> Callable[..., Any]:
 def _torch_function(program: Program) -> Callable[..., Any]:
     """The torch function of a program; those of its derivative programs are built once,
     on first use, and kept with it."""
+    gradients = _Gradients(BoundProgram(program))
+    general, kept = _general_function(gradients), _kept_function(gradients)
+    bound = gradients.bound
+
+    def function(**tensors: Any) -> Any:
+        arrays = bound.arrays(tensors)
+        if not arrays:  # nothing to differentiate: the value itself
+            return bound.program()
+        if _plain_autograd():
+            return kept.apply(*arrays)[0]
+        return general.apply(*arrays)
+
+    function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
+    compiled: Callable[..., Any] = _disable()(function)
+    return compiled
+
+
+def _disable() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """torch.compile runs tensorcalc as it is, between graphs (forward and backward alike):
+    dynamo cannot trace its planning, and what it runs is already a few BLAS calls."""
     import torch
 
-    bound = BoundProgram(program)
-    derivative_function = cache(_torch_function)  # one per derivative program of bound's
-    # torch.compile runs tensorcalc as it is, between graphs (forward and backward alike):
-    # dynamo cannot trace its planning, and what it runs is already a few BLAS calls.
-    disable: Callable[[Callable[..., Any]], Callable[..., Any]] = \
-        getattr(getattr(torch, "compiler", None), "disable", None) or (lambda f: f)
+    found: Callable[[Callable[..., Any]], Callable[..., Any]] | None = \
+        getattr(getattr(torch, "compiler", None), "disable", None)
+    return found or (lambda f: f)
 
-    @disable
-    def backward(saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any,
-                 of: BoundProgram = bound) -> Any:
-        """The gradients: run as to_torch functions of the inputs themselves, so that a
-        derivative of the backward pass is symbolic too (``of``: the program whose VJPs
-        these are, ``bound`` or one seeded at its kept values)."""
-        return tuple(_call(of.vjp(name), derivative_function, saved, of.cotangent,
-                           grad_output) if want
-                     else None for name, want in zip(bound.names, needs))
 
-    @disable
-    def shared(of: BoundProgram, needs: tuple[bool, ...], saved: dict[str, Any],
-               cotangent: Any) -> Any:
+class _Gradients:
+    """The derivatives of one bound program as torch asks for them, each run as the torch
+    function of a derivative program (built once, on first use), so that a derivative of
+    it is symbolic too."""
+
+    def __init__(self, bound: BoundProgram):
+        self.bound = bound
+        self.function = cache(_torch_function)  # one per derivative program of bound's
+        disable = _disable()
+        self.backward = disable(self._backward)
+        self.shared = disable(self._shared)
+        self.differentiable = disable(self._differentiable)
+
+    def _backward(self, saved: dict[str, Any], needs: tuple[bool, ...], grad_output: Any,
+                  of: BoundProgram | None = None) -> Any:
+        """The gradients, one VJP program each (``of``: the program whose VJPs these are,
+        ``bound`` or one seeded at its kept values)."""
+        of = self.bound if of is None else of
+        return tuple(_call(of.vjp(name), self.function, saved, of.cotangent, grad_output)
+                     if want else None for name, want in zip(self.bound.names, needs))
+
+    def _shared(self, of: BoundProgram, needs: tuple[bool, ...], saved: dict[str, Any],
+                cotangent: Any) -> Any:
         """The gradients from one merged program (``BoundProgram.shared_backward``), from
         the kept values; one VJP program each where it cannot be merged."""
-        wanted = tuple(n for n, w in zip(bound.names, needs) if w)
+        wanted = tuple(n for n, w in zip(self.bound.names, needs) if w)
         merged = of.shared_backward(wanted)
         if merged is None:
-            return backward(saved, needs, cotangent, of)
+            return self._backward(saved, needs, cotangent, of)
         env = {n: saved[n] for n in merged.plan.inputs if n in saved}
         env[of.cotangent] = cotangent
         gradients = dict(zip(wanted, merged(env)))
-        return tuple(gradients.get(n) for n in bound.names)
+        return tuple(gradients.get(n) for n in self.bound.names)
+
+    def _differentiable(self, saved: dict[str, Any], needs: tuple[bool, ...],
+                        cotangent: Any) -> Any:
+        """The gradients as VJP programs of the kept values (``create_graph=True``)."""
+        bound = self.bound
+        return tuple(_call(bound.backward_program(n), self.function, saved, bound.cotangent,
+                           cotangent) if w else None for n, w in zip(bound.names, needs))
+
+    def tangent(self, saved: dict[str, Any], tangents: tuple[Any, ...]) -> Any:
+        """Forward mode: the sum of the symbolic JVPs of the inputs with a tangent."""
+        _refuse_nested_forward()
+        bound, total = self.bound, None
+        for name, tangent in zip(bound.names, tangents):
+            if tangent is None:
+                continue
+            value = _call(bound.jvp(name), self.function, saved, bound.tangent, tangent)
+            total = value if total is None else total + value
+        return total
+
+
+def _general_function(gradients: _Gradients) -> Any:
+    """The autograd.Function for any order, under any torch.func transform."""
+    import torch
+
+    bound = gradients.bound
 
     class _Function(torch.autograd.Function):
-        """Any order, under any torch.func transform."""
-
         # forward and setup_context apart, and a generated vmap rule: what torch.func needs
         generate_vmap_rule = True
 
@@ -90,79 +141,58 @@ def _torch_function(program: Program) -> Callable[..., Any]:
 
         @staticmethod
         def jvp(ctx: Any, *tangents: Any) -> Any:
-            """Forward mode: the sum of the symbolic JVPs of the inputs with a tangent."""
-            _refuse_nested_forward()
-            saved = dict(zip(bound.names, ctx.saved_tensors))
-            total = None
-            for name, tangent in zip(bound.names, tangents):
-                if tangent is None:
-                    continue
-                value = _call(bound.jvp(name), derivative_function, saved, bound.tangent,
-                              tangent)
-                total = value if total is None else total + value
-            return total
+            return gradients.tangent(dict(zip(bound.names, ctx.saved_tensors)), tangents)
 
         @staticmethod
         def backward(ctx: Any, grad_output: Any) -> Any:
             saved = dict(zip(bound.names, ctx.saved_tensors))
-            return backward(saved, ctx.needs_input_grad, grad_output)
+            return gradients.backward(saved, ctx.needs_input_grad, grad_output)
+
+    return _Function
+
+
+def _kept_function(gradients: _Gradients) -> Any:
+    """The autograd.Function for plain autograd (no torch.func transform, no forward
+    mode): the forward pass keeps every statement's value, as outputs beside the result
+    (the function returns the result only), and no backward pass computes any of them
+    again. A first-order one runs one program for all the gradients wanted; a
+    differentiable one (``create_graph=True``) runs each VJP program from the kept values,
+    so that its derivative reaches the inputs through them, and cotangents sent to them
+    come back here: the gradient of ``sum seed_s s`` over the statements they reach."""
+    import torch
+
+    bound = gradients.bound
+    result = bound.program.result
 
     class _Kept(torch.autograd.Function):
-        """Plain autograd (no torch.func transform, no forward mode): the forward pass keeps
-        every statement's value, as outputs beside the result (the function returns the
-        result only), and no backward pass computes any of them again. A first-order one
-        runs one program for all the gradients wanted; a differentiable one
-        (``create_graph=True``) runs each VJP program from the kept values, so that its
-        derivative reaches the inputs through them, and cotangents sent to them come back
-        here: the gradient of ``sum seed_s s`` over the statements they reach."""
-
         @staticmethod
         def forward(ctx: Any, *tensors: Any) -> Any:
             values = bound.program.statement_values(dict(zip(bound.names, tensors)))
-            outputs = [values[bound.program.result]] + [_apart(values[n], tensors)
-                                                        for n in bound.kept]
+            outputs = [values[result]] + [_apart(values[n], tensors) for n in bound.kept]
             ctx.set_materialize_grads(False)
             ctx.save_for_backward(*tensors, *outputs)
             return tuple(outputs)
 
         @staticmethod
         def backward(ctx: Any, *grads: Any) -> Any:
-            saved = dict(zip(bound.names + (bound.program.result,) + bound.kept,
-                             ctx.saved_tensors))
+            saved = dict(zip(bound.names + (result,) + bound.kept, ctx.saved_tensors))
             needs = ctx.needs_input_grad
-            seeds = tuple((n, g) for n, g in zip((bound.program.result,) + bound.kept, grads)
+            seeds = tuple((n, g) for n, g in zip((result,) + bound.kept, grads)
                           if g is not None)
             if not any(needs) or not seeds:
                 return (None,) * len(bound.names)
-            if seeds[0][0] != bound.program.result or len(seeds) > 1:  # kept values too
+            if seeds[0][0] != result or len(seeds) > 1:  # kept values too
                 seeded, names = bound.seeded(tuple(n for n, _ in seeds))
                 given = {**saved, **dict(zip(names, (g for _, g in seeds)))}
                 one = seeds[0][1].new_ones(())
                 if torch.is_grad_enabled():  # the VJPs of the seeded program, recomputed
-                    return backward(given, needs, one, seeded)
-                return shared(seeded, needs, given, one)
+                    return gradients.backward(given, needs, one, seeded)
+                return gradients.shared(seeded, needs, given, one)
             if torch.is_grad_enabled():  # create_graph=True: a derivative may follow
-                return differentiable(saved, needs, grads[0])
-            return shared(bound, needs, saved, grads[0])
+                return gradients.differentiable(saved, needs, grads[0])
+            return gradients.shared(bound, needs, saved, grads[0])
 
-    @disable
-    def differentiable(saved: dict[str, Any], needs: tuple[bool, ...], cotangent: Any) -> Any:
-        """The gradients as VJP programs of the kept values (``create_graph=True``)."""
-        return tuple(_call(bound.backward_program(n), derivative_function, saved,
-                           bound.cotangent, cotangent) if w else None
-                     for n, w in zip(bound.names, needs))
-
-    def function(**tensors: Any) -> Any:
-        arrays = bound.arrays(tensors)
-        if not arrays:  # nothing to differentiate: the value itself
-            return bound.program()
-        if _plain_autograd():
-            return _Kept.apply(*arrays)[0]  # type: ignore[no-untyped-call]
-        return _Function.apply(*arrays)  # type: ignore[no-untyped-call]
-
-    function.__doc__ = f"tensorcalc program (torch):\n{bound.program}"
-    compiled: Callable[..., Any] = disable(function)
-    return compiled
+    return _Kept
 
 
 def _plain_autograd() -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..backend.plan import (
+from ..backend.operands import (
     CallOperand,
     DeltaOperand,
     GroupOperand,
