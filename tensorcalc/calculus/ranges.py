@@ -40,8 +40,8 @@ from ..ir import (
     Sum,
     Term,
     all_factors,
+    all_terms,
     arithmetic,
-    children,
     map_factor_sums,
     statement_extents,
 )
@@ -72,12 +72,9 @@ def _plain(expr: Sum) -> set[str]:
 def _bound(expr: Sum) -> Iterator[str]:
     """Every index a term inside binds, outermost first, but those it gives a size already
     (a derivative's, derived again)."""
-    for t in expr.terms:
+    for t in all_terms(expr):
         given = {e.name for e in t.extents if e.given}
         yield from sorted(t.summed - given)
-        for f in t.factors:
-            for s in children(f):
-                yield from _bound(s)
 
 
 def narrowed(st: Statement) -> tuple[str, ...]:

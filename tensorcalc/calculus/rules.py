@@ -44,6 +44,7 @@ from ..ir import (
     fresh_name,
     power,
     sizes_carried,
+    unknown_kind,
 )
 from ..limits import MAX_DERIVATIVE_FACTORS, size_error
 from ..ops.functions import FUNCTIONS
@@ -182,7 +183,9 @@ def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str],
                 e for n, e in copies.items() if n in u.mentioned)) for u in df.terms))
         budget.spend(sum(max(len(u.factors), 1) for u in df.terms))
         return df
-    return differentiate(f, rule, budget, around, ranges)
+    if isinstance(f, Sum):
+        return differentiate(f, rule, budget, around, ranges)
+    unknown_kind(f)
 
 
 def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str],

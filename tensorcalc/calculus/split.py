@@ -29,16 +29,16 @@ from ..ir import (
     Statement,
     Sum,
     Term,
+    all_factors,
     arithmetic,
-    children,
     map_factor_sums,
+    map_factors,
     sizes_carried,
 )
 
 
 def _has_function(expr: Sum) -> bool:
-    return any(isinstance(f, (Call, Reduce)) or any(_has_function(s) for s in children(f))
-               for t in expr.terms for f in t.factors)
+    return any(isinstance(f, (Call, Reduce)) for f in all_factors(expr))
 
 
 def split_nested(statements: tuple[Statement, ...],
@@ -70,8 +70,7 @@ class _Namer:
 
 
 def _inner(expr: Sum, nested: bool, name: _Namer) -> Sum:
-    return Sum(tuple(Term(t.coef, tuple(_factor(f, nested, name) for f in t.factors),
-                          t.summed, t.extents) for t in expr.terms))
+    return map_factors(expr, lambda f: _factor(f, nested, name))
 
 
 def _factor(f: Factor, nested: bool, name: _Namer) -> Factor:
