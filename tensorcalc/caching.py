@@ -69,7 +69,8 @@ class Memo(Generic[T]):
         Memo._taken.add(key)
         self.key = key
 
-    def __call__(self, node: object, make: Callable[[], T]) -> T:
+    def of(self, node: object, make: Callable[[], T]) -> T:
+        """The value kept on ``node``; ``make()`` the first time it is asked."""
         cache = node.__dict__
         if self.key not in cache:
             cache[self.key] = make()

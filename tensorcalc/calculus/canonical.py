@@ -171,7 +171,7 @@ def _sub_key(s: Subscript, names: dict[str, str]) -> str:
 
 def factor_key(f: Factor) -> str:
     """Equal for equal factors."""
-    return FACTOR_KEY(f, lambda: _factor_key(f))
+    return FACTOR_KEY.of(f, lambda: _factor_key(f))
 
 
 def _factor_key(f: Factor) -> str:
@@ -192,13 +192,13 @@ def _factor_key(f: Factor) -> str:
 def sum_key(s: Sum) -> str:
     """Equal for sums of equal terms with equal coefficients, in the same order (a sum's
     key as a factor is another value: ``factor_key``)."""
-    return SUM_KEY(s, lambda: "+".join(
+    return SUM_KEY.of(s, lambda: "+".join(
         term_key(t) + f"*{t.coef!r}" for t in s.terms))
 
 
 def term_key(t: Term) -> str:
     """Equal for equal terms up to the coefficient."""
-    return TERM_KEY(t, lambda: "{" + ",".join(sorted(t.summed)) + "}"
+    return TERM_KEY.of(t, lambda: "{" + ",".join(sorted(t.summed)) + "}"
                     + " ".join(factor_key(f) for f in t.factors))
 
 
@@ -210,7 +210,7 @@ def bound_key(f: Factor) -> str:
 def base_key(base: Sum) -> str:
     """Equal for equal bases, whatever names their own summed indices have (``sqrt(x[k]
     x[k])`` and ``sqrt(x[k1] x[k1])`` are one base): the key of the canonical factor."""
-    return BASE_KEY(base, lambda: term_key(canonical_term(Term(1.0, (base,)))))
+    return BASE_KEY.of(base, lambda: term_key(canonical_term(Term(1.0, (base,)))))
 
 
 def bound_names() -> Iterator[str]:

@@ -50,7 +50,7 @@ from .deltas import tie_groups as tie_groups  # and this
 
 def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True) -> Sum:
     """Simplify every term (recursively) and collect equal ones, until nothing changes."""
-    done: dict[tuple[frozenset[str], bool], Sum] = SIMPLIFIED(expr, dict)
+    done: dict[tuple[frozenset[str], bool], Sum] = SIMPLIFIED.of(expr, dict)
     key = (held, top)
     if key not in done:
         done[key] = _simplify_sum(expr, held, top)

@@ -319,7 +319,7 @@ def mentioned(factor: Factor) -> frozenset[str]:
                 names |= t.mentioned
         return frozenset(names)
 
-    return MENTIONED(factor, make)
+    return MENTIONED.of(factor, make)
 
 
 # A size the caller gave by name (``sizes={"k": 2}``, SPEC §9) is carried as the extent of

@@ -101,7 +101,7 @@ def reads(f: Factor) -> tuple[str, tuple[str, ...]]:
     if isinstance(f, Ref):
         return kind, (f.name,)
     # kept on the factor: planning and reuse ask again and again
-    return READS(f, lambda: (kind, tuple(sorted(r.name for s in children(f)
+    return READS.of(f, lambda: (kind, tuple(sorted(r.name for s in children(f)
                                                 for r in refs(s)))))
 
 

@@ -19,9 +19,9 @@ def test_a_second_cache_of_the_same_name_is_refused() -> None:
 def test_a_cache_named_like_an_attribute_does_not_touch_it() -> None:
     free = Memo("free")  # ``free`` is a cached property of every node kind
     s = Sum((Term(1.0, (Ref("x", ("i",)),)),))
-    assert free(s, lambda: ("other",)) == ("other",)
+    assert free.of(s, lambda: ("other",)) == ("other",)
     assert s.free == ("i",)
-    assert free(s, lambda: ("not asked",)) == ("other",)
+    assert free.of(s, lambda: ("not asked",)) == ("other",)
 
 
 def test_a_value_is_made_once_per_node() -> None:
@@ -29,7 +29,7 @@ def test_a_value_is_made_once_per_node() -> None:
     once = Memo("counted")
     s = Sum(())
     for _ in range(3):
-        once(s, lambda: calls.append(1) or len(calls))
+        once.of(s, lambda: calls.append(1) or len(calls))
     assert calls == [1]
     assert once.get(Sum(())) is None
 
