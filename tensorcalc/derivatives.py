@@ -27,10 +27,6 @@ from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import (
     RESERVED,
     SIZE_MARK,
-    Ref,
-    Statement,
-    Sum,
-    Term,
     access,
     dependencies,
     fresh_name,
@@ -39,6 +35,7 @@ from .ir import (
     rename_sum,
     statement_refs,
 )
+from .ir.nodes import Ref, Statement, Sum, Term
 from .ir.sizes import resolve_extents, sized
 from .program import Program
 

@@ -16,17 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..caching import BASE_KEY, CANONICAL, FACTOR_KEY, SUM_KEY, TERM_KEY
 from ..ir import (
-    Call,
-    Delta,
-    Factor,
-    Gather,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Subscript,
-    Sum,
-    Term,
     as_sum,
     index_order,
     map_factor_sums,
@@ -37,6 +26,8 @@ from ..ir import (
     same_terms,
     unknown_kind,
 )
+from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Sum, Term
+from ..ir.subscripts import Gather, Subscript
 
 _TEMP = "@"
 
@@ -175,17 +166,16 @@ def factor_key(f: Factor) -> str:
 
 
 def _factor_key(f: Factor) -> str:
-    kind = type(f).__name__
+    # The leading digit orders the kinds: deltas, tensors, functions, powers, sums, reductions.
     if isinstance(f, (Ref, Delta, Shift)):
         return _leaf_key(f, {})
-    if isinstance(f, Call):
-        return f"2{f.fn}({sum_key(f.arg)})"
+    if isinstance(f, (Call, Reduce)):
+        head = f"2{f.fn}" if isinstance(f, Call) else f"5{f.fn}[{','.join(f.indices)}]"
+        return f"{head}({sum_key(f.arg)})"
     if isinstance(f, Power):
         return f"3({sum_key(f.base)})^({sum_key(f.exponent)})"
-    if isinstance(f, Reduce):
-        return f"5{f.fn}[{','.join(f.indices)}]({sum_key(f.arg)})"
     if isinstance(f, Sum):
-        return f"4{kind}({sum_key(f)})"
+        return f"4Sum({sum_key(f)})"
     unknown_kind(f)
 
 

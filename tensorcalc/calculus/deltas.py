@@ -16,14 +16,6 @@ delta solved for a summed index becomes a read through index arithmetic.
 from __future__ import annotations
 
 from ..ir import (
-    Affine,
-    Delta,
-    Extent,
-    Factor,
-    Ref,
-    Shift,
-    Subscript,
-    Term,
     affine,
     collapses,
     mentioned,
@@ -33,6 +25,8 @@ from ..ir import (
     sub_names,
     substitute,
 )
+from ..ir.nodes import Delta, Extent, Factor, Ref, Shift, Term
+from ..ir.subscripts import Affine, Subscript
 
 
 def substitute_deltas(term: Term) -> Term:

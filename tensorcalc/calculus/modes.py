@@ -17,12 +17,6 @@ from dataclasses import dataclass
 from ..errors import DerivativeError
 from ..ir import (
     ZERO,
-    Delta,
-    Extent,
-    Ref,
-    Statement,
-    Sum,
-    Term,
     arithmetic,
     as_sum,
     const,
@@ -35,6 +29,7 @@ from ..ir import (
     statement_refs,
     subscript_text,
 )
+from ..ir.nodes import Delta, Extent, Ref, Statement, Sum, Term
 from ..ir.sizes import sized, sized_terms
 from .ranges import own_ranges
 from .repeats import Repeats

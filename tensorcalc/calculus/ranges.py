@@ -29,22 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..ir import (
-    Affine,
-    Delta,
-    Extent,
-    Gather,
-    Ref,
-    Shift,
-    Statement,
-    Sum,
-    Term,
-    all_factors,
-    all_terms,
-    arithmetic,
-    map_factor_sums,
-    statement_extents,
-)
+from ..ir import all_factors, all_terms, arithmetic, map_factor_sums, statement_extents
+from ..ir.nodes import Delta, Extent, Ref, Shift, Statement, Sum, Term
+from ..ir.subscripts import Affine, Gather
 
 #: The suffix of a range statement's name (``L_range``).
 SUFFIX = "_range"

@@ -21,20 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..ir import (
-    Factor,
-    Gather,
-    Ref,
-    Shift,
-    Statement,
-    Subscript,
-    Sum,
-    Term,
-    children,
-    map_factor_sums,
-    same_factors,
-    same_terms,
-)
+from ..ir import children, map_factor_sums, same_factors, same_terms
+from ..ir.nodes import Factor, Ref, Shift, Statement, Sum, Term
+from ..ir.subscripts import Gather, Subscript
 
 Key = tuple[object, ...]
 

@@ -11,15 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir import (
-    Call,
-    Delta,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Statement,
-    Sum,
-    Term,
     all_factors,
     index_order,
     map_factor_sums,
@@ -32,6 +23,7 @@ from ..ir import (
     rename_term,
     same_terms,
 )
+from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Statement, Sum, Term
 from .canonical import canonical_term, factor_key, term_key
 
 

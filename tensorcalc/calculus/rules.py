@@ -26,26 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from ..ir import (
-    ZERO,
-    Call,
-    Delta,
-    Extent,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Subscript,
-    Sum,
-    Term,
-    const_value,
-    extents_from,
-    fresh_name,
-    power,
-    sizes_carried,
-    unknown_kind,
-)
+from ..ir import ZERO, const_value, extents_from, fresh_name, power, sizes_carried, unknown_kind
+from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term
+from ..ir.subscripts import Subscript
 from ..limits import MAX_DERIVATIVE_FACTORS, size_error
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS

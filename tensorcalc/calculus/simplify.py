@@ -16,16 +16,6 @@ import numpy as np
 from ..caching import SIMPLIFIED
 from ..errors import ProgramError
 from ..ir import (
-    Call,
-    Delta,
-    Extent,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Sum,
-    Term,
     all_factors,
     as_sum,
     const_value,
@@ -39,6 +29,7 @@ from ..ir import (
     sizes_carried,
     unknown_kind,
 )
+from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term
 from ..ops.functions import FUNCTIONS
 from ..render.printing import format_number
 from .canonical import base_key, bound_names, canonical_term, term_key

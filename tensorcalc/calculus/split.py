@@ -21,20 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ir import (
-    Call,
-    Factor,
-    Reduce,
-    Ref,
-    Statement,
-    Sum,
-    Term,
-    all_factors,
-    arithmetic,
-    map_factor_sums,
-    map_factors,
-    sizes_carried,
-)
+from ..ir import all_factors, arithmetic, map_factor_sums, map_factors, sizes_carried
+from ..ir.nodes import Call, Factor, Reduce, Ref, Statement, Sum, Term
 
 
 def _has_function(expr: Sum) -> bool:

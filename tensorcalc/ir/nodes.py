@@ -25,6 +25,12 @@ from typing import NamedTuple, NoReturn, Union
 from ..caching import MENTIONED, cached_property
 from .subscripts import Arithmetic, Subscript, sub_names, unique
 
+__all__ = [
+    "KEEPING", "MATRIX", "REDUCTIONS", "RESERVED", "SIZE_MARK", "ZERO", "Call", "Delta",
+    "Extent", "Factor", "Power", "Reduce", "Ref", "Shift", "Statement", "Sum", "Term", "access",
+    "as_sum", "children", "const", "const_value", "mentioned", "power", "unknown_kind",
+]
+
 
 def unknown_kind(node: object) -> NoReturn:
     """Where a walk meets a node kind it does not know: tensorcalc's own error, loudly

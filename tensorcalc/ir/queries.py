@@ -8,22 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..caching import READS
-from .nodes import (
-    Call,
-    Delta,
-    Extent,
-    Factor,
-    Reduce,
-    Ref,
-    Shift,
-    Statement,
-    Sum,
-    Term,
-    as_sum,
-    children,
-)
+from . import nodes
+from .nodes import Call, Delta, Extent, Factor, Reduce, Ref, Shift, Statement, Sum, Term
 from .subscripts import Affine
 from .walk import all_factors, arithmetic, index_tensors, refs, statement_extents
+
+__all__ = [
+    "collapses", "dependencies", "extents_from", "needed_extents", "needed_statements",
+    "only_contracted", "read_inside", "reads", "sizes_carried",
+]
 
 
 def collapses(term: Term, names: Iterable[str]) -> bool:
@@ -51,7 +44,7 @@ def sizes_carried(f: Factor) -> frozenset[str]:
         return frozenset(f.indices if f.subs is None else (i for _, i in f.plain_axes()))
     if isinstance(f, (Delta, Shift)):
         return frozenset()
-    inside = {i for s in children(f) for r in refs(s) for _, i in r.plain_axes()}
+    inside = {i for s in nodes.children(f) for r in refs(s) for _, i in r.plain_axes()}
     return frozenset(f.free) & inside
 
 
@@ -59,7 +52,7 @@ def extents_from(indices: Iterable[str], factor: Factor) -> tuple[Extent, ...]:
     """The lengths of ``indices`` as the tensors inside ``factor`` give them."""
     found: dict[str, Extent] = {}
     wanted = set(indices)
-    for r in refs(as_sum(factor)):
+    for r in refs(nodes.as_sum(factor)):
         for axis, i in r.plain_axes():
             if i in wanted and i not in found:
                 found[i] = Extent(i, r.name, axis)
@@ -101,7 +94,7 @@ def reads(f: Factor) -> tuple[str, tuple[str, ...]]:
     if isinstance(f, Ref):
         return kind, (f.name,)
     # kept on the factor: planning and reuse ask again and again
-    return READS.of(f, lambda: (kind, tuple(sorted(r.name for s in children(f)
+    return READS.of(f, lambda: (kind, tuple(sorted(r.name for s in nodes.children(f)
                                                 for r in refs(s)))))
 
 
@@ -114,7 +107,7 @@ def read_inside(term: Term, name: str) -> bool:
     for f in term.factors:
         if isinstance(f, (Ref, Delta, Shift)):
             continue
-        for inner in children(f):
+        for inner in nodes.children(f):
             if arithmetic(inner) and any(  # cached on the sum: usually no walk at all
                     isinstance(g, Ref) and g.subs is not None and any(
                         isinstance(s, Affine) and name in s.names for s in g.subs)

@@ -8,20 +8,14 @@ replaced by a subscript (``w[k]`` with k = p-i is ``w[p-i]``).
 
 from __future__ import annotations
 
-from .nodes import (
-    Delta,
-    Extent,
-    Factor,
-    Reduce,
-    Ref,
-    Shift,
-    Sum,
-    Term,
-    access,
-    mentioned,
-)
+from .nodes import Delta, Extent, Factor, Reduce, Ref, Shift, Sum, Term, access, mentioned
 from .subscripts import Stuck, Subscript, put, rename_subscript
 from .walk import map_factor_sums, map_factors, same_factors, same_terms
+
+__all__ = [
+    "fresh_name", "freshen", "read_through", "rename_extents", "rename_factor", "rename_sum",
+    "rename_term", "substitute",
+]
 
 
 def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:

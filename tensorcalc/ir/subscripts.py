@@ -12,6 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Union
 
+__all__ = [
+    "Affine", "Arithmetic", "Gather", "Subscript", "affine", "rename_subscript", "sub_names",
+    "subscript_text",
+]
+
 
 def unique(names: Iterable[str]) -> tuple[str, ...]:
     """The names in order, each once."""

@@ -1,4 +1,4 @@
-"""Walks over the tree, all built on ``nodes.children``: ``walk`` (every factor with its
+"""Walks over the tree, all built on ``nodes.children``: ``walk_factors`` (every factor with its
 term, depth first, in order of writing) and ``all_terms`` (every term, the same order) to
 read it, ``map_factor_sums`` and ``map_factors`` to rewrite it. A node kind ``children``
 does not know raises, so no walk can pass over one.
@@ -13,37 +13,30 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from ..caching import ARITHMETIC
-from .nodes import (
-    Call,
-    Delta,
-    Extent,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Statement,
-    Sum,
-    Term,
-    children,
-    unknown_kind,
-)
+from . import nodes
+from .nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from .subscripts import Gather, sub_names
+
+__all__ = [
+    "all_deltas", "all_factors", "all_terms", "arithmetic", "index_order", "index_tensors",
+    "map_factor_sums", "map_factors", "reductions", "refs", "same_factors", "same_terms",
+    "statement_extents", "statement_refs", "term_extents", "walk_factors",
+]
 
 # --- reading ------------------------------------------------------------------
 
 _LEAVES = (Ref, Delta, Shift)  # the kinds that hold no sum
 
 
-def walk(expr: Sum) -> Iterator[tuple[Term, Factor]]:
+def walk_factors(expr: Sum) -> Iterator[tuple[Term, Factor]]:
     """Every factor inside, at every depth, with the term it is a factor of: each factor
     before the sums inside it, factors in order of writing."""
     for t in expr.terms:
         for f in t.factors:
             yield t, f
             if not isinstance(f, _LEAVES):  # spares the call where most factors are tensors
-                for s in children(f):
-                    yield from walk(s)
+                for s in nodes.children(f):
+                    yield from walk_factors(s)
 
 
 def all_terms(expr: Sum) -> Iterator[Term]:
@@ -52,18 +45,18 @@ def all_terms(expr: Sum) -> Iterator[Term]:
         yield t
         for f in t.factors:
             if not isinstance(f, _LEAVES):
-                for s in children(f):
+                for s in nodes.children(f):
                     yield from all_terms(s)
 
 
 def all_factors(expr: Sum) -> Iterator[Factor]:
     """Every factor inside, at every depth."""
-    return (f for _, f in walk(expr))
+    return (f for _, f in walk_factors(expr))
 
 
 # ``refs`` and ``term_extents`` are the walks every pass asks for (sizes, dependencies):
 # they walk by hand, so that only what they find is passed up through the nested
-# generators, not every factor or term (``walk`` would cost the derivation ~4% more).
+# generators, not every factor or term (``walk_factors`` would cost the derivation ~4% more).
 
 
 def refs(expr: Sum) -> Iterator[Ref]:
@@ -73,24 +66,24 @@ def refs(expr: Sum) -> Iterator[Ref]:
             if isinstance(f, Ref):
                 yield f
             elif not isinstance(f, _LEAVES):
-                for s in children(f):
+                for s in nodes.children(f):
                     yield from refs(s)
 
 
 def all_deltas(expr: Sum) -> Iterator[Delta]:
     """Every delta inside, depth first."""
-    return (f for _, f in walk(expr) if isinstance(f, Delta))
+    return (f for _, f in walk_factors(expr) if isinstance(f, Delta))
 
 
 def reductions(expr: Sum) -> Iterator[tuple[Reduce, Term]]:
     """Every function of whole axes inside, outermost first, with the term it is a
     factor of."""
-    return ((f, t) for t, f in walk(expr) if isinstance(f, Reduce))
+    return ((f, t) for t, f in walk_factors(expr) if isinstance(f, Reduce))
 
 
 def index_tensors(expr: Sum) -> Iterator[Gather]:
     """Every integer tensor used as a subscript inside, depth first."""
-    for _, f in walk(expr):
+    for _, f in walk_factors(expr):
         if isinstance(f, Ref) and f.subs is not None:
             yield from (s for s in f.subs if isinstance(s, Gather))
         elif isinstance(f, Shift) and isinstance(f.sub, Gather):
@@ -103,7 +96,7 @@ def term_extents(expr: Sum) -> Iterator[Extent]:
         yield from t.extents
         for f in t.factors:
             if not isinstance(f, _LEAVES):
-                for s in children(f):
+                for s in nodes.children(f):
                     yield from term_extents(s)
 
 
@@ -127,7 +120,7 @@ def index_order(f: Factor) -> list[str]:
     if isinstance(f, Shift):
         return [f.i, *f.sub.names]
     out: list[str] = []
-    for s in children(f):
+    for s in nodes.children(f):
         for t in s.terms:
             inner = [n for g in t.factors for n in index_order(g)]
             out += sorted(t.summed - set(t.free) - set(inner))  # summed, in no factor
@@ -150,7 +143,7 @@ def _arithmetic(expr: Sum) -> bool:
         for f in t.factors:
             if isinstance(f, Shift) or (isinstance(f, Ref) and f.subs is not None):
                 return True
-            if any(arithmetic(s) for s in children(f)):
+            if any(arithmetic(s) for s in nodes.children(f)):
                 return True
     return False
 
@@ -177,7 +170,7 @@ def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
         return Power(base, exponent)
     if isinstance(factor, Sum):
         return fn(factor)
-    unknown_kind(factor)
+    nodes.unknown_kind(factor)
 
 
 def map_factors(expr: Sum, fn: Callable[[Factor], Factor]) -> Sum:

@@ -39,7 +39,7 @@ from tensorcalc.ir import (
     rename_factor,
     sizes_carried,
     substitute,
-    walk,
+    walk_factors,
 )
 
 
@@ -73,7 +73,7 @@ WALKS: dict[str, Callable[[object], object]] = {
     "extents_from": lambda f: extents_from(["i"], f),  # type: ignore[arg-type]
     "rename_factor": lambda f: rename_factor(f, {"i": "j"}),  # type: ignore[arg-type]
     "factor_key": lambda f: factor_key(f),  # type: ignore[arg-type]
-    "walk": lambda f: list(walk(_sum_of(f))),
+    "walk_factors": lambda f: list(walk_factors(_sum_of(f))),
     "all_terms": lambda f: list(all_terms(_sum_of(f))),
     "all_factors": lambda f: list(all_factors(_sum_of(f))),
     "refs": lambda f: list(refs(_sum_of(f))),
