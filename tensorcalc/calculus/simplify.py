@@ -33,10 +33,10 @@ from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, S
 from ..ops.functions import FUNCTIONS
 from ..render.printing import format_number
 from .canonical import base_key, bound_names, canonical_term, term_key
-from .canonical import bound_key as bound_key  # re-exported: backend.plan imports it here
-from .deltas import substitute_deltas as substitute_deltas  # and this
+from .canonical import bound_key as bound_key  # re-exported: backend.plan reads it here
+from .deltas import substitute_deltas as substitute_deltas  # re-exported, as bound_key
 from .deltas import substitute_shifts
-from .deltas import tie_groups as tie_groups  # and this
+from .deltas import tie_groups as tie_groups  # re-exported, as bound_key
 
 
 def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True) -> Sum:
