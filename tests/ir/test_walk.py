@@ -120,6 +120,7 @@ def test_the_walk_visits_each_factor_before_the_sums_inside_it_in_order_of_writi
     names = [type(f).__name__ + (f"({f.name})" if isinstance(f, Ref) else "")
              for f in all_factors(_example())]
     assert names == ["Ref(A)", "Call", "Ref(x)", "Delta", "Reduce", "Power", "Ref(B)"]
+    assert [f for _, f in walk_factors(_example())] == list(all_factors(_example()))
     assert [r.name for r in refs(_example())] == ["A", "x", "B"]
     assert [d for d in all_deltas(_example())] == [Delta("j", "k")]
     assert [f.fn for f, _ in reductions(_example())] == ["max"]
