@@ -41,12 +41,12 @@ def walk_factors(expr: Sum) -> Iterator[tuple[Term, Factor]]:
 
 def all_terms(expr: Sum) -> Iterator[Term]:
     """Every term inside, at every depth: each term before the terms inside its factors."""
-    for t in expr.terms:
+    stack = list(reversed(expr.terms))
+    while stack:
+        t = stack.pop()
         yield t
-        for f in t.factors:
-            if not isinstance(f, _LEAVES):
-                for s in nodes.children(f):
-                    yield from all_terms(s)
+        inner = [u for f in t.factors for s in nodes.children(f) for u in s.terms]
+        stack += reversed(inner)  # the first inner term comes next
 
 
 # ``all_factors``, ``refs`` and ``term_extents`` are the walks every pass asks for (sizes,
