@@ -3,8 +3,8 @@
 Each returns a ``Program``: printable, runnable, and derivable again. A derivative
 takes every input of the program it came from. The work is done by ``rules``
 (one statement), ``modes`` (tangents forward, adjoints in reverse) and ``reuse``
-(forward values referenced, not copied); this module picks the mode and assembles
-the program.
+(forward values referenced, not copied); this module picks the mode and runs the
+result through ``PASSES`` into a program (``AFTER_DERIVATION`` sees each one).
 
 >>> print(derive("Y[i,j] = X[i,k] W[k,j]", "X"))
 input X[p,r], W[q,j]
@@ -26,10 +26,6 @@ from .calculus.split import split_nested
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import (
     SIZE_MARK,
-    Ref,
-    Statement,
-    Sum,
-    Term,
     access,
     dependencies,
     fresh_name,
@@ -38,6 +34,7 @@ from .ir import (
     rename_sum,
     statement_refs,
 )
+from .ir.nodes import Ref, Statement, Sum, Term
 from .ir.sizes import resolve_extents, sized
 from .ops.reductions import RESERVED
 from .program import Program
@@ -139,38 +136,107 @@ class _Setup:
 
     def finish(self, derived: Derived, extra_inputs: dict[str, int] | None = None,
                lineage: tuple[str, tuple[str, ...]] | None = None) -> Program:
+        """The derived statements through ``PASSES``, as a program; each function in
+        ``AFTER_DERIVATION`` is then given it."""
         result = _with_sizes(derived.result, self)
         original = {st.name for st in self.statements}
-        forward_part = [st for st in derived.statements if st.name in original]
-        new_part = reuse_forward(
-            forward_part, [st for st in derived.statements if st.name not in original] + [result])
-        new_part = hoist_repeated(new_part, self.names.tensor)
-        new_part = share_products(new_part, self.names.tensor)
-        if self.program.sizes:  # sizes given by name are the program's: its own indices,
-            # but for the result's copies of the axes of what it is the derivative of (a
-            # size given to ``h[g]`` is given to ``dh_da[g,p]``)
-            own = set(self.program.sizes)
-            new_part = [avoid_indices(st, own - (set(self.of.indices)
-                                                 if st.name == result.name else set()))
-                        for st in new_part]
-        # Extents that name statements become input axes: nothing is computed for a shape.
-        resolved = resolve_extents(forward_part + new_part, self.statements)
-        statements = needed_statements(resolved, result.name)
-        produced = {st.name for st in statements}
-        inputs: dict[str, None] = {}
-        for st in statements:
-            for name in sorted(dependencies(st), key=_first_use(st)):
-                if name not in produced and not name.startswith(SIZE_MARK):
-                    inputs.setdefault(name)
-        ranks = dict(self.program.ranks)
-        ranks.update(extra_inputs or {})
-        for st in statements:
-            ranks[st.name] = len(st.indices)
-        accepts = dict(self.program.accepts)
-        accepts.update(extra_inputs or {})
-        of, wrt = lineage if lineage is not None else (None, ())
-        return Program(statements, tuple(inputs), ranks, result.name, accepts, of=of, wrt=wrt,
-                       sizes=self.program.sizes)
+        draft = Draft(self, [st for st in derived.statements if st.name in original],
+                      [st for st in derived.statements if st.name not in original] + [result],
+                      result.name)
+        for step in PASSES:
+            draft = step(draft)
+        program = _assemble(draft, extra_inputs or {}, lineage)
+        for hook in AFTER_DERIVATION:
+            hook(program)
+        return program
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A derivative on its way to a program: the statements of the program it is taken of
+    that it needs (``forward``), and those it adds (``new``), ``result`` the last of them."""
+
+    setup: _Setup
+    forward: list[Statement]
+    new: list[Statement]
+    result: str
+
+    def with_new(self, new: list[Statement]) -> Draft:
+        return Draft(self.setup, self.forward, new, self.result)
+
+
+def reuse_forward_values(d: Draft) -> Draft:
+    """Values the forward statements compute are read by name, not computed again."""
+    return d.with_new(reuse_forward(d.forward, d.new))
+
+
+def hoist_repeated_functions(d: Draft) -> Draft:
+    """A function of whole axes used more than once is computed once."""
+    return d.with_new(hoist_repeated(d.new, d.setup.names.tensor))
+
+
+def share_repeated_products(d: Draft) -> Draft:
+    """A contraction two terms compute is computed once."""
+    return d.with_new(share_products(d.new, d.setup.names.tensor))
+
+
+def keep_given_sizes(d: Draft) -> Draft:
+    """Sizes given by name are the program's: its own indices keep those names, but for the
+    result's copies of the axes of what it is the derivative of (a size given to ``h[g]``
+    is given to ``dh_da[g,p]``); any other index of the derivative so named is renamed."""
+    sizes = d.setup.program.sizes
+    if not sizes:
+        return d
+    own = set(sizes)
+    return d.with_new([avoid_indices(st, own - (set(d.setup.of.indices)
+                                                if st.name == d.result else set()))
+                       for st in d.new])
+
+
+def sizes_from_inputs(d: Draft) -> Draft:
+    """Extents that name statements become input axes (nothing is computed for a shape),
+    and only the statements the result needs are kept."""
+    resolved = resolve_extents(d.forward + d.new, d.setup.statements)
+    return Draft(d.setup, [], list(needed_statements(resolved, d.result)), d.result)
+
+
+Pass = Callable[[Draft], Draft]
+
+#: The passes every derivative goes through, in order, after the chain rule.
+PASSES: tuple[Pass, ...] = (
+    reuse_forward_values,
+    hoist_repeated_functions,
+    share_repeated_products,
+    keep_given_sizes,
+    sizes_from_inputs,
+)
+
+#: Functions given every program a derivative function returns (``derive``, ``grad``,
+#: ``hessian``, ``vjp``, ``jvp``), in order: a place to check or record them (the tests
+#: re-parse every printed derivative). Append to it; what they return is ignored.
+AFTER_DERIVATION: list[Callable[[Program], object]] = []
+
+
+def _assemble(d: Draft, extra_inputs: dict[str, int],
+              lineage: tuple[str, tuple[str, ...]] | None) -> Program:
+    """The program of a finished draft: its inputs in order of first use."""
+    statements = d.forward + d.new
+    produced = {st.name for st in statements}
+    inputs: dict[str, None] = {}
+    for st in statements:
+        for name in sorted(dependencies(st), key=_first_use(st)):
+            if name not in produced and not name.startswith(SIZE_MARK):
+                inputs.setdefault(name)
+    program = d.setup.program
+    ranks = dict(program.ranks)
+    ranks.update(extra_inputs)
+    for st in statements:
+        ranks[st.name] = len(st.indices)
+    accepts = dict(program.accepts)
+    accepts.update(extra_inputs)
+    of, wrt = lineage if lineage is not None else (None, ())
+    return Program(statements, tuple(inputs), ranks, d.result, accepts, of=of, wrt=wrt,
+                   sizes=program.sizes)
 
 
 def avoid_indices(st: Statement, names: set[str]) -> Statement:

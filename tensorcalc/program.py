@@ -23,15 +23,8 @@ from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .caching import cached_property
 from .errors import InputError, MemoryLimitError, ProgramError, refuses_deep_nesting
-from .ir import (
-    SIZE_MARK,
-    Ref,
-    Statement,
-    index_tensors,
-    needed_statements,
-    statement_extents,
-    statement_refs,
-)
+from .ir import SIZE_MARK, index_tensors, needed_statements, statement_extents, statement_refs
+from .ir.nodes import Ref, Statement
 from .ir.sizes import checked_sizes, with_given_sizes
 from .language.declarations import format_program
 from .language.lower import lower

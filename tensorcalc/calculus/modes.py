@@ -17,12 +17,6 @@ from dataclasses import dataclass
 from ..errors import DerivativeError
 from ..ir import (
     ZERO,
-    Delta,
-    Extent,
-    Ref,
-    Statement,
-    Sum,
-    Term,
     arithmetic,
     as_sum,
     const,
@@ -35,6 +29,7 @@ from ..ir import (
     statement_refs,
     subscript_text,
 )
+from ..ir.nodes import Delta, Extent, Ref, Statement, Sum, Term
 from ..ir.sizes import sized, sized_terms
 from .ranges import own_ranges
 from .repeats import Repeats
@@ -148,17 +143,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
     """
     chain = needed_statements(statements, of)
     active = _active(chain, wrt)
-    # A tangent used once is inlined whole, so that a chain of products ends up in one
-    # term and opt_einsum chooses the order of the contraction; one used more is hoisted.
-    uses = {st.name: 0 for st in chain}
-    for st in chain:
-        for r in refs(st.rhs):
-            if r.name in uses:
-                uses[r.name] += 1
-    # A tangent read through arithmetic, or of a statement with it, is a statement of its
-    # own: inlined, its reads would lose their ranges (given sizes).
-    read_through = {r.name for st in chain for r in refs(st.rhs) if r.subs is not None} | \
-        {st.name for st in chain if arithmetic(st.rhs)}
+    inline, reread = _tangent_places(chain)
     tangents: dict[str, Sum] = {}
     lhs_of: dict[str, tuple[str, ...]] = {}
     out: list[Statement] = []
@@ -196,23 +181,48 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
         if st.name == of:
             result = Statement(name, st.indices + new_axes, tangent)
             return Derived(forward_needed + out, result)
-        # What each hoisted tangent statement's axes are: those of st, then wrt's.
-        shape_of = [Ref(st.name, st.indices), Ref(wrt, new_axes)]
         if tangent.terms:
-            if st.name in read_through:
-                # Read through arithmetic (y[p-k]): its tangent is a statement, read the
-                # same way, so that its zeros past the ends still bound the sum.
-                lhs = st.indices + new_axes
-                stmt_name = names.tensor(f"{st.name}_dot")
-                out.append(sized(Statement(stmt_name, lhs, tangent), shape_of))
-                tangent = as_sum(Ref(stmt_name, lhs))
-            elif not (uses[st.name] == 1 and _small(tangent)):
-                tangent, hoisted = _hoist(tangent, st.indices + new_axes, f"{st.name}_dot",
-                                          names)
-                out += [sized(h, shape_of) for h in hoisted]
-            tangents[st.name] = tangent
+            tangents[st.name] = _placed(st, tangent, Ref(wrt, new_axes), st.name in reread,
+                                        st.name in inline, names, out)
             lhs_of[st.name] = st.indices + new_axes
     raise DerivativeError(f"{of} is not computed by the program")  # pragma: no cover
+
+
+def _tangent_places(chain: tuple[Statement, ...]) -> tuple[set[str], set[str]]:
+    """The statements whose tangents may be inlined where they are used, and those whose
+    tangents must be statements read as they are (``reread``).
+
+    A tangent used once is inlined whole, so that a chain of products ends up in one term
+    and opt_einsum chooses the order of the contraction; one used more is hoisted. A
+    tangent read through arithmetic, or of a statement with it, is a statement of its own:
+    inlined, its reads would lose their ranges (given sizes)."""
+    uses = {st.name: 0 for st in chain}
+    for st in chain:
+        for r in refs(st.rhs):
+            if r.name in uses:
+                uses[r.name] += 1
+    reread = {r.name for st in chain for r in refs(st.rhs) if r.subs is not None} | \
+        {st.name for st in chain if arithmetic(st.rhs)}
+    return {n for n, k in uses.items() if k == 1}, reread
+
+
+def _placed(st: Statement, tangent: Sum, wrt: Ref, reread: bool, inline: bool, names: Names,
+            out: list[Statement]) -> Sum:
+    """The tangent of ``st`` as its users read it; the statements it needs go to ``out``.
+    ``wrt`` is the variable with the axes the tangent adds."""
+    lhs = st.indices + wrt.indices
+    shape_of = [Ref(st.name, st.indices), wrt]  # a tangent statement's axes: st's, wrt's
+    if reread:
+        # Read through arithmetic (y[p-k]): its tangent is a statement, read the same way,
+        # so that its zeros past the ends still bound the sum.
+        stmt_name = names.tensor(f"{st.name}_dot")
+        out.append(sized(Statement(stmt_name, lhs, tangent), shape_of))
+        return as_sum(Ref(stmt_name, lhs))
+    if inline and _small(tangent):
+        return tangent
+    tangent, hoisted = _hoist(tangent, lhs, f"{st.name}_dot", names)
+    out += [sized(h, shape_of) for h in hoisted]
+    return tangent
 
 
 def _hoist(tangent: Sum, lhs: tuple[str, ...], base: str,

@@ -29,22 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..ir import (
-    Affine,
-    Delta,
-    Extent,
-    Gather,
-    Ref,
-    Shift,
-    Statement,
-    Sum,
-    Term,
-    all_factors,
-    arithmetic,
-    children,
-    map_factor_sums,
-    statement_extents,
-)
+from ..ir import all_factors, all_terms, arithmetic, map_factor_sums, statement_extents
+from ..ir.nodes import Delta, Extent, Ref, Shift, Statement, Sum, Term
+from ..ir.subscripts import Affine, Gather
 
 #: The suffix of a range statement's name (``L_range``).
 SUFFIX = "_range"
@@ -72,12 +59,9 @@ def _plain(expr: Sum) -> set[str]:
 def _bound(expr: Sum) -> Iterator[str]:
     """Every index a term inside binds, outermost first, but those it gives a size already
     (a derivative's, derived again)."""
-    for t in expr.terms:
+    for t in all_terms(expr):
         given = {e.name for e in t.extents if e.given}
         yield from sorted(t.summed - given)
-        for f in t.factors:
-            for s in children(f):
-                yield from _bound(s)
 
 
 def narrowed(st: Statement) -> tuple[str, ...]:

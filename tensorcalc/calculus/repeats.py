@@ -21,22 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..ir import (
-    Delta,
-    Factor,
-    Gather,
-    Reduce,
-    Ref,
-    Shift,
-    Statement,
-    Subscript,
-    Sum,
-    Term,
-    children,
-    map_factor_sums,
-    same_factors,
-    same_terms,
-)
+from ..ir import children, map_factor_sums, same_factors, same_terms
+from ..ir.nodes import Factor, Ref, Shift, Statement, Sum, Term
+from ..ir.subscripts import Gather, Subscript
 
 Key = tuple[object, ...]
 
@@ -127,11 +114,7 @@ def _rename_factor(f: Factor, mapping: dict[str, str]) -> Factor:
     if isinstance(f, Shift):
         sub = _rename_sub(f.sub, mapping)
         return f if sub == f.sub else Shift(f.i, sub)  # type: ignore[arg-type]
-    if isinstance(f, Delta):
-        return f
-    if isinstance(f, Reduce | Sum) or children(f):
-        return map_factor_sums(f, lambda s: rename_tensors_sum(s, mapping))
-    return f
+    return map_factor_sums(f, lambda s: rename_tensors_sum(s, mapping))
 
 
 def _rename_sub(s: Subscript, mapping: dict[str, str]) -> Subscript:

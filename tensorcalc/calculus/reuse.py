@@ -11,28 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir import (
-    Call,
-    Delta,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Statement,
-    Sum,
-    Term,
     all_factors,
     index_order,
     map_factor_sums,
+    map_factors,
     mentioned,
     only_contracted,
     reads,
     reductions,
     refs,
     rename_term,
-    same_factors,
     same_terms,
 )
-from .simplify import canonical_term, factor_key, term_key
+from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Statement, Sum, Term
+from .canonical import canonical_term, factor_key, term_key
 
 
 def reuse_forward(forward_statements: list[Statement], derived: list[Statement]) -> list[Statement]:
@@ -70,8 +62,7 @@ def reuse_forward(forward_statements: list[Statement], derived: list[Statement])
         return map_factor_sums(f, in_sum)
 
     def in_sum(s: Sum) -> Sum:
-        return same_terms(s, (same_factors(t, (in_factor(f) for f in t.factors))
-                              for t in s.terms))
+        return map_factors(s, in_factor)
 
     for st in forward_statements:
         learn(st)
@@ -101,8 +92,7 @@ def refer_to_statement(expr: Sum, st: Statement) -> Sum:
         return ref if f == value else map_factor_sums(f, in_sum)
 
     def in_sum(s: Sum) -> Sum:
-        return same_terms(s, (same_factors(u, (in_factor(f) for f in u.factors))
-                              for u in s.terms))
+        return map_factors(s, in_factor)
 
     return in_sum(expr)
 
@@ -174,8 +164,7 @@ def hoist_repeated(derived: list[Statement], tensor_name: Callable[[str], str]
         return map_factor_sums(f, in_sum)
 
     def in_sum(s: Sum) -> Sum:
-        return same_terms(s, (same_factors(t, (in_factor(f) for f in t.factors))
-                              for t in s.terms))
+        return map_factors(s, in_factor)
 
     # Each hoisted statement goes just before the first statement that uses it (a hoisted
     # one that holds another counts as a user of it: the inner one goes first).

@@ -26,25 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from ..ir import (
-    ZERO,
-    Call,
-    Delta,
-    Extent,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Subscript,
-    Sum,
-    Term,
-    const_value,
-    extents_from,
-    fresh_name,
-    power,
-    sizes_carried,
-)
+from ..ir import ZERO, const_value, extents_from, fresh_name, power, sizes_carried, unknown_kind
+from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term
+from ..ir.subscripts import Subscript
 from ..limits import MAX_DERIVATIVE_FACTORS, size_error
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
@@ -182,7 +166,9 @@ def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str],
                 e for n, e in copies.items() if n in u.mentioned)) for u in df.terms))
         budget.spend(sum(max(len(u.factors), 1) for u in df.terms))
         return df
-    return differentiate(f, rule, budget, around, ranges)
+    if isinstance(f, Sum):
+        return differentiate(f, rule, budget, around, ranges)
+    unknown_kind(f)
 
 
 def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str],

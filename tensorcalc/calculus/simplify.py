@@ -1,218 +1,47 @@
-"""Simplification to a fixed point: deltas out, constants folded, terms collected.
+"""Simplification to a fixed point: deltas out (``deltas``), constants folded, powers of
+one base merged, terms collected (equal up to bound names: ``canonical``).
 
-* ``substitute_deltas``: a delta with a summed index is removed by renaming that
-  index to its partner everywhere in the term (``delta[i,p] A[p,q]``, ``p`` summed,
-  becomes ``A[i,q]``); chains of deltas collapse the same way. A delta between two
-  free indices stays: it is structure. ``delta[i,i]`` summed stays as the size of i.
-* ``canonical_term``: summed indices renamed in a fixed order and factors sorted, so
-  that equal terms have equal keys and ``collect`` can add their coefficients.
-
->>> from tensorcalc.ir import Delta, Ref, Term
->>> t = Term(1.0, (Delta("i", "p"), Ref("A", ("p", "q"))), frozenset({"p"}))
->>> substitute_deltas(t).factors
-(Ref(name='A', indices=('i', 'q')),)
+>>> from tensorcalc.ir import Delta, Ref, Sum, Term
+>>> t = Term(2.0, (Delta("i", "p"), Ref("A", ("p",))), frozenset({"p"}))
+>>> simplify_sum(Sum((t, t))).terms[0].coef
+4.0
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..caching import memo
+from ..caching import SIMPLIFIED
 from ..errors import ProgramError
 from ..ir import (
-    Affine,
-    Call,
-    Delta,
-    Extent,
-    Factor,
-    Gather,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Subscript,
-    Sum,
-    Term,
-    affine,
     all_factors,
     as_sum,
-    collapses,
     const_value,
     extents_from,
     freshen,
-    index_order,
     map_factor_sums,
     mentioned,
     needed_extents,
-    read_inside,
-    rename_factor,
     rename_term,
     same_factors,
-    same_terms,
     sizes_carried,
-    sub_names,
-    substitute,
+    unknown_kind,
 )
+from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term
 from ..ops.functions import FUNCTIONS
 from ..render.printing import format_number
-
-
-def substitute_deltas(term: Term) -> Term:
-    """Remove every delta of the term that has a summed index (top level only)."""
-    while True:
-        # One renaming for every delta that touches no name another one renames (a chain
-        # delta[a,b] delta[b,c] takes two rounds): what one at a time would give, sooner.
-        mapping: dict[str, str] = {}
-        dropped: set[int] = set()
-        for k, f in enumerate(term.factors):
-            if not isinstance(f, Delta) or f.i == f.j:
-                continue
-            if f.i in term.summed:
-                gone, keep = f.i, f.j
-            elif f.j in term.summed:
-                gone, keep = f.j, f.i
-            else:
-                continue
-            if {gone, keep} & (mapping.keys() | set(mapping.values())):
-                continue  # the next round
-            if collapses(term, (gone, keep)) or read_inside(term, gone):  # stays: see there
-                continue
-            if _own_range(term, k, gone):
-                continue
-            mapping[gone] = keep
-            dropped.add(k)
-        if not mapping:
-            break
-        rest = tuple(f for k, f in enumerate(term.factors) if k not in dropped)
-        term = rename_term(Term(term.coef, rest, term.summed - mapping.keys(), term.extents),
-                           mapping)
-    # delta[i,i] is one where i is free; summed it is the size of i, kept as written.
-    return same_factors(term, (
-        f for f in term.factors
-        if not (isinstance(f, Delta) and f.i == f.j and f.i not in term.summed)
-    ))
-
-
-def _own_range(term: Term, k: int, gone: str) -> bool:
-    """Does the summed ``gone`` of the delta ``term.factors[k]`` run over a range of its own
-    that no factor left would keep (SPEC §8: ranges belong to the statement as written)?
-    Then the delta stays, run as a rectangular identity: substituted, ``sum_k delta[p,k]``
-    over k's N-1 values (``L = 3 (x[i+1] - x[i])``) would be 1 at p = N-1 where it is 0."""
-    return not certified(term, gone, skip=k)
-
-
-def certified(term: Term, name: str, skip: int = -1) -> bool:
-    """May the summed ``name`` be replaced by another index or subscript without losing its
-    range? Yes where it has no given range, or where a tensor factor of the term (not
-    ``term.factors[skip]``) reads it plainly on the very axis that gives the range: zeros
-    past that axis's end then zero the whole term, as the range did. A read inside a
-    function, a power or a parenthesised sum does not (``1 - d[p]^2`` is 1 in the
-    padding), nor does another tensor's axis (it may be longer)."""
-    given = [(e.tensor, e.axis) for e in term.extents if e.name == name and e.given]
-    if not given:
-        return True
-    return any(isinstance(f, Ref) and any(i == name and (f.name, axis) in given
-                                          for axis, i in f.plain_axes())
-               for j, f in enumerate(term.factors) if j != skip)
-
-
-def substitute_shifts(term: Term) -> Term:
-    """Remove every shifted delta of the term that can be solved for one of its summed
-    indices (MATH §7): with ``k`` summed, ``w[k] delta[p, i+k]`` is ``w[p-i]``. The index
-    solved for must label an axis of a tensor factor of the term (``w[k]``), so that the
-    tensor's zeros past its ends keep the sum where that index ran. A shifted delta that
-    cannot be solved stays: it runs as a scatter-add (``delta[p, t[n]]``, ``delta[p,
-    2*i+k]``)."""
-    while True:
-        for f in term.factors:
-            if not isinstance(f, Shift):
-                continue
-            others = tuple(g for g in term.factors if g is not f)
-            choice = _solve(term, f, others)
-            if choice is None:
-                continue
-            name, expr = choice
-            solved = substitute(Term(term.coef, others, term.summed, term.extents), name, expr)
-            if solved is None:
-                continue
-            term = _with_given(solved, expr)
-            break
-        else:
-            return term
-
-
-def _solve(term: Term, f: Shift, others: tuple[Factor, ...]) -> tuple[str, Subscript] | None:
-    """The summed index to eliminate ``f`` by, and what it equals: its own index where a
-    tensor reads it plainly (``V[p] delta[p, i+k]`` is ``V[i+k]``); else the first summed
-    index of its subscript, if its coefficient is ±1 (``delta[p, i+k]`` with ``i`` summed
-    gives ``i = p-k``; a strided ``delta[p, 2*i+k]`` stays a scatter)."""
-    plain = {i for g in others if isinstance(g, Ref) for _, i in g.plain_axes()}
-    plain -= {i for i in plain if read_inside(term, i) or not certified(term, i)
-              or _in_nonlinear(others, i)}
-    if f.i in term.summed and f.i in plain:
-        return f.i, f.sub
-    if not isinstance(f.sub, Affine):
-        return None
-    for v, c in f.sub.parts:
-        if v not in term.summed:
-            continue
-        if abs(c) != 1 or v not in plain:
-            return None
-        rest = [(n, -c * k) for n, k in f.sub.parts if n != v]
-        return v, affine([(f.i, c)] + rest, -c * f.sub.offset)
-    return None
-
-
-def _in_nonlinear(factors: tuple[Factor, ...], name: str) -> bool:
-    """Is ``name`` used inside a factor that is not a tensor or a delta (a function, a power,
-    a parenthesised sum)? Solved for a subscript there, its reads would fall in the padding
-    inside the factor, where zeros do not zero the term (``1 / h[p-k]`` is 1/0 past h's end,
-    and the term's other zeros make it nan): padding belongs to the whole term (SPEC §8)."""
-    return any(not isinstance(f, (Ref, Delta, Shift)) and name in mentioned(f) for f in factors)
-
-
-def _with_given(term: Term, expr: Subscript) -> Term:
-    """Extents for the indices of a new affine read that a tensor of the term reads plainly:
-    their sizes are given, not shrunk to where the read stays inside (SPEC §8)."""
-    wanted = set(sub_names(expr))
-    found: list[Extent] = []
-    for g in term.factors:
-        if isinstance(g, Ref):
-            for axis, i in g.plain_axes():
-                if i in wanted:
-                    found.append(Extent(i, g.name, axis, given=True))
-                    wanted.discard(i)
-    return Term(term.coef, term.factors, term.summed, term.extents + tuple(found))
-
-
-def tie_groups(term: Term) -> dict[str, str]:
-    """For a term whose deltas all tie free indices: each index to its group's first index."""
-    parent: dict[str, str] = {}
-
-    def find(i: str) -> str:
-        while parent.get(i, i) != i:
-            i = parent[i]
-        return i
-
-    for f in term.factors:
-        if isinstance(f, Delta) and f.i != f.j:
-            a, b = find(f.i), find(f.j)
-            if a != b:
-                first, second = sorted((a, b), key=term.free.index) if a in term.free and \
-                    b in term.free else (a, b)
-                parent[second] = first
-    return {i: find(i) for i in parent}
-
-
-# --- the fixed point -----------------------------------------------------------
+from .canonical import base_key, bound_names, canonical_term, term_key
+from .canonical import bound_key as bound_key  # re-exported: backend.plan reads it here
+from .deltas import substitute_deltas as substitute_deltas  # re-exported, as bound_key
+from .deltas import substitute_shifts
+from .deltas import tie_groups as tie_groups  # re-exported, as bound_key
 
 
 def simplify_sum(expr: Sum, held: frozenset[str] = frozenset(), top: bool = True) -> Sum:
     """Simplify every term (recursively) and collect equal ones, until nothing changes."""
-    done: dict[tuple[frozenset[str], bool], Sum] = expr.__dict__.setdefault("_simplified", {})
+    done: dict[tuple[frozenset[str], bool], Sum] = SIMPLIFIED.of(expr, dict)
     key = (held, top)
     if key not in done:
         done[key] = _simplify_sum(expr, held, top)
@@ -284,8 +113,10 @@ def _settled(term: Term) -> bool:
         elif isinstance(f, Call):
             if const_value(f.arg) is not None:
                 return False
-        else:
+        elif isinstance(f, Reduce):
             return False  # a function of whole axes: left to the rounds
+        else:
+            unknown_kind(f)
     if numeric_powers:
         return _merge_powers(list(term.factors), []) == list(term.factors)
     return True
@@ -310,7 +141,7 @@ def distinct_bound_names(expr: Sum, held: frozenset[str] = frozenset()) -> Sum:
                 continue
             others = (t.mentioned - {k}) | free | set(mapping.values())
             mapping[k] = next(
-                n for n in _names()
+                n for n in bound_names()
                 if n not in others and (n not in seen or seen[n] & axes.get(k, set()))
             )
         t = rename_term(t, mapping)
@@ -337,14 +168,6 @@ def _axes_of(t: Term) -> dict[str, set[tuple[str, int]]]:
     for i in ranged:
         axes[i] = set()
     return axes
-
-
-def _names() -> Iterator[str]:
-    yield from _POOL
-    k = 1
-    while True:
-        yield f"k{k}"
-        k += 1
 
 
 def simplify_term(term: Term) -> list[Term]:
@@ -406,14 +229,14 @@ def _merge_powers(factors: list[Factor], extents: list[Extent]) -> list[Factor]:
         split = _as_power(f)
         bases.append(split)
         if split is not None:
-            groups.setdefault(_base_key(split[0]), []).append(k)
+            groups.setdefault(base_key(split[0]), []).append(k)
     out: list[Factor] = []
     merged: set[int] = set()
     for k, f in enumerate(factors):
         if k in merged:
             continue
         split = bases[k]
-        group = groups[_base_key(split[0])] if split is not None else [k]
+        group = groups[base_key(split[0])] if split is not None else [k]
         if split is None or len(group) < 2 or not any(_numeric_power(factors[j]) for j in group):
             out.append(f)
             continue
@@ -442,19 +265,6 @@ def _as_power(f: Factor) -> tuple[Sum, float] | None:
     if isinstance(f, Delta):
         return None
     return as_sum(f), 1.0
-
-
-def bound_key(f: Factor) -> str:
-    """Equal for factors equal up to the names of the indices bound inside them."""
-    return _base_key(as_sum(f))
-
-
-def _base_key(base: Sum) -> str:
-    """Equal for equal bases, whatever names their own summed indices have (``sqrt(x[k]
-    x[k])`` and ``sqrt(x[k1] x[k1])`` are one base): the key of the canonical factor."""
-    key: str = memo(base, "_base_key", lambda: term_key(canonical_term(Term(1.0, (base,)))))
-    return key
-
 
 def _inline(term: Term) -> Term:
     if not any(isinstance(f, Sum) and len(f.terms) <= 1 for f in term.factors):
@@ -544,7 +354,7 @@ def _distribute(term: Term) -> list[Term] | None:
     return None
 
 
-# --- canonical form and collection --------------------------------------------
+# --- collection ------------------------------------------------------------------
 
 
 def collect(terms: list[Term], held: frozenset[str] = frozenset()) -> Sum:
@@ -566,160 +376,3 @@ def collect(terms: list[Term], held: frozenset[str] = frozenset()) -> Sum:
             order.append(key)
     # Canonical names may repeat across sibling factors; make bound names unique again.
     return Sum(tuple(freshen(keyed[k]) for k in order if keyed[k].coef != 0))
-
-
-_TEMP = "@"
-
-
-def canonical_term(term: Term, avoid: frozenset[str] = frozenset()) -> Term:
-    """Factors sorted, summed indices renamed in order of first use (k, l, m, ...),
-    never to a name in ``avoid`` (the free indices of the statement around the term)."""
-    term = _to_temporaries(term, [0])
-    return _canonical(term, set(term.free) | avoid)
-
-
-def _to_temporaries(term: Term, counter: list[int]) -> Term:
-    """Every bound name (a term's summed, a reduction's own) renamed ``@0``, ``@1``, ..."""
-    def temporaries(names: Iterable[str]) -> dict[str, str]:
-        mapping = {}
-        for i in names:
-            mapping[i] = f"{_TEMP}{counter[0]}"
-            counter[0] += 1
-        return mapping
-
-    if term.mentioned == frozenset(term.free):  # nothing bound inside: nothing to rename
-        return term
-    term = rename_term(term, temporaries(sorted(term.summed)))
-
-    def factor(f: Factor) -> Factor:
-        if isinstance(f, Reduce) and f.bound:
-            f = rename_factor(f, temporaries(f.bound))
-        return map_factor_sums(f, lambda s: same_terms(s, (_to_temporaries(t, counter)
-                                                           for t in s.terms)))
-
-    return same_factors(term, (factor(f) for f in term.factors))
-
-
-def _bound_here(term: Term) -> frozenset[str]:
-    """The names bound at a term's own level: its summed ones and its reductions' own."""
-    own = [i for f in term.factors if isinstance(f, Reduce) for i in f.bound]
-    return term.summed | frozenset(own) if own else term.summed
-
-
-_POOL = ("k", "l", "m", "n", "r", "s", "t", "u", "v", "w", "a", "b", "c", "d", "e", "f", "g", "h")
-
-
-def _canonical(term: Term, used: set[str]) -> Term:
-    bound = _bound_here(term)
-    if not bound:  # nothing to name here: the factors sorted, the sums inside made canonical
-        closed = term.mentioned == frozenset(term.free)  # nothing bound inside either
-        known = term.__dict__.get("_canonical") if closed else None
-        if known is not None:  # then its canonical form depends on nothing around it
-            return known  # type: ignore[no-any-return]
-        out = same_factors(term, sorted(term.factors, key=factor_key))
-        out = same_factors(out, (map_factor_sums(f, _canonical_sum(used)) for f in out.factors))
-        if closed:  # a canonical form is its own
-            term.__dict__["_canonical"] = out.__dict__["_canonical"] = out
-        return out
-    loose = {i: "?" for i in bound}  # made once per term: a term may have many factors
-    # sums inside in an order that does not depend on the bound names either, so that
-    # the order of first use below does not (one pass gives the canonical form)
-    factors = sorted((_loosely_ordered(f, loose) for f in term.factors),
-                     key=lambda f: _loose_key(f, loose))
-    first_use: dict[str, None] = {}
-    for f in factors:
-        for i in index_order(f):
-            if i in bound:
-                first_use.setdefault(i)
-    seen = list(first_use)
-    seen += sorted(bound - set(seen))  # summed, yet in no factor: a size
-    taken = used | {n for f in factors for n in mentioned(f) if not n.startswith(_TEMP)}
-    mapping = {}
-    for i in seen:
-        name = next((n for n in _POOL if n not in taken), None)
-        if name is None:
-            k = 1
-            while f"k{k}" in taken:
-                k += 1
-            name = f"k{k}"
-        mapping[i] = name
-        taken.add(name)
-    term = rename_term(same_factors(term, factors), mapping)
-    inner = _canonical_sum(used | set(mapping.values()))
-    return same_factors(term, (map_factor_sums(f, inner) for f in term.factors))
-
-
-def _canonical_sum(used: set[str]) -> Callable[[Sum], Sum]:
-    """The canonical form of a sum inside a term whose names ``used`` are taken."""
-    def inner(s: Sum) -> Sum:
-        return same_terms(s, sorted((_canonical(t, used | set(t.free)) for t in s.terms),
-                                    key=term_key))
-
-    return inner
-
-
-def _loosely_ordered(f: Factor, loose: dict[str, str]) -> Factor:
-    """``f`` with the terms of every sum inside sorted by their loose keys."""
-    if isinstance(f, (Ref, Delta, Shift)):
-        return f
-
-    def order(s: Sum) -> Sum:
-        inner = (same_factors(t, (_loosely_ordered(g, loose) for g in t.factors))
-                 for t in s.terms)
-        return same_terms(s, sorted(inner, key=lambda t: term_key(rename_term(t, loose))))
-
-    return map_factor_sums(f, order)
-
-
-def _loose_key(f: Factor, loose: dict[str, str]) -> str:
-    """A sort key that ignores which summed index is which (``loose`` maps each to '?')."""
-    if isinstance(f, (Ref, Delta, Shift)):  # the key of the renamed factor, without making it
-        return _leaf_key(f, loose)
-    return factor_key(rename_factor(f, loose))
-
-
-def _leaf_key(f: Ref | Delta | Shift, names: dict[str, str]) -> str:
-    """The key of a tensor or a delta with its indices renamed by ``names``."""
-    if isinstance(f, Ref):
-        if f.subs is not None:
-            return f"1{f.name}[{','.join(_sub_key(s, names) for s in f.subs)}]"
-        return f"1{f.name}[{','.join([names.get(i, i) for i in f.indices])}]"
-    if isinstance(f, Shift):
-        return f"0delta[{names.get(f.i, f.i)},{_sub_key(f.sub, names)}]"
-    return f"0delta[{names.get(f.i, f.i)},{names.get(f.j, f.j)}]"
-
-
-def _sub_key(s: Subscript, names: dict[str, str]) -> str:
-    if isinstance(s, str):
-        return names.get(s, s)
-    if isinstance(s, Gather):
-        return f"{s.name}[{','.join(names.get(i, i) for i in s.indices)}]"
-    return "+".join(f"{c}*{names.get(n, n)}" for n, c in s.parts) + f"+{s.offset}"
-
-
-def factor_key(f: Factor) -> str:
-    return memo(f, "_factor_key", lambda: _factor_key(f))
-
-
-def _factor_key(f: Factor) -> str:
-    kind = type(f).__name__
-    if isinstance(f, (Ref, Delta, Shift)):
-        return _leaf_key(f, {})
-    if isinstance(f, Call):
-        return f"2{f.fn}({_sum_key(f.arg)})"
-    if isinstance(f, Power):
-        return f"3({_sum_key(f.base)})^({_sum_key(f.exponent)})"
-    if isinstance(f, Reduce):
-        return f"5{f.fn}[{','.join(f.indices)}]({_sum_key(f.arg)})"
-    return f"4{kind}({_sum_key(f)})"
-
-
-def _sum_key(s: Sum) -> str:
-    return memo(s, "_sum_key", lambda: "+".join(
-        term_key(t) + f"*{t.coef!r}" for t in s.terms))
-
-
-def term_key(t: Term) -> str:
-    """Equal for equal terms up to the coefficient."""
-    return memo(t, "_term_key", lambda: "{" + ",".join(sorted(t.summed)) + "}"
-                 + " ".join(factor_key(f) for f in t.factors))

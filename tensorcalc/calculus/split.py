@@ -21,24 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ir import (
-    Call,
-    Factor,
-    Reduce,
-    Ref,
-    Statement,
-    Sum,
-    Term,
-    arithmetic,
-    children,
-    map_factor_sums,
-    sizes_carried,
-)
+from ..ir import all_factors, arithmetic, map_factor_sums, map_factors, sizes_carried
+from ..ir.nodes import Call, Factor, Reduce, Ref, Statement, Sum, Term
 
 
 def _has_function(expr: Sum) -> bool:
-    return any(isinstance(f, (Call, Reduce)) or any(_has_function(s) for s in children(f))
-               for t in expr.terms for f in t.factors)
+    return any(isinstance(f, (Call, Reduce)) for f in all_factors(expr))
 
 
 def split_nested(statements: tuple[Statement, ...],
@@ -70,8 +58,7 @@ class _Namer:
 
 
 def _inner(expr: Sum, nested: bool, name: _Namer) -> Sum:
-    return Sum(tuple(Term(t.coef, tuple(_factor(f, nested, name) for f in t.factors),
-                          t.summed, t.extents) for t in expr.terms))
+    return map_factors(expr, lambda f: _factor(f, nested, name))
 
 
 def _factor(f: Factor, nested: bool, name: _Namer) -> Factor:
