@@ -38,6 +38,8 @@ _SUM_CHUNK = 100
 
 def kernel_source(fn: Callable[..., Any], name: str) -> str:
     """The source of a kernel as a module-level function called ``name``."""
+    if isinstance(fn, kernels.Native):
+        return fn.source(name)
     try:
         source = textwrap.dedent(inspect.getsource(fn))
     except (OSError, TypeError) as err:

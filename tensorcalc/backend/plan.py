@@ -24,17 +24,6 @@ import opt_einsum as oe
 
 from ..calculus.simplify import bound_key, substitute_deltas, tie_groups
 from ..ir import (
-    Affine,
-    Call,
-    Delta,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Statement,
-    Sum,
-    Term,
     all_deltas,
     all_factors,
     arithmetic,
@@ -50,7 +39,9 @@ from ..ir import (
     statement_refs,
     unknown_kind,
 )
+from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from ..ir.sizes import index_sources
+from ..ir.subscripts import Affine
 from ..ops.reductions import MATRIX
 from . import operands
 from .operands import ProgramPlan as ProgramPlan  # program.py takes it from here

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..ir import children, map_factor_sums, same_factors, same_terms
-from ..ir.nodes import Factor, Ref, Shift, Statement, Sum, Term
+from ..ir.nodes import Factor, Ref, Shift, Statement, Sum, Term, delta
 from ..ir.subscripts import Gather, Subscript
 
 Key = tuple[object, ...]
@@ -113,7 +113,7 @@ def _rename_factor(f: Factor, mapping: dict[str, str]) -> Factor:
         return f if name == f.name and subs == f.subs else Ref(name, f.indices, subs)
     if isinstance(f, Shift):
         sub = _rename_sub(f.sub, mapping)
-        return f if sub == f.sub else Shift(f.i, sub)  # type: ignore[arg-type]
+        return f if sub == f.sub else delta(f.i, sub)
     return map_factor_sums(f, lambda s: rename_tensors_sum(s, mapping))
 
 

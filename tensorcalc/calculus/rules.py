@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from ..ir import ZERO, const_value, extents_from, fresh_name, power, sizes_carried, unknown_kind
-from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term
+from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term, delta
 from ..ir.subscripts import Subscript
 from ..limits import MAX_DERIVATIVE_FACTORS, size_error
 from ..ops.functions import FUNCTIONS
@@ -213,5 +213,4 @@ def _times(outer: Sum, inner: Sum) -> Sum:
 def deltas(axes: tuple[Subscript, ...], new: tuple[str, ...]) -> Sum:
     """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``;
     a shifted delta ``delta[p, i+k]`` for an axis read through arithmetic (SPEC §8)."""
-    return Sum((Term(1.0, tuple(Delta(a, p) if isinstance(a, str) else Shift(p, a)
-                                for a, p in zip(axes, new))),))
+    return Sum((Term(1.0, tuple(delta(a, p) for a, p in zip(axes, new))),))

@@ -27,7 +27,7 @@ from .subscripts import Arithmetic, Subscript, sub_names, unique
 
 __all__ = [
     "SIZE_MARK", "ZERO", "Call", "Delta", "Extent", "Factor", "Power", "Reduce", "Ref", "Shift",
-    "Statement", "Sum", "Term", "access", "as_sum", "children", "const", "const_value",
+    "Statement", "Sum", "Term", "access", "delta", "as_sum", "children", "const", "const_value",
     "mentioned", "power", "unknown_kind",
 ]
 
@@ -74,6 +74,17 @@ class Ref:
         if self.subs is None:
             return enumerate(self.indices)
         return ((axis, s) for axis, s in enumerate(self.subs) if isinstance(s, str))
+
+
+def delta(a: Subscript, b: Subscript) -> Delta | Shift:
+    """``delta[a, b]``: a Kronecker delta of two indices, or a shifted one where one side
+    is a subscript with arithmetic (the index side first in a ``Shift``). The one place
+    that chooses; two subscripts with arithmetic are no delta (``ValueError``)."""
+    if isinstance(a, str):
+        return Delta(a, b) if isinstance(b, str) else Shift(a, b)
+    if isinstance(b, str):
+        return Shift(b, a)
+    raise ValueError("a delta ties an index to a subscript, not two subscripts")
 
 
 def access(name: str, subs: Iterable[Subscript]) -> Ref:

@@ -8,7 +8,19 @@ replaced by a subscript (``w[k]`` with k = p-i is ``w[p-i]``).
 
 from __future__ import annotations
 
-from .nodes import Delta, Extent, Factor, Reduce, Ref, Shift, Sum, Term, access, mentioned
+from .nodes import (
+    Delta,
+    Extent,
+    Factor,
+    Reduce,
+    Ref,
+    Shift,
+    Sum,
+    Term,
+    access,
+    delta,
+    mentioned,
+)
 from .subscripts import Stuck, Subscript, put, rename_subscript
 from .walk import map_factor_sums, map_factors, same_factors, same_terms
 
@@ -29,7 +41,7 @@ def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:
     if isinstance(factor, Shift):
         sub = rename_subscript(factor.sub, mapping)
         i = mapping.get(factor.i, factor.i)
-        return Delta(i, sub) if isinstance(sub, str) else Shift(i, sub)
+        return delta(i, sub)
     if isinstance(factor, Delta):
         return Delta(mapping.get(factor.i, factor.i), mapping.get(factor.j, factor.j))
     if isinstance(factor, Reduce):
@@ -112,13 +124,9 @@ def _put_factor(f: Factor, name: str, expr: Subscript) -> Factor:
     if isinstance(f, (Delta, Shift)):
         left = put(f.i, name, expr)
         right = put(f.j if isinstance(f, Delta) else f.sub, name, expr)
-        if isinstance(left, str) and isinstance(right, str):
-            return Delta(left, right)
-        if isinstance(left, str):
-            return Shift(left, right)  # type: ignore[arg-type]
-        if isinstance(right, str):
-            return Shift(right, left)
-        raise Stuck
+        if not isinstance(left, str) and not isinstance(right, str):
+            raise Stuck
+        return delta(left, right)
     if isinstance(f, Reduce) and name in f.indices:
         raise Stuck
     return map_factor_sums(f, lambda s: map_factors(s, lambda g: _put_factor(g, name, expr)))

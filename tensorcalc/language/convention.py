@@ -10,45 +10,13 @@ and the expression lowered to IR factors with every static check of a factor.
 from __future__ import annotations
 
 from ..errors import ProgramError
-from ..ir import (
-    Call,
-    Delta,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Sum,
-    Term,
-    access,
-    as_sum,
-    children,
-    const,
-    const_value,
-    freshen,
-    map_factor_sums,
-    sub_names,
-    unknown_kind,
-)
+from ..ir import as_sum, children, const, const_value, freshen, map_factor_sums, nodes, sub_names
+from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Sum, Term, access, delta
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import KEEPING, MATRIX, REDUCTIONS
 from ..render.printing import format_number
-from .surface import (
-    SBinary,
-    SCall,
-    SDelta,
-    SExpr,
-    SNeg,
-    SNumber,
-    SPow,
-    SReduce,
-    SSumOver,
-    STensor,
-    first,
-    flatten_product,
-    flatten_sum,
-    operands,
-)
+from .surface import SBinary, SCall, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
+from .surface_walks import first, flatten_product, flatten_sum, operands
 
 
 def summed_by(node: SExpr, index: str) -> SSumOver | SReduce | None:
@@ -106,7 +74,7 @@ def inline_single_terms(term: Term) -> Term:
         elif isinstance(f, (Ref, Delta, Shift, Reduce)):  # a reduction keeps its own sums
             factors.append(f)
         else:
-            unknown_kind(f)
+            nodes.unknown_kind(f)
     return Term(coef, tuple(factors), frozenset(summed))
 
 
@@ -183,12 +151,8 @@ class Lowering:
                     f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}"
                 )
             a, b = node.indices
-            if isinstance(a, str) and isinstance(b, str):
-                return Delta(a, b)
-            if isinstance(a, str) and not isinstance(b, str):
-                return Shift(a, b)
-            if isinstance(b, str) and not isinstance(a, str):
-                return Shift(b, a)
+            if isinstance(a, str) or isinstance(b, str):
+                return delta(a, b)
             raise ProgramError(f"delta at {node.pos} ties two expressions; one of its "
                                "subscripts must be an index name: delta[p, i+k]")
         if isinstance(node, SCall) and node.fn in REDUCTIONS:
@@ -232,7 +196,7 @@ class Lowering:
             return self.reduce(node, held)
         if isinstance(node, (SBinary, SNeg)):  # a parenthesised sum or product as one factor
             return self.sum(node, held)
-        unknown_kind(node)
+        nodes.unknown_kind(node)
 
     def reduce(self, node: SReduce, held: frozenset[str]) -> Reduce:
         """``max[j](e)``, ``inv[i,j](e)``, ...: the bracketed indices are held while ``e`` is

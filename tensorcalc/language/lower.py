@@ -38,11 +38,8 @@ from .surface import (
     SStatement,
     SSumOver,
     STensor,
-    first,
-    flatten_product,
-    flatten_sum,
-    operands,
 )
+from .surface_walks import first, flatten_product, flatten_sum, operands
 
 
 @dataclass(frozen=True)

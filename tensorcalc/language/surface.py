@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
 from ..errors import ProgramError
-from ..ir import Subscript, subscript_text, unknown_kind
+from ..ir import Subscript, subscript_text
 
 
 @dataclass(frozen=True)
@@ -24,12 +23,16 @@ class Pos:
 
 @dataclass(frozen=True)
 class SNumber:
+    """A number as written."""
+
     value: float
     pos: Pos
 
 
 @dataclass(frozen=True)
 class STensor:
+    """``X[i,j]``, ``x[i+1]``, ``E[t[n],j]`` or a bare name."""
+
     name: str
     indices: tuple[Subscript, ...] | None  # None: a bare name (a scalar)
     pos: Pos
@@ -53,12 +56,16 @@ def plain_indices(indices: tuple[Subscript, ...] | None, where: str, pos: Pos) -
 
 @dataclass(frozen=True)
 class SDelta:
-    indices: tuple[Subscript, ...]  # delta[p, i+k]: a shifted delta (SPEC §8)
+    """``delta[i,j]``, or ``delta[p, i+k]``: a shifted delta (SPEC §8)."""
+
+    indices: tuple[Subscript, ...]
     pos: Pos
 
 
 @dataclass(frozen=True)
 class SCall:
+    """``fn(arg)``: an elementwise function."""
+
     fn: str
     arg: SExpr
     pos: Pos
@@ -66,6 +73,8 @@ class SCall:
 
 @dataclass(frozen=True)
 class SSumOver:
+    """``sum[indices](body)``: an explicit sum."""
+
     indices: tuple[str, ...]
     body: SExpr
     pos: Pos
@@ -83,6 +92,8 @@ class SReduce:
 
 @dataclass(frozen=True)
 class SPow:
+    """``base^exponent``."""
+
     base: SExpr
     exponent: SExpr
     pos: Pos
@@ -90,12 +101,16 @@ class SPow:
 
 @dataclass(frozen=True)
 class SNeg:
+    """``-operand``."""
+
     operand: SExpr
     pos: Pos
 
 
 @dataclass(frozen=True)
 class SBinary:
+    """``left op right`` for ``+ - * /`` (juxtaposition is ``*``)."""
+
     op: str  # one of + - * /
     left: SExpr
     right: SExpr
@@ -115,77 +130,9 @@ class SDeclaration:
 
 @dataclass(frozen=True)
 class SStatement:
+    """``name[indices] = rhs``."""
+
     name: str
     indices: tuple[str, ...]
     rhs: SExpr
     pos: Pos
-
-
-# --- walks of the tree (iterative: the text may nest thousands deep) -----------------
-
-
-def flatten_sum(node: SExpr, sign: float = 1.0) -> list[tuple[float, SExpr]]:
-    """The signed top-level operands of ``+`` and ``-`` (iterative: no deep recursion)."""
-    out: list[tuple[float, SExpr]] = []
-    stack: list[tuple[float, SExpr]] = [(sign, node)]
-    while stack:
-        s, n = stack.pop()
-        if isinstance(n, SBinary) and n.op in "+-":
-            stack.append((s if n.op == "+" else -s, n.right))
-            stack.append((s, n.left))
-        elif isinstance(n, SNeg):
-            stack.append((-s, n.operand))
-        else:
-            out.append((s, n))
-    return out
-
-
-def flatten_product(node: SExpr) -> tuple[float, list[tuple[SExpr, bool]]]:
-    """Coefficient sign and the factors of a product; ``True`` marks a divisor.
-
-    A divisor is one factor however it is built: ``a / (b c)`` is ``a (b c)^-1``.
-    """
-    sign = 1.0
-    factors: list[tuple[SExpr, bool]] = []
-    stack: list[tuple[SExpr, bool]] = [(node, False)]
-    while stack:
-        n, inverse = stack.pop()
-        if isinstance(n, SBinary) and n.op == "*" and not inverse:
-            stack += [(n.right, False), (n.left, False)]
-        elif isinstance(n, SBinary) and n.op == "/" and not inverse:
-            stack += [(n.right, True), (n.left, False)]
-        elif isinstance(n, SNeg):
-            sign = -sign
-            stack.append((n.operand, inverse))
-        else:
-            factors.append((n, inverse))
-    return sign, factors
-
-
-def first(node: SExpr, test: Callable[[SExpr], bool]) -> SExpr | None:
-    """The first node of ``node``'s tree, in reading order, that passes ``test``."""
-    stack = [node]
-    while stack:  # iterative: the text may nest deeply
-        n = stack.pop()
-        if test(n):
-            return n
-        stack += reversed(operands(n))
-    return None
-
-
-def operands(node: SExpr) -> tuple[SExpr, ...]:
-    """The operands of a surface node, in reading order; every walk of the surface tree
-    asks this, so a node kind it does not know stops the walk."""
-    if isinstance(node, SBinary):
-        return (node.left, node.right)
-    if isinstance(node, SNeg):
-        return (node.operand,)
-    if isinstance(node, SPow):
-        return (node.base, node.exponent)
-    if isinstance(node, SCall):
-        return (node.arg,)
-    if isinstance(node, (SSumOver, SReduce)):
-        return (node.body,)
-    if isinstance(node, (SNumber, STensor, SDelta)):
-        return ()
-    unknown_kind(node)

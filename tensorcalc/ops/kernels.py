@@ -17,6 +17,7 @@ plain ``def``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 Array = Any
@@ -111,52 +112,31 @@ def constant_power(x: Array, n: float, xp: Any) -> Array:
 # The registry in ``functions.py`` names one of these for each function.
 
 
-def exp(x: Array, xp: Any) -> Array:
-    return xp.exp(x)
+@dataclass(frozen=True)
+class Native:
+    """A function every array namespace has under the language's name (``xp.tanh``):
+    one definition for the dozen that are only that. Exported code writes it as a
+    ``def`` (``source``), like the kernels below."""
+
+    name: str
+
+    def __call__(self, x: Array, xp: Any) -> Array:
+        return getattr(xp, self.name)(x)
+
+    def source(self, as_name: str) -> str:
+        return f"def {as_name}(x, xp):\n    return xp.{self.name}(x)"
 
 
-def log(x: Array, xp: Any) -> Array:
-    return xp.log(x)
 
 
-def sqrt(x: Array, xp: Any) -> Array:
-    return xp.sqrt(x)
 
 
-def sin(x: Array, xp: Any) -> Array:
-    return xp.sin(x)
 
 
-def cos(x: Array, xp: Any) -> Array:
-    return xp.cos(x)
 
 
-def tan(x: Array, xp: Any) -> Array:
-    return xp.tan(x)
 
 
-def tanh(x: Array, xp: Any) -> Array:
-    return xp.tanh(x)
-
-
-def sinh(x: Array, xp: Any) -> Array:
-    return xp.sinh(x)
-
-
-def cosh(x: Array, xp: Any) -> Array:
-    return xp.cosh(x)
-
-
-def log1p(x: Array, xp: Any) -> Array:
-    return xp.log1p(x)
-
-
-def expm1(x: Array, xp: Any) -> Array:
-    return xp.expm1(x)
-
-
-def abs(x: Array, xp: Any) -> Array:  # noqa: A001 - the language's name for it
-    return xp.abs(x)
 
 
 def sign(x: Array, xp: Any) -> Array:

@@ -32,21 +32,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from ..ir import (
-    Call,
-    Delta,
-    Factor,
-    Power,
-    Reduce,
-    Ref,
-    Shift,
-    Statement,
-    Sum,
-    Term,
-    const_value,
-    subscript_text,
-    unknown_kind,
-)
+from ..ir import const_value, subscript_text, unknown_kind
+from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from .printing import format_number, format_statement
 
 PANEL_WIDTH = 420

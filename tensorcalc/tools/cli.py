@@ -156,12 +156,18 @@ def _parser() -> argparse.ArgumentParser:
 Commands = Any  # argparse's private _SubParsersAction
 
 
+def _with_inputs(sub: Commands, name: str, summary: str) -> argparse.ArgumentParser:
+    """A command that reads a program and arrays (``eval``, ``check``)."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, epilog=_FILES_NOTE + "\n\n" + _EXAMPLES[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _program_args(p)
+    _input_args(p)
+    return p
+
+
 def _eval_command(sub: Commands) -> None:
-    e = sub.add_parser("eval", help="evaluate a program",
-                       epilog=_FILES_NOTE + "\n\n" + _EXAMPLES["eval"],
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    _program_args(e)
-    _input_args(e)
+    e = _with_inputs(sub, "eval", "evaluate a program")
     e.add_argument("-o", "--output", metavar="OUT",
                    help="write the result in .npy format to exactly the path OUT (no .npy "
                         "is added) instead of printing it; a directory is refused")
@@ -198,11 +204,7 @@ def _explain_command(sub: Commands) -> None:
 
 
 def _check_command(sub: Commands) -> None:
-    c = sub.add_parser("check", help="compare a derivative with finite differences",
-                       epilog=_FILES_NOTE + "\n\n" + _EXAMPLES["check"],
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    _program_args(c)
-    _input_args(c)
+    c = _with_inputs(sub, "check", "compare a derivative with finite differences")
     c.add_argument("--wrt", required=True, help="the input to differentiate by")
     c.add_argument("--tol", type=_tolerance, default=1e-5,
                    help="largest allowed error, relative to the largest derivative, beside "

@@ -9,7 +9,8 @@ import pytest
 
 from tensorcalc.ir import Ref, Sum, Term
 from tensorcalc.language.convention import Lowering, inline_single_terms
-from tensorcalc.language.surface import Pos, SBinary, STensor, operands
+from tensorcalc.language.surface import Pos, SBinary, STensor
+from tensorcalc.language.surface_walks import operands
 
 
 @dataclass(frozen=True)
