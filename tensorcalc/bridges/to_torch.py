@@ -1,6 +1,6 @@
 """tensorcalc inside PyTorch and JAX: every derivative is our own symbolic one.
 
-``to_torch(program)`` (here) and ``to_jax(program)`` (``frameworks_jax.py``) return a
+``to_torch(program)`` (here) and ``to_jax(program)`` (``to_jax.py``) return a
 function of keyword arrays. Its forward pass evaluates the program in the framework's
 own arrays. In torch, the backward pass and the forward-mode rule evaluate
 ``vjp(program, X)`` and ``jvp(program, X)`` for each input ``X`` concerned, each derived
