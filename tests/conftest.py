@@ -18,12 +18,11 @@ from collections.abc import Iterator  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from support import PRINTED_CHECKS  # noqa: E402
 
 import tensorcalc.derivatives as derivatives  # noqa: E402
 from tensorcalc.errors import InputError  # noqa: E402
 from tensorcalc.program import Program  # noqa: E402
-
-PRINTED_CHECKS = {"count": 0}
 
 
 @pytest.fixture(scope="module")

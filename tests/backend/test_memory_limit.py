@@ -1,4 +1,5 @@
-"""Setting the memory limit: clear errors for bad values (hardening II, 13)."""
+"""Setting the memory limit: bad values are input errors that leave the
+limit unchanged, good ones are taken, and a bad environment value does not break the import."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MATMUL = "Y[i,j] = X[i,k] W[k,j]"
 
 

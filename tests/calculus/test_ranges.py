@@ -357,7 +357,7 @@ def test_torch_arrays_give_numpy_numbers(jax64: Any) -> None:
         _close(on_torch.numpy(), g.evaluate(arrays), f"torch\n{case.source}")
 
 
-# --- the defects this fuzzer and the ranges issue found, pinned ---------------------------
+# --- defects found in index ranges, pinned -----------------------------------------------
 
 X = np.array([1.0, 3, 2, 5, 4])
 

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import ROOT
 
 import tensorcalc as tc
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # Names a careless implementation might splice into Python source or eval.
 INJECTION_NAMES = ["__import__", "os", "exec", "eval", "__class__", "lambda", "import",

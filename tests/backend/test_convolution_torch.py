@@ -5,7 +5,7 @@ gradient is an in-place ``index_add_``, under ``vmap`` and to second order.
 
 The oracles are torch's ``conv1d``/``conv2d``/``conv3d`` called by hand, explicit loops,
 and the NumPy path of the same program (a strided view and one matrix product, itself
-checked against JAX and ``np.correlate`` in ``test_index_arithmetic.py``).
+checked against JAX and ``np.correlate`` in ``calculus/test_index_arithmetic.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import itertools
 
 import numpy as np
 import pytest
-from convolution_cases import GENERAL, NATIVE
-from convolution_cases import arrays as _arrays
+from corpus import GENERAL_WINDOW_PRODUCTS, NATIVE_CONVOLUTIONS, window_arrays
 
 import tensorcalc as tc
 
@@ -54,17 +53,17 @@ def _both(src, arrays, sizes=None):
     return on_torch.numpy(), np.asarray(on_numpy)
 
 
-@pytest.mark.parametrize("name", sorted(NATIVE))
+@pytest.mark.parametrize("name", sorted(NATIVE_CONVOLUTIONS))
 def test_a_correlation_on_torch_runs_as_torchs_convolution(name, convolutions):
-    src, shapes, sizes, which = NATIVE[name]
-    got, expected = _both(src, _arrays(shapes), sizes)
+    src, shapes, sizes, which = NATIVE_CONVOLUTIONS[name]
+    got, expected = _both(src, window_arrays(shapes), sizes)
     np.testing.assert_allclose(got, expected, **EXACT)
     assert convolutions[which] == 1, convolutions
     assert sum(convolutions.values()) == 1
 
 
 def test_the_standard_form_equals_conv2d_called_by_hand():
-    a = _torch(_arrays({"x": (2, 3, 7, 6), "W": (4, 3, 3, 2)}))
+    a = _torch(window_arrays({"x": (2, 3, 7, 6), "W": (4, 3, 3, 2)}))
     y = tc.compile("y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]")(**a)
     torch.testing.assert_close(y, F.conv2d(a["x"], a["W"]), rtol=1e-12, atol=1e-12)
     same = tc.compile("y[b,o,i,j] = x[b,c,2*i+a-1,2*j+e-1] W[o,c,a,e]").evaluate(
@@ -82,16 +81,16 @@ def test_a_flipped_read_equals_explicit_loops():
     np.testing.assert_array_equal(expected, np.convolve(x, w))
 
 
-@pytest.mark.parametrize("name", sorted(GENERAL))
+@pytest.mark.parametrize("name", sorted(GENERAL_WINDOW_PRODUCTS))
 def test_other_window_products_keep_the_general_product(name, convolutions):
-    src, shapes, sizes = GENERAL[name]
-    got, expected = _both(src, _arrays(shapes), sizes)
+    src, shapes, sizes = GENERAL_WINDOW_PRODUCTS[name]
+    got, expected = _both(src, window_arrays(shapes), sizes)
     np.testing.assert_allclose(got, expected, **EXACT)
     assert sum(convolutions.values()) == 0, convolutions
 
 
 def test_mixed_dtypes_are_promoted():
-    a = _arrays({"x": (2, 3, 6, 6), "W": (4, 3, 3, 3)})
+    a = window_arrays({"x": (2, 3, 6, 6), "W": (4, 3, 3, 3)})
     t = {"x": torch.from_numpy(a["x"]).float(), "W": torch.from_numpy(a["W"])}
     y = tc.compile("y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]")(**t)
     assert y.dtype == torch.float64
@@ -107,7 +106,7 @@ LOSS_SIZES = {"i": 4, "j": 6}  # stride 2 with padding 1; "same" along j
 @pytest.mark.parametrize("wrt", ["x", "W"])
 def test_gradients_of_a_strided_padded_convolution_on_torch(wrt, convolutions):
     """Both gradients run through torch's convolution, and equal torch autograd's."""
-    a = _arrays(LOSS_SHAPES, seed=3)
+    a = window_arrays(LOSS_SHAPES, seed=3)
     grad = tc.grad(tc.compile(LOSS, sizes=LOSS_SIZES), wrt)
     t = _torch(a)
     got = grad(**t)
@@ -123,7 +122,7 @@ def test_gradients_of_a_strided_padded_convolution_on_torch(wrt, convolutions):
 def test_to_torch_through_a_convolution_to_second_order():
     """Double backward and ``torch.func`` through ``to_torch`` of a convolution loss,
     against the same loss written with ``conv2d``."""
-    a = _torch(_arrays(LOSS_SHAPES, seed=4))
+    a = _torch(window_arrays(LOSS_SHAPES, seed=4))
     f = tc.to_torch(tc.compile(LOSS, sizes=LOSS_SIZES))
 
     def ours(W):
@@ -146,7 +145,7 @@ def test_to_torch_through_a_convolution_to_second_order():
 
 
 def test_vmap_over_a_batch_of_kernels():
-    a = _torch(_arrays({"x": (2, 3, 6, 6), "W": (5, 4, 3, 3, 3)}, seed=5))
+    a = _torch(window_arrays({"x": (2, 3, 6, 6), "W": (5, 4, 3, 3, 3)}, seed=5))
     f = tc.to_torch("y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]; L = y[b,o,i,j]^2")
     got = torch.func.vmap(lambda W: f(x=a["x"], W=W))(a["W"])
     expected = torch.stack([(F.conv2d(a["x"], W) ** 2).sum() for W in a["W"]])

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from corpus import derivation_cases
 from fd import numeric_jacobian
+from support import derivatives_of
 
 import tensorcalc as tc
 from tensorcalc.calculus import repeats
@@ -131,12 +133,10 @@ def test_the_whole_corpus_prints_the_same_without_the_cache(
     """First, second and mixed derivatives of the simplification corpus (the fuzz's valid
     programs, reductions, powers, index arithmetic) print the same with the cache as
     with every statement derived anew."""
-    from test_settled_terms import _corpus, _derivatives
-
-    corpus = _corpus()
-    kept = [[str(d) for d in _derivatives(*case)] for case in corpus]
+    corpus = derivation_cases()
+    kept = [[str(d) for d in derivatives_of(*case)] for case in corpus]
     monkeypatch.setattr(repeats.Repeats, "get", lambda self, key, names: None)
-    fresh = [[str(d) for d in _derivatives(*case)] for case in corpus]
+    fresh = [[str(d) for d in derivatives_of(*case)] for case in corpus]
     differ = [(case, a, b) for case, a, b in zip(corpus, kept, fresh) if a != b]
     assert not differ, differ[0]
     assert sum(map(len, kept)) > 300

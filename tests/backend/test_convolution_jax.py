@@ -3,7 +3,7 @@
 it and those that do not, and JAX's own transformations of ``to_jax`` through it.
 
 The oracles are the NumPy path of the same program (a strided view and one matrix
-product, checked against ``np.correlate`` and loops in ``test_index_arithmetic.py``) and
+product, checked against ``np.correlate`` and loops in ``calculus/test_index_arithmetic.py``) and
 JAX's own autodiff of the convolution written with ``lax.conv_general_dilated``, in
 float64.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from convolution_cases import GENERAL, NATIVE, arrays
+from corpus import GENERAL_WINDOW_PRODUCTS, NATIVE_CONVOLUTIONS, window_arrays
 
 import tensorcalc as tc
 
@@ -44,10 +44,10 @@ def _jnp(jax, a):
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("name", sorted(NATIVE))
+@pytest.mark.parametrize("name", sorted(NATIVE_CONVOLUTIONS))
 def test_a_correlation_on_jax_runs_as_xlas_convolution(name, jit, jax, convolutions):
-    src, shapes, sizes, _ = NATIVE[name]
-    a = arrays(shapes)
+    src, shapes, sizes, _ = NATIVE_CONVOLUTIONS[name]
+    a = window_arrays(shapes)
     program = tc.compile(src, sizes=sizes)
 
     def call(**k):
@@ -60,10 +60,10 @@ def test_a_correlation_on_jax_runs_as_xlas_convolution(name, jit, jax, convoluti
     assert len(convolutions) == 1
 
 
-@pytest.mark.parametrize("name", sorted(GENERAL))
+@pytest.mark.parametrize("name", sorted(GENERAL_WINDOW_PRODUCTS))
 def test_other_window_products_keep_the_general_product_on_jax(name, jax, convolutions):
-    src, shapes, sizes = GENERAL[name]
-    a = arrays(shapes)
+    src, shapes, sizes = GENERAL_WINDOW_PRODUCTS[name]
+    a = window_arrays(shapes)
     got = tc.compile(src).evaluate(_jnp(jax, a), sizes=sizes)
     np.testing.assert_allclose(np.asarray(got), np.asarray(tc.compile(src).evaluate(
         a, sizes=sizes)), **EXACT)
@@ -73,7 +73,7 @@ def test_other_window_products_keep_the_general_product_on_jax(name, jax, convol
 def test_four_read_axes(jax, convolutions):
     """XLA's convolution takes any number of spatial axes (torch's three at most)."""
     src = "y[o,i,j,k,l] = x[c,i+a,j+e,k+f,l+g] W[o,c,a,e,f,g]"
-    a = arrays({"x": (2, 4, 3, 4, 3), "W": (2, 2, 2, 2, 2, 2)})
+    a = window_arrays({"x": (2, 4, 3, 4, 3), "W": (2, 2, 2, 2, 2, 2)})
     got = tc.compile(src)(**_jnp(jax, a))
     np.testing.assert_allclose(np.asarray(got), tc.compile(src)(**a), **EXACT)
     assert len(convolutions) == 1
@@ -92,7 +92,7 @@ def _loss(jax, x, W, T):
 
 @pytest.mark.parametrize("wrt", ["x", "W"])
 def test_gradients_of_a_strided_padded_convolution_on_jax(wrt, jax, convolutions):
-    a = arrays(SHAPES, seed=3)
+    a = window_arrays(SHAPES, seed=3)
     j = _jnp(jax, a)
     grad = tc.grad(tc.compile(LOSS, sizes=SIZES), wrt)
     got = jax.jit(lambda **k: grad(**k))(**j)
@@ -106,7 +106,7 @@ def test_gradients_of_a_strided_padded_convolution_on_jax(wrt, jax, convolutions
 def test_to_jax_through_a_convolution_to_second_order(jax):
     """``jax.hessian``, ``jax.jacfwd∘jax.grad`` and ``vmap`` of ``to_jax`` of a
     convolution loss, against the same loss written with ``lax.conv_general_dilated``."""
-    a = _jnp(jax, arrays({**SHAPES, "W": (2, 3, 3, 3)}, seed=4))
+    a = _jnp(jax, window_arrays({**SHAPES, "W": (2, 3, 3, 3)}, seed=4))
     f = tc.to_jax(tc.compile(LOSS, sizes=SIZES))
     x, W, T = a["x"], a["W"], a["T"][:, :2]
 

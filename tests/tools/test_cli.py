@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args, cwd=None, timeout=60):
-    env = dict(os.environ)
-    extra = os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
-    env["PYTHONPATH"] = str(ROOT) + extra
-    return subprocess.run(
-        [sys.executable, "-m", "tensorcalc", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        env=env,
-        timeout=timeout,
-    )
+from support import cli
 
 
 def assert_clean_failure(res):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from lark import Lark
+from support import ROOT
 
 from tensorcalc.language.parser import grammar_file as _grammar_text
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_grammar_is_lalr_without_conflicts_in_strict_mode() -> None:

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import PRINTED_CHECKS
+from support import PRINTED_CHECKS
 
 import tensorcalc as tc
 

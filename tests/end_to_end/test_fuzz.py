@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from corpus import VALID
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -24,24 +25,6 @@ from tensorcalc.ir import Call, Power, children
 SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
 
-VALID = [
-    "Y[i,j] = X[i,k] W[k,j]",
-    "y[i] = W[i,j] x[j] + b[i]",
-    "H[b,h] = tanh(X[b,d] W[d,h] + c[h])\nP[b,o] = H[b,h] V[h,o]\nL = (P[b,o] - T[b,o])^2",
-    "y[i] = (A[i,j] x[j] + b[i]) c[i]",
-    "s[i] = exp(X[i,j])",
-    "t = A[i,i]",
-    "s = x[i] tanh(A[i,j] y[j])",
-    "L = sum[i](softplus(-y[i] z[i]))",
-    "l[n] = log(sum[j](exp(Z[n,j])))",
-    "y[i] = x[i]**2 / (x[i]^2 + 1); z = y[i] delta[i,j] y[j]",
-    "# comment\nm[k] = W[k,j] x[j]  # trailing\ny[i] = V[i,k] m[k]\n",
-    "y[i,p] = δ[i,p] sigmoid(x[i])",
-    "L = -x[i]^2 + 3 * sqrt(x[i]^2 + 0.5) - relu(x[i]) + abs(x[i]) sign(x[i]) step(x[i])",
-    "y[] = 2.5e-3 a + b^c",
-    "z[i] = (x[i]^2 + 1)^w[i] log1p(x[i]^2) expm1(x[i]) square(x[i]) sin(x[i]) cos(x[i])",
-    "q = tan(0.5 x[i]) sinh(x[i]) cosh(x[j]) x[j]",
-]
 
 SPECIAL = [
     "\x00", "\n", "\r", "\t", "\x0b", "\x0c", "\u2028", "\ufeff", "\u00a0", "δ", "λ", "ℝ",

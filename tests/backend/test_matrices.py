@@ -1,6 +1,6 @@
 """How functions of whole axes (SPEC §7) are planned, printed and reported: the solve that
 replaces an inverse, the statement a repeated reduction becomes, LaTeX, the CLI, and the
-messages. Their numbers against JAX and finite differences are in test_reductions.py."""
+messages. Their numbers against JAX and finite differences are in ops/test_reductions.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from support import ROOT
 
 import tensorcalc as tc
 from tensorcalc.backend.operands import ReduceOperand, SolveOperand
@@ -97,7 +98,7 @@ def test_derivatives_refer_to_the_statement_that_computes_the_value() -> None:
     assert str(tc.derive("s[n,j] = softmax[j](z[n,j])", "z")).splitlines()[-1] == \
         "ds_dz[n,j,p,q] = delta[j,q] delta[n,p] s[n,j] - delta[n,p] s[n,j] s[n,q]"
     # max's weights compare X with its own maximum inside hardmax, not with m: the
-    # argument written again could miss m by an ulp (tests/test_adversarial.py)
+    # argument written again could miss m by an ulp (tests/regression/test_adversarial.py)
     d = tc.derive("m[i] = max[j](X[i,j])", "X")
     assert str(d).splitlines()[-1] == "dm_dX[i,p,q] = delta[i,p] hardmax[q](X[i,q])"
 
@@ -114,8 +115,7 @@ def test_the_softmax_jacobian_keeps_its_batch_tie() -> None:
 
 
 def test_readme_examples_print_as_documented() -> None:
-    readme = open(__file__.replace("tests/test_reduction_plan.py", "README.md"),
-                  encoding="utf-8").read()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme[readme.index("### Functions of whole axes"):]
     block = block[:block.index("## Python API")]
     for prompt, printed in re.findall(r">>> print\((tc\.\w+\(.*\))\)\n((?:[^>`].*\n)+)", block):

@@ -8,44 +8,11 @@ anything else fails the test, naming the term."""
 from __future__ import annotations
 
 import pytest
-from test_fuzz import VALID
-from test_index_arithmetic import CASES as ARITHMETIC
-from test_power_simplification import CASES as POWERS
-from test_reductions import CASES as REDUCTIONS
+from corpus import derivation_cases
+from support import derivatives_of
 
 import tensorcalc as tc
 from tensorcalc.calculus import canonical, simplify
-from tensorcalc.errors import TensorCalcError
-
-CHAIN = "\n".join([f"h{k}[b,j] = tanh(h{k - 1}[b,i] W{k}[i,j])" for k in range(1, 6)]
-                  + ["L = h5[b,j]^2"])
-MLP = "H[b,h] = tanh(X[b,d] W[d,h] + c[h]); P[b,o] = H[b,h] V[h,o]; L = (P[b,o] - T[b,o])^2"
-
-
-def _derivatives(src: str, wrt: str, sizes: dict[str, int] | None) -> list[tc.Program]:
-    """First, second and mixed derivatives of ``src``; none where it cannot be derived
-    by ``wrt`` (an index array, a size): that is not this test's."""
-    p = tc.compile(src, sizes=sizes) if sizes else tc.compile(src)
-    try:
-        first = tc.derive(p, wrt)
-        out = [first, tc.derive(first, wrt)]
-        out += [tc.derive(first, x) for x in p.inputs if x != wrt and x not in p.index_arrays]
-    except TensorCalcError:
-        return []
-    return out
-
-
-def _corpus() -> list[tuple[str, str, dict[str, int] | None]]:
-    out: list[tuple[str, str, dict[str, int] | None]] = []
-    for src in VALID + [CHAIN, MLP]:
-        p = tc.compile(src)
-        out += [(src, x, None) for x in p.inputs]
-    out += [(src, wrt, None) for _, src, wrt, *_ in REDUCTIONS]
-    out += [(src, wrt, None) for src, wrt, _ in POWERS]
-    for make in ARITHMETIC.values():
-        case = make()
-        out += [(case["src"], wrt, case["sizes"]) for wrt in case["wrt"]]
-    return out
 
 
 @pytest.fixture
@@ -67,7 +34,7 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_settled_terms_simplify_to_themselves(checked: list[int]) -> None:
-    derived = sum(bool(_derivatives(*case)) for case in _corpus())
+    derived = sum(bool(derivatives_of(*case)) for case in derivation_cases())
     assert derived > 100, f"only {derived} programs derived: the corpus is broken"
     assert checked[0] > 500, f"only {checked[0]} terms were settled early"
 
@@ -76,10 +43,10 @@ def test_stopping_early_prints_what_the_full_fixed_point_prints(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The round not run would have given the same sum back: every derivative of the
     corpus prints the same with the early stop as with the fixed point run to the end."""
-    corpus = _corpus()
-    early = [[str(d) for d in _derivatives(*case)] for case in corpus]
+    corpus = derivation_cases()
+    early = [[str(d) for d in derivatives_of(*case)] for case in corpus]
     monkeypatch.setattr(simplify, "_settled", lambda term: False)
-    full = [[str(d) for d in _derivatives(*case)] for case in corpus]
+    full = [[str(d) for d in derivatives_of(*case)] for case in corpus]
     differ = [(case, a, b) for case, a, b in zip(corpus, early, full) if a != b]
     assert not differ, f"{len(differ)} derivatives differ; the first: {differ[0]}"
     assert sum(map(len, early)) > 300

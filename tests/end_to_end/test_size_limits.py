@@ -2,7 +2,7 @@
 
 At each limit a program just inside it is accepted and gives the right numbers, and one
 just past it is refused with a ``ProgramError`` that names the limit, before the work
-that would take too long. The cases of the hardening issue are here too: a 2-million-term
+that would take too long. Large programs at and past the limits are here too: a 2-million-term
 sum, the derivative of a product of equal factors, a 32,000-factor product, the Hessian
 of a product of 60 matrices, nested ``sum[]``.
 

@@ -1,4 +1,5 @@
-"""The caller's arrays at the door (hardening issue, items 9, 11, 13 and 14).
+"""The caller's arrays at the door: complex values, huge Python ints, mixed dtypes and
+second derivatives through torch.
 
 Complex inputs are refused instead of silently losing their imaginary part; a Python
 int too large for a float64 is an ``InputError``; a Python number and arrays of mixed
@@ -11,15 +12,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support import ROOT
 
 import tensorcalc as tc
 from tensorcalc.tools.check import finite_differences
 
-ROOT = Path(__file__).resolve().parent.parent
 MATMUL = "Y[i,j] = X[i,k] W[k,j]"
 LSQ = "L = (X[n,d] w[d] - y[n])^2"
 

@@ -1,4 +1,4 @@
-"""The parser cache is never loaded from a place another user can write (hardening II, 3).
+"""The parser cache is never loaded from a place another user can write.
 
 Lark keeps its LALR tables in a pickle; loading a pickle runs code. tensorcalc keeps it
 in a private per-user directory (mode 0700, owned by the user) and nowhere else.

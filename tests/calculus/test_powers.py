@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from corpus import POWER_CASES
 from fd import numeric_jacobian, random_arrays
 
 import tensorcalc as tc
@@ -50,15 +51,6 @@ def _repeated_power(expr: Sum) -> bool:
 
 SQRT = "s = sum[i](sqrt(v[i] + 1e-05))"
 
-CASES = [
-    # (program, wrt, printed right-hand side after simplification)
-    ("y[i] = x[i]/sqrt(sum[j](x[j]*x[j]))", "x",
-     "delta[i,p] / sqrt(x[k] x[k]) - x[i] x[p] / (x[k] x[k]) / sqrt(x[k1] x[k1])"),
-    ("y[i] = x[i]^3 / x[i]", "x", "2 delta[i,p] x[i]"),
-    ("y[i] = sqrt(x[i])^4 * x[i]^-1", "x", "delta[i,p]"),
-    # x^2 / x^2 cancels, yet the sum over i keeps its length
-    ("y[p] = sum[i](x[i]^2 / x[i]^2) * x[p]", "x", "sum[k](delta[p,q])"),
-]
 
 
 def test_second_derivative_of_sqrt_has_one_power_of_each_base() -> None:
@@ -73,7 +65,7 @@ def test_second_derivative_of_sqrt_has_one_power_of_each_base() -> None:
                                rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("src, wrt, printed", CASES)
+@pytest.mark.parametrize("src, wrt, printed", POWER_CASES)
 def test_merged_powers_print_once_and_match_finite_differences(src: str, wrt: str,
                                                                printed: str) -> None:
     d = tc.derive(src, wrt)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from test_cli import ROOT, cli
+from support import ROOT, cli
 
 import tensorcalc as tc
 from tensorcalc.ir import Call, Delta, Ref, Statement, statement_refs

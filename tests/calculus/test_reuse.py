@@ -1,15 +1,15 @@
 """Values computed once: a function repeated up to the names of its bound indices is one
 operand of the plan, and a derivative refers to the statement that computes a value
-instead of copying it (issue "Speed II", item 2)."""
+instead of copying it."""
 
 from __future__ import annotations
 
 import numpy as np
+from fd import numeric_jacobian
 
 import tensorcalc as tc
 from tensorcalc.backend.operands import CallOperand
 from tensorcalc.calculus.reuse import elementwise_groups, share_products
-from tests.fd import numeric_jacobian
 
 LOGISTIC = "L = sum[k](softplus(-y[k] X[k,l] w[l]))"
 TWO_PRODUCTS = "H[b,h] = tanh(X[b,d] W[d,h] + Z[b,e] U[e,h])\nL = H[b,h]^2"

@@ -1,4 +1,6 @@
-"""Programs, derivatives and plans shared between threads (issue: hardening II, 1-2).
+"""Programs, derivatives and plans shared between threads: compiling
+and deriving without deadlock, one program run with many signatures, and derivatives and
+compact values used from several threads at once.
 
 Each test runs 8 threads with a tiny switch interval, so that threads interleave inside
 every Python-level step, and joins them with a timeout: a deadlock fails the test

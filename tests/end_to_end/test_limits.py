@@ -22,14 +22,13 @@ import sys
 import textwrap
 import tracemalloc
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support import ROOT
 
 import tensorcalc as tc
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_TIMEOUT_S = 120  # generous: every test here takes a few seconds at most
 
 

@@ -8,16 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_reductions import (
-    EXACT,
-    GAUSS,
-    _close,
-    _gauss_arrays,
-    _gauss_jax,
-    _jax_arrays,
-    general,
-    spd,
-)
+from corpus import GAUSS, gauss_arrays, gauss_jax, general, spd
+from support import EXACT, close, jax_arrays
 
 import tensorcalc as tc
 
@@ -29,7 +21,7 @@ FRAMEWORK_PROGRAMS = [
      lambda r: {"A": spd(r, 4), "b": r.normal(size=4)}),
     ("logdet", "y = logdet[i,j](A[i,j])", lambda r: {"A": spd(r, 4)}),
     ("max", "y[i] = max[j](X[i,j])", lambda r: {"X": r.normal(size=(3, 4))}),
-    ("gaussian", GAUSS, lambda r: _gauss_arrays(24)),
+    ("gaussian", GAUSS, lambda r: gauss_arrays(24)),
 ]
 
 
@@ -41,32 +33,32 @@ def test_torch_tensors(name, src, make):
     tensors = {k: torch.tensor(v, dtype=torch.float64) for k, v in arrays.items()}
     value = tc.compile(src)(**tensors)
     assert isinstance(value, torch.Tensor) and value.dtype == torch.float64
-    _close(value.numpy(), tc.compile(src)(**arrays), **EXACT)
+    close(value.numpy(), tc.compile(src)(**arrays), **EXACT)
     wrt = tc.compile(src).inputs[-1]
     d = tc.derive(src, wrt)
     J = d(**tensors)
     assert isinstance(J, torch.Tensor)
-    _close(J.numpy(), d(**arrays), **EXACT)
+    close(J.numpy(), d(**arrays), **EXACT)
 
 
 @pytest.mark.parametrize("name, src, make", FRAMEWORK_PROGRAMS,
                          ids=[c[0] for c in FRAMEWORK_PROGRAMS])
 def test_jax_arrays(jax64, name, src, make):
     arrays = make(np.random.default_rng(26))
-    ja = _jax_arrays(jax64, arrays)
+    ja = jax_arrays(jax64, arrays)
     value = tc.compile(src)(**ja)
     assert isinstance(value, jax64.Array)
-    _close(np.asarray(value), tc.compile(src)(**arrays), **EXACT)
+    close(np.asarray(value), tc.compile(src)(**arrays), **EXACT)
     wrt = tc.compile(src).inputs[-1]
     d = tc.derive(src, wrt)
     J = d(**ja)
     assert isinstance(J, jax64.Array)
-    _close(np.asarray(J), d(**arrays), **EXACT)
+    close(np.asarray(J), d(**arrays), **EXACT)
 
 
 def test_torch_backward_through_the_gaussian_nll():
     torch = pytest.importorskip("torch")
-    a = _gauss_arrays(27)
+    a = gauss_arrays(27)
     ours = {k: torch.tensor(v, requires_grad=True) for k, v in a.items()}
     tc.to_torch(GAUSS)(**ours).backward()
     S = torch.tensor(a["S"], requires_grad=True)
@@ -78,15 +70,15 @@ def test_torch_backward_through_the_gaussian_nll():
 
 
 def test_jax_grad_through_the_gaussian_nll(jax64):
-    a = _jax_arrays(jax64, _gauss_arrays(28))
+    a = jax_arrays(jax64, gauss_arrays(28))
     f = tc.to_jax(GAUSS)
 
     def ours(S):
         return f(**{**a, "S": S})
 
-    expected = jax64.grad(lambda S: _gauss_jax(jax64.numpy, a["x"], a["mu"], S))(a["S"])
-    _close(jax64.grad(ours)(a["S"]), expected, rtol=1e-9, atol=1e-12)
-    _close(jax64.jit(jax64.grad(ours))(a["S"]), expected, rtol=1e-9, atol=1e-12)
+    expected = jax64.grad(lambda S: gauss_jax(jax64.numpy, a["x"], a["mu"], S))(a["S"])
+    close(jax64.grad(ours)(a["S"]), expected, rtol=1e-9, atol=1e-12)
+    close(jax64.jit(jax64.grad(ours))(a["S"]), expected, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("src, make, ref", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import ROOT
 
 import tensorcalc as tc
 
@@ -224,9 +225,8 @@ def test_index_notation_is_unchanged():
 
 
 def test_readme_shows_the_real_output():
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### In a notebook", 1)[1]
     block = section.split("```\n", 2)[1]
     assert block.rstrip("\n") == tc.grad(MLP, "W")._repr_latex_()

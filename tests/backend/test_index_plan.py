@@ -1,6 +1,6 @@
 """Index arithmetic (SPEC §8, §9) beyond its values: how it is planned and run (views,
 scatters, no one-hot), exported, printed, sized, called, and used from the command line
-and the frameworks. Values and derivatives against JAX are in test_index_arithmetic.py."""
+and the frameworks. Values and derivatives against JAX are in calculus/test_index_arithmetic.py."""
 
 from __future__ import annotations
 
@@ -362,7 +362,7 @@ def test_fuzzed_gradients_and_hessians(src: str, wrt: str, sizes: dict | None) -
 
 
 # the window's own indices kept (an unfold times a depthwise kernel): no convolution
-# that torch runs itself (``test_torch_index_arithmetic.py``), so every window is a
+# that torch runs itself (``backend/test_convolution_torch.py``), so every window is a
 # strided view
 UNFOLD = ("y[b,c,i,j,a,e] = x[b,c,i+a,j+e] W[c,a,e]\n"
           "L = G[b,c,i,j,a,e] y[b,c,i,j,a,e]")
