@@ -1,5 +1,5 @@
 """Write the diagrams the README shows: ``python docs/make_diagrams.py`` from the repository
-root (tests/test_explain_diagram.py checks that the committed files are what the code
+root (tests/tools/test_explain.py checks that the committed files are what the code
 draws)."""
 
 from pathlib import Path

@@ -13,7 +13,7 @@ autograd's backward of conv2d alone: the graph is built once and
 
 The arrays are float32 at the benchmark size (``bits=32``; every result must be float32
 and within ``RTOL32`` of the NumPy formula relative to its largest entry) and float64 at
-the tiny size that ``tests/test_benchmarks.py`` checks (``bits=64``).
+the tiny size that ``tests/end_to_end/test_benchmarks.py`` checks (``bits=64``).
 """
 
 from __future__ import annotations

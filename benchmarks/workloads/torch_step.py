@@ -19,7 +19,7 @@ ratio judged is tensorcalc's time over torch's, the two timed back to back. With
 torch the rows say so and count for nothing.
 
 The workloads' ``program`` and ``reference`` work in the arrays' dtype (float64 in
-``tests/test_benchmarks.py``, where row 14's step is checked against a NumPy Adam step).
+``tests/end_to_end/test_benchmarks.py``, where row 14's step is checked against a NumPy Adam step).
 """
 
 from __future__ import annotations
