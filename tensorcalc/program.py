@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -193,6 +194,10 @@ class Program:
             raise MemoryLimitError(f"could not evaluate {self.result}: out of memory ({err}); "
                                    "lower tensorcalc.set_memory_limit() to be told earlier, "
                                    "or use compact=True, vjp or jvp") from None
+        if AFTER_EVALUATION:
+            seen = Evaluation(self, arrays, compact, sizes, value)
+            for hook in AFTER_EVALUATION:
+                hook(seen)
         if isinstance(value, Compact):
             return value
         return _owned(value, arrays.values())
@@ -289,6 +294,24 @@ class Program:
 
 
 _MAX_SIGNATURES = 32
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a program, as ``AFTER_EVALUATION`` sees it: the arrays it was
+    given, the sizes it ran with (None: the program's own), and the value."""
+
+    program: Program
+    arrays: Mapping[str, Any]
+    compact: bool
+    sizes: Mapping[str, int] | None
+    value: Any
+
+
+#: Functions given each evaluation of a program (an ``Evaluation``), once its value is
+#: computed: a place to check or record them (the tests run every printed derivative again
+#: beside the derivative itself). Append to it; what they return is ignored.
+AFTER_EVALUATION: list[Callable[[Evaluation], object]] = []
 
 
 def _owned(value: Any, inputs: Iterable[Any]) -> Any:

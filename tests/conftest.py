@@ -21,8 +21,9 @@ import pytest  # noqa: E402
 from support import PRINTED_CHECKS  # noqa: E402
 
 import tensorcalc.derivatives as derivatives  # noqa: E402
+import tensorcalc.program as program  # noqa: E402
 from tensorcalc.errors import InputError  # noqa: E402
-from tensorcalc.program import Program  # noqa: E402
+from tensorcalc.program import Evaluation, Program  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -59,40 +60,38 @@ def runaway_alarm(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def printed_derivatives_run_as_printed(monkeypatch: pytest.MonkeyPatch) -> None:
-    run = Program._run
+    derived: dict[int, Program] = {}  # this test's derivatives (held, so ids stay theirs)
 
-    def mark(program: Program) -> None:
-        program.__dict__["_check_printed"] = True
+    def mark(p: Program) -> None:
+        derived[id(p)] = p
 
-    def checked_run(self: Program, arrays: dict, compact: bool,
-                    sizes: dict | None = None) -> object:
-        value = run(self, arrays, compact, sizes)
-        if self.__dict__.get("_check_printed") and all(
-            isinstance(a, (np.ndarray, np.generic, float, int)) for a in arrays.values()
+    def check(e: Evaluation) -> None:
+        if id(e.program) not in derived or not all(
+            isinstance(a, (np.ndarray, np.generic, float, int)) for a in e.arrays.values()
         ):
-            again = Program.from_source(str(self)).with_sizes(self.sizes)
-            assert not re.search(r"\^0(?![\d.])", str(self)), str(self)  # no X^0 anchors
-            try:
-                printed = run(again, dict(arrays), compact, sizes)
-            except InputError as err:
-                # README, Known limitations: a derivative that needs one size the caller gave
-                # by name for two nested indices (max's weights over a window of given
-                # size) prints one of them under another name. Its printed form then says
-                # which index it cannot size; it never runs to another number.
-                if not (self.sizes and "cannot tell the size of index" in str(err)):
-                    raise
-                return value
-            if compact:  # the same structure: compare the cores (a dense value may be huge)
-                assert printed.ties.keys() == value.ties.keys(), (printed.ties, value.ties)
-                printed, value_core = printed.core, value.core
-            else:
-                value_core = value
-            with np.errstate(all="ignore"):
-                np.testing.assert_allclose(np.asarray(printed), np.asarray(value_core), rtol=1e-9,
-                                           atol=1e-12, equal_nan=True,
-                                           err_msg=f"printed derivative:\n{self}")
-            PRINTED_CHECKS["count"] += 1
-        return value
+            return
+        text = str(e.program)
+        assert not re.search(r"\^0(?![\d.])", text), text  # no X^0 anchors
+        again = Program.from_source(text).with_sizes(e.program.sizes)
+        try:
+            printed = again.evaluate(dict(e.arrays), sizes=e.sizes, compact=e.compact)
+        except InputError as err:
+            # README, Known limitations: a derivative that needs one size the caller gave
+            # by name for two nested indices (max's weights over a window of given
+            # size) prints one of them under another name. Its printed form then says
+            # which index it cannot size; it never runs to another number.
+            if not (e.program.sizes and "cannot tell the size of index" in str(err)):
+                raise
+            return
+        value = e.value
+        if e.compact:  # the same structure: compare the cores (a dense value may be huge)
+            assert printed.ties.keys() == value.ties.keys(), (printed.ties, value.ties)
+            printed, value = printed.core, value.core
+        with np.errstate(all="ignore"):
+            np.testing.assert_allclose(np.asarray(printed), np.asarray(value), rtol=1e-9,
+                                       atol=1e-12, equal_nan=True,
+                                       err_msg=f"printed derivative:\n{text}")
+        PRINTED_CHECKS["count"] += 1
 
     monkeypatch.setattr(derivatives, "AFTER_DERIVATION", [*derivatives.AFTER_DERIVATION, mark])
-    monkeypatch.setattr(Program, "_run", checked_run)
+    monkeypatch.setattr(program, "AFTER_EVALUATION", [*program.AFTER_EVALUATION, check])
