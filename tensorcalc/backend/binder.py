@@ -25,7 +25,7 @@ from ..ops import kernels
 from ..ops.functions import FUNCTIONS
 from . import operands
 from .convolution import convolution
-from .indexing import mask, read, scatter
+from .indexing import condition_factor, mask, read, scatter
 from .libraries import ArrayLibrary
 from .matrices import reduction, solve
 from .products import elementwise, matmul, summed_product, window_product
@@ -258,6 +258,8 @@ class StatementBinder:
             return scatter(self, op)
         if isinstance(op, operands.MaskOperand):
             return mask(self, op)
+        if isinstance(op, operands.ConditionOperand):
+            return condition_factor(self, op)
         if isinstance(op, operands.DeltaOperand):
             n, m = self.sizes[op.i], self.sizes[op.j]
             xp, dtype, where = self.xp, self.dtype, self.where

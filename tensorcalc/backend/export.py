@@ -148,6 +148,8 @@ class _Writer:
             index = self._index_arrays((op.sub,))
             return self.temp(f"{mask}({op.i!r}, {windows.encode(op.sub)!r}, {op.free!r}, n, "
                              f"{index}, float, np, {at}, {{}})")
+        if isinstance(op, operands.ConditionOperand):
+            return self.temp(f"({self.condition(op)}).astype(dtype)")
         if isinstance(op, operands.ScatterOperand):
             return self.scatter(op)
         if op.shared is not None and op.shared in self.shared:
@@ -156,6 +158,13 @@ class _Writer:
         if op.shared is not None:
             self.shared[op.shared] = value
         return value
+
+    def condition(self, op: operands.ConditionOperand) -> str:
+        """``[a op b]`` over ``op.free``, as a boolean array expression."""
+        hits, at = self.kernel("condition_hits", windows.condition_hits), self.subscript_at()
+        index = self._index_arrays((op.a, op.b))
+        return (f"{hits}({op.op!r}, {windows.encode(op.a)!r}, {windows.encode(op.b)!r}, "
+                f"{op.free!r}, n, {index}, np, {at}, {{}})")
 
     def read(self, op: operands.RefOperand) -> str:
         """A tensor: itself, cut or padded to its indices' sizes, or read through its
@@ -226,7 +235,15 @@ class _Writer:
             arg = self.sum(op.arg, layout)
             fn = self.kernel(REDUCERS[op.fn].kernel.__name__, REDUCERS[op.fn].kernel)
             axes = tuple(range(len(op.batch), len(layout)))
-            return self.temp(f"{fn}({arg}, {axes!r}, np)")
+            if not op.mask:
+                return self.temp(f"{fn}({arg}, {axes!r}, np)")
+            keep = self.temp(" & ".join(self.condition(c) for c in op.mask))
+            masked = self.kernel("masked", kernels.masked)
+            value = self.temp(f"{fn}({masked}({arg}, {keep}, "
+                              f"float({str(REDUCERS[op.fn].masked)!r}), np), {axes!r}, np)")
+            if REDUCERS[op.fn].keeps:  # 0 at an excluded entry, as the runner gives
+                value = self.temp(f"{masked}({value}, {keep}, 0.0, np)")
+            return value
         if isinstance(op, operands.SolveOperand):
             i, j = op.indices
             matrix = self.sum(op.matrix, op.batch + op.indices)

@@ -18,7 +18,7 @@ from ..limits import check_size
 from . import windows
 from .binding import StatementBinder
 from .libraries import ArrayLibrary
-from .operands import MaskOperand, RefOperand, ScatterOperand
+from .operands import ConditionOperand, MaskOperand, RefOperand, ScatterOperand
 
 Array = Any
 Env = dict[Any, Any]
@@ -65,6 +65,21 @@ def mask(ctx: StatementBinder, op: MaskOperand) -> Step:
     xp, dtype, where, at = ctx.lib.xp, ctx.dtype, ctx.where, windows.subscript_at
     index = index_arrays(ctx, [(op.sub, None, "", 0)])  # a position outside: no hit
     return lambda env: shift_mask(i, sub, free, sizes, index(env), dtype, xp, at, where)
+
+
+def condition(ctx: StatementBinder, op: ConditionOperand) -> Step:
+    """``[a op b]`` as a boolean array over ``op.free``."""
+    a, b = windows.encode(op.a), windows.encode(op.b)
+    free, sizes, hits, at = op.free, ctx.sizes, windows.condition_hits, windows.subscript_at
+    xp, where, kind = ctx.lib.xp, ctx.where, op.op
+    index = index_arrays(ctx, [(op.a, None, "", 0), (op.b, None, "", 0)])
+    return lambda env: hits(kind, a, b, free, sizes, index(env), xp, at, where)
+
+
+def condition_factor(ctx: StatementBinder, op: ConditionOperand) -> Step:
+    """``[a op b]`` as a 0/1 factor of a product, in the statement's dtype."""
+    hits, xp, dtype = condition(ctx, op), ctx.lib.xp, ctx.dtype
+    return lambda env: xp.astype(hits(env), dtype)
 
 
 def scatter(ctx: StatementBinder, op: ScatterOperand) -> Step:

@@ -16,6 +16,7 @@ from ..limits import check_size
 from ..ops import kernels
 from ..ops.reductions import REDUCERS
 from .binding import StatementBinder
+from .indexing import condition
 from .libraries import ArrayLibrary
 from .operands import ReduceOperand, SolveOperand
 
@@ -46,9 +47,33 @@ def reduction(ctx: StatementBinder, op: ReduceOperand) -> Step:
     if op.fn == "inv":
         where = f"inv[{','.join(op.indices)}](...) in statement {name}"
         return lambda env: nonsingular(lambda m: kernel(m, axes, xp), arg(env), where, xp)
+    if op.mask:
+        return _masked(ctx, op, arg, kernel, axes)
     if xp is np:
         return lambda env: np.asarray(kernel(arg(env), axes, xp))
     return lambda env: kernel(arg(env), axes, xp)
+
+
+def _masked(ctx: StatementBinder, op: ReduceOperand, arg: Step,
+            kernel: Callable[[Array, tuple[int, ...], Any], Array],
+            axes: tuple[int, ...]) -> Step:
+    """A masked reduction (``softmax[j | j <= i](e)``): every entry the mask excludes is
+    set to the value that takes no part (-inf for max, logsumexp and softmax, +inf for
+    min) before the kernel runs; a function that keeps its axes then gives 0 there (so a
+    row with no entry left is 0, not 0/0)."""
+    fill = REDUCERS[op.fn].masked
+    assert fill is not None  # lowering refuses a mask on any other function
+    hits = [condition(ctx, c) for c in op.mask]
+    xp, keep_only, keeps = ctx.xp, kernels.masked, REDUCERS[op.fn].keeps
+
+    def run(env: Env) -> Array:
+        keep = hits[0](env)
+        for more in hits[1:]:
+            keep = keep & more(env)
+        value = kernel(keep_only(arg(env), keep, fill, xp), axes, xp)
+        return keep_only(value, keep, 0.0, xp) if keeps else value
+
+    return run
 
 
 def require_linalg(ctx: StatementBinder, fn: str, routines: dict[str, str]) -> None:

@@ -47,10 +47,21 @@ class PowerOperand:
 
 
 @dataclass(frozen=True)
+class ConditionOperand:
+    """The index condition ``[a op b]`` as a 0/1 array over ``free``."""
+
+    op: str
+    a: Subscript
+    b: Subscript
+    free: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReduceOperand:
     """A function of whole axes (SPEC §7): its argument is computed over ``batch +
     indices`` and the kernel runs along the trailing ``indices``; the value is over
-    ``free`` (``batch``, then ``indices`` where the function keeps them)."""
+    ``free`` (``batch``, then ``indices`` where the function keeps them). ``mask`` holds
+    the conditions an entry must meet to take part (``softmax[j | j <= i]``)."""
 
     fn: str
     indices: tuple[str, ...]
@@ -58,6 +69,7 @@ class ReduceOperand:
     batch: tuple[str, ...]
     free: tuple[str, ...]
     shared: int | None = None
+    mask: tuple[ConditionOperand, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,8 @@ class GroupOperand:
 
 
 Operand = Union[RefOperand, CallOperand, PowerOperand, ReduceOperand,  # noqa: UP007
-                SolveOperand, GroupOperand, DeltaOperand, MaskOperand, ScatterOperand]
+                SolveOperand, GroupOperand, DeltaOperand, MaskOperand, ScatterOperand,
+                ConditionOperand]
 
 
 def operand_indices(op: Operand) -> tuple[str, ...]:
@@ -249,7 +262,7 @@ def nested_sums(op: Operand) -> Iterator[SumPlan]:
         yield op.body
     elif isinstance(op, ScatterOperand):
         yield SumPlan((op.core,))
-    elif not isinstance(op, (RefOperand, DeltaOperand, MaskOperand)):
+    elif not isinstance(op, (RefOperand, DeltaOperand, MaskOperand, ConditionOperand)):
         unknown_kind(op)
 
 

@@ -39,7 +39,7 @@ from ..ir import (
     statement_refs,
     unknown_kind,
 )
-from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
+from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from ..ir.sizes import index_sources
 from ..ir.subscripts import Affine
 from ..ops.reductions import MATRIX
@@ -238,6 +238,8 @@ def _operand(f: Factor, slots: _Slots) -> operands.Operand:
         return operands.RefOperand(f.name, f.indices, f.subs)
     if isinstance(f, Shift):
         return operands.MaskOperand(f.i, f.sub, f.free)
+    if isinstance(f, Cond):
+        return condition(f, f.free)
     if isinstance(f, Call):
         return operands.CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
     if isinstance(f, Power):
@@ -247,12 +249,19 @@ def _operand(f: Factor, slots: _Slots) -> operands.Operand:
         return operands.PowerOperand(plan_sum(f.base, slots, f.free), exponent, f.free,
                                      slots.slot(f))
     if isinstance(f, Reduce):
-        return operands.ReduceOperand(f.fn, f.indices,
-                                      plan_sum(f.arg, slots, f.batch + f.indices), f.batch,
-                                      f.free, slots.slot(f))
+        layout = f.batch + f.indices
+        return operands.ReduceOperand(f.fn, f.indices, plan_sum(f.arg, slots, layout),
+                                      f.batch, f.free, slots.slot(f),
+                                      tuple(condition(c, layout) for c in f.mask))
     if isinstance(f, Sum):
         return operands.GroupOperand(plan_sum(f, slots, f.free), f.free, slots.slot(f))
     unknown_kind(f)  # a Delta is removed before this
+
+
+def condition(c: Cond, free: tuple[str, ...]) -> operands.ConditionOperand:
+    """An index condition laid out over ``free`` (its own indices, or a reduction's
+    argument's axes)."""
+    return operands.ConditionOperand(c.op, c.a, c.b, free)
 
 
 def _repeated(expr: Sum) -> _Slots:

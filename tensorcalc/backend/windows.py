@@ -326,3 +326,20 @@ def shift_mask(i: str, sub: Encoded, free: tuple[str, ...], n: Sizes, index: Ind
     """``delta[i, sub]`` (an encoded subscript) as a 0/1 array over ``free``."""
     hit = at((((i, 1),), 0), free, n, index, xp, where) == at(sub, free, n, index, xp, where)
     return xp.astype(xp.broadcast_to(hit, tuple(n[j] for j in free)), dtype)
+
+
+def condition_hits(op: str, a: Encoded, b: Encoded, free: tuple[str, ...], n: Sizes,
+                   index: Index, xp: Any, at: Callable[..., Array], where: Where) -> Array:
+    """``[a op b]`` (two encoded subscripts) as a boolean array over ``free``."""
+    left, right = at(a, free, n, index, xp, where), at(b, free, n, index, xp, where)
+    if op == "!=":
+        hit = left != right
+    elif op == "<":
+        hit = left < right
+    elif op == "<=":
+        hit = left <= right
+    elif op == ">":
+        hit = left > right
+    else:
+        hit = left >= right
+    return xp.broadcast_to(hit, tuple(n[j] for j in free))

@@ -26,7 +26,7 @@ from ..ir import (
     same_terms,
     unknown_kind,
 )
-from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Sum, Term
+from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Sum, Term
 from ..ir.subscripts import Gather, Subscript
 
 _TEMP = "@"
@@ -123,7 +123,7 @@ def _canonical_sum(used: set[str]) -> Callable[[Sum], Sum]:
 
 def _loosely_ordered(f: Factor, loose: dict[str, str]) -> Factor:
     """``f`` with the terms of every sum inside sorted by their loose keys."""
-    if isinstance(f, (Ref, Delta, Shift)):
+    if isinstance(f, (Ref, Delta, Shift, Cond)):
         return f
 
     def order(s: Sum) -> Sum:
@@ -136,19 +136,21 @@ def _loosely_ordered(f: Factor, loose: dict[str, str]) -> Factor:
 
 def _loose_key(f: Factor, loose: dict[str, str]) -> str:
     """A sort key that ignores which summed index is which (``loose`` maps each to '?')."""
-    if isinstance(f, (Ref, Delta, Shift)):  # the key of the renamed factor, without making it
+    if isinstance(f, (Ref, Delta, Shift, Cond)):  # the key of the renamed factor, not made
         return _leaf_key(f, loose)
     return factor_key(rename_factor(f, loose))
 
 
-def _leaf_key(f: Ref | Delta | Shift, names: dict[str, str]) -> str:
-    """The key of a tensor or a delta with its indices renamed by ``names``."""
+def _leaf_key(f: Ref | Delta | Shift | Cond, names: dict[str, str]) -> str:
+    """The key of a tensor, a delta or a condition with its indices renamed by ``names``."""
     if isinstance(f, Ref):
         if f.subs is not None:
             return f"1{f.name}[{','.join(_sub_key(s, names) for s in f.subs)}]"
         return f"1{f.name}[{','.join([names.get(i, i) for i in f.indices])}]"
     if isinstance(f, Shift):
         return f"0delta[{names.get(f.i, f.i)},{_sub_key(f.sub, names)}]"
+    if isinstance(f, Cond):
+        return f"0[{_sub_key(f.a, names)}{f.op}{_sub_key(f.b, names)}]"
     return f"0delta[{names.get(f.i, f.i)},{names.get(f.j, f.j)}]"
 
 
@@ -167,10 +169,11 @@ def factor_key(f: Factor) -> str:
 
 def _factor_key(f: Factor) -> str:
     # The leading digit orders the kinds: deltas, tensors, functions, powers, sums, reductions.
-    if isinstance(f, (Ref, Delta, Shift)):
+    if isinstance(f, (Ref, Delta, Shift, Cond)):
         return _leaf_key(f, {})
     if isinstance(f, (Call, Reduce)):
-        head = f"2{f.fn}" if isinstance(f, Call) else f"5{f.fn}[{','.join(f.indices)}]"
+        head = f"2{f.fn}" if isinstance(f, Call) else f"5{f.fn}[{','.join(f.indices)}" + \
+            "".join(_leaf_key(c, {}) for c in f.mask) + "]"
         return f"{head}({sum_key(f.arg)})"
     if isinstance(f, Power):
         return f"3({sum_key(f.base)})^({sum_key(f.exponent)})"

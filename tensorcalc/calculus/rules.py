@@ -6,7 +6,7 @@ for a constant). Every other node kind has its rule here, beside its name:
 
 =================  ==============================================================
 ``Ref``            ``rule(ref)``, or 0 where it does not depend on the variable
-``Delta``          0
+``Delta``, ``Cond`` 0 (structure: a delta, a shifted delta, an index condition)
 ``Call`` f(e)      ``f'(e) de``, ``f'`` from the function's registry entry
 ``Power`` e^n      ``n e^(n-1) de`` (n a number, or any exponent that does not
                    depend on the variable)
@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from ..ir import ZERO, const_value, extents_from, fresh_name, power, sizes_carried, unknown_kind
-from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term, delta
+from ..ir.nodes import Call, Cond, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term, delta
 from ..ir.subscripts import Subscript
 from ..limits import MAX_DERIVATIVE_FACTORS, size_error
 from ..ops.functions import FUNCTIONS
@@ -137,7 +137,7 @@ def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str],
               ranges: Mapping[str, Extent]) -> Sum:
     if isinstance(f, Ref):
         return rule(f) or ZERO
-    if isinstance(f, (Delta, Shift)):
+    if isinstance(f, (Delta, Shift, Cond)):
         return ZERO
     if isinstance(f, Call):
         return _times(FUNCTIONS[f.fn].derivative(f.arg),

@@ -18,6 +18,7 @@ from ..errors import ProgramError
 from ..ir import (
     all_factors,
     as_sum,
+    compared,
     const_value,
     extents_from,
     freshen,
@@ -29,7 +30,7 @@ from ..ir import (
     sizes_carried,
     unknown_kind,
 )
-from ..ir.nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term
+from ..ir.nodes import Call, Cond, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term
 from ..ops.functions import FUNCTIONS
 from ..render.printing import format_number
 from .canonical import base_key, bound_names, canonical_term, term_key
@@ -93,6 +94,10 @@ def _settled(term: Term) -> bool:
     numeric_powers = False
     for f in term.factors:
         if isinstance(f, Ref):
+            continue
+        if isinstance(f, Cond):
+            if compared(f.op, f.a, f.b) is not None or term.factors.count(f) > 1:
+                return False
             continue
         if isinstance(f, Delta):
             if f.i in term.summed or f.j in term.summed or f.i == f.j:
@@ -194,6 +199,8 @@ def simplify_term(term: Term) -> list[Term]:
         if value is not None:
             coef *= value
             continue
+        if isinstance(f, Cond) and f in factors:  # [i != j]^2 is [i != j]
+            continue
         factors.append(f)
     if coef == 0:
         return []
@@ -262,7 +269,7 @@ def _as_power(f: Factor) -> tuple[Sum, float] | None:
     if isinstance(f, Power):
         e = const_value(f.exponent)
         return None if e is None else (f.base, e)
-    if isinstance(f, Delta):
+    if isinstance(f, (Delta, Cond)):
         return None
     return as_sum(f), 1.0
 
@@ -333,6 +340,9 @@ def _number(value: float) -> Sum:
 def _constant_factor(f: Factor) -> float | None:
     if isinstance(f, Sum):
         return const_value(f)
+    if isinstance(f, Cond):  # [i <= i] is 1, [i+1 < i] is 0
+        holds = compared(f.op, f.a, f.b)
+        return None if holds is None else float(holds)
     return None
 
 

@@ -26,7 +26,7 @@ from ..caching import MENTIONED, cached_property
 from .subscripts import Arithmetic, Subscript, sub_names, unique
 
 __all__ = [
-    "SIZE_MARK", "ZERO", "Call", "Delta", "Extent", "Factor", "Power", "Reduce", "Ref", "Shift",
+    "COMPARISONS", "SIZE_MARK", "ZERO", "Call", "Cond", "Delta", "Extent", "Factor", "Power", "Reduce", "Ref", "Shift",
     "Statement", "Sum", "Term", "access", "delta", "as_sum", "children", "const", "const_value",
     "mentioned", "power", "unknown_kind",
 ]
@@ -125,6 +125,26 @@ class Delta:
         return unique((self.i, self.j))
 
 
+# The comparisons an index condition may make, with what each means in Python.
+COMPARISONS = {"!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+@dataclass(frozen=True)
+class Cond:
+    """The Iverson bracket ``[a op b]`` of two index subscripts: 1 where the comparison
+    holds, else 0 (``[i != j]``, ``[j <= i]``, ``[c != t[n]]``). Like a delta it is
+    structure, not data: it carries no size, has derivative 0, and is carried through
+    derivatives as a factor. ``[i == j]`` is a delta, never a ``Cond``."""
+
+    op: str
+    a: Subscript
+    b: Subscript
+
+    @cached_property
+    def free(self) -> tuple[str, ...]:
+        return unique(sub_names(self.a) + sub_names(self.b))
+
+
 @dataclass(frozen=True)
 
 
@@ -168,6 +188,9 @@ class Reduce:
     indices: tuple[str, ...]
     arg: Sum
     keeps: bool = False
+    # ``softmax[j | j <= i](e)``: the conditions that exclude entries (a masked entry
+    # takes no part: as if it were -inf for max, logsumexp and softmax, +inf for min).
+    mask: tuple[Cond, ...] = ()
 
     @property
     def bound(self) -> tuple[str, ...]:
@@ -176,14 +199,15 @@ class Reduce:
 
     @cached_property
     def batch(self) -> tuple[str, ...]:
-        return tuple(i for i in self.arg.free if i not in self.indices)
+        every = self.arg.free + tuple(n for c in self.mask for n in c.free)
+        return tuple(i for i in unique(every) if i not in self.indices)
 
     @cached_property
     def free(self) -> tuple[str, ...]:
         return self.batch + self.indices if self.keeps else self.batch
 
 
-Factor = Union[Ref, Delta, Shift, Call, Power, Reduce, "Sum"]
+Factor = Union[Ref, Delta, Shift, Cond, Call, Power, Reduce, "Sum"]
 
 
 class Extent(NamedTuple):
@@ -308,18 +332,20 @@ def children(factor: Factor) -> tuple[Sum, ...]:
         return (factor.base, factor.exponent)
     if isinstance(factor, Sum):
         return (factor,)
-    if isinstance(factor, (Ref, Delta, Shift)):
+    if isinstance(factor, (Ref, Delta, Shift, Cond)):
         return ()
     unknown_kind(factor)
 
 
 def mentioned(factor: Factor) -> frozenset[str]:
     """Every index name used inside a factor, bound or free (kept on the factor)."""
-    if isinstance(factor, (Ref, Delta, Shift)):
+    if isinstance(factor, (Ref, Delta, Shift, Cond)):
         return frozenset(factor.free)
 
     def make() -> frozenset[str]:
-        names: set[str] = set(factor.indices) if isinstance(factor, Reduce) else set()
+        names: set[str] = set()
+        if isinstance(factor, Reduce):
+            names |= set(factor.indices) | {n for c in factor.mask for n in c.free}
         for s in children(factor):
             for t in s.terms:
                 names |= t.mentioned

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from ..caching import READS
 from . import nodes
-from .nodes import Call, Delta, Extent, Factor, Reduce, Ref, Shift, Statement, Sum, Term
+from .nodes import Call, Cond, Delta, Extent, Factor, Reduce, Ref, Shift, Statement, Sum, Term
 from .subscripts import Affine
 from .walk import all_factors, arithmetic, index_tensors, refs, statement_extents
 
@@ -42,7 +42,7 @@ def sizes_carried(f: Factor) -> frozenset[str]:
     """The free indices of a factor whose sizes a tensor inside it gives (a delta gives none)."""
     if isinstance(f, Ref):
         return frozenset(f.indices if f.subs is None else (i for _, i in f.plain_axes()))
-    if isinstance(f, (Delta, Shift)):
+    if isinstance(f, (Delta, Shift, Cond)):
         return frozenset()
     inside = {i for s in nodes.children(f) for r in refs(s) for _, i in r.plain_axes()}
     return frozenset(f.free) & inside
@@ -105,7 +105,7 @@ def read_inside(term: Term, name: str) -> bool:
     must not be replaced by another index (a delta substituted would run it over that
     index's range)."""
     for f in term.factors:
-        if isinstance(f, (Ref, Delta, Shift)):
+        if isinstance(f, (Ref, Delta, Shift, Cond)):
             continue
         for inner in nodes.children(f):
             if arithmetic(inner) and any(  # cached on the sum: usually no walk at all

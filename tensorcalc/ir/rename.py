@@ -9,6 +9,7 @@ replaced by a subscript (``w[k]`` with k = p-i is ``w[p-i]``).
 from __future__ import annotations
 
 from .nodes import (
+    Cond,
     Delta,
     Extent,
     Factor,
@@ -44,9 +45,13 @@ def rename_factor(factor: Factor, mapping: dict[str, str]) -> Factor:
         return delta(i, sub)
     if isinstance(factor, Delta):
         return Delta(mapping.get(factor.i, factor.i), mapping.get(factor.j, factor.j))
+    if isinstance(factor, Cond):
+        return Cond(factor.op, rename_subscript(factor.a, mapping),
+                    rename_subscript(factor.b, mapping))
     if isinstance(factor, Reduce):
         return Reduce(factor.fn, tuple(mapping.get(i, i) for i in factor.indices),
-                      rename_sum(factor.arg, mapping), factor.keeps)
+                      rename_sum(factor.arg, mapping), factor.keeps,
+                      tuple(rename_factor(c, mapping) for c in factor.mask))  # type: ignore[misc]
     return map_factor_sums(factor, lambda s: rename_sum(s, mapping))
 
 
@@ -127,7 +132,9 @@ def _put_factor(f: Factor, name: str, expr: Subscript) -> Factor:
         if not isinstance(left, str) and not isinstance(right, str):
             raise Stuck
         return delta(left, right)
-    if isinstance(f, Reduce) and name in f.indices:
+    if isinstance(f, Cond):
+        return Cond(f.op, put(f.a, name, expr), put(f.b, name, expr))
+    if isinstance(f, Reduce) and (name in f.indices or any(name in c.free for c in f.mask)):
         raise Stuck
     return map_factor_sums(f, lambda s: map_factors(s, lambda g: _put_factor(g, name, expr)))
 

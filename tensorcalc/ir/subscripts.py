@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Union
 
 __all__ = [
-    "Affine", "Arithmetic", "Gather", "Subscript", "affine", "rename_subscript", "sub_names",
-    "subscript_text",
+    "Affine", "Arithmetic", "Gather", "Subscript", "affine", "compared", "rename_subscript",
+    "sub_names", "subscript_text",
 ]
 
 
@@ -97,6 +97,26 @@ def rename_subscript(sub: Subscript, mapping: dict[str, str]) -> Subscript:
     if isinstance(sub, Gather):
         return Gather(sub.name, tuple(mapping.get(i, i) for i in sub.indices))
     return affine(((mapping.get(n, n), c) for n, c in sub.parts), sub.offset)
+
+
+def compared(op: str, a: Subscript, b: Subscript) -> bool | None:
+    """The truth of ``a op b`` where it does not depend on the values of the indices
+    (``i <= i``, ``i+1 > i``), else None. An index tensor compares only with itself."""
+    if a == b:
+        return op in ("<=", ">=")
+    if isinstance(a, Gather) or isinstance(b, Gather):
+        return None
+    gap: dict[str, int] = {}
+    offset = 0
+    for side, sign in ((a, 1), (b, -1)):
+        parts = ((side, 1),) if isinstance(side, str) else side.parts
+        offset += 0 if isinstance(side, str) else sign * side.offset
+        for n, c in parts:
+            gap[n] = gap.get(n, 0) + sign * c
+    if any(gap.values()):
+        return None
+    return {"!=": offset != 0, "<": offset < 0, "<=": offset <= 0,
+            ">": offset > 0, ">=": offset >= 0}[op]
 
 
 class Stuck(Exception):

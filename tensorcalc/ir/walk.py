@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..caching import ARITHMETIC
 from . import nodes
-from .nodes import Call, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
+from .nodes import Call, Cond, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from .subscripts import Gather, sub_names
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
 
 # --- reading ------------------------------------------------------------------
 
-_LEAVES = (Ref, Delta, Shift)  # the kinds that hold no sum
+_LEAVES = (Ref, Delta, Shift, Cond)  # the kinds that hold no sum
 
 
 def walk_factors(expr: Sum) -> Iterator[tuple[Term, Factor]]:
@@ -93,6 +93,9 @@ def index_tensors(expr: Sum) -> Iterator[Gather]:
             yield from (s for s in f.subs if isinstance(s, Gather))
         elif isinstance(f, Shift) and isinstance(f.sub, Gather):
             yield f.sub
+        elif isinstance(f, (Cond, Reduce)):
+            for c in f.mask if isinstance(f, Reduce) else (f,):
+                yield from (s for s in (c.a, c.b) if isinstance(s, Gather))
 
 
 def term_extents(expr: Sum) -> Iterator[Extent]:
@@ -124,7 +127,9 @@ def index_order(f: Factor) -> list[str]:
         return [f.i, f.j]
     if isinstance(f, Shift):
         return [f.i, *f.sub.names]
-    out: list[str] = []
+    if isinstance(f, Cond):
+        return list(f.free)
+    out: list[str] = [n for c in f.mask for n in c.free] if isinstance(f, Reduce) else []
     for s in nodes.children(f):
         for t in s.terms:
             inner = [n for g in t.factors for n in index_order(g)]
@@ -159,7 +164,7 @@ def _arithmetic(expr: Sum) -> bool:
 def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
     """Apply ``fn`` to the sums directly inside a factor; the factor itself where ``fn``
     gives every sum back as it was (it keeps what is cached on it)."""
-    if isinstance(factor, (Ref, Delta, Shift)):
+    if isinstance(factor, _LEAVES):
         return factor
     if isinstance(factor, (Call, Reduce)):
         arg = fn(factor.arg)
@@ -167,7 +172,7 @@ def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
             return factor
         if isinstance(factor, Call):
             return Call(factor.fn, arg)
-        return Reduce(factor.fn, factor.indices, arg, factor.keeps)
+        return Reduce(factor.fn, factor.indices, arg, factor.keeps, factor.mask)
     if isinstance(factor, Power):
         base, exponent = fn(factor.base), fn(factor.exponent)
         if base is factor.base and exponent is factor.exponent:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from ..errors import ProgramError
 from ..ir import as_sum, children, const, const_value, freshen, map_factor_sums, nodes, sub_names
-from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Sum, Term, access, delta
+from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Sum, Term, access, delta
 from ..ops.functions import FUNCTIONS
-from ..ops.reductions import KEEPING, MATRIX, REDUCTIONS
+from ..ops.reductions import KEEPING, MATRIX, REDUCERS, REDUCTIONS
 from ..render.printing import format_number
-from .surface import SBinary, SCall, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
+from .surface import SBinary, SCall, SCond, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
 from .surface_walks import first, flatten_product, flatten_sum, operands
 
 
@@ -71,11 +71,21 @@ def inline_single_terms(term: Term) -> Term:
         elif isinstance(f, (Call, Power, Sum)):
             factors.append(map_factor_sums(
                 f, lambda s: Sum(tuple(inline_single_terms(t) for t in s.terms))))
-        elif isinstance(f, (Ref, Delta, Shift, Reduce)):  # a reduction keeps its own sums
+        elif isinstance(f, (Ref, Delta, Shift, Cond, Reduce)):  # a reduction keeps its sums
             factors.append(f)
         else:
             nodes.unknown_kind(f)
     return Term(coef, tuple(factors), frozenset(summed))
+
+
+def condition(node: SCond) -> Factor:
+    """``[a op b]``: an index condition; ``[i == j]`` is ``delta[i,j]``."""
+    if node.op == "==":
+        if isinstance(node.a, str) or isinstance(node.b, str):
+            return delta(node.a, node.b)
+        raise ProgramError(f"{node.text} at {node.pos} ties two expressions; one side of == "
+                           "must be an index name, as in a delta: [p == i+k]")
+    return Cond(node.op, node.a, node.b)
 
 
 class Lowering:
@@ -103,8 +113,12 @@ class Lowering:
                 found = frozenset(n.names)
             elif isinstance(n, SDelta):
                 found = frozenset(i for s in n.indices for i in sub_names(s))
+            elif isinstance(n, SCond):
+                found = frozenset(sub_names(n.a) + sub_names(n.b))
             else:
                 found = frozenset().union(*(memo[id(k)] for k in kids))
+                if isinstance(n, SReduce):  # softmax[j | j <= i]: i occurs in it too
+                    found |= {i for c in n.mask for i in sub_names(c.a) + sub_names(c.b)}
                 found -= frozenset(binds(n))
             memo[id(n)] = found
         return memo[id(node)]
@@ -155,6 +169,8 @@ class Lowering:
                 return delta(a, b)
             raise ProgramError(f"delta at {node.pos} ties two expressions; one of its "
                                "subscripts must be an index name: delta[p, i+k]")
+        if isinstance(node, SCond):
+            return condition(node)
         if isinstance(node, SCall) and node.fn in REDUCTIONS:
             axes = "i,j" if node.fn in MATRIX else "j"
             raise ProgramError(
@@ -222,4 +238,13 @@ class Lowering:
                 raise ProgramError(
                     f"{fn}[{i}] at {node.pos} reduces index {i}, which is already held "
                     "outside (a left-hand index or summed by an enclosing product)")
-        return Reduce(fn, indices, self.sum(node.body, held | frozenset(indices)), fn in KEEPING)
+        mask = tuple(condition(c) for c in node.mask)
+        if mask and REDUCERS[fn].masked is None:
+            raise ProgramError(f"{fn}[{','.join(indices)} | ...] at {node.pos}: {fn} takes no "
+                               "condition (a masked entry has no meaning in a matrix function)")
+        for c, written in zip(mask, node.mask):
+            if not isinstance(c, Cond):
+                raise ProgramError(f"the condition {written.text} at {written.pos} keeps one "
+                                   "entry; a mask takes !=, <, <=, > or >=")
+        return Reduce(fn, indices, self.sum(node.body, held | frozenset(indices)), fn in KEEPING,
+                      mask)  # type: ignore[arg-type]

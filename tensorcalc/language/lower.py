@@ -30,6 +30,7 @@ from .declarations import declare_inputs, with_extents
 from .surface import (
     Pos,
     SBinary,
+    SCond,
     SDeclaration,
     SDelta,
     SExpr,
@@ -178,6 +179,10 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos, bool]]:
         elif isinstance(n, SDelta):  # delta[v, t[e]]: t is an index array
             found += [(g.name, len(g.indices), n.pos, True) for g in n.indices
                       if isinstance(g, Gather)]
+        elif isinstance(n, (SCond, SReduce)):  # [c != t[n]], max[c | c != t[n]]
+            for c in n.mask if isinstance(n, SReduce) else (n,):
+                found += [(g.name, len(g.indices), c.pos, True) for g in (c.a, c.b)
+                          if isinstance(g, Gather)]
         stack += reversed(operands(n))
     return found
 

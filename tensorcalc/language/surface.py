@@ -63,6 +63,21 @@ class SDelta:
 
 
 @dataclass(frozen=True)
+class SCond:
+    """``[a op b]``: an index condition (an Iverson bracket), or a condition of a bracket
+    (``softmax[j | j <= i]``)."""
+
+    op: str
+    a: Subscript
+    b: Subscript
+    pos: Pos
+
+    @property
+    def text(self) -> str:
+        return f"[{subscript_text(self.a)} {self.op} {subscript_text(self.b)}]"
+
+
+@dataclass(frozen=True)
 class SCall:
     """``fn(arg)``: an elementwise function."""
 
@@ -73,7 +88,8 @@ class SCall:
 
 @dataclass(frozen=True)
 class SSumOver:
-    """``sum[indices](body)``: an explicit sum."""
+    """``sum[indices](body)``: an explicit sum. ``sum[j | c](e)`` is ``sum[j](c e)``: the
+    transformer writes it so, with no mask here."""
 
     indices: tuple[str, ...]
     body: SExpr
@@ -82,12 +98,14 @@ class SSumOver:
 
 @dataclass(frozen=True)
 class SReduce:
-    """``fn[indices](body)``: a function of whole axes (SPEC §7)."""
+    """``fn[indices](body)``: a function of whole axes (SPEC §7); ``mask`` holds the
+    conditions after ``|`` (``softmax[j | j <= i](e)``)."""
 
     fn: str
     indices: tuple[str, ...]
     body: SExpr
     pos: Pos
+    mask: tuple[SCond, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +135,7 @@ class SBinary:
     pos: Pos
 
 
-SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SReduce, SPow, SNeg, SBinary]  # noqa: UP007
+SExpr = Union[SNumber, STensor, SDelta, SCond, SCall, SSumOver, SReduce, SPow, SNeg, SBinary]  # noqa: UP007
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir import unknown_kind
-from .surface import SBinary, SCall, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
+from .surface import SBinary, SCall, SCond, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
 
 
 def flatten_sum(node: SExpr, sign: float = 1.0) -> list[tuple[float, SExpr]]:
@@ -72,6 +72,6 @@ def operands(node: SExpr) -> tuple[SExpr, ...]:
         return (node.arg,)
     if isinstance(node, (SSumOver, SReduce)):
         return (node.body,)
-    if isinstance(node, (SNumber, STensor, SDelta)):
+    if isinstance(node, (SNumber, STensor, SDelta, SCond)):
         return ()
     unknown_kind(node)

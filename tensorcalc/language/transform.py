@@ -16,6 +16,7 @@ from .surface import (
     Pos,
     SBinary,
     SCall,
+    SCond,
     SDeclaration,
     SDelta,
     SExpr,
@@ -178,13 +179,32 @@ class ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
     def delta(self, keyword: Token, indices: tuple[Subscript, ...]) -> SDelta:
         return SDelta(indices, _pos(keyword))
 
-    def sum_over(self, keyword: Token, indices: tuple[Subscript, ...], body: SExpr) -> SSumOver:
+    def bracket(self, *items: str | _Linear | Gather | SCond | None
+                ) -> tuple[tuple[Subscript, ...], tuple[SCond, ...]]:
+        subs = self.indices(*(s for s in items if not isinstance(s, SCond)))
+        return subs, tuple(c for c in items if isinstance(c, SCond))
+
+    def condition(self, a: str | _Linear | Gather, op: Token, b: str | _Linear | Gather
+                  ) -> SCond:
+        left, right = self.indices(a, b)
+        return SCond(str(op), left, right, _pos(op))
+
+    def iverson(self, condition: SCond) -> SCond:
+        return condition
+
+    def sum_over(self, keyword: Token, bracket: tuple[tuple[Subscript, ...], tuple[SCond, ...]],
+                 body: SExpr) -> SSumOver:
+        indices, mask = bracket
+        for c in reversed(mask):  # sum[j | c](e) is sum[j](c e)
+            body = SBinary("*", c, body, c.pos)
         return SSumOver(plain_indices(indices, "sum[]", _pos(keyword)), body, _pos(keyword))
 
-    def reduce_over(self, keyword: Token, indices: tuple[Subscript, ...], body: SExpr
+    def reduce_over(self, keyword: Token,
+                    bracket: tuple[tuple[Subscript, ...], tuple[SCond, ...]], body: SExpr
                     ) -> SReduce:
+        indices, mask = bracket
         return SReduce(str(keyword), plain_indices(indices, f"{keyword}[]", _pos(keyword)), body,
-                       _pos(keyword))
+                       _pos(keyword), mask)
 
     def call(self, fn: Token, arg: SExpr) -> SCall:
         return SCall(str(fn), arg, _pos(fn))

@@ -24,6 +24,7 @@ value itself (``Y`` for ``inv``, ``s`` for ``softmax``) so that it is computed o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,9 @@ class Reduction:
     otherwise they are reduced away. ``matrix``: it takes two axes of equal size.
     ``latex(sub, arg)`` writes it in LaTeX, ``\\operatorname{name}_{sub}(arg)`` if not
     given. ``doc`` is its one-line help (the CLI help, the syntax-error hints).
+    ``masked``: the value a masked entry takes (``softmax[j | j <= i](e)``), one that takes
+    no part in the function (-inf for max, logsumexp and softmax; +inf for min); None where
+    the function takes no mask (a matrix function: a masked entry has no meaning there).
     """
 
     name: str
@@ -55,6 +59,7 @@ class Reduction:
     keeps: bool = False
     matrix: bool = False
     latex: Callable[[str, str], str] | None = None
+    masked: float | None = None
 
     @property
     def usage(self) -> str:
@@ -107,7 +112,7 @@ def _extreme(weights: str) -> Callable[[Reduce, Sum, Fresh], Sum]:
     not: the argument written again may add its terms in another order and miss ``m`` by
     an ulp everywhere, giving 0/0."""
     def derivative(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-        return weighted((Reduce(weights, f.indices, f.arg, keeps=True),), darg, f.indices)
+        return weighted((Reduce(weights, f.indices, f.arg, True, f.mask),), darg, f.indices)
 
     return derivative
 
@@ -118,7 +123,7 @@ def _flat(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 
 
 def _logsumexp(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
-    return weighted((Reduce("softmax", f.indices, f.arg, keeps=True),), darg, f.indices)
+    return weighted((Reduce("softmax", f.indices, f.arg, True, f.mask),), darg, f.indices)
 
 
 def _softmax(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
@@ -155,20 +160,22 @@ def _det(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
 _TABLE = [
     Reduction("max", kernels.max_over, _extreme("hardmax"),
               "largest value over the axes; the derivative is shared equally among ties",
-              latex=_operator("\\max")),
+              latex=_operator("\\max"), masked=-math.inf),
     Reduction("min", kernels.min_over, _extreme("hardmin"),
               "smallest value over the axes; the derivative is shared equally among ties",
-              latex=_operator("\\min")),
+              latex=_operator("\\min"), masked=math.inf),
     Reduction("hardmax", kernels.hardmax, _flat,
               "1/count where the argument is largest over the axes, 0 elsewhere (max's "
-              "derivative); keeps the axes", keeps=True),
+              "derivative); keeps the axes", keeps=True, masked=-math.inf),
     Reduction("hardmin", kernels.hardmin, _flat,
               "1/count where the argument is smallest over the axes, 0 elsewhere (min's "
-              "derivative); keeps the axes", keeps=True),
+              "derivative); keeps the axes", keeps=True, masked=math.inf),
     Reduction("logsumexp", kernels.logsumexp, _logsumexp,
-              "log sum exp over the axes, stable at any magnitude; derivative softmax"),
+              "log sum exp over the axes, stable at any magnitude; derivative softmax",
+              masked=-math.inf),
     Reduction("softmax", kernels.softmax, _softmax,
-              "exp(e_j) / sum_k exp(e_k) over the axes, stable; keeps the axes", keeps=True),
+              "exp(e_j) / sum_k exp(e_k) over the axes, stable; keeps the axes", keeps=True,
+              masked=-math.inf),
     Reduction("inv", kernels.inv, _inv,
               "matrix inverse over two axes of equal size; keeps them; run as a solve "
               "where it is only contracted", keeps=True, matrix=True, latex=_inverse_latex),

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from ..ir import const_value, subscript_text, unknown_kind
-from ..ir.nodes import Call, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
+from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from .printing import format_number, format_statement
 
 PANEL_WIDTH = 420
@@ -278,7 +278,7 @@ def _indices(f: Factor) -> tuple[str, ...]:
     """The index uses a node has: a tensor's as written (a diagonal uses one twice)."""
     if isinstance(f, Ref):
         return f.indices
-    if isinstance(f, (Shift, Call, Reduce, Power, Sum)):
+    if isinstance(f, (Shift, Cond, Call, Reduce, Power, Sum)):
         return f.free
     unknown_kind(f)
 
@@ -288,10 +288,14 @@ def _label(f: Factor) -> str:
         return f.name
     if isinstance(f, Shift):  # a delta that ties an index to arithmetic: not a plain wire
         return f"delta[{f.i},{subscript_text(f.sub)}]"
+    if isinstance(f, Cond):  # an index condition, as written
+        return f"[{subscript_text(f.a)}{f.op}{subscript_text(f.b)}]"
     if isinstance(f, Call):
         return f.fn
     if isinstance(f, Reduce):
-        return f"{f.fn}[{','.join(f.indices)}]"
+        mask = "|" + ",".join(f"{subscript_text(c.a)}{c.op}{subscript_text(c.b)}"
+                              for c in f.mask) if f.mask else ""
+        return f"{f.fn}[{','.join(f.indices)}{mask}]"
     if isinstance(f, Power):
         n = const_value(f.exponent)
         if n == -1:

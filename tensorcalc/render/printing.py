@@ -19,6 +19,7 @@ import math
 from ..errors import ProgramError
 from ..ir import (
     Call,
+    Cond,
     Delta,
     Factor,
     Gather,
@@ -139,8 +140,8 @@ class _Printer:
     def _join(self, parts: list[str], t: Term) -> str:
         out = ""
         for p in parts:
-            if out and p.startswith("(") and _ends_with_bare_name(out):
-                out += " * " + p
+            if out and (p.startswith("[") or p.startswith("(") and _ends_with_bare_name(out)):
+                out += " * " + p  # a bracket after a factor would read as subscripts
             elif out:
                 out += " " + p
             else:
@@ -174,6 +175,8 @@ class _Printer:
             if self.latex:
                 return latex_ref("\\delta", (f.i, latex_subscript(f.sub)))
             return f"delta[{f.i},{subscript_text(f.sub)}]"
+        if isinstance(f, Cond):
+            return self.condition(f)
         if isinstance(f, Call):
             arg = self.sum(f.arg, held)
             if self.latex:
@@ -182,8 +185,12 @@ class _Printer:
         if isinstance(f, Reduce):
             arg = self.sum(f.arg, held | frozenset(f.indices))
             if self.latex:
-                return _latex_reduce(f.fn, f.indices, arg)
-            return f"{f.fn}[{','.join(f.indices)}]({arg})"
+                sub = latex_indices(f.indices)
+                if f.mask:
+                    sub += " \\,:\\, " + ",\\, ".join(self.condition(c)[1:-1] for c in f.mask)
+                return REDUCERS[f.fn].to_latex(sub, arg)
+            mask = " | " + ", ".join(self.condition(c)[1:-1] for c in f.mask) if f.mask else ""
+            return f"{f.fn}[{','.join(f.indices)}{mask}]({arg})"
         if isinstance(f, Power):
             base = self.operand(f.base, held)
             value = const_value(f.exponent)
@@ -201,12 +208,18 @@ class _Printer:
             return f"\\left({text}\\right)" if self.latex else f"({text})"
         unknown_kind(f)
 
+    def condition(self, c: Cond) -> str:
+        """``[j <= i]``; in LaTeX the Iverson bracket ``[j \\le i]``."""
+        if self.latex:
+            return f"[{latex_subscript(c.a)} {_LATEX_COMPARISONS[c.op]} {latex_subscript(c.b)}]"
+        return f"[{subscript_text(c.a)} {c.op} {subscript_text(c.b)}]"
+
     def operand(self, s: Sum, held: frozenset[str], exponent: bool = False) -> str:
         """A sum printed where only an atom may stand (a power's base or exponent)."""
         if len(s.terms) == 1 and s.terms[0].coef == 1 and len(s.terms[0].factors) == 1 \
                 and not s.terms[0].summed:
             f = s.terms[0].factors[0]
-            if isinstance(f, (Ref, Delta, Shift, Call, Reduce)):
+            if isinstance(f, (Ref, Delta, Shift, Cond, Call, Reduce)):
                 return self.factor(f, held)
         value = const_value(s)
         if value is not None and value >= 0:
@@ -297,10 +310,7 @@ def _latex_call(fn: str, arg: str) -> str:
     return FUNCTIONS[fn].to_latex(arg)
 
 
-def _latex_reduce(fn: str, indices: tuple[str, ...], arg: str) -> str:
-    """``\\max_{j} (...)``, ``\\log\\det_{ij} [...]``, ``[...]^{-1}_{ij}``: the subscript
-    names the axes the function runs along (each entry of ``REDUCERS`` writes its own)."""
-    return REDUCERS[fn].to_latex(latex_indices(indices), arg)
+_LATEX_COMPARISONS = {"!=": "\\neq", "<": "<", "<=": "\\le", ">": ">", ">=": "\\ge"}
 
 
 def _latex_number(value: float) -> str:
