@@ -63,6 +63,11 @@ def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes
     _take_given(st, given, declared, sizes, owner, fixed)
     for i, (name, axis) in st.sources.items():
         if i not in sizes:
+            if name not in env:  # a size by name (SIZE_MARK) that the caller did not give
+                key = name[len(SIZE_MARK):]
+                raise InputError(f"cannot tell the size of index {key} in statement "
+                                 f"{st.name}: no tensor there reads it plainly; give it with "
+                                 f"sizes={{{key!r}: ...}}")
             shape = env[name].shape
             if axis >= len(shape):
                 raise InputError(f"{name} has {len(shape)} axes, but statement {st.name} takes "

@@ -27,7 +27,20 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from ..ir import ZERO, const_value, extents_from, fresh_name, power, sizes_carried, unknown_kind
-from ..ir.nodes import Call, Cond, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Sum, Term, delta
+from ..ir.nodes import (
+    Call,
+    Cond,
+    Delta,
+    Extent,
+    Factor,
+    Power,
+    Reduce,
+    Ref,
+    Shift,
+    Sum,
+    Term,
+    delta,
+)
 from ..ir.subscripts import Subscript
 from ..limits import MAX_DERIVATIVE_FACTORS, size_error
 from ..ops.functions import FUNCTIONS

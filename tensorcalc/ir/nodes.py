@@ -26,9 +26,9 @@ from ..caching import MENTIONED, cached_property
 from .subscripts import Arithmetic, Subscript, sub_names, unique
 
 __all__ = [
-    "COMPARISONS", "SIZE_MARK", "ZERO", "Call", "Cond", "Delta", "Extent", "Factor", "Power", "Reduce", "Ref", "Shift",
-    "Statement", "Sum", "Term", "access", "delta", "as_sum", "children", "const", "const_value",
-    "mentioned", "power", "unknown_kind",
+    "COMPARISONS", "COUNT_MARK", "SIZE_MARK", "ZERO", "Call", "Cond", "Delta", "Extent",
+    "Factor", "Power", "Reduce", "Ref", "Shift", "Statement", "Sum", "Term", "access", "delta",
+    "as_sum", "children", "const", "const_value", "mentioned", "power", "unknown_kind",
 ]
 
 
@@ -315,7 +315,7 @@ def const_value(expr: Sum) -> float | None:
     """The value of a sum that is a number, else None."""
     if not expr.terms:
         return 0.0
-    if all(not t.factors for t in expr.terms):
+    if all(not t.factors and not t.summed for t in expr.terms):  # sum[k](1) is a size
         return float(sum(t.coef for t in expr.terms))
     return None
 
@@ -358,3 +358,8 @@ def mentioned(factor: Factor) -> frozenset[str]:
 # a pseudo tensor ``#k`` of that length, beside every term that uses the index: an extent
 # is renamed with its index, so a derivative that names the index anew keeps its size.
 SIZE_MARK = "#"
+
+# ``size(i)`` as lowered, before its statement is complete: the extent of its count names
+# the pseudo tensor ``size:i``, which ``declarations.with_counts`` replaces by the axis that
+# sizes ``i`` in the statement (``sizes.count_extent``). No other pass ever sees it.
+COUNT_MARK = "size:"

@@ -28,15 +28,20 @@ from numbers import Integral
 from ..errors import InputError
 from . import (
     SIZE_MARK,
+    Affine,
     Extent,
     Ref,
+    Shift,
     Statement,
     Sum,
     Term,
     all_deltas,
+    all_factors,
+    all_terms,
     arithmetic,
     index_tensors,
     map_factor_sums,
+    mentioned,
     refs,
     sizes_carried,
     statement_extents,
@@ -73,6 +78,59 @@ def index_sources(st: Statement) -> dict[str, Source]:
     if added:
         sources = through_deltas(sources, ((d.i, d.j) for d in all_deltas(st.rhs)))
     return sources
+
+
+def count(names: tuple[str, ...], fresh: tuple[str, ...], where: Sum,
+          declared: Mapping[str, Source] | None = None) -> Sum:
+    """How many values the indices ``names`` take together (``size(i)``, the divisor of
+    ``mean[i](e)``), as the sum ``sum[fresh](1)`` whose ``fresh`` indices have the extents
+    of ``names`` (see ``count_extent``)."""
+    return Sum((Term(1.0, (), frozenset(fresh), tuple(
+        count_extent(k, name, where, declared) for name, k in zip(names, fresh))),))
+
+
+def count_extent(fresh: str, name: str, where: Sum,
+                 declared: Mapping[str, Source] | None = None) -> Extent:
+    """The extent of ``fresh``, which runs over what the index ``name`` runs over in
+    ``where``: the axis of a tensor that ``where`` reads plainly with ``name``, where no
+    read there shifts it (a shifted read may shrink its range, SPEC §8); else the axis a
+    declaration gives it (``declared``); else the size given by name (``sizes=``)."""
+    sources = expression_sources(where)
+    if name in sources and name not in shifted_names(where):
+        return Extent(fresh, *sources[name])
+    if declared is not None and name in declared:
+        return Extent(fresh, *declared[name])
+    return Extent(fresh, SIZE_MARK + name, 0)
+
+
+def shifted_names(expr: Sum) -> set[str]:
+    """The indices that some read or shifted delta of ``expr`` uses in index arithmetic."""
+    return {n for f in all_factors(expr) for sub in (
+        f.subs or () if isinstance(f, Ref) else (f.sub,) if isinstance(f, Shift) else ())
+        if isinstance(sub, Affine) for n in sub.names}
+
+
+def counts(st: Statement) -> dict[str, str]:
+    """The counts of a statement (``sum[k](1)``: a summed index that no factor holds, with
+    an extent) that an index of the statement can name, with that index: one a tensor
+    reads plainly, with the same axis, and no read shifts, or the name a size was given by
+    (``sizes=``). Printed, ``size(q)``."""
+    carried = carried_sources(st)
+    shifted = shifted_names(st.rhs)
+    by_source: dict[Source, str] = {}
+    for i, source in carried.items():
+        if i not in shifted:
+            by_source.setdefault(source, i)
+    out: dict[str, str] = {}
+    for t in all_terms(st.rhs):
+        for e in t.extents:
+            if e.name not in t.summed or any(e.name in mentioned(f) for f in t.factors):
+                continue
+            if (e.tensor, e.axis) in by_source:
+                out[e.name] = by_source[(e.tensor, e.axis)]
+            elif e.tensor.startswith(SIZE_MARK):  # a size given by name: by that name
+                out[e.name] = e.tensor[len(SIZE_MARK):]
+    return out
 
 
 def through_deltas(sources: dict[str, Source],

@@ -14,7 +14,20 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..caching import ARITHMETIC
 from . import nodes
-from .nodes import Call, Cond, Delta, Extent, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
+from .nodes import (
+    Call,
+    Cond,
+    Delta,
+    Extent,
+    Factor,
+    Power,
+    Reduce,
+    Ref,
+    Shift,
+    Statement,
+    Sum,
+    Term,
+)
 from .subscripts import Gather, sub_names
 
 __all__ = [

@@ -11,11 +11,38 @@ from __future__ import annotations
 
 from ..errors import ProgramError
 from ..ir import as_sum, children, const, const_value, freshen, map_factor_sums, nodes, sub_names
-from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Sum, Term, access, delta
+from ..ir.nodes import (
+    COUNT_MARK,
+    Call,
+    Cond,
+    Delta,
+    Extent,
+    Factor,
+    Power,
+    Reduce,
+    Ref,
+    Shift,
+    Sum,
+    Term,
+    access,
+    delta,
+)
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import KEEPING, MATRIX, REDUCERS, REDUCTIONS
 from ..render.printing import format_number
-from .surface import SBinary, SCall, SCond, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
+from .surface import (
+    SBinary,
+    SCall,
+    SCond,
+    SDelta,
+    SExpr,
+    SNeg,
+    SNumber,
+    SPow,
+    SReduce,
+    SSumOver,
+    STensor,
+)
 from .surface_walks import first, flatten_product, flatten_sum, operands
 
 
@@ -60,12 +87,14 @@ def inline_single_terms(term: Term) -> Term:
     coef = term.coef
     factors: list[Factor] = []
     summed = set(term.summed)
+    extents = list(term.extents)  # a count's (size(i))
     for f in term.factors:
         if isinstance(f, Sum) and len(f.terms) == 1:
             inner = inline_single_terms(f.terms[0])
             coef *= inner.coef
             factors += inner.factors
             summed |= inner.summed
+            extents += inner.extents
         elif isinstance(f, Sum) and not f.terms:
             return Term(0.0, (), frozenset())
         elif isinstance(f, (Call, Power, Sum)):
@@ -75,7 +104,18 @@ def inline_single_terms(term: Term) -> Term:
             factors.append(f)
         else:
             nodes.unknown_kind(f)
-    return Term(coef, tuple(factors), frozenset(summed))
+    return Term(coef, tuple(factors), frozenset(summed), tuple(extents))
+
+
+def size(node: SCall) -> Sum:
+    """``size(i)``: how many values index ``i`` takes in the statement, a number (it is no
+    use of ``i`` for the summation convention). Lowered as the count ``sum[i](1)``, whose
+    extent the statement gives once it is complete (``declarations.with_counts``)."""
+    arg = node.arg
+    if not (isinstance(arg, STensor) and arg.indices is None):
+        raise ProgramError(f"size() at {node.pos} takes one index name: size(i)")
+    i = arg.name
+    return Sum((Term(1.0, (), frozenset({i}), (Extent(i, COUNT_MARK + i, 0),)),))
 
 
 def condition(node: SCond) -> Factor:
@@ -171,6 +211,8 @@ class Lowering:
                                "subscripts must be an index name: delta[p, i+k]")
         if isinstance(node, SCond):
             return condition(node)
+        if isinstance(node, SCall) and node.fn == "size":
+            return size(node)
         if isinstance(node, SCall) and node.fn in REDUCTIONS:
             axes = "i,j" if node.fn in MATRIX else "j"
             raise ProgramError(

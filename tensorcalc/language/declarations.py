@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from ..errors import ProgramError
 from ..ir import (
+    COUNT_MARK,
     SIZE_MARK,
     Extent,
     Statement,
@@ -35,7 +36,15 @@ from ..ir import (
     statement_extents,
     statement_refs,
 )
-from ..ir.sizes import Source, carried_sources, index_sources, resolve, through_deltas
+from ..ir.sizes import (
+    Source,
+    carried_sources,
+    count_extent,
+    counts,
+    index_sources,
+    resolve,
+    through_deltas,
+)
 from ..ops.reductions import RESERVED
 from ..render.printing import format_statement
 from .surface import Pos, SDeclaration, SStatement
@@ -104,6 +113,26 @@ def with_extents(st: Statement, lengths: dict[str, Source],
         return st
     lhs = tuple(e for i in st.indices if i not in carried and (e := extent(i)))
     return Statement(st.name, st.indices, in_sum(st.rhs), lhs, st.aliases)
+
+
+def with_counts(st: Statement, declared: Mapping[str, Source]) -> Statement:
+    """``st`` with the count that each ``size(i)`` was lowered to sized as the index ``i``
+    is in the statement (``sizes.count_extent``: a tensor that reads it plainly, else its
+    declaration, else a size given by name)."""
+    if not any(e.tensor.startswith(COUNT_MARK) for e in statement_extents(st)):
+        return st
+
+    def in_sum(expr: Sum) -> Sum:
+        out = []
+        for t in expr.terms:
+            extents = tuple(
+                count_extent(e.name, e.tensor[len(COUNT_MARK):], st.rhs, declared)
+                if e.tensor.startswith(COUNT_MARK) else e for e in t.extents)
+            out.append(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
+                            t.summed, extents))
+        return Sum(tuple(out))
+
+    return Statement(st.name, st.indices, in_sum(st.rhs), st.extents, st.aliases)
 
 
 # --- writing one ----------------------------------------------------------------------
@@ -231,6 +260,8 @@ def _declare(st: Statement, declared: dict[str, Source],
     for e in reversed(list(statement_extents(st))):  # the statement's own extents first
         if e.given:
             sources[e.name] = (e.tensor, e.axis)
+    # a count printed as size(q), with an index q of the statement: nothing to declare
+    carried.update({k: sources[k] for k in counts(st) if k in sources})
     pairs = [(d.i, d.j) for d in all_deltas(st.rhs)]
     names = _all_names(st)
     uncarried = [i for i in names if i not in carried and i in sources]

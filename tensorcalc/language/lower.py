@@ -26,10 +26,11 @@ from ..ir.sizes import Source
 from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
 from ..ops.reductions import RESERVED
 from .convention import Lowering, summed_by
-from .declarations import declare_inputs, with_extents
+from .declarations import declare_inputs, with_counts, with_extents
 from .surface import (
     Pos,
     SBinary,
+    SCall,
     SCond,
     SDeclaration,
     SDelta,
@@ -172,6 +173,8 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos, bool]]:
     stack = [node]
     while stack:
         n = stack.pop()
+        if isinstance(n, SCall) and n.fn == "size":  # size(i) names an index, no tensor
+            continue
         if isinstance(n, STensor):
             found.append((n.name, len(n.indices or ()), n.pos, False))
             found += [(g.name, len(g.indices), n.pos, True) for g in n.indices or ()
@@ -227,7 +230,7 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                     if i in lhs:
                         lengths.setdefault(i, (r.name, axis))
     rhs, aliases = _own_ranges(tuple(terms), lhs, set(declared))
-    statement = Statement(st.name, lhs, rhs, aliases=aliases)
+    statement = with_counts(Statement(st.name, lhs, rhs, aliases=aliases), declared)
     return with_extents(statement, {**lengths, **declared}, earlier)
 
 

@@ -7,7 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir import unknown_kind
-from .surface import SBinary, SCall, SCond, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
+from .surface import (
+    SBinary,
+    SCall,
+    SCond,
+    SDelta,
+    SExpr,
+    SNeg,
+    SNumber,
+    SPow,
+    SReduce,
+    SSumOver,
+    STensor,
+)
 
 
 def flatten_sum(node: SExpr, sign: float = 1.0) -> list[tuple[float, SExpr]]:

@@ -228,6 +228,10 @@ def softmax(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
     return e / xp.sum(e, axis=axes, keepdims=True)
 
 
+def mean_over(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
+    return xp.mean(x, axis=axes)
+
+
 def masked(x: Array, keep: Array, fill: float, xp: Any) -> Array:
     """``x`` where ``keep`` holds, else ``fill`` (a masked entry of a reduction)."""
     return xp.where(keep, x, xp.asarray(fill, dtype=x.dtype))

@@ -14,6 +14,7 @@ value itself (``Y`` for ``inv``, ``s`` for ``softmax``) so that it is computed o
 ``max``/``min``  ``sum_j w[j] de[j]``, ``w = hardmax[j](e)`` (``hardmin``): 1/count at the
                  positions that attain the extreme, 0 elsewhere
 ``hardmax``      0 (constant wherever it has a derivative)
+``mean``         ``sum_j de[j] / size(j)``
 ``logsumexp``    ``sum_j softmax[j](e) de[j]``
 ``softmax``      ``s[j] de[j] - s[j] sum_k s[k] de[k]``
 ``inv``          ``-sum_ab Y[i,a] de[a,b] Y[b,j]``
@@ -29,7 +30,8 @@ from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any
 
-from ..ir import Factor, Reduce, Sum, Term, rename_factor, rename_term
+from ..ir import Factor, Reduce, Sum, Term, power, rename_factor, rename_term
+from ..ir.sizes import count
 from . import kernels
 
 Array = Any
@@ -122,6 +124,12 @@ def _flat(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
     return Sum(())
 
 
+def _mean(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
+    """``mean[j](e)``'s derivative is ``sum_j de[j] / size(j)``: the size is read from the
+    argument (the axis of a tensor it reads plainly with ``j``, or a size given by name)."""
+    return weighted((power(count(f.indices, fresh(f.indices), f.arg), -1.0),), darg, f.indices)
+
+
 def _logsumexp(f: Reduce, darg: Sum, fresh: Fresh) -> Sum:
     return weighted((Reduce("softmax", f.indices, f.arg, True, f.mask),), darg, f.indices)
 
@@ -170,6 +178,8 @@ _TABLE = [
     Reduction("hardmin", kernels.hardmin, _flat,
               "1/count where the argument is smallest over the axes, 0 elsewhere (min's "
               "derivative); keeps the axes", keeps=True, masked=math.inf),
+    Reduction("mean", kernels.mean_over, _mean,
+              "the mean over the axes; its derivative divides by their size"),
     Reduction("logsumexp", kernels.logsumexp, _logsumexp,
               "log sum exp over the axes, stable at any magnitude; derivative softmax",
               masked=-math.inf),

@@ -15,6 +15,7 @@ sums; otherwise the indices the convention would miss are written as an explicit
 from __future__ import annotations
 
 import math
+import re
 
 from ..errors import ProgramError
 from ..ir import (
@@ -34,9 +35,11 @@ from ..ir import (
     children,
     const_value,
     freshen,
+    mentioned,
     subscript_text,
     unknown_kind,
 )
+from ..ir.sizes import counts
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
 
@@ -71,6 +74,8 @@ class _Printer:
         self.latex = latex
         # every summed index written as sum[...] on the term that sums it (tc.explain)
         self.explicit_sums = explicit_sums
+        # each count (sum[k](1)) of the statement printed: by the index that names it
+        self.counts: dict[str, str] = {}
 
     def statement(self, st: Statement, derivative: Derivative | None = None) -> str:
         if self.latex:
@@ -79,6 +84,7 @@ class _Printer:
         else:
             lhs = st.name + (f"[{','.join(st.indices)}]" if st.indices else "")
         expr = st.rhs
+        self.counts = counts(st)
         if self.explicit_sums:
             # an inner sum[j] inside an outer one must not reuse its name
             expr = Sum(tuple(freshen(t, set(st.indices)) for t in expr.terms))
@@ -105,13 +111,18 @@ class _Printer:
         # as an explicit sum[...] (the second then fails to parse, which is honest: its
         # size is not in the text).
         lone_group = len(t.factors) == 1 and isinstance(t.factors[0], Sum) and abs(t.coef) == 1
+        # A summed index that no factor holds and an extent sizes is a count: size(k)
+        sized = {e.name for e in t.extents}
+        counted = sorted(i for i in t.summed if i in sized
+                         and not any(i in mentioned(f) for f in t.factors))
         explicit = sorted(
-            i for i in t.summed
-            if self.explicit_sums or lone_group or factors_with(t, i) == 0
-            or (factors_with(t, i) < 2 and (not top or grabbed_below(t, i)))
+            i for i in t.summed if i not in counted and (
+                self.explicit_sums or lone_group or factors_with(t, i) == 0
+                or (factors_with(t, i) < 2 and (not top or grabbed_below(t, i))))
         )
         inner_held = held | t.summed
-        numer = [self.factor(f, inner_held) for f in t.factors if not _is_reciprocal(f)]
+        numer = [self._size(self.counts.get(i, i)) for i in counted]
+        numer += [self.factor(f, inner_held) for f in t.factors if not _is_reciprocal(f)]
         denom = [self.factor(_reciprocal_base(f), inner_held, as_operand=True)
                  for f in t.factors if _is_reciprocal(f)]
         sign = "-" if t.coef < 0 else ""
@@ -120,7 +131,8 @@ class _Printer:
             body = self._latex_product(coef, numer, denom)
             # Einstein's convention: an index repeated in a product is summed silently;
             # every other sum (rule 2, sum[...]) is written.
-            sums = sorted(i for i in t.summed if lone_group or factors_with(t, i) < 2)
+            sums = sorted(i for i in t.summed if i not in counted
+                          and (lone_group or factors_with(t, i) < 2))
             written = ",".join(i.replace("_", "\\_") for i in sums)
             prefix = f"\\sum_{{{written}}} " if sums else ""
             return sign + prefix + body
@@ -208,6 +220,10 @@ class _Printer:
             return f"\\left({text}\\right)" if self.latex else f"({text})"
         unknown_kind(f)
 
+    def _size(self, index: str) -> str:
+        """``size(i)``: how many values index i takes."""
+        return f"\\left|{index}\\right|" if self.latex else f"size({index})"
+
     def condition(self, c: Cond) -> str:
         """``[j <= i]``; in LaTeX the Iverson bracket ``[j \\le i]``."""
         if self.latex:
@@ -225,7 +241,7 @@ class _Printer:
         if value is not None and value >= 0:
             return format_number(value)
         text = self.sum(s, held)
-        if not self.latex and _is_call_like(text):
+        if not self.latex and (_is_call_like(text) or re.fullmatch(r"size\(\w+\)", text)):
             return text  # ``sum[k](...)`` is already an atom
         return f"\\left({text}\\right)" if self.latex else f"({text})"
 
