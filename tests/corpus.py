@@ -312,7 +312,7 @@ POWER_CASES = [
     ("y[i] = x[i]^3 / x[i]", "x", "2 delta[i,p] x[i]"),
     ("y[i] = sqrt(x[i])^4 * x[i]^-1", "x", "delta[i,p]"),
     # x^2 / x^2 cancels, yet the sum over i keeps its length
-    ("y[p] = sum[i](x[i]^2 / x[i]^2) * x[p]", "x", "sum[k](delta[p,q])"),
+    ("y[p] = sum[i](x[i]^2 / x[i]^2) * x[p]", "x", "size(k) delta[p,q]"),
 ]
 
 

@@ -70,7 +70,8 @@ def _masked(ctx: StatementBinder, op: ReduceOperand, arg: Step,
         keep = hits[0](env)
         for more in hits[1:]:
             keep = keep & more(env)
-        value = kernel(keep_only(arg(env), keep, fill, xp), axes, xp)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a row with no entry: 0/0
+            value = kernel(keep_only(arg(env), keep, fill, xp), axes, xp)
         return keep_only(value, keep, 0.0, xp) if keeps else value
 
     return run

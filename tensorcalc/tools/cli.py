@@ -140,7 +140,10 @@ def _parser() -> argparse.ArgumentParser:
                     "axes (max[j](e), softmax[j](e), inv[i,j](e), ...: all are listed below). "
                     "Subscripts may be affine in indices (x[i+k], x[2*i+k], x[i-1]: "
                     "convolutions, strides, differences) or integer index arrays (E[t[n],j]: "
-                    "gathers).",
+                    "gathers). Index conditions are 0/1 factors ([i != j], [j <= i], "
+                    "[c != t[n]]) and masks after | (softmax[j | j <= i](e): a masked entry "
+                    "takes no part); size(i) is how many values index i takes, and "
+                    "mean[j](e) is sum[j](e) / size(j).",
         epilog="\n\n".join([_functions_help(), *_EXAMPLES.values()]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
