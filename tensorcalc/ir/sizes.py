@@ -115,12 +115,12 @@ def counts(st: Statement) -> dict[str, str]:
     an extent) that an index of the statement can name, with that index: one a tensor
     reads plainly, with the same axis, and no read shifts, or the name a size was given by
     (``sizes=``). Printed, ``size(q)``."""
-    carried = carried_sources(st)
     shifted = shifted_names(st.rhs)
     by_source: dict[Source, str] = {}
-    for i, source in carried.items():
-        if i not in shifted:
-            by_source.setdefault(source, i)
+    for r in refs(st.rhs):  # every plain read: Gy[p,q] x[p,q] names x's axis 1 too
+        for axis, i in r.plain_axes():
+            if i not in shifted:
+                by_source.setdefault((r.name, axis), i)
     out: dict[str, str] = {}
     for t in all_terms(st.rhs):
         for e in t.extents:
