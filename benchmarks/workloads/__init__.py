@@ -11,6 +11,7 @@ from benchmarks.workloads import (
     first_call,
     gaussian_nll,
     jax_jit,
+    language,
     least_squares_hessian,
     logistic_hessian,
     mlp_gradient,
@@ -30,10 +31,12 @@ ALL: tuple[Workload, ...] = (
     *chain.WORKLOADS,
     *gaussian_nll.WORKLOADS,
     *softmax_xent.WORKLOADS,
+    *language.INTEGER_LABELS,
     *jax_jit.WORKLOADS,
     *torch_step.WORKLOADS,
     *conv.WORKLOADS,
     *embedding.WORKLOADS,
+    *language.TRANSFORMER,
 )
 
 

@@ -32,8 +32,9 @@ def close(got: Any, want: Any, what: str = "") -> None:
 
 def test_the_workloads_are_the_rows_of_the_table() -> None:
     keys = [w.key for w in ALL]
-    assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8", "9", "10", "11",
-                    "12", "13", "14", "14b", "15", "16", "17", "15t", "16t", "17t", "18"]
+    assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8", "9", "10", "10i",
+                    "11", "12", "13", "14", "14b", "15", "16", "17", "15t", "16t", "17t", "18",
+                    "20", "21"]
 
 
 @pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
@@ -49,18 +50,19 @@ def test_every_workload_declares_a_goal(w: Workload) -> None:
 
 
 def test_the_counted_goals() -> None:
-    """Thirty-two goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
+    """Thirty-five goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
     peak memory), 5, 6, 7, three in row 8 (tc.grad alone at N=50; grad + first evaluation
     against jax's trace + compile + first call, row 8j; per-statement growth to N=200), 9,
-    9j (faster than jax.jit), 10, 11, 12, 13 (tensorcalc inside jax.jit against jax.jit of
-    JAX's own autodiff), 14, 14b (an Adam step and a double-backward Hessian-vector
-    product through tc.to_torch against plain torch), two in each of rows 15, 16, 17 (the
-    float32 convolution and its two gradients against the NumPy im2col formula and against
-    torch; one table row each, met in the SUMMARY only when both are), 15t, 16t, 17t (the
-    same on torch tensors against torch itself), and 18, 18m (the
-    embedding gradient's time and its peak memory); the fresh-process rows 6b and 6c and
-    row 10j (against JAX's one fused pass) are information only."""
-    assert sum(g.counted for w in ALL for g in w.goals) == 32
+    9j (faster than jax.jit), 10, 10i (integer labels), 11, 12, 13 (tensorcalc inside
+    jax.jit against jax.jit of JAX's own autodiff), 14, 14b (an Adam step and a
+    double-backward Hessian-vector product through tc.to_torch against plain torch), two in
+    each of rows 15, 16, 17 (the float32 convolution and its two gradients against the
+    NumPy im2col formula and against torch; one table row each, met in the SUMMARY only
+    when both are), 15t, 16t, 17t (the same on torch tensors against torch itself), 18, 18m
+    (the embedding gradient's time and its peak memory), 20 (LayerNorm) and 21 (causal
+    attention); the fresh-process rows 6b and 6c and rows 10j, 10ij, 20j and 21j (against
+    jax.jit) are information only."""
+    assert sum(g.counted for w in ALL for g in w.goals) == 35
     assert len(next(w for w in ALL if w.key == "4b").goals) == 2
     assert len(next(w for w in ALL if w.key == "8").goals) == 3
     assert all(len(w.goals) == 2 for w in ALL if w.key in ("15", "16", "17", "18"))
