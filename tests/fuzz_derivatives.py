@@ -3,7 +3,7 @@
     python tests/fuzz_derivatives.py [SEED] [N]
 
 Two kinds of program, N of each: products of a few small matrices and vectors through
-elementwise functions (gradient, second derivative, the printed second derivative run
+elementwise functions, index conditions and masked softmaxes (gradient, second derivative, the printed second derivative run
 again, and a vector-Jacobian product of a vector-Jacobian product against differences of
 the first), and chains of one repeated block (shared or separate weights, biases,
 residual connections; gradient and Hessian), which exercise the reverse-mode repeat
@@ -58,10 +58,23 @@ def products(r: random.Random) -> str:
             expr = f"{r.choice(FUNCS)}({expr})"
         if r.random() < 0.3 and set(i1) <= set(free):
             expr = f"{expr} {t1}[{','.join(i1)}]"
+        expr = conditioned(r, expr, sorted(set(i1) | set(i2)), free)
         stmts.append(f"h{k}[{','.join(free)}] = {expr}")
         avail[f"h{k}"] = free
     last = f"h{n - 1}"
     return "\n".join(stmts + [f"L = {last}[{','.join(avail[last])}]^2"])
+
+
+def conditioned(r: random.Random, expr: str, indices: list[str], free: str) -> str:
+    """``expr`` sometimes times an index condition (``[a < c]``, ``[b != d+1]``) or, over
+    a free index, under a masked softmax (``softmax[c | c <= a](...)``)."""
+    if len(indices) < 2 or r.random() < 0.6:
+        return expr
+    i, j = r.sample(indices, 2)
+    op = r.choice(["!=", "<", "<=", ">", ">="])
+    if r.random() < 0.5 or i not in free:
+        return f"[{i} {op} {j}{r.choice(['', '+1', '-1'])}] ({expr})"
+    return f"softmax[{i} | {i} {op} {j}]({expr})"
 
 
 def chain(r: random.Random) -> str:
