@@ -17,9 +17,8 @@ negative zeros); polygamma within 8 ulp for x > 0. float32 arrays are computed i
 float32, to its precision.
 
 >>> import numpy as np
->>> from .kernels import WithConstants
->>> float(WithConstants(error_function, ERFC)(np.float64(10.0), np))
-2.088487583762545e-45
+>>> float(ERFC(np.float64(10.0), np)), float(LGAMMA(np.float64(-0.5), np))
+(2.0884875837625452e-45, 1.2655121234846454)
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ from __future__ import annotations
 from fractions import Fraction
 from math import factorial, pi
 from typing import Any
+
+from .kernels import WithConstants
 
 Array = Any
 
@@ -264,8 +265,18 @@ def polygamma_constants(n: int) -> tuple[tuple[str, Any], ...]:
             ("cot", tuple(-v * factor for v in reversed(kept))))
 
 
-ERF = (("kind", 0), ("taylor", ERF_TAYLOR), ("chebyshev", ERFCX_CHEBYSHEV))
-ERFC = (("kind", 1), ("taylor", ERF_TAYLOR), ("chebyshev", ERFCX_CHEBYSHEV))
-GELU = (("kind", 2), ("taylor", ERF_TAYLOR), ("chebyshev", ERFCX_CHEBYSHEV))
-LGAMMA = (("taylor", LGAMMA_TAYLOR), ("stirling", STIRLING))
-DIGAMMA = (("zeta", ZETA_MINUS_ONE), ("asymptotic", DIGAMMA_ASYMPTOTIC))
+def _error_function(kind: int) -> WithConstants:
+    return WithConstants(error_function, (("kind", kind), ("taylor", ERF_TAYLOR),
+                                          ("chebyshev", ERFCX_CHEBYSHEV)))
+
+
+# The kernels of the registry's entries (``functions.py``), by which the back end also
+# finds an array library's own routine for them (``backend/libraries.py``).
+ERF, ERFC, GELU = _error_function(0), _error_function(1), _error_function(2)
+LGAMMA = WithConstants(log_gamma, (("taylor", LGAMMA_TAYLOR), ("stirling", STIRLING)))
+DIGAMMA = WithConstants(digamma, (("zeta", ZETA_MINUS_ONE), ("asymptotic", DIGAMMA_ASYMPTOTIC)))
+
+
+def polygamma_kernel(n: int) -> WithConstants:
+    """The kernel of ψ⁽ⁿ⁾, n ≥ 1."""
+    return WithConstants(polygamma, polygamma_constants(n))
