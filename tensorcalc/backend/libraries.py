@@ -171,15 +171,21 @@ def _jax_routines() -> dict[Any, Callable[[Array], Array]]:
 @cache
 def _torch_routines() -> dict[Any, Callable[[Array], Array]]:
     """torch's own erf, erfc and lgamma (within 2 ulp; its digamma and trigamma are 5e-14
-    and 5e-10 relative off in float64), and gelu from its erfc, x Φ(x) with
-    Φ(x) = erfc(-x/√2) / 2: relatively accurate for x < 0, where torch's gelu,
-    x (1 + erf(x/√2)) / 2, cancels to 0 from x = -8 on."""
+    and 5e-10 relative off in float64), and gelu from its erfc and erfcx (below)."""
     import torch
 
-    erfc = torch.special.erfc
+    erfc, erfcx = torch.special.erfc, torch.special.erfcx
 
     def gelu(x: Array) -> Array:
-        phi = 0.5 * erfc(x * -0.7071067811865476)
+        # x Φ(x), Φ(x) = erfc(a) / 2 with a = -x/√2: relatively accurate for x < 0, where
+        # torch's own gelu, x (1 + erf(x/√2)) / 2, cancels to 0 from x = -8 on. There
+        # erfc(a) = erfcx(a) e^(-x²/2), the square split as in ops/special.py's kernel: a
+        # rounded a² would cost 2e-14 at x = -12.
+        m = torch.clamp(x.abs(), max=60.0)
+        h = torch.floor(m * 16.0) / 16.0
+        gauss = torch.exp(-0.5 * (h * h)) * torch.exp(-0.5 * ((m - h) * (m + h)))
+        a = m * 0.7071067811865476
+        phi = torch.where(x < 0, 0.5 * erfcx(a) * gauss, 1.0 - 0.5 * erfc(a))
         return torch.where(phi > 0, x, torch.zeros_like(x)) * phi  # -inf * 0 would be nan
 
     return {special.ERF: torch.special.erf, special.ERFC: erfc,
