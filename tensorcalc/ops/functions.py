@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any, TypeVar, overload
 
 from ..errors import DerivativeError
-from ..ir import ZERO, Call, Factor, Sum, Term, as_sum, power
+from ..ir import ZERO, Call, Sum, Term, as_sum, power
 from . import kernels, special
 
 Array = Any
@@ -261,10 +261,13 @@ class Registry(dict[str, Function]):
                                               and self.member(name) is not None)
 
     @overload
-    def get(self, name: str, /) -> Function | None: ...
+    def get(self, name: str, default: None = None, /) -> Function | None: ...
 
     @overload
-    def get(self, name: str, default: Function | _T, /) -> Function | _T: ...
+    def get(self, name: str, default: Function, /) -> Function: ...
+
+    @overload
+    def get(self, name: str, default: _T, /) -> Function | _T: ...
 
     def get(self, name: str, default: Any = None, /) -> Any:
         return self[name] if name in self else default

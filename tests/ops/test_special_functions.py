@@ -98,9 +98,10 @@ NEAR_ROOT = np.concatenate([ROOT + RNG.uniform(-1e-3, 1e-3, 40), [np.nextafter(R
     # about |u| ulp (u = sqrt(2/pi) (x + 0.044715 x^3), rounded): 2e-14 at x = -10
     ("gelu_tanh", RNG.uniform(-6.0, 10.0, 400), 40),
     ("lgamma", POSITIVE, 6),  # the zeros at 1 and 2 included
-    ("digamma", np.concatenate([POSITIVE, NEAR_ROOT]), 10),  # and its root
-    ("trigamma", POSITIVE[POSITIVE < 1e100], 6),
-    ("polygamma2", POSITIVE[POSITIVE < 1e100], 6),
+    # and its root; 16 ulp (2e-15) where ψ(y + 1) - 1/y subtracts, y a little below 1.3
+    ("digamma", np.concatenate([POSITIVE, NEAR_ROOT]), 16),
+    ("trigamma", POSITIVE, 6),
+    ("polygamma2", POSITIVE, 8),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_within_a_few_ulp_of_mpmath(mp: Any, fn: str, x: np.ndarray, most: float) -> None:
     exact: dict[str, Callable[[Any], Any]] = {
@@ -231,7 +232,8 @@ def test_log1p_on_jax_within_2_ulp(jax64: Any) -> None:
     x = np.concatenate([RNG.uniform(-0.5, -0.1, 200), RNG.uniform(-1e-3, 1e-3, 50),
                         [-1.0, 0.0, np.inf]])
     got = np.asarray(values_on("log1p", jax64.numpy.asarray(x)))
-    want = np.log1p(x)
+    with np.errstate(divide="ignore"):  # log1p(-1) = -inf
+        want = np.log1p(x)
     finite = np.isfinite(want)
     assert ulps(got[finite], want[finite]) <= 2
     np.testing.assert_array_equal(got[~finite], want[~finite])
