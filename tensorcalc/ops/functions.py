@@ -30,14 +30,21 @@ from . import kernels, special
 
 Array = Any
 
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+_ONE_OVER_SQRT_2PI = 0.3989422804014327
+_SQRT_HALF = 0.7071067811865476
+_SQRT_2_OVER_PI = 0.7978845608028654
+_GELU_TANH_CUBIC = 0.044715  # of the tanh GELU's cubic term
+
 
 @dataclass(frozen=True)
 class Function:
     """One elementwise function: its kernel (the value), its derivative, what it is.
 
     ``kernel(x, xp)`` computes the value on an array of namespace ``xp``; it must be a
-    plain ``def`` that uses only its arguments, because exported code copies its source
-    (see ``ops/kernels.py``). ``derivative(arg)`` returns ``f'(arg)`` as an IR sum.
+    plain ``def`` that uses only its arguments (or a ``kernels.Native``, or a plain ``def``
+    with constants bound by ``kernels.WithConstants``), because exported code copies its
+    source (see ``ops/kernels.py``). ``derivative(arg)`` returns ``f'(arg)`` as an IR sum.
     ``latex(arg)`` writes it in LaTeX, ``\\operatorname{name}(arg)`` if not given; ``doc``
     is its one-line help.
     """
@@ -100,12 +107,6 @@ def _sqrt_latex(arg: str) -> str:
 def _abs_latex(arg: str) -> str:
     return f"\\left|{arg}\\right|"
 
-
-_TWO_OVER_SQRT_PI = 1.1283791670955126
-_ONE_OVER_SQRT_2PI = 0.3989422804014327
-_SQRT_HALF = 0.7071067811865476
-_SQRT_2_OVER_PI = 0.7978845608028654
-_GELU_TANH_CUBIC = 0.044715
 
 _TABLE: list[Function] = [
     Function("exp", kernels.Native("exp"), lambda a: as_sum(_call("exp", a)), "e^x",
@@ -181,8 +182,9 @@ _TABLE: list[Function] = [
 
 # --- the polygamma family: trigamma, polygamma2, polygamma3, ... --------------------------
 
-#: The highest order of ``polygammaN``: beyond it, the coefficients of the reflection
-#: formula (the derivatives of cot) leave a float's range.
+#: The highest order of ``polygammaN``: the coefficients of its reflection formula (the
+#: derivatives of cot, times π^(N+1)) reach 7e217 at 100, and leave a float's range
+#: before 150.
 MAX_POLYGAMMA = 100
 
 
@@ -244,6 +246,7 @@ class Registry(dict[str, Function]):
         self.families = families
 
     def member(self, name: str) -> Function | None:
+        """The entry of a family that ``name`` names, or None."""
         for family in self.families:
             n = family.order(name)
             if n is not None:
