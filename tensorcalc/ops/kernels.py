@@ -6,7 +6,8 @@ functions; the exporter copies their source into the code it writes (renamed wit
 leading underscore, called with ``xp=np``), so a program and its exported code run
 the same arithmetic. A kernel therefore uses nothing but its arguments and calls no
 other kernel except through ``xp``; ``export.kernel_source`` checks that it has a
-plain ``def``.
+plain ``def``. Tables of constants a kernel needs are bound to its further parameters by
+``WithConstants``, which exported code writes as their defaults.
 
 >>> import numpy as np
 >>> align(np.arange(6.0).reshape(2, 3), ("i", "j"), ("j", "i"), (3, 2), np).shape
@@ -156,14 +157,13 @@ class WithConstants:
         if not isinstance(tree, ast.FunctionDef):
             raise TypeError(f"kernel {self.fn!r} must be a plain def to be exported")
         lines = text.splitlines()
-        body = tree.body
-        doc = body[0] if ast.get_docstring(tree) is not None else None
-        head = lines[doc.lineno - 1:doc.end_lineno] if doc is not None else []
-        rest = lines[(doc.end_lineno or doc.lineno) if doc is not None else body[0].lineno - 1:]
+        first = tree.body[0]  # the docstring, kept above the errstate block, or a statement
+        start = first.lineno - 1
+        end = (first.end_lineno or first.lineno) if ast.get_docstring(tree) else start
         defaults = "".join(f", {name}={_literal(value)}" for name, value in self.constants)
-        return "\n".join([f"def {as_name}(x, xp{defaults}):", *head,
+        return "\n".join([f"def {as_name}(x, xp{defaults}):", *lines[start:end],
                           '    with xp.errstate(all="ignore"):',
-                          textwrap.indent("\n".join(rest), "    ")])
+                          textwrap.indent("\n".join(lines[end:]), "    ")])
 
 
 def _literal(value: Any) -> str:
