@@ -295,6 +295,9 @@ class StatementBinder:
         if isinstance(op, operands.CallOperand):
             arg = self.sum(op.arg, op.free)
             fn = FUNCTIONS[op.fn].kernel
+            own = self.lib.routine(fn)
+            if own is not None:
+                return lambda env: own(arg(env))
             return lambda env: fn(arg(env), xp)
         if isinstance(op, operands.PowerOperand):
             base = self.sum(op.base, op.free)

@@ -38,7 +38,7 @@ _SUM_CHUNK = 100
 
 def kernel_source(fn: Callable[..., Any], name: str) -> str:
     """The source of a kernel as a module-level function called ``name``."""
-    if isinstance(fn, kernels.Native):
+    if isinstance(fn, (kernels.Native, kernels.WithConstants)):
         return fn.source(name)
     try:
         source = textwrap.dedent(inspect.getsource(fn))

@@ -14,12 +14,14 @@ its own total in place, which convolution and linear-algebra routines there are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 
+from ..ops import kernels, special
 from . import windows
 
 Array = Any
@@ -95,6 +97,15 @@ class ArrayLibrary:
         """``permute_dims``, ``reshape`` and ``matmul`` of the namespace."""
         return self.xp.permute_dims, self.xp.reshape, self.xp.matmul
 
+    def routine(self, kernel: Callable[..., Array]) -> Callable[[Array], Array] | None:
+        """The library's own routine for an elementwise function's ``kernel`` (the
+        registry's), where it has one at least as accurate; None: the kernel runs on
+        ``xp``."""
+        return self.routines().get(kernel) if isinstance(kernel, Hashable) else None
+
+    def routines(self) -> dict[Any, Callable[[Array], Array]]:
+        return {}
+
 
 @dataclass(frozen=True)
 class _NumPy(ArrayLibrary):
@@ -129,6 +140,57 @@ class _Torch(ArrayLibrary):
 
         return torch.permute, torch.reshape, torch.matmul
 
+    def routines(self) -> dict[Any, Callable[[Array], Array]]:
+        return _torch_routines()
+
+
+@dataclass(frozen=True)
+class _Jax(ArrayLibrary):
+    def routines(self) -> dict[Any, Callable[[Array], Array]]:
+        return _jax_routines()
+
+
+@cache
+def _jax_routines() -> dict[Any, Callable[[Array], Array]]:
+    """JAX's own erf (within 2 ulp; its erfc, lgamma and digamma are not: 5e-9, 7e-13 and
+    2e-13 relative in float64, where the kernels are within 1e-15), and log1p by Kahan's
+    formula, log(u) x / (u - 1) with u = 1 + x, within 2 ulp, as JAX's own log1p is 120 ulp
+    off in float64 for x in [-0.5, -0.1] (jax 0.10, CPU)."""
+    import jax.numpy as jnp
+    import jax.scipy.special
+
+    def log1p(x: Array) -> Array:
+        u = 1.0 + x
+        d = u - 1.0
+        kahan = jnp.log(u) * (x / jnp.where(d == 0, jnp.ones_like(d), d))
+        return jnp.where(d == 0, x, jnp.where(jnp.isinf(u), u, kahan))
+
+    return {kernels.Native("log1p"): log1p, special.ERF: jax.scipy.special.erf}
+
+
+@cache
+def _torch_routines() -> dict[Any, Callable[[Array], Array]]:
+    """torch's own erf, erfc and lgamma (within 2 ulp; its digamma and trigamma are 5e-14
+    and 5e-10 relative off in float64), and gelu from its erfc and erfcx (below)."""
+    import torch
+
+    erfc, erfcx = torch.special.erfc, torch.special.erfcx
+
+    def gelu(x: Array) -> Array:
+        # x Φ(x), Φ(x) = erfc(a) / 2 with a = -x/√2: relatively accurate for x < 0, where
+        # torch's own gelu, x (1 + erf(x/√2)) / 2, cancels to 0 from x = -8 on. There
+        # erfc(a) = erfcx(a) e^(-x²/2), the square split as in ops/special.py's kernel: a
+        # rounded a² would cost 2e-14 at x = -12.
+        m = torch.clamp(x.abs(), max=60.0)
+        h = torch.floor(m * 16.0) / 16.0
+        gauss = torch.exp(-0.5 * (h * h)) * torch.exp(-0.5 * ((m - h) * (m + h)))
+        a = m * 0.7071067811865476
+        phi = torch.where(x < 0, 0.5 * erfcx(a) * gauss, 1.0 - 0.5 * erfc(a))
+        return torch.where(phi > 0, x, torch.zeros_like(x)) * phi  # -inf * 0 would be nan
+
+    return {special.ERF: torch.special.erf, special.ERFC: erfc,
+            special.LGAMMA: torch.special.gammaln, special.GELU: gelu}
+
 
 def _torch_strided_view(array: Array, start: int, grid: tuple[int, ...],
                         steps: tuple[int, ...], xp: Any) -> Array:
@@ -155,7 +217,7 @@ def _recognise(module: str, xp: Any) -> ArrayLibrary:
         return _Torch("torch", xp, strided_view=_torch_strided_view, scatter="index_add",
                       writes_in_place=False, convolution="torch", convolution_axes=3)
     if module.startswith("jax"):
-        return ArrayLibrary("JAX", xp, scatter="at", immutable=True, convolution="jax",
+        return _Jax("JAX", xp, scatter="at", immutable=True, convolution="jax",
                             convolution_axes=8, matmul_layout=False, jit_contractions=True)
     if "dask" in module:
         return ArrayLibrary("Dask", xp, chunked=True, matmul_layout=False)

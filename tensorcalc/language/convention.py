@@ -220,7 +220,10 @@ class Lowering:
                 f"{node.fn}[{axes}](...) (SPEC §7)")
         if isinstance(node, SCall):
             if node.fn not in FUNCTIONS:
-                known = ", ".join(sorted(FUNCTIONS))
+                known = ", ".join(sorted(FUNCTIONS) + [f"{family.prefix}N (N from "
+                                                       f"{family.orders[0]} to "
+                                                       f"{family.orders[-1]})"
+                                                       for family in FUNCTIONS.families])
                 raise ProgramError(
                     f"unknown function {node.fn}() at {node.pos}; known functions: {known} "
                     f"(for a product write {node.fn} * (...))"

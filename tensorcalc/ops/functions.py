@@ -5,23 +5,36 @@ array-api-compat finds for torch, JAX, CuPy, Dask). The derivative takes the
 argument as an IR sum and returns ``f'(arg)`` as an IR sum.
 
 Adding a function is one entry in ``FUNCTIONS`` (the language, the CLI help, printing and
-LaTeX, running and export all read it).
+LaTeX, running and export all read it). The derivatives of digamma go on for ever:
+trigamma, then ``polygamma2``, ``polygamma3``, ... up to ``polygamma100``, the members of
+a ``Family`` that the registry makes on demand (``FUNCTIONS["polygamma7"]``); listing the
+registry lists the family once, as ``polygammaN``, not a hundred entries.
 
 >>> import numpy as np
 >>> float(FUNCTIONS["sigmoid"].kernel(np.float64(800.0), np))
 1.0
+>>> "polygamma7" in FUNCTIONS, "polygamma7" in list(FUNCTIONS), "polygamma1" in FUNCTIONS
+(True, False, False)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any, TypeVar, overload
 
+from ..errors import DerivativeError
 from ..ir import ZERO, Call, Sum, Term, as_sum, power
-from . import kernels
+from . import kernels, special
 
 Array = Any
+
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+_ONE_OVER_SQRT_2PI = 0.3989422804014327
+_SQRT_HALF = 0.7071067811865476
+_SQRT_2_OVER_PI = 0.7978845608028654
+_GELU_TANH_CUBIC = 0.044715  # of the tanh GELU's cubic term
 
 
 @dataclass(frozen=True)
@@ -29,8 +42,9 @@ class Function:
     """One elementwise function: its kernel (the value), its derivative, what it is.
 
     ``kernel(x, xp)`` computes the value on an array of namespace ``xp``; it must be a
-    plain ``def`` that uses only its arguments, because exported code copies its source
-    (see ``ops/kernels.py``). ``derivative(arg)`` returns ``f'(arg)`` as an IR sum.
+    plain ``def`` that uses only its arguments (or a ``kernels.Native``, or a plain ``def``
+    with constants bound by ``kernels.WithConstants``), because exported code copies its
+    source (see ``ops/kernels.py``). ``derivative(arg)`` returns ``f'(arg)`` as an IR sum.
     ``latex(arg)`` writes it in LaTeX, ``\\operatorname{name}(arg)`` if not given; ``doc``
     is its one-line help.
     """
@@ -63,6 +77,27 @@ def _call(fn: str, arg: Sum) -> Call:
 def _one_plus(coef: float, factor: Any) -> Sum:
     """``1 + coef * factor`` as a sum."""
     return Sum((Term(1.0, ()), Term(coef, (factor,))))
+
+
+def _scaled(a: Sum, coef: float) -> Sum:
+    """``coef * a``, term by term."""
+    return Sum(tuple(replace(t, coef=t.coef * coef) for t in a.terms))
+
+
+def _gauss(a: Sum, half: float) -> Call:
+    """``exp(-half a^2)``."""
+    return _call("exp", Sum((Term(-half, (power(a, 2.0),)),)))
+
+
+def _gelu_tanh_derivative(a: Sum) -> Sum:
+    """gelu_tanh = x s with s = sigmoid(2u), u = c (x + k x^3): s + 2c x s (1 - s) (1 + 3k x^2),
+    in the sigmoid (stable where 1 + tanh(u) cancels)."""
+    c, k = _SQRT_2_OVER_PI, _GELU_TANH_CUBIC
+    s = _call("sigmoid", Sum(_scaled(a, 2.0 * c).terms + (Term(2.0 * c * k,
+                                                              (power(a, 3.0),)),)))
+    rest = _one_plus(-1.0, s)
+    return Sum((Term(1.0, (s,)), Term(2.0 * c, (a, s, rest)),
+                Term(6.0 * c * k, (power(a, 3.0), s, rest))))
 
 
 def _sqrt_latex(arg: str) -> str:
@@ -113,6 +148,136 @@ _TABLE: list[Function] = [
              "log(1 + x), accurate near 0"),
     Function("expm1", kernels.Native("expm1"), lambda a: as_sum(_call("exp", a)), "e^x - 1"),
     Function("square", kernels.square, lambda a: Sum((Term(2.0, (a,)),)), "x^2"),
+    Function("erf", special.ERF,
+             lambda a: Sum((Term(_TWO_OVER_SQRT_PI, (_gauss(a, 1.0),)),)),
+             "error function, 2/sqrt(pi) times the integral of e^-t^2 from 0 to x; "
+             "erf' = 2/sqrt(pi) e^-x^2"),
+    Function("erfc", special.ERFC,
+             lambda a: Sum((Term(-_TWO_OVER_SQRT_PI, (_gauss(a, 1.0),)),)),
+             "1 - erf(x), to full precision where erf is near 1 (erfc(10) = 2.1e-45); "
+             "erfc' = -erf'"),
+    Function("gelu", special.GELU,
+             lambda a: Sum((Term(0.5, (_call("erfc", _scaled(a, -_SQRT_HALF)),)),
+                            Term(_ONE_OVER_SQRT_2PI, (a, _gauss(a, 0.5))))),
+             "x Phi(x) = 0.5 x erfc(-x/sqrt(2)), the exact GELU; "
+             "gelu' = Phi(x) + x e^(-x^2/2) / sqrt(2 pi)"),
+    Function("gelu_tanh", kernels.gelu_tanh, _gelu_tanh_derivative,
+             "0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), the tanh GELU, "
+             "computed as x sigmoid(2u)", lambda arg: f"\\operatorname{{gelu}}_{{\\tanh}}"
+                                            f"\\left({arg}\\right)"),
+    Function("softsign", kernels.softsign,
+             lambda a: as_sum(power(_one_plus(1.0, _call("abs", a)), -2.0)),
+             "x / (1 + |x|); softsign' = (1 + |x|)^-2"),
+    Function("logsigmoid", kernels.logsigmoid, lambda a: as_sum(_call("sigmoid", _scaled(a, -1.0))),
+             "log sigmoid(x) = -softplus(-x), stable for any x; logsigmoid' = sigmoid(-x)",
+             _operator("\\log\\sigma")),
+    Function("lgamma", special.LGAMMA,
+             lambda a: as_sum(_call("digamma", a)), "log |Gamma(x)|; lgamma' = digamma",
+             lambda arg: f"\\ln\\left|\\Gamma\\left({arg}\\right)\\right|"),
+    Function("digamma", special.DIGAMMA,
+             lambda a: as_sum(_call("trigamma", a)),
+             "psi(x) = Gamma'(x) / Gamma(x); digamma' = trigamma", _operator("\\psi")),
 ]
 
-FUNCTIONS: dict[str, Function] = {f.name: f for f in _TABLE}
+
+# --- the polygamma family: trigamma, polygamma2, polygamma3, ... --------------------------
+
+#: The highest order of ``polygammaN``: the coefficients of its reflection formula (the
+#: derivatives of cot, times π^(N+1)) reach 7e217 at 100, and leave a float's range
+#: before 150.
+MAX_POLYGAMMA = 100
+
+
+def _polygamma_name(n: int) -> str:
+    return "trigamma" if n == 1 else f"polygamma{n}"
+
+
+def polygamma(n: int) -> Function:
+    """The entry of ψ⁽ⁿ⁾, the nth derivative of digamma (``trigamma`` for n = 1), whose
+    derivative is the entry of order n + 1."""
+
+    def derivative(a: Sum) -> Sum:
+        if n + 1 > MAX_POLYGAMMA:
+            raise DerivativeError(f"the derivative of {_polygamma_name(n)} would be polygamma"
+                                  f"{n + 1}, past the highest order, {MAX_POLYGAMMA}")
+        return as_sum(_call(_polygamma_name(n + 1), a))
+
+    name = _polygamma_name(n)
+    return Function(name, special.polygamma_kernel(n),
+                    derivative, f"psi^({n})(x), the derivative of order {n} of digamma; "
+                    f"{name}' = polygamma{n + 1}",
+                    lambda arg: f"\\psi^{{({n})}}\\left({arg}\\right)")
+
+
+@dataclass(frozen=True)
+class Family:
+    """Elementwise functions made on demand, one for each order of a range: ``polygamma2``,
+    ``polygamma3``, ... (``prefix`` and the order, in digits with no leading 0)."""
+
+    prefix: str
+    orders: range
+    make: Callable[[int], Function]  # cached: one entry per order
+    doc: str
+
+    @property
+    def usage(self) -> str:
+        return f"{self.prefix}N(e)"
+
+    def order(self, name: str) -> int | None:
+        """The order ``name`` is the member of, or None."""
+        digits = name[len(self.prefix):]
+        if not name.startswith(self.prefix) or not (digits.isascii() and digits.isdigit()) \
+                or digits.startswith("0"):
+            return None
+        n = int(digits)
+        return n if n in self.orders else None
+
+
+_T = TypeVar("_T")
+
+
+class Registry(dict[str, Function]):
+    """The elementwise functions by name: the entries, and the members of ``families``,
+    which a lookup or ``in`` finds and which listing leaves out (an entry of the same name
+    comes first)."""
+
+    def __init__(self, entries: Iterable[Function], families: tuple[Family, ...]):
+        super().__init__((f.name, f) for f in entries)
+        self.families = families
+
+    def member(self, name: str) -> Function | None:
+        """The entry of a family that ``name`` names, or None."""
+        for family in self.families:
+            n = family.order(name)
+            if n is not None:
+                return family.make(n)
+        return None
+
+    def __missing__(self, name: str) -> Function:
+        found = self.member(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (isinstance(name, str)
+                                              and self.member(name) is not None)
+
+    @overload
+    def get(self, name: str, default: None = None, /) -> Function | None: ...
+
+    @overload
+    def get(self, name: str, default: Function, /) -> Function: ...
+
+    @overload
+    def get(self, name: str, default: _T, /) -> Function | _T: ...
+
+    def get(self, name: str, default: Any = None, /) -> Any:
+        return self[name] if name in self else default
+
+
+FUNCTIONS = Registry(
+    _TABLE + [polygamma(1)],
+    (Family("polygamma", range(2, MAX_POLYGAMMA + 1), cache(polygamma),
+            f"psi^(N)(x), the derivative of order N (2 to {MAX_POLYGAMMA}) of digamma; "
+            "polygammaN' = polygamma(N+1)"),))

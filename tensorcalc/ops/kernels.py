@@ -6,7 +6,8 @@ functions; the exporter copies their source into the code it writes (renamed wit
 leading underscore, called with ``xp=np``), so a program and its exported code run
 the same arithmetic. A kernel therefore uses nothing but its arguments and calls no
 other kernel except through ``xp``; ``export.kernel_source`` checks that it has a
-plain ``def``.
+plain ``def``. Tables of constants a kernel needs are bound to its further parameters by
+``WithConstants``, which exported code writes as their defaults.
 
 >>> import numpy as np
 >>> align(np.arange(6.0).reshape(2, 3), ("i", "j"), ("j", "i"), (3, 2), np).shape
@@ -17,6 +18,10 @@ plain ``def``.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,16 +132,47 @@ class Native:
         return f"def {as_name}(x, xp):\n    return xp.{self.name}(x)"
 
 
+@dataclass(frozen=True)
+class WithConstants:
+    """A kernel ``def fn(x, xp, name, ...)`` with constants of its own (tables of
+    coefficients, an order) bound to its further parameters, run with NumPy's
+    floating-point warnings off: a pole's ``inf`` is the value, as in scipy, and the
+    branches that ``where`` discards may overflow. Exported code writes it as one ``def``
+    whose further parameters default to the constants (``source``), so that it still uses
+    nothing but its arguments (``ops/special.py`` holds such kernels)."""
+
+    fn: Callable[..., Array]
+    constants: tuple[tuple[str, Any], ...]
+
+    def __call__(self, x: Array, xp: Any) -> Array:
+        keywords = dict(self.constants)
+        if hasattr(xp, "errstate"):
+            with xp.errstate(all="ignore"):
+                return self.fn(x, xp, **keywords)
+        return self.fn(x, xp, **keywords)
+
+    def source(self, as_name: str) -> str:
+        text = textwrap.dedent(inspect.getsource(self.fn))
+        tree = ast.parse(text).body[0]
+        if not isinstance(tree, ast.FunctionDef):
+            raise TypeError(f"kernel {self.fn!r} must be a plain def to be exported")
+        lines = text.splitlines()
+        first = tree.body[0]  # the docstring, kept above the errstate block, or a statement
+        start = first.lineno - 1
+        end = (first.end_lineno or first.lineno) if ast.get_docstring(tree) else start
+        defaults = "".join(f", {name}={_literal(value)}" for name, value in self.constants)
+        return "\n".join([f"def {as_name}(x, xp{defaults}):", *lines[start:end],
+                          '    with xp.errstate(all="ignore"):',
+                          textwrap.indent("\n".join(lines[end:]), "    ")])
 
 
-
-
-
-
-
-
-
-
+def _literal(value: Any) -> str:
+    """A constant as Python source: a tuple of numbers wrapped over lines."""
+    if isinstance(value, tuple):
+        lines = textwrap.wrap(" ".join(f"{v!r}," for v in value), 88,
+                              initial_indent=" " * 8, subsequent_indent=" " * 8)
+        return "(\n" + "\n".join(lines) + ")"
+    return repr(value)
 
 
 def sign(x: Array, xp: Any) -> Array:
@@ -167,6 +203,31 @@ def softplus(x: Array, xp: Any) -> Array:
 def relu(x: Array, xp: Any) -> Array:
     # where, not x * (x > 0): 0 * -inf would be nan.
     return xp.where(x > 0, x, xp.zeros_like(x))
+
+
+def softsign(x: Array, xp: Any) -> Array:
+    # x / (1 + |x|), and its limits +-1 at +-inf (where the formula is inf / inf)
+    infinite = xp.isinf(x)
+    finite = xp.where(infinite, xp.zeros_like(x), x)
+    return xp.where(infinite, xp.sign(x), finite / (1.0 + xp.abs(finite)))
+
+
+def logsigmoid(x: Array, xp: Any) -> Array:
+    # -softplus(-x) = min(x, 0) - log1p(exp(-|x|)): never overflows; 0 at inf, -inf at -inf
+    return xp.clip(x, None, 0.0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def gelu_tanh(x: Array, xp: Any) -> Array:
+    # 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): the sigmoid
+    # keeps its relative accuracy where 1 + tanh(u) cancels (x < -3), and is 0 where exp
+    # overflows (x < -24; x itself is then not multiplied: -inf * 0 would be nan). The
+    # rounding of u costs about |u| ulp where x < 0 (2e-14 at x = -10), as in any formula.
+    if hasattr(xp, "errstate"):
+        with xp.errstate(over="ignore"):
+            s = 1.0 / (1.0 + xp.exp(-1.5957691216057308 * (x + 0.044715 * (x * x * x))))
+    else:
+        s = 1.0 / (1.0 + xp.exp(-1.5957691216057308 * (x + 0.044715 * (x * x * x))))
+    return xp.where(s > 0, x, xp.zeros_like(x)) * s
 
 
 def as_float(x: Array, xp: Any) -> Array:

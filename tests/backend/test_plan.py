@@ -41,7 +41,23 @@ REFERENCE: dict[str, Any] = {
     "step": lambda x: (x > 0).astype(float), "sign": np.sign,
     "log1p": lambda x: np.array([math.log1p(v) for v in x]),
     "expm1": lambda x: np.array([math.expm1(v) for v in x]), "square": lambda x: x * x,
+    "erf": lambda x: np.array([math.erf(v) for v in x]),
+    "erfc": lambda x: np.array([math.erfc(v) for v in x]),
+    "gelu": lambda x: np.array([0.5 * v * math.erfc(-v / math.sqrt(2)) for v in x]),
+    "gelu_tanh": lambda x: np.array(
+        [0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3))) for v in x]),
+    "softsign": lambda x: np.array([v / (1 + abs(v)) for v in x]),
+    "logsigmoid": lambda x: np.array([-math.log1p(math.exp(-v)) for v in x]),
+    "lgamma": lambda x: scipy_special().gammaln(x),  # math.lgamma(1.1) is 12 ulp off
+    "digamma": lambda x: scipy_special().digamma(x),
+    "trigamma": lambda x: scipy_special().polygamma(1, x),
 }
+
+
+def scipy_special() -> Any:
+    """scipy.special, the reference for lgamma, digamma and trigamma (skips where not
+    installed)."""
+    return pytest.importorskip("scipy.special")
 
 
 def test_every_function_has_a_reference() -> None:

@@ -5,6 +5,7 @@ against central finite differences (tests/fd.py) in float64.
 
 from __future__ import annotations
 
+import math
 import re
 import tracemalloc
 import zlib
@@ -230,9 +231,25 @@ ELEMENTWISE = {
     "square": ("any", np.square),
     "sinh": ("any", np.sinh),
     "cosh": ("any", np.cosh),
+    "erf": ("any", np.vectorize(math.erf)),
+    "erfc": ("any", np.vectorize(math.erfc)),
+    "gelu": ("any", np.vectorize(lambda v: 0.5 * v * math.erfc(-v / math.sqrt(2.0)))),
+    "gelu_tanh": ("any", lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi)
+                                                         * (x + 0.044715 * x**3)))),
+    "softsign": ("any", lambda x: x / (1 + np.abs(x))),
+    "logsigmoid": ("any", lambda x: -np.logaddexp(0.0, -x)),
+    "lgamma": ("pos", lambda x: _scipy_special().gammaln(x)),
+    "digamma": ("pos", lambda x: _scipy_special().digamma(x)),
+    "trigamma": ("pos", lambda x: _scipy_special().polygamma(1, x)),
 }
+
+
+def _scipy_special():
+    """The reference for lgamma, digamma and trigamma (skips where scipy is missing)."""
+    return pytest.importorskip("scipy.special")
 REQUIRED = ["exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "softplus", "relu", "abs"]
-OPTIONAL = ["log1p", "expm1", "square", "sinh", "cosh"]
+OPTIONAL = ["log1p", "expm1", "square", "sinh", "cosh", "erf", "erfc", "gelu", "gelu_tanh",
+            "softsign", "logsigmoid", "lgamma", "digamma", "trigamma"]
 
 
 def _sample(kind, rng, shape):

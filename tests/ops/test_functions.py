@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -54,6 +55,12 @@ OPTIONAL = [
     ("cosh", np.cosh, WIDE),
     ("sinh", np.sinh, WIDE),
     ("step", lambda x: (x > 0).astype(float), NONZERO),
+    ("erf", np.vectorize(math.erf), WIDE),
+    ("erfc", np.vectorize(math.erfc), WIDE),
+    ("gelu", np.vectorize(lambda v: 0.5 * v * math.erfc(-v / math.sqrt(2.0))), WIDE),
+    ("softsign", lambda x: x / (1 + np.abs(x)), WIDE),
+    ("logsigmoid", lambda x: -np.logaddexp(0.0, -x), WIDE),
+    ("lgamma", np.vectorize(math.lgamma), POSITIVE),
 ]
 
 
