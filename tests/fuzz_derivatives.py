@@ -3,12 +3,13 @@
     python tests/fuzz_derivatives.py [SEED] [N]
 
 Two kinds of program, N of each: products of a few small matrices and vectors through
-elementwise functions, index conditions and masked softmaxes (gradient, second derivative, the printed second derivative run
-again, and a vector-Jacobian product of a vector-Jacobian product against differences of
-the first), and chains of one repeated block (shared or separate weights, biases,
-residual connections; gradient and Hessian), which exercise the reverse-mode repeat
-cache. Prints each program whose derivatives disagree or crash; exits 1 if any did. Not
-part of the test suite (it takes about a minute per 100 programs).
+elementwise functions, index conditions and masked softmaxes (gradient, second
+derivative, the printed second derivative run again, and a vector-Jacobian product of a
+vector-Jacobian product against differences of the first), and chains of one repeated
+block (shared or separate weights, biases, residual connections; gradient and Hessian),
+which exercise the reverse-mode repeat cache. Prints each program whose derivatives
+disagree or crash; exits 1 if any did. Not part of the test suite (it takes about a
+minute per 100 programs).
 """
 
 from __future__ import annotations

@@ -118,6 +118,18 @@ def size(node: SCall) -> Sum:
     return Sum((Term(1.0, (), frozenset({i}), (Extent(i, COUNT_MARK + i, 0),)),))
 
 
+def written_delta(node: SDelta) -> Factor:
+    """``delta[i,j]``, or a shifted delta ``delta[p, i+k]``."""
+    if len(node.indices) != 2:
+        raise ProgramError(
+            f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}")
+    a, b = node.indices
+    if isinstance(a, str) or isinstance(b, str):
+        return delta(a, b)
+    raise ProgramError(f"delta at {node.pos} ties two expressions; one of its "
+                       "subscripts must be an index name: delta[p, i+k]")
+
+
 def condition(node: SCond) -> Factor:
     """``[a op b]``: an index condition; ``[i == j]`` is ``delta[i,j]``."""
     if node.op == "==":
@@ -200,15 +212,7 @@ class Lowering:
         if isinstance(node, STensor):
             return access(node.name, node.indices or ())
         if isinstance(node, SDelta):
-            if len(node.indices) != 2:
-                raise ProgramError(
-                    f"delta takes exactly two indices, got {len(node.indices)} at {node.pos}"
-                )
-            a, b = node.indices
-            if isinstance(a, str) or isinstance(b, str):
-                return delta(a, b)
-            raise ProgramError(f"delta at {node.pos} ties two expressions; one of its "
-                               "subscripts must be an index name: delta[p, i+k]")
+            return written_delta(node)
         if isinstance(node, SCond):
             return condition(node)
         if isinstance(node, SCall) and node.fn == "size":
