@@ -291,9 +291,12 @@ class StatementBinder:
         if isinstance(op, operands.SolveOperand):
             return solve(self, op)
         if isinstance(op, operands.CallOperand):
-            arg = self.sum(op.arg, op.free)
             fn = FUNCTIONS[op.fn].kernel
-            return lambda env: fn(arg(env), xp)
+            args = [self.sum(a, op.free) for a in op.args]
+            if len(args) == 1:
+                (arg,) = args
+                return lambda env: fn(arg(env), xp)
+            return lambda env: fn(*[a(env) for a in args], xp)
         if isinstance(op, operands.PowerOperand):
             base = self.sum(op.base, op.free)
             if not isinstance(op.exponent, operands.SumPlan):

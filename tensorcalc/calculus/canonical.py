@@ -169,9 +169,10 @@ def _factor_key(f: Factor) -> str:
     # The leading digit orders the kinds: deltas, tensors, functions, powers, sums, reductions.
     if isinstance(f, (Ref, Delta, Shift)):
         return _leaf_key(f, {})
-    if isinstance(f, (Call, Reduce)):
-        head = f"2{f.fn}" if isinstance(f, Call) else f"5{f.fn}[{','.join(f.indices)}]"
-        return f"{head}({sum_key(f.arg)})"
+    if isinstance(f, Call):
+        return f"2{f.fn}({','.join(sum_key(a) for a in f.args)})"
+    if isinstance(f, Reduce):
+        return f"5{f.fn}[{','.join(f.indices)}]({sum_key(f.arg)})"
     if isinstance(f, Power):
         return f"3({sum_key(f.base)})^({sum_key(f.exponent)})"
     if isinstance(f, Sum):

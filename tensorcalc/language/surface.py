@@ -64,10 +64,21 @@ class SDelta:
 
 @dataclass(frozen=True)
 class SCall:
-    """``fn(arg)``: an elementwise function."""
+    """``fn(arg, ...)``: an elementwise function of one or more arguments."""
 
     fn: str
-    arg: SExpr
+    args: tuple[SExpr, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SCompare:
+    """``left op right``, a value comparison (``x[i] > 0``): a whole argument of a call.
+    ``pos`` is the operator's."""
+
+    op: str  # one of < <= > >= == !=
+    left: SExpr
+    right: SExpr
     pos: Pos
 
 
@@ -117,7 +128,8 @@ class SBinary:
     pos: Pos
 
 
-SExpr = Union[SNumber, STensor, SDelta, SCall, SSumOver, SReduce, SPow, SNeg, SBinary]  # noqa: UP007
+SExpr = Union[SNumber, STensor, SDelta, SCall, SCompare, SSumOver, SReduce, SPow, SNeg,  # noqa: UP007
+              SBinary]
 
 
 @dataclass(frozen=True)

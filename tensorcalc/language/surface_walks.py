@@ -7,7 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ir import unknown_kind
-from .surface import SBinary, SCall, SDelta, SExpr, SNeg, SNumber, SPow, SReduce, SSumOver, STensor
+from .surface import (
+    SBinary,
+    SCall,
+    SCompare,
+    SDelta,
+    SExpr,
+    SNeg,
+    SNumber,
+    SPow,
+    SReduce,
+    SSumOver,
+    STensor,
+)
 
 
 def flatten_sum(node: SExpr, sign: float = 1.0) -> list[tuple[float, SExpr]]:
@@ -69,7 +81,9 @@ def operands(node: SExpr) -> tuple[SExpr, ...]:
     if isinstance(node, SPow):
         return (node.base, node.exponent)
     if isinstance(node, SCall):
-        return (node.arg,)
+        return node.args
+    if isinstance(node, SCompare):
+        return (node.left, node.right)
     if isinstance(node, (SSumOver, SReduce)):
         return (node.body,)
     if isinstance(node, (SNumber, STensor, SDelta)):

@@ -1,8 +1,10 @@
 """Elementwise functions: one registry entry each, its value beside its derivative.
 
-The value takes an array and the array's namespace (NumPy, or the one
-array-api-compat finds for torch, JAX, CuPy, Dask). The derivative takes the
-argument as an IR sum and returns ``f'(arg)`` as an IR sum.
+The value takes one array per argument and the arrays' namespace (NumPy, or the one
+array-api-compat finds for torch, JAX, CuPy, Dask). The derivative of a function of one
+argument takes the argument as an IR sum and returns ``f'(arg)`` as an IR sum; a function
+of several (``where``, ``maximum``, ``clip``, the comparisons) gives its partial derivative
+by each argument instead (``choices.py``), and the chain rule sums them.
 
 Adding a function is one entry in ``FUNCTIONS`` (the language, the CLI help, printing and
 LaTeX, running and export all read it).
@@ -10,6 +12,8 @@ LaTeX, running and export all read it).
 >>> import numpy as np
 >>> float(FUNCTIONS["sigmoid"].kernel(np.float64(800.0), np))
 1.0
+>>> FUNCTIONS["clip"].usage, FUNCTIONS["greater_equal"].usage
+('clip(x, lo, hi)', 'a >= b')
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import ZERO, Call, Sum, Term, as_sum, power
-from . import kernels
+from . import choices, kernels
 
 Array = Any
 
@@ -28,27 +32,65 @@ Array = Any
 class Function:
     """One elementwise function: its kernel (the value), its derivative, what it is.
 
-    ``kernel(x, xp)`` computes the value on an array of namespace ``xp``; it must be a
-    plain ``def`` that uses only its arguments, because exported code copies its source
-    (see ``ops/kernels.py``). ``derivative(arg)`` returns ``f'(arg)`` as an IR sum.
-    ``latex(arg)`` writes it in LaTeX, ``\\operatorname{name}(arg)`` if not given; ``doc``
-    is its one-line help.
+    ``kernel(x, xp)`` (``kernel(a, b, xp)`` for two arguments, and so on) computes the
+    value on arrays of namespace ``xp``; it must be a plain ``def`` that uses only its
+    arguments, because exported code copies its source (see ``ops/kernels.py``).
+    ``derivative(arg)`` returns ``f'(arg)`` as an IR sum, for a function of one argument;
+    one of ``arity`` > 1 arguments has ``partials(args)`` instead, the partial derivative
+    by each argument. ``latex(*args)`` writes it in LaTeX, ``\\operatorname{name}(args)``
+    if not given; ``doc`` is its one-line help, ``params`` names its arguments there.
+
+    ``operator`` makes it a comparison, written ``a > b`` and only as the condition of a
+    function whose first argument is one (``condition``: ``where``); its value is 1.0 or
+    0.0.
     """
 
     name: str
-    kernel: Callable[[Array, Any], Array]
-    derivative: Callable[[Sum], Sum]
+    kernel: Callable[..., Array]
+    derivative: Callable[[Sum], Sum] | None
     doc: str
-    latex: Callable[[str], str] | None = None
+    latex: Callable[..., str] | None = None
+    arity: int = 1
+    partials: Callable[[tuple[Sum, ...]], tuple[Sum, ...]] | None = None
+    params: tuple[str, ...] = ()
+    operator: str | None = None
+    condition: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.derivative is None) != (self.arity > 1) or (self.arity > 1) != (
+                self.partials is not None):
+            raise ValueError(f"function {self.name}: one argument takes a derivative, "
+                             "several take partials")
+        if self.params and len(self.params) != self.arity:
+            raise ValueError(f"function {self.name}: {len(self.params)} params for "
+                             f"{self.arity} arguments")
+        if self.operator is not None and self.arity != 2:
+            raise ValueError(f"comparison {self.name} takes two arguments")
 
     @property
-    def value(self) -> Callable[[Array, Any], Array]:
+    def value(self) -> Callable[..., Array]:
         return self.kernel
 
-    def to_latex(self, arg: str) -> str:
+    @property
+    def usage(self) -> str:
+        """How it is written: ``tanh(e)``, ``where(cond, a, b)``, ``a > b``."""
+        if self.operator is not None:
+            return f"a {self.operator} b"
+        names = self.params or (("e",) if self.arity == 1
+                                else tuple(chr(ord("a") + k) for k in range(self.arity)))
+        return f"{self.name}({', '.join(names)})"
+
+    def partials_of(self, args: tuple[Sum, ...]) -> tuple[Sum, ...]:
+        """The partial derivative by each argument (for one argument, ``f'(arg)``)."""
+        if self.partials is not None:
+            return self.partials(args)
+        assert self.derivative is not None  # __post_init__: one argument has one
+        return (self.derivative(args[0]),)
+
+    def to_latex(self, *args: str) -> str:
         if self.latex is not None:
-            return self.latex(arg)
-        return f"\\operatorname{{{self.name}}}\\left({arg}\\right)"
+            return self.latex(*args)
+        return f"\\operatorname{{{self.name}}}\\left({', '.join(args)}\\right)"
 
 
 def _operator(command: str) -> Callable[[str], str]:
@@ -57,7 +99,7 @@ def _operator(command: str) -> Callable[[str], str]:
 
 
 def _call(fn: str, arg: Sum) -> Call:
-    return Call(fn, arg)
+    return Call(fn, (arg,))
 
 
 def _one_plus(coef: float, factor: Any) -> Sum:
@@ -115,4 +157,45 @@ _TABLE: list[Function] = [
     Function("square", kernels.square, lambda a: Sum((Term(2.0, (a,)),)), "x^2"),
 ]
 
+
+
+def _comparison(name: str, op: str, latex: str) -> Function:
+    return Function(name, kernels.Comparison(op), None,
+                    f"1 where a {op} b, else 0; only as the condition of where",
+                    lambda a, b: f"{a} {latex} {b}", 2, choices.constant_partials,
+                    operator=op)
+
+
+def _pair_latex(command: str) -> Callable[[str, str], str]:
+    return lambda a, b: f"{command}\\left({a}, {b}\\right)"
+
+
+_TABLE += [
+    Function("where", kernels.where, None,
+             "a where cond holds, else b (cond a comparison: x[i] > 0); derivative "
+             "cond da + (1 - cond) db", arity=3, partials=choices.where_partials,
+             params=("cond", "a", "b"), condition=True),
+    Function("maximum", kernels.maximum, None,
+             "the larger of a and b, elementwise; at a tie each gets half the derivative",
+             _pair_latex("\\max"), 2, choices.maximum_partials),
+    Function("minimum", kernels.minimum, None,
+             "the smaller of a and b, elementwise; at a tie each gets half the derivative",
+             _pair_latex("\\min"), 2, choices.minimum_partials),
+    Function("clip", kernels.clip, None,
+             "minimum(maximum(x, lo), hi), as jnp.clip; derivative by x 1 inside, 0 outside, "
+             "1/2 at a bound", arity=3, partials=choices.clip_partials,
+             params=("x", "lo", "hi")),
+    _comparison("greater", ">", ">"),
+    _comparison("greater_equal", ">=", "\\geq"),
+    _comparison("less", "<", "<"),
+    _comparison("less_equal", "<=", "\\leq"),
+    _comparison("equal", "==", "="),
+    _comparison("not_equal", "!=", "\\neq"),
+]
+
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _TABLE}
+
+
+def comparison_named(operator: str) -> str | None:
+    """The registered comparison written ``operator`` (``>`` is ``greater``), if any."""
+    return next((n for n, f in FUNCTIONS.items() if f.operator == operator), None)
