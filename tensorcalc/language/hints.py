@@ -17,7 +17,8 @@ from .transform import WELL_FORMED_NUMBER
 _TOKEN_WORDS = {
     "LPAR": '"("', "RPAR": '")"', "LSQB": '"["', "RSQB": '"]"', "COMMA": '","',
     "EQUAL": '"="', "PLUS": '"+"', "MINUS": '"-"', "STAR": '"*"', "SLASH": '"/"',
-    "POW": '"^"', "CMP": "a comparison", "NAME": "a name", "FUNC": "a function", "NUMBER": "a number",
+    "POW": '"^"', "CMP": "a comparison", "NAME": "a name", "FUNC": "a function",
+    "NUMBER": "a number",
     "DELTA": "delta", "SUM": "sum", "REDUCE": "max, min, ...", "INPUT": "input",
     "_NEWLINE": "end of line", "SEMICOLON": '";"',
     "$END": "end of input",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from corpus import CHOICE_CASES, away
 from fd import numeric_jacobian
-from support import EXACT, close, jax_arrays
+from support import EXACT, ROOT, close, jax_arrays
 
 import tensorcalc as tc
 from tensorcalc.tools.cli import main
@@ -288,6 +288,15 @@ def test_help_lists_the_choices_and_the_comparisons(capsys):
     for usage in ("where(cond, a, b)", "maximum(a, b)", "minimum(a, b)", "clip(x, lo, hi)",
                   "a > b", "a >= b", "a < b", "a <= b", "a == b", "a != b"):
         assert usage in text
+
+
+def test_the_readme_shows_the_real_output():
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("#### Choices", 1)[1]
+    section = section.split("\n### ", 1)[0]
+    huber = "L = where(abs(r[i]) <= 1, 0.5 r[i]^2, abs(r[i]) - 0.5)"
+    assert f'>>> print(tc.grad("{huber}", "r"))\n{tc.grad(huber, "r")}\n' in section
+    relu = "y[i] = maximum(x[i], 0)"
+    assert f'>>> print(tc.derive("{relu}", "x"))\n{tc.derive(relu, "x")}\n' in section
 
 
 def test_explain_says_where_to_sum_inside_an_argument():
