@@ -157,9 +157,11 @@ _TABLE: list[Function] = [
     Function("square", kernels.square, lambda a: Sum((Term(2.0, (a,)),)), "x^2"),
 ]
 
+# Choices: functions of several arguments, their partials in ``choices.py``.
 
 
 def _comparison(name: str, op: str, latex: str) -> Function:
+    """A value comparison ``a op b``: 1 or 0, derivative 0, written only as a condition."""
     return Function(name, kernels.Comparison(op), None,
                     f"1 where a {op} b, else 0; only as the condition of where",
                     lambda a, b: f"{a} {latex} {b}", 2, choices.constant_partials,
@@ -167,6 +169,7 @@ def _comparison(name: str, op: str, latex: str) -> Function:
 
 
 def _pair_latex(command: str) -> Callable[[str, str], str]:
+    """LaTeX of a function of two arguments with a command of its own: ``\\max(a, b)``."""
     return lambda a, b: f"{command}\\left({a}, {b}\\right)"
 
 

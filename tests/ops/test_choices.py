@@ -13,6 +13,8 @@ from fd import numeric_jacobian
 from support import EXACT, ROOT, close, jax_arrays
 
 import tensorcalc as tc
+from tensorcalc.ir import Call, Power, Sum, Term, as_sum, const
+from tensorcalc.ops.functions import Function
 from tensorcalc.tools.cli import main
 
 IDS = [c[0] for c in CHOICE_CASES]
@@ -102,6 +104,34 @@ def test_a_comparison_as_a_factor_folds_back_into_itself():
 def test_a_constant_condition_picks_its_branch():
     d = tc.grad("L = where(2 > 1, x[i]^2, sin(x[i])) + where(1 == 2, x[i], 3 x[i])", "x")
     assert str(d) == "dL_dx[p] = 2 x[p] + 3"
+
+
+def hypot(a, b, xp):
+    return xp.sqrt(a * a + b * b)
+
+
+def _hypot_partials(args):
+    """a / hypot(a, b) and b / hypot(a, b)."""
+    h = Power(as_sum(Call("hypot", args)), const(-1.0))
+    return tuple(Sum((Term(1.0, (arg, h)),)) for arg in args)
+
+
+def test_a_registered_function_of_two_arguments_is_one_entry():
+    tc.FUNCTIONS["hypot"] = Function("hypot", hypot, None, "sqrt(a^2 + b^2)", arity=2,
+                                     partials=_hypot_partials)
+    try:
+        src = "L = hypot(x[i], y[i])^3"
+        a = {"x": np.array([0.3, -1.2, 2.0]), "y": np.array([1.0, 0.4, -0.7])}
+        close(tc.evaluate(src, **a), np.sum(np.hypot(a["x"], a["y"]) ** 3), **EXACT)
+        h = tc.hessian(src, "y")
+        close(h(**a), numeric_jacobian(tc.grad(src, "y"), "y", a), rtol=1e-6, atol=1e-7)
+        close(reparsed(h, a), h(**a), **EXACT)
+        close(run_exported(h, a), h(**a), **EXACT)
+        assert "\\operatorname{hypot}\\left(x_{i}, y_{i}\\right)" in tc.compile(src).latex()
+        with pytest.raises(tc.ProgramError, match=r"hypot\(\) at .* takes 2 arguments"):
+            tc.compile("L = hypot(x[i])")
+    finally:
+        del tc.FUNCTIONS["hypot"]
 
 
 # --- ties and boundaries, against JAX ----------------------------------------------------
