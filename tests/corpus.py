@@ -28,6 +28,7 @@ VALID = [
     "L = -x[i]^2 + 3 * sqrt(x[i]^2 + 0.5) - relu(x[i]) + abs(x[i]) sign(x[i]) step(x[i])",
     "y[] = 2.5e-3 a + b^c",
     "z[i] = (x[i]^2 + 1)^w[i] log1p(x[i]^2) expm1(x[i]) square(x[i]) sin(x[i]) cos(x[i])",
+    "L = where(x[i] > y[i], maximum(x[i], 0), clip(y[i], -1, 1)) + minimum(x[i], y[i]^2)",
     "q = tan(0.5 x[i]) sinh(x[i]) cosh(x[j]) x[j]",
 ]
 
@@ -470,6 +471,109 @@ def gauss_arrays(seed, symmetric=True):
     return {"x": rng.normal(size=4), "mu": rng.normal(size=4), "S": S}
 
 
+# ---------------------------------------- choices: where, maximum, minimum, clip
+# Drawn away from ties and boundaries (no argument within 0.1 of the value it is compared
+# with), where the derivative is the same from both sides; tests/ops/test_choices.py checks
+# the ties themselves. (id, program, wrt, arrays from a generator, fn(xp, **arrays)).
+
+
+def away(r, shape, gap=0.2, spread=2.0):
+    """Values in ±[gap, spread]: at least ``gap`` from 0."""
+    return r.uniform(gap, spread, shape) * r.choice([-1.0, 1.0], shape)
+
+
+def _relu_arrays(r):
+    """W, x with every (W x)[i] at least 0.1 from 0, of both signs."""
+    while True:
+        W, x = r.normal(size=(4, 3)), r.normal(size=3)
+        z = W @ x
+        if np.abs(z).min() > 0.1 and (z > 0).any() and (z < 0).any():
+            return {"W": W, "x": x}
+
+
+def _huber_arrays(r):
+    """A, w, t with every residual at least 0.1 from 0, 1 and -1, inside and outside."""
+    while True:
+        A, w, t = r.normal(size=(6, 3)), r.normal(size=3), r.normal(size=6)
+        res = A @ w - t
+        if np.abs(np.abs(res) - 1).min() > 0.1 and np.abs(res).min() > 0.1 \
+                and (np.abs(res) < 1).any() and (np.abs(res) > 1).any():
+            return {"A": A, "w": w, "t": t}
+
+
+def _pair_arrays(r, n=5):
+    """x, y with x - y at least 0.2 from 0."""
+    y = r.normal(size=n)
+    return {"x": y + away(r, n), "y": y}
+
+
+def _crossed_arrays(r):
+    """x[i], y[j] with every x[i] - y[j] at least 0.1 from 0."""
+    while True:
+        x, y = r.normal(size=3), r.normal(size=4)
+        if np.abs(x[:, None] - y[None, :]).min() > 0.1:
+            return {"x": x, "y": y, "A": r.normal(size=(3, 4))}
+
+
+def _clip_arrays(r):
+    """x against lo < hi (and against -0.5, 0.5) at least 0.1 from every bound."""
+    while True:
+        x, lo = r.normal(size=6), r.normal(size=6) - 0.5
+        hi = lo + r.uniform(0.3, 1.5, 6)
+        bounds = np.stack([lo, hi, np.full(6, -0.5), np.full(6, 0.5)])
+        if np.abs(x - bounds).min() > 0.1 and ((x > lo) & (x < hi)).any():
+            return {"x": x, "lo": lo, "hi": hi}
+
+
+def _huber(xp, A, w, t):
+    r = A @ w - t
+    return xp.sum(xp.where(xp.abs(r) <= 1, 0.5 * r ** 2, xp.abs(r) - 0.5))
+
+
+def _compared(xp, x, y):
+    return xp.sum(xp.where(x >= y, x * y, 0.0) + xp.where(x < y, x ** 2, 0.0)
+                  + xp.where(x != y, y ** 2, 1.0) + xp.where(x == y, 5 * x, xp.sin(x)))
+
+
+CHOICE_CASES = [
+    ("where", "y[i] = where(x[i] > 0, x[i]^3, sin(x[i]))", "x",
+     lambda r: {"x": away(r, 5)},
+     lambda xp, x: xp.where(x > 0, x ** 3, xp.sin(x))),
+    ("where-broadcast", "Y[i,j] = where(x[i] <= y[j], A[i,j] x[i], exp(y[j]))", "x",
+     _crossed_arrays,
+     lambda xp, x, y, A: xp.where(x[:, None] <= y[None, :], A * x[:, None],
+                                  xp.exp(y)[None, :])),
+    ("where-broadcast-y", "Y[i,j] = where(x[i] <= y[j], A[i,j] x[i], exp(y[j]))", "y",
+     _crossed_arrays,
+     lambda xp, x, y, A: xp.where(x[:, None] <= y[None, :], A * x[:, None],
+                                  xp.exp(y)[None, :])),
+    ("relu", "y[i] = maximum(W[i,j] x[j], 0)", "W", _relu_arrays,
+     lambda xp, W, x: xp.maximum(W @ x, 0.0)),
+    ("relu-loss", "L = maximum(W[i,j] x[j], 0)^2", "x", _relu_arrays,
+     lambda xp, W, x: xp.sum(xp.maximum(W @ x, 0.0) ** 2)),
+    ("huber", "r[i] = A[i,j] w[j] - t[i]\nL = where(abs(r[i]) <= 1, 0.5 r[i]^2, abs(r[i]) - 0.5)",
+     "w", _huber_arrays, _huber),
+    ("minimum", "L = minimum(x[i], y[i]) exp(x[i])", "x", _pair_arrays,
+     lambda xp, x, y: xp.sum(xp.minimum(x, y) * xp.exp(x))),
+    ("minimum-y", "L = minimum(x[i], y[i]) exp(x[i])", "y", _pair_arrays,
+     lambda xp, x, y: xp.sum(xp.minimum(x, y) * xp.exp(x))),
+    ("maximum-two-indices", "L = maximum(x[i], y[j])^2 A[i,j]", "y", _crossed_arrays,
+     lambda xp, x, y, A: xp.sum(xp.maximum(x[:, None], y[None, :]) ** 2 * A)),
+    ("clip", "L = clip(x[i], lo[i], hi[i])^2 + x[i] clip(x[i], -0.5, 0.5)", "x", _clip_arrays,
+     lambda xp, x, lo, hi: xp.sum(xp.clip(x, lo, hi) ** 2 + x * xp.clip(x, -0.5, 0.5))),
+    ("clip-lo", "L = clip(x[i], lo[i], hi[i])^2 + x[i] clip(x[i], -0.5, 0.5)", "lo",
+     _clip_arrays,
+     lambda xp, x, lo, hi: xp.sum(xp.clip(x, lo, hi) ** 2 + x * xp.clip(x, -0.5, 0.5))),
+    ("clip-hi", "L = clip(x[i], lo[i], hi[i])^2 + x[i] clip(x[i], -0.5, 0.5)", "hi",
+     _clip_arrays,
+     lambda xp, x, lo, hi: xp.sum(xp.clip(x, lo, hi) ** 2 + x * xp.clip(x, -0.5, 0.5))),
+    # i held on the left: x[i] y[i] inside an argument is then no dot product (SPEC §1)
+    ("comparisons", "z[i] = where(x[i] >= y[i], x[i] y[i], 0) + where(x[i] < y[i], x[i]^2, 0) "
+     "+ where(x[i] != y[i], y[i]^2, 1) + where(x[i] == y[i], 5 x[i], sin(x[i]))\nL = z[i]",
+     "x", _pair_arrays, _compared),
+]
+
+
 # ---------------------------------------- a corpus to derive
 
 CHAIN = "\n".join([f"h{k}[b,j] = tanh(h{k - 1}[b,i] W{k}[i,j])" for k in range(1, 6)]
@@ -486,7 +590,7 @@ def derivation_cases() -> list[tuple[str, str, dict[str, int] | None]]:
     for src in VALID + [CHAIN, MLP]:
         p = tc.compile(src)
         out += [(src, x, None) for x in p.inputs]
-    out += [(src, wrt, None) for _, src, wrt, *_ in REDUCTION_CASES]
+    out += [(src, wrt, None) for _, src, wrt, *_ in REDUCTION_CASES + CHOICE_CASES]
     out += [(src, wrt, None) for src, wrt, _ in POWER_CASES]
     for make in ARITHMETIC_CASES.values():
         case = make()

@@ -293,12 +293,15 @@ class StatementBinder:
         if isinstance(op, operands.SolveOperand):
             return solve(self, op)
         if isinstance(op, operands.CallOperand):
-            arg = self.sum(op.arg, op.free)
             fn = FUNCTIONS[op.fn].kernel
-            own = self.lib.routine(fn)
-            if own is not None:
-                return lambda env: own(arg(env))
-            return lambda env: fn(arg(env), xp)
+            args = [self.sum(a, op.free) for a in op.args]
+            if len(args) == 1:
+                (arg,) = args
+                own = self.lib.routine(fn)
+                if own is not None:
+                    return lambda env: own(arg(env))
+                return lambda env: fn(arg(env), xp)
+            return lambda env: fn(*[a(env) for a in args], xp)
         if isinstance(op, operands.PowerOperand):
             base = self.sum(op.base, op.free)
             if not isinstance(op.exponent, operands.SumPlan):

@@ -38,7 +38,7 @@ _SUM_CHUNK = 100
 
 def kernel_source(fn: Callable[..., Any], name: str) -> str:
     """The source of a kernel as a module-level function called ``name``."""
-    if isinstance(fn, (kernels.Native, kernels.WithConstants)):
+    if isinstance(fn, (kernels.Native, kernels.WithConstants, kernels.Comparison)):
         return fn.source(name)
     try:
         source = textwrap.dedent(inspect.getsource(fn))
@@ -255,9 +255,9 @@ class _Writer:
             solve = self.kernel("solve", kernels.solve)
             return self.temp(f"{solve}({matrix}, {right}, np)")
         if isinstance(op, operands.CallOperand):
-            arg = self.sum(op.arg, op.free)
+            args = [self.sum(a, op.free) for a in op.args]
             fn = self.kernel(op.fn, FUNCTIONS[op.fn].kernel)
-            return self.temp(f"{fn}({arg}, np)")
+            return self.temp(f"{fn}({', '.join(args)}, np)")
         if isinstance(op, operands.PowerOperand):
             base = self.sum(op.base, op.free)
             if isinstance(op.exponent, operands.SumPlan):

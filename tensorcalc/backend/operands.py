@@ -28,10 +28,10 @@ class RefOperand:
 
 @dataclass(frozen=True)
 class CallOperand:
-    """An elementwise function of a sum, over the axes ``free``."""
+    """An elementwise function of one or more sums, each computed over the axes ``free``."""
 
     fn: str
-    arg: SumPlan
+    args: tuple[SumPlan, ...]
     free: tuple[str, ...]
     shared: int | None = None  # a slot: the same value is used again in the statement
 
@@ -249,7 +249,9 @@ class ProgramPlan:
 
 
 def nested_sums(op: Operand) -> Iterator[SumPlan]:
-    if isinstance(op, (CallOperand, ReduceOperand)):
+    if isinstance(op, CallOperand):
+        yield from op.args
+    elif isinstance(op, ReduceOperand):
         yield op.arg
     elif isinstance(op, SolveOperand):
         yield op.matrix

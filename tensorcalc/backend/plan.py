@@ -241,7 +241,8 @@ def _operand(f: Factor, slots: _Slots) -> operands.Operand:
     if isinstance(f, Cond):
         return condition(f, f.free)
     if isinstance(f, Call):
-        return operands.CallOperand(f.fn, plan_sum(f.arg, slots, f.free), f.free, slots.slot(f))
+        return operands.CallOperand(f.fn, tuple(plan_sum(a, slots, f.free) for a in f.args),
+                                    f.free, slots.slot(f))
     if isinstance(f, Power):
         n = const_value(f.exponent)
         exponent: float | operands.SumPlan = n if n is not None \

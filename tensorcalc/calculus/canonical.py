@@ -78,8 +78,12 @@ def _canonical(term: Term, used: set[str]) -> Term:
         if known is not None:  # then its canonical form depends on nothing around it
             found: Term = known
             return found
-        out = same_factors(term, sorted(term.factors, key=factor_key))
-        out = same_factors(out, (map_factor_sums(f, _canonical_sum(used)) for f in out.factors))
+        # the sums inside first: a factor's key is that of its canonical form, so the order
+        # is the one a second pass would give (a partial's ``[a > b] + 1/2 [a == b]`` is
+        # built in another order than the canonical one)
+        inner = _canonical_sum(used)
+        out = same_factors(term, (map_factor_sums(f, inner) for f in term.factors))
+        out = same_factors(out, sorted(out.factors, key=factor_key))
         if closed:  # a canonical form is its own
             CANONICAL.put(term, out)
             CANONICAL.put(out, out)
@@ -171,10 +175,11 @@ def _factor_key(f: Factor) -> str:
     # The leading digit orders the kinds: deltas, tensors, functions, powers, sums, reductions.
     if isinstance(f, (Ref, Delta, Shift, Cond)):
         return _leaf_key(f, {})
-    if isinstance(f, (Call, Reduce)):
-        head = f"2{f.fn}" if isinstance(f, Call) else f"5{f.fn}[{','.join(f.indices)}" + \
-            "".join(_leaf_key(c, {}) for c in f.mask) + "]"
-        return f"{head}({sum_key(f.arg)})"
+    if isinstance(f, Call):
+        return f"2{f.fn}({','.join(sum_key(a) for a in f.args)})"
+    if isinstance(f, Reduce):
+        mask = "".join(_leaf_key(c, {}) for c in f.mask)
+        return f"5{f.fn}[{','.join(f.indices)}{mask}]({sum_key(f.arg)})"
     if isinstance(f, Power):
         return f"3({sum_key(f.base)})^({sum_key(f.exponent)})"
     if isinstance(f, Sum):

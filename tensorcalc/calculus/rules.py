@@ -7,7 +7,9 @@ for a constant). Every other node kind has its rule here, beside its name:
 =================  ==============================================================
 ``Ref``            ``rule(ref)``, or 0 where it does not depend on the variable
 ``Delta``, ``Cond`` 0 (structure: a delta, a shifted delta, an index condition)
-``Call`` f(e)      ``f'(e) de``, ``f'`` from the function's registry entry
+``Call`` f(e)      ``f'(e) de``, ``f'`` from the function's registry entry; for
+                   several arguments ``sum_k f_k(args) d arg_k``, the partials
+                   ``f_k`` from the entry (``where(c, a, b)``: ``c da + (1 - c) db``)
 ``Power`` e^n      ``n e^(n-1) de`` (n a number, or any exponent that does not
                    depend on the variable)
 ``Power`` a^b      ``a^b (b/a da + log(a) db)``
@@ -153,8 +155,7 @@ def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str],
     if isinstance(f, (Delta, Shift, Cond)):
         return ZERO
     if isinstance(f, Call):
-        return _times(FUNCTIONS[f.fn].derivative(f.arg),
-                      differentiate(f.arg, rule, budget, around, ranges))
+        return _chain(f, rule, budget, around, ranges)
     if isinstance(f, Power):
         return _d_power(f, rule, budget, around, ranges)
     if isinstance(f, Reduce):
@@ -184,6 +185,17 @@ def _d_factor(f: Factor, rule: RefRule, budget: Budget, around: frozenset[str],
     unknown_kind(f)
 
 
+def _chain(f: Call, rule: RefRule, budget: Budget, around: frozenset[str],
+           ranges: Mapping[str, Extent]) -> Sum:
+    """``sum_k partial_k(args) d arg_k``; an argument whose partial is 0 (a comparison's, a
+    ``where``'s condition) is not differentiated at all."""
+    terms: list[Term] = []
+    for partial, arg in zip(FUNCTIONS[f.fn].partials_of(f.args), f.args):
+        if partial.terms:
+            terms += _times(partial, differentiate(arg, rule, budget, around, ranges)).terms
+    return Sum(tuple(terms))
+
+
 def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str],
              ranges: Mapping[str, Extent]) -> Sum:
     n = const_value(f.exponent)
@@ -206,7 +218,7 @@ def _d_power(f: Power, rule: RefRule, budget: Budget, around: frozenset[str],
              for u in dbase.terms]
     if const_value(f.base) != 0:  # 0^e is 0 wherever it has a derivative in e (e > 0): the
         # term 0^e log(0) is 0 there, as in JAX, not 0 * -inf
-        terms += [Term(u.coef, (f, Call("log", f.base)) + u.factors, u.summed, u.extents)
+        terms += [Term(u.coef, (f, Call("log", (f.base,))) + u.factors, u.summed, u.extents)
                   for u in dexp.terms]
     return Sum(tuple(terms))
 

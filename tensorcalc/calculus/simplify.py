@@ -116,7 +116,7 @@ def _settled(term: Term) -> bool:
                         e == int(e) and len(f.base.terms) == 1):
                     return False
         elif isinstance(f, Call):
-            if const_value(f.arg) is not None:
+            if _chosen(f) is not None or all(const_value(a) is not None for a in f.args):
                 return False
         elif isinstance(f, Reduce):
             return False  # a function of whole axes: left to the rounds
@@ -324,13 +324,34 @@ def _simplify_factor(f: Factor, around: frozenset[str] = frozenset()) -> Factor:
                     and isinstance(only.factors[0], Call) and only.factors[0].fn == "sqrt":
                 return _simplify_factor(Power(only.factors[0].arg, _number(e / 2)))
     if isinstance(f, Call):
-        x = const_value(f.arg)
-        if x is not None:
+        chosen = _chosen(f)
+        if chosen is not None:
+            return chosen
+        values = [const_value(a) for a in f.args]
+        if all(x is not None for x in values):
             with np.errstate(all="ignore"):
-                value = float(FUNCTIONS[f.fn].kernel(np.float64(x), np))
+                value = float(FUNCTIONS[f.fn].kernel(*map(np.float64, values), np))
             if math.isfinite(value):  # log(0), log(-2) stay as written (-inf, nan at run)
                 return _number(value)
     return f
+
+
+def _chosen(f: Call) -> Sum | None:
+    """What a ``where`` comes to without running it: the branch a constant condition picks,
+    or the condition itself where the branches are 1 and 0 (``where(x > 0, 1, 0)``, how a
+    comparison used as a factor prints). None for any other call."""
+    if not FUNCTIONS[f.fn].condition:
+        return None
+    cond, a, b = f.args
+    picked = const_value(cond)
+    if picked is not None:
+        return a if picked != 0 else b
+    test = cond.terms[0].factors[0] if len(cond.terms) == 1 and cond.terms[0].coef == 1 \
+        and len(cond.terms[0].factors) == 1 and not cond.terms[0].summed else None
+    if isinstance(test, Call) and FUNCTIONS[test.fn].operator is not None \
+            and const_value(a) == 1 and const_value(b) == 0:
+        return cond
+    return None
 
 
 def _number(value: float) -> Sum:

@@ -21,12 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ir import all_factors, arithmetic, map_factor_sums, map_factors, sizes_carried
+from ..ir import all_factors, arithmetic, children, map_factor_sums, map_factors, sizes_carried
 from ..ir.nodes import Call, Factor, Reduce, Ref, Statement, Sum, Term
+from ..ops.functions import FUNCTIONS
 
 
 def _has_function(expr: Sum) -> bool:
     return any(isinstance(f, (Call, Reduce)) for f in all_factors(expr))
+
+
+def _constant(f: Call | Reduce) -> bool:
+    """A comparison: its derivative is 0, so nothing is gained by naming it (and ``where``
+    keeps its condition written as one)."""
+    return isinstance(f, Call) and FUNCTIONS[f.fn].operator is not None
 
 
 def split_nested(statements: tuple[Statement, ...],
@@ -62,9 +69,9 @@ def _inner(expr: Sum, nested: bool, name: _Namer) -> Sum:
 
 
 def _factor(f: Factor, nested: bool, name: _Namer) -> Factor:
-    if not isinstance(f, (Call, Reduce)):
+    if not isinstance(f, (Call, Reduce)) or _constant(f):
         return map_factor_sums(f, lambda s: _inner(s, nested, name))
-    deep = nested and (isinstance(f, Reduce) or _has_function(f.arg)) \
+    deep = nested and (isinstance(f, Reduce) or any(_has_function(s) for s in children(f))) \
         and set(f.free) <= sizes_carried(f)
     f = map_factor_sums(f, lambda s: _inner(s, True, name))  # innermost first
     assert isinstance(f, (Call, Reduce))

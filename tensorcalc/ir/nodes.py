@@ -2,7 +2,7 @@
 
 A right-hand side is a ``Sum`` of ``Term``s. A term is a coefficient times a
 product of factors and names the indices it contracts (``summed``). A factor is
-a tensor reference, a Kronecker delta, an elementwise function of a sum, a power
+a tensor reference, a Kronecker delta, an elementwise function of sums, a power
 of two sums, or a parenthesised sum. Constants live in coefficients. ``children``
 says which sums a factor holds: every walk over the tree is built on it.
 
@@ -149,14 +149,25 @@ class Cond:
 
 
 class Call:
-    """An elementwise function of a sum."""
+    """An elementwise function of one or more sums (``tanh(e)``, ``where(c, a, b)``),
+    broadcast over the union of their indices. A comparison (``a > b``) is a call too: a
+    registered function of two sums whose value is 1.0 or 0.0."""
 
     fn: str
-    arg: Sum
+    args: tuple[Sum, ...]
+
+    @property
+    def arg(self) -> Sum:
+        """The argument of a one-argument call; asked of any other call, an internal error
+        (a walk that read only the first argument would miss the others silently)."""
+        if len(self.args) != 1:
+            raise TypeError(f"internal error: {self.fn} has {len(self.args)} arguments, "
+                            "not one")
+        return self.args[0]
 
     @cached_property
     def free(self) -> tuple[str, ...]:
-        return self.arg.free
+        return unique(i for a in self.args for i in a.free)
 
 
 @dataclass(frozen=True)
@@ -326,7 +337,9 @@ def power(base: Sum, exponent: float | Sum) -> Power:
 
 def children(factor: Factor) -> tuple[Sum, ...]:
     """The sums directly inside a factor (none in a tensor or a delta)."""
-    if isinstance(factor, (Call, Reduce)):
+    if isinstance(factor, Call):
+        return factor.args
+    if isinstance(factor, Reduce):
         return (factor.arg,)
     if isinstance(factor, Power):
         return (factor.base, factor.exponent)

@@ -4,7 +4,7 @@ read it, ``map_factor_sums`` and ``map_factors`` to rewrite it. A node kind ``ch
 does not know raises, so no walk can pass over one.
 
 >>> from tensorcalc.ir.nodes import Call, Ref, as_sum
->>> [r.name for r in refs(as_sum(Call("tanh", as_sum(Ref("x", ("i",))))))]
+>>> [r.name for r in refs(as_sum(Call("tanh", (as_sum(Ref("x", ("i",))),))))]
 ['x']
 """
 
@@ -179,12 +179,15 @@ def map_factor_sums(factor: Factor, fn: Callable[[Sum], Sum]) -> Factor:
     gives every sum back as it was (it keeps what is cached on it)."""
     if isinstance(factor, _LEAVES):
         return factor
-    if isinstance(factor, (Call, Reduce)):
+    if isinstance(factor, Call):
+        args = tuple(fn(a) for a in factor.args)
+        if all(new is old for new, old in zip(args, factor.args)):
+            return factor
+        return Call(factor.fn, args)
+    if isinstance(factor, Reduce):
         arg = fn(factor.arg)
         if arg is factor.arg:
             return factor
-        if isinstance(factor, Call):
-            return Call(factor.fn, arg)
         return Reduce(factor.fn, factor.indices, arg, factor.keeps, factor.mask)
     if isinstance(factor, Power):
         base, exponent = fn(factor.base), fn(factor.exponent)

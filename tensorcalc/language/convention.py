@@ -27,12 +27,13 @@ from ..ir.nodes import (
     access,
     delta,
 )
-from ..ops.functions import FUNCTIONS
+from ..ops.functions import FUNCTIONS, comparison_named
 from ..ops.reductions import KEEPING, MATRIX, REDUCERS, REDUCTIONS
 from ..render.printing import format_number
 from .surface import (
     SBinary,
     SCall,
+    SCompare,
     SCond,
     SDelta,
     SExpr,
@@ -111,7 +112,7 @@ def size(node: SCall) -> Sum:
     """``size(i)``: how many values index ``i`` takes in the statement, a number (it is no
     use of ``i`` for the summation convention). Lowered as the count ``sum[i](1)``, whose
     extent the statement gives once it is complete (``declarations.with_counts``)."""
-    arg = node.arg
+    arg = node.args[0] if len(node.args) == 1 else None
     if not (isinstance(arg, STensor) and arg.indices is None):
         raise ProgramError(f"size() at {node.pos} takes one index name: size(i)")
     i = arg.name
@@ -217,22 +218,13 @@ class Lowering:
             return condition(node)
         if isinstance(node, SCall) and node.fn == "size":
             return size(node)
-        if isinstance(node, SCall) and node.fn in REDUCTIONS:
-            axes = "i,j" if node.fn in MATRIX else "j"
-            raise ProgramError(
-                f"{node.fn}() at {node.pos} needs the axes it runs along: write "
-                f"{node.fn}[{axes}](...) (SPEC §7)")
         if isinstance(node, SCall):
-            if node.fn not in FUNCTIONS:
-                known = ", ".join(sorted(FUNCTIONS) + [f"{family.prefix}N (N from "
-                                                       f"{family.orders[0]} to "
-                                                       f"{family.orders[-1]})"
-                                                       for family in FUNCTIONS.families])
-                raise ProgramError(
-                    f"unknown function {node.fn}() at {node.pos}; known functions: {known} "
-                    f"(for a product write {node.fn} * (...))"
-                )
-            return Call(node.fn, self.sum(node.arg, held))
+            return self.call(node, held)
+        if isinstance(node, SCompare):
+            raise ProgramError(
+                f"the comparison {node.op} at {node.pos} is not the condition of a where: a "
+                "comparison is written only as the first argument of where(cond, a, b), "
+                "as in where(x[i] > 0, x[i], 0); an index condition is written [j <= i]")
         if isinstance(node, SPow):
             base, exponent = self.sum(node.base, held), self.sum(node.exponent, held)
             e = const_value(exponent)
@@ -262,6 +254,45 @@ class Lowering:
         if isinstance(node, (SBinary, SNeg)):  # a parenthesised sum or product as one factor
             return self.sum(node, held)
         nodes.unknown_kind(node)
+
+    def call(self, node: SCall, held: frozenset[str]) -> Call:
+        """``f(a, ...)``: each argument a sum of its own (no product with the others); the
+        first one a comparison where the function takes a condition (``where``)."""
+        fn, pos = node.fn, node.pos
+        if fn in REDUCTIONS:
+            axes = "i,j" if fn in MATRIX else "j"
+            two = f"; for the elementwise {'larger' if fn == 'max' else 'smaller'} of two " \
+                f"values write {fn}imum(a, b)" if fn in ("max", "min") else ""
+            raise ProgramError(f"{fn}() at {pos} needs the axes it runs along: write "
+                               f"{fn}[{axes}](...) (SPEC §7){two}")
+        entry = FUNCTIONS.get(fn)
+        if entry is None:
+            known = sorted(n for n, f in FUNCTIONS.items() if f.operator is None) + [
+                f"{family.prefix}N (N from {family.orders[0]} to {family.orders[-1]})"
+                for family in FUNCTIONS.families]
+            raise ProgramError(
+                f"unknown function {fn}() at {pos}; known functions: "
+                f"{', '.join(known)} (for a product write {fn} * (...))")
+        if entry.operator is not None:
+            raise ProgramError(f"{fn}() at {pos} is the comparison {entry.usage}: write it so, "
+                               f"as the condition of where(a {entry.operator} b, 1, 0)")
+        if len(node.args) != entry.arity:
+            raise ProgramError(f"{fn}() at {pos} takes {entry.arity} argument"
+                               f"{'s' if entry.arity > 1 else ''}, {entry.usage}; "
+                               f"got {len(node.args)}")
+        args = [self.sum(a, held) for a in node.args[1:]]
+        first = node.args[0]
+        if not entry.condition:
+            return Call(fn, (self.sum(first, held), *args))
+        if not isinstance(first, SCompare):
+            raise ProgramError(f"the condition of {fn}() at {pos} is not a comparison: write "
+                               f"{entry.usage} with a comparison as cond, x[i] > 0 or "
+                               "a[i] <= b[i] (x[i] != 0 for any nonzero value)")
+        compared = comparison_named(first.op)
+        if compared is None:  # taken out of the registry
+            raise ProgramError(f"no comparison {first.op} is registered ({first.pos})")
+        test = Call(compared, (self.sum(first.left, held), self.sum(first.right, held)))
+        return Call(fn, (as_sum(test), *args))
 
     def reduce(self, node: SReduce, held: frozenset[str]) -> Reduce:
         """``max[j](e)``, ``inv[i,j](e)``, ...: the bracketed indices are held while ``e`` is

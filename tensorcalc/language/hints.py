@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..errors import ParseError
@@ -16,7 +17,8 @@ from .transform import WELL_FORMED_NUMBER
 _TOKEN_WORDS = {
     "LPAR": '"("', "RPAR": '")"', "LSQB": '"["', "RSQB": '"]"', "COMMA": '","',
     "EQUAL": '"="', "PLUS": '"+"', "MINUS": '"-"', "STAR": '"*"', "SLASH": '"/"',
-    "POW": '"^"', "NAME": "a name", "FUNC": "a function", "NUMBER": "a number",
+    "POW": '"^"', "CMP": "a comparison", "NAME": "a name", "FUNC": "a function",
+    "NUMBER": "a number",
     "DELTA": "delta", "SUM": "sum", "REDUCE": "max, min, ...", "INPUT": "input",
     "_NEWLINE": "end of line", "SEMICOLON": '";"',
     "$END": "end of input",
@@ -47,6 +49,16 @@ def reserved_hint(source_line: str, column: int) -> str:
         return ""
     word = before.group(1) if before is not None else at.group(1)  # type: ignore[union-attr]
     return f"; {word} is a reserved word and cannot name a tensor or an index ({known[word]})"
+
+
+def comparison_hint(token: Token | None) -> str:
+    """Where a comparison stands where the grammar takes none (``y[i] = x[i] > 0``,
+    ``where((x[i] > 0), a, b)``, ``a < b < c``), say where one may stand."""
+    if token is None or token.type != "CMP":
+        return ""
+    hint = (f"; a comparison ({token}) is written only as the first argument of where, "
+            "not in parentheses and not chained: where(x[i] > 0, a, b)")
+    return hint + ("; to assign, write one =" if str(token) == "==" else "")
 
 
 def describe_expected(expected: set[str]) -> str:
@@ -99,4 +111,5 @@ def syntax_error(err: UnexpectedInput, lines: list[str]) -> ParseError:
             shown = "end of line"
         expected = getattr(err, "expected", None) or getattr(err, "accepts", None) or set()
         message = f"unexpected {shown}" + describe_expected(set(expected))
-    return ParseError(message + reserved_hint(source_line, column), line, column, source_line)
+    return ParseError(message + comparison_hint(token) + reserved_hint(source_line, column),
+                      line, column, source_line)

@@ -79,10 +79,21 @@ class SCond:
 
 @dataclass(frozen=True)
 class SCall:
-    """``fn(arg)``: an elementwise function."""
+    """``fn(arg, ...)``: an elementwise function of one or more arguments."""
 
     fn: str
-    arg: SExpr
+    args: tuple[SExpr, ...]
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class SCompare:
+    """``left op right``, a value comparison (``x[i] > 0``): a whole argument of a call.
+    ``pos`` is the operator's."""
+
+    op: str  # one of < <= > >= == !=
+    left: SExpr
+    right: SExpr
     pos: Pos
 
 
@@ -135,7 +146,8 @@ class SBinary:
     pos: Pos
 
 
-SExpr = Union[SNumber, STensor, SDelta, SCond, SCall, SSumOver, SReduce, SPow, SNeg, SBinary]  # noqa: UP007
+SExpr = Union[SNumber, STensor, SDelta, SCond, SCall, SCompare, SSumOver, SReduce, SPow,  # noqa: UP007
+              SNeg, SBinary]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from ..ir import unknown_kind
 from .surface import (
     SBinary,
     SCall,
+    SCompare,
     SCond,
     SDelta,
     SExpr,
@@ -81,7 +82,9 @@ def operands(node: SExpr) -> tuple[SExpr, ...]:
     if isinstance(node, SPow):
         return (node.base, node.exponent)
     if isinstance(node, SCall):
-        return (node.arg,)
+        return node.args
+    if isinstance(node, SCompare):
+        return (node.left, node.right)
     if isinstance(node, (SSumOver, SReduce)):
         return (node.body,)
     if isinstance(node, (SNumber, STensor, SDelta, SCond)):

@@ -16,6 +16,7 @@ from .surface import (
     Pos,
     SBinary,
     SCall,
+    SCompare,
     SCond,
     SDeclaration,
     SDelta,
@@ -206,8 +207,11 @@ class ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
         return SReduce(str(keyword), plain_indices(indices, f"{keyword}[]", _pos(keyword)), body,
                        _pos(keyword), mask)
 
-    def call(self, fn: Token, arg: SExpr) -> SCall:
-        return SCall(str(fn), arg, _pos(fn))
+    def call(self, fn: Token, *args: SExpr) -> SCall:
+        return SCall(str(fn), args, _pos(fn))
+
+    def compare(self, left: SExpr, op: Token, right: SExpr) -> SCompare:
+        return SCompare(str(op), left, right, _pos(op))
 
     def pow(self, base: SExpr, _op: Token, exponent: SExpr) -> SPow:
         return SPow(base, exponent, _pos_of(base))

@@ -1,8 +1,10 @@
 """Elementwise functions: one registry entry each, its value beside its derivative.
 
-The value takes an array and the array's namespace (NumPy, or the one
-array-api-compat finds for torch, JAX, CuPy, Dask). The derivative takes the
-argument as an IR sum and returns ``f'(arg)`` as an IR sum.
+The value takes one array per argument and the arrays' namespace (NumPy, or the one
+array-api-compat finds for torch, JAX, CuPy, Dask). The derivative of a function of one
+argument takes the argument as an IR sum and returns ``f'(arg)`` as an IR sum; a function
+of several (``where``, ``maximum``, ``clip``, the comparisons) gives its partial derivative
+by each argument instead (``choices.py``), and the chain rule sums them.
 
 Adding a function is one entry in ``FUNCTIONS`` (the language, the CLI help, printing and
 LaTeX, running and export all read it). The derivatives of digamma go on for ever:
@@ -15,6 +17,8 @@ registry lists the family once, as ``polygammaN``, not a hundred entries.
 1.0
 >>> "polygamma7" in FUNCTIONS, "polygamma7" in list(FUNCTIONS), "polygamma1" in FUNCTIONS
 (True, False, False)
+>>> FUNCTIONS["clip"].usage, FUNCTIONS["greater_equal"].usage
+('clip(x, lo, hi)', 'a >= b')
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any, TypeVar, overload
 
 from ..errors import DerivativeError
 from ..ir import ZERO, Call, Sum, Term, as_sum, power
-from . import kernels, special
+from . import choices, kernels, special
 
 Array = Any
 
@@ -41,28 +45,67 @@ _GELU_TANH_CUBIC = 0.044715  # of the tanh GELU's cubic term
 class Function:
     """One elementwise function: its kernel (the value), its derivative, what it is.
 
-    ``kernel(x, xp)`` computes the value on an array of namespace ``xp``; it must be a
-    plain ``def`` that uses only its arguments (or a ``kernels.Native``, or a plain ``def``
-    with constants bound by ``kernels.WithConstants``), because exported code copies its
-    source (see ``ops/kernels.py``). ``derivative(arg)`` returns ``f'(arg)`` as an IR sum.
-    ``latex(arg)`` writes it in LaTeX, ``\\operatorname{name}(arg)`` if not given; ``doc``
-    is its one-line help.
+    ``kernel(x, xp)`` (``kernel(a, b, xp)`` for two arguments, and so on) computes the
+    value on arrays of namespace ``xp``; it must be a plain ``def`` that uses only its
+    arguments (or a ``kernels.Native``, or a plain ``def`` with constants bound by
+    ``kernels.WithConstants``), because exported code copies its source (see
+    ``ops/kernels.py``). ``derivative(arg)`` returns ``f'(arg)`` as an IR sum, for a
+    function of one argument; one of ``arity`` > 1 arguments has ``partials(args)``
+    instead, the partial derivative by each argument. ``latex(*args)`` writes it in LaTeX,
+    ``\\operatorname{name}(args)`` if not given; ``doc`` is its one-line help, ``params``
+    names its arguments there.
+
+    ``operator`` makes it a comparison, written ``a > b`` and only as the condition of a
+    function whose first argument is one (``condition``: ``where``); its value is 1.0 or
+    0.0.
     """
 
     name: str
-    kernel: Callable[[Array, Any], Array]
-    derivative: Callable[[Sum], Sum]
+    kernel: Callable[..., Array]
+    derivative: Callable[[Sum], Sum] | None
     doc: str
-    latex: Callable[[str], str] | None = None
+    latex: Callable[..., str] | None = None
+    arity: int = 1
+    partials: Callable[[tuple[Sum, ...]], tuple[Sum, ...]] | None = None
+    params: tuple[str, ...] = ()
+    operator: str | None = None
+    condition: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.derivative is None) != (self.arity > 1) or (self.arity > 1) != (
+                self.partials is not None):
+            raise ValueError(f"function {self.name}: one argument takes a derivative, "
+                             "several take partials")
+        if self.params and len(self.params) != self.arity:
+            raise ValueError(f"function {self.name}: {len(self.params)} params for "
+                             f"{self.arity} arguments")
+        if self.operator is not None and self.arity != 2:
+            raise ValueError(f"comparison {self.name} takes two arguments")
 
     @property
-    def value(self) -> Callable[[Array, Any], Array]:
+    def value(self) -> Callable[..., Array]:
         return self.kernel
 
-    def to_latex(self, arg: str) -> str:
+    @property
+    def usage(self) -> str:
+        """How it is written: ``tanh(e)``, ``where(cond, a, b)``, ``a > b``."""
+        if self.operator is not None:
+            return f"a {self.operator} b"
+        names = self.params or (("e",) if self.arity == 1
+                                else tuple(chr(ord("a") + k) for k in range(self.arity)))
+        return f"{self.name}({', '.join(names)})"
+
+    def partials_of(self, args: tuple[Sum, ...]) -> tuple[Sum, ...]:
+        """The partial derivative by each argument (for one argument, ``f'(arg)``)."""
+        if self.partials is not None:
+            return self.partials(args)
+        assert self.derivative is not None  # __post_init__: one argument has one
+        return (self.derivative(args[0]),)
+
+    def to_latex(self, *args: str) -> str:
         if self.latex is not None:
-            return self.latex(arg)
-        return f"\\operatorname{{{self.name}}}\\left({arg}\\right)"
+            return self.latex(*args)
+        return f"\\operatorname{{{self.name}}}\\left({', '.join(args)}\\right)"
 
 
 def _operator(command: str) -> Callable[[str], str]:
@@ -71,7 +114,7 @@ def _operator(command: str) -> Callable[[str], str]:
 
 
 def _call(fn: str, arg: Sum) -> Call:
-    return Call(fn, arg)
+    return Call(fn, (arg,))
 
 
 def _one_plus(coef: float, factor: Any) -> Sum:
@@ -179,6 +222,45 @@ _TABLE: list[Function] = [
              "psi(x) = Gamma'(x) / Gamma(x); digamma' = trigamma", _operator("\\psi")),
 ]
 
+# Choices: functions of several arguments, their partials in ``choices.py``.
+
+
+def _comparison(name: str, op: str, latex: str) -> Function:
+    """A value comparison ``a op b``: 1 or 0, derivative 0, written only as a condition."""
+    return Function(name, kernels.Comparison(op), None,
+                    f"1 where a {op} b, else 0; only as the condition of where",
+                    lambda a, b: f"{a} {latex} {b}", 2, choices.constant_partials,
+                    operator=op)
+
+
+def _pair_latex(command: str) -> Callable[[str, str], str]:
+    """LaTeX of a function of two arguments with a command of its own: ``\\max(a, b)``."""
+    return lambda a, b: f"{command}\\left({a}, {b}\\right)"
+
+
+_TABLE += [
+    Function("where", kernels.where, None,
+             "a where cond holds, else b (cond a comparison: x[i] > 0); derivative "
+             "cond da + (1 - cond) db", arity=3, partials=choices.where_partials,
+             params=("cond", "a", "b"), condition=True),
+    Function("maximum", kernels.maximum, None,
+             "the larger of a and b, elementwise; at a tie each gets half the derivative",
+             _pair_latex("\\max"), 2, choices.maximum_partials),
+    Function("minimum", kernels.minimum, None,
+             "the smaller of a and b, elementwise; at a tie each gets half the derivative",
+             _pair_latex("\\min"), 2, choices.minimum_partials),
+    Function("clip", kernels.clip, None,
+             "minimum(maximum(x, lo), hi), as jnp.clip; derivative by x 1 inside, 0 outside, "
+             "1/2 at a bound", arity=3, partials=choices.clip_partials,
+             params=("x", "lo", "hi")),
+    _comparison("greater", ">", ">"),
+    _comparison("greater_equal", ">=", "\\geq"),
+    _comparison("less", "<", "<"),
+    _comparison("less_equal", "<=", "\\leq"),
+    _comparison("equal", "==", "="),
+    _comparison("not_equal", "!=", "\\neq"),
+]
+
 
 # --- the polygamma family: trigamma, polygamma2, polygamma3, ... --------------------------
 
@@ -281,3 +363,8 @@ FUNCTIONS = Registry(
     (Family("polygamma", range(2, MAX_POLYGAMMA + 1), cache(polygamma),
             f"psi^(N)(x), the derivative of order N (2 to {MAX_POLYGAMMA}) of digamma; "
             "polygammaN' = polygamma(N+1)"),))
+
+
+def comparison_named(operator: str) -> str | None:
+    """The registered comparison written ``operator`` (``>`` is ``greater``), if any."""
+    return next((n for n, f in FUNCTIONS.items() if f.operator == operator), None)

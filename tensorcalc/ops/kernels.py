@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import operator
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -238,6 +239,50 @@ def as_float(x: Array, xp: Any) -> Array:
 
 def step(x: Array, xp: Any) -> Array:
     return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
+
+
+# --- choices: functions of several arguments ----------------------------------------
+# Every argument arrives computed over the call's axes, so all have one shape and dtype.
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A value comparison ``a > b`` as 1.0 where it holds and 0.0 elsewhere (in the
+    arguments' dtype, so that it can be a factor): one definition for the six operators.
+    Exported code writes it as a ``def`` (``source``), as it does a ``Native``."""
+
+    operator: str  # one of > >= < <= == !=
+
+    def __call__(self, a: Array, b: Array, xp: Any) -> Array:
+        holds = _COMPARE[self.operator](a, b)
+        return xp.where(holds, xp.ones_like(a), xp.zeros_like(a))
+
+    def source(self, as_name: str) -> str:
+        return (f"def {as_name}(a, b, xp):\n"
+                f"    return xp.where(a {self.operator} b, xp.ones_like(a), xp.zeros_like(a))")
+
+
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+            "==": operator.eq, "!=": operator.ne}
+
+
+def where(cond: Array, a: Array, b: Array, xp: Any) -> Array:
+    # ``cond`` is a comparison's 1/0. A select, never cond * a + (1 - cond) * b: an inf or
+    # nan in the branch not taken does not reach the value.
+    return xp.where(cond != 0, a, b)
+
+
+def maximum(a: Array, b: Array, xp: Any) -> Array:
+    return xp.maximum(a, b)  # nan where either is nan, on every library
+
+
+def minimum(a: Array, b: Array, xp: Any) -> Array:
+    return xp.minimum(a, b)
+
+
+def clip(x: Array, lo: Array, hi: Array, xp: Any) -> Array:
+    # as jnp.clip: the upper bound applied last, so where lo > hi the value is hi
+    return xp.minimum(xp.maximum(x, lo), hi)
 
 
 # --- functions of whole axes (SPEC §7) ----------------------------------------------

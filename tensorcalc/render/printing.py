@@ -188,21 +188,19 @@ class _Printer:
                 return latex_ref("\\delta", (f.i, latex_subscript(f.sub)))
             return f"delta[{f.i},{subscript_text(f.sub)}]"
         if isinstance(f, Cond):
-            return self.condition(f)
+            return self.index_condition(f)
         if isinstance(f, Call):
-            arg = self.sum(f.arg, held)
-            if self.latex:
-                return _latex_call(f.fn, arg)
-            return f"{f.fn}({arg})"
+            return self.call(f, held)
         if isinstance(f, Reduce):
             arg = self.sum(f.arg, held | frozenset(f.indices))
+            mask = [self.index_condition(c)[1:-1] for c in f.mask]  # without the brackets
             if self.latex:
                 sub = latex_indices(f.indices)
-                if f.mask:
-                    sub += " \\,:\\, " + ",\\, ".join(self.condition(c)[1:-1] for c in f.mask)
+                if mask:
+                    sub += " \\,:\\, " + ",\\, ".join(mask)
                 return REDUCERS[f.fn].to_latex(sub, arg)
-            mask = " | " + ", ".join(self.condition(c)[1:-1] for c in f.mask) if f.mask else ""
-            return f"{f.fn}[{','.join(f.indices)}{mask}]({arg})"
+            written = " | " + ", ".join(mask) if mask else ""
+            return f"{f.fn}[{','.join(f.indices)}{written}]({arg})"
         if isinstance(f, Power):
             base = self.operand(f.base, held)
             value = const_value(f.exponent)
@@ -224,11 +222,45 @@ class _Printer:
         """``size(i)``: how many values index i takes."""
         return f"\\left|{index}\\right|" if self.latex else f"size({index})"
 
-    def condition(self, c: Cond) -> str:
+    def index_condition(self, c: Cond) -> str:
         """``[j <= i]``; in LaTeX the Iverson bracket ``[j \\le i]``."""
         if self.latex:
             return f"[{latex_subscript(c.a)} {_LATEX_COMPARISONS[c.op]} {latex_subscript(c.b)}]"
         return f"[{subscript_text(c.a)} {c.op} {subscript_text(c.b)}]"
+
+    def call(self, f: Call, held: frozenset[str]) -> str:
+        """``tanh(...)``, ``maximum(a, b)``; ``where(x[i] > 0, a, b)`` with its condition
+        written as a comparison; a comparison anywhere else (a factor of a derivative) as
+        ``where(x[i] > 0, 1, 0)``, the one place the language takes one (in LaTeX the
+        Iverson bracket, ``[x_{i} > 0]``)."""
+        entry = FUNCTIONS[f.fn]
+        if entry.operator is not None:
+            test = self.comparison(f, held)
+            if self.latex:
+                return f"\\left[{test}\\right]"
+            return f"where({test}, 1, 0)"
+        args = [self.sum(a, held) for a in f.args]
+        if entry.condition:
+            args[0] = self.condition(f.args[0], held)
+        if self.latex:
+            return entry.to_latex(*args)
+        return f"{f.fn}({', '.join(args)})"
+
+    def comparison(self, f: Call, held: frozenset[str]) -> str:
+        left, right = (self.sum(a, held) for a in f.args)
+        entry = FUNCTIONS[f.fn]
+        return entry.to_latex(left, right) if self.latex else f"{left} {entry.operator} {right}"
+
+    def condition(self, cond: Sum, held: frozenset[str]) -> str:
+        """A ``where``'s condition: its comparison, or, for any other value (none that
+        lowering makes), ``value != 0``, which is how the kernel reads it."""
+        only = cond.terms[0] if len(cond.terms) == 1 else None
+        if only is not None and only.coef == 1 and len(only.factors) == 1 and not only.summed:
+            test = only.factors[0]
+            if isinstance(test, Call) and FUNCTIONS[test.fn].operator is not None:
+                return self.comparison(test, held)
+        value = self.sum(cond, held)
+        return f"{value} \\neq 0" if self.latex else f"{value} != 0"
 
     def operand(self, s: Sum, held: frozenset[str], exponent: bool = False) -> str:
         """A sum printed where only an atom may stand (a power's base or exponent)."""
@@ -320,10 +352,6 @@ def latex_ref(name: str, indices: tuple[str, ...]) -> str:
     """``X_{ik}``, ``y_{batch,feat}``; ``\\delta`` (or another command) is kept as is."""
     base = name if name.startswith("\\") else latex_name(name)
     return f"{base}_{{{latex_indices(indices)}}}" if indices else base
-
-
-def _latex_call(fn: str, arg: str) -> str:
-    return FUNCTIONS[fn].to_latex(arg)
 
 
 _LATEX_COMPARISONS = {"!=": "\\neq", "<": "<", "<=": "\\le", ">": ">", ">=": "\\ge"}

@@ -103,7 +103,7 @@ def _functions_help() -> str:
         return [textwrap.fill(doc, 88, initial_indent=f"  {u:<{width}}  ",
                               subsequent_indent=" " * (width + 4)) for u, doc in entries]
 
-    elementwise = rows([(f"{n}(e)", f.doc) for n, f in FUNCTIONS.items()]
+    elementwise = rows([(f.usage, f.doc) for f in FUNCTIONS.values()]
                        + [(family.usage, family.doc) for family in FUNCTIONS.families])
     axes = rows([(r.usage, r.doc) for r in REDUCERS.values()])
     return "\n".join(["elementwise functions:", *elementwise, "",

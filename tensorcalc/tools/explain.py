@@ -91,8 +91,10 @@ def _describe(f: Call | Power) -> str:
 
 def _inside_hint(f: Factor, names: list[str]) -> str:
     index = ",".join(names)
-    if isinstance(f, Call):
-        return f"{f.fn}(sum[{index}](...))"
+    if isinstance(f, Call):  # sum[...] around each argument that holds them
+        inside = set(names)
+        return f"{f.fn}(" + ", ".join(f"sum[{index}](...)" if inside & set(a.free) else "..."
+                                      for a in f.args) + ")"
     if isinstance(f, Power) and const_value(f.exponent) == -1:
         return f"/ sum[{index}](...)"
     n = const_value(f.exponent) if isinstance(f, Power) else None

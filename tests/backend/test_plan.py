@@ -60,11 +60,42 @@ def scipy_special() -> Any:
     return pytest.importorskip("scipy.special")
 
 
+#: Each function of several arguments, applied to x (0.5 away from every bound and
+#: compared value, so that central differences do not straddle one) and written with NumPy.
+SEVERAL: dict[str, tuple[str, Any]] = {
+    "where": ("where(x[i] > 0.5, x[i]^2, sin(x[i]))", lambda x: np.where(x > 0.5, x**2, np.sin(x))),
+    "maximum": ("maximum(x[i], 0.5)", lambda x: np.maximum(x, 0.5)),
+    "minimum": ("minimum(0.5, x[i]^2)", lambda x: np.minimum(0.5, x**2)),
+    "clip": ("clip(x[i], 0.2, 0.9)", lambda x: np.clip(x, 0.2, 0.9)),
+    **{name: (f"where(x[i] {op} 0.5, x[i], -x[i]^2)",
+              lambda x, test=test: np.where(test(x, 0.5), x, -x**2))
+       for name, op, test in [("greater", ">", np.greater), ("less", "<", np.less),
+                              ("greater_equal", ">=", np.greater_equal),
+                              ("less_equal", "<=", np.less_equal), ("equal", "==", np.equal),
+                              ("not_equal", "!=", np.not_equal)]},
+}
+ONE_ARGUMENT = sorted(n for n, f in FUNCTIONS.items() if f.arity == 1)
+
+
 def test_every_function_has_a_reference() -> None:
-    assert sorted(REFERENCE) == sorted(FUNCTIONS)
+    assert sorted(REFERENCE) == ONE_ARGUMENT
+    assert sorted(SEVERAL) == sorted(n for n, f in FUNCTIONS.items() if f.arity > 1)
 
 
-@pytest.mark.parametrize("fn", sorted(FUNCTIONS))
+@pytest.mark.parametrize("fn", sorted(SEVERAL))
+def test_every_function_of_several_arguments_runs_differentiates_and_exports(fn: str) -> None:
+    text, reference = SEVERAL[fn]
+    p = tc.compile(f"y[i] = {text}")
+    value = p(x=X)
+    np.testing.assert_allclose(value, reference(X), rtol=1e-14)
+    np.testing.assert_allclose(run_exported(p, x=X), value, rtol=1e-14)
+    d = tc.derive(p, "x")
+    J = d(x=X)
+    np.testing.assert_allclose(J, numeric_jacobian(p, "x", {"x": X}), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(run_exported(d, x=X), J, rtol=1e-14)
+
+
+@pytest.mark.parametrize("fn", ONE_ARGUMENT)
 def test_every_function_runs_differentiates_and_exports(fn: str) -> None:
     p = tc.compile(f"y[i] = {fn}(x[i])")
     value = p(x=X)

@@ -56,7 +56,7 @@ def _alone() -> Mystery:
 
 def _nested() -> Call:
     """The unknown kind deep inside a function's argument."""
-    return Call("tanh", Sum((Term(1.0, (Ref("x", ("i",)), Mystery())),)))  # type: ignore[arg-type]
+    return Call("tanh", (Sum((Term(1.0, (Ref("x", ("i",)), Mystery())),)),))  # type: ignore[arg-type]
 
 
 def _sum_of(f: object) -> Sum:
@@ -110,7 +110,7 @@ def test_an_unknown_kind_nested_in_a_function_is_refused_too(name: str) -> None:
 def _example() -> Sum:
     """``A[i,j] tanh(x[j] delta[j,k]) + max[k](B[i,k]^2)`` with everything nested once."""
     inner = Sum((Term(1.0, (Ref("x", ("j",)), Delta("j", "k"))),))
-    first = Term(1.0, (Ref("A", ("i", "j")), Call("tanh", inner)), frozenset({"j"}))
+    first = Term(1.0, (Ref("A", ("i", "j")), Call("tanh", (inner,))), frozenset({"j"}))
     square = Power(as_sum(Ref("B", ("i", "k"))), const(2.0))
     second = Term(1.0, (Reduce("max", ("k",), as_sum(square)),))
     return Sum((first, second))

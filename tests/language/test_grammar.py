@@ -18,7 +18,8 @@ from tensorcalc.language.parser import grammar_file as _grammar_text
 def test_grammar_is_lalr_without_conflicts_in_strict_mode() -> None:
     pytest.importorskip("interegular")
     parser = Lark(_grammar_text(), parser="lalr", strict=True)
-    tree = parser.parse("Y[i,j]=X[i,k]W[k,j]; s = -x[i]^2 + sum[j](exp(Z[n,j])) delta[i,j]\n")
+    tree = parser.parse("Y[i,j]=X[i,k]W[k,j]; s = -x[i]^2 + sum[j](exp(Z[n,j])) delta[i,j]\n"
+                        "y[i] = where(x[i] + 1 >= -y[j] z, maximum(x[i], 0), clip(a, b, c))")
     assert tree.data == "start"
 
 

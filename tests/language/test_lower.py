@@ -712,6 +712,11 @@ ROUNDTRIP = [
         "s[i] = X[i,j] + b[i]",
         lambda g: dict(X=g.standard_normal((3, 4)), b=g.standard_normal(3)),
     ),
+    (
+        "y[i] = where(x[i] - 1 >= -b[i], maximum(x[i] b[i], 0), clip(X[i,j], -0.5, b[i]))",
+        lambda g: dict(x=g.standard_normal(3), b=g.standard_normal(3),
+                       X=g.standard_normal((3, 4))),
+    ),
 ]
 
 

@@ -150,8 +150,8 @@ def test_the_registry_is_the_only_list(registered: None,
     with pytest.raises(SystemExit):
         main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    for name, f in tc.FUNCTIONS.items():
-        assert f"{name}(e) {' '.join(f.doc.split())}" in help_text
+    for f in tc.FUNCTIONS.values():
+        assert f"{f.usage} {' '.join(f.doc.split())}" in help_text
     for r in tc.REDUCERS.values():
         assert f"{r.usage} {' '.join(r.doc.split())}" in help_text
 
@@ -163,14 +163,31 @@ def test_every_reduction_is_reserved_with_its_meaning(name: str) -> None:
     assert tc.REDUCERS[name].doc in str(err.value)
 
 
-def _case(kind: str, name: str) -> tuple[str, str]:
-    """A program applying the entry to X, and the entry's LaTeX of that."""
+def _function_case(name: str) -> tuple[str, str, str]:
+    """A program applying the function to X (and the constants 1, 1.25 as its further
+    arguments), the function's LaTeX of that, and the diagram node it draws as: a
+    comparison is written, and drawn, as the condition of a where."""
+    entry = tc.FUNCTIONS[name]
+    if entry.operator is not None:
+        return (f"y[n,i] = where(X[n,i] {entry.operator} 1, X[n,i], 0)",
+                entry.to_latex("X_{ni}", "1"), "where")
+    if entry.condition:
+        test = tc.FUNCTIONS["greater"].to_latex("X_{ni}", "1")
+        return f"y[n,i] = {name}(X[n,i] > 1, X[n,i], 1)", entry.to_latex(test, "X_{ni}", "1"), \
+            name
+    rest = ("1", "1.25")[:entry.arity - 1]
+    return f"y[n,i] = {name}({', '.join(('X[n,i]', *rest))})", \
+        entry.to_latex("X_{ni}", *rest), name
+
+
+def _case(kind: str, name: str) -> tuple[str, str, str]:
+    """A program applying the entry to X, the entry's LaTeX of that, and its diagram label."""
     if kind == "function":
-        return f"y[n,i] = {name}(X[n,i])", tc.FUNCTIONS[name].to_latex("X_{ni}")
+        return _function_case(name)
     entry = tc.REDUCERS[name]
     axes, sub, x = ("i,j", "ij", "X_{nij}") if entry.matrix else ("j", "j", "X_{nj}")
     lhs = f"y[n,{axes}]" if entry.keeps else "y[n]"
-    return f"{lhs} = {name}[{axes}](X[n,{axes}])", entry.to_latex(sub, x)
+    return f"{lhs} = {name}[{axes}](X[n,{axes}])", entry.to_latex(sub, x), f"{name}["
 
 
 EVERY_ENTRY = [("function", n) for n in sorted(tc.FUNCTIONS)] + \
@@ -180,7 +197,7 @@ EVERY_ENTRY = [("function", n) for n in sorted(tc.FUNCTIONS)] + \
 @pytest.mark.parametrize("kind, name", EVERY_ENTRY)
 def test_every_entry_through_every_emitter(kind: str, name: str) -> None:
     """Run, printed text, LaTeX, export and diagram agree for each built-in entry."""
-    text, latex = _case(kind, name)
+    text, latex, label = _case(kind, name)
     p = tc.compile(text)
     matrix = kind == "reduction" and tc.REDUCERS[name].matrix
     X = np.random.default_rng(4).uniform(0.5, 1.5, (2, 3, 3) if matrix else (2, 3))
@@ -191,5 +208,4 @@ def test_every_entry_through_every_emitter(kind: str, name: str) -> None:
     exec(compile(p.to_python(), "<exported>", "exec"), space)
     np.testing.assert_allclose(space["y"](X=X), value)
     assert latex in p.latex()
-    label = name if kind == "function" else f"{name}["
     assert f'data-name="{label}' in p.diagram()

@@ -100,6 +100,9 @@ def derivatives() -> dict[str, tc.Program]:
         "third": tc.derive(tc.derive(tc.grad("f = x[i]^4 / sum[j](abs(x[j]))", "x"), "x"), "x"),
         "vjp": tc.vjp("Y[i,j] = relu(X[i,k] W[k,j])", "X"),
         "jvp": tc.jvp("Y[i,j] = expm1(X[i,k]) W[k,j]", "X"),
+        "choices hessian": tc.hessian(
+            "r[i] = where(x[i] > 0, maximum(x[i], y[i]), clip(x[i], -1, 1)); "
+            "L = where(abs(r[i]) <= 1, 0.5 r[i]^2, abs(r[i]) - 0.5)", "x"),
     }
 
 
