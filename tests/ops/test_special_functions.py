@@ -442,7 +442,7 @@ def test_the_family_is_found_but_not_listed() -> None:
 
 @pytest.mark.parametrize("name", ["polygamma1", "polygamma07", f"polygamma{MAX_POLYGAMMA + 1}"])
 def test_a_name_outside_the_family_is_an_unknown_function(name: str) -> None:
-    with pytest.raises(tc.ProgramError, match=f"unknown function {name}.*trigamma, "
+    with pytest.raises(tc.ProgramError, match=f"unknown function {name}.*trigamma, .*"
                                               f"polygammaN \\(N from 2 to {MAX_POLYGAMMA}\\)"):
         tc.compile(f"y[i] = {name}(x[i])")
 
