@@ -175,12 +175,18 @@ class Program:
                  **more: Any) -> Any:
         """The result's value for the arrays (a mapping, or keywords, or both); ``sizes``
         gives sizes of indices no array gives (SPEC §9); with ``compact=True`` a
-        ``Compact`` that keeps delta ties."""
+        ``Compact`` that keeps delta ties.
+
+        The mapping may hold arrays the program does not take (one dict of data can feed
+        several programs): they are left out. A keyword is an input or an error, as in a
+        call, and so is a name the program computes, in the mapping too."""
         if arrays is not None and not isinstance(arrays, Mapping):
             raise InputError(f"evaluate() takes the arrays as a mapping of names to arrays, "
                              f"not {type(arrays).__name__}")
         given = {**self.sizes, **checked_sizes(sizes)} if sizes else self.sizes
-        return self._run({**(arrays or {}), **more}, compact=compact, sizes=given)
+        used = {n: v for n, v in (arrays or {}).items()
+                if n in self.accepts or n in self._by_name}
+        return self._run({**used, **more}, compact=compact, sizes=given)
 
     def _runner(self, env: dict[str, Any], sizes: Mapping[str, int] | None = None) -> Runner:
         """The plan bound to the signature of ``env``'s inputs, bound on first use."""

@@ -107,9 +107,21 @@ def _size_axes(st: StatementPlan, name: str, axes: tuple[Any, ...], shape: tuple
             continue
         if i in sizes and sizes[i] != n:
             raise ShapeError(f"index {i} has size {sizes[i]} in {owner[i]} but size {n} "
-                             f"in {name} (statement {st.name})")
+                             f"in {name} (statement {st.name})"
+                             + _rename_hint(st, i, owner[i], name))
         sizes.setdefault(i, n)
         owner.setdefault(i, name)
+
+
+def _rename_hint(st: StatementPlan, index: str, first: str, second: str) -> str:
+    """Where the two tensors that disagree on ``index`` are in different top-level terms
+    that each sum it, the two are different indices that share a name: say so."""
+    terms = st.summed_apart.get(index, ())
+    if not terms or any(first in names and second in names for names in terms):
+        return ""
+    return (f"; {first} and {second} are in different terms, which each sum their own "
+            f"{index}: rename {index} in one of the terms (another index name) to sum "
+            "each over its own size")
 
 
 def _check_ties(st: StatementPlan, sizes: Sizes, owner: dict[str, str]) -> None:
