@@ -89,7 +89,17 @@ def plan_statement(st: Statement, rectangular: bool = False) -> operands.Stateme
                                  if f.fn in MATRIX))
     return operands.StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources,
                                   deltas, every, square, accesses, given, rectangular,
-                                  st.aliases, _summed_apart(st))
+                                  st.aliases, _summed_apart(st),
+                                  _shortest(accesses, given))
+
+
+def _shortest(accesses: tuple[tuple[str | None, int | str, Affine], ...],
+              given: dict[str, tuple[str, int]]) -> frozenset[str]:
+    """The indices a tensor reads alone through arithmetic (``V[t+1]``), but those with a
+    given size (which cuts and pads as it is): the valid rule runs each over the largest
+    range at which every read of it stays inside, the shortest of its plain reads too."""
+    return frozenset(sub.parts[0][0] for name, _, sub in accesses
+                     if name is not None and len(sub.parts) == 1) - set(given)
 
 
 def _summed_apart(st: Statement) -> dict[str, tuple[frozenset[str], ...]]:
