@@ -18,6 +18,7 @@ from .errors import (
     ProgramError,
     ShapeError,
     TensorCalcError,
+    TensorCalcWarning,
 )
 from .limits import set_memory_limit
 from .ops.functions import FUNCTIONS
@@ -37,6 +38,7 @@ __all__ = [
     "ProgramError",
     "ShapeError",
     "TensorCalcError",
+    "TensorCalcWarning",
     "compile",
     "derive",
     "evaluate",

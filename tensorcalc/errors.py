@@ -1,8 +1,12 @@
-"""One error hierarchy: every mistake a user can make is a ``TensorCalcError``."""
+"""One error hierarchy: every mistake a user can make is a ``TensorCalcError``; what is
+likely a mistake but well defined is a ``TensorCalcWarning``."""
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -70,3 +74,24 @@ class DerivativeError(TensorCalcError):
 class MemoryLimitError(TensorCalcError):
     """A dense value would be larger than the memory limit (``tc.set_memory_limit``)."""
 
+
+
+class TensorCalcWarning(UserWarning):
+    """A program that runs, but most likely not as its writer meant: a trap of the
+    summation convention (``language/traps.py``). Silence it with the ``warnings``
+    filters, or write the sum explicitly; ``tc.compile(..., strict=True)`` refuses it."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str) -> None:
+    """Issue a ``TensorCalcWarning`` attributed to the first caller outside tensorcalc
+    (the line of the user's code that compiled the program), however deep inside the
+    package it is raised."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, TensorCalcWarning, stacklevel=level)

@@ -23,13 +23,14 @@ from .backend.export import to_python
 from .backend.plan import ProgramPlan, plan_program
 from .backend.run import Runner
 from .caching import cached_property
-from .errors import InputError, MemoryLimitError, ProgramError, refuses_deep_nesting
+from .errors import InputError, MemoryLimitError, ProgramError, refuses_deep_nesting, warn
 from .ir import SIZE_MARK, index_tensors, needed_statements, statement_extents, statement_refs
 from .ir.nodes import Ref, Statement
 from .ir.sizes import checked_sizes, with_given_sizes
 from .language.declarations import format_program
 from .language.lower import lower
 from .language.syntax import parse
+from .language.traps import Trap
 from .render.diagram import diagram
 from .render.printing import Derivative, format_latex, format_statement
 
@@ -41,13 +42,17 @@ class Program:
     accepts every input of the program it came from. A derivative also records what its
     result is the derivative of: ``of`` (a statement's name) and ``wrt`` (the inputs, in
     the order they were derived by; ``()`` for any other program).
+
+    ``traps`` are the places where the summation convention most likely reads the text
+    otherwise than its writer meant (``language/traps.py``): found when text is compiled,
+    none in a program tensorcalc writes (a derivative).
     """
 
     def __init__(self, statements: Iterable[Statement], inputs: Iterable[str],
                  ranks: dict[str, int], result: str | None = None,
                  accepts: dict[str, int] | None = None, *,
                  of: str | None = None, wrt: tuple[str, ...] = (),
-                 sizes: Mapping[str, int] | None = None):
+                 sizes: Mapping[str, int] | None = None, traps: Iterable[Trap] = ()):
         self.statements: tuple[Statement, ...] = tuple(statements)
         if not self.statements:
             raise ProgramError("a program needs at least one statement")
@@ -66,23 +71,42 @@ class Program:
         self._runners_lock = threading.Lock()
         # Sizes the caller gave for indices no array sizes (SPEC §9), for every call.
         self.sizes: dict[str, int] = checked_sizes(sizes)
+        self.traps: tuple[Trap, ...] = tuple(traps)
 
     # --- construction -------------------------------------------------------
 
     @classmethod
-    def from_source(cls, text: str, result: str | None = None) -> Program:
+    def from_source(cls, text: str, result: str | None = None, *, strict: bool = False,
+                    warn: bool = True) -> Program:
+        """The program the text says. Each of its traps is a ``TensorCalcWarning``
+        (``warn=False``: none, for ``explain``, which prints them as notes), or with
+        ``strict=True`` a ``ProgramError``."""
         try:
             lowered = lower(parse(text))
         except RecursionError:
             raise ProgramError("the program is nested too deeply to process") from None
-        return cls(lowered.statements, lowered.inputs, lowered.ranks, result)
+        program = cls(lowered.statements, lowered.inputs, lowered.ranks, result,
+                      traps=lowered.traps)
+        return program.checked(strict) if warn or strict else program
+
+    def checked(self, strict: bool = False) -> Program:
+        """This program, after a ``TensorCalcWarning`` for each of its traps; with
+        ``strict=True`` a ``ProgramError`` naming them all instead."""
+        if strict and self.traps:
+            raise ProgramError("refused (strict): the summation convention likely reads this "
+                               "program otherwise than meant: "
+                               + " ".join(f"({n}) {t.message}."
+                                          for n, t in enumerate(self.traps, 1)))
+        for t in self.traps:
+            warn(t.message)
+        return self
 
     def with_result(self, name: str) -> Program:
         """The same statements, with ``name`` as the result."""
         same = name == self.result
         return Program(self.statements, self.inputs, self.ranks, name, self.accepts,
                        of=self.of if same else None, wrt=self.wrt if same else (),
-                       sizes=self.sizes)
+                       sizes=self.sizes, traps=self.traps)
 
     def with_sizes(self, sizes: Mapping[str, int] | None) -> Program:
         """The same program, with ``sizes`` given for every call (SPEC §9)."""
@@ -91,7 +115,8 @@ class Program:
         given = checked_sizes(sizes)
         statements = [with_given_sizes(st, given) for st in self.statements]
         return Program(statements, self.inputs, self.ranks, self.result, self.accepts,
-                       of=self.of, wrt=self.wrt, sizes={**self.sizes, **given})
+                       of=self.of, wrt=self.wrt, sizes={**self.sizes, **given},
+                       traps=self.traps)
 
     def statement(self, name: str) -> Statement:
         try:
@@ -150,12 +175,18 @@ class Program:
                  **more: Any) -> Any:
         """The result's value for the arrays (a mapping, or keywords, or both); ``sizes``
         gives sizes of indices no array gives (SPEC §9); with ``compact=True`` a
-        ``Compact`` that keeps delta ties."""
+        ``Compact`` that keeps delta ties.
+
+        The mapping may hold arrays the program does not take (one dict of data can feed
+        several programs): they are left out. A keyword is an input or an error, as in a
+        call, and so is a name the program computes, in the mapping too."""
         if arrays is not None and not isinstance(arrays, Mapping):
             raise InputError(f"evaluate() takes the arrays as a mapping of names to arrays, "
                              f"not {type(arrays).__name__}")
         given = {**self.sizes, **checked_sizes(sizes)} if sizes else self.sizes
-        return self._run({**(arrays or {}), **more}, compact=compact, sizes=given)
+        used = {n: v for n, v in (arrays or {}).items()
+                if n in self.accepts or n in self._by_name}
+        return self._run({**used, **more}, compact=compact, sizes=given)
 
     def _runner(self, env: dict[str, Any], sizes: Mapping[str, int] | None = None) -> Runner:
         """The plan bound to the signature of ``env``'s inputs, bound on first use."""

@@ -79,7 +79,7 @@ class _Writer:
         self.shared = {}
         self.lines.append("    n = {" + ", ".join(
             f"{i!r}: " + (f"index_sizes[{name[len(SIZE_MARK):]!r}]" if name.startswith(SIZE_MARK)
-                          else f"{self.var[name]}.shape[{axis}]")
+                          else self.plain_size(st, i, name, axis))
             for i, (name, axis) in st.sources.items()
         ) + "}")
         if st.accesses:  # index arithmetic: sizes given by the caller, then the valid rule
@@ -92,12 +92,24 @@ class _Writer:
                 f"{sub.parts!r}, {sub.offset}, {windows.read_text(tensor, axis, sub)!r})"
                 for tensor, axis, sub in st.accesses)
             shrink = self.kernel("shrink_sizes", windows.shrink_sizes)
-            fixed = "set(given)" + (f" | {set(st.given)!r}" if st.given else "")
-            self.lines.append(f"    {shrink}(n, [{reads}], {fixed})")
+            by_given = self.kernel("size_by_given_reads", windows.size_by_given_reads)
+            fixed = self.temp("set(given)" + (f" | {set(st.given)!r}" if st.given else ""))
+            listed = self.temp(f"[{reads}]")
+            self.lines.append(f"    {shrink}(n, {listed}, {fixed})")
+            self.lines.append(f"    while {by_given}(n, {listed}, {fixed}, {st.indices!r}):")
+            self.lines.append(f"        {shrink}(n, {listed}, {fixed})")
         self.arithmetic = bool(st.accesses)
         target = self.var[st.name]
         value = self.sum(st.rhs, st.indices)
         self.lines.append(f"    {target} = np.asarray({value})")
+
+    def plain_size(self, st: operands.StatementPlan, i: str, name: str, axis: int) -> str:
+        """The size of index ``i`` from the axis that sizes it; the shortest of its plain
+        reads where the valid rule cuts them (``StatementPlan.shortest``)."""
+        axes = dict.fromkeys([(name, axis)] + [(t, a) for j, t, a in st.occurrences
+                                               if j == i and i in st.shortest])
+        sizes = [f"{self.var[t]}.shape[{a}]" for t, a in axes]
+        return sizes[0] if len(sizes) == 1 else f"min({', '.join(sizes)})"
 
     def sum(self, plan: operands.SumPlan, order: tuple[str, ...]) -> str:
         if not plan.terms:

@@ -223,6 +223,14 @@ class StatementPlan:
     # (new, written) for an index lowering renamed (``Statement.aliases``): a size given by
     # the written name is the new one's, and never one given by the new name.
     aliases: tuple[tuple[str, str], ...] = ()
+    # Each index that two or more top-level terms sum, each its own, with the tensor names
+    # of each such term (a size error between two of them suggests renaming one).
+    summed_apart: dict[str, tuple[frozenset[str], ...]] = field(default_factory=dict,
+                                                                hash=False)
+    # With index arithmetic, the indices read alone through it (``V[t+1]``): the valid
+    # rule runs one over the largest range from 0 at which every read of it stays inside,
+    # plain reads included, so plain reads of different lengths are cut to the shortest.
+    shortest: frozenset[str] = frozenset()
 
     @property
     def unsized(self) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from ..ir import (
     only_contracted,
     reads,
     reductions,
+    refs,
     rename_term,
     statement_extents,
     statement_refs,
@@ -88,7 +89,29 @@ def plan_statement(st: Statement, rectangular: bool = False) -> operands.Stateme
                                  if f.fn in MATRIX))
     return operands.StatementPlan(st.name, st.indices, rhs, tensors, occurrences, sources,
                                   deltas, every, square, accesses, given, rectangular,
-                                  st.aliases)
+                                  st.aliases, _summed_apart(st),
+                                  _shortest(accesses, given))
+
+
+def _shortest(accesses: tuple[tuple[str | None, int | str, Affine], ...],
+              given: dict[str, tuple[str, int]]) -> frozenset[str]:
+    """The indices a tensor reads alone through arithmetic (``V[t+1]``), but those with a
+    given size (which cuts and pads as it is): the valid rule runs each over the largest
+    range at which every read of it stays inside, the shortest of its plain reads too."""
+    return frozenset(sub.parts[0][0] for name, _, sub in accesses
+                     if name is not None and len(sub.parts) == 1) - set(given)
+
+
+def _summed_apart(st: Statement) -> dict[str, tuple[frozenset[str], ...]]:
+    """Each index that two or more top-level terms sum, each its own, with the names of
+    the tensors of each such term: two sums that share a name, and so a size, only by the
+    writer's choice (a size error between them suggests renaming one)."""
+    terms: dict[str, list[frozenset[str]]] = {}
+    for t in st.rhs.terms:
+        names = frozenset(r.name for r in refs(Sum((t,))))
+        for i in t.mentioned - frozenset(st.indices):  # no left-hand index: summed inside
+            terms.setdefault(i, []).append(names)
+    return {i: tuple(held) for i, held in terms.items() if len(held) > 1}
 
 
 class _Slots:

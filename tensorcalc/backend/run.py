@@ -30,7 +30,7 @@ from .binder import StatementBinder
 from .compact import Compact
 from .libraries import library
 from .operands import ProgramPlan, StatementPlan, TermPlan
-from .windows import read_text, shrink_sizes
+from .windows import read_text, shrink_sizes, size_by_given_reads
 
 Array = Any
 Env = dict[Any, Any]
@@ -101,20 +101,37 @@ def _size_axes(st: StatementPlan, name: str, axes: tuple[Any, ...], shape: tuple
         if not isinstance(i, str):
             continue  # arithmetic: reads past the end are zero
         n = int(n)
-        if i in st.given:  # a given size: one given by name must agree with a tensor's
-            # axis; a declared one (an input's axis, or a statement's in a derivative)
+        if i in st.given:  # a given size: one given by name may cut a tensor's axis, not
+            # pad it; a declared one (an input's axis, or a statement's in a derivative)
             # cuts the axis or pads it with zeros (d_bar[p] in d_bar[p-1] - d_bar[p])
-            if i in declared and declared[i][0] != n \
+            if i in declared and declared[i][0] > n \
                     and declared[i][1].startswith(SIZE_MARK):
                 raise ShapeError(f"index {i} is given size {declared[i][0]} "
                                  f"({_given_by(declared[i][1])}) but has size {n} in "
-                                 f"{name} (statement {st.name})")
+                                 f"{name} (statement {st.name}); a given size may cut a "
+                                 "tensor's axis, never pad it")
+            continue
+        if i in sizes and sizes[i] != n and i in st.shortest:  # the valid rule, SPEC §8
+            if n < sizes[i]:
+                sizes[i], owner[i] = n, name
             continue
         if i in sizes and sizes[i] != n:
             raise ShapeError(f"index {i} has size {sizes[i]} in {owner[i]} but size {n} "
-                             f"in {name} (statement {st.name})")
+                             f"in {name} (statement {st.name})"
+                             + _rename_hint(st, i, owner[i], name))
         sizes.setdefault(i, n)
         owner.setdefault(i, name)
+
+
+def _rename_hint(st: StatementPlan, index: str, first: str, second: str) -> str:
+    """Where the two tensors that disagree on ``index`` are in different top-level terms
+    that each sum it, the two are different indices that share a name: say so."""
+    terms = st.summed_apart.get(index, ())
+    if not terms or any(first in names and second in names for names in terms):
+        return ""
+    return (f"; {first} and {second} are in different terms, which each sum their own "
+            f"{index}: rename {index} in one of the terms (another index name) to sum "
+            "each over its own size")
 
 
 def _check_ties(st: StatementPlan, sizes: Sizes, owner: dict[str, str]) -> None:
@@ -142,9 +159,11 @@ def _take_given(st: StatementPlan, given: Sizes | None, declared: dict[str, tupl
     for i, n in (given or {}).items():
         if i not in st.every_index:
             continue
-        if i in sizes and sizes[i] != n:
+        if i in sizes and sizes[i] != n and not (st.accesses and n < sizes[i]):
             raise ShapeError(f"index {i} is given size {n} but has size {sizes[i]} in "
-                             f"{owner[i]} (statement {st.name})")
+                             f"{owner[i]} (statement {st.name})"
+                             + ("; a given size may cut a tensor's axis, never pad it"
+                                if st.accesses else ""))
         if i in declared and declared[i][0] != n:
             raise ShapeError(f"index {i} is given size {n} (sizes=) but size "
                              f"{declared[i][0]} ({_given_by(declared[i][1])}) in statement "
@@ -162,11 +181,15 @@ def _given_by(source: str) -> str:
 def valid_sizes(st: StatementPlan, env: Env, sizes: Sizes, fixed: set[str]) -> None:
     """SPEC §8 rule 2 (``windows.shrink_sizes``): each index that no size was given for
     runs over the largest range from 0 at which every affine read of the statement stays
-    inside its array; reads that involve a given index may fall outside (and read zeros)."""
+    inside its array; reads that involve a given index may fall outside (and read zeros),
+    and size an index of the result only where nothing else does (``size_by_given_reads``:
+    pooling)."""
     reads = [(axis if tensor is None else int(env[tensor].shape[int(axis)]), sub.parts,
               sub.offset, read_text(tensor, axis, sub)) for tensor, axis, sub in st.accesses]
     try:
         shrink_sizes(sizes, reads, fixed)
+        while size_by_given_reads(sizes, reads, fixed, st.indices):
+            shrink_sizes(sizes, reads, fixed)
     except ValueError as err:
         raise ShapeError(f"statement {st.name}: {err}") from None
 

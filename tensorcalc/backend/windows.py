@@ -130,6 +130,34 @@ def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
 
 
 
+def size_by_given_reads(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
+                        fixed: set[str], outputs: tuple[str, ...]) -> bool:
+    """SPEC §8 rule 2 for an index of the result (in ``outputs``) that only reads with a
+    given index could size, once ``shrink_sizes`` has sized what it can: a pooling
+    window's ``X[2*i+a]`` with the size of ``a`` given sizes ``i`` to the largest range
+    from 0 at which the read stays inside its array for every value of the others
+    (Tullio's floor((N - A)/s) + 1). Only where some range does (the others' reach alone
+    stays inside); otherwise the index stays unsized and the caller asks for its size.
+    An index summed inside is never sized so: a derivative may hold a copy of a window's
+    index under another name (``max[m](x[2*k+m])``), whose range is the window's, not
+    what the read allows. ``n`` is updated; returns whether an index was sized, after
+    which ``shrink_sizes`` runs again (reads it now sizes)."""
+    changed = False
+    for of, parts, offset, _text in reads:
+        size = n.get(of) if isinstance(of, str) else of
+        unsized = [(u, c) for u, c in parts if u not in n]
+        if size is None or len(unsized) != 1 or unsized[0][0] not in outputs \
+                or not any(v in fixed for v, _ in parts):
+            continue
+        u, c = unsized[0]
+        lo = offset + sum(min(k * (n[v] - 1), 0) for v, k in parts if v != u)
+        hi = offset + sum(max(k * (n[v] - 1), 0) for v, k in parts if v != u)
+        if lo < 0 or hi > size - 1:
+            continue  # zeros are read whatever the range of u: none to infer
+        n[u] = (size - 1 - hi) // c + 1 if c > 0 else lo // -c + 1
+        changed = True
+    return changed
+
 
 def subscript_at(sub: Encoded, grid: tuple[str, ...], n: Sizes, index: Index, xp: Any,
                  where: Where) -> Array:

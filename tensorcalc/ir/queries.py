@@ -14,8 +14,8 @@ from .subscripts import Affine
 from .walk import all_factors, arithmetic, index_tensors, refs, statement_extents
 
 __all__ = [
-    "collapses", "dependencies", "extents_from", "needed_extents", "needed_statements",
-    "only_contracted", "read_inside", "reads", "sizes_carried",
+    "broadcasts", "collapses", "dependencies", "extents_from", "needed_extents",
+    "needed_statements", "only_contracted", "read_inside", "reads", "sizes_carried",
 ]
 
 
@@ -27,6 +27,32 @@ def collapses(term: Term, names: Iterable[str]) -> bool:
     wanted = set(names)
     return any(isinstance(f, Reduce) and f.keeps and len(wanted & set(f.free)) > 1
                for f in all_factors(Sum((term,))))
+
+
+def broadcasts(term: Term, around: Iterable[str]) -> list[tuple[Term, list[str]]]:
+    """The terms of ``term``'s parenthesised sums, in reading order, each with the indices
+    of ``around`` (summed around ``term`` as a whole) that it lacks, and so is added once
+    per value of: in ``sum[i,j](lam (A[i]^2 + B[j]^2))`` A's term lacks ``j``. The sum
+    reaches a group's terms where the group is the only factor of ``term`` that holds
+    the index (a term inside that sums a name of its own stops it)."""
+    found: list[tuple[Term, list[str]]] = []
+    wanted = frozenset(around)
+    for f in term.factors:
+        if not isinstance(f, Sum):
+            continue
+        through = sorted(i for i in wanted if _only_holder(term, i, f))
+        for t in f.terms:
+            names = [i for i in through if i not in t.mentioned]
+            if names:
+                found.append((t, names))
+            found += broadcasts(t, frozenset(through) - frozenset(names) - t.summed)
+    return found
+
+
+def _only_holder(term: Term, index: str, factor: Factor) -> bool:
+    """Is ``factor`` the one factor of ``term`` that holds ``index``?"""
+    holders = [g for g in term.factors if index in g.free]
+    return len(holders) == 1 and holders[0] is factor
 
 
 def only_contracted(f: Factor, term: Term) -> bool:

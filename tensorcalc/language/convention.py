@@ -45,6 +45,7 @@ from .surface import (
     STensor,
 )
 from .surface_walks import first, flatten_product, flatten_sum, operands
+from .traps import Trap, term_traps
 
 
 def summed_by(node: SExpr, index: str) -> SSumOver | SReduce | None:
@@ -142,9 +143,11 @@ def condition(node: SCond) -> Factor:
 
 
 class Lowering:
-    def __init__(self, declared: frozenset[str] = frozenset()) -> None:
+    def __init__(self, declared: frozenset[str] = frozenset(), statement: str = "") -> None:
         self._occurs: dict[int, frozenset[str]] = {}
         self.declared = declared  # index names an input declaration sizes
+        self.statement = statement  # the name of the statement lowered, for its traps
+        self.traps: list[Trap] = []  # what the convention reads otherwise than meant
 
     def occurs(self, node: SExpr) -> frozenset[str]:
         """Indices written inside a node (those bound by an inner ``sum[]`` excluded).
@@ -182,6 +185,8 @@ class Lowering:
         term = self.product(node, held, sign)
         _settle(term)
         rule2 = frozenset(term.free) - held
+        self.traps += [Trap(self.statement, node.pos, i, note)
+                       for i, note in term_traps(term, rule2)]
         term = freshen(Term(term.coef, term.factors, term.summed | rule2))
         return inline_single_terms(term)
 

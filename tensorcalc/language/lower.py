@@ -42,6 +42,7 @@ from .surface import (
     STensor,
 )
 from .surface_walks import first, flatten_product, flatten_sum, operands
+from .traps import Trap
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Lowered:
     statements: tuple[Statement, ...]
     inputs: tuple[str, ...]
     ranks: dict[str, int]
+    traps: tuple[Trap, ...] = ()  # where the convention likely reads otherwise than meant
 
 
 def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
@@ -61,6 +63,7 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
     statements: list[Statement] = []
     by_name: dict[str, Statement] = {}  # the statements so far (one dict: no quadratic cost)
     index_use: dict[str, tuple[bool, Pos]] = {}  # is a name an index array, and where seen
+    traps: list[Trap] = []
     for st in surface:
         if isinstance(st, SDeclaration):
             declare_inputs(st, assigned, ranks, first_use, inputs, declared)
@@ -95,11 +98,11 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
         if st.name in ranks and ranks[st.name] != len(st.indices):
             raise ProgramError(f"{st.name} is assigned with {len(st.indices)} indices at {st.pos} "
                                f"but used with {ranks[st.name]}")
-        statements.append(_lower_statement(st, declared, by_name))
+        statements.append(_lower_statement(st, declared, by_name, traps))
         by_name[st.name] = statements[-1]
         assigned[st.name] = st
         ranks[st.name] = len(st.indices)
-    return Lowered(tuple(statements), tuple(inputs), ranks)
+    return Lowered(tuple(statements), tuple(inputs), ranks, tuple(traps))
 
 
 def _check_index_use(st: SStatement, uses: list[tuple[str, int, Pos, bool]],
@@ -191,12 +194,13 @@ def _uses(node: SExpr) -> list[tuple[str, int, Pos, bool]]:
 
 
 def _lower_statement(st: SStatement, declared: dict[str, Source],
-                     earlier: dict[str, Statement]) -> Statement:
+                     earlier: dict[str, Statement], traps: list[Trap]) -> Statement:
+    """``st`` lowered; its traps (``traps.py``) are added to ``traps``."""
     lhs = st.indices
     for k, i in enumerate(lhs):
         if i in lhs[:k]:
             raise ProgramError(f"index {i} appears twice on the left of {st.name} at {st.pos}")
-    low = Lowering(frozenset(declared))
+    low = Lowering(frozenset(declared), st.name)
     occurring = low.occurs(st.rhs)
     for i in lhs:
         if i not in occurring and i not in declared:
@@ -229,6 +233,7 @@ def _lower_statement(st: SStatement, declared: dict[str, Source],
                 for axis, i in r.plain_axes():
                     if i in lhs:
                         lengths.setdefault(i, (r.name, axis))
+    traps += low.traps
     rhs, aliases = _own_ranges(tuple(terms), lhs, set(declared))
     statement = with_counts(Statement(st.name, lhs, rhs, aliases=aliases), declared)
     return with_extents(statement, {**lengths, **declared}, earlier)

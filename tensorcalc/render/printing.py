@@ -32,6 +32,7 @@ from ..ir import (
     Subscript,
     Sum,
     Term,
+    broadcasts,
     children,
     const_value,
     freshen,
@@ -110,14 +111,19 @@ class _Printer:
         # index that no factor carries cannot be summed by the convention: both are written
         # as an explicit sum[...] (the second then fails to parse, which is honest: its
         # size is not in the text).
+        # A parenthesised sum some of whose terms lack an index summed around it is
+        # written with that sum explicit too, as the convention's reader would otherwise
+        # take it for a trap (language/traps.py; 2 (x[p] + y[k]) adds x[p] size(k) times).
         lone_group = len(t.factors) == 1 and isinstance(t.factors[0], Sum) and abs(t.coef) == 1
         # A summed index that no factor holds and an extent sizes is a count: size(k)
         sized = {e.name for e in t.extents}
         counted = sorted(i for i in t.summed if i in sized
                          and not any(i in mentioned(f) for f in t.factors))
+        alone = [i for i in t.summed if factors_with(t, i) == 1]
+        spread = {i for _, names in broadcasts(t, alone) for i in names} if top else set()
         explicit = sorted(
             i for i in t.summed if i not in counted and (
-                self.explicit_sums or lone_group or factors_with(t, i) == 0
+                self.explicit_sums or lone_group or factors_with(t, i) == 0 or i in spread
                 or (factors_with(t, i) < 2 and (not top or grabbed_below(t, i))))
         )
         inner_held = held | t.summed
@@ -388,6 +394,12 @@ def _latex_fraction(derivative: Derivative) -> str:
 
 def format_statement(st: Statement, explicit_sums: bool = False) -> str:
     return _Printer(explicit_sums=explicit_sums).statement(st)
+
+
+def format_term(t: Term) -> str:
+    """One term as index notation, its sums where the convention puts them: the part of a
+    statement that a note on it quotes (``gam[d] xh[b,d]``)."""
+    return _Printer().term(t, frozenset(), top=False)
 
 
 def format_latex(st: Statement, derivative: Derivative | None = None) -> str:

@@ -1,7 +1,9 @@
 """The ``tensorcalc`` command line: ``eval``, ``derive``, ``explain`` and ``check``.
 
 Every error is one line on stderr (a syntax error adds the line and a caret) and
-a non-zero exit status; there is never a traceback. Arrays are loaded with
+a non-zero exit status; there is never a traceback. A trap of the summation convention
+(``language/traps.py``) is a line ``tensorcalc: warning: ...`` on stderr, and with
+``--strict`` an error. Arrays are loaded with
 ``allow_pickle=False``, from regular files only (nothing can block on a FIFO), after
 their header is checked against the memory limit; ``-o`` writes exactly the path given.
 """
@@ -12,6 +14,7 @@ import argparse
 import re
 import sys
 import textwrap
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +22,7 @@ import numpy as np
 
 from ..api import compile
 from ..derivatives import derive
-from ..errors import InputError, MemoryLimitError, TensorCalcError
+from ..errors import InputError, MemoryLimitError, TensorCalcError, TensorCalcWarning
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
 from ..program import Program
@@ -110,10 +113,27 @@ def _functions_help() -> str:
                       "functions of whole axes (f[i,j](e): of a matrix along i and j):", *axes])
 
 
+_WARNINGS_NOTE = """warnings:
+  Two ways of writing are read by the summation convention otherwise than they
+  are most likely meant, and each prints 'tensorcalc: warning: ...' on stderr
+  (the command still runs); 'tensorcalc explain' shows them as '#' notes:
+  - one index name summed inside a function (or a power, or parentheses) by a
+    product there, and apart, outside it: in
+    L = (tanh(gam[d] xh[b,d] + bet[d]) - T[b,d])^2 the d of gam[d] xh[b,d] is
+    summed inside tanh, the other d over the whole term;
+  - a parenthesised sum whose terms lack an index summed around it: in
+    R = lam * (A[i,r]^2 + B[j,r]^2) A's term is multiplied by size(j).
+  Write the sum where you mean it (sum[d](...), sum[i,r](A[i,r]^2) + ...) or
+  use another index name, and the warning goes. --strict makes them errors."""
+
+
 def _program_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("program", nargs="?", help="the program text (or use -f FILE)")
     p.add_argument("-f", "--file", help="read the program from FILE")
     p.add_argument("--of", help="the statement to use (default: the last one)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) a program the summation convention likely reads "
+                        "otherwise than meant, rather than warn (see 'warnings' below)")
 
 
 def _input_args(p: argparse.ArgumentParser) -> None:
@@ -145,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
                     "[c != t[n]]) and masks after | (softmax[j | j <= i](e): a masked entry "
                     "takes no part); size(i) is how many values index i takes, and "
                     "mean[j](e) is sum[j](e) / size(j).",
-        epilog="\n\n".join([_functions_help(), *_EXAMPLES.values()]),
+        epilog="\n\n".join([_functions_help(), _WARNINGS_NOTE, *_EXAMPLES.values()]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = top.add_subparsers(dest="command", metavar="{eval,derive,explain,check}")
@@ -163,7 +183,8 @@ Commands = Any  # argparse's private _SubParsersAction
 def _with_inputs(sub: Commands, name: str, summary: str) -> argparse.ArgumentParser:
     """A command that reads a program and arrays (``eval``, ``check``)."""
     p: argparse.ArgumentParser = sub.add_parser(
-        name, help=summary, epilog=_FILES_NOTE + "\n\n" + _EXAMPLES[name],
+        name, help=summary,
+        epilog="\n\n".join([_FILES_NOTE, _WARNINGS_NOTE, _EXAMPLES[name]]),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _program_args(p)
     _input_args(p)
@@ -178,7 +199,8 @@ def _eval_command(sub: Commands) -> None:
 
 
 def _derive_command(sub: Commands) -> None:
-    d = sub.add_parser("derive", help="print a symbolic derivative", epilog=_EXAMPLES["derive"],
+    d = sub.add_parser("derive", help="print a symbolic derivative",
+                       epilog=_WARNINGS_NOTE + "\n\n" + _EXAMPLES["derive"],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _program_args(d)
     d.add_argument("--wrt", required=True, help="the input to differentiate by, e.g. X or X[p,q]")
@@ -199,9 +221,10 @@ def _explain_command(sub: Commands) -> None:
                        description="Print the program with every summation the convention "
                                    "implies written as sum[...] where it places it, and '#' "
                                    "notes on indices summed outside a function or a power, or "
-                                   "on their own in one term (rule 2). The output compiles to "
-                                   "the same program.",
-                       epilog=_EXAMPLES["explain"],
+                                   "on their own in one term (rule 2), and on the two traps "
+                                   "that other commands warn of (below). The output compiles "
+                                   "to the same program.",
+                       epilog=_WARNINGS_NOTE + "\n\n" + _EXAMPLES["explain"],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     x.add_argument("program", nargs="?", help="the program text (or use -f FILE)")
     x.add_argument("-f", "--file", help="read the program from FILE")
@@ -218,6 +241,26 @@ def _check_command(sub: Commands) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    shown: set[str] = set()
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        """A TensorCalcWarning as one line on stderr, once; any other as Python shows it."""
+        if not issubclass(category, TensorCalcWarning):
+            previous(message, category, filename, lineno, file, line)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            print(f"tensorcalc: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TensorCalcWarning)  # shown once, by ``show``
+        warnings.showwarning = show
+        return _guarded(args)
+
+
+def _guarded(args: argparse.Namespace) -> int:
+    """``args`` run, every error one line on stderr and an exit status."""
     try:
         return _run(args)
     except MemoryLimitError as err:
@@ -290,7 +333,9 @@ def _program(args: argparse.Namespace) -> Program:
         text = args.program
     else:
         raise InputError("no program: give it as text or with -f FILE")
-    return compile(text, getattr(args, "of", None))
+    if args.command == "explain":  # its notes say what the warnings would
+        return Program.from_source(text, warn=False)
+    return compile(text, args.of, strict=args.strict)
 
 
 #: ``check`` steps at most this many entries of the input (two evaluations each), chosen

@@ -6,7 +6,10 @@ indices that rule 2 sums over a whole top-level term although they occur inside 
 function's argument or a power's base (``sqrt(x[i]^2)`` is ``sum[i](sqrt(x[i]^2))``,
 not a norm), several such indices in one term (a double sum), and an index summed on
 its own in one term whose name another term also uses (``X[i,k] W[k,j] + b[k]``). The
-text compiles to the same program.
+traps of a program compiled from text (``language/traps.py``: one name summed inside a
+function and apart outside it, a parenthesised sum multiplied by the size of an index
+some of its terms lack), which compiling warns of, are noted too. The text compiles to
+the same program.
 
 >>> print(explain("n = sqrt(x[i]^2)"))
 n = sum[i](sqrt(x[i]^2))
@@ -18,6 +21,7 @@ from __future__ import annotations
 from ..errors import ProgramError
 from ..ir import Call, Factor, Power, Statement, Term, const_value
 from ..language.declarations import format_program
+from ..language.traps import describe
 from ..program import Program
 from ..render.printing import factors_with, format_number, grabbed_below
 
@@ -29,7 +33,8 @@ def explain(program: str | Program) -> str:
     if not isinstance(program, (str, Program)):
         raise ProgramError(f"explain takes program text or a Program, not "
                            f"{type(program).__name__}")
-    p = program if isinstance(program, Program) else Program.from_source(program)
+    # no warnings: the traps are the notes here
+    p = program if isinstance(program, Program) else Program.from_source(program, warn=False)
     lines = format_program(p.statements, p.accepts, explicit_sums=True,
                            avoid=p.sizes).split("\n")
     head, body = lines[: len(lines) - len(p.statements)], lines[len(lines) - len(p.statements):]
@@ -37,6 +42,7 @@ def explain(program: str | Program) -> str:
     for st, line in zip(p.statements, body):
         out.append(line)
         out += ["# " + note for note in statement_notes(st)]
+        out += ["# " + t.note for t in p.traps if t.statement == st.name]
     return "\n".join(out)
 
 
@@ -55,7 +61,7 @@ def statement_notes(st: Statement) -> list[str]:
                 groups.setdefault(where, []).append(i)
         for where, names in groups.items():
             listed = ", ".join(names)
-            notes.append(f"{listed}: summed outside {_describe(where)}, over the whole term "
+            notes.append(f"{listed}: summed outside {describe(where)}, over the whole term "
                          f"(rule 2); to sum inside, write {_inside_hint(where, names)}")
         if len(groups) > 1:
             inside = [i for names in groups.values() for i in names]
@@ -78,15 +84,6 @@ def _enclosing(t: Term, index: str) -> Call | Power | None:
         if isinstance(f, (Call, Power)) and index in f.free:
             return f
     return None
-
-
-def _describe(f: Call | Power) -> str:
-    if isinstance(f, Call):
-        return f"{f.fn}(...)"
-    n = const_value(f.exponent)
-    if n == -1:
-        return "the denominator"
-    return f"(...)^{format_number(n)}" if n is not None else "the power"
 
 
 def _inside_hint(f: Factor, names: list[str]) -> str:

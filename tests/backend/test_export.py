@@ -73,3 +73,25 @@ def test_python_keywords_and_generated_names_are_renamed() -> None:
     x = np.arange(3.0)
     got = namespace["out_"](np=x, oe=x, n=x)
     assert np.isclose(got, program(np=x, oe=x, n=x))
+
+
+@pytest.mark.parametrize("make, name, definition", [
+    (lambda: tc.compile("y[i] = W[i,j] x[j]"), None, "def y(*, W, x):"),
+    (lambda: tc.grad("L = (X[n,d] w[d] - y[n])^2", "w"), None, "def dL_dw(*, X, w, y):"),
+    (lambda: tc.hessian("L = (X[n,d] W1[d] - y[n])^2", "W1"), None,
+     "def d2L_dW1_dW1(*, X, W1=None, y=None):"),
+    (lambda: tc.compile(MLP, "H"), None, "def H(*, X, W, c, V=None, T=None):"),
+    (lambda: tc.compile("y[i] = x[i+k-1] w[k]", sizes={"i": 5}), None,
+     "def y(*, x, w, index_sizes=None):"),
+    (lambda: tc.compile("y = 2"), None, "def y():"),
+    (lambda: tc.compile("y = sum[i](list[i])"), None, "def y(**inputs):"),
+    (lambda: tc.compile("L = x[i]^2"), "loss", "def loss(*, x):"),
+])
+def test_the_exported_function_is_named_and_called_as_the_readme_says(make, name, definition):
+    # README, Code export: the result's name (or the name given), keyword-only parameters:
+    # the needed inputs in order of first use, then the other accepted ones =None, then
+    # index_sizes=None with index arithmetic; **inputs where a name would shadow Python
+    code = make().to_python(name)
+    defs = [line for line in code.splitlines() if line.startswith("def ")]
+    assert defs[0] == definition, defs  # the function first, then the helpers it calls
+    assert all(d.startswith("def _") for d in defs[1:]), defs

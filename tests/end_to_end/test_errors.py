@@ -349,6 +349,23 @@ def test_index_has_one_size_throughout_a_statement():
         )
     msg = str(info.value)
     assert "j" in msg and "4" in msg and "5" in msg
+    # the two j are two sums that share a name: the message says to rename one
+    assert "A and B are in different terms, which each sum their own j: rename j in one " \
+        "of the terms" in msg, msg
+    renamed = tc.evaluate("y[i] = A[i,j] x[j] + B[i,k] z[k]",
+                          A=np.ones((3, 4)), x=np.ones(4), B=np.ones((3, 5)), z=np.ones(5))
+    np.testing.assert_array_equal(renamed, [9.0, 9.0, 9.0])
+
+
+@pytest.mark.parametrize("src,arrays", [
+    ("y[i] = x[i] + z[i]", dict(x=np.ones(3), z=np.ones(4))),  # a left-hand index
+    ("s = x[i] y[i] + z[i]", dict(x=np.ones(3), y=np.ones(4), z=np.ones(4))),  # one term
+])
+def test_no_rename_hint_where_renaming_would_not_help(src, arrays):
+    with pytest.raises(ShapeError) as info:
+        tc.evaluate(src, **arrays)
+    assert "has size 3 in x but size 4" in str(info.value)
+    assert "rename" not in str(info.value)
 
 
 # --- derivative errors (only the error type; values are another suite's) ------------------

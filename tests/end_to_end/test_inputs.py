@@ -277,3 +277,36 @@ def test_numpy_array_and_list_beside_torch_take_the_tensors_type() -> None:
         torch.testing.assert_close(y, torch.tensor([1.0, 2.0, 3.0]))
         y = tc.evaluate("y[i] = c[i] * x[i]", c=c, x=torch.ones(3, dtype=torch.float64))
         assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
+
+
+# --- a mapping of data for several programs; keywords stay strict -------------------
+
+
+def test_a_mapping_may_hold_arrays_the_program_does_not_take():
+    g = np.random.default_rng(5)
+    data = dict(X=g.normal(size=(4, 3)), w=g.normal(size=3), y=g.normal(size=4),
+                T=g.normal(size=(2, 2)), labels=np.arange(4))
+    loss = tc.compile(LSQ)
+    want = np.sum((data["X"] @ data["w"] - data["y"]) ** 2)
+    np.testing.assert_allclose(loss.evaluate(data), want, rtol=1e-12)
+    grad = tc.grad(LSQ, "w")  # one dict for the program and its gradient
+    np.testing.assert_allclose(grad.evaluate(data),
+                               2 * data["X"].T @ (data["X"] @ data["w"] - data["y"]),
+                               rtol=1e-12)
+    predict = tc.compile("p[n] = X[n,d] w[d]")
+    np.testing.assert_allclose(predict.evaluate(data), data["X"] @ data["w"], rtol=1e-12)
+
+
+def test_keywords_stay_strict_and_a_computed_name_is_refused():
+    p = tc.compile(LSQ)
+    X, w, y = np.ones((2, 3)), np.ones(3), np.ones(2)
+    with pytest.raises(tc.InputError, match="unknown input labels; the program's inputs"):
+        p(X=X, w=w, y=y, labels=np.ones(2))
+    with pytest.raises(tc.InputError, match="unknown input labels"):
+        p.evaluate(X=X, w=w, y=y, labels=np.ones(2))
+    with pytest.raises(tc.InputError, match="unknown input labels"):
+        p.evaluate({"X": X, "w": w}, y=y, labels=np.ones(2))  # a keyword beside a mapping
+    with pytest.raises(tc.InputError, match="L is computed by the program"):
+        p.evaluate({"X": X, "w": w, "y": y, "L": 1.0})
+    with pytest.raises(tc.InputError, match="missing input array y"):
+        p.evaluate({"X": X, "w": w, "labels": np.ones(2)})  # left out, not counted as y

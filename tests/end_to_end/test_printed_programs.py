@@ -16,13 +16,16 @@ from support import PRINTED_CHECKS
 import tensorcalc as tc
 
 RNG = np.random.default_rng(7)
+#: A case written as a trap of the summation convention on purpose: compiling it warns
+#: (tests/language/test_traps.py checks the warnings).
+TRAP = pytest.mark.filterwarnings("ignore::tensorcalc.TensorCalcWarning")
 
 
 def same_numbers(d: tc.Program, **arrays: np.ndarray) -> np.ndarray:
     text = str(d)
     assert not re.search(r"\^0(?![\d.])", text), text  # no X^0 anchors
     assert d.source() == text
-    again = tc.compile(text)
+    again = tc.compile(text, strict=True)  # tensorcalc's text is never a trap
     value = d(**arrays)
     np.testing.assert_allclose(again(**arrays), value, rtol=1e-12, atol=1e-14, err_msg=text)
     return np.asarray(value)
@@ -40,10 +43,13 @@ def same_numbers(d: tc.Program, **arrays: np.ndarray) -> np.ndarray:
     ("Y[i,k] = x[i] + Z[k]; s = Y[i,k]", lambda s: tc.grad(s, "x"), {"x": (2,), "Z": (5,)}),
     ("Y[i,k] = x[i] + Z[k]; s = Y[i,k] x[i]", lambda s: tc.hessian(s, "x"),
      {"x": (2,), "Z": (5,)}),
-    # a sum factor distributed over a delta keeps the sizes it gave (k, in the delta part)
-    ("R2 = (delta[i,a] + Z[k]) W[i,i]", lambda s: tc.grad(s, "W"), {"Z": (4,), "W": (3, 3)}),
-    ("R1[a] = X[i] (delta[i,a] Y[a,b] + exp(Z[k])) W[i,i]; R2 = R1[i]",
-     lambda s: tc.grad(s, "W"), {"X": (2,), "Y": (2, 3), "Z": (4,), "W": (2, 2)}),
+    # a sum factor distributed over a delta keeps the sizes it gave (k, in the delta part;
+    # a trap of the convention on purpose, which warns: size(k) multiplies the delta term)
+    pytest.param("R2 = (delta[i,a] + Z[k]) W[i,i]", lambda s: tc.grad(s, "W"),
+                 {"Z": (4,), "W": (3, 3)}, marks=TRAP),
+    pytest.param("R1[a] = X[i] (delta[i,a] Y[a,b] + exp(Z[k])) W[i,i]; R2 = R1[i]",
+                 lambda s: tc.grad(s, "W"), {"X": (2,), "Y": (2, 3), "Z": (4,), "W": (2, 2)},
+                 marks=TRAP),
     ("y[i] = sigmoid(W[i,j] x[j])", lambda s: tc.vjp(s, "W"), {"W": (2, 3), "x": (3,),
                                                                "G": (2,)}),
     ("y[i] = sigmoid(W[i,j] x[j])", lambda s: tc.jvp(s, "x"), {"W": (2, 3), "x": (3,),

@@ -28,6 +28,11 @@ from tensorcalc.ir import Sum, all_deltas, children, mentioned
 from tensorcalc.render.printing import format_statement
 from tensorcalc.tools.check import finite_differences
 
+# Random programs are often traps of the summation convention (a constant term in a
+# parenthesised sum summed over an index it lacks): they warn, which is right, and the
+# numbers are checked all the same (tests/language/test_traps.py tests the warnings).
+pytestmark = pytest.mark.filterwarnings("ignore::tensorcalc.TensorCalcWarning")
+
 SIZES = {"i": 2, "a": 2, "j": 3, "b": 3, "k": 4}
 GROUP = {n: tuple(m for m in SIZES if SIZES[m] == SIZES[n]) for n in SIZES}
 INPUT_NAMES = ("X", "W", "Y", "Z", "U", "P", "Q")
