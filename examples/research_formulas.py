@@ -50,10 +50,10 @@ L = sum[n](lgamma(sum[k](a[k])) - sum[k](lgamma(a[k])) + sum[k]((a[k] - 1) log(p
                                  "la", {}),
     "2x2 average pooling": ("""
 P[i,j] = mean[a,b](X[2*i+a, 2*j+b])
-L = sum[i,j](P[i,j]^2 W[i,j])""", "X", {"a": 2, "b": 2, "i": 3, "j": 3}),
+L = sum[i,j](P[i,j]^2 W[i,j])""", "X", {"a": 2, "b": 2}),
     "2x2 max pooling": ("""
 P[i,j] = max[a,b](X[2*i+a, 2*j+b])
-L = sum[i,j](P[i,j]^2 W[i,j])""", "X", {"a": 2, "b": 2, "i": 3, "j": 3}),
+L = sum[i,j](P[i,j]^2 W[i,j])""", "X", {"a": 2, "b": 2}),
 }
 
 
