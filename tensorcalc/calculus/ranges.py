@@ -29,20 +29,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..ir import all_factors, all_terms, arithmetic, map_factor_sums, statement_extents
+from ..ir import (
+    affine_reads,
+    all_factors,
+    all_terms,
+    arithmetic,
+    map_factor_sums,
+    statement_extents,
+)
 from ..ir.nodes import Delta, Extent, Ref, Shift, Statement, Sum, Term
-from ..ir.subscripts import Affine, Gather
+from ..ir.subscripts import Gather
 
 #: The suffix of a range statement's name (``L_range``).
 SUFFIX = "_range"
-
-
-def _affine_reads(expr: Sum) -> Iterator[Affine]:
-    for f in all_factors(expr):
-        if isinstance(f, Ref) and f.subs is not None:
-            yield from (s for s in f.subs if isinstance(s, Affine))
-        elif isinstance(f, Shift) and isinstance(f.sub, Affine):
-            yield f.sub
 
 
 def _plain(expr: Sum) -> set[str]:
@@ -77,7 +76,7 @@ def narrowed(st: Statement) -> tuple[str, ...]:
     plain = _plain(st.rhs)
     alone = set()
     involved = set()
-    for sub in _affine_reads(st.rhs):
+    for sub in affine_reads(st.rhs):
         involved |= set(sub.names)
         if len(sub.parts) == 1 or all(n in plain for n in sub.names):
             alone |= set(sub.names)

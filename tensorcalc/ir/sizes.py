@@ -28,15 +28,13 @@ from numbers import Integral
 from ..errors import InputError
 from . import (
     SIZE_MARK,
-    Affine,
     Extent,
     Ref,
-    Shift,
     Statement,
     Sum,
     Term,
+    affine_reads,
     all_deltas,
-    all_factors,
     all_terms,
     arithmetic,
     index_tensors,
@@ -105,9 +103,7 @@ def count_extent(fresh: str, name: str, where: Sum,
 
 def shifted_names(expr: Sum) -> set[str]:
     """The indices that some read or shifted delta of ``expr`` uses in index arithmetic."""
-    return {n for f in all_factors(expr) for sub in (
-        f.subs or () if isinstance(f, Ref) else (f.sub,) if isinstance(f, Shift) else ())
-        if isinstance(sub, Affine) for n in sub.names}
+    return {n for sub in affine_reads(expr) for n in sub.names}
 
 
 def counts(st: Statement) -> dict[str, str]:

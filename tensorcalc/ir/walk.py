@@ -28,11 +28,12 @@ from .nodes import (
     Sum,
     Term,
 )
-from .subscripts import Gather, sub_names
+from .subscripts import Affine, Gather, sub_names
 
 __all__ = [
-    "all_deltas", "all_factors", "all_terms", "arithmetic", "index_order", "index_tensors",
-    "map_factor_sums", "map_factors", "reductions", "refs", "same_factors", "same_terms",
+    "affine_reads", "all_deltas", "all_factors", "all_terms", "arithmetic", "index_order",
+    "index_tensors", "map_factor_sums", "map_factors", "reductions", "refs", "same_factors",
+    "same_terms",
     "statement_extents", "statement_refs", "term_extents", "walk_factors",
 ]
 
@@ -97,6 +98,16 @@ def reductions(expr: Sum) -> Iterator[tuple[Reduce, Term]]:
     """Every function of whole axes inside, outermost first, with the term it is a
     factor of."""
     return ((f, t) for t, f in walk_factors(expr) if isinstance(f, Reduce))
+
+
+def affine_reads(expr: Sum) -> Iterator[Affine]:
+    """Every subscript with index arithmetic inside (``x[i+k]``'s ``i+k``, and a shifted
+    delta's ``delta[p, i+1]``), depth first."""
+    for f in all_factors(expr):
+        if isinstance(f, Ref) and f.subs is not None:
+            yield from (s for s in f.subs if isinstance(s, Affine))
+        elif isinstance(f, Shift) and isinstance(f.sub, Affine):
+            yield f.sub
 
 
 def index_tensors(expr: Sum) -> Iterator[Gather]:
