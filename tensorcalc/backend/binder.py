@@ -29,6 +29,7 @@ from .indexing import condition_factor, mask, read, scatter
 from .libraries import ArrayLibrary
 from .matrices import reduction, solve
 from .products import elementwise, matmul, summed_product, window_product
+from .sparse_sums import sparse_sum
 from .windows import index_names
 
 Array = Any
@@ -99,6 +100,9 @@ class StatementBinder:
             fused = self.constant_plus(plan.terms, order, shape)
             if fused is not None:
                 return fused
+        sparse = sparse_sum(self, plan, order, lambda dense: self.sum(dense, order))
+        if sparse is not None:
+            return sparse
         terms = [self.term(t, order, shape) for t in plan.terms]
         if len(terms) == 1:
             return terms[0]

@@ -213,13 +213,16 @@ class _Writer:
             values = self._align(core, have, order)
         else:
             values = self._align(core, op.core.einsum_out, order)
-        send, at = self.kernel("scatter_shifts", windows.scatter_shifts), self.subscript_at()
+        at, find = self.subscript_at(), self.kernel("scatter_targets", windows.scatter_targets)
+        send = self.kernel("scatter_shifts", windows.scatter_shifts)
         add = self.kernel("scatter_add", windows.scatter_add)
         shifts = tuple((p, windows.encode(sub)) for p, sub in op.shifts)
         index = self._index_arrays(sub for _, sub in op.shifts)
-        return self.temp(f"{send}(np.asarray({values}), {shifts!r}, {op.grid!r}, "
-                         f"{op.kept!r}, {op.rest!r}, n, {index}, np, {at}, {add}, "
-                         "'segments', {})")
+        linear = self.temp(f"{find}({shifts!r}, {op.grid!r}, {op.kept!r}, n, {index}, np, "
+                           f"{at}, {{}})")
+        targets = tuple(p for p, _ in op.shifts) + op.kept
+        return self.temp(f"{send}(np.asarray({values}), {linear}, {targets!r}, {op.rest!r}, "
+                         f"n, np, {add}, 'segments')")
 
     def subscript_at(self) -> str:
         return self.kernel("subscript_at", windows.subscript_at)

@@ -93,13 +93,20 @@ def scatter(ctx: StatementBinder, op: ScatterOperand) -> Step:
                ctx.shape(op.free), ctx.owner[1], compact_hint=False)
     order = op.grid + op.rest
     core = ctx.term(op.core, order, ctx.shape(order))
-    shifts = tuple((p, windows.encode(s)) for p, s in op.shifts)
-    grid, kept, rest, sizes, where = op.grid, op.kept, op.rest, ctx.sizes, ctx.where
-    xp, at, send = ctx.lib.xp, windows.subscript_at, windows.scatter_shifts
+    targets_of, send = scatter_targets(ctx, op), windows.scatter_shifts
+    targets, rest = tuple(p for p, _ in op.shifts) + op.kept, op.rest
+    sizes, xp = ctx.sizes, ctx.lib.xp
     add = windows.scatter_add  # looked up when bound: a test may stand in for it
+    return lambda env: send(core(env), targets_of(env), targets, rest, sizes, xp, add, how)
+
+
+def scatter_targets(ctx: StatementBinder, op: ScatterOperand) -> Step:
+    """The flat position over the targets that each grid point of ``op`` is sent to."""
+    shifts = tuple((p, windows.encode(s)) for p, s in op.shifts)
+    grid, kept, sizes, where = op.grid, op.kept, ctx.sizes, ctx.where
+    xp, at, targets = ctx.lib.xp, windows.subscript_at, windows.scatter_targets
     index = index_arrays(ctx, ((s, sizes[p], "the derivative", 0) for p, s in op.shifts))
-    return lambda env: send(core(env), shifts, grid, kept, rest, sizes, index(env), xp, at,
-                            add, how, where)
+    return lambda env: targets(shifts, grid, kept, sizes, index(env), xp, at, where)
 
 
 def index_arrays(ctx: StatementBinder,

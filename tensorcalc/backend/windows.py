@@ -319,14 +319,12 @@ def scatter_add(xp: Any, values: Array, target: Array, rows: int, how: str) -> A
     raise ValueError(f"no scatter-add called {how!r}")
 
 
-def scatter_shifts(values: Array, shifts: tuple[tuple[str, Encoded], ...],
-                   grid: tuple[str, ...], kept: tuple[str, ...], rest: tuple[str, ...],
-                   n: Sizes, index: Index, xp: Any, at: Callable[..., Array],
-                   add: Callable[..., Array], how: str, where: Where) -> Array:
-    """``values`` (over ``grid + rest``) sent through the shifted deltas ``delta[p, sub]``
-    of ``shifts`` (encoded subscripts): the sum, over ``targets + kept + rest``, of the
-    values at the grid points each subscript sends to position p (outside: dropped).
-    ``at`` is ``subscript_at``; ``add`` is ``scatter_add``, run the way ``how`` names."""
+def scatter_targets(shifts: tuple[tuple[str, Encoded], ...], grid: tuple[str, ...],
+                    kept: tuple[str, ...], n: Sizes, index: Index, xp: Any,
+                    at: Callable[..., Array], where: Where) -> Array:
+    """Where the shifted deltas ``delta[p, sub]`` of ``shifts`` (encoded subscripts) send
+    each point of ``grid``: the flat position over ``targets + kept`` (row-major), -1
+    where a subscript falls outside its target's range. ``at`` is ``subscript_at``."""
     linear = xp.asarray(0, **where)
     inside = xp.asarray(True, **where)
     for p, sub in shifts:
@@ -335,18 +333,55 @@ def scatter_shifts(values: Array, shifts: tuple[tuple[str, Encoded], ...],
         linear = linear * n[p] + t
     for i in kept:
         linear = linear * n[i] + at((((i, 1),), 0), grid, n, index, xp, where)
-    g, r, rows = 1, 1, 1
+    g = 1
     for i in grid:
         g *= n[i]
+    linear = xp.where(inside, linear, -1)
+    return xp.reshape(xp.broadcast_to(linear, tuple(n[i] for i in grid)), (g,))
+
+
+def scatter_shifts(values: Array, linear: Array, targets: tuple[str, ...],
+                   rest: tuple[str, ...], n: Sizes, xp: Any, add: Callable[..., Array],
+                   how: str) -> Array:
+    """``values`` (over a grid, then ``rest``) sent to the flat positions ``linear`` over
+    ``targets`` (``scatter_targets``): the sum over ``targets + rest`` of the values each
+    position receives (-1: dropped). ``add`` is ``scatter_add``, run the way ``how``
+    names."""
+    r, rows = 1, 1
     for i in rest:
         r *= n[i]
-    for i in tuple(p for p, _ in shifts) + tuple(kept):
+    for i in targets:
         rows *= n[i]
-    linear = xp.where(inside, linear, -1)
-    linear = xp.reshape(xp.broadcast_to(linear, tuple(n[i] for i in grid)), (g,))
-    out = add(xp, xp.reshape(values, (g, r)), linear, rows, how)
-    return xp.reshape(out, tuple(n[i] for i in tuple(p for p, _ in shifts) + tuple(kept)
-                                 + tuple(rest)))
+    out = add(xp, xp.reshape(values, (linear.shape[0], r)), linear, rows, how)
+    return xp.reshape(out, tuple(n[i] for i in targets + rest))
+
+
+def scatter_into(total: Array, axes: tuple[str, ...], values: Array, linear: Array,
+                 targets: tuple[str, ...], rest: tuple[str, ...], n: Sizes, xp: Any,
+                 how: str) -> Array:
+    """``total`` (over ``axes``) plus what ``scatter_shifts`` would give over ``targets +
+    rest``, added at the positions only: in place into ``total`` on NumPy (which must be
+    a fresh array), by ``index_put`` on torch and ``.at[].add`` on JAX."""
+    dims = tuple(n[i] for i in targets)
+    perm = tuple(axes.index(i) for i in targets + rest)
+    back = tuple(perm.index(k) for k in range(len(perm)))
+    values = xp.reshape(values, (linear.shape[0],) + tuple(n[i] for i in rest))
+    inside = linear >= 0
+    if how == "segments":
+        picked = xp.flatnonzero(inside)
+        if picked.size < linear.shape[0]:
+            linear, values = linear[picked], values[picked]
+        xp.add.at(xp.transpose(total, perm), xp.unravel_index(linear, dims), values)
+        return total
+    place = list(xp.unravel_index(xp.where(inside, linear, 0), dims))
+    if how == "at":  # positive and past the end: dropped
+        place[0] = xp.where(inside, place[0], dims[0])
+        view = xp.transpose(total, perm).at[tuple(place)].add(values, mode="drop")
+        return xp.transpose(view, back)
+    keep = xp.reshape(inside, inside.shape + (1,) * len(rest))
+    values = xp.where(keep, values, xp.zeros_like(values))
+    view = xp.permute_dims(total, perm).index_put(tuple(place), values, accumulate=True)
+    return xp.permute_dims(view, back)
 
 
 def shift_mask(i: str, sub: Encoded, free: tuple[str, ...], n: Sizes, index: Index,

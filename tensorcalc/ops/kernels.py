@@ -54,6 +54,17 @@ def diagonal_axes(want: tuple[str, ...], ties: dict[str, str]) -> tuple[str, ...
     return tuple(dict.fromkeys(ties.get(i, i) for i in want))
 
 
+def diagonal_view(out: Array, want: tuple[str, ...], ties: dict[str, str], xp: Any) -> Array:
+    """The writable view of NumPy array ``out`` (axes ``want``, at most 52) on the
+    diagonal that ``ties`` picks, over ``diagonal_axes(want, ties)``; what
+    ``on_diagonal`` writes into (which, exported, cannot call it)."""
+    letters = {i: chr(ord("a") + k) if k < 26 else chr(ord("A") + k - 26)
+               for k, i in enumerate(want)}
+    spec = "".join(letters[ties.get(i, i)] for i in want) + "->" \
+        + "".join(letters[i] for i in diagonal_axes(want, ties))
+    return xp.einsum(spec, out)
+
+
 def on_diagonal(core: Array, want: tuple[str, ...], ties: dict[str, str],
                 shape: tuple[int, ...], xp: Any, where: dict[str, Any] | None = None) -> Array:
     """A zero array of ``shape`` (axes ``want``) holding ``core`` on the diagonal that
