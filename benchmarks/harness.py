@@ -106,6 +106,7 @@ class Row:
         self.goal = goal
         self.cells: dict[str, str] = {k: NA for k in IMPLS}
         self.ratio = "—"
+        self.vs_jax = "—"  # tensorcalc / jax.jit from the same timings, where JAX ran
         self.met: bool | None = None  # None: no goal, or one not counted
         self.met_text: str | None = None
         self.bad: list[str] = []  # implementations whose check failed
@@ -459,12 +460,12 @@ def others_text(start: CpuSnapshot | None) -> str:
 
 def print_table(rows: list[Row]) -> None:
     head = ["workload", "tensorcalc", "NumPy formula", "jax.jit", "torch.func",
-            "ours/NumPy", "goal", "met?"]
+            "ours/NumPy", "ours/jax.jit", "goal", "met?"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
         cells = [r.workload, r.cells["ours"], r.cells["numpy"], r.cells["jax"],
-                 r.cells["torch"], r.ratio, r.goal, r.met_cell()]
+                 r.cells["torch"], r.ratio, r.vs_jax, r.goal, r.met_cell()]
         print("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
 
 

@@ -85,6 +85,8 @@ def timed_row(w: Workload, ctx: Context, key: str | None = None,
     impls.update(ctx.peer_calls(w, arrays, row))
     times = ctx.report.run_impls(row, impls, w.expected(arrays), ctx.repeats, w.target,
                                  transform=w.result)
+    if "ours" in times and "jax" in times:
+        row.vs_jax = f"{times.ratio('ours', 'jax'):.2f}"
     return row, times
 
 

@@ -23,6 +23,7 @@ from .calculus.ranges import with_ranges
 from .calculus.reuse import hoist_repeated, reuse_forward, share_products
 from .calculus.rules import deltas
 from .calculus.split import split_nested
+from .calculus.subexpressions import share_subexpressions
 from .errors import DerivativeError, ProgramError, refuses_deep_nesting
 from .ir import (
     SIZE_MARK,
@@ -170,6 +171,13 @@ def reuse_forward_values(d: Draft) -> Draft:
     return d.with_new(reuse_forward(d.forward, d.new))
 
 
+def share_forward_pieces(d: Draft) -> Draft:
+    """A piece of an expression computed twice, once at least in the derivative, is
+    computed once, by a statement of its own (the forward pass's, where it uses it too)."""
+    forward, new = share_subexpressions(d.forward, d.new, d.result, d.setup.names.tensor)
+    return Draft(d.setup, forward, new, d.result)
+
+
 def hoist_repeated_functions(d: Draft) -> Draft:
     """A function of whole axes used more than once is computed once."""
     return d.with_new(hoist_repeated(d.new, d.setup.names.tensor))
@@ -205,6 +213,7 @@ Pass = Callable[[Draft], Draft]
 #: The passes every derivative goes through, in order, after the chain rule.
 PASSES: tuple[Pass, ...] = (
     reuse_forward_values,
+    share_forward_pieces,
     hoist_repeated_functions,
     share_repeated_products,
     keep_given_sizes,

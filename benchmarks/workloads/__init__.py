@@ -10,6 +10,7 @@ from benchmarks.workloads import (
     embedding,
     first_call,
     gaussian_nll,
+    gaussian_process,
     jax_jit,
     language,
     least_squares_hessian,
@@ -37,6 +38,7 @@ ALL: tuple[Workload, ...] = (
     *conv.WORKLOADS,
     *embedding.WORKLOADS,
     *language.TRANSFORMER,
+    *gaussian_process.WORKLOADS,
 )
 
 

@@ -167,21 +167,26 @@ def resolve_extents(statements: Iterable[Statement],
     statements = list(statements)
     by_name = {st.name: st for st in (*context, *statements)}
 
-    def fix(extents: tuple[Extent, ...]) -> tuple[Extent, ...]:
+    def fix(extents: tuple[Extent, ...], read: set[Source]) -> tuple[Extent, ...]:
         out = []
         for e in extents:
-            source = resolve(e.tensor, e.axis, by_name) if e.tensor in by_name else None
+            source = resolve(e.tensor, e.axis, by_name) \
+                if e.tensor in by_name and (e.tensor, e.axis) not in read else None
             out.append(Extent(e.name, *source, e.given) if source is not None else e)
         return tuple(out)
 
-    def in_sum(expr: Sum) -> Sum:
-        return Sum(tuple(Term(t.coef, tuple(map_factor_sums(f, in_sum) for f in t.factors),
-                              t.summed, fix(t.extents)) for t in expr.terms))
+    def in_sum(expr: Sum, read: set[Source]) -> Sum:
+        return Sum(tuple(Term(t.coef, tuple(map_factor_sums(f, lambda s: in_sum(s, read))
+                                            for f in t.factors),
+                              t.summed, fix(t.extents, read)) for t in expr.terms))
 
     out = []
     for st in statements:
         if any(True for _ in statement_extents(st)):
-            st = Statement(st.name, st.indices, in_sum(st.rhs), fix(st.extents))
+            # an axis of a statement this one reads plainly is its own: it stays named so
+            # (a count printed as size(q) by the read ``x_mu[p,q]``)
+            read = {(r.name, a) for r in refs(st.rhs) for a, _ in r.plain_axes()}
+            st = Statement(st.name, st.indices, in_sum(st.rhs, read), fix(st.extents, read))
             by_name[st.name] = st
         out.append(st)
     return out

@@ -43,7 +43,7 @@ def test_the_passes_run_in_order_and_the_derivative_is_right(
     monkeypatch.setattr(derivatives, "PASSES", tuple(recorded(p) for p in derivatives.PASSES))
     arrays = _arrays()
     gradient = tc.grad(MLP, "W")
-    assert ran == ["reuse_forward_values", "hoist_repeated_functions",
+    assert ran == ["reuse_forward_values", "share_forward_pieces", "hoist_repeated_functions",
                    "share_repeated_products", "keep_given_sizes", "sizes_from_inputs"]
     expected = finite_differences(tc.compile(MLP), "W", arrays)
     np.testing.assert_allclose(gradient(**arrays), expected, rtol=1e-6, atol=1e-8)

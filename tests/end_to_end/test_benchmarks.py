@@ -34,7 +34,7 @@ def test_the_workloads_are_the_rows_of_the_table() -> None:
     keys = [w.key for w in ALL]
     assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8", "9", "10", "10i",
                     "11", "12", "13", "14", "14b", "15", "16", "17", "15t", "16t", "17t", "18",
-                    "20", "21"]
+                    "20", "21", "22"]
 
 
 @pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
