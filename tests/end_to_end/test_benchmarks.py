@@ -50,7 +50,7 @@ def test_every_workload_declares_a_goal(w: Workload) -> None:
 
 
 def test_the_counted_goals() -> None:
-    """Thirty-five goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
+    """Thirty-six goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
     peak memory), 5, 6, 7, three in row 8 (tc.grad alone at N=50; grad + first evaluation
     against jax's trace + compile + first call, row 8j; per-statement growth to N=200), 9,
     9j (faster than jax.jit), 10, 10i (integer labels), 11, 12, 13 (tensorcalc inside
