@@ -162,7 +162,7 @@ def check(request: dict[str, Any]) -> dict[str, Any]:
     comparison = compare(target, wrt, None, arrays, 1e-5, seed)
     return {
         "verdict": comparison.verdict.split(":")[0],
-        "error": comparison.error,
+        "largest_error": comparison.error,
         "summary": comparison.summary,
         "shapes": {name: list(np.shape(value)) for name, value in arrays.items()},
     }

@@ -131,7 +131,7 @@ async function check() {
     return;
   }
   out.dataset.verdict = answer.verdict;
-  out.textContent = `${answer.verdict}: largest error ${answer.error.toExponential(2)}\n` +
+  out.textContent = `${answer.verdict}: largest error ${answer.largest_error.toExponential(2)}\n` +
     answer.summary;
 }
 
