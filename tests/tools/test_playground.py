@@ -336,9 +336,14 @@ def test_serve_prints_a_loopback_url_with_a_token():
         found = re.fullmatch(r"tensorcalc playground: http://127\.0\.0\.1:(\d+)/\?token=(\S+)\n",
                              line)
         assert found, line
-        with urllib.request.urlopen(f"http://127.0.0.1:{found.group(1)}/?token="
-                                    f"{found.group(2)}", timeout=10) as response:
+        base, token = f"http://127.0.0.1:{found.group(1)}", found.group(2)
+        with urllib.request.urlopen(f"{base}/?token={token}", timeout=10) as response:
             assert b'id="program"' in response.read()
+        # the worker process starts under the command too
+        asked = urllib.request.Request(f"{base}/api/parse", data=b'{"program": "y = x"}',
+                                       headers={"X-Tensorcalc-Token": token})
+        with urllib.request.urlopen(asked, timeout=30) as response:
+            assert json.loads(response.read())["inputs"] == {"x": 0}
     finally:
         process.terminate()
         process.wait(timeout=10)
