@@ -280,6 +280,7 @@ def test_check_needs_the_sizes_and_keeps_to_the_memory_limit(server):
     status, answer = post(server, "check", {"program": "y[i] = W[i,j] x[j]", "wrt": "x",
                                             "sizes": "i=30000,j=30000"})
     assert status == 400 and answer["error"]["kind"] == "MemoryLimitError", answer
+    assert "the playground's limit is 512 MiB" in answer["error"]["message"]
     header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
     header["shape"] = (30000, 30000)
     buffer = io.BytesIO()

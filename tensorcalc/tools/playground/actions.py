@@ -40,6 +40,9 @@ from ..inputs import arithmetic_sizes, given_sizes, inputs
 MAX_PROGRAM = 20_000
 #: The most arrays a check may upload.
 MAX_UPLOADS = 16
+#: The playground's memory limit, in bytes (a lower TENSORCALC_MEMORY_LIMIT wins): inputs,
+#: uploaded or drawn, and every value computed from them.
+MEMORY_LIMIT = 512 * 2**20
 
 #: The kinds of derivative the page offers, each a function of the public API.
 KINDS: dict[str, Callable[[Program, str], Program]] = {
@@ -63,8 +66,8 @@ def error_answer(err: BaseException) -> dict[str, Any]:
     where the message names them."""
     message = str(err)
     if isinstance(err, MemoryLimitError):
-        message += (" (the playground's limit; start it with TENSORCALC_MEMORY_LIMIT=BYTES "
-                    "for another)")
+        message += (f" (the playground's limit is {MEMORY_LIMIT // 2**20} MiB, or "
+                    "TENSORCALC_MEMORY_LIMIT where that is lower: try smaller sizes)")
     elif isinstance(err, MemoryError):
         message = "out of memory"
     elif isinstance(err, RecursionError):

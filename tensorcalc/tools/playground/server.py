@@ -88,6 +88,12 @@ class Playground(ThreadingHTTPServer):
         self.files = _files(self.token)
         self.worker = Worker(time_limit)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that failed (closed early, too slow): one line, no traceback."""
+        error = sys.exc_info()[1]
+        print(f"tensorcalc: note: a request from {client_address[0]} failed: "
+              f"{type(error).__name__}: {error}", file=sys.stderr)
+
     def server_close(self) -> None:
         super().server_close()
         self.worker.close()
@@ -96,6 +102,7 @@ class Playground(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Playground
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a connection may stay silent: a slow client holds no thread
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Quiet: the URL of each request carries the token."""

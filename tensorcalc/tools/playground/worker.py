@@ -4,8 +4,8 @@ can be stopped: Python cannot stop a thread, but it can end a process.
 One worker process answers one request at a time (the page sends one at a time); a
 request past the time limit ends the process, answers with an error that says so, and a
 new process takes its place. The worker's memory limit is the playground's
-(``MEMORY_LIMIT`` or a lower ``TENSORCALC_MEMORY_LIMIT``): inputs larger are refused
-before they are loaded or drawn.
+(``actions.MEMORY_LIMIT`` or a lower ``TENSORCALC_MEMORY_LIMIT``): inputs larger are
+refused before they are loaded or drawn.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from ...limits import memory_limit, set_memory_limit
-from .actions import answer
+from .actions import MEMORY_LIMIT, answer
 
-#: The playground's memory limit, in bytes (a lower TENSORCALC_MEMORY_LIMIT wins).
-MEMORY_LIMIT = 512 * 2**20
 #: The default time limit of one request, in seconds.
 TIME_LIMIT = 10.0
 
