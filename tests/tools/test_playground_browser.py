@@ -164,8 +164,19 @@ def test_a_syntax_error_is_shown_at_its_column_as_you_type(page):
     assert "line 1, column 14" in error.text
     caret_line = error.text.split("\n")[-1]
     assert caret_line.index("^") == 4 + 13  # under column 14 of the line shown above it
+    error.click()  # puts the cursor on the error
+    assert page.execute_script("return document.getElementById('program').selectionStart") == 13
     type_program(page, "y[i] = W[i,j] x[j]")
     wait_for(page, lambda d: not error.is_displayed())
+
+
+def test_ctrl_enter_in_the_editor_derives(page):
+    type_program(page, "s = x[i] x[i]")
+    by_id(page, "wrt").clear()
+    by_id(page, "wrt").send_keys("x")
+    by_id(page, "program").send_keys(Keys.CONTROL, Keys.ENTER)
+    wait_for(page, lambda d: "ds_dx" in by_id(d, "result-text").text)
+    assert by_id(page, "program").get_attribute("value") == "s = x[i] x[i]"
 
 
 def test_an_example_and_a_shared_link_load_the_program(page):

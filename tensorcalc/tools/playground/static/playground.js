@@ -36,6 +36,19 @@ function showError(error) {
   $("program").classList.toggle("has-error", Boolean(error));
 }
 
+// A click on the error puts the cursor at its line and column in the editor.
+function goToError() {
+  const line = Number($("error").dataset.line);
+  const column = Number($("error").dataset.column);
+  if (!line) {
+    return;
+  }
+  const before = $("program").value.split("\n").slice(0, line - 1);
+  const offset = before.reduce((n, text) => n + text.length + 1, 0) + Math.max(column - 1, 0);
+  $("program").focus();
+  $("program").setSelectionRange(offset, offset + 1);
+}
+
 function showWarnings(notes) {
   $("warnings").textContent = (notes || []).map((n) => "warning: " + n).join("\n");
 }
@@ -161,6 +174,13 @@ async function start() {
     derive();
   });
   $("program").addEventListener("input", parseSoon);
+  $("program").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      derive();
+    }
+  });
+  $("error").addEventListener("click", goToError);
   $("run").addEventListener("click", derive);
   $("copy").addEventListener("click", copyPython);
   $("check").addEventListener("click", check);
