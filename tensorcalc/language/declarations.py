@@ -167,23 +167,41 @@ def format_program(statements: Iterable[Statement], accepts: Mapping[str, int],
     after = {n: src for n, src in declared.items() if src[0] in computed}
     if after:
         declared = {n: src for n, src in declared.items() if n not in after}
-        taken = {i for st in printed for i in _all_names(st)} | set(declared) | set(after) \
-            | avoid
-        fill = (n for n in _FILLERS() if n not in taken)
-        for k in reversed(range(len(printed))):
-            entries = []
-            for name, (tensor, axis) in after.items():
-                if tensor == printed[k].name:
-                    rank = len(computed[tensor].indices)
-                    axes = [name if a == axis else next(fill) for a in range(rank)]
-                    entries.append(f"{tensor}[{','.join(axes)}]")
-            if entries:
-                lines.insert(k + 1, "input " + ", ".join(entries))
+        lines = _declare_after(printed, computed, after, declared, avoid, accepts, lines)
     mentioned = {r.name for st in printed for r in statement_refs(st)} | \
         {g.name for st in printed for g in index_tensors(st.rhs)}
     if declared or any(name not in mentioned for name in accepts):
         lines.insert(0, _declaration(printed, accepts, declared))
     return "\n".join(lines)
+
+
+def _declare_after(printed: list[Statement], computed: dict[str, Statement],
+                   after: dict[str, Source], declared: dict[str, Source],
+                   avoid: frozenset[str], accepts: Mapping[str, int],
+                   lines: list[str]) -> list[str]:
+    """``lines`` with, after each statement whose axes size names below it, one line
+    ``input y[b,o,i,j]`` with every such name on its axis (a second entry only where two
+    names share an axis); the other axes take names that are neither indices nor tensors."""
+    taken = {i for st in printed for i in _all_names(st)} | set(declared) | set(after) \
+        | avoid | set(computed) | set(accepts)
+    fill = (n for n in _FILLERS() if n not in taken)
+    lines = list(lines)
+    for k in reversed(range(len(printed))):
+        tensor = printed[k].name
+        on_axis: dict[int, list[str]] = {}
+        for name, (of, axis) in after.items():
+            if of == tensor:
+                on_axis.setdefault(axis, []).append(name)
+        if not on_axis:
+            continue
+        rank = len(computed[tensor].indices)
+        entries = []
+        for c in range(max(len(names) for names in on_axis.values())):
+            axes = [on_axis[a][c] if c < len(on_axis.get(a, ())) else next(fill)
+                    for a in range(rank)]
+            entries.append(f"{tensor}[{','.join(axes)}]")
+        lines.insert(k + 1, "input " + ", ".join(entries))
+    return lines
 
 
 def _sizes_by_name(st: Statement) -> Statement:

@@ -1,7 +1,8 @@
-"""Central finite differences: the numerical oracle behind ``tensorcalc check``.
+"""Central finite differences: the numerical oracle behind ``tensorcalc check`` and the
+playground's check.
 
 It only evaluates the program, never its symbolic derivative, so it is an
-independent check of ``derive``.
+independent check of ``derive``; ``compare`` sets the two side by side.
 
 >>> import numpy as np
 >>> from tensorcalc.api import compile
@@ -12,11 +13,13 @@ array([2., 4.])
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..backend.arrays import COMPLEX
+from ..derivatives import derive
 from ..errors import InputError
 from ..program import Program
 
@@ -65,3 +68,57 @@ def difference_columns(program: Program, wrt: str, arrays: dict[str, Any],
         largest = max((float(np.max(np.abs(v))) for v in values if v.size), default=0.0)
         rounding = max(rounding, _ROUNDING_ULPS * ulp * largest / step)
     return out, rounding
+
+
+#: ``compare`` steps at most this many entries of the input (two evaluations each), chosen
+#: at random past it, so that it ends in seconds whatever the size.
+MAX_CHECKED_ENTRIES = 1000
+#: Past this share of the largest derivative, the differences' rounding decides nothing.
+_UNDECIDED = 0.1
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A symbolic derivative beside central differences: ``verdict`` is ``agree``,
+    ``DISAGREE`` or ``UNDECIDED: ...``; ``error`` is relative to ``scale``; ``summary`` is
+    the line ``tensorcalc check`` prints."""
+
+    verdict: str
+    error: float
+    scale: float
+    summary: str
+
+
+def compare(program: Program, wrt: str, of: str | None, arrays: dict[str, Any], tol: float,
+            seed: int) -> Comparison:
+    """``derive(program, wrt, of)`` at ``arrays`` against central differences, at most
+    ``MAX_CHECKED_ENTRIES`` entries of ``wrt`` (chosen with ``seed`` past that)."""
+    d = derive(program, wrt, of)
+    name = wrt.split("[")[0].strip()
+    analytic = np.asarray(d(**{k: v for k, v in arrays.items() if k in d.accepts}), dtype=float)
+    size = int(np.asarray(arrays[name]).size)
+    positions = np.arange(size)
+    if size > MAX_CHECKED_ENTRIES:
+        positions = np.sort(np.random.default_rng(seed).choice(size, MAX_CHECKED_ENTRIES,
+                                                                replace=False))
+    numeric, rounding = difference_columns(program, name, arrays, positions.tolist())
+    shape = analytic.shape
+    analytic = analytic.reshape(numeric.shape[:-1] + (size,))[..., positions]
+    # relative to the larger of the two (a derivative that is wrongly large or wrongly
+    # small is as far off); an exact zero everywhere compares absolutely
+    scale = max(float(np.max(np.abs(numeric), initial=0.0)),
+                float(np.max(np.abs(analytic), initial=0.0))) or 1.0
+    error = float(np.max(np.abs(analytic - numeric))) / scale if numeric.size else 0.0
+    allowed = tol + rounding / scale  # the differences are no better than their rounding
+    verdict = "agree" if error <= allowed else "DISAGREE"
+    if rounding / scale > _UNDECIDED:
+        verdict = ("UNDECIDED: the differences are mostly rounding here (the values are large "
+                   "beside the derivative); check at smaller values")
+    sampled = (f"; {len(positions):,} of the {size:,} entries of {name}, chosen at random "
+               "(--seed)" if len(positions) < size else "")
+    slack = f" + {rounding / scale:.1e} for the differences' rounding" \
+        if rounding / scale > tol / 100 else ""
+    summary = (f"{d.result}: shape {shape}"
+               f"{sampled}, largest error {error:.3e} (relative to max |derivative| "
+               f"{scale:.3g}); tolerance {tol:g}{slack}: {verdict}")
+    return Comparison(verdict, error, scale, summary)

@@ -1,4 +1,5 @@
-"""The ``tensorcalc`` command line: ``eval``, ``derive``, ``explain`` and ``check``.
+"""The ``tensorcalc`` command line: ``eval``, ``derive``, ``explain``, ``check`` and
+``serve`` (the playground, ``tools/playground``).
 
 Every error is one line on stderr (a syntax error adds the line and a caret) and
 a non-zero exit status; there is never a traceback. A trap of the summation convention
@@ -26,11 +27,13 @@ from ..errors import InputError, MemoryLimitError, TensorCalcError, TensorCalcWa
 from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
 from ..program import Program
-from .check import difference_columns
+from .check import compare
 from .einsums import labelled_einsums
 from .explain import explain
 from .files import open_regular, reason, write_npy, write_text
 from .inputs import arithmetic_sizes, given_sizes, inputs
+from .playground.server import serve
+from .playground.worker import TIME_LIMIT
 
 EXIT_BAD_INPUT = 2
 EXIT_DISAGREE = 1
@@ -168,12 +171,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n\n".join([_functions_help(), _WARNINGS_NOTE, *_EXAMPLES.values()]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = top.add_subparsers(dest="command", metavar="{eval,derive,explain,check}")
+    sub = top.add_subparsers(dest="command", metavar="{eval,derive,explain,check,serve}")
     sub.required = True
     _eval_command(sub)
     _derive_command(sub)
     _explain_command(sub)
     _check_command(sub)
+    _serve_command(sub)
     return top
 
 
@@ -239,6 +243,40 @@ def _check_command(sub: Commands) -> None:
                         "entries of the input, 1,000 chosen at random (--seed) are checked")
 
 
+def _port(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,5}", text.strip()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number from 0 to 65535, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):  # nan fails every comparison
+        raise argparse.ArgumentTypeError(f"a time limit is a number of seconds > 0, not {text!r}")
+    return value
+
+
+def _serve_command(sub: Commands) -> None:
+    s = sub.add_parser("serve", help="start the playground, a local web page",
+                       description="Serve the playground: a web page on this machine to type "
+                                   "a program, derive it (rendered math, text, diagram, "
+                                   "Python) and check it against finite differences. The URL "
+                                   "it prints carries a random token that every request "
+                                   "needs; stop it with Ctrl-C.")
+    s.add_argument("--port", type=_port, default=8765,
+                   help="the port (default 8765; 0 picks a free one)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1, this machine only; "
+                        "another address warns: anyone who reaches it with the token can "
+                        "use it)")
+    s.add_argument("--open", action="store_true", help="open the page in a web browser")
+    s.add_argument("--time-limit", type=_seconds, default=TIME_LIMIT, metavar="SECONDS",
+                   help=f"the longest one request may run (default {TIME_LIMIT:g})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     shown: set[str] = set()
@@ -282,6 +320,8 @@ def _guarded(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return serve(args.host, args.port, args.open, args.time_limit)
     program = _program(args)
     if args.command == "explain":
         print(explain(program))
@@ -338,44 +378,11 @@ def _program(args: argparse.Namespace) -> Program:
     return compile(text, args.of, strict=args.strict)
 
 
-#: ``check`` steps at most this many entries of the input (two evaluations each), chosen
-#: at random past it, so that it ends in seconds whatever the size.
-MAX_CHECKED_ENTRIES = 1000
-#: Past this share of the largest derivative, the differences' rounding decides nothing.
-_UNDECIDED = 0.1
-
-
 def _check(program: Program, wrt: str, of: str | None, arrays: dict[str, Any], tol: float,
            seed: int) -> int:
-    d = derive(program, wrt, of)
-    name = wrt.split("[")[0].strip()
-    analytic = np.asarray(d(**{k: v for k, v in arrays.items() if k in d.accepts}), dtype=float)
-    size = int(np.asarray(arrays[name]).size)
-    positions = np.arange(size)
-    if size > MAX_CHECKED_ENTRIES:
-        positions = np.sort(np.random.default_rng(seed).choice(size, MAX_CHECKED_ENTRIES,
-                                                                replace=False))
-    numeric, rounding = difference_columns(program, name, arrays, positions.tolist())
-    shape = analytic.shape
-    analytic = analytic.reshape(numeric.shape[:-1] + (size,))[..., positions]
-    # relative to the larger of the two (a derivative that is wrongly large or wrongly
-    # small is as far off); an exact zero everywhere compares absolutely
-    scale = max(float(np.max(np.abs(numeric), initial=0.0)),
-                float(np.max(np.abs(analytic), initial=0.0))) or 1.0
-    error = float(np.max(np.abs(analytic - numeric))) / scale if numeric.size else 0.0
-    allowed = tol + rounding / scale  # the differences are no better than their rounding
-    verdict = "agree" if error <= allowed else "DISAGREE"
-    if rounding / scale > _UNDECIDED:
-        verdict = ("UNDECIDED: the differences are mostly rounding here (the values are large "
-                   "beside the derivative); check at smaller values")
-    sampled = (f"; {len(positions):,} of the {size:,} entries of {name}, chosen at random "
-               "(--seed)" if len(positions) < size else "")
-    slack = f" + {rounding / scale:.1e} for the differences' rounding" \
-        if rounding / scale > tol / 100 else ""
-    print(f"{d.result}: shape {shape}"
-          f"{sampled}, largest error {error:.3e} (relative to max |derivative| {scale:.3g}); "
-          f"tolerance {tol:g}{slack}: {verdict}")
-    return 0 if verdict == "agree" else EXIT_DISAGREE
+    comparison = compare(program, wrt, of, arrays, tol, seed)
+    print(comparison.summary)
+    return 0 if comparison.verdict == "agree" else EXIT_DISAGREE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ one ``InputError`` that names the file; a result is written to exactly the path 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import stat
@@ -170,6 +171,18 @@ def load_npy(path: str, name: str) -> Any:
         _checked_header(f, name, path, os.fstat(f.fileno()).st_size)
         f.seek(0)
         return _read_array(f, path)
+
+
+def load_npy_bytes(data: bytes, name: str) -> Any:
+    """The array of the .npy data ``data`` (an upload), given as input ``name``: checked
+    against the memory limit from its header, read with ``allow_pickle=False``."""
+    where = f"the upload for {name}"
+    if not data.startswith(_NPY_MAGIC):
+        raise InputError(f"cannot load {where}: not an .npy file")
+    f = io.BytesIO(data)
+    _checked_header(f, name, where, len(data))
+    f.seek(0)
+    return _read_array(f, where)
 
 
 def load_npz(path: str, wanted: Collection[str],

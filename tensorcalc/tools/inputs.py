@@ -40,12 +40,20 @@ def given_sizes(specs: list[str], program: Program) -> dict[str, int]:
     return sizes
 
 
-def inputs(program: Program, specs: list[str], size_specs: list[str], seed: int
-           ) -> dict[str, Any]:
-    """The arrays of ``-i`` (each ``NAME=FILE.npy`` or an archive ``FILE.npz``), the others
-    drawn at random for the sizes they and ``--size`` give."""
+def inputs(program: Program, specs: list[str], size_specs: list[str], seed: int,
+           given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The arrays of ``-i`` (each ``NAME=FILE.npy`` or an archive ``FILE.npz``) and those
+    ``given`` already loaded (the playground's uploads), the others drawn at random for
+    the sizes they and ``--size`` give."""
     notes: list[str] = []
     arrays = _loaded(program, specs, notes)
+    for name, value in (given or {}).items():
+        if name not in program.inputs:
+            raise InputError(f"unknown input {name}; the program's inputs are "
+                             f"{', '.join(program.inputs) or 'none'}")
+        if name in arrays:
+            raise InputError(f"input {name} is given twice")
+        arrays[name] = value
     sizes = _sizes(program, arrays, given_sizes(size_specs, program))
     rng = np.random.default_rng(seed)
     _draw_numbers(program, arrays, sizes, rng)

@@ -119,7 +119,9 @@ def test_export_runs_the_registered_kernels(registered: None) -> None:
 def test_diagram_draws_registered_entries(registered: None) -> None:
     svg = tc.compile(PROGRAM).diagram()
     names = re.findall(r'class="node" data-id="n\d+" data-name="([^"]*)"', svg)
-    assert "sumsq[j]" in names and "cube" in names
+    # each labelled by its expression: the entry's name and then its argument
+    assert any(n.startswith("sumsq[j](") for n in names), names
+    assert any(n.startswith("cube(") for n in names), names
 
 
 def test_a_parser_built_before_registration_knows_the_word(registered: None) -> None:
