@@ -106,7 +106,7 @@ def test_pooling_against_torch():
     ("P[i] = max[a](x[2*i+a])", {"a": 9}, "cannot tell the size of index i"),
     # a window that starts before the array reads zeros wherever i runs: no range to infer
     ("P[i] = sum[a](x[2*i+a-1])", {"a": 3}, "cannot tell the size of index i"),
-    # an index summed inside is never sized from a window (README, Index arithmetic)
+    # an index summed inside is never sized from a window (docs/index-arithmetic.md, 'Sizes')
     ("L = sum[i](max[a](x[2*i+a]))", {"a": 3}, "cannot tell the size of index i"),
 ])
 def test_what_the_window_does_not_size_asks_for_a_size(src, sizes, words):

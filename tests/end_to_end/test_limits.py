@@ -1,4 +1,4 @@
-"""Limits, memory and numerics (SPEC §4, README "Execution" and "Numerics").
+"""Limits, memory and numerics (docs/errors.md; docs/arrays.md, "Execution", "Numerics").
 
 * Deeply nested and very long programs are either evaluated correctly or refused with a
   ``TensorCalcError``: never a ``RecursionError``, never a crash of the interpreter (each
