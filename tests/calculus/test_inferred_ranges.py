@@ -1,5 +1,5 @@
-"""Ranges the valid rule infers (SPEC §8) where sizes were needed by hand: a pooling
-window's output sized from the window's given size (Tullio's floor((N - A)/s) + 1), and
+"""Ranges the valid rule infers (docs/index-arithmetic.md) where sizes were needed by hand: a
+pooling window's output sized from the window's given size (Tullio's floor((N - A)/s) + 1), and
 an index read alone through arithmetic whose plain reads differ in length, run over the
 shortest (``L = r[t] (V[t+1] - V[t])``), or cut by a given size. Values, gradients and
 Hessians against NumPy, central differences, JAX and torch's own pooling."""

@@ -1,4 +1,4 @@
-"""Front-end fuzzing (SPEC §4): whatever text comes in, ``compile``, evaluation and
+"""Front-end fuzzing (docs/errors.md): whatever text comes in, ``compile``, evaluation and
 ``derive`` raise only ``TensorCalcError`` (never another exception type), and a
 ``ParseError`` points at a line and a column (both >= 1).
 
@@ -418,7 +418,7 @@ SELF_REFERENCE = ["x = x", "y = y + 1", "y[i] = W[i,j] y[j] + b[i]", "y[i] = x[i
 @pytest.mark.parametrize("text", SELF_REFERENCE)
 def test_self_reference_is_refused(text):
     """Found by test_mutated_programs: ``y = y + 1`` once compiled (y both an input and
-    assigned) and evaluating it raised a bare KeyError. SPEC §1: an error."""
+    assigned) and evaluating it raised a bare KeyError. docs/language.md: an error."""
     with pytest.raises(tc.ProgramError):
         tc.compile(text)
 
