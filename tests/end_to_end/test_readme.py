@@ -56,3 +56,17 @@ def test_no_file_cites_the_working_notes_outside_the_repository() -> None:
                 found += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in cited.finditer(text)]
     found += [f"README.md: {m.group(0)}" for m in cited.finditer(README)]
     assert not found, found
+
+
+def test_the_readme_performance_rows_are_those_of_the_docs_table() -> None:
+    """The README's headline rows, date and goal count are copied from the table that
+    ``python -m benchmarks --markdown docs/performance-table.md`` writes: after a new run,
+    copy them again (this fails until then, so the front door never shows an older run)."""
+    table = (ROOT / "docs" / "performance-table.md").read_text(encoding="utf-8")
+    section = README.split("## Performance", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if re.match(r"\| \d", line)]
+    assert len(rows) >= 5 and all(row in table for row in rows)
+    measured = re.search(r"Measured on (\d{4}-\d\d-\d\d at \d\d:\d\d UTC)", table)
+    assert measured is not None and measured.group(0) in section
+    goals = re.search(r"\*\*\d+ of \d+ goals met[^*]*\*\*", table)
+    assert goals is not None and goals.group(0) in section
