@@ -26,7 +26,7 @@ SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.dat
                                            HealthCheck.filter_too_much])
 
 
-SPECIAL = [
+ODD_CHARACTERS = [
     "\x00", "\n", "\r", "\t", "\x0b", "\x0c", "\u2028", "\ufeff", "\u00a0", "δ", "λ", "ℝ",
     "😀", "\ud7ff", "\U0010ffff", "[", "]", "(", ")", ",", ";", "=", "+", "-", "*", "/",
     "^", "**", "#", ".", "e", "_", "0", "9", "1e999999", "1e-999999", "9" * 400,
@@ -123,7 +123,7 @@ def mutated(draw):
             end = min(n, pos + draw(st.integers(1, 12)))
             text = text[:end] + text[pos:end] + text[end:]
         elif kind == "special":
-            text = text[:pos] + draw(st.sampled_from(SPECIAL)) + text[pos:]
+            text = text[:pos] + draw(st.sampled_from(ODD_CHARACTERS)) + text[pos:]
         elif kind == "bracket":
             text = text[:pos] + draw(st.sampled_from(list("[]()") + ["((", "))", "[[", "]]"])) \
                 + text[pos:]

@@ -47,7 +47,8 @@ def test_the_readme_quick_start_is_what_ci_runs() -> None:
 def test_no_file_cites_the_working_notes_outside_the_repository() -> None:
     """Code and tests cite the docs pages (docs/derivatives.md, 'Shifted deltas'), which a
     reader has, never the section of a document the repository does not hold."""
-    cited = re.compile("(SPEC|MATH)" + r"(\.md| §)")
+    notes = ("SP" + "EC", "MA" + "TH")  # spelled apart, so that this file cites nothing
+    cited = re.compile(f"({'|'.join(notes)})" + r"(\.md| §)")
     found = []
     for top in ("tensorcalc", "tests", "examples", "benchmarks", "grammar", "docs"):
         for path in sorted((ROOT / top).rglob("*")):
