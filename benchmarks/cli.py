@@ -13,10 +13,14 @@ in the "first call" and "symbolic" rows. jax and torch are optional: their colum
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import io
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from benchmarks import threads
 from benchmarks.harness import (
@@ -47,6 +51,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default=None, metavar="KEYS",
                         help="run only these workloads, by key, comma-separated (e.g. "
                              "--only 8,14b); the summary then counts only their goals")
+    parser.add_argument("--markdown", default=None, metavar="PATH",
+                        help="also write the machine, the date and time (UTC) and the "
+                             "summary table to PATH as Markdown (the documentation site "
+                             "includes docs/performance-table.md)")
     return parser.parse_args(argv)
 
 
@@ -60,8 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats = 3 if args.quick else 9
     ctx = Context(Report(), repeats, args.quick)
     t_start = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc)
     cpu_start = cpu_snapshot()
-    describe_machine()
+    machine = echoed(describe_machine)
     chosen = None if args.only is None else {k.strip() for k in args.only.split(",")}
     for w in ALL:
         if chosen is None or w.key in chosen:
@@ -72,14 +81,38 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"ratios: median of the per-repeat ratios of back-to-back runs; float64 except "
           f"the float32 convolution rows 15-17; every result checked against the NumPy "
           f"formula, rtol {RTOL:g} (rows 15-17: 1e-4 of its largest entry))\n")
-    print_table(ctx.report.rows)
+    table = echoed(print_table, ctx.report.rows)
     print()
     for note in ctx.report.notes:
         print(f"- {note}")
-    print(f"- total benchmark time {time.perf_counter() - t_start:.0f} s; "
-          f"{others_text(cpu_start)}")
-    print_summary(ctx.report)
+    total = (f"the whole run took {time.perf_counter() - t_start:.0f} s; "
+             f"{others_text(cpu_start)}")
+    print(f"- {total}")
+    summary = echoed(print_summary, ctx.report)
+    if args.markdown is not None:
+        write_markdown(Path(args.markdown), started, machine, table, summary, total)
     return 1 if ctx.report.errors else 0
+
+
+def echoed(fn: Callable[..., None], *args: object) -> str:
+    """Run ``fn``, which prints; print its text as usual and return it too."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        fn(*args)
+    print(buffer.getvalue(), end="")
+    return buffer.getvalue()
+
+
+def write_markdown(path: Path, started: datetime.datetime, machine: str, table: str,
+                   summary: str, total: str) -> None:
+    """The summary table as a Markdown page fragment, with when and where it was measured:
+    the documentation's Performance page includes it, so a rerun updates the site."""
+    facts = "\n".join(line for line in machine.splitlines() if line.startswith("- "))
+    goals = summary.strip().removeprefix("SUMMARY: ")
+    path.write_text(
+        f"<!-- written by python -m benchmarks --markdown {path.name}; rerun it to update -->\n"
+        f"Measured on {started:%Y-%m-%d} at {started:%H:%M} UTC ({total}), on this machine:\n\n"
+        f"{facts}\n\n{table.strip()}\n\n**{goals}.**\n", encoding="utf-8")
 
 
 def run_step(w: Workload, ctx: Context) -> None:

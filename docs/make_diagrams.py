@@ -1,4 +1,4 @@
-"""Write the diagrams the README shows: ``python docs/make_diagrams.py`` from the repository
+"""Write the diagrams the documentation shows (docs/output.md): ``python docs/make_diagrams.py`` from the repository
 root (tests/tools/test_explain.py checks that the committed files are what the code
 draws)."""
 

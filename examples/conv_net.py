@@ -1,6 +1,6 @@
 """A small convolutional classifier trained with gradients from tc.grad.
 
-The model is written in index notation with index arithmetic (SPEC §8): a 2-D
+The model is written in index notation with index arithmetic (docs/index-arithmetic.md): a 2-D
 convolution `x[n,m,i+a,j+e] K[o,m,a,e]` ("valid": i runs over 8-3+1 = 6 positions),
 a tanh, a linear readout, and softmax cross-entropy with integer labels, where
 `Z[n,t[n]]` picks each image's logit of its own class (a gather; its derivative is a

@@ -15,7 +15,7 @@ Source = "str | Program"
 def compile(program: str | Program, result: str | None = None, *,  # noqa: A001
             sizes: Mapping[str, int] | None = None, strict: bool = False) -> Program:
     """Parse and check a program once; run it many times. ``sizes`` gives the sizes of
-    indices that no array gives, for every call (SPEC §8, §9): ``sizes={"i": 100}``.
+    indices that no array gives, for every call (docs/index-arithmetic.md): ``sizes={"i": 100}``.
 
     Text that the summation convention most likely reads otherwise than meant (an index
     summed inside a function and, apart, outside it; a parenthesised sum multiplied by

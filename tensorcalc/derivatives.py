@@ -63,7 +63,7 @@ def _parse_wrt(p: Program, wrt: str) -> tuple[str, tuple[str, ...] | None]:
             + (f"its inputs are {', '.join(p.accepts)}" if p.accepts else "it has no inputs")
         )
     if name in p.index_arrays:
-        raise DerivativeError(f"{name} is an index array (a subscript, SPEC §8): it picks "
+        raise DerivativeError(f"{name} is an index array (a subscript): it picks "
                               "positions and has no derivative")
     if axes_text is None:
         return name, None

@@ -109,8 +109,8 @@ def check_size(name: str, shape: tuple[int, ...], itemsize: int, compact_hint: b
 # --- program size ----------------------------------------------------------------------
 #
 # Chosen so that whatever is accepted parses, derives and runs in a few seconds on this
-# project's 2-core machines (measured in tests/end_to_end/test_size_limits.py and the
-# README's "Known limitations"); past one, the program is refused before the expensive work
+# project's 2-core machines (measured in tests/end_to_end/test_size_limits.py and
+# docs/limitations.md); past one, the program is refused before the expensive work
 # starts.
 
 MAX_PROGRAM_CHARS = 250_000

@@ -69,7 +69,8 @@ class Program:
         self.of = of if wrt else None
         self.wrt = tuple(wrt) if of is not None else ()
         self._runners_lock = threading.Lock()
-        # Sizes the caller gave for indices no array sizes (SPEC §9), for every call.
+        # Sizes the caller gave for indices no array sizes (docs/index-arithmetic.md), for every
+        # call.
         self.sizes: dict[str, int] = checked_sizes(sizes)
         self.traps: tuple[Trap, ...] = tuple(traps)
 
@@ -109,7 +110,7 @@ class Program:
                        sizes=self.sizes, traps=self.traps)
 
     def with_sizes(self, sizes: Mapping[str, int] | None) -> Program:
-        """The same program, with ``sizes`` given for every call (SPEC §9)."""
+        """The same program, with ``sizes`` given for every call (docs/index-arithmetic.md)."""
         if not sizes:
             return self
         given = checked_sizes(sizes)
@@ -174,7 +175,7 @@ class Program:
                  sizes: Mapping[str, int] | None = None, compact: bool = False,
                  **more: Any) -> Any:
         """The result's value for the arrays (a mapping, or keywords, or both); ``sizes``
-        gives sizes of indices no array gives (SPEC §9); with ``compact=True`` a
+        gives sizes of indices no array gives (docs/index-arithmetic.md); with ``compact=True`` a
         ``Compact`` that keeps delta ties.
 
         The mapping may hold arrays the program does not take (one dict of data can feed

@@ -81,7 +81,7 @@ def printed_derivatives_run_as_printed(monkeypatch: pytest.MonkeyPatch) -> None:
         try:
             printed = again.evaluate(dict(e.arrays), sizes=e.sizes, compact=e.compact)
         except InputError as err:
-            # README, Known limitations: a derivative that needs one size the caller gave
+            # docs/limitations.md: a derivative that needs one size the caller gave
             # by name for two nested indices (max's weights over a window of given
             # size) prints one of them under another name. Its printed form then says
             # which index it cannot size; it never runs to another number.

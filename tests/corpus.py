@@ -567,7 +567,7 @@ CHOICE_CASES = [
     ("clip-hi", "L = clip(x[i], lo[i], hi[i])^2 + x[i] clip(x[i], -0.5, 0.5)", "hi",
      _clip_arrays,
      lambda xp, x, lo, hi: xp.sum(xp.clip(x, lo, hi) ** 2 + x * xp.clip(x, -0.5, 0.5))),
-    # i held on the left: x[i] y[i] inside an argument is then no dot product (SPEC §1)
+    # i held on the left: x[i] y[i] inside an argument is then no dot product (docs/language.md)
     ("comparisons", "z[i] = where(x[i] >= y[i], x[i] y[i], 0) + where(x[i] < y[i], x[i]^2, 0) "
      "+ where(x[i] != y[i], y[i]^2, 1) + where(x[i] == y[i], 5 x[i], sin(x[i]))\nL = z[i]",
      "x", _pair_arrays, _compared),

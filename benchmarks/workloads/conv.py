@@ -1,4 +1,4 @@
-"""Rows 15, 16 and 17: a 2-D convolution written with index arithmetic (SPEC §8),
+"""Rows 15, 16 and 17: a 2-D convolution written with index arithmetic (docs/index-arithmetic.md),
 ``y[b,o,i,j] = x[b,c,i+a,j+e] W[o,c,a,e]`` ("valid": i runs over H-K+1), in float32:
 its forward pass (15), and for the loss ``L = G[b,o,i,j] y[b,o,i,j]`` with a fixed
 cotangent ``G`` the gradient w.r.t. the kernel ``W`` (16, conv2d's weight gradient) and

@@ -1,6 +1,6 @@
 """Rows 18 and 18m: the gradient of an embedding lookup (a gather with an index array,
-SPEC §8) w.r.t. its table: ``L = G[n,j] E[t[n],j]`` with integer token ids ``t`` and a
-fixed cotangent ``G``, so that ``E_bar[v,j]`` is the sum of ``G[n,j]`` over the lookups
+docs/index-arithmetic.md) w.r.t. its table: ``L = G[n,j] E[t[n],j]`` with integer token ids ``t``
+and a fixed cotangent ``G``, so that ``E_bar[v,j]`` is the sum of ``G[n,j]`` over the lookups
 ``n`` with ``t[n] = v`` (a scatter-add: rows that nobody looked up are zero, rows looked
 up twice get two rows of ``G``).
 

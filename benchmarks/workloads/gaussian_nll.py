@@ -1,5 +1,5 @@
 """Rows 9 and 9j: the gradient of the Gaussian negative log-likelihood w.r.t. the
-covariance ``S`` (``logdet`` and ``inv``, SPEC §7), timed against the hand-written
+covariance ``S`` (``logdet`` and ``inv``, docs/functions.md), timed against the hand-written
 ``0.5 (S⁻¹ − S⁻¹ r rᵀ S⁻¹)`` (one ``np.linalg.inv``) and, in row 9j, against
 ``jax.jit(jax.grad(...))`` of the same function. Row 10 (``softmax_xent``) reuses
 :func:`measure_with_jax`."""

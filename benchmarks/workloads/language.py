@@ -3,8 +3,8 @@ write them.
 
 * Row 10i (and 10ij): softmax cross-entropy with *integer* labels,
   ``sum[n](logsumexp[c](Z[n,c]) - Z[n,t[n]])``, gradient w.r.t. ``Z``: an index array
-  inside a subscript (SPEC §8), against the stable NumPy softmax with 1 subtracted at
-  ``(n, t[n])`` in place. Its goal is counted and is expected to miss today (the
+  inside a subscript (docs/index-arithmetic.md), against the stable NumPy softmax with 1
+  subtracted at ``(n, t[n])`` in place. Its goal is counted and is expected to miss today (the
   derivative's ``delta[q,t[p]]`` is not yet run as a scatter into the softmax).
 * Row 20 (and 20j): LayerNorm's gradient w.r.t. ``x``, with ``mean[d](...)``, against the
   standard hand-written LayerNorm backward.

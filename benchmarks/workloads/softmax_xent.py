@@ -1,5 +1,5 @@
 """Rows 10 and 10j: the gradient of the row-wise softmax cross-entropy
-``sum[n](logsumexp[j](z[n,j]) - y[n,j] z[n,j])`` w.r.t. the logits ``z`` (SPEC §7),
+``sum[n](logsumexp[j](z[n,j]) - y[n,j] z[n,j])`` w.r.t. the logits ``z`` (docs/functions.md),
 timed against the stable NumPy softmax minus ``y`` and, in row 10j (information only:
 XLA fuses the whole gradient into one pass, which beats the NumPy formula itself), against
 ``jax.jit(jax.grad(...))``."""

@@ -55,7 +55,7 @@ def as_array(value: Any) -> Any:
 
 
 def _index_array(name: str, value: Any, like: Any) -> Any:
-    """An index array (SPEC §8) as an integer array of the library of ``like``."""
+    """An index array (docs/index-arithmetic.md) as an integer array of the library of ``like``."""
     if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, np.ndarray):
         array = value
         kind = _kind(namespace(array), array.dtype)

@@ -20,9 +20,9 @@ measured slower than the product under ``jax.jit``.
 The term must be a correlation along each axis it reads through index arithmetic: the
 subscript ``s*i + t*a + c`` with ``i`` an index of the result (stride ``s`` >= 1), ``a`` an
 index of the kernel only (dilation ``|t|``; ``t < 0`` flips the kernel), and an offset
-``c`` (zeros are read outside the array, as everywhere in SPEC §8). Every other index of the
-window is a batch index (kept, not in the kernel), a channel (summed with the kernel) or
-a group (kept by the kernel and the result too: a depthwise or grouped convolution);
+``c`` (zeros are read outside the array, as everywhere in docs/index-arithmetic.md). Every other
+index of the window is a batch index (kept, not in the kernel), a channel (summed with the kernel)
+or a group (kept by the kernel and the result too: a depthwise or grouped convolution);
 every other index of the kernel is an output channel. Anything else (one summed within
 an operand, a shift without a kernel index, a window index kept) is left to the general
 product.

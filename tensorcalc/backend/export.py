@@ -237,7 +237,7 @@ class _Writer:
 
     def _index_arrays(self, subs: Iterable[Subscript]) -> str:
         """The index arrays by name, each cut to its indices' sizes (which a shifted read may
-        have shrunk, SPEC §8 rule 2)."""
+        have shrunk, the valid rule, docs/index-arithmetic.md)."""
         gathers = {a.name: a.indices for a in subs if isinstance(a, Gather)}
         fit = self.kernel("fit", windows.fit) if gathers else ""
         return "{" + ", ".join(f"{n!r}: {fit}(np.asarray({self.var[n]}), {_shape(own)}, np.pad)"

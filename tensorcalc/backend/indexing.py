@@ -1,4 +1,4 @@
-"""Index arithmetic (SPEC §8) bound for one input signature: the functions of
+"""Index arithmetic (docs/index-arithmetic.md) bound for one input signature: the functions of
 ``windows`` (the ones ``to_python()`` copies) with every argument the plan and the
 sizes fix given once, and the library's abilities (``libraries.ArrayLibrary``) asked
 once: reads through subscripts, masks of shifted deltas, scatter-adds, plain reads cut
@@ -113,8 +113,9 @@ def index_arrays(ctx: StatementBinder,
                  reads: Iterable[tuple[Subscript, int | None, str, int]]) -> Indexed:
     """The index arrays among the subscripts of ``reads`` (each ``(subscript, length of
     the axis it picks from or None, the tensor, the axis)``), by name, each cut to the sizes of its
-    indices (a shifted read elsewhere in the statement may shrink them, SPEC §8 rule 2, as
-    it does a plain tensor's axes) and checked to pick positions inside the axis."""
+    indices (a shifted read elsewhere in the statement may shrink them, the valid rule,
+    docs/index-arithmetic.md, as it does a plain tensor's axes) and checked to pick positions inside
+    the axis."""
     gets: dict[str, Step] = {}
     checks: list[tuple[str, int, str, int]] = []
     for sub, length, tensor, axis in reads:
@@ -154,6 +155,6 @@ def _fitted_input(name: str, fit: Callable[[Array], Array]) -> Step:
 def refuse_chunked(ctx: StatementBinder, what: str) -> None:
     """Index arithmetic needs gathers and scatter-adds that Dask arrays lack."""
     if not ctx.lib.index_arithmetic:
-        raise InputError(f"{what} in statement {ctx.owner[0]}: index arithmetic (SPEC §8) "
+        raise InputError(f"{what} in statement {ctx.owner[0]}: index arithmetic "
                          f"is not available for {ctx.lib.name} arrays; compute it with NumPy, "
                          "torch or JAX arrays")

@@ -60,7 +60,7 @@ class ArrayLibrary:
 
     @property
     def index_arithmetic(self) -> bool:
-        """Gathers and scatter-adds (SPEC §8) exist for its arrays."""
+        """Gathers and scatter-adds (docs/index-arithmetic.md) exist for its arrays."""
         return not self.chunked
 
     def has_linalg(self, routine: str) -> bool:

@@ -1,4 +1,4 @@
-"""Functions of whole axes (SPEC §7) bound for one input signature: a reduction's
+"""Functions of whole axes (docs/functions.md) bound for one input signature: a reduction's
 kernel along trailing axes, and an inverse that is only contracted run as a linear
 solve. A singular matrix is the user's error, named by its statement.
 """

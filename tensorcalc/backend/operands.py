@@ -58,7 +58,7 @@ class ConditionOperand:
 
 @dataclass(frozen=True)
 class ReduceOperand:
-    """A function of whole axes (SPEC §7): its argument is computed over ``batch +
+    """A function of whole axes (docs/functions.md): its argument is computed over ``batch +
     indices`` and the kernel runs along the trailing ``indices``; the value is over
     ``free`` (``batch``, then ``indices`` where the function keeps them). ``mask`` holds
     the conditions an entry must meet to take part (``softmax[j | j <= i]``)."""
@@ -117,8 +117,8 @@ class MaskOperand:
 
 @dataclass(frozen=True)
 class ScatterOperand:
-    """The shifted deltas ``delta[p, sub]`` of a term (SPEC §8) applied to the product of
-    its other factors (``core``, over ``grid + rest``): a scatter-add into the targets
+    """The shifted deltas ``delta[p, sub]`` of a term (docs/index-arithmetic.md) applied to the
+    product of its other factors (``core``, over ``grid + rest``): a scatter-add into the targets
     ``p``. The value is over ``free``: the targets, the subscript indices that are free in
     the term (``kept``), then ``rest``; the other subscript indices are summed."""
 
@@ -211,8 +211,8 @@ class StatementPlan:
     deltas: tuple[tuple[str, str], ...]
     every_index: tuple[str, ...]
     square: tuple[tuple[str, str, str], ...] = ()
-    # Index arithmetic (SPEC §8): each affine read, as (tensor, axis, subscript), with
-    # tensor None for a shifted delta ``delta[p, sub]`` (its axis is then p's length);
+    # Index arithmetic (docs/index-arithmetic.md): each affine read, as (tensor, axis, subscript),
+    # with tensor None for a shifted delta ``delta[p, sub]`` (its axis is then p's length);
     # and the indices given a size by an extent (declared or derived), which no read
     # shrinks and whose reads past an array's end are zero.
     accesses: tuple[tuple[str | None, int | str, Affine], ...] = ()

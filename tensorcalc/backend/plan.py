@@ -319,7 +319,7 @@ def _repeated(expr: Sum) -> _Slots:
             (twice if exact in seen else seen).add(exact)
             (solves if solved[k] else dense).add(exact)
     # An inverse that is only ever contracted runs as a solve each time, never as a
-    # matrix (SPEC §7), however often it occurs.
+    # matrix (docs/functions.md), however often it occurs.
     twice -= solves - dense
     return _Slots(twice, candidates)
 

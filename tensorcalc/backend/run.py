@@ -49,8 +49,9 @@ class _Shape:
 def bind_sizes(st: StatementPlan, env: Env, given: Sizes | None = None) -> Sizes:
     """Every index of a statement bound to an axis size; the sizes must agree.
 
-    ``given`` holds sizes the caller gave (SPEC §9): an index no tensor axis sizes takes
-    one. With index arithmetic (SPEC §8), ``valid_sizes`` then sizes and shrinks the rest.
+    ``given`` holds sizes the caller gave (docs/index-arithmetic.md): an index no tensor axis sizes
+    takes one. With index arithmetic (docs/index-arithmetic.md), ``valid_sizes`` then sizes and
+    shrinks the rest.
     """
     sizes: Sizes = {}
     owner: dict[str, str] = {}
@@ -111,7 +112,7 @@ def _size_axes(st: StatementPlan, name: str, axes: tuple[Any, ...], shape: tuple
                                  f"{name} (statement {st.name}); a given size may cut a "
                                  "tensor's axis, never pad it")
             continue
-        if i in sizes and sizes[i] != n and i in st.shortest:  # the valid rule, SPEC §8
+        if i in sizes and sizes[i] != n and i in st.shortest:  # the valid rule
             if n < sizes[i]:
                 sizes[i], owner[i] = n, name
             continue
@@ -179,9 +180,9 @@ def _given_by(source: str) -> str:
 
 
 def valid_sizes(st: StatementPlan, env: Env, sizes: Sizes, fixed: set[str]) -> None:
-    """SPEC §8 rule 2 (``windows.shrink_sizes``): each index that no size was given for
-    runs over the largest range from 0 at which every affine read of the statement stays
-    inside its array; reads that involve a given index may fall outside (and read zeros),
+    """The valid rule, docs/index-arithmetic.md (``windows.shrink_sizes``): each index that no size
+    was given for runs over the largest range from 0 at which every affine read of the statement
+    stays inside its array; reads that involve a given index may fall outside (and read zeros),
     and size an index of the result only where nothing else does (``size_by_given_reads``:
     pooling)."""
     reads = [(axis if tensor is None else int(env[tensor].shape[int(axis)]), sub.parts,

@@ -1,5 +1,5 @@
-"""Index arithmetic (SPEC §8): reads through subscripts, scatter-adds, masks and the
-valid-size rule, each written once and used by both emitters: the runner calls these
+"""Index arithmetic (docs/index-arithmetic.md): reads through subscripts, scatter-adds, masks and
+the valid-size rule, each written once and used by both emitters: the runner calls these
 functions, and ``to_python()`` copies their source into the code it writes (called with
 ``xp=np``), as it does the kernels of ``ops.kernels``. So each is a plain function of its
 arguments; the one helper they share (``subscript_at``) and what differs between array
@@ -71,9 +71,9 @@ def read_text(tensor: str | None, axis: int | str, sub: Affine) -> str:
 
 def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
                  fixed: set[str]) -> dict[str, int]:
-    """SPEC §8 rule 2 on the index sizes ``n`` (a dict, updated): an index that ``n`` does
-    not size yet is sized by each read whose other indices are sized, to the largest range
-    from 0 at which the read stays inside its array; one that a tensor sized already is
+    """The valid rule (docs/index-arithmetic.md) on index sizes ``n`` (a dict, updated): an index
+    that ``n`` does not size yet is sized by each read whose other indices are sized, to the largest
+    range from 0 at which the read stays inside its array; one that a tensor sized already is
     shrunk by reads of it alone (``x[i+1]``). Reads with an index in ``fixed`` (a given
     size) do neither: they may read zeros past the ends. ``reads`` holds ``(length,
     parts, offset, text)``; a length that is a string is the size of that index (a
@@ -132,8 +132,8 @@ def shrink_sizes(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
 
 def size_by_given_reads(n: dict[str, int], reads: list[tuple[Any, Any, int, str]],
                         fixed: set[str], outputs: tuple[str, ...]) -> bool:
-    """SPEC §8 rule 2 for an index of the result (in ``outputs``) that only reads with a
-    given index could size, once ``shrink_sizes`` has sized what it can: a pooling
+    """The valid rule (docs/index-arithmetic.md) for an index of the result (in ``outputs``) that
+    only reads with a given index could size, once ``shrink_sizes`` has sized what it can: a pooling
     window's ``X[2*i+a]`` with the size of ``a`` given sizes ``i`` to the largest range
     from 0 at which the read stays inside its array for every value of the others
     (Tullio's floor((N - A)/s) + 1). Only where some range does (the others' reach alone

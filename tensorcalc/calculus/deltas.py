@@ -5,7 +5,8 @@ delta solved for a summed index becomes a read through index arithmetic.
   index to its partner everywhere in the term (``delta[i,p] A[p,q]``, ``p`` summed,
   becomes ``A[i,q]``); chains of deltas collapse the same way. A delta between two
   free indices stays: it is structure. ``delta[i,i]`` summed stays as the size of i.
-* ``substitute_shifts``: with ``k`` summed, ``w[k] delta[p, i+k]`` is ``w[p-i]`` (MATH §7).
+* ``substitute_shifts``: with ``k`` summed, ``w[k] delta[p, i+k]`` is ``w[p-i]``
+  (docs/derivatives.md, 'Shifted deltas').
 
 >>> from tensorcalc.ir import Delta, Ref, Term
 >>> t = Term(1.0, (Delta("i", "p"), Ref("A", ("p", "q"))), frozenset({"p"}))
@@ -67,8 +68,8 @@ def substitute_deltas(term: Term) -> Term:
 
 def _own_range(term: Term, k: int, gone: str) -> bool:
     """Does the summed ``gone`` of the delta ``term.factors[k]`` run over a range of its own
-    that no factor left would keep (SPEC §8: ranges belong to the statement as written)?
-    Then the delta stays, run as a rectangular identity: substituted, ``sum_k delta[p,k]``
+    that no factor left would keep (docs/index-arithmetic.md: ranges belong to the statement as
+    written)? Then the delta stays, run as a rectangular identity: substituted, ``sum_k delta[p,k]``
     over k's N-1 values (``L = 3 (x[i+1] - x[i])``) would be 1 at p = N-1 where it is 0."""
     return not certified(term, gone, skip=k)
 
@@ -90,9 +91,9 @@ def certified(term: Term, name: str, skip: int = -1) -> bool:
 
 def substitute_shifts(term: Term) -> Term:
     """Remove every shifted delta of the term that can be solved for one of its summed
-    indices (MATH §7): with ``k`` summed, ``w[k] delta[p, i+k]`` is ``w[p-i]``. The index
-    solved for must label an axis of a tensor factor of the term (``w[k]``), so that the
-    tensor's zeros past its ends keep the sum where that index ran. A shifted delta that
+    indices (docs/derivatives.md, 'Shifted deltas'): with ``k`` summed, ``w[k] delta[p, i+k]`` is
+    ``w[p-i]``. The index solved for must label an axis of a tensor factor of the term (``w[k]``),
+    so that the tensor's zeros past its ends keep the sum where that index ran. A shifted delta that
     cannot be solved stays: it runs as a scatter-add (``delta[p, t[n]]``, ``delta[p,
     2*i+k]``)."""
     while True:
@@ -139,13 +140,14 @@ def _in_nonlinear(factors: tuple[Factor, ...], name: str) -> bool:
     """Is ``name`` used inside a factor that is not a tensor or a delta (a function, a power,
     a parenthesised sum)? Solved for a subscript there, its reads would fall in the padding
     inside the factor, where zeros do not zero the term (``1 / h[p-k]`` is 1/0 past h's end,
-    and the term's other zeros make it nan): padding belongs to the whole term (SPEC §8)."""
+    and the term's other zeros make it nan): padding belongs to the whole term
+    (docs/index-arithmetic.md)."""
     return any(not isinstance(f, (Ref, Delta, Shift)) and name in mentioned(f) for f in factors)
 
 
 def _with_given(term: Term, expr: Subscript) -> Term:
     """Extents for the indices of a new affine read that a tensor of the term reads plainly:
-    their sizes are given, not shrunk to where the read stays inside (SPEC §8)."""
+    their sizes are given, not shrunk to where the read stays inside (docs/index-arithmetic.md)."""
     wanted = set(sub_names(expr))
     found: list[Extent] = []
     for g in term.factors:

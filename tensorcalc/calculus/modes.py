@@ -363,7 +363,7 @@ def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget
     Each ``I`` keeps the length of the statement's axis beside the term, for where no
     factor carries it (a constant adjoint, folded in: ``bar`` is then a number); ``given``
     (a statement with index arithmetic) marks them given: reads that read zeros past an
-    array's end there (a size the caller gave) do so again (SPEC §8). A term
+    array's end there (a size the caller gave) do so again (docs/index-arithmetic.md). A term
     of ``local`` repeated as the same object stays one object (see ``rules._d_term``).
     """
     terms = []

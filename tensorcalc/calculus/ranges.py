@@ -1,5 +1,5 @@
-"""Ranges belong to the statement as written (SPEC §8): the range of every index that index
-arithmetic may narrow is recorded once, before any rewrite, and kept by every rewrite.
+"""Ranges belong to the statement as written (docs/index-arithmetic.md): the range of every index
+that index arithmetic may narrow is recorded once, before any rewrite, and kept by every rewrite.
 
 The valid rule sizes an index of a statement from all of its reads together: in
 ``L = 3 (x[i+1] - x[i])`` the index ``i`` runs over N-1 values, although the term
@@ -67,8 +67,8 @@ def narrowed(st: Statement) -> tuple[str, ...]:
     """The bound indices of a statement whose range a read may make narrower than every
     plain read of them: those no tensor reads plainly, and those read alone through
     arithmetic (``x[i+1]``: the valid rule shrinks a plainly read index only by reads of it
-    alone, SPEC §8). Also the indices of a read whose indices tensors all read plainly
-    (``x[i+k]`` beside ``x[i]`` and ``w[k]``): the valid rule shrinks none of them and
+    alone, docs/index-arithmetic.md). Also the indices of a read whose indices tensors all read
+    plainly (``x[i+k]`` beside ``x[i]`` and ``w[k]``): the valid rule shrinks none of them and
     refuses the statement where the read falls outside; its derivatives must refuse too,
     and they do by binding the range statement."""
     if not arithmetic(st.rhs):

@@ -237,5 +237,6 @@ def _times(outer: Sum, inner: Sum) -> Sum:
 
 def deltas(axes: tuple[Subscript, ...], new: tuple[str, ...]) -> Sum:
     """``delta[a,p] delta[b,q] ...``: the derivative of ``X[a,b,...]`` by ``X[p,q,...]``;
-    a shifted delta ``delta[p, i+k]`` for an axis read through arithmetic (SPEC §8)."""
+    a shifted delta ``delta[p, i+k]`` for an axis read through arithmetic
+    (docs/index-arithmetic.md)."""
     return Sum((Term(1.0, tuple(delta(a, p) for a, p in zip(axes, new))),))

@@ -159,7 +159,7 @@ def distinct_bound_names(expr: Sum, held: frozenset[str] = frozenset()) -> Sum:
 def _axes_of(t: Term) -> dict[str, set[tuple[str, int]]]:
     """Each index of a term with the (tensor, axis) places it labels plainly. An index
     read through arithmetic (``x[k+1]``, ``delta[p,k+2]``) labels none: its range is the
-    term's own (SPEC §8), so another term never shares its name."""
+    term's own (docs/index-arithmetic.md), so another term never shares its name."""
     axes: dict[str, set[tuple[str, int]]] = {}
     ranged: set[str] = set()
     for f in all_factors(Sum((t,))):

@@ -9,7 +9,7 @@ rule across statements refers to each adjoint by name. So before differentiating
 function nested inside another one's argument whose own argument holds a function again
 becomes a statement of its own, ``L_in1[k2] = softmax[k2](...)``, read where it stood:
 the same value, the same sizes, the derivative of a chain. Statements with index
-arithmetic are left as written (their ranges belong to them, SPEC §8).
+arithmetic are left as written (their ranges belong to them, docs/index-arithmetic.md).
 
 >>> from tensorcalc.api import compile
 >>> p = compile("L = c[k] softmax[k](W[k,j] tanh(V[j,i] tanh(x[i])))")

@@ -99,8 +99,8 @@ def access(name: str, subs: Iterable[Subscript]) -> Ref:
 
 
 class Shift:
-    """The shifted delta ``delta[i, sub]`` (MATH §7): 1 where index ``i`` equals the
-    value of the subscript ``sub`` (``i+k``, or ``t[n]``), else 0. What an access
+    """The shifted delta ``delta[i, sub]`` (docs/derivatives.md, 'Shifted deltas'): 1 where index
+    ``i`` equals the value of the subscript ``sub`` (``i+k``, or ``t[n]``), else 0. What an access
     ``x[i+k]`` differentiates to."""
 
     i: str
@@ -186,7 +186,7 @@ class Power:
 
 @dataclass(frozen=True)
 class Reduce:
-    """``fn[indices](arg)``: a function along the axes ``indices`` of ``arg`` (SPEC §7).
+    """``fn[indices](arg)``: a function along the axes ``indices`` of ``arg`` (docs/functions.md).
 
     The argument's other free indices are a batch, carried through. A reducing function
     (``max``, ``logdet``, ...) binds its ``indices``: they are local to it, like the summed
@@ -230,8 +230,8 @@ class Extent(NamedTuple):
     name: str
     tensor: str
     axis: int
-    # A given size (SPEC §8): no read shrinks the index, and reads past an array's end are
-    # zero. Declared or derived where index arithmetic needs it (``x_bar[p] = y_bar[p-k]
+    # A given size (docs/index-arithmetic.md): no read shrinks the index, and reads past an array's
+    # end are zero. Declared or derived where index arithmetic needs it (``x_bar[p] = y_bar[p-k]
     # w[k]``: p and k); kept although a tensor carries the index.
     given: bool = False
 
@@ -367,8 +367,8 @@ def mentioned(factor: Factor) -> frozenset[str]:
     return MENTIONED.of(factor, make)
 
 
-# A size the caller gave by name (``sizes={"k": 2}``, SPEC §9) is carried as the extent of
-# a pseudo tensor ``#k`` of that length, beside every term that uses the index: an extent
+# A size the caller gave by name (``sizes={"k": 2}``, docs/index-arithmetic.md) is carried as the
+# extent of a pseudo tensor ``#k`` of that length, beside every term that uses the index: an extent
 # is renamed with its index, so a derivative that names the index anew keeps its size.
 SIZE_MARK = "#"
 

@@ -11,7 +11,7 @@ above, following statements back to inputs (``resolve``), the extents a derivati
 axes and terms need (``sized``, ``sized_terms``), the sizes a caller gives by name
 (``checked_sizes``, ``with_given_sizes``). Two other places finish the job, each with
 one task: ``ranges`` records the range of an index of the statement as written, before
-derivatives rewrite it (SPEC §8), and ``backend.run.bind_sizes`` binds all of it to
+derivatives rewrite it (docs/index-arithmetic.md), and ``backend.run.bind_sizes`` binds all of it to
 array shapes, with the valid rule's kernel ``backend.windows.shrink_sizes`` (a plain
 function, also copied into exported code).
 
@@ -91,8 +91,8 @@ def count_extent(fresh: str, name: str, where: Sum,
                  declared: Mapping[str, Source] | None = None) -> Extent:
     """The extent of ``fresh``, which runs over what the index ``name`` runs over in
     ``where``: the axis of a tensor that ``where`` reads plainly with ``name``, where no
-    read there shifts it (a shifted read may shrink its range, SPEC §8); else the axis a
-    declaration gives it (``declared``); else the size given by name (``sizes=``)."""
+    read there shifts it (a shifted read may shrink its range, docs/index-arithmetic.md); else the
+    axis a declaration gives it (``declared``); else the size given by name (``sizes=``)."""
     sources = expression_sources(where)
     if name in sources and name not in shifted_names(where):
         return Extent(fresh, *sources[name])
@@ -151,7 +151,7 @@ def resolve(tensor: str, axis: int, statements: Mapping[str, Statement]) -> Sour
     while tensor in statements and tensor not in seen:
         seen.add(tensor)
         st = statements[tensor]
-        if arithmetic(st.rhs):  # its sizes may be shrunk by its reads (SPEC §8): its own
+        if arithmetic(st.rhs):  # its sizes may be shrunk by its reads (valid rule): its own
             return tensor, axis
         source = index_sources(st).get(st.indices[axis])
         if source is None:

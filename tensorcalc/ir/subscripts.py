@@ -28,8 +28,8 @@ def unique(names: Iterable[str]) -> tuple[str, ...]:
 
 class Affine:
     """An index expression ``c1*i1 + c2*i2 + ... + offset`` with integer coefficients
-    (SPEC §8): ``i+k``, ``2*i+k``, ``p-i``, ``i+1``. ``parts`` holds (index, coefficient)
-    pairs in order of writing, each index once, no coefficient zero."""
+    (docs/index-arithmetic.md): ``i+k``, ``2*i+k``, ``p-i``, ``i+1``. ``parts`` holds (index,
+    coefficient) pairs in order of writing, each index once, no coefficient zero."""
 
     parts: tuple[tuple[str, int], ...]
     offset: int = 0
@@ -46,7 +46,8 @@ class Affine:
 
 
 class Gather:
-    """An integer tensor used as a subscript: ``t[n]`` in ``E[t[n], j]`` (SPEC §8)."""
+    """An integer tensor used as a subscript: ``t[n]`` in ``E[t[n], j]``
+    (docs/index-arithmetic.md)."""
 
     name: str
     indices: tuple[str, ...]

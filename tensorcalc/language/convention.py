@@ -1,4 +1,4 @@
-"""The summation convention (SPEC §1) on one expression: which product sums which index,
+"""The summation convention (docs/language.md) on one expression: which product sums which index,
 and the expression lowered to IR factors with every static check of a factor.
 
 1. an index not held from outside is summed over the outermost product in which it
@@ -269,7 +269,7 @@ class Lowering:
             two = f"; for the elementwise {'larger' if fn == 'max' else 'smaller'} of two " \
                 f"values write {fn}imum(a, b)" if fn in ("max", "min") else ""
             raise ProgramError(f"{fn}() at {pos} needs the axes it runs along: write "
-                               f"{fn}[{axes}](...) (SPEC §7){two}")
+                               f"{fn}[{axes}](...){two}")
         entry = FUNCTIONS.get(fn)
         if entry is None:
             known = sorted(n for n, f in FUNCTIONS.items() if f.operator is None) + [

@@ -91,7 +91,7 @@ def with_extents(st: Statement, lengths: dict[str, Source],
     names declared with ``input``, or carried by a zero term), as input axes."""
     carried = carried_sources(st)
     given = arithmetic(st.rhs)
-    if given:  # with index arithmetic a declared size is given, carried or not (SPEC §8)
+    if given:  # with index arithmetic a declared size is a given one, carried or not
         carried = {i: v for i, v in carried.items() if i not in lengths}
 
     def extent(i: str) -> Extent | None:
@@ -238,8 +238,8 @@ def _given(st: Statement) -> set[str]:
 
 
 def _given_apart(statements: list[Statement], avoid: frozenset[str]) -> list[Statement]:
-    """Statements where an index name with a given size (SPEC §8) is renamed where another
-    statement uses that name without one: the declaration that gives it applies by name."""
+    """Statements where an index name with a given size (docs/index-arithmetic.md) is renamed where
+    another statement uses that name without one: the declaration that gives it applies by name."""
     if not any(_given(st) for st in statements):
         return statements
     names = [set(_all_names(st)) for st in statements]
@@ -348,8 +348,8 @@ def _declaration(statements: list[Statement], accepts: Mapping[str, int],
         carried = carried_sources(st)
         unsized_somewhere.update(i for i in _all_names(st) if i not in carried)
     everywhere = {i for st in statements for i in _all_names(st)} | set(declared)
-    # With index arithmetic a declared name gives a size (SPEC §8): an axis that sizes
-    # nothing there is named apart.
+    # With index arithmetic a declared name gives a size (docs/index-arithmetic.md): an axis that
+    # sizes nothing there is named apart.
     arithmetic_names = {i for st in statements if arithmetic(st.rhs) for i in _all_names(st)}
     unsized_somewhere |= arithmetic_names
     written: dict[str, tuple[str, ...]] = {}

@@ -1,7 +1,7 @@
 """Surface syntax to the checked IR: the checks of a program's names and statements,
 and each statement lowered, its expression by the summation convention
 (``convention.py``, rules 1 and 3) and each top-level term summing what is left
-(rule 2, SPEC §1). Left-hand indices are always held.
+(rule 2, docs/language.md). Left-hand indices are always held.
 """
 
 from __future__ import annotations

@@ -50,13 +50,13 @@ def plain_indices(indices: tuple[Subscript, ...] | None, where: str, pos: Pos) -
     for s in indices or ():
         if not isinstance(s, str):
             raise ProgramError(f"{where} at {pos} takes index names only; index arithmetic "
-                               f"({subscript_text(s)}) is for a tensor's subscripts (SPEC §8)")
+                               f"({subscript_text(s)}) is for a tensor's subscripts")
     return tuple(indices or ())  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
 class SDelta:
-    """``delta[i,j]``, or ``delta[p, i+k]``: a shifted delta (SPEC §8)."""
+    """``delta[i,j]``, or ``delta[p, i+k]``: a shifted delta (docs/index-arithmetic.md)."""
 
     indices: tuple[Subscript, ...]
     pos: Pos
@@ -109,7 +109,7 @@ class SSumOver:
 
 @dataclass(frozen=True)
 class SReduce:
-    """``fn[indices](body)``: a function of whole axes (SPEC §7); ``mask`` holds the
+    """``fn[indices](body)``: a function of whole axes (docs/functions.md); ``mask`` holds the
     conditions after ``|`` (``softmax[j | j <= i](e)``)."""
 
     fn: str

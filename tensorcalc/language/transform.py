@@ -136,7 +136,8 @@ class ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
                 out.append(s)
         return tuple(out)
 
-    # Subscripts (SPEC §8): affine in indices with integer coefficients, or an index tensor.
+    # Subscripts (docs/index-arithmetic.md): affine in indices with integer coefficients, or an
+    # index tensor.
     def index_name(self, name: Token) -> str:
         return str(name)  # a plain index, the common case: no arithmetic object
 

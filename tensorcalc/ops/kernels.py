@@ -296,7 +296,7 @@ def clip(x: Array, lo: Array, hi: Array, xp: Any) -> Array:
     return xp.minimum(xp.maximum(x, lo), hi)
 
 
-# --- functions of whole axes (SPEC §7) ----------------------------------------------
+# --- functions of whole axes (docs/functions.md) ----------------------------------------------
 # ``axes`` are the trailing axes of ``x`` the function runs along; matrix functions take
 # the last two. The registry in ``reductions.py`` names one of these for each function.
 

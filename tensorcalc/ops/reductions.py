@@ -1,4 +1,4 @@
-"""Functions of whole axes (SPEC §7): one registry entry each, its value beside its
+"""Functions of whole axes (docs/functions.md): one registry entry each, its value beside its
 derivative, as ``functions.py`` has for elementwise functions. The entry is the only list:
 the grammar's reserved words, the syntax-error hints, the CLI help, the LaTeX and the
 checks of the language and the back end all read ``REDUCERS``, so adding a function is one
@@ -8,7 +8,7 @@ The value is a kernel (``kernels.py``) run along trailing axes. The derivative
 takes the factor ``f = fn[indices](arg)``, the derivative ``darg`` of its argument and a
 source of fresh index names, and returns ``df`` as an IR sum, written with the forward
 value itself (``Y`` for ``inv``, ``s`` for ``softmax``) so that it is computed once
-(MATH.md §6):
+(docs/derivatives.md, 'Functions of whole axes'):
 
 ==============  ==============================================================
 ``max``/``min``  ``sum_j w[j] de[j]``, ``w = hardmax[j](e)`` (``hardmin``): 1/count at the

@@ -94,7 +94,7 @@ def _sizes(program: Program, arrays: dict[str, Any], given: dict[str, int]) -> d
     """Every index size the arrays and ``--size`` give (``--size`` wins where arithmetic
     lets them differ)."""
     sizes = _known_sizes(program, arrays)
-    free_to_differ = arithmetic_sizes(program, given)  # zeros past the ends (SPEC §8)
+    free_to_differ = arithmetic_sizes(program, given)  # zeros past the ends
     for index, n in given.items():
         if sizes.get(index, n) != n and index not in free_to_differ:
             raise InputError(f"--size {index}={n} contradicts the arrays given, which give "
@@ -198,8 +198,8 @@ def _indexing(program: Program, name: str) -> tuple[str, int, tuple[str, ...]]:
 
 
 def arithmetic_sizes(program: Program, sizes: dict[str, int]) -> dict[str, int]:
-    """The --size values of indices that arithmetic subscripts use: given sizes (SPEC §8),
-    for which reads past an array's end are zero."""
+    """The --size values of indices that arithmetic subscripts use: given sizes
+    (docs/index-arithmetic.md), for which reads past an array's end are zero."""
     used = {n for st in program.statements for r in statement_refs(st) if r.subs
             for a in r.subs if not isinstance(a, str) for n in sub_names(a)}
     return {i: n for i, n in sizes.items() if i in used}

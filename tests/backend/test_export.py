@@ -87,8 +87,8 @@ def test_python_keywords_and_generated_names_are_renamed() -> None:
     (lambda: tc.compile("y = sum[i](list[i])"), None, "def y(**inputs):"),
     (lambda: tc.compile("L = x[i]^2"), "loss", "def loss(*, x):"),
 ])
-def test_the_exported_function_is_named_and_called_as_the_readme_says(make, name, definition):
-    # README, Code export: the result's name (or the name given), keyword-only parameters:
+def test_the_exported_function_is_named_and_called_as_the_docs_say(make, name, definition):
+    # docs/output.md, 'Code export': the result's name (or the name given), keyword-only parameters:
     # the needed inputs in order of first use, then the other accepted ones =None, then
     # index_sizes=None with index arithmetic; **inputs where a name would shadow Python
     code = make().to_python(name)

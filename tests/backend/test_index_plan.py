@@ -1,4 +1,4 @@
-"""Index arithmetic (SPEC §8, §9) beyond its values: how it is planned and run (views,
+"""Index arithmetic (docs/index-arithmetic.md) beyond its values: how it is planned and run (views,
 scatters, no one-hot), exported, printed, sized, called, and used from the command line
 and the frameworks. Values and derivatives against JAX are in calculus/test_index_arithmetic.py."""
 

@@ -1,4 +1,4 @@
-"""How functions of whole axes (SPEC §7) are planned, printed and reported: the solve that
+"""How functions of whole axes (docs/functions.md) are planned, printed and reported: the solve that
 replaces an inverse, the statement a repeated reduction becomes, LaTeX, the CLI, and the
 messages. Their numbers against JAX and finite differences are in ops/test_reductions.py."""
 
@@ -114,12 +114,14 @@ def test_the_softmax_jacobian_keeps_its_batch_tie() -> None:
     np.testing.assert_allclose(c.toarray(), dense, atol=1e-14)
 
 
-def test_readme_examples_print_as_documented() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme[readme.index("### Functions of whole axes"):]
-    block = block[:block.index("## Python API")]
-    for prompt, printed in re.findall(r">>> print\((tc\.\w+\(.*\))\)\n((?:[^>`].*\n)+)", block):
-        assert str(eval(prompt, {"tc": tc})) + "\n" == printed  # noqa: S307 - README text
+def test_the_docs_examples_print_as_documented() -> None:
+    page = (ROOT / "docs" / "functions.md").read_text(encoding="utf-8")
+    block = page[page.index("## Functions of whole axes"):]
+    block = block[:block.index("## Conditions, masks")]
+    shown = re.findall(r">>> print\((tc\.\w+\(.*\))\)\n((?:[^>`].*\n)+)", block)
+    assert len(shown) == 2
+    for prompt, printed in shown:
+        assert str(eval(prompt, {"tc": tc})) + "\n" == printed  # noqa: S307 - the docs' text
 
 
 def test_latex() -> None:

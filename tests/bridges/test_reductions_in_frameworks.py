@@ -1,4 +1,4 @@
-"""Functions of whole axes (SPEC §7) with other array libraries: torch float64 tensors and
+"""Functions of whole axes (docs/functions.md) with other array libraries: torch float64 tensors and
 JAX arrays evaluate softmax, logsumexp, inv, solve, logdet and max programs and their
 derivatives to the same numbers as NumPy, and torch / JAX differentiate through them
 (to_torch, to_jax) to the same gradients as their own linear algebra.

@@ -1,4 +1,5 @@
-"""Index arithmetic (SPEC §8, §9; MATH §7): shifts, strides, padding and gathers.
+"""Index arithmetic (docs/index-arithmetic.md, docs/derivatives.md): shifts, strides, padding and
+gathers.
 
 Every value is checked against an oracle that does not share code with tensorcalc:
 NumPy (np.correlate, np.convolve, np.diff, np.take, np.add.at, explicit loops) and JAX in
@@ -45,7 +46,7 @@ def _round_trip(program, arrays, sizes=None):
     """The program's text compiles to a program with the same values on the same arrays.
 
     ``sizes`` are the ones the caller gave the program it came from; the text itself must
-    declare whatever else its padded reads need (SPEC §8)."""
+    declare whatever else its padded reads need (docs/index-arithmetic.md)."""
     program = tc.compile(program)
     text = str(program)
     again = tc.compile(text, sizes=sizes)
@@ -143,7 +144,8 @@ def test_full_convolution_with_sizes_matches_numpy():
     r = seeded_rng(25)
     x, w = r.normal(size=8), r.normal(size=3)
     close(tc.compile("y[i] = x[i-k] w[k]", sizes={"i": 10})(x=x, w=w), np.convolve(x, w))
-    # the adjoint form of SPEC §8: x_bar[p] = y_bar[i] w[p-i], with y_bar of the valid size
+    # the adjoint form of docs/index-arithmetic.md: x_bar[p] = y_bar[i] w[p-i], with y_bar of the
+    # valid size
     ybar = r.normal(size=6)
     close(tc.compile("xb[p] = yb[i] w[p-i]", sizes={"p": 8})(yb=ybar, w=w),
            np.convolve(ybar, w, "full"))
@@ -356,9 +358,9 @@ def test_gradient_exported_by_to_python(name, wrt):
 
 
 def test_gradient_exported_by_to_python_keeps_the_programs_sizes():
-    """A program compiled with sizes= fixes them for every call (SPEC §9); the function its
-    to_python() exports is the same function of the same arrays. One test for every sized
-    case, listing each that differs."""
+    """A program compiled with sizes= fixes them for every call (docs/index-arithmetic.md); the
+    function its to_python() exports is the same function of the same arrays. One test for every
+    sized case, listing each that differs."""
     wrong = []
     for name, wrt in GRAD_CASES:
         case = ARITHMETIC_CASES[name]()
@@ -373,8 +375,8 @@ def test_gradient_exported_by_to_python_keeps_the_programs_sizes():
 
 
 def test_gradient_of_valid_correlation_is_a_full_convolution():
-    """SPEC §8: through y[i] = x[i+k] w[k] and L = y_bar[i] y[i], x_bar = y_bar (*) w in
-    full, and w_bar = correlate(x, y_bar, valid)."""
+    """docs/index-arithmetic.md: through y[i] = x[i+k] w[k] and L = y_bar[i] y[i], x_bar = y_bar (*)
+    w in full, and w_bar = correlate(x, y_bar, valid)."""
     r = seeded_rng(40)
     x, w, ybar = r.normal(size=10), r.normal(size=3), r.normal(size=8)
     src = "y[i] = x[i+k] w[k]\nL = ybar[i] y[i]"
@@ -436,7 +438,8 @@ def test_gradient_of_same_correlation_with_sizes_at_compile():
 
 
 def test_gradient_of_same_correlation_with_sizes_at_evaluate():
-    """Sizes given when the derivative is called (SPEC §9), not when it is built."""
+    """Sizes given when the derivative is called (docs/index-arithmetic.md), not when it is
+    built."""
     r = seeded_rng(45)
     x, w = r.normal(size=9), r.normal(size=3)
     g = tc.grad("y[i] = x[i+k-1] w[k]\nL = y[i]^2", "x")
@@ -797,8 +800,8 @@ def test_empty_valid_range_is_a_shape_error_naming_the_index():
 
 def test_negative_shift_without_sizes_is_not_a_wrong_number():
     """x[i-k] with w[k] sized by w: at i = 0 the read x[-k] is outside x for every k > 0,
-    so the valid range from 0 is empty (SPEC §8 rule 2): an error naming i, never a value
-    computed with a kernel cut short."""
+    so the valid range from 0 is empty (the valid rule, docs/index-arithmetic.md): an error naming
+    i, never a value computed with a kernel cut short."""
     r = seeded_rng(81)
     x, w = r.normal(size=10), r.normal(size=3)
     with pytest.raises(tc.ShapeError, match=r"\bi\b"):

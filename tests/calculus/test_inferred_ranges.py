@@ -1,5 +1,5 @@
-"""Ranges the valid rule infers (SPEC §8) where sizes were needed by hand: a pooling
-window's output sized from the window's given size (Tullio's floor((N - A)/s) + 1), and
+"""Ranges the valid rule infers (docs/index-arithmetic.md) where sizes were needed by hand: a
+pooling window's output sized from the window's given size (Tullio's floor((N - A)/s) + 1), and
 an index read alone through arithmetic whose plain reads differ in length, run over the
 shortest (``L = r[t] (V[t+1] - V[t])``), or cut by a given size. Values, gradients and
 Hessians against NumPy, central differences, JAX and torch's own pooling."""
@@ -106,7 +106,7 @@ def test_pooling_against_torch():
     ("P[i] = max[a](x[2*i+a])", {"a": 9}, "cannot tell the size of index i"),
     # a window that starts before the array reads zeros wherever i runs: no range to infer
     ("P[i] = sum[a](x[2*i+a-1])", {"a": 3}, "cannot tell the size of index i"),
-    # an index summed inside is never sized from a window (README, Index arithmetic)
+    # an index summed inside is never sized from a window (docs/index-arithmetic.md, 'Sizes')
     ("L = sum[i](max[a](x[2*i+a]))", {"a": 3}, "cannot tell the size of index i"),
 ])
 def test_what_the_window_does_not_size_asks_for_a_size(src, sizes, words):

@@ -1,5 +1,5 @@
-"""A differential fuzzer for the ranges of shifted, strided and padded indices (SPEC §8:
-"Ranges belong to the statement as written").
+"""A differential fuzzer for the ranges of shifted, strided and padded indices
+(docs/index-arithmetic.md: "Ranges belong to the statement as written").
 
 Each program is a first statement ``d[i] = ...`` that reads ``x`` (and maybe a kernel
 ``w`` or a table ``u``) through index arithmetic, then a loss over ``d`` that may shift

@@ -47,7 +47,7 @@ STR_ROUND_TRIPS: list[str] = []  # derivatives whose str() was re-parsed and che
 
 
 def roundtrip(d: tc.Program, arrays: dict, expected=None) -> None:
-    """SPEC §3: ``d.source()`` re-parses to equal values; ``str(d)`` too where it can run."""
+    """docs/api.md: ``d.source()`` re-parses to equal values; ``str(d)`` too where it can run."""
     if expected is None:
         expected = d(**arrays)
     q = tc.compile(d.source())

@@ -1,4 +1,4 @@
-"""Errors (SPEC §4): the right type, the right words, and nothing else escapes."""
+"""Errors (docs/errors.md): the right type, the right words, and nothing else escapes."""
 
 from __future__ import annotations
 

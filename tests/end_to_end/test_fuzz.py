@@ -1,4 +1,4 @@
-"""Front-end fuzzing (SPEC §4): whatever text comes in, ``compile``, evaluation and
+"""Front-end fuzzing (docs/errors.md): whatever text comes in, ``compile``, evaluation and
 ``derive`` raise only ``TensorCalcError`` (never another exception type), and a
 ``ParseError`` points at a line and a column (both >= 1).
 
@@ -26,7 +26,7 @@ SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.dat
                                            HealthCheck.filter_too_much])
 
 
-SPECIAL = [
+ODD_CHARACTERS = [
     "\x00", "\n", "\r", "\t", "\x0b", "\x0c", "\u2028", "\ufeff", "\u00a0", "δ", "λ", "ℝ",
     "😀", "\ud7ff", "\U0010ffff", "[", "]", "(", ")", ",", ";", "=", "+", "-", "*", "/",
     "^", "**", "#", ".", "e", "_", "0", "9", "1e999999", "1e-999999", "9" * 400,
@@ -123,7 +123,7 @@ def mutated(draw):
             end = min(n, pos + draw(st.integers(1, 12)))
             text = text[:end] + text[pos:end] + text[end:]
         elif kind == "special":
-            text = text[:pos] + draw(st.sampled_from(SPECIAL)) + text[pos:]
+            text = text[:pos] + draw(st.sampled_from(ODD_CHARACTERS)) + text[pos:]
         elif kind == "bracket":
             text = text[:pos] + draw(st.sampled_from(list("[]()") + ["((", "))", "[[", "]]"])) \
                 + text[pos:]
@@ -418,7 +418,7 @@ SELF_REFERENCE = ["x = x", "y = y + 1", "y[i] = W[i,j] y[j] + b[i]", "y[i] = x[i
 @pytest.mark.parametrize("text", SELF_REFERENCE)
 def test_self_reference_is_refused(text):
     """Found by test_mutated_programs: ``y = y + 1`` once compiled (y both an input and
-    assigned) and evaluating it raised a bare KeyError. SPEC §1: an error."""
+    assigned) and evaluating it raised a bare KeyError. docs/language.md: an error."""
     with pytest.raises(tc.ProgramError):
         tc.compile(text)
 

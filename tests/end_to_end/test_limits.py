@@ -1,4 +1,4 @@
-"""Limits, memory and numerics (SPEC §4, README "Execution" and "Numerics").
+"""Limits, memory and numerics (docs/errors.md; docs/arrays.md, "Execution", "Numerics").
 
 * Deeply nested and very long programs are either evaluated correctly or refused with a
   ``TensorCalcError``: never a ``RecursionError``, never a crash of the interpreter (each
@@ -386,7 +386,7 @@ def _softplus_ref(x: np.ndarray) -> np.ndarray:
 def test_sigmoid_and_softplus_do_not_overflow(dtype) -> None:
     x = BIG.astype(dtype)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # SPEC: they must not overflow, so no warning either
+        warnings.simplefilter("error")  # docs/functions.md: stable for any x, so no warning
         s = tc.evaluate("y[i] = sigmoid(x[i])", x=x)
         sp = tc.evaluate("y[i] = softplus(x[i])", x=x)
         ds = tc.derive("y[i] = sigmoid(x[i])", "x").evaluate(compact=True, x=x).core

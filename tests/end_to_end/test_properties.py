@@ -658,7 +658,7 @@ def check_simplification_is_idempotent(src: str, wrt: str, of: str, arrays: dict
     The stored form itself is *not* compared structurally with ``simplify_sum(rhs)``:
     after simplification ``derive`` replaces subexpressions by references to forward
     statements (``sigmoid(X[j])`` by ``R1[j]``), which changes the canonical factor order
-    (``V[j] R1[j]`` becomes ``R1[j] V[j]``), and neither SPEC §2 nor the printed meaning
+    (``V[j] R1[j]`` becomes ``R1[j] V[j]``), and neither docs/derivatives.md nor the printed meaning
     depends on that order.
     """
     p = tc.compile(src)

@@ -1,4 +1,5 @@
-"""Safety (SPEC §4, §5): user text is never run as Python, the command line never unpickles.
+"""Safety (docs/errors.md, docs/cli.md): user text is never run as Python, the command line never
+unpickles.
 
 * Tensor and index names that look like Python (``__import__``, ``exec``, ``lambda``, ``np``
   ...) are valid identifiers in the language and are plain names: they evaluate, derive,

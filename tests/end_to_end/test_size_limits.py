@@ -1,4 +1,4 @@
-"""Program-size limits (``tensorcalc/limits.py``, README "Known limitations").
+"""Program-size limits (``tensorcalc/limits.py``, docs/limitations.md).
 
 At each limit a program just inside it is accepted and gives the right numbers, and one
 just past it is refused with a ``ProgramError`` that names the limit, before the work

@@ -277,18 +277,19 @@ def test_a_size_nothing_gives_is_asked_for_by_name() -> None:
         p(x=np.ones(4))
 
 
-def test_readme_section_shows_the_real_output() -> None:
-    """The README's section on conditions and sizes, its ``>>>`` examples run as doctests."""
+def test_the_docs_section_shows_the_real_output() -> None:
+    """docs/functions.md's section on conditions and sizes: its ``>>>`` examples (run when
+    the site is built, which shows what they print) print what the page says, as doctests."""
     import doctest
 
     from tests.support import ROOT
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Conditions, masks, sizes and means", 1)[1].split("\n### ", 1)[0]
-    examples = [block for block in section.split("```python\n")[1:]]
+    page = (ROOT / "docs" / "functions.md").read_text(encoding="utf-8")
+    section = page.split("## Conditions, masks, sizes and means", 1)[1].split("\n## ", 1)[0]
+    examples = [block for block in section.split('```pycon exec="on"')[1:]]
     assert len(examples) == 2
-    text = "\n".join(block.split("```", 1)[0] for block in examples)
-    test = doctest.DocTestParser().get_doctest(text, {"tc": tc}, "README", None, 0)
+    text = "\n".join(block.split("\n", 1)[1].split("```", 1)[0] for block in examples)
+    test = doctest.DocTestParser().get_doctest(text, {"tc": tc}, "docs/functions.md", None, 0)
     result = doctest.DocTestRunner().run(test)
     assert result.attempted == 2 and result.failed == 0
 

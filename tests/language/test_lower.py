@@ -1,4 +1,4 @@
-"""The language of SPEC §1: summation convention, syntax, precedence, programs.
+"""The language of docs/language.md: summation convention, syntax, precedence, programs.
 
 Every value is checked against a hand-written NumPy formula on random arrays with
 distinct axis sizes, so a transposed or mis-summed axis shows up.
@@ -43,7 +43,7 @@ def close(actual, expected, rtol=RTOL, atol=ATOL):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
 
 
-# --- the summation-convention table (SPEC §1) -----------------------------------
+# --- the summation-convention table (docs/language.md) -----------------------------------
 
 
 def _softplus(x):

@@ -210,7 +210,7 @@ def test_an_untaken_branch_with_an_infinite_derivative_poisons_it_as_in_jax(jax6
 
 # --- dtypes and array libraries ----------------------------------------------------------
 
-# z[i], not L: x[i] inside where's argument is then elementwise, no dot product (SPEC §1)
+# z[i], not L: x[i] inside where's argument is then elementwise, no dot product (docs/language.md)
 CHOICES = ("z[i] = where(x[i] > y[i], maximum(x[i], 0)^2, clip(y[i], -1, 1) x[i]) "
            "+ minimum(x[i], y[i]^2)\nL = z[i]")
 
@@ -320,9 +320,9 @@ def test_help_lists_the_choices_and_the_comparisons(capsys):
         assert usage in text
 
 
-def test_the_readme_shows_the_real_output():
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("#### Choices", 1)[1]
-    section = section.split("\n### ", 1)[0]
+def test_the_docs_show_the_real_output():
+    page = (ROOT / "docs" / "functions.md").read_text(encoding="utf-8")
+    section = page.split("### Choices", 1)[1].split("\n## ", 1)[0]
     huber = "L = where(abs(r[i]) <= 1, 0.5 r[i]^2, abs(r[i]) - 0.5)"
     assert f'>>> print(tc.grad("{huber}", "r"))\n{tc.grad(huber, "r")}\n' in section
     relu = "y[i] = maximum(x[i], 0)"

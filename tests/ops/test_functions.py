@@ -1,4 +1,4 @@
-"""Elementwise functions (SPEC §1): values against NumPy, and stable sigmoid/softplus."""
+"""Elementwise functions (docs/functions.md): values against NumPy, and stable sigmoid/softplus."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Functions of whole axes (SPEC §7, MATH §6): max, min, logsumexp, softmax, inv, det and
-logdet. Values against NumPy and JAX, derivatives (Jacobians, Hessians, vjp/jvp) against
-jax.jacobian / jax.hessian in float64 and central finite differences (tests/fd.py), Matrix
+"""Functions of whole axes (docs/functions.md, docs/derivatives.md): max, min, logsumexp, softmax,
+inv, det and logdet. Values against NumPy and JAX, derivatives (Jacobians, Hessians, vjp/jvp)
+against jax.jacobian / jax.hessian in float64 and central finite differences (tests/fd.py), Matrix
 Cookbook closed forms for the research formulas (Gaussian NLL, GP marginal likelihood,
 ridge, attention, softmax cross-entropy), stability at logits of ±1000, the errors, and
 round trips through str() and to_python().
@@ -267,7 +267,7 @@ def test_ties_in_rows_and_over_two_indices(jax64):
 
 
 def test_solve_is_used_when_the_inverse_is_only_contracted():
-    """SPEC §7: x = A⁻¹ b runs as a linear solve, never an explicit inverse."""
+    """docs/functions.md: x = A⁻¹ b runs as a linear solve, never an explicit inverse."""
     p = tc.compile("x[i] = inv[i,j](A[i,j]) b[j]")
     source = p.to_python()
     assert "solve" in source

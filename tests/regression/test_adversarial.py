@@ -83,7 +83,7 @@ def _gather_shift_arrays():
 
 
 def test_a_shift_shrinks_the_index_array_as_it_shrinks_a_tensor():
-    # SPEC §8 rule 2: i is sized 5 by t[i], then shrunk to 4 by x[i+1]
+    # the valid rule, docs/index-arithmetic.md: i is sized 5 by t[i], then shrunk to 4 by x[i+1]
     x = np.arange(5.0) + 1
     t = np.array([0, 1, 2, 3, 9])  # t[4] is out of range, but i never reaches it
     expected = [x[i + 1] * x[t[i]] for i in range(4)]

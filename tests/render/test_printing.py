@@ -227,10 +227,9 @@ def test_index_notation_is_unchanged():
     assert str(tc.compile("y = x[i]^0.5 + 1e-5")) == "y = x[i]^0.5 + 1e-05"
 
 
-def test_readme_shows_the_real_output():
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### In a notebook", 1)[1]
+def test_the_docs_show_the_real_output():
+    page = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
+    section = page.split("## In a notebook", 1)[1]
     block = section.split("```\n", 2)[1]
     assert block.rstrip("\n") == tc.grad(MLP, "W")._repr_latex_()
 

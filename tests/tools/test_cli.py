@@ -1,4 +1,4 @@
-"""The command line (SPEC §5): ``python -m tensorcalc eval ...``."""
+"""The command line (docs/cli.md): ``python -m tensorcalc eval ...``."""
 
 from __future__ import annotations
 

@@ -337,15 +337,15 @@ def test_derive_svg_to_a_file(tmp_path):
     check_diagram(text, d.statement(d.result))
 
 
-def test_committed_readme_picture_is_what_the_code_draws():
+def test_committed_docs_picture_is_what_the_code_draws():
     # docs/matrix_product_wrt_X.svg is written by docs/make_diagrams.py
     committed = (ROOT / "docs" / "matrix_product_wrt_X.svg").read_text(encoding="utf-8")
     assert committed == tc.derive("Y[i,j] = X[i,k] W[k,j]", "X").diagram()
 
 
-def test_readme_explain_examples_are_the_real_output():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("### Explicit sums", 1)[1].split("```\n", 2)[1]
+def test_the_docs_explain_examples_are_the_real_output():
+    page = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
+    block = page.split("## Explicit sums", 1)[1].split("```\n", 2)[1]
     shown = block.split("$ tensorcalc explain ")[1:]
     assert len(shown) == 3
     for chunk in shown:
