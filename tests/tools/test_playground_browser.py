@@ -9,6 +9,7 @@ screenshot the documentation shows, docs/assets/playground.png.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import tempfile
@@ -53,9 +54,9 @@ def browser(user_data: str):
     return webdriver.Chrome(service=Service(DRIVER), options=options)
 
 
-@pytest.fixture(scope="module")
-def page():
-    """The playground open in one browser, loaded and showing its first example."""
+@contextlib.contextmanager
+def opened():
+    """The playground served and open in a browser, loaded and showing its first example."""
     with running() as server, tempfile.TemporaryDirectory() as profile:
         driver = browser(profile)
         try:
@@ -65,6 +66,13 @@ def page():
             yield driver
         finally:
             driver.quit()
+
+
+@pytest.fixture(scope="module")
+def page():
+    """One browser for the module."""
+    with opened() as driver:
+        yield driver
 
 
 def wait_for(driver, condition, seconds: float = 15):
@@ -197,19 +205,12 @@ def test_a_screenshot_of_the_page(page, tmp_path):
 
 
 if __name__ == "__main__":  # write the documentation's screenshot
-    with running() as server, tempfile.TemporaryDirectory() as profile:
-        driver = browser(profile)
-        try:
-            driver.get(server.url)
-            wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body")
-                     .get_attribute("data-ready") == "true")
-            Select(by_id(driver, "examples")).select_by_visible_text("MLP")
-            wait_for(driver, lambda d: "dL_dW" in by_id(d, "result-text").text)
-            by_id(driver, "check").click()
-            wait_for(driver, lambda d: by_id(d, "check-result").get_attribute("data-verdict"))
-            target = ROOT / "docs" / "assets" / "playground.png"
-            target.parent.mkdir(exist_ok=True)
-            driver.save_screenshot(str(target))
-            print(f"wrote {target.relative_to(ROOT)}", file=sys.stderr)
-        finally:
-            driver.quit()
+    with opened() as driver:
+        Select(by_id(driver, "examples")).select_by_visible_text("MLP")
+        wait_for(driver, lambda d: "dL_dW" in by_id(d, "result-text").text)
+        by_id(driver, "check").click()
+        wait_for(driver, lambda d: by_id(d, "check-result").get_attribute("data-verdict"))
+        target = ROOT / "docs" / "assets" / "playground.png"
+        target.parent.mkdir(exist_ok=True)
+        driver.save_screenshot(str(target))
+        print(f"wrote {target.relative_to(ROOT)}", file=sys.stderr)
