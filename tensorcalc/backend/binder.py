@@ -25,6 +25,7 @@ from ..ops import kernels
 from ..ops.functions import FUNCTIONS
 from . import operands
 from .convolution import convolution
+from .fused import fused_sum
 from .indexing import condition_factor, mask, read, scatter
 from .libraries import ArrayLibrary
 from .matrices import reduction, solve
@@ -96,6 +97,10 @@ class StatementBinder:
         if not plan.terms:
             where = self.where
             return lambda env: xp.zeros(shape, dtype=dtype, **where)
+        if self.xp is np:
+            fused = fused_sum(self, plan, order)
+            if fused is not None:
+                return fused
         if len(plan.terms) == 2:
             fused = self.constant_plus(plan.terms, order, shape)
             if fused is not None:
