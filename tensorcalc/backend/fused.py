@@ -18,6 +18,7 @@ take, the binder's NumPy route runs.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -33,10 +34,15 @@ Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
 
+# numexpr's calls share state in C: two at once from two threads can corrupt memory
+# (tests/backend/test_fused.py), so one runs at a time (each on numexpr's own threads).
+_ONE_AT_A_TIME = threading.Lock()
 # Below this many elements NumPy's passes cost less than numexpr's call.
 SMALLEST = 1 << 12
 # Fewer operations than this gain nothing: NumPy makes one pass for one operation too.
 FEWEST_OPERATIONS = 2
+# Integer exponents up to this size numexpr multiplies out, as NumPy does for 2 and -1.
+MULTIPLIED = 8
 
 # numexpr's spelling of the language's functions, as templates of their one argument
 # (written once: numexpr does not merge a repeated sub-expression). Without Intel's VML
@@ -100,17 +106,24 @@ class Expression:
 
     def sum(self, plan: operands.SumPlan, scale: Callable[[operands.TermPlan], float]) \
             -> str | None:
-        parts = []
+        """The terms added, or subtracted where their coefficient is negative."""
+        text = ""
         for term in plan.terms:
-            text = self.term(term, scale)
-            if text is None:
+            signed = self.term(term, scale)
+            if signed is None:
                 return None
-            parts.append(text)
-        self.operations += len(parts) - 1
-        return "(" + " + ".join(parts) + ")"
+            negative, product = signed
+            if text:
+                text += (" - " if negative else " + ") + product
+                self.operations += 1
+            else:
+                text = "-" + product if negative else product
+                self.operations += negative
+        return "(" + text + ")"
 
     def term(self, plan: operands.TermPlan, scale: Callable[[operands.TermPlan], float]) \
-            -> str | None:
+            -> tuple[bool, str] | None:
+        """Whether the coefficient is negative, and the product times its magnitude."""
         if plan.ties or not set(plan.einsum_out) <= set(self.order):
             return None
         factors = []
@@ -122,10 +135,10 @@ class Expression:
                 return None
             factors.append(text)
         coef = scale(plan)
-        if coef != 1 or not factors:
-            factors.append(self.constant(coef))
+        if abs(coef) != 1 or not factors:
+            factors.append(self.constant(abs(coef)))
         self.operations += len(factors) - 1
-        return "*".join(factors)
+        return coef < 0, "*".join(factors)
 
     def operand(self, op: operands.Operand, scale: Callable[[operands.TermPlan], float]) \
             -> str | None:
@@ -157,12 +170,10 @@ class Expression:
         n = op.exponent
         if n == 1:
             return base
-        if n == 2 and base.startswith("(a") and base[2:-1].isdigit():
-            return f"({base}*{base})"  # a plain name: no work is repeated
-        if n == -1:
-            return f"(1/{base})"
         if n == 0.5:
             return f"sqrt({base})"
+        if n == int(n) and abs(n) <= MULTIPLIED:
+            return f"({base}**{int(n)})"  # multiplied out by numexpr, the base computed once
         return f"({base}**{self.constant(n)})"
 
 
@@ -199,7 +210,9 @@ def _bound(ctx: StatementBinder, numexpr: Any, expression: Expression, text: str
     constants = [dtype.type(value) for value in expression.constants]
 
     def run(env: Env) -> Array:
-        return compiled(*[read(env) for read in readers], *constants)
+        arrays = [read(env) for read in readers]
+        with _ONE_AT_A_TIME:
+            return compiled(*arrays, *constants)
 
     return run
 
