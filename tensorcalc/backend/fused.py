@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,21 @@ def functions(numexpr: Any) -> dict[str, str]:
     return dict(FAST_FUNCTIONS)
 
 
+@dataclass(frozen=True)
+class SoftmaxPart:
+    """``exp(x - max)`` (over the softmax's axes) or its sums (over its batch axes): the
+    fused pass divides one by the other, as ``kernels.softmax`` does."""
+
+    op: operands.ReduceOperand
+    total: bool
+
+
+def leaf_indices(leaf: operands.Operand | SoftmaxPart) -> tuple[str, ...]:
+    if isinstance(leaf, SoftmaxPart):
+        return leaf.op.batch if leaf.total else leaf.op.free
+    return operands.operand_indices(leaf)
+
+
 class Expression:
     """One numexpr expression over ``order`` built from a sum plan: its text, and the
     operands and constants it reads, each named once."""
@@ -86,13 +102,14 @@ class Expression:
     def __init__(self, order: tuple[str, ...], templates: dict[str, str]):
         self.order = order
         self.templates = templates
-        self.leaves: dict[operands.Operand, str] = {}
+        # what each name reads: an operand the binder computes, or a part of a softmax
+        self.leaves: dict[operands.Operand | SoftmaxPart, str] = {}
         self.constants: dict[float, str] = {}
         self.operations = 0
 
-    def leaf(self, op: operands.Operand) -> str | None:
-        """A value the binder computes: its name, if its axes are some of ``order``."""
-        indices = operands.operand_indices(op)
+    def leaf(self, op: operands.Operand | SoftmaxPart) -> str | None:
+        """A value computed before the pass: its name, if its axes are some of ``order``."""
+        indices = leaf_indices(op)
         if len(set(indices)) != len(indices) or not set(indices) <= set(self.order):
             return None
         if op not in self.leaves:
@@ -156,6 +173,11 @@ class Expression:
             return "(" + self.templates[op.fn].format(inner) + ")"
         if whole and isinstance(op, operands.PowerOperand):
             return self.power(op, scale)
+        if whole and isinstance(op, operands.ReduceOperand) and op.fn == "softmax" \
+                and not op.mask and op.free == op.batch + op.indices:
+            # its exponentials and their sums computed first, the division in the pass
+            self.operations += 1
+            return f"({self.leaf(SoftmaxPart(op, False))}/{self.leaf(SoftmaxPart(op, True))})"
         return self.leaf(op)
 
     def power(self, op: operands.PowerOperand, scale: Callable[[operands.TermPlan], float]) \
@@ -191,7 +213,7 @@ def fused_sum(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, ..
     text = expression.sum(plan, ctx.scale)
     if text is None or expression.operations < FEWEST_OPERATIONS:
         return None
-    covered = {i for op in expression.leaves for i in operands.operand_indices(op)}
+    covered = {i for leaf in expression.leaves for i in leaf_indices(leaf)}
     if covered != set(order):
         return None  # the value would not have every axis
     return _bound(ctx, numexpr, expression, text)
@@ -205,8 +227,9 @@ def _bound(ctx: StatementBinder, numexpr: Any, expression: Expression, text: str
     names = list(expression.leaves.values()) + list(expression.constants.values())
     compiled = numexpr.NumExpr(text, signature=[(name, kind) for name in names])
     order = expression.order
-    readers = [_laid_out(ctx.operand(op), operands.operand_indices(op), order, ctx)
-               for op in expression.leaves]
+    parts: dict[operands.ReduceOperand, Step] = {}
+    readers = [_laid_out(_leaf_step(ctx, leaf, parts), leaf_indices(leaf), order, ctx)
+               for leaf in expression.leaves]
     constants = [dtype.type(value) for value in expression.constants]
 
     def run(env: Env) -> Array:
@@ -215,6 +238,40 @@ def _bound(ctx: StatementBinder, numexpr: Any, expression: Expression, text: str
             return compiled(*arrays, *constants)
 
     return run
+
+
+def _leaf_step(ctx: StatementBinder, leaf: operands.Operand | SoftmaxPart,
+               parts: dict[operands.ReduceOperand, Step]) -> Step:
+    if not isinstance(leaf, SoftmaxPart):
+        return ctx.operand(leaf)
+    op = leaf.op
+    if op not in parts:
+        parts[op] = _softmax_parts(ctx, op)
+    both, index = parts[op], int(leaf.total)
+    return lambda env: both(env)[index]
+
+
+def _softmax_parts(ctx: StatementBinder, op: operands.ReduceOperand) -> Step:
+    """``kernels.softmax``'s arithmetic before its division: the exponentials of the
+    argument less its largest value along the axes (0 where that is not finite), and
+    their sums; computed once per run."""
+    layout = op.batch + op.indices
+    arg = ctx.sum(op.arg, layout)
+    axes = tuple(range(len(op.batch), len(layout)))
+    token = object()  # where a run keeps them for the other part
+
+    def both(env: Env) -> tuple[Array, Array]:
+        value = env.get(token)
+        if value is None:
+            x = arg(env)
+            m = np.max(x, axis=axes, keepdims=True)
+            m = np.where(np.isfinite(m), m, np.zeros_like(m))
+            e = np.subtract(x, m)
+            np.exp(e, out=e)
+            value = env[token] = (e, np.sum(e, axis=axes))
+        return value
+
+    return both
 
 
 def _laid_out(step: Step, have: tuple[str, ...], order: tuple[str, ...],
