@@ -87,6 +87,7 @@ class StatementBinder:
         self.sizes = sizes
         self.shared: dict[int, Step] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}  # of the tensors read, when bound
+        self.fusing = lib.xp is np  # sums of elementwise work as one loop (fused.py)
 
     def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]:
         return tuple(self.sizes[i] for i in indices)
@@ -97,7 +98,7 @@ class StatementBinder:
         if not plan.terms:
             where = self.where
             return lambda env: xp.zeros(shape, dtype=dtype, **where)
-        if self.xp is np:
+        if self.fusing:
             fused = fused_sum(self, plan, order)
             if fused is not None:
                 return fused

@@ -1,23 +1,26 @@
 """Fused elementwise passes: a sum of elementwise work over one set of axes, run as one
-numexpr call (one pass over memory, in blocks that stay in cache) instead of one NumPy
-pass per operation (docs/performance.md, "Fused elementwise passes").
+loop compiled by numba (one pass over memory, no temporaries) instead of one NumPy pass
+per operation (docs/performance.md, "Fused elementwise passes").
 
 What is fused: sums, products and constant powers of terms whose operands are tensors
 read as written, or values computed already (reductions, solves, shared operands, and
 functions or powers over fewer axes), over the sum's axes or some of them (broadcast);
-and elementwise functions of such sums where numexpr computes them as fast as NumPy
-(``FAST_FUNCTIONS``). A contraction, a delta, a tie or anything else leaves the sum to
-the binder's own route. NumPy arrays of float32 or float64 only; every constant is
-passed as a scalar of the array's dtype, so float32 stays float32.
+a softmax's division by its sums; and elementwise functions where numba's are as fast
+as NumPy's (``functions``). A contraction, a delta, a tie or anything else leaves the sum
+to the binder's own route. NumPy arrays of float32 or float64 only; every constant is a
+scalar of the array's dtype, so float32 stays float32.
 
-numexpr is an optional extra (``pip install tensorcalc[fast]``), imported when a plan is
-first bound, never at ``import tensorcalc``; without it, or for a sum this module does not
-take, the binder's NumPy route runs.
+numba is an optional extra (``pip install tensorcalc[fast]``). Compiling one loop takes
+about half a second, so a bound statement runs its first ``NUMPY_RUNS`` times by the
+NumPy route and compiles then: a program called once never waits for numba, nor
+imports it. Without numba, or for a sum this module does not take, the NumPy route runs.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,49 +38,71 @@ Array = Any
 Env = dict[Any, Any]
 Step = Callable[[Env], Array]
 
-# numexpr's calls share state in C: two at once from two threads can corrupt memory
-# (tests/backend/test_fused.py), so one runs at a time (each on numexpr's own threads).
-_ONE_AT_A_TIME = threading.Lock()
-# Below this many elements NumPy's passes cost less than numexpr's call.
+# Below this many elements NumPy's passes cost less than a compiled loop's call.
 SMALLEST = 1 << 12
 # Fewer operations than this gain nothing: NumPy makes one pass for one operation too.
 FEWEST_OPERATIONS = 2
-# Integer exponents up to this size numexpr multiplies out, as NumPy does for 2 and -1.
+# The runs of a bound statement by the NumPy route before its loop is compiled.
+NUMPY_RUNS = 2
+# Integer exponents up to this size are multiplied out, as NumPy does for 2 and -1.
 MULTIPLIED = 8
 
-# numexpr's spelling of the language's functions, as templates of their one argument
-# (written once: numexpr does not merge a repeated sub-expression). Without Intel's VML
-# numexpr's transcendental functions call the C library's, several times slower than
-# NumPy's vectorised loops (docs/performance.md), so these are fused only with VML.
+# The language's functions as numba computes them on one element (``{x}`` the argument,
+# ``{one}`` the constant 1 in the array's dtype). numba calls the C library's
+# transcendental functions, several times slower than NumPy's vectorised loops unless it
+# has Intel's SVML (docs/performance.md), so these are fused only with SVML.
 FUNCTIONS = {
-    "exp": "exp({})", "log": "log({})", "sqrt": "sqrt({})", "tanh": "tanh({})",
-    "sin": "sin({})", "cos": "cos({})", "tan": "tan({})", "sinh": "sinh({})",
-    "cosh": "cosh({})", "log1p": "log1p({})", "expm1": "expm1({})",
-    "sigmoid": "1 / (1 + exp(-{}))",
+    "exp": "np.exp({x})", "log": "np.log({x})", "sqrt": "np.sqrt({x})",
+    "tanh": "np.tanh({x})", "sin": "np.sin({x})", "cos": "np.cos({x})",
+    "tan": "np.tan({x})", "sinh": "np.sinh({x})", "cosh": "np.cosh({x})",
+    "log1p": "np.log1p({x})", "expm1": "np.expm1({x})",
+    "sigmoid": "{one} / ({one} + np.exp(-{x}))",
 }
-# Functions numexpr computes as fast as NumPy whatever its build: no transcendental work.
-FAST_FUNCTIONS = {"abs": "abs({})"}
+# Functions as fast compiled as NumPy's whatever the build: no transcendental work.
+FAST_FUNCTIONS = {"abs": "abs({x})"}
+
+_COMPILING = threading.Lock()  # one compilation at a time, each loop compiled once
+_COMPILED: dict[str, Any] = {}
 
 
 @cache
-def _numexpr() -> Any:
-    try:
-        return importlib.import_module("numexpr")
-    except ImportError:
-        return None
+def available() -> bool:
+    """Whether numba is installed (found, not imported: that waits for a compilation)."""
+    return importlib.util.find_spec("numba") is not None
 
 
-def library() -> Any:
-    """numexpr, or None where it is not installed (the NumPy route runs)."""
-    return _numexpr()
+@cache
+def svml_installed() -> bool:
+    """Whether Intel's SVML, which numba then uses, is installed (as numba finds it: the
+    ``icc_rt`` or ``intel-cmplr-lib-rt`` distribution), asked without importing numba."""
+    for name in ("icc_rt", "intel-cmplr-lib-rt"):
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        return True
+    return False
 
 
-def functions(numexpr: Any) -> dict[str, str]:
-    """The function templates fused with this numexpr: the transcendental ones only where
-    it computes them with VML."""
-    if getattr(numexpr, "use_vml", False):
+def functions() -> dict[str, str]:
+    """The function templates fused: the transcendental ones only where numba has SVML."""
+    if available() and svml_installed():
         return {**FUNCTIONS, **FAST_FUNCTIONS}
     return dict(FAST_FUNCTIONS)
+
+
+def compiled(source: str) -> Any:
+    """The loop of ``source`` (a ``def fused``) compiled, once per process."""
+    with _COMPILING:
+        kernel = _COMPILED.get(source)
+        if kernel is None:
+            numba = importlib.import_module("numba")
+            namespace: dict[str, Any] = {"np": np}
+            exec(compile(source, "<tensorcalc fused loop>", "exec"), namespace)  # noqa: S102
+            # numpy's error model: 1/0 is inf, as in NumPy, not ZeroDivisionError
+            kernel = numba.njit(nogil=True, error_model="numpy")(namespace["fused"])
+            _COMPILED[source] = kernel
+        return kernel
 
 
 @dataclass(frozen=True)
@@ -96,37 +121,48 @@ def leaf_indices(leaf: operands.Operand | SoftmaxPart) -> tuple[str, ...]:
 
 
 class Expression:
-    """One numexpr expression over ``order`` built from a sum plan: its text, and the
-    operands and constants it reads, each named once."""
+    """One loop body over ``order`` built from a sum plan: the value of one element as a
+    Python expression, the temporaries it needs first, and the leaves (values computed
+    before the loop) and constants it reads, each named once."""
 
-    def __init__(self, order: tuple[str, ...], templates: dict[str, str]):
+    def __init__(self, order: tuple[str, ...], templates: dict[str, str],
+                 scale: Callable[[operands.TermPlan], float]):
         self.order = order
         self.templates = templates
+        self.scale = scale
         # what each name reads: an operand the binder computes, or a part of a softmax
         self.leaves: dict[operands.Operand | SoftmaxPart, str] = {}
         self.constants: dict[float, str] = {}
+        self.temporaries: list[str] = []
         self.operations = 0
 
     def leaf(self, op: operands.Operand | SoftmaxPart) -> str | None:
-        """A value computed before the pass: its name, if its axes are some of ``order``."""
+        """A value computed before the loop, read at this element: its axes are laid out
+        in ``order`` with length 1 on those it lacks (read at 0)."""
         indices = leaf_indices(op)
         if len(set(indices)) != len(indices) or not set(indices) <= set(self.order):
             return None
         if op not in self.leaves:
             self.leaves[op] = f"a{len(self.leaves)}"
-        return self.leaves[op]
+        at = ", ".join(f"i{k}" if i in indices else "0" for k, i in enumerate(self.order))
+        return f"{self.leaves[op]}[{at}]"
 
     def constant(self, value: float) -> str:
         if value not in self.constants:
             self.constants[value] = f"c{len(self.constants)}"
         return self.constants[value]
 
-    def sum(self, plan: operands.SumPlan, scale: Callable[[operands.TermPlan], float]) \
-            -> str | None:
+    def temporary(self, text: str) -> str:
+        """``text`` computed once per element, for an expression that uses it again."""
+        name = f"t{len(self.temporaries)}"
+        self.temporaries.append(f"{name} = {text}")
+        return name
+
+    def sum(self, plan: operands.SumPlan) -> str | None:
         """The terms added, or subtracted where their coefficient is negative."""
         text = ""
         for term in plan.terms:
-            signed = self.term(term, scale)
+            signed = self.term(term)
             if signed is None:
                 return None
             negative, product = signed
@@ -138,8 +174,7 @@ class Expression:
                 self.operations += negative
         return "(" + text + ")"
 
-    def term(self, plan: operands.TermPlan, scale: Callable[[operands.TermPlan], float]) \
-            -> tuple[bool, str] | None:
+    def term(self, plan: operands.TermPlan) -> tuple[bool, str] | None:
         """Whether the coefficient is negative, and the product times its magnitude."""
         if plan.ties or not set(plan.einsum_out) <= set(self.order):
             return None
@@ -147,97 +182,128 @@ class Expression:
         for op in plan.operands:
             if not set(operands.operand_indices(op)) <= set(plan.einsum_out):
                 return None  # a contraction
-            text = self.operand(op, scale)
+            text = self.operand(op)
             if text is None:
                 return None
             factors.append(text)
-        coef = scale(plan)
+        coef = self.scale(plan)
         if abs(coef) != 1 or not factors:
             factors.append(self.constant(abs(coef)))
         self.operations += len(factors) - 1
         return coef < 0, "*".join(factors)
 
-    def operand(self, op: operands.Operand, scale: Callable[[operands.TermPlan], float]) \
-            -> str | None:
+    def operand(self, op: operands.Operand) -> str | None:
         """Elementwise work over all of ``order`` fused; anything else a leaf."""
         whole = getattr(op, "shared", 0) is None \
             and set(operands.operand_indices(op)) == set(self.order)
         if whole and isinstance(op, operands.GroupOperand):
-            return self.sum(op.body, scale)
+            return self.sum(op.body)
         if whole and isinstance(op, operands.CallOperand) and op.fn in self.templates:
             (arg,) = op.args
-            inner = self.sum(arg, scale)
+            inner = self.sum(arg)
             if inner is None:
                 return None
             self.operations += 1
-            return "(" + self.templates[op.fn].format(inner) + ")"
+            return "(" + self.templates[op.fn].format(x=inner, one=self.constant(1.0)) + ")"
         if whole and isinstance(op, operands.PowerOperand):
-            return self.power(op, scale)
+            return self.power(op)
         if whole and isinstance(op, operands.ReduceOperand) and op.fn == "softmax" \
                 and not op.mask and op.free == op.batch + op.indices:
-            # its exponentials and their sums computed first, the division in the pass
+            # its exponentials and their sums computed first, the division in the loop
             self.operations += 1
-            return f"({self.leaf(SoftmaxPart(op, False))}/{self.leaf(SoftmaxPart(op, True))})"
+            return f"({self.leaf(SoftmaxPart(op, False))} / {self.leaf(SoftmaxPart(op, True))})"
         return self.leaf(op)
 
-    def power(self, op: operands.PowerOperand, scale: Callable[[operands.TermPlan], float]) \
-            -> str | None:
-        base = self.sum(op.base, scale)
+    def power(self, op: operands.PowerOperand) -> str | None:
+        base = self.sum(op.base)
         if base is None:
             return None
         self.operations += 1
         if isinstance(op.exponent, operands.SumPlan):
-            exponent = self.sum(op.exponent, scale)
-            return None if exponent is None else f"({base}**{exponent})"
+            exponent = self.sum(op.exponent)
+            return None if exponent is None else f"({base} ** {exponent})"
         n = op.exponent
         if n == 1:
             return base
         if n == 0.5:
-            return f"sqrt({base})"
-        if n == int(n) and abs(n) <= MULTIPLIED:
-            return f"({base}**{int(n)})"  # multiplied out by numexpr, the base computed once
-        return f"({base}**{self.constant(n)})"
+            return f"np.sqrt({base})"
+        if n != int(n) or abs(n) > MULTIPLIED:
+            return f"({base} ** {self.constant(n)})"
+        if n == 0:
+            return self.constant(1.0)
+        t = self.temporary(base)
+        product = "*".join([t] * abs(int(n)))
+        return f"({product})" if n > 0 else f"({self.constant(1.0)} / ({product}))"
+
+    def source(self, text: str) -> str:
+        """The loop: ``def fused(leaves..., constants..., out)``."""
+        names = [*self.leaves.values(), *self.constants.values(), "out"]
+        lines = [f"def fused({', '.join(names)}):"]
+        for k in range(len(self.order)):
+            lines.append("    " * (k + 1) + f"for i{k} in range(out.shape[{k}]):")
+        inner = "    " * (len(self.order) + 1)
+        at = ", ".join(f"i{k}" for k in range(len(self.order)))
+        lines += [inner + line for line in self.temporaries]
+        lines.append(f"{inner}out[{at}] = {text}")
+        return "\n".join(lines) + "\n"
 
 
 def fused_sum(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, ...]) \
         -> Step | None:
-    """The sum as one numexpr call, or None where the binder's own route should run it."""
-    numexpr = library()
-    if numexpr is None or ctx.xp is not np or not order \
+    """The sum as one compiled loop (after its first ``NUMPY_RUNS`` runs), or None where
+    the binder's own route should run it."""
+    if not available() or ctx.xp is not np or not order \
             or np.dtype(ctx.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
         return None
-    shape = ctx.shape(order)
-    if int(np.prod(shape)) < SMALLEST:
+    if int(np.prod(ctx.shape(order))) < SMALLEST:
         return None
-    expression = Expression(order, functions(numexpr))
-    text = expression.sum(plan, ctx.scale)
+    expression = Expression(order, functions(), ctx.scale)
+    text = expression.sum(plan)
     if text is None or expression.operations < FEWEST_OPERATIONS:
         return None
     covered = {i for leaf in expression.leaves for i in leaf_indices(leaf)}
     if covered != set(order):
         return None  # the value would not have every axis
-    return _bound(ctx, numexpr, expression, text)
-
-
-def _bound(ctx: StatementBinder, numexpr: Any, expression: Expression, text: str) -> Step:
-    """The compiled expression and the steps that compute its leaves, laid out over the
-    expression's axes (size 1 where a leaf lacks one: numexpr broadcasts)."""
-    dtype = np.dtype(ctx.dtype)
-    kind = float if dtype == np.float32 else np.float64  # numexpr's names of the types
-    names = list(expression.leaves.values()) + list(expression.constants.values())
-    compiled = numexpr.NumExpr(text, signature=[(name, kind) for name in names])
-    order = expression.order
+    ctx.fusing = False  # the NumPy route of the same sum, for the first runs
+    try:
+        numpy_route = ctx.sum(plan, order)
+    finally:
+        ctx.fusing = True
     parts: dict[operands.ReduceOperand, Step] = {}
     readers = [_laid_out(_leaf_step(ctx, leaf, parts), leaf_indices(leaf), order, ctx)
                for leaf in expression.leaves]
-    constants = [dtype.type(value) for value in expression.constants]
+    dtype = np.dtype(ctx.dtype)
+    return FusedLoop(expression.source(text), readers,
+                     [dtype.type(value) for value in expression.constants],
+                     ctx.shape(order), dtype, numpy_route)
 
-    def run(env: Env) -> Array:
-        arrays = [read(env) for read in readers]
-        with _ONE_AT_A_TIME:
-            return compiled(*arrays, *constants)
 
-    return run
+class FusedLoop:
+    """A bound statement's sum: by the NumPy route for its first ``NUMPY_RUNS`` runs, then
+    as its compiled loop (safe from several threads: the loop holds no state)."""
+
+    def __init__(self, source: str, readers: list[Step], constants: list[Any],
+                 shape: tuple[int, ...], dtype: np.dtype[Any], numpy_route: Step):
+        self.source = source
+        self.readers = readers
+        self.constants = constants
+        self.shape = shape
+        self.dtype = dtype
+        self.numpy_route = numpy_route
+        self.runs = 0
+        self.kernel: Any = None
+
+    def __call__(self, env: Env) -> Array:
+        kernel = self.kernel
+        if kernel is None:
+            self.runs += 1  # two threads may both count one run: a run more or less
+            if self.runs <= NUMPY_RUNS:
+                return self.numpy_route(env)
+            kernel = self.kernel = compiled(self.source)
+        arrays = [read(env) for read in self.readers]
+        out = np.empty(self.shape, dtype=self.dtype)
+        kernel(*arrays, *self.constants, out)
+        return out
 
 
 def _leaf_step(ctx: StatementBinder, leaf: operands.Operand | SoftmaxPart,

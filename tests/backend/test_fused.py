@@ -1,10 +1,14 @@
-"""Fused elementwise passes (backend/fused.py): which sums run as one numexpr call, the
+"""Fused elementwise passes (backend/fused.py): which sums run as one compiled loop, the
 same numbers as the NumPy route, float32 kept, broadcasting, derivatives through the
 fused route against central differences, threads, and the fallback without numexpr."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +19,9 @@ from tensorcalc.backend import fused
 from backend.test_threads import run_threads
 from fd import numeric_jacobian
 
-pytest.importorskip("numexpr")
+pytest.importorskip("numba")
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LAYERNORM = """
 mu[b] = mean[d](x[b,d])
@@ -30,8 +36,9 @@ CHAIN = "y[i,j] = tanh(2 x[i,j] + b[j])^2 - exp(-x[i,j]) / (1 + a[i]^2) + 3"
 
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The expressions bound as one numexpr call; every function template fused, and
-    arrays of any size (numexpr here may lack VML, and the tests' arrays are small)."""
+    """The statements bound with a fused loop, compiled from their first run; every
+    function template fused, and arrays of any size (numba here may lack SVML, and the
+    tests' arrays are small)."""
     bound: list[str] = []
     real = fused.fused_sum
 
@@ -42,17 +49,18 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return step
 
     monkeypatch.setattr(fused, "SMALLEST", 1)
+    monkeypatch.setattr(fused, "NUMPY_RUNS", 0)
     monkeypatch.setattr(fused, "functions",
-                        lambda numexpr: {**fused.FUNCTIONS, **fused.FAST_FUNCTIONS})
+                        lambda: {**fused.FUNCTIONS, **fused.FAST_FUNCTIONS})
     monkeypatch.setattr("tensorcalc.backend.binder.fused_sum", recording)
     yield bound
 
 
 def unfused(program: tc.Program, arrays: dict[str, np.ndarray],
             monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The value by the NumPy route: the same program text, bound without numexpr."""
+    """The value by the NumPy route: the same program text, bound without numba."""
     with monkeypatch.context() as m:
-        m.setattr(fused, "library", lambda: None)
+        m.setattr(fused, "available", lambda: False)
         return tc.compile(program.source(), program.result)(**arrays)
 
 
@@ -205,9 +213,9 @@ def test_one_program_from_many_threads(spy: list[str]) -> None:
     assert gradient.result in spy
 
 
-def test_without_numexpr_the_numpy_route_runs(spy: list[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fused, "library", lambda: None)
+def test_without_numba_the_numpy_route_runs(spy: list[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fused, "available", lambda: False)
     gradient = tc.grad(LAYERNORM, "x")
     arrays = layernorm_arrays()
     value = gradient(**arrays)
@@ -221,15 +229,18 @@ def test_without_numexpr_the_numpy_route_runs(spy: list[str],
     np.testing.assert_allclose(value, expected, rtol=1e-12)
 
 
-def test_numexpr_is_not_imported_with_tensorcalc() -> None:
-    """``import tensorcalc`` leaves numexpr alone: it loads when a plan is first bound."""
-    import subprocess
-    import sys
-
-    code = "import sys, tensorcalc; print('numexpr' in sys.modules)"
+def test_numba_waits_for_the_third_run() -> None:
+    """``import tensorcalc`` and a program's first runs leave numba alone: the third run
+    of a bound statement compiles its loop."""
+    code = ("import sys, numpy as np, tensorcalc as tc\n"
+            "p = tc.compile('y[i,j] = 2 x[i,j] x[i,j] - x[i,j] + 1')\n"
+            "x = np.ones((100, 100))\n"
+            "p(x=x); p(x=x)\n"
+            "print('numba' in sys.modules)\n"
+            "print(float(p(x=x)[0, 0]), 'numba' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "False"
+                         check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.split() == ["False", "2.0", "True"]
 
 
 def test_other_array_libraries_keep_their_route(spy: list[str]) -> None:
