@@ -25,14 +25,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from . import operands
-
-if TYPE_CHECKING:
-    from .binder import StatementBinder
+from .binding import StatementBinder
 
 Array = Any
 Env = dict[Any, Any]

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backend.test_threads import run_threads
+from fd import numeric_jacobian
 
 import tensorcalc as tc
 from tensorcalc.backend import fused
-from backend.test_threads import run_threads
-from fd import numeric_jacobian
 
 pytest.importorskip("numba")
 
