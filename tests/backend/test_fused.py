@@ -1,6 +1,7 @@
 """Fused elementwise passes (backend/fused.py): which sums run as one compiled loop, the
 same numbers as the NumPy route, float32 kept, broadcasting, derivatives through the
-fused route against central differences, threads, and the fallback without numexpr."""
+fused route against central differences, threads, the NumPy route for a statement's
+first runs, and the fallback without numba."""
 
 from __future__ import annotations
 
@@ -227,6 +228,32 @@ def test_without_numba_the_numpy_route_runs(spy: list[str],
     expected = r * (dxh - dxh.mean(axis=1, keepdims=True)
                     - xh * (dxh * xh).mean(axis=1, keepdims=True))
     np.testing.assert_allclose(value, expected, rtol=1e-12)
+
+
+def test_the_loop_is_compiled_at_the_third_run(spy: list[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fused, "NUMPY_RUNS", 2)
+    sources: list[str] = []
+    real = fused.compiled
+
+    def counting(source: str) -> Any:
+        sources.append(source)
+        return real(source)
+
+    monkeypatch.setattr(fused, "compiled", counting)
+    program = tc.compile(CHAIN)
+    rng = np.random.default_rng(10)
+    arrays = {"x": rng.standard_normal((7, 5)), "b": rng.standard_normal(5),
+              "a": rng.standard_normal(7)}
+    values = [program(**arrays) for _ in range(2)]
+    assert sources == []
+    values.append(program(**arrays))
+    compiled = len(sources)
+    assert compiled >= 1
+    values.append(program(**arrays))
+    assert len(sources) == compiled  # each loop compiled once
+    for value in values[1:]:
+        np.testing.assert_allclose(value, values[0], rtol=1e-13)
 
 
 def test_numba_waits_for_the_third_run() -> None:
