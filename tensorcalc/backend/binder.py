@@ -25,6 +25,7 @@ from ..ops import kernels
 from ..ops.functions import FUNCTIONS
 from . import operands
 from .convolution import convolution
+from .fused import fused_sum
 from .indexing import condition_factor, mask, read, scatter
 from .libraries import ArrayLibrary
 from .matrices import reduction, solve
@@ -86,6 +87,7 @@ class StatementBinder:
         self.sizes = sizes
         self.shared: dict[int, Step] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}  # of the tensors read, when bound
+        self.fusing = lib.xp is np  # sums of elementwise work as one loop (fused.py)
 
     def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]:
         return tuple(self.sizes[i] for i in indices)
@@ -96,6 +98,10 @@ class StatementBinder:
         if not plan.terms:
             where = self.where
             return lambda env: xp.zeros(shape, dtype=dtype, **where)
+        if self.fusing:
+            fused = fused_sum(self, plan, order)
+            if fused is not None:
+                return fused
         if len(plan.terms) == 2:
             fused = self.constant_plus(plan.terms, order, shape)
             if fused is not None:

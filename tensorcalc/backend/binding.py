@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .libraries import ArrayLibrary
-from .operands import SumPlan, TermPlan
+from .operands import Operand, SumPlan, TermPlan
 
 Array = Any
 Env = dict[Any, Any]
@@ -26,6 +26,7 @@ class StatementBinder(Protocol):
     sizes: dict[str, int]
     where: dict[str, Any]  # the device new arrays go to
     shapes: dict[str, tuple[int, ...]]  # of the tensors read
+    fusing: bool  # whether a sum of elementwise work may run as one loop (fused.py)
 
     def shape(self, indices: tuple[str, ...]) -> tuple[int, ...]: ...
 
@@ -36,6 +37,8 @@ class StatementBinder(Protocol):
     def contraction(self, plan: TermPlan) -> Step: ...
 
     def scale(self, plan: TermPlan) -> float: ...
+
+    def operand(self, op: Operand) -> Step: ...
 
     def aligner(self, have: tuple[str, ...], want: tuple[str, ...],
                 shape: tuple[int, ...]) -> Callable[[Array], Array] | None: ...
