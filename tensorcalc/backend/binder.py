@@ -98,6 +98,10 @@ class StatementBinder:
         if not plan.terms:
             where = self.where
             return lambda env: xp.zeros(shape, dtype=dtype, **where)
+        # sparse terms first: added in place into the dense terms' sum, which may be fused
+        sparse = sparse_sum(self, plan, order, lambda dense: self.sum(dense, order))
+        if sparse is not None:
+            return sparse
         if self.fusing:
             fused = fused_sum(self, plan, order)
             if fused is not None:
@@ -106,9 +110,6 @@ class StatementBinder:
             fused = self.constant_plus(plan.terms, order, shape)
             if fused is not None:
                 return fused
-        sparse = sparse_sum(self, plan, order, lambda dense: self.sum(dense, order))
-        if sparse is not None:
-            return sparse
         terms = [self.term(t, order, shape) for t in plan.terms]
         if len(terms) == 1:
             return terms[0]

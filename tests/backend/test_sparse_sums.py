@@ -181,3 +181,15 @@ def test_exported_code_matches() -> None:
     exec(g.to_python("f"), namespace)  # noqa: S102 - our own generated code
     Z, t = RNG.standard_normal((5, 3)), np.array([2, 2, 0, 1, 2])
     np.testing.assert_allclose(namespace["f"](Z=Z, t=t), _xent_gradient(Z, t), rtol=1e-13)
+
+
+def test_repeated_calls_keep_adding_in_place(routes: list[str]) -> None:
+    """A statement called again and again (where the fused loop of backend/fused.py takes
+    over from its third run, numba installed) still adds its scatter in place, never
+    through a dense array read by the loop."""
+    g = tc.grad(XENT, "Z")
+    Z, t = RNG.standard_normal((64, 80)), RNG.integers(0, 80, 64)
+    for _ in range(4):
+        np.testing.assert_allclose(g(Z=Z, t=t), _xent_gradient(Z, t), rtol=1e-13,
+                                   atol=1e-15)
+    assert routes.count("into") >= 4 and "dense" not in routes
