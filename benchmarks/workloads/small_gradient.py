@@ -56,7 +56,7 @@ WORKLOADS = (
         program=derivative(tc.grad, SOURCE, "W"),
         reference=reference,
         peers={"jax": jax_gradient, "torch": torch_gradient},
-        goals=(Goal("tensorcalc time / NumPy formula time, per call", 2.0),),
+        goals=(Goal("tensorcalc time / NumPy formula time, per call", 1.5),),
         target=0.05,  # µs calls: batches of about 50 ms
     ),
 )
