@@ -30,6 +30,8 @@ from ..ops.functions import FUNCTIONS
 from ..ops.reductions import REDUCERS
 from ..render.printing import format_number
 from . import operands, windows
+from .export_fused import fused_sum
+from .export_fused import helpers as fused_helpers
 
 _RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes", "dtype"}
 _BUILTINS = set(dir(builtins))
@@ -61,6 +63,7 @@ class _Writer:
         self.count = 0
         self.shared: dict[int, str] = {}
         self.arithmetic = False  # does the statement being written use index arithmetic?
+        self.fused: list[str] = []  # module-level source of the fused sums (export_fused)
 
     def temp(self, expr: str) -> str:
         self.count += 1
@@ -114,6 +117,9 @@ class _Writer:
     def sum(self, plan: operands.SumPlan, order: tuple[str, ...]) -> str:
         if not plan.terms:
             return self.temp(f"np.zeros({_shape(order)})")
+        fused = fused_sum(self, plan, order, _shape)
+        if fused is not None:
+            return fused
         parts = []
         for term in plan.terms:
             value = self.term(term)
@@ -371,5 +377,5 @@ def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mappi
         "",
         header,
     ]
-    tail = ["", ""] + [h + "\n\n" for h in helpers]
+    tail = ["", ""] + [h + "\n\n" for h in helpers + fused_helpers(writer.fused)]
     return "\n".join(head + body + tail).rstrip() + "\n"
