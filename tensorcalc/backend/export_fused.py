@@ -18,7 +18,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 from . import operands
-from .fused import FAST_FUNCTIONS, FEWEST_OPERATIONS, Expression, SoftmaxPart, leaf_indices
+from .fused import (
+    FAST_FUNCTIONS,
+    FEWEST_OPERATIONS,
+    MOST_OPERATIONS,
+    Expression,
+    SoftmaxPart,
+    leaf_indices,
+)
 
 # Where numba is missing the loop runs as NumPy expressions over whole arrays: a leaf
 # read at one element, ``a0[i0, 0]``, is the whole (broadcast) leaf ``a0``.
@@ -63,7 +70,7 @@ def fused_sum(writer: Writer, plan: operands.SumPlan, order: tuple[str, ...],
         return None
     expression = Expression(order, dict(FAST_FUNCTIONS), lambda t: t.coef)
     text = expression.sum(plan)
-    if text is None or expression.operations < FEWEST_OPERATIONS:
+    if text is None or not FEWEST_OPERATIONS <= expression.operations <= MOST_OPERATIONS:
         return None
     if {i for leaf in expression.leaves for i in leaf_indices(leaf)} != set(order):
         return None

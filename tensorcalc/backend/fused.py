@@ -40,6 +40,9 @@ Step = Callable[[Env], Array]
 SMALLEST = 1 << 12
 # Fewer operations than this gain nothing: NumPy makes one pass for one operation too.
 FEWEST_OPERATIONS = 2
+# More operations than this in one loop: not fused (one expression that long is slow to
+# compile, and past a few thousand Python's compiler recurses past its limit).
+MOST_OPERATIONS = 100
 # The runs of a bound statement by the NumPy route before its loop is compiled.
 NUMPY_RUNS = 2
 # Integer exponents up to this size are multiplied out, as NumPy does for 2 and -1.
@@ -257,7 +260,7 @@ def fused_sum(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, ..
         return None
     expression = Expression(order, functions(), ctx.scale)
     text = expression.sum(plan)
-    if text is None or expression.operations < FEWEST_OPERATIONS:
+    if text is None or not FEWEST_OPERATIONS <= expression.operations <= MOST_OPERATIONS:
         return None
     covered = {i for leaf in expression.leaves for i in leaf_indices(leaf)}
     if covered != set(order):

@@ -70,3 +70,12 @@ def test_a_single_operation_is_written_as_before() -> None:
     """``x - mu`` is one NumPy pass either way: no helper."""
     code = tc.compile("c[b,d] = x[b,d] - m[b]").to_python("f")
     assert "_fused" not in code and "_numba_or_numpy" not in code
+
+
+def test_a_very_long_sum_is_not_one_loop() -> None:
+    """Past ``fused.MOST_OPERATIONS`` a sum keeps the plain route (one expression of 3,000
+    additions made Python's compiler recurse past its limit)."""
+    long = tc.compile("R[i] = " + " + ".join(f"x[i]^{k}" for k in range(1, 300)))
+    assert "_fused" not in long.to_python("f")
+    short = tc.compile("R[i] = " + " + ".join(f"x[i]^{k}" for k in range(1, 20)))
+    assert "_fused1(" in short.to_python("f")
