@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..ops import kernels
 from . import operands
 from .fused import (
     FAST_FUNCTIONS,
@@ -56,6 +57,8 @@ class Writer(Protocol):
     fused: list[str]
 
     def temp(self, expr: str) -> str: ...
+
+    def kernel(self, name: str, fn: Callable[..., Any]) -> str: ...
 
     def operand(self, op: operands.Operand) -> str: ...
 
@@ -98,8 +101,7 @@ def _helper(name: str, expression: Expression, text: str) -> str:
 def _leaf(writer: Writer, leaf: operands.Operand | SoftmaxPart,
           parts: dict[operands.ReduceOperand, tuple[str, str]]) -> str:
     """A value the loop reads, computed before it: an operand, or a part of a softmax
-    (its exponentials less their row's largest value, and their sums), as
-    ``kernels.softmax`` computes them."""
+    (``kernels.softmax_parts``, copied into the code as every kernel is)."""
     if not isinstance(leaf, SoftmaxPart):
         return writer.operand(leaf)
     op = leaf.op
@@ -107,10 +109,9 @@ def _leaf(writer: Writer, leaf: operands.Operand | SoftmaxPart,
         layout = op.batch + op.indices
         arg = writer.sum(op.arg, layout)
         axes = tuple(range(len(op.batch), len(layout)))
-        top = writer.temp(f"np.max({arg}, axis={axes!r}, keepdims=True)")
-        top = writer.temp(f"np.where(np.isfinite({top}), {top}, np.zeros_like({top}))")
-        e = writer.temp(f"np.exp({arg} - {top})")
-        parts[op] = (e, writer.temp(f"np.sum({e}, axis={axes!r})"))
+        both = writer.temp(f"{writer.kernel('softmax_parts', kernels.softmax_parts)}"
+                           f"({arg}, {axes!r}, np)")
+        parts[op] = (f"{both}[0]", f"{both}[1]")
     return parts[op][int(leaf.total)]
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops import kernels
 from . import operands
 from .binding import StatementBinder
 
@@ -319,23 +320,19 @@ def _leaf_step(ctx: StatementBinder, leaf: operands.Operand | SoftmaxPart,
 
 
 def _softmax_parts(ctx: StatementBinder, op: operands.ReduceOperand) -> Step:
-    """``kernels.softmax``'s arithmetic before its division: the exponentials of the
-    argument less its largest value along the axes (0 where that is not finite), and
-    their sums; computed once per run."""
+    """``kernels.softmax_parts`` of the softmax's argument, computed once per run for
+    both parts."""
     layout = op.batch + op.indices
     arg = ctx.sum(op.arg, layout)
     axes = tuple(range(len(op.batch), len(layout)))
     token = object()  # where a run keeps them for the other part
 
+    parts = kernels.softmax_parts
+
     def both(env: Env) -> tuple[Array, Array]:
         value = env.get(token)
         if value is None:
-            x = arg(env)
-            m = np.max(x, axis=axes, keepdims=True)
-            m = np.where(np.isfinite(m), m, np.zeros_like(m))
-            e = np.subtract(x, m)
-            np.exp(e, out=e)
-            value = env[token] = (e, np.sum(e, axis=axes))
+            value = env[token] = parts(arg(env), axes, np)
         return value
 
     return both

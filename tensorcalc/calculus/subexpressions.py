@@ -34,6 +34,7 @@ from ..ir import (
     mentioned,
     needed_statements,
     reads,
+    refs,
 )
 from ..ir.nodes import Call, Extent, Factor, Power, Reduce, Ref, Statement, Sum, Term
 from ..ops.functions import FUNCTIONS
@@ -126,7 +127,7 @@ def _piece(f: Factor) -> bool:
     if not isinstance(f, Reduce) and all(_cheap(s) for s in inside):
         return False
     uses = mentioned(f)
-    plain = {i for s in inside for r in _refs(s) if r.subs is None for i in r.indices}
+    plain = {i for s in inside for r in refs(s) if r.subs is None for i in r.indices}
     return bool(uses) and uses <= plain
 
 
@@ -140,17 +141,13 @@ def _cheap(s: Sum) -> bool:
                            and isinstance(tensors[0].factors[0], Ref))
 
 
-def _refs(s: Sum) -> Iterator[Ref]:
-    return (f for f in all_factors(s) if isinstance(f, Ref))
-
-
 def _canonical(f: Factor) -> Factor:
     return canonical_term(Term(1.0, (f,))).factors[0]
 
 
 def _base(f: Factor) -> str:
     """A readable stem for the statement's name: the tensors it reads, then what it is."""
-    names = list(dict.fromkeys(r.name for s in children(f) for r in _refs(s)))
+    names = list(dict.fromkeys(r.name for s in children(f) for r in refs(s)))
     stem = "_".join(names[:2]) or "shared"
     if isinstance(f, (Call, Reduce)):
         return f"{stem}_{f.fn}"
@@ -173,7 +170,7 @@ def _replaced(st: Statement, key: str, made: Statement, pattern: tuple[str, ...]
             return None
         mapping = dict(zip(pattern, order))
         ref = Ref(made.name, tuple(mapping[i] for i in made.indices))
-        for r in (r for s in children(f) for r in _refs(s) if r.subs is None):
+        for r in (r for s in children(f) for r in refs(s) if r.subs is None):
             for axis, i in enumerate(r.indices):
                 if i in ref.indices:
                     axes.setdefault((r.name, axis), ref.indices.index(i))
@@ -192,7 +189,7 @@ def _replaced(st: Statement, key: str, made: Statement, pattern: tuple[str, ...]
     rhs = in_sum(st.rhs)
     if rhs is st.rhs:
         return st
-    still = {(r.name, axis) for r in _refs(rhs) if r.subs is None for axis in range(len(r.indices))}
+    still = {(r.name, axis) for r in refs(rhs) if r.subs is None for axis in range(len(r.indices))}
     moved = {k: v for k, v in axes.items() if k not in still}
     if moved:
         rhs = _resized(rhs, moved, made.name)

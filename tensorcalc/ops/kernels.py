@@ -345,6 +345,18 @@ def softmax(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
     return e / xp.sum(e, axis=axes, keepdims=True)
 
 
+def softmax_parts(x: Array, axes: tuple[int, ...], xp: Any) -> tuple[Array, Array]:
+    """``softmax``'s exponentials (of ``x`` less its largest value along ``axes``, 0 where
+    that is not finite) and their sums along ``axes``, before the division: what a fused
+    pass divides (backend/fused.py, and exported code)."""
+    if any(x.shape[a] == 0 for a in axes):
+        e = xp.exp(x)
+    else:
+        m = xp.max(x, axis=axes, keepdims=True)
+        e = xp.exp(x - xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
+    return e, xp.sum(e, axis=axes)
+
+
 def mean_over(x: Array, axes: tuple[int, ...], xp: Any) -> Array:
     return xp.mean(x, axis=axes)
 
