@@ -36,6 +36,15 @@ loss = tc.compile(RNN)
 grads = {name: tc.grad(RNN, name) for name in params}  # derived once, run every step
 print(f"dL/dW:\n{grads['W']}\n")
 
+# Each gradient against central differences (one entry of each), before it is trusted.
+for name, g in grads.items():
+    exact, flat, eps = g(**data, **params).reshape(-1)[0], params[name].reshape(-1), 1e-6
+    moved = [{**params, name: (flat + s * eps * np.eye(flat.size)[0]).reshape(params[name].shape)}
+             for s in (1.0, -1.0)]
+    fd = (loss(**data, **moved[0]) - loss(**data, **moved[1])) / (2 * eps)
+    print(f"dL/d{name}, first entry: tc.grad {exact:.10f}, central FD {fd:.10f}")
+    assert abs(exact - fd) < 1e-6 * max(1.0, abs(fd)), (name, exact, fd)
+
 first = loss(**data, **params)
 for step in range(60):
     update = {name: g(**data, **params) for name, g in grads.items()}
