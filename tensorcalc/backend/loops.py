@@ -35,7 +35,7 @@ from ..ir import (
     mentioned,
     sub_names,
 )
-from ..ir.recurrences import Group, recurrence_groups
+from ..ir.recurrences import Group
 
 Read = tuple[str, int, int]  # tensor, axis, offset from the step's position
 
@@ -81,9 +81,9 @@ def slice_name(tensor: str, axis: int, offset: int) -> str:
     return f"{tensor}@{axis}{offset:+d}"
 
 
-def plan_loops(statements: Sequence[Statement]) -> tuple[LoopPlan, ...]:
-    """The recurrences among the statements, each planned as a step."""
-    groups = recurrence_groups(statements)
+def plan_loops(statements: Sequence[Statement], groups: Sequence[Group]
+               ) -> tuple[LoopPlan, ...]:
+    """The recurrences (``groups``) among the statements, each planned as a step."""
     by_name = {st.name: st for st in statements}
     return tuple(_plan_loop(g, by_name) for g in groups)
 

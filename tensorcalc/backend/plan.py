@@ -42,6 +42,7 @@ from ..ir import (
 )
 from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from ..ir.sizes import index_sources
+from ..ir.recurrences import recurrence_groups, steps_together
 from ..ir.subscripts import Affine
 from ..ops.reductions import MATRIX
 from . import operands
@@ -53,7 +54,9 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
                  result: str) -> ProgramPlan:
     """The plan of the statements a result needs (in order), reading ``inputs``."""
     rectangular = any(arithmetic(st.rhs) for st in statements)
-    loops = plan_loops(statements)
+    groups = recurrence_groups(statements)
+    statements = steps_together(statements, groups)
+    loops = plan_loops(statements, groups)
     valued = {result}
     while True:  # to a fixed point: a recurrence reads later statements
         before = len(valued)

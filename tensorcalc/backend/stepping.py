@@ -38,8 +38,12 @@ class LoopStep:
         self.xp = xp
         self.dtype = dtype
         self.length = _length(loop, sample, given)
+        # what binding the steps sees: the statements before are shapes only as yet
+        sample = {k: v if hasattr(v, "dtype") or not hasattr(v, "shape") else
+                  self.blank(v.shape) for k, v in sample.items()}
         self.rows = _row_shapes(loop, sample, given, make_runner, self.blank)
         self.shapes = {m.name: (self.length,) + self.rows[m.name] for m in loop.members}
+        self._zeros: dict[str, Any] = {}
         self._bound: dict[Pattern, tuple[Any, tuple[str, ...], tuple[Read, ...]]] = {}
 
     def __call__(self, env: Env) -> Any:
@@ -54,6 +58,9 @@ class LoopStep:
             step = dict(env)
             for read in reads:
                 step[slice_name(*read)] = _slice(read, s, env, values)
+            for m in loop.members:  # no term there at this position: zero
+                if m.name not in present:
+                    step[m.name] = self.zeros(m.name)
             runner(step)
             for m in loop.members:
                 if m.name in present:
@@ -80,6 +87,8 @@ class LoopStep:
                 statements.append(_statement(m, terms))
                 reads.update((r, None) for t in terms for r in t.reads)
         sample = dict(env)
+        for m in self.loop.members:
+            sample[m.name] = self.blank(self.rows[m.name])
         for read in reads:
             sample[slice_name(*read)] = self.blank(self.rows[read[0]]) if read[0] in self.rows \
                 else _slice(read, s, env, values)
@@ -94,9 +103,15 @@ class LoopStep:
         self._bound[pattern] = bound
         return bound
 
+    def zeros(self, name: str) -> Any:
+        """A member's value at a position where none of its terms is there."""
+        if name not in self._zeros:
+            self._zeros[name] = self.xp.zeros(self.rows[name], dtype=self.dtype)
+        return self._zeros[name]
+
     def blank(self, shape: tuple[int, ...]) -> Any:
-        """Zeros standing for a value binding needs the shape of."""
-        return self.xp.zeros(shape, dtype=self.dtype)
+        """Zeros standing for a value binding needs the shape of (a view of one zero)."""
+        return self.xp.broadcast_to(self.xp.zeros((), dtype=self.dtype), tuple(shape))
 
 
 def _statement(m: MemberPlan, terms: list[StepTerm]) -> Statement:

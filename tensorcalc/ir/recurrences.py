@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import ProgramError
 from .nodes import Ref, Statement
+from .queries import dependencies
 from .subscripts import Affine
 from .walk import statement_refs
 
@@ -124,3 +125,32 @@ def _cycles(nodes: list[str], edges: dict[str, set[str]]) -> list[set[str]]:
 def members_of(groups: Iterable[Group]) -> dict[str, Group]:
     """Each member statement's group."""
     return {name: g for g in groups for name in g.members}
+
+
+def steps_together(statements: Sequence[Statement], groups: Iterable[Group]
+                   ) -> tuple[Statement, ...]:
+    """The statements in an order where each recurrence's statements are next to each
+    other (a step computes them all) and everything else follows what it reads: a
+    statement the derivative placed among them that does not read them goes before."""
+    group_of = members_of(groups)
+    position = {st.name: k for k, st in enumerate(statements)}
+    node = {st.name: (group_of[st.name].members[0] if st.name in group_of else st.name)
+            for st in statements}
+    needs: dict[str, set[str]] = {}
+    for st in statements:
+        deps = {node[n] for n in dependencies(st) if n in node} - {node[st.name]}
+        needs.setdefault(node[st.name], set()).update(deps)
+    done: set[str] = set()
+    order: list[str] = []
+    pending = sorted(needs, key=position.__getitem__)
+    while pending:
+        ready = next((n for n in pending if needs[n] <= done), pending[0])
+        pending.remove(ready)
+        done.add(ready)
+        order.append(ready)
+    by_name = {st.name: st for st in statements}
+    out: list[Statement] = []
+    for n in order:
+        members = group_of[n].members if n in group_of else (n,)
+        out += [by_name[m] for m in members]
+    return tuple(out)

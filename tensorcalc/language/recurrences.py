@@ -224,7 +224,8 @@ def _map_tensors(node: SExpr, fn: Callable[[STensor], SExpr],
 
     def walk(n: SExpr) -> SExpr:
         if isinstance(n, STensor):
-            return fn(replace(n, indices=None if n.indices is None else subs(n.indices)))
+            return fn(replace(n, indices=None if n.indices is None else subs(n.indices))
+                      if m else n)
         if isinstance(n, SBinary):
             return replace(n, left=walk(n.left), right=walk(n.right))
         if isinstance(n, SNeg):
