@@ -4,6 +4,7 @@ torch peers, where installed), and every workload declares a goal. Nothing is ti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -21,7 +22,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives at the repository 
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import harness  # noqa: E402
-from benchmarks.spec import Workload  # noqa: E402
+from benchmarks.spec import Arrays, Call, Context, Workload, timed_row  # noqa: E402
 from benchmarks.workloads import ALL, conv, first_call, jax_jit, lstm, torch_step  # noqa: E402
 
 RTOL = 1e-9
@@ -142,6 +143,22 @@ def test_a_mismatch_is_caught() -> None:
     want = w.expected(arrays)
     assert harness.difference(want * (1 + 1e-3), want) is not None
     assert harness.difference(want[:1], want) is not None
+
+
+def test_a_program_that_fails_to_build_leaves_the_others_timed() -> None:
+    """A tensorcalc program that raises while it is built (a construct not in the language
+    yet) is a loud error and an "error" cell; the NumPy formula is still timed."""
+
+    def refused(arrays: Arrays) -> Call:
+        raise ProgramError("not in the language yet")
+
+    w = lstm.WORKLOADS[0]
+    w = dataclasses.replace(w, size=w.tiny, peers={}, program=refused, target=1e-3)
+    ctx = Context(harness.Report(), repeats=1)
+    row, times = timed_row(w, ctx)
+    assert row.cells["ours"] == "error" and row.bad == ["ours"]
+    assert set(times) == {"numpy"}
+    assert "not in the language yet" in ctx.report.errors[0]
 
 
 def test_the_fresh_process_child(capsys: pytest.CaptureFixture[str]) -> None:
