@@ -54,9 +54,10 @@ def setup(rng: np.random.Generator, size: Size) -> Arrays:
 
 
 def forward(Wh: np.ndarray, Wx: np.ndarray, bias: np.ndarray, x: np.ndarray,
-            h0: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            h0: np.ndarray, c0: np.ndarray) -> tuple[np.ndarray, ...]:
     """The gates after their activations ``A[t,b,g,j]``, the hidden states ``hs`` and
-    the cells ``cs`` (both ``[T+1,B,H]``, the start at position 0)."""
+    the cells ``cs`` (both ``[T+1,B,H]``, the start at position 0), and ``tanh(c)`` of
+    every step (``[T,B,H]``, for the backward pass)."""
     steps, batch, inputs = x.shape
     gates, hidden, _ = Wh.shape
     whT = Wh.reshape(gates * hidden, hidden).T
@@ -65,23 +66,25 @@ def forward(Wh: np.ndarray, Wx: np.ndarray, bias: np.ndarray, x: np.ndarray,
     A += bias
     hs = np.empty((steps + 1, batch, hidden))
     cs = np.empty((steps + 1, batch, hidden))
+    tanh_cs = np.empty((steps, batch, hidden))
     hs[0], cs[0] = h0, c0
     for t in range(steps):
         a = A[t]
         a += (hs[t] @ whT).reshape(batch, gates, hidden)
+        a[:, :2] = sigmoid(a[:, :2])
         a[:, 2] = np.tanh(a[:, 2])
-        for g in (0, 1, 3):
-            a[:, g] = sigmoid(a[:, g])
+        a[:, 3] = sigmoid(a[:, 3])
         np.multiply(a[:, 1], cs[t], out=cs[t + 1])
         cs[t + 1] += a[:, 0] * a[:, 2]
-        np.multiply(a[:, 3], np.tanh(cs[t + 1]), out=hs[t + 1])
-    return A, hs, cs
+        np.tanh(cs[t + 1], out=tanh_cs[t])
+        np.multiply(a[:, 3], tanh_cs[t], out=hs[t + 1])
+    return A, hs, cs, tanh_cs
 
 
 def loss(Wh: np.ndarray, Wx: np.ndarray, bias: np.ndarray, x: np.ndarray,
          h0: np.ndarray, c0: np.ndarray, y: np.ndarray) -> float:
     """``L = Σ h[t,b,j] y[t,b,j]``, the program's value (for the finite differences)."""
-    _, hs, _ = forward(Wh, Wx, bias, x, h0, c0)
+    hs = forward(Wh, Wx, bias, x, h0, c0)[1]
     return float(np.sum(hs[1:] * y))
 
 
@@ -90,7 +93,7 @@ def backward(Wh: np.ndarray, Wx: np.ndarray, bias: np.ndarray, x: np.ndarray,
     """The gradients of ``L`` with respect to every step's gate inputs, ``dZ[t,b,(g,j)]``,
     and the hidden states ``hs``. Every weight's gradient is one product of ``dZ``
     with what the weight multiplied."""
-    A, hs, cs = forward(Wh, Wx, bias, x, h0, c0)
+    A, hs, cs, tanh_cs = forward(Wh, Wx, bias, x, h0, c0)
     steps, batch, gates, hidden = A.shape
     wh = Wh.reshape(gates * hidden, hidden)
     dZ = np.empty_like(A)
@@ -99,7 +102,7 @@ def backward(Wh: np.ndarray, Wx: np.ndarray, bias: np.ndarray, x: np.ndarray,
     for t in range(steps - 1, -1, -1):
         a, dz = A[t], dZ[t]
         i, f, g, o = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
-        tanh_c = np.tanh(cs[t + 1])
+        tanh_c = tanh_cs[t]
         dh += y[t]
         dc += dh * o * (1 - tanh_c * tanh_c)
         dz[:, 0] = dc * g * i * (1 - i)
