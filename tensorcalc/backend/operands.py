@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 from ..ir import Affine, Gather, Subscript, unknown_kind
 
@@ -248,6 +248,8 @@ class ProgramPlan:
     # The statements whose values the result needs; the others are there for their shapes
     # only (an extent names them), which binding knows without running them.
     valued: frozenset[str] = frozenset()
+    # The recurrences (``loops.LoopPlan``), run step by step (docs/recurrences.md).
+    loops: tuple[Any, ...] = ()
 
     def einsum_strings(self) -> list[str]:
         out: list[str] = []

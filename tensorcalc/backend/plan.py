@@ -42,9 +42,11 @@ from ..ir import (
 )
 from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
 from ..ir.sizes import index_sources
+from ..ir.recurrences import recurrence_groups, steps_together
 from ..ir.subscripts import Affine
 from ..ops.reductions import MATRIX
 from . import operands
+from .loops import plan_loops
 from .operands import ProgramPlan as ProgramPlan  # program.py takes it from here
 
 
@@ -52,13 +54,23 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
                  result: str) -> ProgramPlan:
     """The plan of the statements a result needs (in order), reading ``inputs``."""
     rectangular = any(arithmetic(st.rhs) for st in statements)
+    groups = recurrence_groups(statements)
+    statements = steps_together(statements, groups)
+    loops = plan_loops(statements, groups)
     valued = {result}
-    for st in reversed(statements):
-        if st.name in valued:
-            valued |= {r.name for r in statement_refs(st)} | \
-                {g.name for g in index_tensors(st.rhs)}
+    while True:  # to a fixed point: a recurrence reads later statements
+        before = len(valued)
+        for st in reversed(statements):
+            if st.name in valued:
+                valued |= {r.name for r in statement_refs(st)} | \
+                    {g.name for g in index_tensors(st.rhs)}
+        for loop in loops:  # one member valued: the step computes them all
+            if valued & set(loop.names):
+                valued |= set(loop.names)
+        if len(valued) == before:
+            break
     return ProgramPlan(tuple(plan_statement(st, rectangular) for st in statements), inputs,
-                       result, frozenset(valued))
+                       result, frozenset(valued), loops)
 
 
 def plan_statement(st: Statement, rectangular: bool = False) -> operands.StatementPlan:

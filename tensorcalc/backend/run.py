@@ -30,6 +30,7 @@ from .binder import StatementBinder
 from .compact import Compact
 from .libraries import library
 from .operands import ProgramPlan, StatementPlan, TermPlan
+from .stepping import LoopStep
 from .windows import read_text, shrink_sizes, size_by_given_reads
 
 Array = Any
@@ -214,7 +215,20 @@ class Runner:
         # The shapes of the tensors so far, one dict that grows: a statement reads only
         # those before it, and only by name.
         shapes = {name: tuple(v.shape) for name, v in sample.items() if hasattr(v, "shape")}
+        loops = {loop.names[0]: loop for loop in plan.loops}
+        members = {name for loop in plan.loops for name in loop.names}
         for st in plan.statements:
+            if st.name in members:  # a recurrence: its first statement runs them all
+                if st.name in loops:
+                    loop = LoopStep(loops[st.name], sample, given, Runner, xp, dtype)
+                    for name, full in loop.shapes.items():
+                        sample[name] = _Shape(full)
+                        shapes[name] = full
+                    self.steps.append((st.name, loop))
+                else:
+                    self.steps.append((st.name, _already(st.name)))
+                shape = shapes[st.name]
+                continue
             sizes = bind_sizes(st, sample, given)  # every check happens here, once per signature
             shape = tuple(sizes[i] for i in st.indices)
             if lib.max_axes is not None and len(shape) > lib.max_axes:
@@ -259,6 +273,11 @@ class Runner:
             self._compact = _compact_step(*self._last, self.shape)
         value: Compact = self._compact(env)
         return value
+
+
+def _already(name: str) -> Step:
+    """A recurrence's statement after its first: the first one's run computed it."""
+    return lambda env: env[name]
 
 
 def _compact_step(st: StatementPlan, ctx: StatementBinder, shape: tuple[int, ...]) -> Step:

@@ -31,6 +31,7 @@ from ..ir import (
 )
 from ..ir.nodes import Delta, Extent, Ref, Statement, Sum, Term
 from ..ir.sizes import sized, sized_terms
+from ..ir.recurrences import Group, members_of, recurrence_groups, steps_together
 from .ranges import own_ranges
 from .repeats import Repeats
 from .reuse import refer_to_statement
@@ -122,12 +123,26 @@ def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -
     return Sum(tuple(terms))
 
 
+def _in_steps(chain: tuple[Statement, ...]
+              ) -> tuple[tuple[Statement, ...], dict[str, Group]]:
+    """The statements with each recurrence's next to each other, after what they read,
+    and the recurrence of each statement in one (docs/recurrences.md)."""
+    groups = recurrence_groups(chain)
+    if not groups:
+        return chain, {}
+    return steps_together(chain, groups), members_of(groups)
+
+
 def _active(statements: Iterable[Statement], wrt: str) -> set[str]:
+    statements = tuple(statements)
     active = {wrt}
-    for st in statements:
-        if any(r.name in active for r in statement_refs(st)):
-            active.add(st.name)
-    return active
+    while True:  # once, unless a recurrence reads a later statement
+        before = len(active)
+        for st in statements:
+            if any(r.name in active for r in statement_refs(st)):
+                active.add(st.name)
+        if len(active) == before:
+            return active
 
 
 # --- forward: tangents ----------------------------------------------------------
@@ -141,7 +156,7 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
     ``seed(X[a,...])`` is the tangent of a reference to ``wrt`` (deltas for a
     Jacobian, ``V[a,...]`` for a JVP); ``new_axes`` are the axes it adds.
     """
-    chain = needed_statements(statements, of)
+    chain, groups = _in_steps(needed_statements(statements, of))
     active = _active(chain, wrt)
     inline, reread = _tangent_places(chain)
     tangents: dict[str, Sum] = {}
@@ -150,6 +165,24 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
     forward_needed: list[Statement] = []
     repeats = Repeats()
     for st in chain:
+        group = groups.get(st.name)
+        if group is not None and st.name in active:
+            if st.name == group.members[0]:
+                steps = _forward_group([s for s in chain if s.name in group.members], wrt,
+                                       seed, new_axes, names, tangents, lhs_of)
+                forward_needed += [s for s in chain if s.name in group.members]
+                out += steps
+            if st.name == of:
+                result = Statement(name, st.indices + new_axes,
+                                   as_sum(Ref(f"{tangents[of].terms[0].factors[0].name}",
+                                              st.indices + new_axes)))
+                return Derived(forward_needed + out, result)
+            continue
+        if group is not None:
+            forward_needed.append(st)
+            if st.name == of:
+                return Derived(forward_needed, Statement(name, st.indices + new_axes, ZERO))
+            continue
         if st.name not in active:
             forward_needed.append(st)
             if st.name == of:  # the result does not depend on wrt: its derivative is zero
@@ -186,6 +219,35 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
                                         st.name in inline, names, out)
             lhs_of[st.name] = st.indices + new_axes
     raise DerivativeError(f"{of} is not computed by the program")  # pragma: no cover
+
+
+def _forward_group(members: list[Statement], wrt: str, seed: Callable[[Ref], Sum],
+                   new_axes: tuple[str, ...], names: Names, tangents: dict[str, Sum],
+                   lhs_of: dict[str, tuple[str, ...]]) -> list[Statement]:
+    """The tangents of a recurrence's statements: a recurrence of their own, in the same
+    direction (``h_dot[t]`` reads ``h_dot[t-1]``), each tangent a statement that the others
+    read by name (docs/recurrences.md)."""
+    for st in members:
+        tangents[st.name] = as_sum(Ref(names.tensor(f"{st.name}_dot"), st.indices + new_axes))
+        lhs_of[st.name] = st.indices + new_axes
+    out = []
+    for st in members:
+        context = set(st.indices) | all_indices(st.rhs) | set(new_axes)
+
+        def rule(ref: Ref, context: set[str] = context) -> Sum | None:
+            if ref.name == wrt:
+                return seed(ref)
+            value = tangents.get(ref.name)
+            return None if value is None else _inline_ref(value, lhs_of[ref.name], ref, context)
+
+        tangent = differentiate(sized_terms(st.rhs), rule, Budget(st.name), frozenset(context),
+                                own_ranges(st))
+        tangent = simplify_sum(refer_to_statement(tangent, st), frozenset(st.indices + new_axes))
+        dot = tangents[st.name].terms[0].factors[0]
+        assert isinstance(dot, Ref)
+        out.append(sized(Statement(dot.name, st.indices + new_axes, tangent),
+                         [Ref(st.name, st.indices), Ref(wrt, new_axes)]))
+    return out
 
 
 def _tangent_places(chain: tuple[Statement, ...]) -> tuple[set[str], set[str]]:
@@ -287,7 +349,7 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
     whose adjoint is 1. Each statement ``s[I] = rhs`` adds ``s_bar[I] d rhs/d m[J]``
     to the adjoint of every input ``m`` it uses that depends on ``wrt``.
     """
-    chain = needed_statements(statements, of)
+    chain, groups = _in_steps(needed_statements(statements, of))
     active = _active(chain, wrt)
     lhs_of = {st.name: st.indices for st in chain}
     lhs_of[wrt] = wrt_axes
@@ -298,6 +360,16 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
     repeats = Repeats()
     for st in reversed(chain):
         if st.name not in active:
+            continue
+        group = groups.get(st.name)
+        if group is not None:
+            if st.name == group.members[-1]:
+                if of in group.members:
+                    contributions.setdefault(of, []).extend(adjoint_ref.pop(of).terms)
+                    contributors[of] = contributors.get(of, 0) + 2  # simplified with the rest
+                adjoints += _reverse_group([s for s in chain if s.name in group.members],
+                                           active, lhs_of, contributions, contributors,
+                                           set(wrt_axes), names)
             continue
         if st.name != of:
             total = _total(contributions.pop(st.name, []), contributors.pop(st.name, 0),
@@ -322,6 +394,34 @@ def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
     gradient = _total(contributions.get(wrt, []), contributors.get(wrt, 0), wrt_axes)
     # Adjoints were made from the result backwards: each uses only those made before it.
     return Derived(list(chain) + adjoints, Statement(name, wrt_axes, gradient))
+
+
+def _reverse_group(members: list[Statement], active: set[str],
+                   lhs_of: dict[str, tuple[str, ...]], contributions: dict[str, list[Term]],
+                   contributors: dict[str, int], around: set[str], names: Names
+                   ) -> list[Statement]:
+    """The adjoints of a recurrence's statements: a recurrence running the other way
+    (``h_prev_bar[t+1]`` read by ``h_bar[t]``), each adjoint a statement that the others
+    read by name (docs/recurrences.md). The contributions of the statements after the
+    recurrence are in ``contributions``; those to the recurrence's inputs are added there."""
+    bars = {st.name: Ref(names.tensor(f"{st.name}_bar"), st.indices) for st in members}
+    inside = {st.name for st in members}
+    for st in members:
+        context = set(st.indices) | all_indices(st.rhs) | around
+        for target in sorted({r.name for r in statement_refs(st) if r.name in active}):
+            terms = _contribution(st, target, as_sum(bars[st.name]), lhs_of[target], context,
+                                  names)
+            if terms:
+                contributors[target] = contributors.get(target, 0) + 1
+            contributions.setdefault(target, []).extend(terms)
+    out = []
+    for st in reversed(members):
+        total = _total(contributions.pop(st.name, []), contributors.pop(st.name, 0),
+                       st.indices)
+        out.append(sized(Statement(bars[st.name].name, st.indices, total),
+                         [Ref(st.name, st.indices)]))
+    assert inside == {st.name for st in members}
+    return out
 
 
 def _contribution(st: Statement, target: str, bar: Sum, target_lhs: tuple[str, ...],

@@ -106,10 +106,13 @@ def needed_statements(statements: Iterable[Statement], result: str) -> tuple[Sta
     """The statements ``result`` depends on (for values or sizes), in program order."""
     statements = tuple(statements)
     want = {result}
-    for st in reversed(statements):
-        if st.name in want:
-            want |= dependencies(st)
-    return tuple(st for st in statements if st.name in want)
+    while True:  # once, unless a recurrence reads a later statement (docs/recurrences.md)
+        before = len(want)
+        for st in reversed(statements):
+            if st.name in want:
+                want |= dependencies(st)
+        if len(want) == before:
+            return tuple(st for st in statements if st.name in want)
 
 
 def reads(f: Factor) -> tuple[str, tuple[str, ...]]:

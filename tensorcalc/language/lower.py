@@ -27,6 +27,7 @@ from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
 from ..ops.reductions import RESERVED
 from .convention import Lowering, summed_by
 from .declarations import declare_inputs, with_counts, with_extents
+from .recurrences import desugar
 from .surface import (
     Pos,
     SBinary,
@@ -55,9 +56,12 @@ class Lowered:
 
 def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
     """Check a parsed program and lower it to IR statements."""
+    desugared = desugar(surface)
+    surface, back_reads = desugared.lines, desugared.back_reads
     assigned: dict[str, SStatement] = {}
     ranks: dict[str, int] = {}
     first_use: dict[str, Pos] = {}
+    first_reader: dict[str, str] = {}  # the statement that first used a name
     inputs: list[str] = []
     declared: dict[str, Source] = {}
     statements: list[Statement] = []
@@ -74,14 +78,14 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
             raise ProgramError(
                 f"{st.name} is assigned twice: at {assigned[st.name].pos} and at {st.pos}"
             )
-        if st.name in first_use:
+        if st.name in first_use and (first_reader.get(st.name), st.name) not in back_reads:
             raise ProgramError(
                 f"{st.name} is used at {first_use[st.name]} before it is assigned at {st.pos}; "
                 "every name is either an input or assigned once, before its use"
             )
         _check_size(st)
         uses = _uses(st.rhs)
-        _check_index_use(st, uses, assigned, index_use)
+        _check_index_use(st, uses, assigned, index_use, back_reads)
         for name, rank, pos, _as_index in uses:
             if name in RESERVED:
                 raise ProgramError(f"{name} is a reserved word and cannot name a tensor ({pos})")
@@ -94,7 +98,9 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
             ranks[name] = rank
             if name not in assigned and name not in first_use:
                 first_use[name] = pos
-                inputs.append(name)
+                first_reader[name] = st.name
+                if (st.name, name) not in back_reads:
+                    inputs.append(name)
         if st.name in ranks and ranks[st.name] != len(st.indices):
             raise ProgramError(f"{st.name} is assigned with {len(st.indices)} indices at {st.pos} "
                                f"but used with {ranks[st.name]}")
@@ -107,7 +113,8 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
 
 def _check_index_use(st: SStatement, uses: list[tuple[str, int, Pos, bool]],
                      assigned: dict[str, SStatement],
-                     index_use: dict[str, tuple[bool, Pos]]) -> None:
+                     index_use: dict[str, tuple[bool, Pos]],
+                     back_reads: frozenset[tuple[str, str]] = frozenset()) -> None:
     """An index array is an input, never also a tensor of numbers, and no statement uses
     itself."""
     for name, _rank, pos, as_index in uses:
@@ -119,7 +126,7 @@ def _check_index_use(st: SStatement, uses: list[tuple[str, int, Pos, bool]],
             earlier = index_use[name][1]
             raise ProgramError(f"{name} is used as an index array and as a tensor of "
                                f"numbers (at {earlier} and {pos}); give them two names")
-        if name == st.name:
+        if name == st.name and (name, name) not in back_reads:
             raise ProgramError(
                 f"{st.name} is used on its own right-hand side at {pos}; every name is "
                 "either an input or assigned once, before its use"

@@ -160,9 +160,11 @@ class SDeclaration:
 
 @dataclass(frozen=True)
 class SStatement:
-    """``name[indices] = rhs``."""
+    """``name[indices] = rhs``; with ``start``, the start line of a recurrence,
+    ``name[-1, indices] = rhs``: its value before the first step (docs/recurrences.md)."""
 
     name: str
     indices: tuple[str, ...]
     rhs: SExpr
     pos: Pos
+    start: bool = False

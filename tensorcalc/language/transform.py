@@ -11,7 +11,7 @@ import re
 from lark import Token, Transformer, v_args
 
 from ..errors import ProgramError
-from ..ir import Gather, Subscript, affine
+from ..ir import Affine, Gather, Subscript, affine
 from .surface import (
     Pos,
     SBinary,
@@ -121,11 +121,15 @@ class ToSurface(Transformer[Token, list["SStatement | SDeclaration"]]):
 
     def statement(self, name: Token, *rest: object) -> SStatement:
         indices: tuple[str, ...] = ()
+        start = False
         if len(rest) == 2:
-            indices = plain_indices(rest[0], f"the left-hand side of {name}",  # type: ignore[arg-type]
-                                    _pos(name))
+            subs: tuple[Subscript, ...] = rest[0]  # type: ignore[assignment]
+            # h[-1,j] = h0[j]: a recurrence's start line (docs/recurrences.md)
+            start = bool(subs) and subs[0] == Affine((), -1)
+            indices = plain_indices(subs[1:] if start else subs,
+                                    f"the left-hand side of {name}", _pos(name))
         rhs = rest[-1]
-        return SStatement(str(name), indices, rhs, _pos(name))  # type: ignore[arg-type]
+        return SStatement(str(name), indices, rhs, _pos(name), start)  # type: ignore[arg-type]
 
     def indices(self, *subs: str | _Linear | Gather | None) -> tuple[Subscript, ...]:
         out: list[Subscript] = []

@@ -1,0 +1,224 @@
+"""A recurrence's step, planned once (docs/recurrences.md).
+
+The statements of a recurrence (``ir.recurrences``) are computed one position of their
+first index at a time. Each statement is written once as its step: the recurrence index
+taken out, each read that involves it replaced by a read of one slice (``x[t+1,m]`` reads
+``x``'s row ``t+1``, ``h[t-1,k]`` the step before), and its conditions on it (``[t ==
+0]``) kept aside to be decided at each position. A term whose slice lies outside its
+array at a position is absent there (docs/index-arithmetic.md: padding belongs to a whole
+term). The runner (``stepping.py``) binds each pattern of present terms once and runs it
+along the index; nothing here sees an array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import ProgramError
+from ..ir import (
+    ZERO,
+    Affine,
+    Call,
+    Cond,
+    Delta,
+    Extent,
+    Factor,
+    Power,
+    Reduce,
+    Ref,
+    Shift,
+    Statement,
+    Subscript,
+    Sum,
+    Term,
+    mentioned,
+    sub_names,
+)
+from ..ir.recurrences import Group
+
+Read = tuple[str, int, int]  # tensor, axis, offset from the step's position
+
+
+@dataclass(frozen=True)
+class StepTerm:
+    """One top-level term of a step: the term with the recurrence index taken out, the
+    slices it reads and the conditions on the index it carries (each ``(op, a, b)``, with
+    ``a`` and ``b`` offsets from the position, or None for a constant in ``constants``)."""
+
+    term: Term
+    reads: tuple[Read, ...]
+    conditions: tuple[tuple[str, int | None, int | None, int], ...]
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    """One statement of a recurrence as its step: ``indices`` without the recurrence's."""
+
+    name: str
+    index: str  # the recurrence index, as this statement names it
+    indices: tuple[str, ...]
+    terms: tuple[StepTerm, ...]
+    extents: tuple[Extent, ...]
+    lengths: tuple[tuple[str, int], ...] = ()  # arrays whose axis the recurrence index is
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """A recurrence: its statements' steps in program order; ``direction`` +1 runs the
+    positions up (a step reads the one before), -1 down."""
+
+    members: tuple[MemberPlan, ...]
+    direction: int
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+
+def slice_name(tensor: str, axis: int, offset: int) -> str:
+    """The name a step reads a slice by: ``x`` at axis 0, one position on: ``x@0+1``."""
+    return f"{tensor}@{axis}{offset:+d}"
+
+
+def plan_loops(statements: Sequence[Statement], groups: Sequence[Group]
+               ) -> tuple[LoopPlan, ...]:
+    """The recurrences (``groups``) among the statements, each planned as a step."""
+    by_name = {st.name: st for st in statements}
+    return tuple(_plan_loop(g, by_name) for g in groups)
+
+
+def _plan_loop(group: Group, by_name: dict[str, Statement]) -> LoopPlan:
+    members = set(group.members)
+    return LoopPlan(tuple(_member(by_name[n], members) for n in group.members), group.direction)
+
+
+def _member(st: Statement, members: set[str]) -> MemberPlan:
+    t = st.indices[0]
+    terms = tuple(_step_term(term, t, members, st.name) for term in st.rhs.terms)
+    extents = tuple(_extent(e, t, members, st.name) for e in st.extents if e.name != t)
+    lengths = tuple((e.tensor, e.axis) for e in st.extents if e.name == t)
+    return MemberPlan(st.name, t, st.indices[1:], terms, extents, lengths)
+
+
+def _unsupported(name: str, t: str, what: str) -> ProgramError:
+    return ProgramError(f"statement {name} is part of a recurrence along {t}, but {what}; a "
+                        f"step of a recurrence reads {t} only as one subscript of a tensor "
+                        f"({t}, {t}+1, {t}-1) and in conditions on {t} alone "
+                        "(docs/recurrences.md)")
+
+
+def _step_term(term: Term, t: str, members: set[str], name: str) -> StepTerm:
+    reads: list[Read] = []
+    conditions: list[tuple[str, int | None, int | None, int]] = []
+    factors: list[Factor] = []
+    for f in term.factors:
+        if t not in mentioned(f):
+            factors.append(f)
+        elif isinstance(f, (Shift, Cond, Delta)):
+            conditions.append(_condition(f, t, name))
+        else:
+            factors.append(_factor(f, t, members, reads, name))
+    if t in term.summed:
+        raise _unsupported(name, t, f"a term sums over {t}")
+    extents = tuple(_extent(e, t, members, name) for e in term.extents if e.name != t)
+    stepped = Term(term.coef, tuple(factors), term.summed, extents)
+    if t in stepped.mentioned:
+        raise _unsupported(name, t, f"{t} is used otherwise")
+    return StepTerm(stepped, tuple(dict.fromkeys(reads)), tuple(conditions))
+
+
+def _factor(f: Factor, t: str, members: set[str], reads: list[Read], name: str) -> Factor:
+    """``f`` with each read that involves ``t`` made a read of one slice."""
+    if isinstance(f, Ref):
+        return _ref(f, t, members, reads, name)
+    if isinstance(f, Call):
+        return Call(f.fn, tuple(_sum(a, t, members, reads, name) for a in f.args))
+    if isinstance(f, Power):
+        return Power(_sum(f.base, t, members, reads, name),
+                     _sum(f.exponent, t, members, reads, name))
+    if isinstance(f, Reduce) and t not in f.indices:
+        return Reduce(f.fn, f.indices, _sum(f.arg, t, members, reads, name), f.keeps, f.mask)
+    if isinstance(f, Sum):
+        return _sum(f, t, members, reads, name)
+    raise _unsupported(name, t, f"a {type(f).__name__.lower()} uses {t}")
+
+
+def _sum(expr: Sum, t: str, members: set[str], reads: list[Read], name: str) -> Sum:
+    terms = []
+    for term in expr.terms:
+        if any(isinstance(f, (Shift, Cond, Delta)) and t in mentioned(f) for f in term.factors):
+            raise _unsupported(name, t, f"a condition on {t} is inside a function or a sum")
+        if t in term.summed:
+            raise _unsupported(name, t, f"a term sums over {t}")
+        terms.append(Term(term.coef, tuple(_factor(f, t, members, reads, name)
+                                           if t in mentioned(f) else f for f in term.factors),
+                          term.summed, term.extents))
+    return Sum(tuple(terms)) if terms else ZERO
+
+
+def _ref(r: Ref, t: str, members: set[str], reads: list[Read], name: str) -> Ref:
+    found = [(axis, _offset(s, t)) for axis, s in enumerate(r.axes) if t in sub_names(s)]
+    if len(found) != 1 or found[0][1] is None:
+        raise _unsupported(name, t, f"it reads {r.name} with {t} in a subscript otherwise")
+    axis, offset = found[0]
+    assert offset is not None
+    rest = r.axes[:axis] + r.axes[axis + 1:]
+    if offset == 0 and r.name in members:
+        target = r.name  # the same step of a statement before it: the step's own value
+    else:
+        target = slice_name(r.name, axis, offset)
+        reads.append((r.name, axis, offset))
+    if all(isinstance(s, str) for s in rest):
+        return Ref(target, tuple(rest))  # type: ignore[arg-type]
+    names = tuple(dict.fromkeys(n for s in rest for n in sub_names(s)))
+    return Ref(target, names, tuple(rest))
+
+
+def _offset(s: Subscript, t: str) -> int | None:
+    if s == t:
+        return 0
+    if isinstance(s, Affine) and s.parts == ((t, 1),):
+        return s.offset
+    return None
+
+
+def _condition(f: Shift | Cond | Delta, t: str, name: str
+               ) -> tuple[str, int | None, int | None, int]:
+    """A condition on ``t`` alone as ``(op, a, b, constant)``: ``a``/``b`` the offsets
+    of each side from the position, None where that side is ``constant``."""
+    if isinstance(f, Delta):
+        sides: tuple[Subscript, Subscript] = (f.i, f.j)
+        op = "=="
+    elif isinstance(f, Shift):
+        sides, op = (f.i, f.sub), "=="
+    else:
+        sides, op = (f.a, f.b), f.op
+    values: list[int | None] = []
+    constant = 0
+    for s in sides:
+        offset = _offset(s, t)
+        if offset is None and isinstance(s, Affine) and not s.parts:
+            constant = s.offset
+        elif offset is None:
+            raise _unsupported(name, t, f"a condition ties {t} to another index")
+        values.append(offset)
+    return op, values[0], values[1], constant
+
+
+def _extent(e: Extent, t: str, members: set[str], name: str) -> Extent:
+    """An extent of an index other than ``t``: a step's own value has no ``t`` axis."""
+    if e.tensor in members:
+        if e.axis == 0:
+            raise _unsupported(name, t, f"index {e.name} is sized like {t}")
+        return Extent(e.name, e.tensor, e.axis - 1, e.given)
+    return e
+
+
+def holds(condition: tuple[str, int | None, int | None, int], position: int) -> bool:
+    """Whether a step's condition holds at ``position``."""
+    op, a, b, constant = condition
+    left = position + a if a is not None else constant
+    right = position + b if b is not None else constant
+    return bool({"==": left == right, "!=": left != right, "<": left < right,
+                 "<=": left <= right, ">": left > right, ">=": left >= right}[op])
