@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import InputError, ProgramError, ShapeError
-from ..ir import Ref, Statement, Sum, refs
+from ..ir import Extent, Ref, Statement, Sum, all_deltas, all_terms, refs
 from .loops import LoopPlan, MemberPlan, Read, StepTerm, holds, slice_name
 from .plan import plan_program
 
@@ -41,7 +41,7 @@ class LoopStep:
         # what binding the steps sees: the statements before are shapes only as yet
         sample = {k: v if hasattr(v, "dtype") or not hasattr(v, "shape") else
                   self.blank(v.shape) for k, v in sample.items()}
-        self.rows = _row_shapes(loop, sample, given, make_runner, self.blank)
+        self.rows = _row_shapes(loop, sample, given)
         self.shapes = {m.name: (self.length,) + self.rows[m.name] for m in loop.members}
         self._zeros: dict[str, Any] = {}
         self._bound: dict[Pattern, tuple[Any, tuple[str, ...], tuple[Read, ...]]] = {}
@@ -59,6 +59,7 @@ class LoopStep:
             for read in reads:
                 step[slice_name(*read)] = _slice(read, s, env, values)
             for m in loop.members:  # no term there at this position: zero
+                step[row_name(m.name)] = self.zeros(m.name)
                 if m.name not in present:
                     step[m.name] = self.zeros(m.name)
             runner(step)
@@ -89,6 +90,7 @@ class LoopStep:
         sample = dict(env)
         for m in self.loop.members:
             sample[m.name] = self.blank(self.rows[m.name])
+            sample[row_name(m.name)] = self.blank(self.rows[m.name])
         for read in reads:
             sample[slice_name(*read)] = self.blank(self.rows[read[0]]) if read[0] in self.rows \
                 else _slice(read, s, env, values)
@@ -115,7 +117,14 @@ class LoopStep:
 
 
 def _statement(m: MemberPlan, terms: list[StepTerm]) -> Statement:
-    return Statement(m.name, m.indices, Sum(tuple(t.term for t in terms)), m.extents)
+    """A member's step with the terms present at a position; its indices sized by its row
+    (``m@row``, a stand-in of that shape) where no term there sizes them."""
+    rows = tuple(Extent(i, row_name(m.name), a) for a, i in enumerate(m.indices))
+    return Statement(m.name, m.indices, Sum(tuple(t.term for t in terms)), m.extents + rows)
+
+
+def row_name(member: str) -> str:
+    return f"{member}@row"
 
 
 def _inputs(statements: list[Statement]) -> tuple[str, ...]:
@@ -170,47 +179,67 @@ def _length(loop: LoopPlan, sample: Env, given: Sizes | None) -> int:
                      f"give it with sizes={{{index!r}: ...}}")
 
 
-def _row_shapes(loop: LoopPlan, sample: Env, given: Sizes | None,
-                make_runner: Callable[[Any, Env, Sizes | None], Any],
-                blank: Callable[[tuple[int, ...]], Any]) -> dict[str, tuple[int, ...]]:
-    """Each member's shape at one position, bound from the terms whose reads are known:
-    members are bound in turns until every one has its shape."""
-    rows: dict[str, tuple[int, ...]] = {}
-    shapes = {m.name: None for m in loop.members}
-    last_error: Exception | None = None
-    for _round in range(len(loop.members) + 1):
-        for m in loop.members:
-            if m.name in rows:
-                continue
-            known = [t for t in m.terms if all(r[0] not in shapes or r[0] in rows
-                                               for r in t.reads)
-                     and all(x.name not in shapes or x.name in rows for x in _step_refs(t))]
-            if not known:
-                continue
-            env: Env = dict(sample)
-            for name, row in rows.items():
-                env[name] = blank(row)
-            for t in known:
-                for read in t.reads:
-                    env[slice_name(*read)] = blank(_read_shape(read, sample, rows))
-            st = _statement(m, known)
-            try:
-                plan = plan_program((st,), _inputs([st]), st.name)
-                runner = make_runner(plan, env, given)
-            except (InputError, ShapeError) as err:
-                last_error = err
-                continue
-            rows[m.name] = tuple(runner.shape)
-        if len(rows) == len(loop.members):
-            return rows
-    if last_error is not None:
-        raise last_error
-    raise ProgramError(f"cannot tell the shapes of {', '.join(loop.names)}: every term "
-                       "of their steps reads another of them")  # pragma: no cover
+def _row_shapes(loop: LoopPlan, sample: Env, given: Sizes | None
+                ) -> dict[str, tuple[int, ...]]:
+    """Each member's shape at one position: the sizes its steps' reads give, passed along
+    the reads of one member by another (``v_prev[j]`` reads ``v``'s row) until every axis
+    has one."""
+    names = {m.name for m in loop.members}
+    ties: list[tuple[Any, Any]] = []  # pairs of equal sizes: ("index", m, i), ("row", m, a)
+    for m in loop.members:
+        ties += [(("index", m.name, i), ("row", m.name, a)) for a, i in enumerate(m.indices)]
+        sliced = {slice_name(*r): r for t in m.terms for r in t.reads}
+        for e in m.extents + tuple(e for t in m.terms for e in _all_extents(t)):
+            ties.append((("index", m.name, e.name), _axis(e.tensor, e.axis, names, sample)))
+        for t in m.terms:
+            for r in _step_refs(t):
+                for axis, i in r.plain_axes():
+                    if r.name in sliced:
+                        tensor, cut, _offset = sliced[r.name]
+                        where = axis if tensor in names else axis + (axis >= cut)
+                        ties.append((("index", m.name, i), _axis(tensor, where, names, sample)))
+                    else:
+                        ties.append((("index", m.name, i), _axis(r.name, axis, names, sample)))
+            ties += [(("index", m.name, a), ("index", m.name, b))
+                     for a, b in _delta_pairs(t)]
+        ties += [(("index", m.name, i), given[i]) for i in m.indices if given and i in given]
+    known: dict[Any, int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for a, b in ties:
+            for x, y in ((a, b), (b, a)):
+                value = x if isinstance(x, int) else known.get(x)
+                if value is not None and not isinstance(y, int) and y not in known:
+                    known[y] = value
+                    changed = True
+    rows = {}
+    for m in loop.members:
+        row = tuple(known.get(("row", m.name, a)) for a in range(len(m.indices)))
+        missing = [i for i, n in zip(m.indices, row) if n is None]
+        if missing:
+            raise InputError(f"cannot tell the size of index {missing[0]} in statement "
+                             f"{m.name}: no array gives it; give it with "
+                             f"sizes={{{missing[0]!r}: ...}}")
+        rows[m.name] = tuple(int(n) for n in row)  # type: ignore[arg-type]
+    return rows
 
 
-def _step_refs(t: StepTerm) -> list[Ref]:
-    return list(refs(Sum((t.term,))))
+def _axis(tensor: str, axis: int, names: set[str], sample: Env) -> Any:
+    """A size a tensor's axis gives: a member's row axis (a variable), or a number."""
+    if tensor in names:
+        return ("row", tensor, axis)
+    if tensor in sample and axis < len(sample[tensor].shape):
+        return int(sample[tensor].shape[axis])
+    return ("unknown", tensor, axis)
+
+
+def _all_extents(t: StepTerm) -> list[Any]:
+    return [e for term in all_terms(Sum((t.term,))) for e in term.extents]
+
+
+def _delta_pairs(t: StepTerm) -> list[tuple[str, str]]:
+    return [(d.i, d.j) for d in all_deltas(Sum((t.term,)))]
 
 
 def _read_shape(read: Read, sample: Env, rows: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
@@ -219,3 +248,7 @@ def _read_shape(read: Read, sample: Env, rows: dict[str, tuple[int, ...]]) -> tu
         return rows[tensor]
     shape = tuple(int(n) for n in sample[tensor].shape)
     return shape[:axis] + shape[axis + 1:]
+
+
+def _step_refs(t: StepTerm) -> list[Ref]:
+    return list(refs(Sum((t.term,))))
