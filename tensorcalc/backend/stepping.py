@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InputError, ProgramError, ShapeError
 from ..ir import Extent, Ref, Statement, Sum, all_deltas, all_terms, refs
+from .libraries import ArrayLibrary
 from .loops import LoopPlan, MemberPlan, Read, StepTerm, holds, slice_name
 from .plan import plan_program
 
@@ -28,14 +29,16 @@ class LoopStep:
     positions are known; ``__call__`` runs it and leaves every member's value in ``env``.
 
     ``make_runner(plan, env, given)`` binds a plan (``run.Runner``: handed in, since the
-    runner is what builds this); ``xp`` is the array namespace."""
+    runner is what builds this); ``lib`` the array library."""
 
     def __init__(self, loop: LoopPlan, sample: Env, given: Sizes | None,
-                 make_runner: Callable[[Any, Env, Sizes | None], Any], xp: Any, dtype: Any):
+                 make_runner: Callable[[Any, Env, Sizes | None], Any], lib: ArrayLibrary,
+                 dtype: Any):
         self.loop = loop
         self.given = given
         self.make_runner = make_runner
-        self.xp = xp
+        self.lib = lib
+        self.xp = lib.xp
         self.dtype = dtype
         self.length = _length(loop, sample, given)
         # what binding the steps sees: the statements before are shapes only as yet
@@ -48,35 +51,101 @@ class LoopStep:
 
     def __call__(self, env: Env) -> Any:
         loop, n = self.loop, self.length
+        order = list(range(n)) if loop.direction > 0 else list(range(n - 1, -1, -1))
+        patterns = [self._pattern(s, env) for s in order]
         values: dict[str, list[Any]] = {m.name: [None] * n for m in loop.members}
-        positions: Iterable[int] = range(n) if loop.direction > 0 else range(n - 1, -1, -1)
-        dtype = self.dtype
-        for s in positions:
-            pattern = self._pattern(s, env)
-            runner, present, reads = self._bound.get(pattern) or self._bind(pattern, s, env,
-                                                                            values)
-            step = dict(env)
-            for read in reads:
-                step[slice_name(*read)] = _slice(read, s, env, values)
-            for m in loop.members:  # no term there at this position: zero
-                step[row_name(m.name)] = self.zeros(m.name)
-                if m.name not in present:
-                    step[m.name] = self.zeros(m.name)
-            runner(step)
+        run = _longest_run(patterns) if self.lib.scans else None
+        block: dict[str, Any] = {}
+        for k, s in enumerate(order):
+            if run is not None and run[0] <= k < run[1]:
+                if k == run[0]:
+                    block = self._scan(order[run[0]:run[1]], patterns[k], env, values)
+                continue
+            step = self._step(s, patterns[k], env, values, self._slices(s, patterns[k], env,
+                                                                       values))
             for m in loop.members:
-                if m.name in present:
-                    values[m.name][s] = step[m.name]
-                    dtype = step[m.name].dtype
+                values[m.name][s] = step[m.name]
+        span = None if run is None else (min(order[run[0]], order[run[1] - 1]),
+                                         max(order[run[0]], order[run[1] - 1]))
         for m in loop.members:
-            rows = [v if v is not None else self.xp.zeros(self.rows[m.name], dtype=dtype)
-                    for v in values[m.name]]
-            env[m.name] = self.xp.stack(rows) if rows else \
-                self.xp.zeros(self.shapes[m.name], dtype=dtype)
+            env[m.name] = self._assemble(m.name, values[m.name], block.get(m.name), span)
         return env[loop.members[0].name]
+
+    def _slices(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]]
+                ) -> Env:
+        reads = self._binding(pattern, s, env, values)[2]
+        return {slice_name(*read): _slice(read, s, env, values) for read in reads}
+
+    def _step(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]],
+              slices: Env) -> Env:
+        """One position run: ``env`` with the slices it reads and every member's value."""
+        runner, present, _reads = self._binding(pattern, s, env, values)
+        step = dict(env)
+        step.update(slices)
+        for m in self.loop.members:  # no term there at this position: zero
+            step[row_name(m.name)] = self.zeros(m.name)
+            if m.name not in present:
+                step[m.name] = self.zeros(m.name)
+        runner(step)
+        return step
+
+    def _scan(self, positions: list[int], pattern: Pattern, env: Env,
+              values: dict[str, list[Any]]) -> dict[str, Any]:
+        """Positions that share one pattern as one ``scan`` (JAX): the members' values at
+        the position before are carried, the slices of other arrays are scanned over.
+        Returns each member's values there, in order of position."""
+        loop, xp = self.loop, self.xp
+        reads = self._binding(pattern, positions[0], env, values)[2]
+        names = {m.name for m in loop.members}
+        before = positions[0] - loop.direction
+        carry = {m.name: values[m.name][before] if 0 <= before < self.length
+                 and values[m.name][before] is not None else self.zeros(m.name)
+                 for m in loop.members}
+        xs = {}
+        low, high = min(positions), max(positions) + 1
+        for tensor, axis, offset in reads:
+            if tensor not in names:
+                part = env[tensor][(slice(None),) * axis + (slice(low + offset, high + offset),)]
+                part = xp.moveaxis(part, axis, 0)
+                xs[slice_name(tensor, axis, offset)] = part if loop.direction > 0 else \
+                    xp.flip(part, axis=0)
+
+        def body(carried: Env, sliced: Env) -> tuple[Env, Env]:
+            own = {slice_name(*r): carried[r[0]] for r in reads if r[0] in names}
+            step = self._step(positions[0], pattern, env, values, {**sliced, **own})
+            out = {m.name: step[m.name] for m in loop.members}
+            return out, out
+
+        last, rows = self.lib.scan(body, carry, xs, len(positions))
+        for m in loop.members:
+            values[m.name][positions[-1]] = last[m.name]
+        return {name: v if loop.direction > 0 else xp.flip(v, axis=0)
+                for name, v in rows.items()}
+
+    def _assemble(self, name: str, rows: list[Any], block: Any, span: tuple[int, int] | None
+                  ) -> Any:
+        """A member's value: its rows stacked along the recurrence index, with the scanned
+        ``block`` in place over ``span``."""
+        xp = self.xp
+        if not rows:
+            return xp.zeros(self.shapes[name], dtype=self.dtype)
+        if span is None:
+            return xp.stack(rows)
+        pieces = [xp.stack(rows[:span[0]])] if span[0] else []
+        pieces.append(block)
+        if span[1] + 1 < len(rows):
+            pieces.append(xp.stack(rows[span[1] + 1:]))
+        return xp.concatenate(pieces) if len(pieces) > 1 else block
 
     def _pattern(self, s: int, env: Env) -> Pattern:
         return tuple(tuple(_present(term, s, env, self.shapes) for term in m.terms)
                      for m in self.loop.members)
+
+    def _binding(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
+                 ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
+        """The step bound for a pattern of present terms: bound at its first use."""
+        found = self._bound.get(pattern)
+        return found if found is not None else self._bind(pattern, s, env, values)
 
     def _bind(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
               ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
@@ -114,6 +183,18 @@ class LoopStep:
     def blank(self, shape: tuple[int, ...]) -> Any:
         """Zeros standing for a value binding needs the shape of (a view of one zero)."""
         return self.xp.broadcast_to(self.xp.zeros((), dtype=self.dtype), tuple(shape))
+
+
+def _longest_run(patterns: list[Pattern]) -> tuple[int, int] | None:
+    """The longest stretch ``[start, stop)`` of equal patterns, if longer than one."""
+    best = (0, 0)
+    start = 0
+    for k in range(1, len(patterns) + 1):
+        if k == len(patterns) or patterns[k] != patterns[start]:
+            if k - start > best[1] - best[0]:
+                best = (start, k)
+            start = k
+    return best if best[1] - best[0] > 1 else None
 
 
 def _statement(m: MemberPlan, terms: list[StepTerm]) -> Statement:
