@@ -220,7 +220,7 @@ class Runner:
         for st in plan.statements:
             if st.name in members:  # a recurrence: its first statement runs them all
                 if st.name in loops:
-                    loop = LoopStep(loops[st.name], sample, given, Runner, xp, dtype)
+                    loop = LoopStep(loops[st.name], sample, given, Runner, lib, dtype)
                     for name, full in loop.shapes.items():
                         sample[name] = _Shape(full)
                         shapes[name] = full

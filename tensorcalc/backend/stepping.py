@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import InputError, ProgramError, ShapeError
-from ..ir import Ref, Statement, Sum, refs
+from ..ir import Extent, Ref, Statement, Sum, all_deltas, all_terms, refs
+from .libraries import ArrayLibrary
 from .loops import LoopPlan, MemberPlan, Read, StepTerm, holds, slice_name
 from .plan import plan_program
 
@@ -28,54 +29,123 @@ class LoopStep:
     positions are known; ``__call__`` runs it and leaves every member's value in ``env``.
 
     ``make_runner(plan, env, given)`` binds a plan (``run.Runner``: handed in, since the
-    runner is what builds this); ``xp`` is the array namespace."""
+    runner is what builds this); ``lib`` the array library."""
 
     def __init__(self, loop: LoopPlan, sample: Env, given: Sizes | None,
-                 make_runner: Callable[[Any, Env, Sizes | None], Any], xp: Any, dtype: Any):
+                 make_runner: Callable[[Any, Env, Sizes | None], Any], lib: ArrayLibrary,
+                 dtype: Any):
         self.loop = loop
         self.given = given
         self.make_runner = make_runner
-        self.xp = xp
+        self.lib = lib
+        self.xp = lib.xp
         self.dtype = dtype
         self.length = _length(loop, sample, given)
         # what binding the steps sees: the statements before are shapes only as yet
         sample = {k: v if hasattr(v, "dtype") or not hasattr(v, "shape") else
                   self.blank(v.shape) for k, v in sample.items()}
-        self.rows = _row_shapes(loop, sample, given, make_runner, self.blank)
+        self.rows = _row_shapes(loop, sample, given)
         self.shapes = {m.name: (self.length,) + self.rows[m.name] for m in loop.members}
         self._zeros: dict[str, Any] = {}
         self._bound: dict[Pattern, tuple[Any, tuple[str, ...], tuple[Read, ...]]] = {}
 
     def __call__(self, env: Env) -> Any:
         loop, n = self.loop, self.length
+        order = list(range(n)) if loop.direction > 0 else list(range(n - 1, -1, -1))
+        patterns = [self._pattern(s, env) for s in order]
         values: dict[str, list[Any]] = {m.name: [None] * n for m in loop.members}
-        positions: Iterable[int] = range(n) if loop.direction > 0 else range(n - 1, -1, -1)
-        dtype = self.dtype
-        for s in positions:
-            pattern = self._pattern(s, env)
-            runner, present, reads = self._bound.get(pattern) or self._bind(pattern, s, env,
-                                                                            values)
-            step = dict(env)
-            for read in reads:
-                step[slice_name(*read)] = _slice(read, s, env, values)
-            for m in loop.members:  # no term there at this position: zero
-                if m.name not in present:
-                    step[m.name] = self.zeros(m.name)
-            runner(step)
+        run = _longest_run(patterns) if self.lib.scans else None
+        block: dict[str, Any] = {}
+        for k, s in enumerate(order):
+            if run is not None and run[0] <= k < run[1]:
+                if k == run[0]:
+                    block = self._scan(order[run[0]:run[1]], patterns[k], env, values)
+                continue
+            step = self._step(s, patterns[k], env, values, self._slices(s, patterns[k], env,
+                                                                       values))
             for m in loop.members:
-                if m.name in present:
-                    values[m.name][s] = step[m.name]
-                    dtype = step[m.name].dtype
+                values[m.name][s] = step[m.name]
+        span = None if run is None else (min(order[run[0]], order[run[1] - 1]),
+                                         max(order[run[0]], order[run[1] - 1]))
         for m in loop.members:
-            rows = [v if v is not None else self.xp.zeros(self.rows[m.name], dtype=dtype)
-                    for v in values[m.name]]
-            env[m.name] = self.xp.stack(rows) if rows else \
-                self.xp.zeros(self.shapes[m.name], dtype=dtype)
+            env[m.name] = self._assemble(m.name, values[m.name], block.get(m.name), span)
         return env[loop.members[0].name]
+
+    def _slices(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]]
+                ) -> Env:
+        reads = self._binding(pattern, s, env, values)[2]
+        return {slice_name(*read): _slice(read, s, env, values) for read in reads}
+
+    def _step(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]],
+              slices: Env) -> Env:
+        """One position run: ``env`` with the slices it reads and every member's value."""
+        runner, present, _reads = self._binding(pattern, s, env, values)
+        step = dict(env)
+        step.update(slices)
+        for m in self.loop.members:  # no term there at this position: zero
+            step[row_name(m.name)] = self.zeros(m.name)
+            if m.name not in present:
+                step[m.name] = self.zeros(m.name)
+        runner(step)
+        return step
+
+    def _scan(self, positions: list[int], pattern: Pattern, env: Env,
+              values: dict[str, list[Any]]) -> dict[str, Any]:
+        """Positions that share one pattern as one ``scan`` (JAX): the members' values at
+        the position before are carried, the slices of other arrays are scanned over.
+        Returns each member's values there, in order of position."""
+        loop, xp = self.loop, self.xp
+        reads = self._binding(pattern, positions[0], env, values)[2]
+        names = {m.name for m in loop.members}
+        before = positions[0] - loop.direction
+        carry = {m.name: values[m.name][before] if 0 <= before < self.length
+                 and values[m.name][before] is not None else self.zeros(m.name)
+                 for m in loop.members}
+        xs = {}
+        low, high = min(positions), max(positions) + 1
+        for tensor, axis, offset in reads:
+            if tensor not in names:
+                part = env[tensor][(slice(None),) * axis + (slice(low + offset, high + offset),)]
+                part = xp.moveaxis(part, axis, 0)
+                xs[slice_name(tensor, axis, offset)] = part if loop.direction > 0 else \
+                    xp.flip(part, axis=0)
+
+        def body(carried: Env, sliced: Env) -> tuple[Env, Env]:
+            own = {slice_name(*r): carried[r[0]] for r in reads if r[0] in names}
+            step = self._step(positions[0], pattern, env, values, {**sliced, **own})
+            out = {m.name: step[m.name] for m in loop.members}
+            return out, out
+
+        last, rows = self.lib.scan(body, carry, xs, len(positions))
+        for m in loop.members:
+            values[m.name][positions[-1]] = last[m.name]
+        return {name: v if loop.direction > 0 else xp.flip(v, axis=0)
+                for name, v in rows.items()}
+
+    def _assemble(self, name: str, rows: list[Any], block: Any, span: tuple[int, int] | None
+                  ) -> Any:
+        """A member's value: its rows stacked along the recurrence index, with the scanned
+        ``block`` in place over ``span``."""
+        xp = self.xp
+        if not rows:
+            return xp.zeros(self.shapes[name], dtype=self.dtype)
+        if span is None:
+            return xp.stack(rows)
+        pieces = [xp.stack(rows[:span[0]])] if span[0] else []
+        pieces.append(block)
+        if span[1] + 1 < len(rows):
+            pieces.append(xp.stack(rows[span[1] + 1:]))
+        return xp.concatenate(pieces) if len(pieces) > 1 else block
 
     def _pattern(self, s: int, env: Env) -> Pattern:
         return tuple(tuple(_present(term, s, env, self.shapes) for term in m.terms)
                      for m in self.loop.members)
+
+    def _binding(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
+                 ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
+        """The step bound for a pattern of present terms: bound at its first use."""
+        found = self._bound.get(pattern)
+        return found if found is not None else self._bind(pattern, s, env, values)
 
     def _bind(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
               ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
@@ -89,6 +159,7 @@ class LoopStep:
         sample = dict(env)
         for m in self.loop.members:
             sample[m.name] = self.blank(self.rows[m.name])
+            sample[row_name(m.name)] = self.blank(self.rows[m.name])
         for read in reads:
             sample[slice_name(*read)] = self.blank(self.rows[read[0]]) if read[0] in self.rows \
                 else _slice(read, s, env, values)
@@ -114,8 +185,27 @@ class LoopStep:
         return self.xp.broadcast_to(self.xp.zeros((), dtype=self.dtype), tuple(shape))
 
 
+def _longest_run(patterns: list[Pattern]) -> tuple[int, int] | None:
+    """The longest stretch ``[start, stop)`` of equal patterns, if longer than one."""
+    best = (0, 0)
+    start = 0
+    for k in range(1, len(patterns) + 1):
+        if k == len(patterns) or patterns[k] != patterns[start]:
+            if k - start > best[1] - best[0]:
+                best = (start, k)
+            start = k
+    return best if best[1] - best[0] > 1 else None
+
+
 def _statement(m: MemberPlan, terms: list[StepTerm]) -> Statement:
-    return Statement(m.name, m.indices, Sum(tuple(t.term for t in terms)), m.extents)
+    """A member's step with the terms present at a position; its indices sized by its row
+    (``m@row``, a stand-in of that shape) where no term there sizes them."""
+    rows = tuple(Extent(i, row_name(m.name), a) for a, i in enumerate(m.indices))
+    return Statement(m.name, m.indices, Sum(tuple(t.term for t in terms)), m.extents + rows)
+
+
+def row_name(member: str) -> str:
+    return f"{member}@row"
 
 
 def _inputs(statements: list[Statement]) -> tuple[str, ...]:
@@ -170,47 +260,67 @@ def _length(loop: LoopPlan, sample: Env, given: Sizes | None) -> int:
                      f"give it with sizes={{{index!r}: ...}}")
 
 
-def _row_shapes(loop: LoopPlan, sample: Env, given: Sizes | None,
-                make_runner: Callable[[Any, Env, Sizes | None], Any],
-                blank: Callable[[tuple[int, ...]], Any]) -> dict[str, tuple[int, ...]]:
-    """Each member's shape at one position, bound from the terms whose reads are known:
-    members are bound in turns until every one has its shape."""
-    rows: dict[str, tuple[int, ...]] = {}
-    shapes = {m.name: None for m in loop.members}
-    last_error: Exception | None = None
-    for _round in range(len(loop.members) + 1):
-        for m in loop.members:
-            if m.name in rows:
-                continue
-            known = [t for t in m.terms if all(r[0] not in shapes or r[0] in rows
-                                               for r in t.reads)
-                     and all(x.name not in shapes or x.name in rows for x in _step_refs(t))]
-            if not known:
-                continue
-            env: Env = dict(sample)
-            for name, row in rows.items():
-                env[name] = blank(row)
-            for t in known:
-                for read in t.reads:
-                    env[slice_name(*read)] = blank(_read_shape(read, sample, rows))
-            st = _statement(m, known)
-            try:
-                plan = plan_program((st,), _inputs([st]), st.name)
-                runner = make_runner(plan, env, given)
-            except (InputError, ShapeError) as err:
-                last_error = err
-                continue
-            rows[m.name] = tuple(runner.shape)
-        if len(rows) == len(loop.members):
-            return rows
-    if last_error is not None:
-        raise last_error
-    raise ProgramError(f"cannot tell the shapes of {', '.join(loop.names)}: every term "
-                       "of their steps reads another of them")  # pragma: no cover
+def _row_shapes(loop: LoopPlan, sample: Env, given: Sizes | None
+                ) -> dict[str, tuple[int, ...]]:
+    """Each member's shape at one position: the sizes its steps' reads give, passed along
+    the reads of one member by another (``v_prev[j]`` reads ``v``'s row) until every axis
+    has one."""
+    names = {m.name for m in loop.members}
+    ties: list[tuple[Any, Any]] = []  # pairs of equal sizes: ("index", m, i), ("row", m, a)
+    for m in loop.members:
+        ties += [(("index", m.name, i), ("row", m.name, a)) for a, i in enumerate(m.indices)]
+        sliced = {slice_name(*r): r for t in m.terms for r in t.reads}
+        for e in m.extents + tuple(e for t in m.terms for e in _all_extents(t)):
+            ties.append((("index", m.name, e.name), _axis(e.tensor, e.axis, names, sample)))
+        for t in m.terms:
+            for r in _step_refs(t):
+                for axis, i in r.plain_axes():
+                    if r.name in sliced:
+                        tensor, cut, _offset = sliced[r.name]
+                        where = axis if tensor in names else axis + (axis >= cut)
+                        ties.append((("index", m.name, i), _axis(tensor, where, names, sample)))
+                    else:
+                        ties.append((("index", m.name, i), _axis(r.name, axis, names, sample)))
+            ties += [(("index", m.name, a), ("index", m.name, b))
+                     for a, b in _delta_pairs(t)]
+        ties += [(("index", m.name, i), given[i]) for i in m.indices if given and i in given]
+    known: dict[Any, int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for a, b in ties:
+            for x, y in ((a, b), (b, a)):
+                value = x if isinstance(x, int) else known.get(x)
+                if value is not None and not isinstance(y, int) and y not in known:
+                    known[y] = value
+                    changed = True
+    rows = {}
+    for m in loop.members:
+        row = tuple(known.get(("row", m.name, a)) for a in range(len(m.indices)))
+        missing = [i for i, n in zip(m.indices, row) if n is None]
+        if missing:
+            raise InputError(f"cannot tell the size of index {missing[0]} in statement "
+                             f"{m.name}: no array gives it; give it with "
+                             f"sizes={{{missing[0]!r}: ...}}")
+        rows[m.name] = tuple(int(n) for n in row)  # type: ignore[arg-type]
+    return rows
 
 
-def _step_refs(t: StepTerm) -> list[Ref]:
-    return list(refs(Sum((t.term,))))
+def _axis(tensor: str, axis: int, names: set[str], sample: Env) -> Any:
+    """A size a tensor's axis gives: a member's row axis (a variable), or a number."""
+    if tensor in names:
+        return ("row", tensor, axis)
+    if tensor in sample and axis < len(sample[tensor].shape):
+        return int(sample[tensor].shape[axis])
+    return ("unknown", tensor, axis)
+
+
+def _all_extents(t: StepTerm) -> list[Any]:
+    return [e for term in all_terms(Sum((t.term,))) for e in term.extents]
+
+
+def _delta_pairs(t: StepTerm) -> list[tuple[str, str]]:
+    return [(d.i, d.j) for d in all_deltas(Sum((t.term,)))]
 
 
 def _read_shape(read: Read, sample: Env, rows: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
@@ -219,3 +329,7 @@ def _read_shape(read: Read, sample: Env, rows: dict[str, tuple[int, ...]]) -> tu
         return rows[tensor]
     shape = tuple(int(n) for n in sample[tensor].shape)
     return shape[:axis] + shape[axis + 1:]
+
+
+def _step_refs(t: StepTerm) -> list[Ref]:
+    return list(refs(Sum((t.term,))))
