@@ -46,6 +46,7 @@ from ..ir.recurrences import recurrence_groups, steps_together
 from ..ir.subscripts import Affine
 from ..ops.reductions import MATRIX
 from . import operands
+from .invariants import hoist_invariants
 from .loops import plan_loops
 from .operands import ProgramPlan as ProgramPlan  # program.py takes it from here
 
@@ -55,7 +56,8 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
     """The plan of the statements a result needs (in order), reading ``inputs``."""
     rectangular = any(arithmetic(st.rhs) for st in statements)
     groups = recurrence_groups(statements)
-    statements = steps_together(statements, groups)
+    if groups:
+        statements = steps_together(hoist_invariants(statements, groups), groups)
     loops = plan_loops(statements, groups)
     valued = {result}
     while True:  # to a fixed point: a recurrence reads later statements
