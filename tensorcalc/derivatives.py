@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .api import compile as compile_program
-from .calculus.modes import Derived, Names, all_indices, forward, reverse
+from .calculus.adjoints import reverse
+from .calculus.modes import Derived, Names, all_indices, forward
 from .calculus.ranges import with_ranges
 from .calculus.reuse import hoist_repeated, reuse_forward, share_products
 from .calculus.rules import deltas

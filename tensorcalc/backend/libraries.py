@@ -65,6 +65,11 @@ class ArrayLibrary:
         """Gathers and scatter-adds (docs/index-arithmetic.md) exist for its arrays."""
         return not self.chunked
 
+    def scan(self, body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any,
+             length: int) -> tuple[Any, Any]:
+        """``body`` run along ``xs`` carrying ``carry`` (where ``scans``: JAX)."""
+        raise NotImplementedError(f"{self.name} has no scan")
+
     def has_linalg(self, routine: str) -> bool:
         """Does the library have ``linalg.<routine>`` (Dask has no ``det`` or ``slogdet``)?"""
         return hasattr(getattr(self.xp, "linalg", None), routine)
@@ -156,7 +161,7 @@ class _Jax(ArrayLibrary):
         """``jax.lax.scan``: under ``jax.jit`` one step is traced, not one per position."""
         import jax
 
-        return jax.lax.scan(body, carry, xs, length=length)  # type: ignore[no-any-return]
+        return jax.lax.scan(body, carry, xs, length=length)
 
 
 @cache

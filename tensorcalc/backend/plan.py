@@ -41,8 +41,8 @@ from ..ir import (
     unknown_kind,
 )
 from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
-from ..ir.sizes import index_sources
 from ..ir.recurrences import recurrence_groups, steps_together
+from ..ir.sizes import index_sources
 from ..ir.subscripts import Affine
 from ..ops.reductions import MATRIX
 from . import operands

@@ -10,10 +10,10 @@ so the step's arrays never need writing into (JAX's arrays cannot be).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from ..errors import InputError, ProgramError, ShapeError
+from ..errors import InputError
 from ..ir import Extent, Ref, Statement, Sum, all_deltas, all_terms, refs
 from .libraries import ArrayLibrary
 from .loops import LoopPlan, MemberPlan, Read, StepTerm, holds, slice_name
@@ -151,8 +151,8 @@ class LoopStep:
               ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
         statements = []
         reads: dict[Read, None] = {}
-        for m, present in zip(self.loop.members, pattern):
-            terms = [t for t, keep in zip(m.terms, present) if keep]
+        for m, keeps in zip(self.loop.members, pattern):
+            terms = [t for t, keep in zip(m.terms, keeps) if keep]
             if terms:
                 statements.append(_statement(m, terms))
                 reads.update((r, None) for t in terms for r in t.reads)
@@ -164,6 +164,7 @@ class LoopStep:
             sample[slice_name(*read)] = self.blank(self.rows[read[0]]) if read[0] in self.rows \
                 else _slice(read, s, env, values)
         present = tuple(st.name for st in statements)
+        bound: tuple[Any, tuple[str, ...], tuple[Read, ...]]
         if not statements:
             bound = (lambda step: step, present, tuple(reads))
         else:
