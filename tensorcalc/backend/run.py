@@ -215,6 +215,7 @@ class Runner:
         # The shapes of the tensors so far, one dict that grows: a statement reads only
         # those before it, and only by name.
         shapes = {name: tuple(v.shape) for name, v in sample.items() if hasattr(v, "shape")}
+        ctx: StatementBinder | None = None  # the last statement's (none for a recurrence)
         loops = {loop.names[0]: loop for loop in plan.loops}
         members = {name for loop in plan.loops for name in loop.names}
         for st in plan.statements:
@@ -268,9 +269,13 @@ class Runner:
 
     def compact(self, env: Env) -> Compact:
         """The result in its delta structure (every earlier statement run densely)."""
+        last, ctx = self._last
+        if ctx is None:  # a recurrence's value: computed dense, kept so
+            value = self.dense(env)
+            return Compact(value, last.indices, last.indices, {}, self.shape)
         self(env, upto=len(self.steps) - 1)
         if self._compact is None:
-            self._compact = _compact_step(*self._last, self.shape)
+            self._compact = _compact_step(last, ctx, self.shape)
         value: Compact = self._compact(env)
         return value
 
