@@ -49,6 +49,10 @@ class StepTerm:
     term: Term
     reads: tuple[Read, ...]
     conditions: tuple[tuple[str, int | None, int | None, int], ...]
+    # delta[t, r+c] with r an index of the step's own (a derivative with respect to an
+    # input read along t): read as a one-hot row, ``(name, axis of r, offset)``: 1 at
+    # position s + offset
+    onehots: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,8 @@ def _plan_loop(group: Group, by_name: dict[str, Statement]) -> LoopPlan:
 
 def _member(st: Statement, members: set[str]) -> MemberPlan:
     t = st.indices[0]
-    terms = tuple(_step_term(term, t, members, st.name) for term in st.rhs.terms)
+    terms = tuple(_step_term(term, t, members, st.name, st.indices[1:])
+                  for term in st.rhs.terms)
     extents = tuple(_extent(e, t, members, st.name) for e in st.extents if e.name != t)
     lengths = tuple((e.tensor, e.axis) for e in st.extents if e.name == t)
     return MemberPlan(st.name, t, st.indices[1:], terms, extents, lengths)
@@ -108,13 +113,19 @@ def _unsupported(name: str, t: str, what: str) -> ProgramError:
                         "(docs/recurrences.md)")
 
 
-def _step_term(term: Term, t: str, members: set[str], name: str) -> StepTerm:
+def _step_term(term: Term, t: str, members: set[str], name: str,
+               own: tuple[str, ...]) -> StepTerm:
     reads: list[Read] = []
     conditions: list[tuple[str, int | None, int | None, int]] = []
+    onehots: list[tuple[str, int, int]] = []
     factors: list[Factor] = []
     for f in term.factors:
         if t not in mentioned(f):
             factors.append(f)
+        elif isinstance(f, (Delta, Shift)) and _onehot(f, t, own) is not None:
+            index, offset = _onehot(f, t, own)  # type: ignore[misc]
+            onehots.append((f"#onehot:{name}:{index}{offset:+d}", own.index(index), offset))
+            factors.append(Ref(onehots[-1][0], (index,)))
         elif isinstance(f, (Shift, Cond, Delta)):
             conditions.append(_condition(f, t, name))
         else:
@@ -125,7 +136,23 @@ def _step_term(term: Term, t: str, members: set[str], name: str) -> StepTerm:
     stepped = Term(term.coef, tuple(factors), term.summed, extents)
     if t in stepped.mentioned:
         raise _unsupported(name, t, f"{t} is used otherwise")
-    return StepTerm(stepped, tuple(dict.fromkeys(reads)), tuple(conditions))
+    return StepTerm(stepped, tuple(dict.fromkeys(reads)), tuple(conditions), tuple(onehots))
+
+
+def _onehot(f: Delta | Shift, t: str, own: tuple[str, ...]) -> tuple[str, int] | None:
+    """``(r, c)`` where ``f`` is 1 exactly where ``r == t + c``, ``r`` an index of the
+    step's own; None otherwise."""
+    if isinstance(f, Delta):
+        other = f.j if f.i == t else f.i if f.j == t else None
+        return (other, 0) if other in own and other != t else None
+    sub = f.sub
+    if not isinstance(sub, Affine):
+        return None
+    if f.i == t and len(sub.parts) == 1 and sub.parts[0][1] == 1 and sub.parts[0][0] in own:
+        return sub.parts[0][0], -sub.offset  # t == r + c: r == t - c
+    if f.i in own and sub.parts == ((t, 1),):
+        return f.i, sub.offset
+    return None
 
 
 def _factor(f: Factor, t: str, members: set[str], reads: list[Read], name: str) -> Factor:

@@ -54,7 +54,8 @@ class LoopStep:
         order = list(range(n)) if loop.direction > 0 else list(range(n - 1, -1, -1))
         patterns = [self._pattern(s, env) for s in order]
         values: dict[str, list[Any]] = {m.name: [None] * n for m in loop.members}
-        run = _longest_run(patterns) if self.lib.scans else None
+        onehots = any(t.onehots for m in loop.members for t in m.terms)
+        run = _longest_run(patterns) if self.lib.scans and not onehots else None
         block: dict[str, Any] = {}
         for k, s in enumerate(order):
             if run is not None and run[0] <= k < run[1]:
@@ -74,7 +75,18 @@ class LoopStep:
     def _slices(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]]
                 ) -> Env:
         reads = self._binding(pattern, s, env, values)[2]
-        return {slice_name(*read): _slice(read, s, env, values) for read in reads}
+        out = {slice_name(*read): _slice(read, s, env, values) for read in reads}
+        for m in self.loop.members:
+            for term in m.terms:
+                for name, axis, offset in term.onehots:
+                    out[name] = self._onehot(self.rows[m.name][axis],
+                                                                   s + offset)
+        return out
+
+    def _onehot(self, n: int, at: int) -> Any:
+        """A row of the identity of size ``n`` (zeros where ``at`` is outside it)."""
+        xp = self.xp
+        return xp.astype(xp.arange(n) == at, self.dtype)
 
     def _step(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]],
               slices: Env) -> Env:
@@ -163,6 +175,10 @@ class LoopStep:
         for read in reads:
             sample[slice_name(*read)] = self.blank(self.rows[read[0]]) if read[0] in self.rows \
                 else _slice(read, s, env, values)
+        for m in self.loop.members:
+            for term in m.terms:
+                for name, axis, _offset in term.onehots:
+                    sample[name] = self.blank((self.rows[m.name][axis],))
         present = tuple(st.name for st in statements)
         bound: tuple[Any, tuple[str, ...], tuple[Read, ...]]
         if not statements:
