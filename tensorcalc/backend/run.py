@@ -271,8 +271,7 @@ class Runner:
         """The result in its delta structure (every earlier statement run densely)."""
         last, ctx = self._last
         if ctx is None:  # a recurrence's value: computed dense, kept so
-            value = self.dense(env)
-            return Compact(value, last.indices, last.indices, {}, self.shape)
+            return Compact(self.dense(env), last.indices, last.indices, {}, self.shape)
         self(env, upto=len(self.steps) - 1)
         if self._compact is None:
             self._compact = _compact_step(last, ctx, self.shape)
