@@ -33,6 +33,7 @@ from ..ir import (
     Sum,
     Term,
     mentioned,
+    statement_extents,
     sub_names,
 )
 from ..ir.recurrences import Group
@@ -53,6 +54,8 @@ class StepTerm:
     # input read along t): read as a one-hot row, ``(name, axis of r, offset)``: 1 at
     # position s + offset
     onehots: tuple[tuple[str, int, int], ...] = ()
+    # a condition on t inside a function's argument: a number, 1 or 0 at each position
+    scalars: tuple[tuple[str, tuple[str, int | None, int | None, int]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class MemberPlan:
     indices: tuple[str, ...]
     terms: tuple[StepTerm, ...]
     extents: tuple[Extent, ...]
-    lengths: tuple[tuple[str, int], ...] = ()  # arrays whose axis the recurrence index is
+    # where the recurrence index's size is given (a derivative's, or the caller's: ``#t``)
+    lengths: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,17 @@ def _member(st: Statement, members: set[str]) -> MemberPlan:
     terms = tuple(_step_term(term, t, members, st.name, st.indices[1:])
                   for term in st.rhs.terms)
     extents = tuple(_extent(e, t, members, st.name) for e in st.extents if e.name != t)
-    lengths = tuple((e.tensor, e.axis) for e in st.extents if e.name == t)
+    given = [e for e in statement_extents(st) if e.name == t and e.given]
+    shifted = [r for term in terms for r in term.reads if r[0] not in members and r[2]]
+    if shifted and not given:
+        tensor, axis, offset = shifted[0]
+        raise ProgramError(
+            f"statement {st.name} is part of a recurrence along {t} and reads {tensor} "
+            f"{offset:+d} along it: give the size of {t} (sizes={{{t!r}: ...}}, or an input "
+            f"declaration), so that the recurrence runs over all of it and the read is zero "
+            f"past {tensor}'s ends; or compute the shifted {tensor} in a statement before it "
+            "(docs/recurrences.md)")
+    lengths = tuple((e.tensor, e.axis) for e in given)
     return MemberPlan(st.name, t, st.indices[1:], terms, extents, lengths)
 
 
@@ -115,7 +129,7 @@ def _unsupported(name: str, t: str, what: str) -> ProgramError:
 
 def _step_term(term: Term, t: str, members: set[str], name: str,
                own: tuple[str, ...]) -> StepTerm:
-    reads: list[Read] = []
+    found = _Found(name)
     conditions: list[tuple[str, int | None, int | None, int]] = []
     onehots: list[tuple[str, int, int]] = []
     factors: list[Factor] = []
@@ -129,14 +143,31 @@ def _step_term(term: Term, t: str, members: set[str], name: str,
         elif isinstance(f, (Shift, Cond, Delta)):
             conditions.append(_condition(f, t, name))
         else:
-            factors.append(_factor(f, t, members, reads, name))
+            factors.append(_factor(f, t, members, found, name))
     if t in term.summed:
         raise _unsupported(name, t, f"a term sums over {t}")
     extents = tuple(_extent(e, t, members, name) for e in term.extents if e.name != t)
     stepped = Term(term.coef, tuple(factors), term.summed, extents)
     if t in stepped.mentioned:
         raise _unsupported(name, t, f"{t} is used otherwise")
-    return StepTerm(stepped, tuple(dict.fromkeys(reads)), tuple(conditions), tuple(onehots))
+    return StepTerm(stepped, tuple(dict.fromkeys(found.reads)), tuple(conditions),
+                    tuple(onehots), tuple(found.scalars))
+
+
+class _Found:
+    """What a term's factors read of the recurrence index: slices, and conditions inside
+    functions (each made a number, named ``#cond:...``)."""
+
+    def __init__(self, member: str):
+        self.member = member
+        self.reads: list[Read] = []
+        self.scalars: list[tuple[str, tuple[str, int | None, int | None, int]]] = []
+
+    def scalar(self, condition: tuple[str, int | None, int | None, int]) -> Ref:
+        op, a, b, constant = condition
+        name = f"#cond:{a}{op}{b}:{constant}"
+        self.scalars.append((name, condition))
+        return Ref(name, ())
 
 
 def _onehot(f: Delta | Shift, t: str, own: tuple[str, ...]) -> tuple[str, int] | None:
@@ -155,7 +186,7 @@ def _onehot(f: Delta | Shift, t: str, own: tuple[str, ...]) -> tuple[str, int] |
     return None
 
 
-def _factor(f: Factor, t: str, members: set[str], reads: list[Read], name: str) -> Factor:
+def _factor(f: Factor, t: str, members: set[str], reads: _Found, name: str) -> Factor:
     """``f`` with each read that involves ``t`` made a read of one slice."""
     if isinstance(f, Ref):
         return _ref(f, t, members, reads, name)
@@ -171,20 +202,20 @@ def _factor(f: Factor, t: str, members: set[str], reads: list[Read], name: str) 
     raise _unsupported(name, t, f"a {type(f).__name__.lower()} uses {t}")
 
 
-def _sum(expr: Sum, t: str, members: set[str], reads: list[Read], name: str) -> Sum:
+def _sum(expr: Sum, t: str, members: set[str], reads: _Found, name: str) -> Sum:
     terms = []
     for term in expr.terms:
-        if any(isinstance(f, (Shift, Cond, Delta)) and t in mentioned(f) for f in term.factors):
-            raise _unsupported(name, t, f"a condition on {t} is inside a function or a sum")
         if t in term.summed:
             raise _unsupported(name, t, f"a term sums over {t}")
-        terms.append(Term(term.coef, tuple(_factor(f, t, members, reads, name)
-                                           if t in mentioned(f) else f for f in term.factors),
-                          term.summed, term.extents))
+        factors = tuple(
+            f if t not in mentioned(f) else
+            reads.scalar(_condition(f, t, name)) if isinstance(f, (Shift, Cond, Delta)) else
+            _factor(f, t, members, reads, name) for f in term.factors)
+        terms.append(Term(term.coef, factors, term.summed, term.extents))
     return Sum(tuple(terms)) if terms else ZERO
 
 
-def _ref(r: Ref, t: str, members: set[str], reads: list[Read], name: str) -> Ref:
+def _ref(r: Ref, t: str, members: set[str], reads: _Found, name: str) -> Ref:
     found = [(axis, _offset(s, t)) for axis, s in enumerate(r.axes) if t in sub_names(s)]
     if len(found) != 1 or found[0][1] is None:
         raise _unsupported(name, t, f"it reads {r.name} with {t} in a subscript otherwise")
@@ -195,7 +226,7 @@ def _ref(r: Ref, t: str, members: set[str], reads: list[Read], name: str) -> Ref
         target = r.name  # the same step of a statement before it: the step's own value
     else:
         target = slice_name(r.name, axis, offset)
-        reads.append((r.name, axis, offset))
+        reads.reads.append((r.name, axis, offset))
     if all(isinstance(s, str) for s in rest):
         return Ref(target, tuple(rest))  # type: ignore[arg-type]
     names = tuple(dict.fromkeys(n for s in rest for n in sub_names(s)))

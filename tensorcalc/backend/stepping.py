@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import InputError
-from ..ir import Extent, Ref, Statement, Sum, all_deltas, all_terms, refs
+from ..ir import SIZE_MARK, Extent, Ref, Statement, Sum, all_deltas, all_terms, refs
 from .libraries import ArrayLibrary
 from .loops import LoopPlan, MemberPlan, Read, StepTerm, holds, slice_name
 from .plan import plan_program
@@ -54,8 +54,7 @@ class LoopStep:
         order = list(range(n)) if loop.direction > 0 else list(range(n - 1, -1, -1))
         patterns = [self._pattern(s, env) for s in order]
         values: dict[str, list[Any]] = {m.name: [None] * n for m in loop.members}
-        onehots = any(t.onehots for m in loop.members for t in m.terms)
-        run = _longest_run(patterns) if self.lib.scans and not onehots else None
+        run = _longest_run(patterns) if self.lib.scans else None
         block: dict[str, Any] = {}
         for k, s in enumerate(order):
             if run is not None and run[0] <= k < run[1]:
@@ -76,11 +75,19 @@ class LoopStep:
                 ) -> Env:
         reads = self._binding(pattern, s, env, values)[2]
         out = {slice_name(*read): _slice(read, s, env, values) for read in reads}
+        out.update(self._positional(s))
+        return out
+
+    def _positional(self, s: int) -> Env:
+        """What a step reads of its position itself: one-hot rows (``delta[t,r]``) and
+        conditions inside functions, as numbers."""
+        out = {}
         for m in self.loop.members:
             for term in m.terms:
                 for name, axis, offset in term.onehots:
-                    out[name] = self._onehot(self.rows[m.name][axis],
-                                                                   s + offset)
+                    out[name] = self._onehot(self.rows[m.name][axis], s + offset)
+                for name, condition in term.scalars:
+                    out[name] = self.xp.asarray(float(holds(condition, s)), dtype=self.dtype)
         return out
 
     def _onehot(self, n: int, at: int) -> Any:
@@ -117,10 +124,12 @@ class LoopStep:
         low, high = min(positions), max(positions) + 1
         for tensor, axis, offset in reads:
             if tensor not in names:
-                part = env[tensor][(slice(None),) * axis + (slice(low + offset, high + offset),)]
-                part = xp.moveaxis(part, axis, 0)
+                part = _block(xp, env[tensor], axis, low + offset, high + offset)
                 xs[slice_name(tensor, axis, offset)] = part if loop.direction > 0 else \
                     xp.flip(part, axis=0)
+        if self._positional(positions[0]):
+            each = [self._positional(s) for s in positions]
+            xs.update({name: xp.stack([e[name] for e in each]) for name in each[0]})
 
         def body(carried: Env, sliced: Env) -> tuple[Env, Env]:
             own = {slice_name(*r): carried[r[0]] for r in reads if r[0] in names}
@@ -175,10 +184,7 @@ class LoopStep:
         for read in reads:
             sample[slice_name(*read)] = self.blank(self.rows[read[0]]) if read[0] in self.rows \
                 else _slice(read, s, env, values)
-        for m in self.loop.members:
-            for term in m.terms:
-                for name, axis, _offset in term.onehots:
-                    sample[name] = self.blank((self.rows[m.name][axis],))
+        sample.update(self._positional(s))
         present = tuple(st.name for st in statements)
         bound: tuple[Any, tuple[str, ...], tuple[Read, ...]]
         if not statements:
@@ -236,15 +242,13 @@ def _inputs(statements: list[Statement]) -> tuple[str, ...]:
 
 
 def _present(term: StepTerm, s: int, env: Env, shapes: dict[str, tuple[int, ...]]) -> bool:
-    """Whether a term is there at position ``s``: its conditions hold and each slice it
-    reads is inside its array."""
+    """Whether a term is there at position ``s``: its conditions hold and each step of the
+    recurrence it reads is inside it. (A slice of another array past its ends reads
+    zeros, as any read with a given size does: docs/index-arithmetic.md.)"""
     if not all(holds(c, s) for c in term.conditions):
         return False
-    for tensor, axis, offset in term.reads:
-        shape = shapes[tensor] if tensor in shapes else env[tensor].shape
-        if not 0 <= s + offset < int(shape[axis]):
-            return False
-    return True
+    return all(0 <= s + offset < int(shapes[tensor][axis])
+               for tensor, axis, offset in term.reads if tensor in shapes)
 
 
 def _slice(read: Read, s: int, env: Env, values: dict[str, list[Any]]) -> Any:
@@ -252,13 +256,39 @@ def _slice(read: Read, s: int, env: Env, values: dict[str, list[Any]]) -> Any:
     if tensor in values:
         return values[tensor][s + offset]
     array = env[tensor]
-    return array[(slice(None),) * axis + (s + offset,)]
+    at = s + offset
+    if not 0 <= at < int(array.shape[axis]):  # past its ends: zeros
+        return 0 * array[(slice(None),) * axis + (0,)]
+    return array[(slice(None),) * axis + (at,)]
+
+
+def _block(xp: Any, array: Any, axis: int, start: int, stop: int) -> Any:
+    """Rows ``start .. stop-1`` of ``array`` along ``axis``, moved first, zeros where they
+    fall past its ends."""
+    n = int(array.shape[axis])
+    inside = xp.moveaxis(array[(slice(None),) * axis + (slice(max(start, 0), min(stop, n)),)],
+                         axis, 0)
+    before, after = max(0, min(-start, stop - start)), max(0, stop - max(n, start))
+    if not before and not after:
+        return inside
+    zeros = 0 * inside[:1] if inside.shape[0] else \
+        0 * xp.moveaxis(array[(slice(None),) * axis + (slice(0, 1),)], axis, 0)
+    pieces = [xp.concatenate([zeros] * before)] if before else []
+    pieces += [inside] if inside.shape[0] else []
+    pieces += [xp.concatenate([zeros] * after)] if after else []
+    return xp.concatenate(pieces)
 
 
 def _length(loop: LoopPlan, sample: Env, given: Sizes | None) -> int:
     """The number of positions: the length of an array a step reads plainly along the
     recurrence index, or the size given for it."""
     names = {m.name for m in loop.members}
+    for m in loop.members:  # a size given to the index: the caller's, or a derivative's
+        for tensor, axis in m.lengths:
+            if tensor.startswith(SIZE_MARK) and given and tensor[len(SIZE_MARK):] in given:
+                return int(given[tensor[len(SIZE_MARK):]])
+            if tensor in sample and tensor not in names:
+                return int(sample[tensor].shape[axis])
     for m in loop.members:
         for term in m.terms:
             for tensor, axis, offset in term.reads:
@@ -267,10 +297,6 @@ def _length(loop: LoopPlan, sample: Env, given: Sizes | None) -> int:
     for m in loop.members:
         if given and m.index in given:
             return int(given[m.index])
-    for m in loop.members:  # an extent of the index, from outside the recurrence
-        for tensor, axis in m.lengths:
-            if tensor in sample and tensor not in names:
-                return int(sample[tensor].shape[axis])
     index = loop.members[0].index
     raise InputError(f"cannot tell how many steps the recurrence of "
                      f"{', '.join(loop.names)} takes: no array is read along {index} there; "

@@ -8,8 +8,10 @@ way (docs/recurrences.md).
 from __future__ import annotations
 
 from ..ir import arithmetic, as_sum, const, freshen, needed_statements, rename_term, statement_refs
-from ..ir.nodes import Extent, Ref, Statement, Sum, Term
+from ..ir.nodes import Delta, Extent, Ref, Shift, Statement, Sum, Term
+from ..ir.rename import substitute
 from ..ir.sizes import sized, sized_terms
+from ..ir.subscripts import Affine, Subscript, affine
 from .modes import Derived, Names, active_statements, all_indices, in_steps
 from .ranges import own_ranges
 from .repeats import Repeats
@@ -94,12 +96,48 @@ def _reverse_group(members: list[Statement], active: set[str],
             contributions.setdefault(target, []).extend(terms)
     out = []
     for st in reversed(members):
-        total = _total(contributions.pop(st.name, []), contributors.pop(st.name, 0),
-                       st.indices)
+        total = _next_steps(_total(contributions.pop(st.name, []),
+                                   contributors.pop(st.name, 0), st.indices), st.indices[0])
         out.append(sized(Statement(bars[st.name].name, st.indices, total),
                          [Ref(st.name, st.indices)]))
     assert inside == {st.name for st in members}
     return out
+
+
+def _next_steps(total: Sum, t: str) -> Sum:
+    """An adjoint of a recurrence with each ``delta[t, k-1]`` (its read of the step before,
+    differentiated) solved for the summed ``k``: ``c_bar[t+1,j] sigmoid(a[t+1,j])``. A
+    step's term is absent where a read falls past the end, as the sum over ``k`` was
+    there, so this holds inside functions too (``deltas.substitute_shifts`` keeps such a
+    delta outside a recurrence, where padding must never enter one)."""
+    terms = []
+    for term in total.terms:
+        changed = True
+        while changed:
+            changed = False
+            for f in term.factors:
+                solve = _tied_step(f, t, term.summed)
+                if solve is None:
+                    continue
+                rest = Term(term.coef, tuple(g for g in term.factors if g is not f),
+                            term.summed, term.extents)
+                solved = substitute(rest, *solve)
+                if solved is not None:
+                    term, changed = solved, True
+                    break
+        terms.append(term)
+    return Sum(tuple(terms))
+
+
+def _tied_step(f: object, t: str, summed: frozenset[str]) -> tuple[str, Subscript] | None:
+    """``(k, t - c)`` where ``f`` is ``delta[t, k+c]`` (or ``delta[k,t]``) with ``k`` summed."""
+    if isinstance(f, Delta) and t in (f.i, f.j):
+        k = f.j if f.i == t else f.i
+        return (k, t) if k in summed and k != t else None
+    if isinstance(f, Shift) and f.i == t and isinstance(f.sub, Affine) and \
+            len(f.sub.parts) == 1 and f.sub.parts[0][1] == 1 and f.sub.parts[0][0] in summed:
+        return f.sub.parts[0][0], affine(((t, 1),), -f.sub.offset)
+    return None
 
 
 def _contribution(st: Statement, target: str, bar: Sum, target_lhs: tuple[str, ...],

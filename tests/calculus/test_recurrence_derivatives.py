@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fd import numeric_jacobian
 
 import tensorcalc as tc
 from tensorcalc.backend.plan import plan_program
 from tensorcalc.ir.recurrences import recurrence_groups
-from tests.fd import numeric_jacobian
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -183,3 +183,58 @@ def test_work_a_step_does_not_need_is_done_once_before_it():
     assert hoisted  # U x + b over every t at once, and the adjoint's 1 - h^2 products
     steps = {m.name: m for loop in plan.loops for m in loop.members}
     assert not any(r[0] == "x" for t in steps["h"].terms for r in t.reads)
+
+
+def test_a_read_of_the_step_before_as_a_factor_differentiates_to_the_step_after():
+    src = "c[t,j] = sigmoid(a[t,j]) c[t-1,j] + x[t,j] W[j,k] x[t,k]\nL = sum[t,j](c[t,j]^2 w[t,j])"
+    rng = np.random.default_rng(16)
+    arr = dict(a=rng.normal(size=(5, 3)), x=rng.normal(size=(5, 3)), W=rng.normal(size=(3, 3)),
+               w=rng.normal(size=(5, 3)))
+
+    def f(a, x, W, w):
+        def step(c, inputs):
+            at, xt, wt = inputs
+            c = jax.nn.sigmoid(at) * c + xt * (W @ xt)
+            return c, jnp.sum(c ** 2 * wt)
+        return jnp.sum(jax.lax.scan(step, jnp.zeros(3), (a, x, w))[1])
+
+    g = tc.grad(src, "a")
+    assert "c_bar[t1+1,j1] sigmoid(a[t1+1,j1])" in str(g)  # the step after, solved for
+    for k, wrt in enumerate(("a", "x", "W")):
+        np.testing.assert_allclose(tc.grad(src, wrt)(**arr),
+                                   jax.grad(f, argnums=k)(*arr.values()), rtol=1e-10)
+    np.testing.assert_allclose(tc.hessian(src, "a")(**arr), jax.hessian(f)(*arr.values()),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_a_shifted_read_of_another_array_needs_a_given_size_and_reads_zeros_past_it():
+    src = """
+    h[-1,j] = tanh(V[j,k] a[k])
+    h[t,j] = tanh(W[j,k] h[t-1,k] + x[t+1,j] + [t == 0] a[j]) + x[t,j]
+    L = sum[t,j](h[t,j]^2)
+    """
+    rng = np.random.default_rng(17)
+    arr = dict(V=rng.normal(size=(3, 3)), a=rng.normal(size=3), W=rng.normal(size=(3, 3)),
+               x=rng.normal(size=(5, 3)))
+    with pytest.raises(tc.ProgramError, match=r"reads x \+1 along it: give the size of t"):
+        tc.compile(src)(**arr)
+    p = tc.compile(src, sizes={"t": 5})
+
+    def f(V, a, W, x):
+        h, total = jnp.tanh(V @ a), 0.0
+        for t in range(5):
+            ahead = x[t + 1] if t + 1 < 5 else jnp.zeros(3)  # zero past the end
+            h = jnp.tanh(W @ h + ahead + (a if t == 0 else 0.0)) + x[t]
+            total = total + jnp.sum(h ** 2)
+        return total
+
+    assert p(**arr) == pytest.approx(float(f(*arr.values())), rel=1e-13)
+    for k, wrt in enumerate(("V", "a", "W", "x")):
+        want = jax.grad(f, argnums=k)(*arr.values())
+        grad = tc.grad(p, wrt)
+        np.testing.assert_allclose(grad(**arr), want, rtol=1e-10, atol=1e-12)
+        jitted = jax.jit(grad.__call__)  # the scan pads the same way
+        np.testing.assert_allclose(jitted(**{n: jnp.asarray(v) for n, v in arr.items()}),
+                                   want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(tc.hessian(p, "a")(**arr),
+                               jax.hessian(f, argnums=1)(*arr.values()), rtol=1e-9, atol=1e-12)
