@@ -12,11 +12,13 @@ along the index; nothing here sees an array.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ..errors import ProgramError
+from ..errors import InputError, ProgramError
 from ..ir import (
+    SIZE_MARK,
     ZERO,
     Affine,
     Call,
@@ -32,13 +34,20 @@ from ..ir import (
     Subscript,
     Sum,
     Term,
+    all_deltas,
+    all_terms,
     mentioned,
+    refs,
     statement_extents,
     sub_names,
 )
 from ..ir.recurrences import Group
 
 Read = tuple[str, int, int]  # tensor, axis, offset from the step's position
+# A size: a number where arrays are at hand (the runner), the source text that computes
+# it where they are not (export); ``SizeOf`` gives a tensor's axis's, None where unknown.
+Size = Any
+SizeOf = Callable[[str, int], Size]
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,8 @@ def _step_term(term: Term, t: str, members: set[str], name: str,
             factors.append(f)
         elif isinstance(f, (Delta, Shift)) and _onehot(f, t, own) is not None:
             index, offset = _onehot(f, t, own)  # type: ignore[misc]
-            onehots.append((f"#onehot:{name}:{index}{offset:+d}", own.index(index), offset))
+            onehots.append((f"{name}@onehot{own.index(index)}{offset:+d}", own.index(index),
+                            offset))
             factors.append(Ref(onehots[-1][0], (index,)))
         elif isinstance(f, (Shift, Cond, Delta)):
             conditions.append(_condition(f, t, name))
@@ -154,6 +164,9 @@ def _step_term(term: Term, t: str, members: set[str], name: str,
                     tuple(onehots), tuple(found.scalars))
 
 
+_OPS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+
+
 class _Found:
     """What a term's factors read of the recurrence index: slices, and conditions inside
     functions (each made a number, named ``#cond:...``)."""
@@ -165,7 +178,8 @@ class _Found:
 
     def scalar(self, condition: tuple[str, int | None, int | None, int]) -> Ref:
         op, a, b, constant = condition
-        name = f"#cond:{a}{op}{b}:{constant}"
+        left, right = ("c" if k is None else f"{k:+d}" for k in (a, b))
+        name = f"@cond{_OPS[op]}{left}{right}{constant:+d}"
         self.scalars.append((name, condition))
         return Ref(name, ())
 
@@ -280,3 +294,97 @@ def holds(condition: tuple[str, int | None, int | None, int], position: int) -> 
     right = position + b if b is not None else constant
     return bool({"==": left == right, "!=": left != right, "<": left < right,
                  "<=": left <= right, ">": left > right, ">=": left >= right}[op])
+
+
+def step_count(loop: LoopPlan, size_of: SizeOf, given: Mapping[str, Size]) -> Size:
+    """The number of positions: the size given to the recurrence index (by the caller, or
+    a derivative's extent from outside the recurrence), else the length of an array a
+    step reads plainly along it, else a size given by its name."""
+    names = set(loop.names)
+    for m in loop.members:  # a size given to the index: the caller's, or a derivative's
+        for tensor, axis in m.lengths:
+            if tensor.startswith(SIZE_MARK) and tensor[len(SIZE_MARK):] in given:
+                return given[tensor[len(SIZE_MARK):]]
+            found = size_of(tensor, axis) if tensor not in names else None
+            if found is not None:
+                return found
+    for m in loop.members:
+        for term in m.terms:
+            for tensor, axis, offset in term.reads:
+                found = size_of(tensor, axis) if offset == 0 and tensor not in names else None
+                if found is not None:
+                    return found
+    for m in loop.members:
+        if m.index in given:
+            return given[m.index]
+    index = loop.members[0].index
+    raise InputError(f"cannot tell how many steps the recurrence of "
+                     f"{', '.join(loop.names)} takes: no array is read along {index} there; "
+                     f"give it with sizes={{{index!r}: ...}}")
+
+
+def step_sizes(loop: LoopPlan, size_of: SizeOf, given: Mapping[str, Size]
+               ) -> dict[str, dict[str, Size]]:
+    """The size of each index of each member's step (its row's axes among them): the sizes
+    its reads give, passed along the reads of one member by another (``v_prev[j]`` reads
+    ``v``'s row) until every axis of every row has one."""
+    names = set(loop.names)
+
+    def axis_of(tensor: str, axis: int) -> Any:  # a member's row axis is a variable
+        if tensor in names:
+            return ("row", tensor, axis)
+        found = size_of(tensor, axis)
+        return ("unknown", tensor, axis) if found is None else found
+
+    ties: list[tuple[Any, Any]] = []  # pairs of equal sizes: ("index", m, i), ("row", m, a)
+    for m in loop.members:
+        ties += [(("index", m.name, i), ("row", m.name, a)) for a, i in enumerate(m.indices)]
+        ties += _read_ties(m, names, axis_of)
+        ties += [(("index", m.name, i), given[i]) for i in m.indices if i in given]
+    known = _propagated(ties)
+    sizes = {}
+    for m in loop.members:
+        missing = [i for a, i in enumerate(m.indices) if ("row", m.name, a) not in known]
+        if missing:
+            raise InputError(f"cannot tell the size of index {missing[0]} in statement "
+                             f"{m.name}: no array gives it; give it with "
+                             f"sizes={{{missing[0]!r}: ...}}")
+        sizes[m.name] = {key[2]: value for key, value in known.items()
+                         if key[:2] == ("index", m.name)}
+    return sizes
+
+
+def _read_ties(m: MemberPlan, names: set[str], axis_of: Callable[[str, int], Any]
+               ) -> list[tuple[Any, Any]]:
+    """The sizes a member's extents, reads and deltas tie its indices to."""
+    sliced = {slice_name(*r): r for t in m.terms for r in t.reads}
+    whole = Sum(tuple(t.term for t in m.terms))
+    ties: list[tuple[Any, Any]] = [
+        (("index", m.name, e.name), axis_of(e.tensor, e.axis))
+        for e in m.extents + tuple(e for term in all_terms(whole) for e in term.extents)]
+    for r in refs(whole):
+        for axis, i in r.plain_axes():
+            if r.name in sliced:  # a slice: a member's row, or an array less its cut axis
+                tensor, cut, _offset = sliced[r.name]
+                where = axis if tensor in names else axis + (axis >= cut)
+                ties.append((("index", m.name, i), axis_of(tensor, where)))
+            else:
+                ties.append((("index", m.name, i), axis_of(r.name, axis)))
+    ties += [(("index", m.name, d.i), ("index", m.name, d.j)) for d in all_deltas(whole)]
+    return ties
+
+
+def _propagated(ties: list[tuple[Any, Any]]) -> dict[Any, Size]:
+    """Each variable's size, passed along the ties from the sizes known (a tuple is a
+    variable, anything else a size) to a fixed point."""
+    known: dict[Any, Size] = {}
+    changed = True
+    while changed:
+        changed = False
+        for a, b in ties:
+            for x, y in ((a, b), (b, a)):
+                value = x if not isinstance(x, tuple) else known.get(x)
+                if value is not None and isinstance(y, tuple) and y not in known:
+                    known[y] = value
+                    changed = True
+    return known

@@ -56,6 +56,7 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
     """The plan of the statements a result needs (in order), reading ``inputs``."""
     rectangular = any(arithmetic(st.rhs) for st in statements)
     groups = recurrence_groups(statements)
+    written = {st.name for st in statements}
     if groups:
         statements = steps_together(hoist_invariants(statements, groups), groups)
     loops = plan_loops(statements, groups)
@@ -72,7 +73,8 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
         if len(valued) == before:
             break
     return ProgramPlan(tuple(plan_statement(st, rectangular) for st in statements), inputs,
-                       result, frozenset(valued), loops)
+                       result, frozenset(valued), loops,
+                       tuple(st for st in statements if st.name not in written))
 
 
 def plan_statement(st: Statement, rectangular: bool = False) -> operands.StatementPlan:

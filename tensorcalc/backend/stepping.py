@@ -10,14 +10,23 @@ so the step's arrays never need writing into (JAX's arrays cannot be).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import InputError
-from ..ir import SIZE_MARK, Extent, Ref, Statement, Sum, all_deltas, all_terms, refs
+from ..ir import Extent, Statement, Sum, refs
 from .libraries import ArrayLibrary
-from .loops import LoopPlan, MemberPlan, Read, StepTerm, holds, slice_name
-from .plan import plan_program
+from .loops import (
+    LoopPlan,
+    MemberPlan,
+    Read,
+    SizeOf,
+    StepTerm,
+    holds,
+    slice_name,
+    step_count,
+    step_sizes,
+)
+from .plan import ProgramPlan, plan_program
 
 Env = dict[Any, Any]
 Sizes = dict[str, int]
@@ -40,11 +49,13 @@ class LoopStep:
         self.lib = lib
         self.xp = lib.xp
         self.dtype = dtype
-        self.length = _length(loop, sample, given)
+        self.length = int(step_count(loop, _size_of(sample), given or {}))
         # what binding the steps sees: the statements before are shapes only as yet
         sample = {k: v if hasattr(v, "dtype") or not hasattr(v, "shape") else
                   self.blank(v.shape) for k, v in sample.items()}
-        self.rows = _row_shapes(loop, sample, given)
+        sizes = step_sizes(loop, _size_of(sample), given or {})
+        self.rows = {m.name: tuple(int(sizes[m.name][i]) for i in m.indices)
+                     for m in loop.members}
         self.shapes = {m.name: (self.length,) + self.rows[m.name] for m in loop.members}
         self._zeros: dict[str, Any] = {}
         self._bound: dict[Pattern, tuple[Any, tuple[str, ...], tuple[Read, ...]]] = {}
@@ -175,7 +186,7 @@ class LoopStep:
         for m, keeps in zip(self.loop.members, pattern):
             terms = [t for t, keep in zip(m.terms, keeps) if keep]
             if terms:
-                statements.append(_statement(m, terms))
+                statements.append(step_statement(m, terms))
                 reads.update((r, None) for t in terms for r in t.reads)
         sample = dict(env)
         for m in self.loop.members:
@@ -190,9 +201,7 @@ class LoopStep:
         if not statements:
             bound = (lambda step: step, present, tuple(reads))
         else:
-            inputs = _inputs(statements)
-            plan = plan_program(tuple(statements), inputs, statements[-1].name)
-            runner = self.make_runner(plan, sample, self.given)
+            runner = self.make_runner(plan_step(statements), sample, self.given)
             bound = (runner, present, tuple(reads))
         self._bound[pattern] = bound
         return bound
@@ -220,7 +229,7 @@ def _longest_run(patterns: list[Pattern]) -> tuple[int, int] | None:
     return best if best[1] - best[0] > 1 else None
 
 
-def _statement(m: MemberPlan, terms: list[StepTerm]) -> Statement:
+def step_statement(m: MemberPlan, terms: Sequence[StepTerm]) -> Statement:
     """A member's step with the terms present at a position; its indices sized by its row
     (``m@row``, a stand-in of that shape) where no term there sizes them."""
     rows = tuple(Extent(i, row_name(m.name), a) for a, i in enumerate(m.indices))
@@ -231,14 +240,13 @@ def row_name(member: str) -> str:
     return f"{member}@row"
 
 
-def _inputs(statements: list[Statement]) -> tuple[str, ...]:
+def plan_step(statements: Sequence[Statement]) -> ProgramPlan:
+    """The plan of a step's statements (``step_statement``): the members' values at one
+    position, from the slices they read and the arrays outside."""
     made = {st.name for st in statements}
-    names: dict[str, None] = {}
-    for st in statements:
-        for r in refs(st.rhs):
-            if r.name not in made:
-                names.setdefault(r.name)
-    return tuple(names)
+    inputs = tuple(dict.fromkeys(r.name for st in statements for r in refs(st.rhs)
+                                 if r.name not in made))
+    return plan_program(tuple(statements), inputs, statements[-1].name)
 
 
 def _present(term: StepTerm, s: int, env: Env, shapes: dict[str, tuple[int, ...]]) -> bool:
@@ -279,100 +287,9 @@ def _block(xp: Any, array: Any, axis: int, start: int, stop: int) -> Any:
     return xp.concatenate(pieces)
 
 
-def _length(loop: LoopPlan, sample: Env, given: Sizes | None) -> int:
-    """The number of positions: the length of an array a step reads plainly along the
-    recurrence index, or the size given for it."""
-    names = {m.name for m in loop.members}
-    for m in loop.members:  # a size given to the index: the caller's, or a derivative's
-        for tensor, axis in m.lengths:
-            if tensor.startswith(SIZE_MARK) and given and tensor[len(SIZE_MARK):] in given:
-                return int(given[tensor[len(SIZE_MARK):]])
-            if tensor in sample and tensor not in names:
-                return int(sample[tensor].shape[axis])
-    for m in loop.members:
-        for term in m.terms:
-            for tensor, axis, offset in term.reads:
-                if offset == 0 and tensor not in names and tensor in sample:
-                    return int(sample[tensor].shape[axis])
-    for m in loop.members:
-        if given and m.index in given:
-            return int(given[m.index])
-    index = loop.members[0].index
-    raise InputError(f"cannot tell how many steps the recurrence of "
-                     f"{', '.join(loop.names)} takes: no array is read along {index} there; "
-                     f"give it with sizes={{{index!r}: ...}}")
-
-
-def _row_shapes(loop: LoopPlan, sample: Env, given: Sizes | None
-                ) -> dict[str, tuple[int, ...]]:
-    """Each member's shape at one position: the sizes its steps' reads give, passed along
-    the reads of one member by another (``v_prev[j]`` reads ``v``'s row) until every axis
-    has one."""
-    names = {m.name for m in loop.members}
-    ties: list[tuple[Any, Any]] = []  # pairs of equal sizes: ("index", m, i), ("row", m, a)
-    for m in loop.members:
-        ties += [(("index", m.name, i), ("row", m.name, a)) for a, i in enumerate(m.indices)]
-        sliced = {slice_name(*r): r for t in m.terms for r in t.reads}
-        for e in m.extents + tuple(e for t in m.terms for e in _all_extents(t)):
-            ties.append((("index", m.name, e.name), _axis(e.tensor, e.axis, names, sample)))
-        for t in m.terms:
-            for r in _step_refs(t):
-                for axis, i in r.plain_axes():
-                    if r.name in sliced:
-                        tensor, cut, _offset = sliced[r.name]
-                        where = axis if tensor in names else axis + (axis >= cut)
-                        ties.append((("index", m.name, i), _axis(tensor, where, names, sample)))
-                    else:
-                        ties.append((("index", m.name, i), _axis(r.name, axis, names, sample)))
-            ties += [(("index", m.name, a), ("index", m.name, b))
-                     for a, b in _delta_pairs(t)]
-        ties += [(("index", m.name, i), given[i]) for i in m.indices if given and i in given]
-    known: dict[Any, int] = {}
-    changed = True
-    while changed:
-        changed = False
-        for a, b in ties:
-            for x, y in ((a, b), (b, a)):
-                value = x if isinstance(x, int) else known.get(x)
-                if value is not None and not isinstance(y, int) and y not in known:
-                    known[y] = value
-                    changed = True
-    rows = {}
-    for m in loop.members:
-        row = tuple(known.get(("row", m.name, a)) for a in range(len(m.indices)))
-        missing = [i for i, n in zip(m.indices, row) if n is None]
-        if missing:
-            raise InputError(f"cannot tell the size of index {missing[0]} in statement "
-                             f"{m.name}: no array gives it; give it with "
-                             f"sizes={{{missing[0]!r}: ...}}")
-        rows[m.name] = tuple(int(n) for n in row)  # type: ignore[arg-type]
-    return rows
-
-
-def _axis(tensor: str, axis: int, names: set[str], sample: Env) -> Any:
-    """A size a tensor's axis gives: a member's row axis (a variable), or a number."""
-    if tensor in names:
-        return ("row", tensor, axis)
-    if tensor in sample and axis < len(sample[tensor].shape):
-        return int(sample[tensor].shape[axis])
-    return ("unknown", tensor, axis)
-
-
-def _all_extents(t: StepTerm) -> list[Any]:
-    return [e for term in all_terms(Sum((t.term,))) for e in term.extents]
-
-
-def _delta_pairs(t: StepTerm) -> list[tuple[str, str]]:
-    return [(d.i, d.j) for d in all_deltas(Sum((t.term,)))]
-
-
-def _read_shape(read: Read, sample: Env, rows: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
-    tensor, axis, _offset = read
-    if tensor in rows:
-        return rows[tensor]
-    shape = tuple(int(n) for n in sample[tensor].shape)
-    return shape[:axis] + shape[axis + 1:]
-
-
-def _step_refs(t: StepTerm) -> list[Ref]:
-    return list(refs(Sum((t.term,))))
+def _size_of(sample: Env) -> SizeOf:
+    """A tensor's axis's size from the arrays (or shapes) at hand; None where unknown."""
+    def size_of(tensor: str, axis: int) -> int | None:
+        shape = sample[tensor].shape if tensor in sample else ()
+        return int(shape[axis]) if axis < len(shape) else None
+    return size_of
