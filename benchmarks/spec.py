@@ -51,8 +51,15 @@ class Context:
         (reported)."""
         if not peers.available(name):
             return None
+        return self.build(name, w.peers[name], arrays, row)
+
+    def build(self, name: str, make: Callable[[Arrays], Call], arrays: Arrays,
+              row: Row) -> Call | None:
+        """``make(arrays)``, the call of implementation ``name``; None when building it
+        raised (reported, and its cell reads "error"), so that the others are still
+        timed: a program tensorcalc cannot build yet still shows the peers' times."""
         try:
-            return w.peers[name](arrays)
+            return make(arrays)
         except Exception as err:  # noqa: BLE001
             self.report.loud(f"[{row.workload}] building {name} raised "
                              f"{type(err).__name__}: {err}")
@@ -80,8 +87,9 @@ def timed_row(w: Workload, ctx: Context, key: str | None = None,
     peers, each checked against the formula, then timed interleaved."""
     arrays = w.arrays()
     row = Row(key or w.key, w.label(), goal)
-    impls: dict[str, Call] = {"ours": w.program(arrays),
-                              "numpy": lambda: w.reference(**arrays)}
+    ours = ctx.build("ours", w.program, arrays, row)
+    impls: dict[str, Call] = {} if ours is None else {"ours": ours}
+    impls["numpy"] = lambda: w.reference(**arrays)
     impls.update(ctx.peer_calls(w, arrays, row))
     times = ctx.report.run_impls(row, impls, w.expected(arrays), ctx.repeats, w.target,
                                  transform=w.result)

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .api import compile as compile_program
-from .calculus.modes import Derived, Names, all_indices, forward, reverse
+from .calculus.adjoints import reverse
+from .calculus.modes import Derived, Names, all_indices, forward
 from .calculus.ranges import with_ranges
 from .calculus.reuse import hoist_repeated, reuse_forward, share_products
 from .calculus.rules import deltas
@@ -36,6 +37,7 @@ from .ir import (
     statement_refs,
 )
 from .ir.nodes import Ref, Statement, Sum, Term
+from .ir.recurrences import recurrence_groups
 from .ir.sizes import resolve_extents, sized
 from .ops.reductions import RESERVED
 from .program import Program
@@ -144,8 +146,9 @@ class _Setup:
         draft = Draft(self, [st for st in derived.statements if st.name in original],
                       [st for st in derived.statements if st.name not in original] + [result],
                       result.name)
+        recurrent = bool(recurrence_groups(derived.statements + [result]))
         for step in PASSES:
-            draft = step(draft)
+            draft = _kept_steps(draft, step(draft)) if recurrent else step(draft)
         program = _assemble(draft, extra_inputs or {}, lineage)
         for hook in AFTER_DERIVATION:
             hook(program)
@@ -209,6 +212,17 @@ def sizes_from_inputs(d: Draft) -> Draft:
 
 
 Pass = Callable[[Draft], Draft]
+
+
+def _kept_steps(before: Draft, after: Draft) -> Draft:
+    """A pass's work on a derivative with recurrences, where it keeps them recurrences
+    that run step by step (docs/recurrences.md); the draft as it was where it does not
+    (a piece it named that reads a step of one along another index than its first)."""
+    try:
+        recurrence_groups(after.forward + after.new)
+    except ProgramError:
+        return before
+    return after
 
 #: The passes every derivative goes through, in order, after the chain rule.
 PASSES: tuple[Pass, ...] = (

@@ -332,7 +332,7 @@ class Program:
         result with NumPy and opt_einsum only (tensorcalc is not needed to run it)."""
         if name is not None and not (isinstance(name, str) and name.isidentifier()):
             raise ProgramError(f"to_python's name must be a Python identifier, not {name!r}")
-        texts = {st.name: format_statement(st) for st in self.needed}
+        texts = {st.name: format_statement(st) for st in self.needed + self.plan.hoisted}
         return to_python(self.plan, tuple(self.accepts), texts, name, self.sizes,
                          self.index_arrays)
 

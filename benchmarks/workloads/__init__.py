@@ -15,6 +15,7 @@ from benchmarks.workloads import (
     language,
     least_squares_hessian,
     logistic_hessian,
+    lstm,
     mlp_gradient,
     sigmoid_jacobian,
     small_gradient,
@@ -39,6 +40,7 @@ ALL: tuple[Workload, ...] = (
     *embedding.WORKLOADS,
     *language.TRANSFORMER,
     *gaussian_process.WORKLOADS,
+    *lstm.WORKLOADS,
 )
 
 

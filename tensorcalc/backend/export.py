@@ -4,10 +4,11 @@ The function takes the program's inputs as keyword parameters and computes the
 statements the result needs in order, one named temporary per term, from the same plan
 the runner runs. The numerical helpers it needs are copied from ``ops.kernels`` and
 ``windows`` (the functions the runner calls), so the exported code computes what
-``p(...)`` computes.
-Every name in the source comes from the grammar's identifiers (``[A-Za-z_][A-Za-z0-9_]*``);
-one that a Python keyword, a builtin, or a name of the generated code would shadow gets a
-trailing underscore, so nothing from the user's text is ever executed.
+``p(...)`` computes. A recurrence is a loop over its positions (``export_loops``).
+Every name in the source comes from the grammar's identifiers (``[A-Za-z_][A-Za-z0-9_]*``)
+or is made by the plan from them (``h@in1``, spelled ``h_in1``); one that a Python keyword,
+a builtin, or a name of the generated code would shadow gets a trailing underscore, so
+nothing from the user's text is ever executed.
 
 >>> from tensorcalc.api import compile
 >>> code = compile("y[i] = W[i,j] x[j]").to_python()
@@ -32,9 +33,11 @@ from ..render.printing import format_number
 from . import operands, windows
 from .export_fused import fused_sum
 from .export_fused import helpers as fused_helpers
+from .export_loops import loop_names, sizes_in_code, write_loop
 
 _RESERVED = {"np", "oe", "n", "inputs", "out", "annotations", "given", "index_sizes", "dtype"}
 _BUILTINS = set(dir(builtins))
+_SPELLED = str.maketrans({"@": "_", "+": "p", "-": "m"})
 _SUM_CHUNK = 100
 
 
@@ -64,6 +67,7 @@ class _Writer:
         self.shared: dict[int, str] = {}
         self.arithmetic = False  # does the statement being written use index arithmetic?
         self.fused: list[str] = []  # module-level source of the fused sums (export_fused)
+        self.fuse = True  # not inside a recurrence's loop (export_loops)
 
     def temp(self, expr: str) -> str:
         self.count += 1
@@ -85,26 +89,34 @@ class _Writer:
                           else self.plain_size(st, i, name, axis))
             for i, (name, axis) in st.sources.items()
         ) + "}")
-        if st.accesses:  # index arithmetic: sizes given by the caller, then the valid rule
-            every = tuple(i for i in st.every_index if i not in st.given)
-            self.lines.append(f"    given = {{i: v for i, v in (index_sizes or {{}}).items() "
-                              f"if i in {every!r}}}")
-            self.lines.append("    n.update(given)")
-            reads = ", ".join(
-                f"({repr(axis) if tensor is None else f'{self.var[tensor]}.shape[{axis}]'}, "
-                f"{sub.parts!r}, {sub.offset}, {windows.read_text(tensor, axis, sub)!r})"
-                for tensor, axis, sub in st.accesses)
-            shrink = self.kernel("shrink_sizes", windows.shrink_sizes)
-            by_given = self.kernel("size_by_given_reads", windows.size_by_given_reads)
-            fixed = self.temp("set(given)" + (f" | {set(st.given)!r}" if st.given else ""))
-            listed = self.temp(f"[{reads}]")
-            self.lines.append(f"    {shrink}(n, {listed}, {fixed})")
-            self.lines.append(f"    while {by_given}(n, {listed}, {fixed}, {st.indices!r}):")
-            self.lines.append(f"        {shrink}(n, {listed}, {fixed})")
+        self.valid_rule(st, lambda tensor, axis: f"{self.var[tensor]}.shape[{axis}]")
         self.arithmetic = bool(st.accesses)
         target = self.var[st.name]
         value = self.sum(st.rhs, st.indices)
         self.lines.append(f"    {target} = np.asarray({value})")
+
+    def valid_rule(self, st: operands.StatementPlan, shape_of: Callable[[str, int], str]
+                   ) -> None:
+        """Where a statement uses index arithmetic: the sizes ``n`` the caller gives, then
+        cut by the valid rule (docs/index-arithmetic.md). ``shape_of(tensor, axis)`` writes
+        the length of an axis of a tensor the statement reads."""
+        if not st.accesses:
+            return
+        every = tuple(i for i in st.every_index if i not in st.given)
+        self.lines.append(f"    given = {{i: v for i, v in (index_sizes or {{}}).items() "
+                          f"if i in {every!r}}}")
+        self.lines.append("    n.update(given)")
+        reads = ", ".join(
+            f"({repr(axis) if tensor is None else shape_of(tensor, int(axis))}, "
+            f"{sub.parts!r}, {sub.offset}, {windows.read_text(tensor, axis, sub)!r})"
+            for tensor, axis, sub in st.accesses)
+        shrink = self.kernel("shrink_sizes", windows.shrink_sizes)
+        by_given = self.kernel("size_by_given_reads", windows.size_by_given_reads)
+        fixed = self.temp("set(given)" + (f" | {set(st.given)!r}" if st.given else ""))
+        listed = self.temp(f"[{reads}]")
+        self.lines.append(f"    {shrink}(n, {listed}, {fixed})")
+        self.lines.append(f"    while {by_given}(n, {listed}, {fixed}, {st.indices!r}):")
+        self.lines.append(f"        {shrink}(n, {listed}, {fixed})")
 
     def plain_size(self, st: operands.StatementPlan, i: str, name: str, axis: int) -> str:
         """The size of index ``i`` from the axis that sizes it; the shortest of its plain
@@ -117,18 +129,10 @@ class _Writer:
     def sum(self, plan: operands.SumPlan, order: tuple[str, ...]) -> str:
         if not plan.terms:
             return self.temp(f"np.zeros({_shape(order)})")
-        fused = fused_sum(self, plan, order, _shape)
+        fused = fused_sum(self, plan, order, _shape) if self.fuse else None
         if fused is not None:
             return fused
-        parts = []
-        for term in plan.terms:
-            value = self.term(term)
-            if term.ties:
-                have = order if set(term.free) == set(order) else term.free
-                value = self.on_diagonal(value, term.einsum_out, have, term.ties)
-            else:
-                have = term.einsum_out
-            parts.append(self._align(value, have, order))
+        parts = [self.term_value(term, order) for term in plan.terms]
         if len(parts) == 1 and parts[0].startswith("t") and parts[0][1:].isdigit():
             return parts[0]
         # at most _SUM_CHUNK terms a line: Python's compiler recurses once per operator
@@ -136,6 +140,16 @@ class _Writer:
         for k in range(_SUM_CHUNK, len(parts), _SUM_CHUNK):
             total = self.temp(" + ".join([total] + parts[k:k + _SUM_CHUNK]))
         return total
+
+    def term_value(self, term: operands.TermPlan, order: tuple[str, ...]) -> str:
+        """A term's value laid out over ``order`` (on the diagonal its ties pick)."""
+        value = self.term(term)
+        if term.ties:
+            have = order if set(term.free) == set(order) else term.free
+            value = self.on_diagonal(value, term.einsum_out, have, term.ties)
+        else:
+            have = term.einsum_out
+        return self._align(value, have, order)
 
     def _align(self, value: str, have: tuple[str, ...], want: tuple[str, ...]) -> str:
         if have == want:
@@ -300,11 +314,14 @@ def _clashes(name: str) -> bool:
 
 def python_names(names: list[str]) -> dict[str, str]:
     """A distinct Python variable for each tensor name: itself where that is safe, else
-    the name with underscores added until it is safe and taken by no other tensor."""
+    the name with underscores added until it is safe and taken by no other tensor. The
+    names the plan makes are spelled as identifiers first: a hoisted statement ``h@in1``
+    as ``h_in1``, a slice ``x@0+1`` as ``x_0p1``, a row ``h@row`` as ``h_row``."""
     out: dict[str, str] = {}
     taken = set(names)
     for name in dict.fromkeys(names):
-        var = "v" + name if name.startswith("_") else name  # _helpers are ours
+        var = name.translate(_SPELLED)
+        var = "v" + var if var.startswith("_") else var  # _helpers are ours
         while _clashes(var) or (var != name and var in taken):
             var += "_"
         out[name] = var
@@ -338,13 +355,14 @@ def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mappi
     inputs = list(plan.inputs)
     optional = [n for n in accepts if n not in inputs]
     wanted = function_name or plan.result
-    names = inputs + optional + [st.name for st in plan.statements]
+    names = inputs + optional + [st.name for st in plan.statements] + \
+        [name for loop in plan.loops for name in loop_names(loop)]
     var = python_names(names + ([wanted] if wanted not in names else []))
     fname = var[wanted]  # the function may share its result's name: that is a local
     writer = _Writer(set(var.values()) | {fname}, var)
-    header, body = _signature(fname, inputs, optional, var,
-                              any(st.accesses for st in plan.statements))
-    if sizes and any(st.accesses for st in plan.statements):  # the program's given sizes
+    arithmetic = any(st.accesses for st in plan.statements)
+    header, body = _signature(fname, inputs, optional, var, arithmetic)
+    if sizes and arithmetic:  # the program's given sizes
         body.append(f"    index_sizes = {{**{dict(sizes)!r}, **(index_sizes or {{}})}}")
     # As a call binds its inputs: integers and bools as float64, and constants made in the
     # inputs' float type (float32 in, float32 out)
@@ -353,10 +371,7 @@ def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mappi
         floats = writer.kernel("as_float", kernels.as_float)
         body.append(f"    {', '.join(data)}, = ({floats}(a, np) for a in ({', '.join(data)}, ))")
     body.append(f"    dtype = np.result_type({''.join(d + ', ' for d in data)}np.float32)")
-    for st in plan.statements:
-        writer.lines = [f"    # {texts[st.name]}"]
-        writer.statement(st)
-        body += writer.lines
+    body += _statements(writer, plan, texts, sizes or {})
     result = var[plan.result]
     if inputs:  # a result is a new array, never a view of an input
         body.append(f"    if any(np.may_share_memory({result}, a) "
@@ -366,7 +381,8 @@ def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mappi
     body.append(f"        {result} = {result}.copy()")
     body.append(f"    return {result}")
     helpers = [kernel_source(fn, name) for name, fn in sorted(writer.kernels.items())]
-    doc = "\n".join(texts[st.name] for st in plan.statements)
+    hoisted = {st.name for st in plan.hoisted}
+    doc = "\n".join(texts[st.name] for st in plan.statements if st.name not in hoisted)
     head = [
         f'"""Generated by tensorcalc; needs only NumPy and opt_einsum.\n\n{doc}\n"""',
         "from __future__ import annotations",
@@ -379,3 +395,28 @@ def to_python(plan: operands.ProgramPlan, accepts: tuple[str, ...], texts: Mappi
     ]
     tail = ["", ""] + [h + "\n\n" for h in helpers + fused_helpers(writer.fused)]
     return "\n".join(head + body + tail).rstrip() + "\n"
+
+
+def _statements(writer: _Writer, plan: operands.ProgramPlan, texts: Mapping[str, str],
+                sizes: Mapping[str, int]) -> list[str]:
+    """The lines computing the statements in order: each recurrence at its first member
+    (``export_loops``), the statements hoisted out of it before it."""
+    loops = {loop.names[0]: loop for loop in plan.loops}
+    members = {name for loop in plan.loops for name in loop.names}
+    hoisted = {st.name for st in plan.hoisted}
+    available = set(plan.inputs)
+    lines: list[str] = []
+    for st in plan.statements:
+        if st.name in loops:
+            writer.lines = []
+            write_loop(writer, loops[st.name], sizes_in_code(writer.var, set(available), sizes),
+                       sizes, texts)
+            lines += writer.lines
+        elif st.name not in members:
+            writer.lines = [f"    # {writer.var[st.name]}, computed before the recurrence that "
+                            f"reads it, for all its positions at once: {texts[st.name]}"
+                            if st.name in hoisted else f"    # {texts[st.name]}"]
+            writer.statement(st)
+            lines += writer.lines
+        available.add(st.name)
+    return lines

@@ -53,6 +53,8 @@ class ArrayLibrary:
     jit_contractions: bool = False
     max_axes: int | None = None  # the most axes an array may have
     devices: bool = True  # arrays live on devices (a GPU), where new arrays must go too
+    # a recurrence's steps as one traced step (JAX's lax.scan), not one per position
+    scans: bool = False
 
     @property
     def strided_views(self) -> bool:
@@ -62,6 +64,11 @@ class ArrayLibrary:
     def index_arithmetic(self) -> bool:
         """Gathers and scatter-adds (docs/index-arithmetic.md) exist for its arrays."""
         return not self.chunked
+
+    def scan(self, body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any,
+             length: int) -> tuple[Any, Any]:
+        """``body`` run along ``xs`` carrying ``carry`` (where ``scans``: JAX)."""
+        raise NotImplementedError(f"{self.name} has no scan")
 
     def has_linalg(self, routine: str) -> bool:
         """Does the library have ``linalg.<routine>`` (Dask has no ``det`` or ``slogdet``)?"""
@@ -149,6 +156,13 @@ class _Jax(ArrayLibrary):
     def routines(self) -> dict[Any, Callable[[Array], Array]]:
         return _jax_routines()
 
+    def scan(self, body: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any,
+             length: int) -> tuple[Any, Any]:
+        """``jax.lax.scan``: under ``jax.jit`` one step is traced, not one per position."""
+        import jax
+
+        return jax.lax.scan(body, carry, xs, length=length)
+
 
 @cache
 def _jax_routines() -> dict[Any, Callable[[Array], Array]]:
@@ -218,7 +232,7 @@ def _recognise(module: str, xp: Any) -> ArrayLibrary:
                       writes_in_place=False, convolution="torch", convolution_axes=3)
     if module.startswith("jax"):
         return _Jax("JAX", xp, scatter="at", immutable=True, convolution="jax",
-                            convolution_axes=8, matmul_layout=False, jit_contractions=True)
+                    convolution_axes=8, matmul_layout=False, jit_contractions=True, scans=True)
     if "dask" in module:
         return ArrayLibrary("Dask", xp, chunked=True, matmul_layout=False)
     if "cupy" in module:

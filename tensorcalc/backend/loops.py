@@ -12,11 +12,13 @@ along the index; nothing here sees an array.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ..errors import ProgramError
+from ..errors import InputError, ProgramError
 from ..ir import (
+    SIZE_MARK,
     ZERO,
     Affine,
     Call,
@@ -32,12 +34,20 @@ from ..ir import (
     Subscript,
     Sum,
     Term,
+    all_deltas,
+    all_terms,
     mentioned,
+    refs,
+    statement_extents,
     sub_names,
 )
 from ..ir.recurrences import Group
 
 Read = tuple[str, int, int]  # tensor, axis, offset from the step's position
+# A size: a number where arrays are at hand (the runner), the source text that computes
+# it where they are not (export); ``SizeOf`` gives a tensor's axis's, None where unknown.
+Size = Any
+SizeOf = Callable[[str, int], Size]
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,12 @@ class StepTerm:
     term: Term
     reads: tuple[Read, ...]
     conditions: tuple[tuple[str, int | None, int | None, int], ...]
+    # delta[t, r+c] with r an index of the step's own (a derivative with respect to an
+    # input read along t): read as a one-hot row, ``(name, axis of r, offset)``: 1 at
+    # position s + offset
+    onehots: tuple[tuple[str, int, int], ...] = ()
+    # a condition on t inside a function's argument: a number, 1 or 0 at each position
+    scalars: tuple[tuple[str, tuple[str, int | None, int | None, int]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,8 @@ class MemberPlan:
     indices: tuple[str, ...]
     terms: tuple[StepTerm, ...]
     extents: tuple[Extent, ...]
-    lengths: tuple[tuple[str, int], ...] = ()  # arrays whose axis the recurrence index is
+    # where the recurrence index's size is given (a derivative's, or the caller's: ``#t``)
+    lengths: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,9 +112,20 @@ def _plan_loop(group: Group, by_name: dict[str, Statement]) -> LoopPlan:
 
 def _member(st: Statement, members: set[str]) -> MemberPlan:
     t = st.indices[0]
-    terms = tuple(_step_term(term, t, members, st.name) for term in st.rhs.terms)
+    terms = tuple(_step_term(term, t, members, st.name, st.indices[1:])
+                  for term in st.rhs.terms)
     extents = tuple(_extent(e, t, members, st.name) for e in st.extents if e.name != t)
-    lengths = tuple((e.tensor, e.axis) for e in st.extents if e.name == t)
+    given = [e for e in statement_extents(st) if e.name == t and e.given]
+    shifted = [r for term in terms for r in term.reads if r[0] not in members and r[2]]
+    if shifted and not given:
+        tensor, axis, offset = shifted[0]
+        raise ProgramError(
+            f"statement {st.name} is part of a recurrence along {t} and reads {tensor} "
+            f"{offset:+d} along it: give the size of {t} (sizes={{{t!r}: ...}}, or an input "
+            f"declaration), so that the recurrence runs over all of it and the read is zero "
+            f"past {tensor}'s ends; or compute the shifted {tensor} in a statement before it "
+            "(docs/recurrences.md)")
+    lengths = tuple((e.tensor, e.axis) for e in given)
     return MemberPlan(st.name, t, st.indices[1:], terms, extents, lengths)
 
 
@@ -108,27 +136,71 @@ def _unsupported(name: str, t: str, what: str) -> ProgramError:
                         "(docs/recurrences.md)")
 
 
-def _step_term(term: Term, t: str, members: set[str], name: str) -> StepTerm:
-    reads: list[Read] = []
+def _step_term(term: Term, t: str, members: set[str], name: str,
+               own: tuple[str, ...]) -> StepTerm:
+    found = _Found(name)
     conditions: list[tuple[str, int | None, int | None, int]] = []
+    onehots: list[tuple[str, int, int]] = []
     factors: list[Factor] = []
     for f in term.factors:
         if t not in mentioned(f):
             factors.append(f)
+        elif isinstance(f, (Delta, Shift)) and _onehot(f, t, own) is not None:
+            index, offset = _onehot(f, t, own)  # type: ignore[misc]
+            onehots.append((f"{name}@onehot{own.index(index)}{offset:+d}", own.index(index),
+                            offset))
+            factors.append(Ref(onehots[-1][0], (index,)))
         elif isinstance(f, (Shift, Cond, Delta)):
             conditions.append(_condition(f, t, name))
         else:
-            factors.append(_factor(f, t, members, reads, name))
+            factors.append(_factor(f, t, members, found, name))
     if t in term.summed:
         raise _unsupported(name, t, f"a term sums over {t}")
     extents = tuple(_extent(e, t, members, name) for e in term.extents if e.name != t)
     stepped = Term(term.coef, tuple(factors), term.summed, extents)
     if t in stepped.mentioned:
         raise _unsupported(name, t, f"{t} is used otherwise")
-    return StepTerm(stepped, tuple(dict.fromkeys(reads)), tuple(conditions))
+    return StepTerm(stepped, tuple(dict.fromkeys(found.reads)), tuple(conditions),
+                    tuple(onehots), tuple(found.scalars))
 
 
-def _factor(f: Factor, t: str, members: set[str], reads: list[Read], name: str) -> Factor:
+_OPS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+
+
+class _Found:
+    """What a term's factors read of the recurrence index: slices, and conditions inside
+    functions (each made a number, named ``#cond:...``)."""
+
+    def __init__(self, member: str):
+        self.member = member
+        self.reads: list[Read] = []
+        self.scalars: list[tuple[str, tuple[str, int | None, int | None, int]]] = []
+
+    def scalar(self, condition: tuple[str, int | None, int | None, int]) -> Ref:
+        op, a, b, constant = condition
+        left, right = ("c" if k is None else f"{k:+d}" for k in (a, b))
+        name = f"@cond{_OPS[op]}{left}{right}{constant:+d}"
+        self.scalars.append((name, condition))
+        return Ref(name, ())
+
+
+def _onehot(f: Delta | Shift, t: str, own: tuple[str, ...]) -> tuple[str, int] | None:
+    """``(r, c)`` where ``f`` is 1 exactly where ``r == t + c``, ``r`` an index of the
+    step's own; None otherwise."""
+    if isinstance(f, Delta):
+        other = f.j if f.i == t else f.i if f.j == t else None
+        return (other, 0) if other in own and other != t else None
+    sub = f.sub
+    if not isinstance(sub, Affine):
+        return None
+    if f.i == t and len(sub.parts) == 1 and sub.parts[0][1] == 1 and sub.parts[0][0] in own:
+        return sub.parts[0][0], -sub.offset  # t == r + c: r == t - c
+    if f.i in own and sub.parts == ((t, 1),):
+        return f.i, sub.offset
+    return None
+
+
+def _factor(f: Factor, t: str, members: set[str], reads: _Found, name: str) -> Factor:
     """``f`` with each read that involves ``t`` made a read of one slice."""
     if isinstance(f, Ref):
         return _ref(f, t, members, reads, name)
@@ -144,20 +216,20 @@ def _factor(f: Factor, t: str, members: set[str], reads: list[Read], name: str) 
     raise _unsupported(name, t, f"a {type(f).__name__.lower()} uses {t}")
 
 
-def _sum(expr: Sum, t: str, members: set[str], reads: list[Read], name: str) -> Sum:
+def _sum(expr: Sum, t: str, members: set[str], reads: _Found, name: str) -> Sum:
     terms = []
     for term in expr.terms:
-        if any(isinstance(f, (Shift, Cond, Delta)) and t in mentioned(f) for f in term.factors):
-            raise _unsupported(name, t, f"a condition on {t} is inside a function or a sum")
         if t in term.summed:
             raise _unsupported(name, t, f"a term sums over {t}")
-        terms.append(Term(term.coef, tuple(_factor(f, t, members, reads, name)
-                                           if t in mentioned(f) else f for f in term.factors),
-                          term.summed, term.extents))
+        factors = tuple(
+            f if t not in mentioned(f) else
+            reads.scalar(_condition(f, t, name)) if isinstance(f, (Shift, Cond, Delta)) else
+            _factor(f, t, members, reads, name) for f in term.factors)
+        terms.append(Term(term.coef, factors, term.summed, term.extents))
     return Sum(tuple(terms)) if terms else ZERO
 
 
-def _ref(r: Ref, t: str, members: set[str], reads: list[Read], name: str) -> Ref:
+def _ref(r: Ref, t: str, members: set[str], reads: _Found, name: str) -> Ref:
     found = [(axis, _offset(s, t)) for axis, s in enumerate(r.axes) if t in sub_names(s)]
     if len(found) != 1 or found[0][1] is None:
         raise _unsupported(name, t, f"it reads {r.name} with {t} in a subscript otherwise")
@@ -168,7 +240,7 @@ def _ref(r: Ref, t: str, members: set[str], reads: list[Read], name: str) -> Ref
         target = r.name  # the same step of a statement before it: the step's own value
     else:
         target = slice_name(r.name, axis, offset)
-        reads.append((r.name, axis, offset))
+        reads.reads.append((r.name, axis, offset))
     if all(isinstance(s, str) for s in rest):
         return Ref(target, tuple(rest))  # type: ignore[arg-type]
     names = tuple(dict.fromkeys(n for s in rest for n in sub_names(s)))
@@ -222,3 +294,97 @@ def holds(condition: tuple[str, int | None, int | None, int], position: int) -> 
     right = position + b if b is not None else constant
     return bool({"==": left == right, "!=": left != right, "<": left < right,
                  "<=": left <= right, ">": left > right, ">=": left >= right}[op])
+
+
+def step_count(loop: LoopPlan, size_of: SizeOf, given: Mapping[str, Size]) -> Size:
+    """The number of positions: the size given to the recurrence index (by the caller, or
+    a derivative's extent from outside the recurrence), else the length of an array a
+    step reads plainly along it, else a size given by its name."""
+    names = set(loop.names)
+    for m in loop.members:  # a size given to the index: the caller's, or a derivative's
+        for tensor, axis in m.lengths:
+            if tensor.startswith(SIZE_MARK) and tensor[len(SIZE_MARK):] in given:
+                return given[tensor[len(SIZE_MARK):]]
+            found = size_of(tensor, axis) if tensor not in names else None
+            if found is not None:
+                return found
+    for m in loop.members:
+        for term in m.terms:
+            for tensor, axis, offset in term.reads:
+                found = size_of(tensor, axis) if offset == 0 and tensor not in names else None
+                if found is not None:
+                    return found
+    for m in loop.members:
+        if m.index in given:
+            return given[m.index]
+    index = loop.members[0].index
+    raise InputError(f"cannot tell how many steps the recurrence of "
+                     f"{', '.join(loop.names)} takes: no array is read along {index} there; "
+                     f"give it with sizes={{{index!r}: ...}}")
+
+
+def step_sizes(loop: LoopPlan, size_of: SizeOf, given: Mapping[str, Size]
+               ) -> dict[str, dict[str, Size]]:
+    """The size of each index of each member's step (its row's axes among them): the sizes
+    its reads give, passed along the reads of one member by another (``v_prev[j]`` reads
+    ``v``'s row) until every axis of every row has one."""
+    names = set(loop.names)
+
+    def axis_of(tensor: str, axis: int) -> Any:  # a member's row axis is a variable
+        if tensor in names:
+            return ("row", tensor, axis)
+        found = size_of(tensor, axis)
+        return ("unknown", tensor, axis) if found is None else found
+
+    ties: list[tuple[Any, Any]] = []  # pairs of equal sizes: ("index", m, i), ("row", m, a)
+    for m in loop.members:
+        ties += [(("index", m.name, i), ("row", m.name, a)) for a, i in enumerate(m.indices)]
+        ties += _read_ties(m, names, axis_of)
+        ties += [(("index", m.name, i), given[i]) for i in m.indices if i in given]
+    known = _propagated(ties)
+    sizes = {}
+    for m in loop.members:
+        missing = [i for a, i in enumerate(m.indices) if ("row", m.name, a) not in known]
+        if missing:
+            raise InputError(f"cannot tell the size of index {missing[0]} in statement "
+                             f"{m.name}: no array gives it; give it with "
+                             f"sizes={{{missing[0]!r}: ...}}")
+        sizes[m.name] = {key[2]: value for key, value in known.items()
+                         if key[:2] == ("index", m.name)}
+    return sizes
+
+
+def _read_ties(m: MemberPlan, names: set[str], axis_of: Callable[[str, int], Any]
+               ) -> list[tuple[Any, Any]]:
+    """The sizes a member's extents, reads and deltas tie its indices to."""
+    sliced = {slice_name(*r): r for t in m.terms for r in t.reads}
+    whole = Sum(tuple(t.term for t in m.terms))
+    ties: list[tuple[Any, Any]] = [
+        (("index", m.name, e.name), axis_of(e.tensor, e.axis))
+        for e in m.extents + tuple(e for term in all_terms(whole) for e in term.extents)]
+    for r in refs(whole):
+        for axis, i in r.plain_axes():
+            if r.name in sliced:  # a slice: a member's row, or an array less its cut axis
+                tensor, cut, _offset = sliced[r.name]
+                where = axis if tensor in names else axis + (axis >= cut)
+                ties.append((("index", m.name, i), axis_of(tensor, where)))
+            else:
+                ties.append((("index", m.name, i), axis_of(r.name, axis)))
+    ties += [(("index", m.name, d.i), ("index", m.name, d.j)) for d in all_deltas(whole)]
+    return ties
+
+
+def _propagated(ties: list[tuple[Any, Any]]) -> dict[Any, Size]:
+    """Each variable's size, passed along the ties from the sizes known (a tuple is a
+    variable, anything else a size) to a fixed point."""
+    known: dict[Any, Size] = {}
+    changed = True
+    while changed:
+        changed = False
+        for a, b in ties:
+            for x, y in ((a, b), (b, a)):
+                value = x if not isinstance(x, tuple) else known.get(x)
+                if value is not None and isinstance(y, tuple) and y not in known:
+                    known[y] = value
+                    changed = True
+    return known

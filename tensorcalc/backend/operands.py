@@ -250,6 +250,9 @@ class ProgramPlan:
     valued: frozenset[str] = frozenset()
     # The recurrences (``loops.LoopPlan``), run step by step (docs/recurrences.md).
     loops: tuple[Any, ...] = ()
+    # The statements computed before a recurrence for all its positions at once
+    # (``invariants.py``: ``h@in1``), as IR statements: export prints them.
+    hoisted: tuple[Any, ...] = ()
 
     def einsum_strings(self) -> list[str]:
         out: list[str] = []

@@ -41,11 +41,12 @@ from ..ir import (
     unknown_kind,
 )
 from ..ir.nodes import Call, Cond, Delta, Factor, Power, Reduce, Ref, Shift, Statement, Sum, Term
-from ..ir.sizes import index_sources
 from ..ir.recurrences import recurrence_groups, steps_together
+from ..ir.sizes import index_sources
 from ..ir.subscripts import Affine
 from ..ops.reductions import MATRIX
 from . import operands
+from .invariants import hoist_invariants
 from .loops import plan_loops
 from .operands import ProgramPlan as ProgramPlan  # program.py takes it from here
 
@@ -55,7 +56,9 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
     """The plan of the statements a result needs (in order), reading ``inputs``."""
     rectangular = any(arithmetic(st.rhs) for st in statements)
     groups = recurrence_groups(statements)
-    statements = steps_together(statements, groups)
+    written = {st.name for st in statements}
+    if groups:
+        statements = steps_together(hoist_invariants(statements, groups), groups)
     loops = plan_loops(statements, groups)
     valued = {result}
     while True:  # to a fixed point: a recurrence reads later statements
@@ -70,7 +73,8 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
         if len(valued) == before:
             break
     return ProgramPlan(tuple(plan_statement(st, rectangular) for st in statements), inputs,
-                       result, frozenset(valued), loops)
+                       result, frozenset(valued), loops,
+                       tuple(st for st in statements if st.name not in written))
 
 
 def plan_statement(st: Statement, rectangular: bool = False) -> operands.StatementPlan:

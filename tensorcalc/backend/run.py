@@ -215,12 +215,13 @@ class Runner:
         # The shapes of the tensors so far, one dict that grows: a statement reads only
         # those before it, and only by name.
         shapes = {name: tuple(v.shape) for name, v in sample.items() if hasattr(v, "shape")}
+        ctx: StatementBinder | None = None  # the last statement's (none for a recurrence)
         loops = {loop.names[0]: loop for loop in plan.loops}
         members = {name for loop in plan.loops for name in loop.names}
         for st in plan.statements:
             if st.name in members:  # a recurrence: its first statement runs them all
                 if st.name in loops:
-                    loop = LoopStep(loops[st.name], sample, given, Runner, xp, dtype)
+                    loop = LoopStep(loops[st.name], sample, given, Runner, lib, dtype)
                     for name, full in loop.shapes.items():
                         sample[name] = _Shape(full)
                         shapes[name] = full
@@ -268,9 +269,12 @@ class Runner:
 
     def compact(self, env: Env) -> Compact:
         """The result in its delta structure (every earlier statement run densely)."""
+        last, ctx = self._last
+        if ctx is None:  # a recurrence's value: computed dense, kept so
+            return Compact(self.dense(env), last.indices, last.indices, {}, self.shape)
         self(env, upto=len(self.steps) - 1)
         if self._compact is None:
-            self._compact = _compact_step(*self._last, self.shape)
+            self._compact = _compact_step(last, ctx, self.shape)
         value: Compact = self._compact(env)
         return value
 

@@ -10,13 +10,23 @@ so the step's arrays never need writing into (JAX's arrays cannot be).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import InputError, ProgramError, ShapeError
-from ..ir import Ref, Statement, Sum, refs
-from .loops import LoopPlan, MemberPlan, Read, StepTerm, holds, slice_name
-from .plan import plan_program
+from ..ir import Extent, Statement, Sum, refs
+from .libraries import ArrayLibrary
+from .loops import (
+    LoopPlan,
+    MemberPlan,
+    Read,
+    SizeOf,
+    StepTerm,
+    holds,
+    slice_name,
+    step_count,
+    step_sizes,
+)
+from .plan import ProgramPlan, plan_program
 
 Env = dict[Any, Any]
 Sizes = dict[str, int]
@@ -28,77 +38,170 @@ class LoopStep:
     positions are known; ``__call__`` runs it and leaves every member's value in ``env``.
 
     ``make_runner(plan, env, given)`` binds a plan (``run.Runner``: handed in, since the
-    runner is what builds this); ``xp`` is the array namespace."""
+    runner is what builds this); ``lib`` the array library."""
 
     def __init__(self, loop: LoopPlan, sample: Env, given: Sizes | None,
-                 make_runner: Callable[[Any, Env, Sizes | None], Any], xp: Any, dtype: Any):
+                 make_runner: Callable[[Any, Env, Sizes | None], Any], lib: ArrayLibrary,
+                 dtype: Any):
         self.loop = loop
         self.given = given
         self.make_runner = make_runner
-        self.xp = xp
+        self.lib = lib
+        self.xp = lib.xp
         self.dtype = dtype
-        self.length = _length(loop, sample, given)
+        self.length = int(step_count(loop, _size_of(sample), given or {}))
         # what binding the steps sees: the statements before are shapes only as yet
         sample = {k: v if hasattr(v, "dtype") or not hasattr(v, "shape") else
                   self.blank(v.shape) for k, v in sample.items()}
-        self.rows = _row_shapes(loop, sample, given, make_runner, self.blank)
+        sizes = step_sizes(loop, _size_of(sample), given or {})
+        self.rows = {m.name: tuple(int(sizes[m.name][i]) for i in m.indices)
+                     for m in loop.members}
         self.shapes = {m.name: (self.length,) + self.rows[m.name] for m in loop.members}
         self._zeros: dict[str, Any] = {}
         self._bound: dict[Pattern, tuple[Any, tuple[str, ...], tuple[Read, ...]]] = {}
 
     def __call__(self, env: Env) -> Any:
         loop, n = self.loop, self.length
+        order = list(range(n)) if loop.direction > 0 else list(range(n - 1, -1, -1))
+        patterns = [self._pattern(s, env) for s in order]
         values: dict[str, list[Any]] = {m.name: [None] * n for m in loop.members}
-        positions: Iterable[int] = range(n) if loop.direction > 0 else range(n - 1, -1, -1)
-        dtype = self.dtype
-        for s in positions:
-            pattern = self._pattern(s, env)
-            runner, present, reads = self._bound.get(pattern) or self._bind(pattern, s, env,
-                                                                            values)
-            step = dict(env)
-            for read in reads:
-                step[slice_name(*read)] = _slice(read, s, env, values)
-            for m in loop.members:  # no term there at this position: zero
-                if m.name not in present:
-                    step[m.name] = self.zeros(m.name)
-            runner(step)
+        run = _longest_run(patterns) if self.lib.scans else None
+        block: dict[str, Any] = {}
+        for k, s in enumerate(order):
+            if run is not None and run[0] <= k < run[1]:
+                if k == run[0]:
+                    block = self._scan(order[run[0]:run[1]], patterns[k], env, values)
+                continue
+            step = self._step(s, patterns[k], env, values, self._slices(s, patterns[k], env,
+                                                                       values))
             for m in loop.members:
-                if m.name in present:
-                    values[m.name][s] = step[m.name]
-                    dtype = step[m.name].dtype
+                values[m.name][s] = step[m.name]
+        span = None if run is None else (min(order[run[0]], order[run[1] - 1]),
+                                         max(order[run[0]], order[run[1] - 1]))
         for m in loop.members:
-            rows = [v if v is not None else self.xp.zeros(self.rows[m.name], dtype=dtype)
-                    for v in values[m.name]]
-            env[m.name] = self.xp.stack(rows) if rows else \
-                self.xp.zeros(self.shapes[m.name], dtype=dtype)
+            env[m.name] = self._assemble(m.name, values[m.name], block.get(m.name), span)
         return env[loop.members[0].name]
+
+    def _slices(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]]
+                ) -> Env:
+        reads = self._binding(pattern, s, env, values)[2]
+        out = {slice_name(*read): _slice(read, s, env, values) for read in reads}
+        out.update(self._positional(s))
+        return out
+
+    def _positional(self, s: int) -> Env:
+        """What a step reads of its position itself: one-hot rows (``delta[t,r]``) and
+        conditions inside functions, as numbers."""
+        out = {}
+        for m in self.loop.members:
+            for term in m.terms:
+                for name, axis, offset in term.onehots:
+                    out[name] = self._onehot(self.rows[m.name][axis], s + offset)
+                for name, condition in term.scalars:
+                    out[name] = self.xp.asarray(float(holds(condition, s)), dtype=self.dtype)
+        return out
+
+    def _onehot(self, n: int, at: int) -> Any:
+        """A row of the identity of size ``n`` (zeros where ``at`` is outside it)."""
+        xp = self.xp
+        return xp.astype(xp.arange(n) == at, self.dtype)
+
+    def _step(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]],
+              slices: Env) -> Env:
+        """One position run: ``env`` with the slices it reads and every member's value."""
+        runner, present, _reads = self._binding(pattern, s, env, values)
+        step = dict(env)
+        step.update(slices)
+        for m in self.loop.members:  # no term there at this position: zero
+            step[row_name(m.name)] = self.zeros(m.name)
+            if m.name not in present:
+                step[m.name] = self.zeros(m.name)
+        runner(step)
+        return step
+
+    def _scan(self, positions: list[int], pattern: Pattern, env: Env,
+              values: dict[str, list[Any]]) -> dict[str, Any]:
+        """Positions that share one pattern as one ``scan`` (JAX): the members' values at
+        the position before are carried, the slices of other arrays are scanned over.
+        Returns each member's values there, in order of position."""
+        loop, xp = self.loop, self.xp
+        reads = self._binding(pattern, positions[0], env, values)[2]
+        names = {m.name for m in loop.members}
+        before = positions[0] - loop.direction
+        carry = {m.name: values[m.name][before] if 0 <= before < self.length
+                 and values[m.name][before] is not None else self.zeros(m.name)
+                 for m in loop.members}
+        xs = {}
+        low, high = min(positions), max(positions) + 1
+        for tensor, axis, offset in reads:
+            if tensor not in names:
+                part = _block(xp, env[tensor], axis, low + offset, high + offset)
+                xs[slice_name(tensor, axis, offset)] = part if loop.direction > 0 else \
+                    xp.flip(part, axis=0)
+        if self._positional(positions[0]):
+            each = [self._positional(s) for s in positions]
+            xs.update({name: xp.stack([e[name] for e in each]) for name in each[0]})
+
+        def body(carried: Env, sliced: Env) -> tuple[Env, Env]:
+            own = {slice_name(*r): carried[r[0]] for r in reads if r[0] in names}
+            step = self._step(positions[0], pattern, env, values, {**sliced, **own})
+            out = {m.name: step[m.name] for m in loop.members}
+            return out, out
+
+        last, rows = self.lib.scan(body, carry, xs, len(positions))
+        for m in loop.members:
+            values[m.name][positions[-1]] = last[m.name]
+        return {name: v if loop.direction > 0 else xp.flip(v, axis=0)
+                for name, v in rows.items()}
+
+    def _assemble(self, name: str, rows: list[Any], block: Any, span: tuple[int, int] | None
+                  ) -> Any:
+        """A member's value: its rows stacked along the recurrence index, with the scanned
+        ``block`` in place over ``span``."""
+        xp = self.xp
+        if not rows:
+            return xp.zeros(self.shapes[name], dtype=self.dtype)
+        if span is None:
+            return xp.stack(rows)
+        pieces = [xp.stack(rows[:span[0]])] if span[0] else []
+        pieces.append(block)
+        if span[1] + 1 < len(rows):
+            pieces.append(xp.stack(rows[span[1] + 1:]))
+        return xp.concatenate(pieces) if len(pieces) > 1 else block
 
     def _pattern(self, s: int, env: Env) -> Pattern:
         return tuple(tuple(_present(term, s, env, self.shapes) for term in m.terms)
                      for m in self.loop.members)
 
+    def _binding(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
+                 ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
+        """The step bound for a pattern of present terms: bound at its first use."""
+        found = self._bound.get(pattern)
+        return found if found is not None else self._bind(pattern, s, env, values)
+
     def _bind(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
               ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
         statements = []
         reads: dict[Read, None] = {}
-        for m, present in zip(self.loop.members, pattern):
-            terms = [t for t, keep in zip(m.terms, present) if keep]
+        for m, keeps in zip(self.loop.members, pattern):
+            terms = [t for t, keep in zip(m.terms, keeps) if keep]
             if terms:
-                statements.append(_statement(m, terms))
+                statements.append(step_statement(m, terms))
                 reads.update((r, None) for t in terms for r in t.reads)
         sample = dict(env)
         for m in self.loop.members:
             sample[m.name] = self.blank(self.rows[m.name])
+            sample[row_name(m.name)] = self.blank(self.rows[m.name])
         for read in reads:
             sample[slice_name(*read)] = self.blank(self.rows[read[0]]) if read[0] in self.rows \
                 else _slice(read, s, env, values)
+        sample.update(self._positional(s))
         present = tuple(st.name for st in statements)
+        bound: tuple[Any, tuple[str, ...], tuple[Read, ...]]
         if not statements:
             bound = (lambda step: step, present, tuple(reads))
         else:
-            inputs = _inputs(statements)
-            plan = plan_program(tuple(statements), inputs, statements[-1].name)
-            runner = self.make_runner(plan, sample, self.given)
+            runner = self.make_runner(plan_step(statements), sample, self.given)
             bound = (runner, present, tuple(reads))
         self._bound[pattern] = bound
         return bound
@@ -114,30 +217,46 @@ class LoopStep:
         return self.xp.broadcast_to(self.xp.zeros((), dtype=self.dtype), tuple(shape))
 
 
-def _statement(m: MemberPlan, terms: list[StepTerm]) -> Statement:
-    return Statement(m.name, m.indices, Sum(tuple(t.term for t in terms)), m.extents)
+def _longest_run(patterns: list[Pattern]) -> tuple[int, int] | None:
+    """The longest stretch ``[start, stop)`` of equal patterns, if longer than one."""
+    best = (0, 0)
+    start = 0
+    for k in range(1, len(patterns) + 1):
+        if k == len(patterns) or patterns[k] != patterns[start]:
+            if k - start > best[1] - best[0]:
+                best = (start, k)
+            start = k
+    return best if best[1] - best[0] > 1 else None
 
 
-def _inputs(statements: list[Statement]) -> tuple[str, ...]:
+def step_statement(m: MemberPlan, terms: Sequence[StepTerm]) -> Statement:
+    """A member's step with the terms present at a position; its indices sized by its row
+    (``m@row``, a stand-in of that shape) where no term there sizes them."""
+    rows = tuple(Extent(i, row_name(m.name), a) for a, i in enumerate(m.indices))
+    return Statement(m.name, m.indices, Sum(tuple(t.term for t in terms)), m.extents + rows)
+
+
+def row_name(member: str) -> str:
+    return f"{member}@row"
+
+
+def plan_step(statements: Sequence[Statement]) -> ProgramPlan:
+    """The plan of a step's statements (``step_statement``): the members' values at one
+    position, from the slices they read and the arrays outside."""
     made = {st.name for st in statements}
-    names: dict[str, None] = {}
-    for st in statements:
-        for r in refs(st.rhs):
-            if r.name not in made:
-                names.setdefault(r.name)
-    return tuple(names)
+    inputs = tuple(dict.fromkeys(r.name for st in statements for r in refs(st.rhs)
+                                 if r.name not in made))
+    return plan_program(tuple(statements), inputs, statements[-1].name)
 
 
 def _present(term: StepTerm, s: int, env: Env, shapes: dict[str, tuple[int, ...]]) -> bool:
-    """Whether a term is there at position ``s``: its conditions hold and each slice it
-    reads is inside its array."""
+    """Whether a term is there at position ``s``: its conditions hold and each step of the
+    recurrence it reads is inside it. (A slice of another array past its ends reads
+    zeros, as any read with a given size does: docs/index-arithmetic.md.)"""
     if not all(holds(c, s) for c in term.conditions):
         return False
-    for tensor, axis, offset in term.reads:
-        shape = shapes[tensor] if tensor in shapes else env[tensor].shape
-        if not 0 <= s + offset < int(shape[axis]):
-            return False
-    return True
+    return all(0 <= s + offset < int(shapes[tensor][axis])
+               for tensor, axis, offset in term.reads if tensor in shapes)
 
 
 def _slice(read: Read, s: int, env: Env, values: dict[str, list[Any]]) -> Any:
@@ -145,77 +264,32 @@ def _slice(read: Read, s: int, env: Env, values: dict[str, list[Any]]) -> Any:
     if tensor in values:
         return values[tensor][s + offset]
     array = env[tensor]
-    return array[(slice(None),) * axis + (s + offset,)]
+    at = s + offset
+    if not 0 <= at < int(array.shape[axis]):  # past its ends: zeros
+        return 0 * array[(slice(None),) * axis + (0,)]
+    return array[(slice(None),) * axis + (at,)]
 
 
-def _length(loop: LoopPlan, sample: Env, given: Sizes | None) -> int:
-    """The number of positions: the length of an array a step reads plainly along the
-    recurrence index, or the size given for it."""
-    names = {m.name for m in loop.members}
-    for m in loop.members:
-        for term in m.terms:
-            for tensor, axis, offset in term.reads:
-                if offset == 0 and tensor not in names and tensor in sample:
-                    return int(sample[tensor].shape[axis])
-    for m in loop.members:
-        if given and m.index in given:
-            return int(given[m.index])
-    for m in loop.members:  # an extent of the index, from outside the recurrence
-        for tensor, axis in m.lengths:
-            if tensor in sample and tensor not in names:
-                return int(sample[tensor].shape[axis])
-    index = loop.members[0].index
-    raise InputError(f"cannot tell how many steps the recurrence of "
-                     f"{', '.join(loop.names)} takes: no array is read along {index} there; "
-                     f"give it with sizes={{{index!r}: ...}}")
+def _block(xp: Any, array: Any, axis: int, start: int, stop: int) -> Any:
+    """Rows ``start .. stop-1`` of ``array`` along ``axis``, moved first, zeros where they
+    fall past its ends."""
+    n = int(array.shape[axis])
+    inside = xp.moveaxis(array[(slice(None),) * axis + (slice(max(start, 0), min(stop, n)),)],
+                         axis, 0)
+    before, after = max(0, min(-start, stop - start)), max(0, stop - max(n, start))
+    if not before and not after:
+        return inside
+    zeros = 0 * inside[:1] if inside.shape[0] else \
+        0 * xp.moveaxis(array[(slice(None),) * axis + (slice(0, 1),)], axis, 0)
+    pieces = [xp.concatenate([zeros] * before)] if before else []
+    pieces += [inside] if inside.shape[0] else []
+    pieces += [xp.concatenate([zeros] * after)] if after else []
+    return xp.concatenate(pieces)
 
 
-def _row_shapes(loop: LoopPlan, sample: Env, given: Sizes | None,
-                make_runner: Callable[[Any, Env, Sizes | None], Any],
-                blank: Callable[[tuple[int, ...]], Any]) -> dict[str, tuple[int, ...]]:
-    """Each member's shape at one position, bound from the terms whose reads are known:
-    members are bound in turns until every one has its shape."""
-    rows: dict[str, tuple[int, ...]] = {}
-    shapes = {m.name: None for m in loop.members}
-    last_error: Exception | None = None
-    for _round in range(len(loop.members) + 1):
-        for m in loop.members:
-            if m.name in rows:
-                continue
-            known = [t for t in m.terms if all(r[0] not in shapes or r[0] in rows
-                                               for r in t.reads)
-                     and all(x.name not in shapes or x.name in rows for x in _step_refs(t))]
-            if not known:
-                continue
-            env: Env = dict(sample)
-            for name, row in rows.items():
-                env[name] = blank(row)
-            for t in known:
-                for read in t.reads:
-                    env[slice_name(*read)] = blank(_read_shape(read, sample, rows))
-            st = _statement(m, known)
-            try:
-                plan = plan_program((st,), _inputs([st]), st.name)
-                runner = make_runner(plan, env, given)
-            except (InputError, ShapeError) as err:
-                last_error = err
-                continue
-            rows[m.name] = tuple(runner.shape)
-        if len(rows) == len(loop.members):
-            return rows
-    if last_error is not None:
-        raise last_error
-    raise ProgramError(f"cannot tell the shapes of {', '.join(loop.names)}: every term "
-                       "of their steps reads another of them")  # pragma: no cover
-
-
-def _step_refs(t: StepTerm) -> list[Ref]:
-    return list(refs(Sum((t.term,))))
-
-
-def _read_shape(read: Read, sample: Env, rows: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
-    tensor, axis, _offset = read
-    if tensor in rows:
-        return rows[tensor]
-    shape = tuple(int(n) for n in sample[tensor].shape)
-    return shape[:axis] + shape[axis + 1:]
+def _size_of(sample: Env) -> SizeOf:
+    """A tensor's axis's size from the arrays (or shapes) at hand; None where unknown."""
+    def size_of(tensor: str, axis: int) -> int | None:
+        shape = sample[tensor].shape if tensor in sample else ()
+        return int(shape[axis]) if axis < len(shape) else None
+    return size_of

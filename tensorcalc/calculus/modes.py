@@ -19,7 +19,6 @@ from ..ir import (
     ZERO,
     arithmetic,
     as_sum,
-    const,
     fresh_name,
     freshen,
     needed_statements,
@@ -30,13 +29,13 @@ from ..ir import (
     subscript_text,
 )
 from ..ir.nodes import Delta, Extent, Ref, Statement, Sum, Term
-from ..ir.sizes import sized, sized_terms
 from ..ir.recurrences import Group, members_of, recurrence_groups, steps_together
+from ..ir.sizes import sized, sized_terms
 from .ranges import own_ranges
 from .repeats import Repeats
 from .reuse import refer_to_statement
-from .rules import Budget, deltas, differentiate
-from .simplify import distinct_bound_names, simplify_sum
+from .rules import Budget, differentiate
+from .simplify import simplify_sum
 
 
 @dataclass
@@ -123,7 +122,7 @@ def _inline_ref(value: Sum, lhs: tuple[str, ...], ref: Ref, context: set[str]) -
     return Sum(tuple(terms))
 
 
-def _in_steps(chain: tuple[Statement, ...]
+def in_steps(chain: tuple[Statement, ...]
               ) -> tuple[tuple[Statement, ...], dict[str, Group]]:
     """The statements with each recurrence's next to each other, after what they read,
     and the recurrence of each statement in one (docs/recurrences.md)."""
@@ -133,7 +132,7 @@ def _in_steps(chain: tuple[Statement, ...]
     return steps_together(chain, groups), members_of(groups)
 
 
-def _active(statements: Iterable[Statement], wrt: str) -> set[str]:
+def active_statements(statements: Iterable[Statement], wrt: str) -> set[str]:
     statements = tuple(statements)
     active = {wrt}
     while True:  # once, unless a recurrence reads a later statement
@@ -156,8 +155,8 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
     ``seed(X[a,...])`` is the tangent of a reference to ``wrt`` (deltas for a
     Jacobian, ``V[a,...]`` for a JVP); ``new_axes`` are the axes it adds.
     """
-    chain, groups = _in_steps(needed_statements(statements, of))
-    active = _active(chain, wrt)
+    chain, groups = in_steps(needed_statements(statements, of))
+    active = active_statements(chain, wrt)
     inline, reread = _tangent_places(chain)
     tangents: dict[str, Sum] = {}
     lhs_of: dict[str, tuple[str, ...]] = {}
@@ -165,38 +164,22 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
     forward_needed: list[Statement] = []
     repeats = Repeats()
     for st in chain:
-        group = groups.get(st.name)
-        if group is not None and st.name in active:
-            if st.name == group.members[0]:
-                steps = _forward_group([s for s in chain if s.name in group.members], wrt,
-                                       seed, new_axes, names, tangents, lhs_of)
-                forward_needed += [s for s in chain if s.name in group.members]
-                out += steps
-            if st.name == of:
-                result = Statement(name, st.indices + new_axes,
-                                   as_sum(Ref(f"{tangents[of].terms[0].factors[0].name}",
-                                              st.indices + new_axes)))
-                return Derived(forward_needed + out, result)
-            continue
-        if group is not None:
-            forward_needed.append(st)
-            if st.name == of:
-                return Derived(forward_needed, Statement(name, st.indices + new_axes, ZERO))
-            continue
         if st.name not in active:
             forward_needed.append(st)
             if st.name == of:  # the result does not depend on wrt: its derivative is zero
                 return Derived(forward_needed, Statement(name, st.indices + new_axes, ZERO))
             continue
+        group = groups.get(st.name)
+        if group is not None:  # a recurrence: its tangents are one too, derived together
+            if st.name == group.members[0]:
+                forward_needed += _forward_group([s for s in chain if s.name in group.members],
+                                                 wrt, seed, new_axes, names, tangents, lhs_of, out)
+            if st.name == of:
+                return Derived(forward_needed + out, Statement(name, st.indices + new_axes,
+                                                               tangents[of]))
+            continue
         context = set(st.indices) | all_indices(st.rhs) | set(new_axes)
-
-        def rule(ref: Ref, context: set[str] = context) -> Sum | None:
-            if ref.name == wrt:
-                return seed(ref)
-            value = tangents.get(ref.name)
-            if value is None:
-                return None
-            return _inline_ref(value, lhs_of[ref.name], ref, context)
+        rule = _tangent_rule(wrt, seed, tangents, lhs_of, context)
 
         read = tuple((n, tangents[n], lhs_of[n]) for n in dict.fromkeys(
             r.name for r in statement_refs(st)) if n in tangents)
@@ -221,24 +204,34 @@ def forward(statements: tuple[Statement, ...], of: str, wrt: str,
     raise DerivativeError(f"{of} is not computed by the program")  # pragma: no cover
 
 
+def _tangent_rule(wrt: str, seed: Callable[[Ref], Sum], tangents: dict[str, Sum],
+                  lhs_of: dict[str, tuple[str, ...]], context: set[str]
+                  ) -> Callable[[Ref], Sum | None]:
+    """The tangent of a reference in a statement whose names are ``context``: the seed's
+    for ``wrt``, a statement's tangent as the reference reads it, or None (a constant)."""
+
+    def rule(ref: Ref) -> Sum | None:
+        if ref.name == wrt:
+            return seed(ref)
+        value = tangents.get(ref.name)
+        return None if value is None else _inline_ref(value, lhs_of[ref.name], ref, context)
+
+    return rule
+
+
 def _forward_group(members: list[Statement], wrt: str, seed: Callable[[Ref], Sum],
                    new_axes: tuple[str, ...], names: Names, tangents: dict[str, Sum],
-                   lhs_of: dict[str, tuple[str, ...]]) -> list[Statement]:
-    """The tangents of a recurrence's statements: a recurrence of their own, in the same
-    direction (``h_dot[t]`` reads ``h_dot[t-1]``), each tangent a statement that the others
-    read by name (docs/recurrences.md)."""
+                   lhs_of: dict[str, tuple[str, ...]], out: list[Statement]
+                   ) -> list[Statement]:
+    """The tangents of a recurrence's statements (``members``, returned) put in ``out``:
+    a recurrence of their own, in the same direction (``h_dot[t]`` reads ``h_dot[t-1]``),
+    each tangent a statement that the others read by name (docs/recurrences.md)."""
     for st in members:
         tangents[st.name] = as_sum(Ref(names.tensor(f"{st.name}_dot"), st.indices + new_axes))
         lhs_of[st.name] = st.indices + new_axes
-    out = []
     for st in members:
         context = set(st.indices) | all_indices(st.rhs) | set(new_axes)
-
-        def rule(ref: Ref, context: set[str] = context) -> Sum | None:
-            if ref.name == wrt:
-                return seed(ref)
-            value = tangents.get(ref.name)
-            return None if value is None else _inline_ref(value, lhs_of[ref.name], ref, context)
+        rule = _tangent_rule(wrt, seed, tangents, lhs_of, context)
 
         tangent = differentiate(sized_terms(st.rhs), rule, Budget(st.name), frozenset(context),
                                 own_ranges(st))
@@ -247,7 +240,7 @@ def _forward_group(members: list[Statement], wrt: str, seed: Callable[[Ref], Sum
         assert isinstance(dot, Ref)
         out.append(sized(Statement(dot.name, st.indices + new_axes, tangent),
                          [Ref(st.name, st.indices), Ref(wrt, new_axes)]))
-    return out
+    return members
 
 
 def _tangent_places(chain: tuple[Statement, ...]) -> tuple[set[str], set[str]]:
@@ -335,166 +328,3 @@ def _small(tangent: Sum) -> bool:
 def _is_plain(t: Term) -> bool:
     """At most one factor, a plain reference: nothing worth computing once."""
     return len(t.factors) <= 1 and all(isinstance(f, Ref) for f in t.factors) and not t.summed
-
-
-# --- reverse: adjoints ----------------------------------------------------------
-
-
-def reverse(statements: tuple[Statement, ...], of: str, wrt: str,
-            cotangent: Ref | None, wrt_axes: tuple[str, ...], name: str,
-            names: Names) -> Derived:
-    """Adjoints, from the result back to ``wrt``: the gradient or a VJP.
-
-    ``cotangent`` is the seed (``G[i,...]`` for a VJP) or None for a scalar result,
-    whose adjoint is 1. Each statement ``s[I] = rhs`` adds ``s_bar[I] d rhs/d m[J]``
-    to the adjoint of every input ``m`` it uses that depends on ``wrt``.
-    """
-    chain, groups = _in_steps(needed_statements(statements, of))
-    active = _active(chain, wrt)
-    lhs_of = {st.name: st.indices for st in chain}
-    lhs_of[wrt] = wrt_axes
-    contributions: dict[str, list[Term]] = {}
-    contributors: dict[str, int] = {}  # how many statements contributed to each adjoint
-    adjoint_ref: dict[str, Sum] = {of: as_sum(cotangent) if cotangent else const(1.0)}
-    adjoints: list[Statement] = []
-    repeats = Repeats()
-    for st in reversed(chain):
-        if st.name not in active:
-            continue
-        group = groups.get(st.name)
-        if group is not None:
-            if st.name == group.members[-1]:
-                if of in group.members:
-                    contributions.setdefault(of, []).extend(adjoint_ref.pop(of).terms)
-                    contributors[of] = contributors.get(of, 0) + 2  # simplified with the rest
-                adjoints += _reverse_group([s for s in chain if s.name in group.members],
-                                           active, lhs_of, contributions, contributors,
-                                           set(wrt_axes), names)
-            continue
-        if st.name != of:
-            total = _total(contributions.pop(st.name, []), contributors.pop(st.name, 0),
-                           st.indices)
-            if not total.terms:
-                continue
-            adjoint_ref[st.name], extra = _adjoint_statement(st, total, names)
-            adjoints += extra
-        bar = adjoint_ref[st.name]
-        context = set(st.indices) | all_indices(st.rhs) | set(wrt_axes)
-        targets = {r.name for r in statement_refs(st) if r.name in active}
-        for target in sorted(targets):
-            target_lhs = lhs_of[target]
-            key, tensors = repeats.key(st, target, bar, target_lhs, frozenset(context))
-            terms = repeats.get(key, tensors)  # a statement like an earlier one: its terms
-            if terms is None:
-                terms = _contribution(st, target, bar, target_lhs, context, names)
-                repeats.put(key, tensors, terms)
-            if terms:
-                contributors[target] = contributors.get(target, 0) + 1
-            contributions.setdefault(target, []).extend(terms)
-    gradient = _total(contributions.get(wrt, []), contributors.get(wrt, 0), wrt_axes)
-    # Adjoints were made from the result backwards: each uses only those made before it.
-    return Derived(list(chain) + adjoints, Statement(name, wrt_axes, gradient))
-
-
-def _reverse_group(members: list[Statement], active: set[str],
-                   lhs_of: dict[str, tuple[str, ...]], contributions: dict[str, list[Term]],
-                   contributors: dict[str, int], around: set[str], names: Names
-                   ) -> list[Statement]:
-    """The adjoints of a recurrence's statements: a recurrence running the other way
-    (``h_prev_bar[t+1]`` read by ``h_bar[t]``), each adjoint a statement that the others
-    read by name (docs/recurrences.md). The contributions of the statements after the
-    recurrence are in ``contributions``; those to the recurrence's inputs are added there."""
-    bars = {st.name: Ref(names.tensor(f"{st.name}_bar"), st.indices) for st in members}
-    inside = {st.name for st in members}
-    for st in members:
-        context = set(st.indices) | all_indices(st.rhs) | around
-        for target in sorted({r.name for r in statement_refs(st) if r.name in active}):
-            terms = _contribution(st, target, as_sum(bars[st.name]), lhs_of[target], context,
-                                  names)
-            if terms:
-                contributors[target] = contributors.get(target, 0) + 1
-            contributions.setdefault(target, []).extend(terms)
-    out = []
-    for st in reversed(members):
-        total = _total(contributions.pop(st.name, []), contributors.pop(st.name, 0),
-                       st.indices)
-        out.append(sized(Statement(bars[st.name].name, st.indices, total),
-                         [Ref(st.name, st.indices)]))
-    assert inside == {st.name for st in members}
-    return out
-
-
-def _contribution(st: Statement, target: str, bar: Sum, target_lhs: tuple[str, ...],
-                  context: set[str], names: Names) -> list[Term]:
-    """``sum_I bar[I] d st[I] / d target[J]``, simplified, over ``target_lhs`` (``J``)."""
-    temp = names.axes(len(target_lhs), prefer="")
-    context_t = context | set(temp)
-
-    def rule(ref: Ref) -> Sum | None:
-        return deltas(ref.axes, temp) if ref.name == target else None
-
-    budget = Budget(st.name)
-    local = differentiate(sized_terms(st.rhs), rule, budget, frozenset(context_t),
-                          own_ranges(st))
-    local = refer_to_statement(local, st)
-    # Names a rule made up (softmax's k) are not in the context: the adjoint's own bound
-    # names must avoid them too.
-    made_up = {n for t in local.terms for n in t.mentioned} - context_t
-    seeded = _times_bar(bar, local, Ref(st.name, st.indices), context_t | made_up, budget,
-                        arithmetic(st.rhs))
-    value = simplify_sum(seeded, frozenset(temp))
-    return [rename_term(freshen(t, set(target_lhs)), dict(zip(temp, target_lhs)))
-            for t in value.terms]
-
-
-def _total(terms: list[Term], contributors: int, axes: tuple[str, ...]) -> Sum:
-    """An adjoint: the contributions of the statements that use it, added. One statement's
-    contribution is simplified already (only renamed since, with its bound names kept
-    apart from the new ones): it is used as it is."""
-    if contributors <= 1:  # renaming may have given a bound name a second size: not so
-        return distinct_bound_names(Sum(tuple(terms)), frozenset(axes))
-    return simplify_sum(Sum(tuple(terms)), frozenset(axes))
-
-
-def _times_bar(bar: Sum, local: Sum, lhs: Ref, context: set[str], budget: Budget,
-               given: bool = False) -> Sum:
-    """``sum_I bar[I] * local[I, J]`` for the statement ``lhs`` (its indices are ``I``).
-
-    Each ``I`` keeps the length of the statement's axis beside the term, for where no
-    factor carries it (a constant adjoint, folded in: ``bar`` is then a number); ``given``
-    (a statement with index arithmetic) marks them given: reads that read zeros past an
-    array's end there (a size the caller gave) do so again (docs/index-arithmetic.md). A term
-    of ``local`` repeated as the same object stays one object (see ``rules._d_term``).
-    """
-    terms = []
-    lengths = tuple(Extent(i, lhs.name, axis, given) for axis, i in enumerate(lhs.indices))
-    for k, b in enumerate(bar.terms):
-        b = freshen(b, set(context))
-        if given:  # lengths from the adjoint (shaped like the statement) where it has them
-            carried = {i: Extent(i, f.name, axis, True) for f in b.factors
-                       if isinstance(f, Ref) for axis, i in f.plain_axes()}
-            lengths = tuple(carried.get(e.name, e) for e in lengths)
-        made: dict[int, Term] = {}
-        for u in local.terms:
-            if id(u) not in made:  # the budget has had u's factors once already
-                budget.spend(len(b.factors) + (len(u.factors) if k else 0))
-                made[id(u)] = Term(b.coef * u.coef, b.factors + u.factors,
-                                   b.summed | u.summed | frozenset(lhs.indices),
-                                   b.extents + u.extents + lengths)
-            terms.append(made[id(u)])
-    return Sum(tuple(terms))
-
-
-def _adjoint_statement(st: Statement, total: Sum, names: Names) -> tuple[Sum, list[Statement]]:
-    """The adjoint of ``st`` as a reference: a plain reference or a number is used as it is
-    (``m_bar[n] = 1`` is folded in, never printed), anything else becomes a statement."""
-    if len(total.terms) == 1:
-        t = total.terms[0]
-        if t.coef == 1 and len(t.factors) == 1 and isinstance(t.factors[0], Ref) \
-                and not t.summed and t.factors[0].indices == st.indices:
-            return total, []
-        if not t.factors and not t.summed:
-            return Sum((Term(t.coef, ()),)), []
-    bar_name = names.tensor(f"{st.name}_bar")
-    adjoint = sized(Statement(bar_name, st.indices, total), [Ref(st.name, st.indices)])
-    return as_sum(Ref(bar_name, st.indices)), [adjoint]

@@ -22,6 +22,7 @@ from ..ir import (
     refs,
     rename_term,
 )
+from ..ir.recurrences import recurrence_groups
 from ..ir.sizes import Source
 from ..limits import MAX_FACTORS, MAX_NESTING, MAX_TERMS, size_error
 from ..ops.reductions import RESERVED
@@ -108,6 +109,8 @@ def lower(surface: list[SStatement | SDeclaration]) -> Lowered:
         by_name[st.name] = statements[-1]
         assigned[st.name] = st
         ranks[st.name] = len(st.indices)
+    if back_reads:
+        recurrence_groups(statements)  # each recurrence checked now, not at the first call
     return Lowered(tuple(statements), tuple(inputs), ranks, tuple(traps))
 
 

@@ -41,7 +41,7 @@ from .surface import (
     SSumOver,
     STensor,
 )
-from .surface_walks import first, flatten_product, flatten_sum
+from .surface_walks import first, flatten_product, flatten_sum, operands
 
 Line = SStatement | SDeclaration
 
@@ -74,43 +74,54 @@ def desugar(lines: list[Line]) -> Desugared:
         _check_start(s, assigned.get(name), order.get(name), lines.index(s))
     if not starts and not _any_back_read(lines, order):
         return Desugared(lines, frozenset())
-    taken = _names(lines)
-    wrappers: dict[tuple[str, int], str] = {}  # (recurring name, step) -> state statement
-    placed: dict[int, list[SStatement]] = {}  # line number -> state statements before it
-    back: set[tuple[str, str]] = set()
+    states = _States(starts, order, assigned, _names(lines))
     out_lines: dict[int, Line] = {}
     for k, line in enumerate(lines):
-        if not isinstance(line, SStatement) or line.start:
-            continue
-        direct = _direct_reads(line.rhs)
-
-        def read(node: STensor, line: SStatement = line, k: int = k) -> SExpr:
-            step = _step_of(node, line, order, starts, k)
-            if step is None:
-                return node
-            if order[node.name] >= k:
-                back.add((line.name, node.name))
-            if id(node) in direct and node.name not in starts:
-                return node  # its absent term is the zero it stands for
-            key = (node.name, step)
-            if key not in wrappers:
-                wrappers[key] = fresh_name(f"{node.name}_{'prev' if step < 0 else 'next'}",
-                                           taken)
-                taken.add(wrappers[key])
-                placed.setdefault(k, []).append(
-                    _state(wrappers[key], assigned[node.name], starts.get(node.name), step))
-                back.add((wrappers[key], node.name))
-            t = line.indices[0]
-            return STensor(wrappers[key], (t,) + (node.indices or ())[1:], node.pos)
-
-        out_lines[k] = replace(line, rhs=_map_tensors(line.rhs, read))
+        if isinstance(line, SStatement) and not line.start:
+            out_lines[k] = states.rewrite(line, k)
     result: list[Line] = []
     for k, line in enumerate(lines):
         if isinstance(line, SStatement) and line.start:
             continue
-        result += placed.get(k, [])
+        result += states.placed.get(k, [])
         result.append(out_lines.get(k, line))
-    return Desugared(result, frozenset(back))
+    return Desugared(result, frozenset(states.back))
+
+
+class _States:
+    """The state statements made so far (``x_prev``), where each goes, and the reads of
+    later statements that lowering is to accept."""
+
+    def __init__(self, starts: dict[str, SStatement], order: dict[str, int],
+                 assigned: dict[str, SStatement], taken: set[str]):
+        self.starts, self.order, self.assigned, self.taken = starts, order, assigned, taken
+        self.wrappers: dict[tuple[str, int], str] = {}  # (recurring name, step) -> name
+        self.placed: dict[int, list[SStatement]] = {}  # line number -> statements before it
+        self.back: set[tuple[str, str]] = set()
+
+    def rewrite(self, line: SStatement, k: int) -> SStatement:
+        direct = _direct_reads(line.rhs)
+        return replace(line, rhs=_map_tensors(line.rhs,
+                                              lambda node: self.read(node, line, k, direct)))
+
+    def read(self, node: STensor, line: SStatement, k: int, direct: set[int]) -> SExpr:
+        step = _step_of(node, line, self.order, self.starts, k)
+        if step is None:
+            return node
+        if self.order[node.name] >= k:
+            self.back.add((line.name, node.name))
+        if id(node) in direct and node.name not in self.starts:
+            return node  # its absent term is the zero it stands for
+        key = (node.name, step)
+        if key not in self.wrappers:
+            name = fresh_name(f"{node.name}_{'prev' if step < 0 else 'next'}", self.taken)
+            self.wrappers[key] = name
+            self.taken.add(name)
+            self.placed.setdefault(k, []).append(
+                _state(name, self.assigned[node.name], self.starts.get(node.name), step))
+            self.back.add((name, node.name))
+        return STensor(self.wrappers[key], (line.indices[0],) + (node.indices or ())[1:],
+                       node.pos)
 
 
 def _check_start(s: SStatement, st: SStatement | None, at: int | None, line: int) -> None:
@@ -199,7 +210,12 @@ def _names(lines: list[Line]) -> set[str]:
             names |= {n for n, _ in line.inputs}
             continue
         names.add(line.name)
-        _map_tensors(line.rhs, lambda n: names.add(n.name) or n)  # type: ignore[func-returns-value]
+        stack: list[SExpr] = [line.rhs]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, STensor):
+                names.add(node.name)
+            stack += operands(node)
     return names
 
 

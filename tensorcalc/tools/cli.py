@@ -167,7 +167,11 @@ def _parser() -> argparse.ArgumentParser:
                     "gathers). Index conditions are 0/1 factors ([i != j], [j <= i], "
                     "[c != t[n]]) and masks after | (softmax[j | j <= i](e): a masked entry "
                     "takes no part); size(i) is how many values index i takes, and "
-                    "mean[j](e) is sum[j](e) / size(j).",
+                    "mean[j](e) is sum[j](e) / size(j). A statement may read its own "
+                    "previous step, a recurrence (h[-1,j] = h0[j]; h[t,j] = tanh(W[j,k] "
+                    "h[t-1,k] + x[t,j]): an RNN, iterations, time stepping; give the number "
+                    "of steps with --size n=N where no array has it); its derivative is a "
+                    "recurrence running backwards.",
         epilog="\n\n".join([_functions_help(), _WARNINGS_NOTE, *_EXAMPLES.values()]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -4,6 +4,7 @@ torch peers, where installed), and every workload declares a goal. Nothing is ti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -14,12 +15,15 @@ import numpy as np
 import pytest
 from support import ROOT
 
+import tensorcalc as tc
+from tensorcalc.errors import ProgramError
+
 if str(ROOT) not in sys.path:  # the benchmarks package lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import harness  # noqa: E402
-from benchmarks.spec import Workload  # noqa: E402
-from benchmarks.workloads import ALL, conv, first_call, jax_jit, torch_step  # noqa: E402
+from benchmarks.spec import Arrays, Call, Context, Workload, timed_row  # noqa: E402
+from benchmarks.workloads import ALL, conv, first_call, jax_jit, lstm, torch_step  # noqa: E402
 
 RTOL = 1e-9
 ATOL = 1e-12
@@ -34,7 +38,7 @@ def test_the_workloads_are_the_rows_of_the_table() -> None:
     keys = [w.key for w in ALL]
     assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8", "9", "10", "10i",
                     "11", "12", "13", "14", "14b", "15", "16", "17", "15t", "16t", "17t", "18",
-                    "20", "21", "22"]
+                    "20", "21", "22", "23", "23x"]
 
 
 @pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
@@ -50,7 +54,7 @@ def test_every_workload_declares_a_goal(w: Workload) -> None:
 
 
 def test_the_counted_goals() -> None:
-    """Thirty-eight goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
+    """Forty-one goals are counted: rows 1, 2, 2b, 3, 4, 4b (compact core time), 4c (its
     peak memory), 5, 6, 7, three in row 8 (tc.grad alone at N=50; grad + first evaluation
     against jax's trace + compile + first call, row 8j; per-statement growth to N=200), 9,
     9j (faster than jax.jit), 10 and 10j (against the NumPy formula and ahead of jax.jit),
@@ -60,10 +64,11 @@ def test_the_counted_goals() -> None:
     convolution and its two gradients against the NumPy im2col formula and against torch;
     one table row each, met in the SUMMARY only when both are), 15t, 16t, 17t (the same on
     torch tensors against torch itself), 18, 18m (the embedding gradient's time and its
-    peak memory), 20 and 20j (LayerNorm, against both), 21 (causal attention) and 22 (a
-    GP's gradient); the fresh-process rows 6b and 6c and rows 10ij, 21j and 22j (against
+    peak memory), 20 and 20j (LayerNorm, against both), 21 (causal attention), 22 (a
+    GP's gradient), 23 and 23j (an LSTM's gradient w.r.t. ``Wh``, against both) and 23x
+    (w.r.t. ``Wx``); the fresh-process rows 6b and 6c and rows 10ij, 21j and 22j (against
     jax.jit) are information only."""
-    assert sum(g.counted for w in ALL for g in w.goals) == 38
+    assert sum(g.counted for w in ALL for g in w.goals) == 41
     assert len(next(w for w in ALL if w.key == "4b").goals) == 2
     assert len(next(w for w in ALL if w.key == "8").goals) == 3
     assert all(len(w.goals) == 2 for w in ALL if w.key in ("15", "16", "17", "18"))
@@ -75,6 +80,8 @@ def test_tensorcalc_equals_the_numpy_formula(w: Workload, request: pytest.Fixtur
         request.getfixturevalue("x64_jax")
     if w.key in torch_step.KEYS + conv.TORCH_KEYS:  # tensorcalc on torch tensors
         pytest.importorskip("torch")
+    if w.key in lstm.KEYS and not recurrences_built():
+        pytest.skip("recurrences not built yet")
     arrays = w.arrays(w.tiny)
     assert all(a.dtype == np.float64 or np.issubdtype(a.dtype, np.integer)  # index arrays
                for a in arrays.values())
@@ -85,6 +92,37 @@ def test_tensorcalc_equals_the_numpy_formula(w: Workload, request: pytest.Fixtur
     assert harness.difference(got, want) is None  # what the benchmark itself checks
     for name, (program, reference) in w.extras.items():
         close(program(arrays)(), reference(**arrays), name)
+
+
+def recurrences_built() -> bool:
+    """Whether the language has recurrences (issue 28): rows 23 and 23x need them."""
+    try:
+        tc.compile(lstm.SOURCE)
+    except ProgramError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("wrt", ["Wh", "Wx"])
+def test_the_lstm_formula_equals_central_differences(wrt: str) -> None:
+    """Rows 23 and 23x: the hand-written backpropagation through time equals central
+    differences of the forward loop, entry by entry (jax and torch are checked against
+    it by the peer tests below)."""
+    w = lstm.WORKLOADS[0]
+    arrays = w.arrays(w.tiny)
+    formula = {"Wh": lstm.reference, "Wx": lstm.reference_wx}[wrt](**arrays)
+    assert formula.shape == arrays[wrt].shape
+    numeric = np.zeros_like(formula)
+    eps = 1e-6
+    for k in range(numeric.size):
+        moved = {}
+        for sign in (1, -1):
+            value = arrays[wrt].copy()
+            value.flat[k] += sign * eps
+            moved[sign] = lstm.loss(**{**arrays, wrt: value})
+        numeric.flat[k] = (moved[1] - moved[-1]) / (2 * eps)
+    np.testing.assert_allclose(formula, numeric, rtol=1e-6, atol=1e-8)
+    assert np.abs(formula).max() > 1e-2  # a gradient that is not all zeros
 
 
 @pytest.mark.parametrize("w", conv.WORKLOADS, ids=lambda w: w.key)
@@ -105,6 +143,22 @@ def test_a_mismatch_is_caught() -> None:
     want = w.expected(arrays)
     assert harness.difference(want * (1 + 1e-3), want) is not None
     assert harness.difference(want[:1], want) is not None
+
+
+def test_a_program_that_fails_to_build_leaves_the_others_timed() -> None:
+    """A tensorcalc program that raises while it is built (a construct not in the language
+    yet) is a loud error and an "error" cell; the NumPy formula is still timed."""
+
+    def refused(arrays: Arrays) -> Call:
+        raise ProgramError("not in the language yet")
+
+    w = lstm.WORKLOADS[0]
+    w = dataclasses.replace(w, size=w.tiny, peers={}, program=refused, target=1e-3)
+    ctx = Context(harness.Report(), repeats=1)
+    row, times = timed_row(w, ctx)
+    assert row.cells["ours"] == "error" and row.bad == ["ours"]
+    assert set(times) == {"numpy"}
+    assert "not in the language yet" in ctx.report.errors[0]
 
 
 def test_the_fresh_process_child(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,12 +21,14 @@ def test_the_readme_python_examples_run_in_order() -> None:
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(block, namespace)  # noqa: S102 - the README's own examples
     printed = re.search(r"print\(g\)\s+# (.*)", README)
     assert printed is not None and printed.group(1) == str(namespace["g"])
+    adjoint = re.search(r"gW = tc.grad\(rnn, \"W\"\)\s+# (.*) \.\.\.", README)
+    assert adjoint is not None and adjoint.group(1) in str(namespace["gW"]).splitlines()
 
 
 def test_the_readme_shows_what_the_command_prints() -> None:
