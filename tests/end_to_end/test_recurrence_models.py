@@ -357,6 +357,27 @@ def test_hessian_vector_product_matches_jax(name: str) -> None:
     close(run(hessian_vector(name), arrays), reference_hessian_vector(name, arrays))
 
 
+MIXED = [pytest.param(m.name, other, id=f"{m.name}-{m.hvp_wrt}-{other}")
+         for m in MODELS.values() for other in m.arrays(np.random.default_rng(0))
+         if other != m.hvp_wrt]
+
+
+@pytest.mark.parametrize("name, other", MIXED)
+def test_mixed_second_derivative_matches_jax(name: str, other: str) -> None:
+    # d/d other of the gradient by the Hessian-vector weight, along a tangent V shaped
+    # like ``other``: every other input, data included (the loss's own inputs too)
+    wrt, f = MODELS[name].hvp_wrt, MODELS[name].reference
+    arrays = arrays_of(name)
+    arrays["V"] = np.random.default_rng(3).standard_normal(np.shape(arrays[other]))
+    given = reference_inputs(name, arrays)
+
+    def gradient_at(o: Any) -> Any:
+        return jax.grad(lambda w: f(**{**given, wrt: w, other: o}))(given[wrt])
+
+    want = jax.jvp(gradient_at, (given[other],), (jnp.asarray(arrays["V"]),))[1]
+    close(run(tc.jvp(gradient(name, wrt), other), arrays), want)
+
+
 def test_hessian_of_a_tiny_elman_matches_jax() -> None:
     arrays = elman_arrays(np.random.default_rng(5), T=4, hidden=2, inputs=2)
     given = {k: jnp.asarray(v) for k, v in arrays.items()}
