@@ -5,6 +5,8 @@ order, printed and parsed again, and on torch and JAX arrays."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from fd import numeric_jacobian
@@ -238,3 +240,13 @@ def test_a_shifted_read_of_another_array_needs_a_given_size_and_reads_zeros_past
                                    want, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(tc.hessian(p, "a")(**arr),
                                jax.hessian(f, argnums=1)(*arr.values()), rtol=1e-9, atol=1e-12)
+
+
+def test_threads_share_a_bound_recurrence():
+    g = tc.grad(ELMAN, "W")
+    inputs = [arrays(20 + k) for k in range(8)]
+    wants = [jax.grad(loss, argnums=1)(*a.values()) for a in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        gots = list(pool.map(lambda a: g(**a), inputs * 3))
+    for k, got in enumerate(gots):
+        np.testing.assert_allclose(got, wants[k % 8], rtol=1e-10, atol=1e-12)
