@@ -50,9 +50,11 @@ class LoopStep:
         self.xp = lib.xp
         self.dtype = dtype
         self.length = int(step_count(loop, _size_of(sample), given or {}))
-        # what binding the steps sees: the statements before are shapes only as yet
-        sample = {k: v if hasattr(v, "dtype") or not hasattr(v, "shape") else
-                  self.blank(v.shape) for k, v in sample.items()}
+        # what binding the steps sees: the statements before are shapes only as yet (and
+        # stay so for a call that does not run them: those only a size is taken from)
+        self.sample = {k: self.blank(v.shape) for k, v in sample.items()
+                       if hasattr(v, "shape") and not hasattr(v, "dtype")}
+        sample = {**sample, **self.sample}
         sizes = step_sizes(loop, _size_of(sample), given or {})
         self.rows = {m.name: tuple(int(sizes[m.name][i]) for i in m.indices)
                      for m in loop.members}
@@ -188,7 +190,9 @@ class LoopStep:
             if terms:
                 statements.append(step_statement(m, terms))
                 reads.update((r, None) for t in terms for r in t.reads)
-        sample = dict(env)
+        # the arrays at hand, and shapes of the statements the call did not run (those
+        # only a size is taken from: plan.valued)
+        sample = {**self.sample, **env}
         for m in self.loop.members:
             sample[m.name] = self.blank(self.rows[m.name])
             sample[row_name(m.name)] = self.blank(self.rows[m.name])
