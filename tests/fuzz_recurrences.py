@@ -11,6 +11,7 @@ so must the printed derivatives parsed again.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 
@@ -44,7 +45,37 @@ def _body(rng: np.random.Generator) -> list[str]:
     return terms + [options[k] for k in rng.permutation(4)[: rng.integers(1, 3)]]
 
 
+def gated(rng: np.random.Generator) -> Case:
+    """Two statements recurring together through a gate, as an LSTM's cell and output do;
+    each started or not."""
+    c_start = "c0[j]" if rng.random() < 0.5 else None
+    h_start = "h0[j]" if rng.random() < 0.5 else None
+    f = FUNCTIONS[rng.integers(len(FUNCTIONS))]
+    step = ["g{s}[j] = sigmoid(W[j,k] {h}[k] + x[{t},j])",
+            "c{s}[j] = g{s}[j] {c}[j] + (1 - g{s}[j]) tanh(U[j,k] x[{t},k])",
+            f"h{{s}}[j] = {f}(c{{s}}[j]) + b[j] {{h}}[j]"]
+    lines = [f"c[-1,j] = {c_start}"] if c_start else []
+    lines += [f"h[-1,j] = {h_start}"] if h_start else []
+    lines += [line.format(s="", t="t", h="h[t-1,", c="c[t-1,").replace("[t-1,[", "[t-1,")
+              .replace("g[j]", "g[t,j]").replace("c[j]", "c[t,j]").replace("h[j]", "h[t,j]",
+                                                                              1)
+              for line in step]
+    lines = [line.replace("g[j] =", "g[t,j] =") for line in lines]
+    lines.append("L = sum[t,j](h[t,j] y[t,j])")
+    unrolled = [f"cs[j] = {c_start}"] if c_start else []
+    unrolled += [f"hs[j] = {h_start}"] if h_start else []
+    c_before, h_before = ("cs" if c_start else "Z"), ("hs" if h_start else "Z")
+    for s in range(T):  # step statements in capitals: c0 and h0 name the starts' inputs
+        unrolled += [re.sub(r"\b([gch])(\d)\[", lambda m: m[1].upper() + m[2] + "[",
+                            line.format(s=s, t=s, h=h_before, c=c_before)) for line in step]
+        c_before, h_before = f"C{s}", f"H{s}"
+    unrolled.append("L = " + " + ".join(f"sum[j](H{s}[j] y[{s},j])" for s in range(T)))
+    return Case("\n".join(lines), "\n".join(unrolled), 1)
+
+
 def case(rng: np.random.Generator) -> Case:
+    if rng.random() < 0.25:
+        return gated(rng)
     direction = 1 if rng.random() < 0.7 else -1
     start = STARTS[rng.integers(len(STARTS))] if direction > 0 else None
     terms = _body(rng)
@@ -72,7 +103,7 @@ def arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return dict(W=rng.normal(size=(2, 2)), U=rng.normal(size=(2, 2)), b=rng.normal(size=2),
                 x=rng.normal(size=(T, 2)), a=rng.normal(size=(T, 2)), c=rng.normal(size=2),
                 y=rng.normal(size=(T, 2)), h0=rng.normal(size=2), V=rng.normal(size=(2, 2)),
-                Z=np.zeros(2))
+                c0=rng.normal(size=2), Z=np.zeros(2))
 
 
 def check(c: Case, a: dict[str, np.ndarray], rtol: float = 1e-9) -> int:
@@ -89,7 +120,7 @@ def check(c: Case, a: dict[str, np.ndarray], rtol: float = 1e-9) -> int:
 
     same(call(rec), call(un), "the value")
     checks = 1
-    for wrt in [w for w in ("W", "U", "b", "x", "a", "c", "h0", "V") if w in rec.inputs]:
+    for wrt in [w for w in ("W", "U", "b", "x", "a", "c", "h0", "c0", "V") if w in rec.inputs]:
         g = tc.grad(rec, wrt)
         same(call(g), call(tc.grad(un, wrt)), f"the gradient wrt {wrt}")
         same(call(tc.compile(str(g))), call(g), f"the printed gradient wrt {wrt}")

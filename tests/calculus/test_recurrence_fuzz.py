@@ -10,7 +10,9 @@ import pytest
 from fuzz_recurrences import arrays, case, check
 
 
-@pytest.mark.parametrize("seed", range(4))
+# seeds whose programs are: no start line; a start line; a cell and an output recurring
+# together through a gate; a backward recurrence
+@pytest.mark.parametrize("seed", [1000, 1001, 1003, 1012])
 def test_a_random_recurrence_agrees_with_its_unrolling(seed: int) -> None:
-    rng = np.random.default_rng(1000 + seed)
+    rng = np.random.default_rng(seed)
     assert check(case(rng), arrays(rng)) >= 6
