@@ -34,4 +34,10 @@ EXAMPLES: dict[str, dict[str, str]] = {
                    "L = 0.5 y[i] inv[i,j](K[i,j]) y[j] + 0.5 logdet[i,j](K[i,j])",
         "wrt": "b", "kind": "gradient", "sizes": "i=5,d=2",
     },
+    "RNN (a recurrence)": {
+        "program": "h[-1,j] = h0[j]\n"
+                   "h[t,j] = tanh(W[j,k] h[t-1,k] + U[j,m] x[t,m] + b[j])\n"
+                   "L = sum[t,j](h[t,j] y[t,j])",
+        "wrt": "W", "kind": "gradient", "sizes": "t=6,j=3,k=3,m=2",
+    },
 }
