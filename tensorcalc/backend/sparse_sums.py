@@ -42,11 +42,15 @@ def sparse_sum(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, .
     adders = {id(t): adder for t in plan.terms
               if (adder := _adder(ctx, t, order)) is not None}
     dense = tuple(t for t in plan.terms if id(t) not in adders)
-    if not adders or not dense:
+    if not adders or (not dense and (ctx.lib.name != "NumPy" or len(adders) < 2)):
         return None
     if ctx.lib.name == "NumPy" and len(dense) == 1 and not _fresh(ctx, dense[0], order):
         return None
-    dense_step = dense_sum(operands.SumPlan(dense))
+    if dense:
+        dense_step = dense_sum(operands.SumPlan(dense))
+    else:  # sparse terms only (an adjoint's gates, each at its own row): zeros to add into
+        shape, xp, dtype = ctx.shape(order), ctx.xp, ctx.dtype
+        dense_step = lambda env: xp.zeros(shape, dtype=dtype)  # noqa: E731
     adds = tuple(adders.values())
 
     def run(env: Env) -> Array:
