@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from ..ir import Call, Factor, Power, Ref, Statement, Sum, Term, refs
 from ..ir.recurrences import Group
-from ..ir.subscripts import Affine
+from ..ir.subscripts import sub_names
 
 Namer = Callable[[str], str]
 
@@ -56,9 +56,7 @@ def _plain_in(term: Term, t: str) -> bool:
     if term.extents or t in term.summed:
         return False
     for r in refs(Sum((term,))):
-        if r.subs is not None and any(isinstance(s, Affine) and t in s.names or
-                                      not isinstance(s, str) and t in getattr(s, "indices", ())
-                                      for s in r.subs):
+        if r.subs is not None and any(s != t and t in sub_names(s) for s in r.subs):
             return False
     return all(isinstance(f, (Ref, Call, Power, Sum)) for f in term.factors)
 
@@ -102,13 +100,13 @@ def _factors(term: Term, t: str, members: set[str], hoisted: list[Statement], na
         return term
     inside = [f for f in term.factors if _reads(f, members)]
     outside = [f for f in term.factors if not _reads(f, members)]
-    around = {i for f in inside for i in _free(f)} | set(term.free)
-    moving = [f for f in outside if t in _free(f) and isinstance(f, (Ref, Call, Power, Sum))
-              and set(_free(f)) <= around and _plain_in(Term(1.0, (f,)), t)]
+    around = {i for f in inside for i in f.free} | set(term.free)
+    moving = [f for f in outside if t in f.free and isinstance(f, (Ref, Call, Power, Sum))
+              and set(f.free) <= around and _plain_in(Term(1.0, (f,)), t)]
     staying = [f for f in outside if not any(f is m for m in moving)]
     factors = [_inside(f, t, members, hoisted, name, base) for f in inside] + staying
     if len(moving) > 1 or any(not isinstance(f, Ref) for f in moving):
-        order = tuple(dict.fromkeys((t,) + tuple(i for f in moving for i in _free(f))))
+        order = tuple(dict.fromkeys((t,) + tuple(i for f in moving for i in f.free)))
         hoisted.append(Statement(name(base), order, Sum((Term(1.0, tuple(moving)),))))
         factors.append(Ref(hoisted[-1].name, order))
     else:
@@ -124,6 +122,3 @@ def _inside(f: Factor, t: str, members: set[str], hoisted: list[Statement], name
         return Call(f.fn, (_terms(arg, arg.free, t, members, hoisted, name, base),))
     return f
 
-
-def _free(f: Factor) -> tuple[str, ...]:
-    return tuple(getattr(f, "free", ()))

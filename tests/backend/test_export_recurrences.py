@@ -11,45 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from corpus import ELMAN, EULER, GRU, LSTM, SINKHORN
 
 import tensorcalc as tc
-
-ELMAN = """
-h[-1,j] = h0[j]
-h[t,j] = tanh(W[j,k] h[t-1,k] + U[j,m] x[t,m] + b[j])
-L = sum[t,j](h[t,j] y[t,j])
-"""
-
-LSTM = """
-h[-1,b,j] = h0[b,j]
-c[-1,b,j] = c0[b,j]
-z[t,b,g,j] = Wh[g,j,k] h[t-1,b,k] + Wx[g,j,m] x[t,b,m] + bias[g,j]
-c[t,b,j] = sigmoid(z[t,b,1,j]) c[t-1,b,j] + sigmoid(z[t,b,0,j]) tanh(z[t,b,2,j])
-h[t,b,j] = sigmoid(z[t,b,3,j]) tanh(c[t,b,j])
-L = sum[t,b,j](h[t,b,j] y[t,b,j])
-"""
-
-GRU = """
-h[-1,j] = h0[j]
-zg[t,j] = sigmoid(Wz[j,k] h[t-1,k] + Uz[j,m] x[t,m] + bz[j])
-rg[t,j] = sigmoid(Wr[j,k] h[t-1,k] + Ur[j,m] x[t,m] + br[j])
-ng[t,j] = tanh(Wn[j,k] (rg[t,k] h[t-1,k]) + Un[j,m] x[t,m] + bn[j])
-h[t,j] = (1 - zg[t,j]) ng[t,j] + zg[t,j] h[t-1,j]
-L = sum[t,j](h[t,j] y[t,j])
-"""
-
-SINKHORN = """
-v[-1,j] = 1
-u[n,i] = a[i] / (K[i,j] v[n-1,j])
-v[n,j] = b[j] / (K[i,j] u[n,i])
-L = u[2,i] K[i,j] v[2,j] C[i,j]
-"""
-
-EULER = """
-y[-1,j] = y0[j]
-y[n,j] = y[n-1,j] + dt tanh(A[j,k] y[n-1,k] + c[j])
-L = sum[n,j](y[n,j] w[n,j])
-"""
 
 T, J, M, B = 5, 3, 2, 2
 

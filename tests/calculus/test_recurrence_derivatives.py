@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from corpus import ELMAN
 from fd import numeric_jacobian
 
 import tensorcalc as tc
@@ -19,11 +20,6 @@ jax = pytest.importorskip("jax")
 jnp = jax.numpy
 jax.config.update("jax_enable_x64", True)
 
-ELMAN = """
-h[-1,j] = h0[j]
-h[t,j] = tanh(W[j,k] h[t-1,k] + U[j,m] x[t,m] + b[j])
-L = sum[t,j](h[t,j] y[t,j])
-"""
 NAMES = ("h0", "W", "U", "x", "b", "y")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from corpus import ELMAN, EULER, GRU, LSTM, SINKHORN
 from fd import numeric_jacobian
 
 import tensorcalc as tc
@@ -54,12 +55,6 @@ def _normal(rng: np.random.Generator, scale: float, *shape: int) -> np.ndarray:
 
 # --- Elman RNN: T=50, hidden 4, input 3 -------------------------------------------------
 
-ELMAN = """
-h[-1,j] = h0[j]
-h[t,j] = tanh(W[j,k] h[t-1,k] + U[j,m] x[t,m] + b[j])
-L = sum[t,j](h[t,j] y[t,j])
-"""
-
 
 def elman(h0: Any, W: Any, U: Any, b: Any, x: Any, y: Any) -> Any:
     def step(h: Any, xt: Any) -> tuple[Any, Any]:
@@ -78,15 +73,6 @@ def elman_arrays(rng: np.random.Generator, T: int = 50, hidden: int = 4,
 
 
 # --- LSTM: T=50, batch 2, hidden 3, input 2; gates packed (input, forget, cell, output) --
-
-LSTM = """
-h[-1,b,j] = h0[b,j]
-c[-1,b,j] = c0[b,j]
-z[t,b,g,j] = Wh[g,j,k] h[t-1,b,k] + Wx[g,j,m] x[t,b,m] + bias[g,j]
-c[t,b,j] = sigmoid(z[t,b,1,j]) c[t-1,b,j] + sigmoid(z[t,b,0,j]) tanh(z[t,b,2,j])
-h[t,b,j] = sigmoid(z[t,b,3,j]) tanh(c[t,b,j])
-L = sum[t,b,j](h[t,b,j] y[t,b,j])
-"""
 
 
 def lstm(h0: Any, c0: Any, Wh: Any, Wx: Any, bias: Any, x: Any, y: Any) -> Any:
@@ -112,14 +98,6 @@ def lstm_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 # --- GRU: T=50, hidden 3, input 2 (reset applied before the recurrent matrix) -----------
 
-GRU = """
-h[-1,j] = h0[j]
-zg[t,j] = sigmoid(Wz[j,k] h[t-1,k] + Uz[j,m] x[t,m] + bz[j])
-rg[t,j] = sigmoid(Wr[j,k] h[t-1,k] + Ur[j,m] x[t,m] + br[j])
-ng[t,j] = tanh(Wn[j,k] (rg[t,k] h[t-1,k]) + Un[j,m] x[t,m] + bn[j])
-h[t,j] = (1 - zg[t,j]) ng[t,j] + zg[t,j] h[t-1,j]
-L = sum[t,j](h[t,j] y[t,j])
-"""
 
 GRU_WEIGHTS = ("Wz", "Uz", "bz", "Wr", "Ur", "br", "Wn", "Un", "bn")
 
@@ -149,13 +127,6 @@ def gru_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 # --- Sinkhorn: 3 iterations, K = exp(-C/0.5), 4x5 ---------------------------------------
 
-SINKHORN = """
-v[-1,j] = 1
-u[n,i] = a[i] / (K[i,j] v[n-1,j])
-v[n,j] = b[j] / (K[i,j] u[n,i])
-L = u[2,i] K[i,j] v[2,j] C[i,j]
-"""
-
 
 def sinkhorn(a: Any, b: Any, K: Any, C: Any) -> Any:
     def step(v: Any, _: Any) -> tuple[Any, Any]:
@@ -172,12 +143,6 @@ def sinkhorn_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 # --- explicit Euler: N=20 steps of dy/dt = tanh(A y + c) ---------------------------------
-
-EULER = """
-y[-1,j] = y0[j]
-y[n,j] = y[n-1,j] + dt tanh(A[j,k] y[n-1,k] + c[j])
-L = sum[n,j](y[n,j] w[n,j])
-"""
 
 
 def euler(y0: Any, dt: Any, A: Any, c: Any, w: Any) -> Any:

@@ -6,15 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from corpus import ELMAN
 
 import tensorcalc as tc
 from tensorcalc.ir.recurrences import recurrence_groups
-
-ELMAN = """
-h[-1,j] = h0[j]
-h[t,j] = tanh(W[j,k] h[t-1,k] + U[j,m] x[t,m] + b[j])
-L = sum[t,j](h[t,j] y[t,j])
-"""
 
 
 def elman_loop(h0, W, U, x, b):
