@@ -239,7 +239,7 @@ class Program:
         """Every statement's value (and the inputs), from one run: what ``to_torch`` keeps
         from its forward pass for the backward one."""
         env = self.bind(arrays)
-        self._runner(env).dense(env)
+        self._runner(env).dense(env, every=True)
         return env
 
     def _run(self, arrays: dict[str, Any], compact: bool,

@@ -49,6 +49,7 @@ from . import operands
 from .invariants import hoist_invariants
 from .loops import plan_loops
 from .operands import ProgramPlan as ProgramPlan  # program.py takes it from here
+from .shared_calls import share_calls
 
 
 def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
@@ -58,6 +59,8 @@ def plan_program(statements: tuple[Statement, ...], inputs: tuple[str, ...],
     groups = recurrence_groups(statements)
     written = {st.name for st in statements}
     if groups:
+        statements = share_calls(statements, groups)
+        groups = recurrence_groups(statements)
         statements = steps_together(hoist_invariants(statements, groups), groups)
     loops = plan_loops(statements, groups)
     valued = {result}

@@ -30,7 +30,7 @@ from .binder import StatementBinder
 from .compact import Compact
 from .libraries import library
 from .operands import ProgramPlan, StatementPlan, TermPlan
-from .stepping import LoopStep
+from .stepping import EVERY, LoopStep
 from .windows import read_text, shrink_sizes, size_by_given_reads
 
 Array = Any
@@ -243,6 +243,7 @@ class Runner:
             ctx.shapes = shapes
             self.steps.append((st.name, ctx.sum(st.rhs, st.indices)))
         self.result = plan.result
+        _set_kept(plan, self.steps)
         # a statement only an extent names is not run: binding took its shape already
         self.valued_steps = [(name, step) for name, step in self.steps
                              if name in plan.valued or not plan.valued]
@@ -255,16 +256,26 @@ class Runner:
         self._compact: Step | None = None
 
     def __call__(self, env: Env, upto: int | None = None) -> Env:
-        """Run the steps (all, or the first ``upto``) and return the filled environment."""
+        """Run the steps (all, or the first ``upto``) and return the filled environment,
+        every statement's value in it."""
+        env[EVERY] = True
         for name, step in (self.steps if upto is None else self.steps[:upto]):
             env[name] = step(env)
+        del env[EVERY]
         return env
 
-    def dense(self, env: Env) -> Array:
+    def dense(self, env: Env, every: bool = False) -> Array:
+        """The result's value; with ``every``, every statement's value is left in ``env``
+        (else a recurrence keeps only the members the statements after it read)."""
         if self.nbytes > memory_limit():  # the limit may have changed since binding
             check_size(self.result, self.shape, self.itemsize, compact_hint=True)
+        if every:
+            env[EVERY] = True
         for name, step in self.valued_steps:
-            env[name] = step(env)
+            value = step(env)
+            if value is not None:  # None: a recurrence's member nothing after it reads
+                env[name] = value
+        env.pop(EVERY, None)
         return env[self.result]
 
     def compact(self, env: Env) -> Compact:
@@ -279,9 +290,21 @@ class Runner:
         return value
 
 
+def _set_kept(plan: ProgramPlan, steps: list[tuple[str, Step]]) -> None:
+    """Tell each recurrence which of its members the other statements (or the result)
+    read: only those are kept whole by a run of the result alone."""
+    for _, step in steps:
+        if isinstance(step, LoopStep):
+            members = {m.name for m in step.loop.members}
+            read = {plan.result} | {name for st in plan.statements if st.name not in members
+                                    for name, _ in st.tensors}
+            step.kept = members & read
+
+
 def _already(name: str) -> Step:
-    """A recurrence's statement after its first: the first one's run computed it."""
-    return lambda env: env[name]
+    """A recurrence's statement after its first: the first one's run computed it (None
+    where the run kept it not: nothing after the recurrence reads it)."""
+    return lambda env: env.get(name)
 
 
 def _compact_step(st: StatementPlan, ctx: StatementBinder, shape: tuple[int, ...]) -> Step:

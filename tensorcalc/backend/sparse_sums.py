@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..ir import Affine
 from ..ops import kernels
 from . import operands
 from .binding import StatementBinder
@@ -39,6 +40,9 @@ def sparse_sum(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, .
     """The sum over ``order`` with its sparse terms added into its dense terms' value, or
     None where that does not apply (no sparse term, nothing dense, or a library or
     layout the in-place route does not cover). ``dense_sum`` binds a sum of terms."""
+    tiles = _tiles(ctx, plan, order)
+    if tiles is not None:
+        return tiles
     adders = {id(t): adder for t in plan.terms
               if (adder := _adder(ctx, t, order)) is not None}
     dense = tuple(t for t in plan.terms if id(t) not in adders)
@@ -76,6 +80,9 @@ def _adder(ctx: StatementBinder, t: operands.TermPlan, order: tuple[str, ...]) -
 
 def _scatter_adder(ctx: StatementBinder, t: operands.TermPlan, op: operands.ScatterOperand,
                    order: tuple[str, ...]) -> Adder:
+    places = _constant_places(op)
+    if places is not None and ctx.lib.name == "NumPy":
+        return _slice_adder(ctx, t, op, order, places)
     grid_order = op.grid + op.rest
     core = ctx.term(op.core, grid_order, ctx.shape(grid_order))
     scale = ctx.scale(t)
@@ -90,6 +97,88 @@ def _scatter_adder(ctx: StatementBinder, t: operands.TermPlan, op: operands.Scat
         if total.dtype != values.dtype:  # a wider result than the dense part's
             total = total + xp.zeros((), dtype=values.dtype)
         return into(total, order, values, targets_of(env), targets, rest, sizes, xp, how)
+
+    return add
+
+
+def _constant_places(op: operands.ScatterOperand) -> tuple[int, ...] | None:
+    """The positions of a scatter whose every target subscript is a constant (an adjoint's
+    gate ``delta[g,2]``), or None."""
+    if op.grid or op.kept:
+        return None
+    places = []
+    for _, sub in op.shifts:
+        if not isinstance(sub, Affine) or sub.parts:
+            return None
+        places.append(sub.offset)
+    return tuple(places)
+
+
+def _tiles(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, ...]) -> Step | None:
+    """A sum whose terms are scatters to constant positions, one term at each position of
+    the same targets (an adjoint's packed gates ``delta[g,0] a + delta[g,1] b + ...``), as
+    one array written slice by slice (NumPy): no zeros, no additions. None otherwise."""
+    if ctx.lib.name != "NumPy":
+        return None
+    found = []
+    for t in plan.terms:
+        op = t.operands[0] if len(t.operands) == 1 else None
+        if not isinstance(op, operands.ScatterOperand) or t.ties \
+                or not _same_axes(op.free, order) or not _same_axes(t.einsum_out, order):
+            return None
+        places = _constant_places(op)
+        if places is None:
+            return None
+        found.append((t, op, places))
+    targets = tuple(p for p, _ in found[0][1].shifts)
+    count = 1
+    for p in targets:
+        count *= ctx.sizes[p]
+    if any(tuple(p for p, _ in op.shifts) != targets or op.rest != found[0][1].rest
+           for _, op, _ in found) or len({places for _, _, places in found}) != count \
+            or len(found) != count \
+            or not all(0 <= a < ctx.sizes[p] for _, _, pl in found for p, a in zip(targets, pl)):
+        return None
+    rest = found[0][1].rest
+    cores = tuple((ctx.term(op.core, rest, ctx.shape(rest)), ctx.scale(t), places)
+                  for t, op, places in found)
+    perm = tuple(order.index(i) for i in targets + rest)
+    shape, xp = ctx.shape(order), ctx.xp
+
+    def run(env: Env) -> Array:
+        values = [(core(env), scale, places) for core, scale, places in cores]
+        dtype = xp.result_type(ctx.dtype, *(v for v, _, _ in values))
+        total = xp.empty(shape, dtype=dtype)
+        view = total.transpose(perm)
+        for value, scale, places in values:
+            if scale != 1:
+                xp.multiply(value, scale, out=view[places])
+            else:
+                view[places] = value
+        return total
+
+    return run
+
+
+def _slice_adder(ctx: StatementBinder, t: operands.TermPlan, op: operands.ScatterOperand,
+                 order: tuple[str, ...], places: tuple[int, ...]) -> Adder:
+    """A scatter to constant positions added as a slice of the total (NumPy, in place):
+    ``total[..., 2, ...] += core``, nothing where a position is outside its target."""
+    core = ctx.term(op.core, op.rest, ctx.shape(op.rest))
+    scale, targets = ctx.scale(t), tuple(p for p, _ in op.shifts)
+    perm = tuple(order.index(i) for i in targets + op.rest)
+    inside = all(0 <= at < ctx.sizes[p] for p, at in zip(targets, places))
+
+    def add(env: Env, total: Array) -> Array:
+        if not inside:
+            return total
+        values = core(env)
+        if scale != 1:
+            values = values * scale
+        if total.dtype != values.dtype:  # a wider result than the dense part's
+            total = total + ctx.xp.zeros((), dtype=values.dtype)
+        total.transpose(perm)[places] += values
+        return total
 
     return add
 

@@ -32,6 +32,10 @@ Env = dict[Any, Any]
 Sizes = dict[str, int]
 Pattern = tuple[tuple[bool, ...], ...]
 
+#: In a run's arrays, asks every member's value of every recurrence kept (a caller that
+#: reads each statement's value), not only those the statements after it read.
+EVERY = "@every"
+
 
 class LoopStep:
     """A recurrence bound to one input signature: the member shapes and the number of
@@ -60,6 +64,8 @@ class LoopStep:
                      for m in loop.members}
         self.shapes = {m.name: (self.length,) + self.rows[m.name] for m in loop.members}
         self._zeros: dict[str, Any] = {}
+        #: the members a statement after the recurrence reads (the runner sets it)
+        self.kept = {m.name for m in loop.members}
         self._bound: dict[Pattern, tuple[Any, tuple[str, ...], tuple[Read, ...]]] = {}
 
     def __call__(self, env: Env) -> Any:
@@ -68,7 +74,12 @@ class LoopStep:
         patterns = [self._pattern(s, env) for s in order]
         values: dict[str, list[Any]] = {m.name: [None] * n for m in loop.members}
         run = _longest_run(patterns) if self.lib.scans else None
+        # the members the statements after read (every one where the caller keeps every
+        # statement's value, or a scan runs); the others keep their last row only
+        kept = {m.name for m in loop.members} if EVERY in env or run is not None \
+            else self.kept
         block: dict[str, Any] = {}
+        filled: dict[str, Any] = {}  # each member's whole value, written row by row
         for k, s in enumerate(order):
             if run is not None and run[0] <= k < run[1]:
                 if k == run[0]:
@@ -77,12 +88,36 @@ class LoopStep:
             step = self._step(s, patterns[k], env, values, self._slices(s, patterns[k], env,
                                                                        values))
             for m in loop.members:
-                values[m.name][s] = step[m.name]
+                if m.name in kept:
+                    values[m.name][s] = self._keep(m.name, s, step[m.name], filled)
+                else:
+                    values[m.name][s] = step[m.name]
+                    if k >= 2:  # a step reads the step before only
+                        values[m.name][order[k - 2]] = None
         span = None if run is None else (min(order[run[0]], order[run[1] - 1]),
                                          max(order[run[0]], order[run[1] - 1]))
         for m in loop.members:
-            env[m.name] = self._assemble(m.name, values[m.name], block.get(m.name), span)
-        return env[loop.members[0].name]
+            whole = filled.get(m.name)
+            if m.name in kept:
+                env[m.name] = whole if whole is not None and run is None else \
+                    self._assemble(m.name, values[m.name], block.get(m.name), span)
+        return env.get(loop.members[0].name)
+
+    def _keep(self, name: str, s: int, row: Any, filled: dict[str, Any]) -> Any:
+        """Row ``s`` of a member, written into its whole value as it is made (NumPy: one
+        copy of a row just computed, where stacking at the end reads every row again);
+        the row itself where the library's arrays are not written into, or where the rows
+        differ in type (``filled[name]`` None: stacked at the end)."""
+        if self.lib.name != "NumPy" or filled.get(name, False) is None:
+            return row
+        whole = filled.get(name)
+        if whole is None:
+            whole = filled[name] = self.xp.empty(self.shapes[name], dtype=row.dtype)
+        if row.dtype != whole.dtype or row.shape != whole.shape[1:]:
+            filled[name] = None
+            return row
+        whole[s] = row
+        return whole[s]
 
     def _slices(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]]
                 ) -> Env:

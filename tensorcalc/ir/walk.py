@@ -216,6 +216,18 @@ def map_factors(expr: Sum, fn: Callable[[Factor], Factor]) -> Sum:
     return same_terms(expr, (same_factors(t, (fn(f) for f in t.factors)) for t in expr.terms))
 
 
+def replace_factors(expr: Sum, swap: Callable[[Factor], Factor | None]) -> Sum:
+    """``expr`` with each factor, at any depth, replaced by what ``swap`` gives for it,
+    and looked into where ``swap`` gives None; ``expr`` itself where nothing changed."""
+
+    def factor(f: Factor) -> Factor:
+        new = swap(f)
+        return new if new is not None else \
+            map_factor_sums(f, lambda s: replace_factors(s, swap))
+
+    return map_factors(expr, factor)
+
+
 def same_terms(expr: Sum, terms: Iterable[Term]) -> Sum:
     """A sum of ``terms``: ``expr`` itself where they are its own terms, the same objects."""
     terms = tuple(terms)
