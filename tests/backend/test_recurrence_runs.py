@@ -183,11 +183,22 @@ def test_gates_that_leave_a_position_empty_add_into_zeros(tiled: list[bool]) -> 
     np.testing.assert_allclose(got, np.stack([a, 2 * c, a * c, 0 * a], axis=1), rtol=1e-14)
 
 
-def test_a_constant_scatter_beside_a_dense_term_is_added_as_a_slice() -> None:
-    p = tc.compile("Y[i,g] = X[i,g] + delta[g,1] v[i] - 3 delta[g,5] v[i]")
+def test_a_constant_scatter_beside_a_dense_term_is_added_as_a_slice(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    places: list[tuple[int, ...]] = []
+    adder = sparse_sums._slice_adder
+
+    def spy(*args: Any) -> Any:
+        places.append(args[-1])
+        return adder(*args)
+
+    monkeypatch.setattr(sparse_sums, "_slice_adder", spy)
+    p = tc.compile("Y[i,g] = 2 X[i,g] + delta[g,1] v[i] - 3 delta[g,2] v[i] + delta[g,5] v[i]")
     X, v = RNG.normal(size=(4, 3)), RNG.normal(size=4)
-    want = X.copy()
-    want[:, 1] += v  # delta[g,5] is outside g's range: nothing
+    want = 2 * X
+    want[:, 1] += v
+    want[:, 2] -= 3 * v  # delta[g,5] is outside g's range: nothing
     kept = X.copy()
     np.testing.assert_allclose(p(X=X, v=v), want, rtol=1e-14)
+    assert sorted(places) == [(1,), (2,), (5,)]
     np.testing.assert_array_equal(X, kept)
