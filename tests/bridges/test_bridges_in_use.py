@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from corpus import ELMAN
 
 import tensorcalc as tc
 
@@ -31,6 +32,49 @@ def test_a_compiled_training_step_runs_and_agrees() -> None:
             z = X.numpy() @ (w + k).numpy()
             expected = X.numpy().T @ (1 / (1 + np.exp(-z))) + (w + k).numpy()
             np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+
+
+def test_a_compiled_training_step_of_a_recurrence_trains_as_plain_torch_does() -> None:
+    """An Elman RNN written as a recurrence, trained for three SGD steps by a
+    torch.compile'd step through tc.to_torch, against the same RNN written in torch
+    (a Python loop over the steps) and trained the same way."""
+    f = tc.to_torch(ELMAN)
+    rng = np.random.default_rng(3)
+    T, H, M = 12, 4, 3
+    start = {"W": 0.5 * rng.normal(size=(H, H)), "U": 0.5 * rng.normal(size=(H, M)),
+             "b": 0.1 * rng.normal(size=H)}
+    data = {k: torch.tensor(v) for k, v in {"h0": 0.5 * rng.normal(size=H),
+                                            "x": rng.normal(size=(T, M)),
+                                            "y": rng.normal(size=(T, H))}.items()}
+
+    def plain(W: torch.Tensor, U: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        h, total = data["h0"], torch.zeros((), dtype=torch.float64)
+        for t in range(T):
+            h = torch.tanh(W @ h + U @ data["x"][t] + b)
+            total = total + h @ data["y"][t]
+        return total
+
+    def train(loss: object, compile_it: bool) -> list[np.ndarray]:
+        params = [torch.tensor(start[k], requires_grad=True) for k in ("W", "U", "b")]
+        opt = torch.optim.SGD(params, lr=0.05)
+
+        def step() -> torch.Tensor:
+            opt.zero_grad()
+            value = loss(*params)  # type: ignore[operator]
+            value.backward()
+            opt.step()
+            return value.detach()
+
+        run = torch.compile(step, fullgraph=False) if compile_it else step
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            losses = [float(run()) for _ in range(3)]
+        assert losses[-1] < losses[0]  # it trains
+        return [p.detach().numpy() for p in params] + [np.array(losses)]
+
+    ours = train(lambda W, U, b: f(W=W, U=U, b=b, **data), compile_it=True)
+    for got, want in zip(ours, train(plain, compile_it=False)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
 def test_torch_func_hessian_and_vmap_grad_through_a_shifted_read() -> None:
