@@ -11,7 +11,7 @@ so the step's arrays never need writing into (JAX's arrays cannot be).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..ir import Extent, Statement, Sum, refs
 from .libraries import ArrayLibrary
@@ -31,6 +31,16 @@ from .plan import ProgramPlan, plan_program
 Env = dict[Any, Any]
 Sizes = dict[str, int]
 Pattern = tuple[tuple[bool, ...], ...]
+
+class Bound(NamedTuple):
+    """A step bound for one pattern of present terms: the runner of its statements, the
+    slices it reads and the name each is read by, and the zeros it starts from."""
+
+    runner: Any
+    reads: tuple[Read, ...]
+    named: tuple[tuple[str, Read], ...]
+    zeros: Env  # each member's row stand-in, and zeros for a member with no term here
+
 
 #: In a run's arrays, asks every member's value of every recurrence kept (a caller that
 #: reads each statement's value), not only those the statements after it read.
@@ -66,12 +76,16 @@ class LoopStep:
         self._zeros: dict[str, Any] = {}
         #: the members a statement after the recurrence reads (the runner sets it)
         self.kept = {m.name for m in loop.members}
-        self._bound: dict[Pattern, tuple[Any, tuple[str, ...], tuple[Read, ...]]] = {}
+        self._bound: dict[Pattern, Bound] = {}
+        self._patterns: list[Pattern] | None = None
+        self._positions = any(t.onehots or t.scalars for m in loop.members for t in m.terms)
 
     def __call__(self, env: Env) -> Any:
         loop, n = self.loop, self.length
         order = list(range(n)) if loop.direction > 0 else list(range(n - 1, -1, -1))
-        patterns = [self._pattern(s, env) for s in order]
+        if self._patterns is None:  # a function of the position alone, for this binding
+            self._patterns = [self._pattern(s) for s in range(n)]
+        patterns = [self._patterns[s] for s in order]
         values: dict[str, list[Any]] = {m.name: [None] * n for m in loop.members}
         run = _longest_run(patterns) if self.lib.scans else None
         # the members the statements after read (every one where the caller keeps every
@@ -121,9 +135,10 @@ class LoopStep:
 
     def _slices(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]]
                 ) -> Env:
-        reads = self._binding(pattern, s, env, values)[2]
-        out = {slice_name(*read): _slice(read, s, env, values) for read in reads}
-        out.update(self._positional(s))
+        named = self._binding(pattern, s, env, values).named
+        out = {name: _slice(read, s, env, values) for name, read in named}
+        if self._positions:
+            out.update(self._positional(s))
         return out
 
     def _positional(self, s: int) -> Env:
@@ -146,14 +161,11 @@ class LoopStep:
     def _step(self, s: int, pattern: Pattern, env: Env, values: dict[str, list[Any]],
               slices: Env) -> Env:
         """One position run: ``env`` with the slices it reads and every member's value."""
-        runner, present, _reads = self._binding(pattern, s, env, values)
+        bound = self._binding(pattern, s, env, values)
         step = dict(env)
         step.update(slices)
-        for m in self.loop.members:  # no term there at this position: zero
-            step[row_name(m.name)] = self.zeros(m.name)
-            if m.name not in present:
-                step[m.name] = self.zeros(m.name)
-        runner(step)
+        step.update(bound.zeros)
+        bound.runner(step)
         return step
 
     def _scan(self, positions: list[int], pattern: Pattern, env: Env,
@@ -162,7 +174,7 @@ class LoopStep:
         the position before are carried, the slices of other arrays are scanned over.
         Returns each member's values there, in order of position."""
         loop, xp = self.loop, self.xp
-        reads = self._binding(pattern, positions[0], env, values)[2]
+        reads = self._binding(pattern, positions[0], env, values).reads
         names = {m.name for m in loop.members}
         before = positions[0] - loop.direction
         carry = {m.name: values[m.name][before] if 0 <= before < self.length
@@ -206,18 +218,18 @@ class LoopStep:
             pieces.append(xp.stack(rows[span[1] + 1:]))
         return xp.concatenate(pieces) if len(pieces) > 1 else block
 
-    def _pattern(self, s: int, env: Env) -> Pattern:
-        return tuple(tuple(_present(term, s, env, self.shapes) for term in m.terms)
+    def _pattern(self, s: int) -> Pattern:
+        return tuple(tuple(_present(term, s, self.shapes) for term in m.terms)
                      for m in self.loop.members)
 
     def _binding(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
-                 ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
+                 ) -> Bound:
         """The step bound for a pattern of present terms: bound at its first use."""
         found = self._bound.get(pattern)
         return found if found is not None else self._bind(pattern, s, env, values)
 
     def _bind(self, pattern: Pattern, s: int, env: Env, values: dict[str, list[Any]]
-              ) -> tuple[Any, tuple[str, ...], tuple[Read, ...]]:
+              ) -> Bound:
         statements = []
         reads: dict[Read, None] = {}
         for m, keeps in zip(self.loop.members, pattern):
@@ -236,12 +248,13 @@ class LoopStep:
                 else _slice(read, s, env, values)
         sample.update(self._positional(s))
         present = tuple(st.name for st in statements)
-        bound: tuple[Any, tuple[str, ...], tuple[Read, ...]]
-        if not statements:
-            bound = (lambda step: step, present, tuple(reads))
-        else:
-            runner = self.make_runner(plan_step(statements), sample, self.given)
-            bound = (runner, present, tuple(reads))
+        runner = self.make_runner(plan_step(statements), sample, self.given) if statements \
+            else (lambda step: step)
+        zeros = {row_name(m.name): self.zeros(m.name) for m in self.loop.members}
+        zeros.update({m.name: self.zeros(m.name) for m in self.loop.members
+                      if m.name not in present})
+        bound = Bound(runner, tuple(reads),
+                      tuple((slice_name(*read), read) for read in reads), zeros)
         self._bound[pattern] = bound
         return bound
 
@@ -288,7 +301,7 @@ def plan_step(statements: Sequence[Statement]) -> ProgramPlan:
     return plan_program(tuple(statements), inputs, statements[-1].name)
 
 
-def _present(term: StepTerm, s: int, env: Env, shapes: dict[str, tuple[int, ...]]) -> bool:
+def _present(term: StepTerm, s: int, shapes: dict[str, tuple[int, ...]]) -> bool:
     """Whether a term is there at position ``s``: its conditions hold and each step of the
     recurrence it reads is inside it. (A slice of another array past its ends reads
     zeros, as any read with a given size does: docs/index-arithmetic.md.)"""
