@@ -7,6 +7,7 @@ from benchmarks.spec import Workload
 from benchmarks.workloads import (
     chain,
     conv,
+    elman,
     embedding,
     first_call,
     gaussian_nll,
@@ -41,6 +42,7 @@ ALL: tuple[Workload, ...] = (
     *language.TRANSFORMER,
     *gaussian_process.WORKLOADS,
     *lstm.WORKLOADS,
+    *elman.WORKLOADS,
 )
 
 

@@ -23,7 +23,15 @@ if str(ROOT) not in sys.path:  # the benchmarks package lives at the repository 
 
 from benchmarks import harness  # noqa: E402
 from benchmarks.spec import Arrays, Call, Context, Workload, timed_row  # noqa: E402
-from benchmarks.workloads import ALL, conv, first_call, jax_jit, lstm, torch_step  # noqa: E402
+from benchmarks.workloads import (  # noqa: E402
+    ALL,
+    conv,
+    elman,
+    first_call,
+    jax_jit,
+    lstm,
+    torch_step,
+)
 
 RTOL = 1e-9
 ATOL = 1e-12
@@ -38,7 +46,7 @@ def test_the_workloads_are_the_rows_of_the_table() -> None:
     keys = [w.key for w in ALL]
     assert keys == ["1", "2", "2b", "3", "4", "4b", "5", "6", "6b", "7", "8", "9", "10", "10i",
                     "11", "12", "13", "14", "14b", "15", "16", "17", "15t", "16t", "17t", "18",
-                    "20", "21", "22", "23", "23x"]
+                    "20", "21", "22", "23", "23x", "24"]
 
 
 @pytest.mark.parametrize("w", ALL, ids=lambda w: w.key)
@@ -66,8 +74,8 @@ def test_the_counted_goals() -> None:
     torch tensors against torch itself), 18, 18m (the embedding gradient's time and its
     peak memory), 20 and 20j (LayerNorm, against both), 21 (causal attention), 22 (a
     GP's gradient), 23 and 23j (an LSTM's gradient w.r.t. ``Wh``, against both) and 23x
-    (w.r.t. ``Wx``); the fresh-process rows 6b and 6c and rows 10ij, 21j and 22j (against
-    jax.jit) are information only."""
+    (w.r.t. ``Wx``); the fresh-process rows 6b and 6c, rows 10ij, 21j and 22j (against
+    jax.jit) and rows 24 and 24j (a tiny RNN's cost per position) are information only."""
     assert sum(g.counted for w in ALL for g in w.goals) == 41
     assert len(next(w for w in ALL if w.key == "4b").goals) == 2
     assert len(next(w for w in ALL if w.key == "8").goals) == 3
@@ -101,6 +109,24 @@ def recurrences_built() -> bool:
     except ProgramError:
         return False
     return True
+
+
+def test_the_elman_formula_equals_central_differences() -> None:
+    """Row 24: the hand-written backpropagation through time equals central differences
+    of the forward loop."""
+    w = elman.WORKLOADS[0]
+    arrays = w.arrays(w.tiny)
+    formula = elman.reference(**arrays)
+    numeric = np.zeros_like(formula)
+    for k in range(numeric.size):
+        moved = {}
+        for sign in (1, -1):
+            value = arrays["W"].copy()
+            value.flat[k] += sign * 1e-6
+            moved[sign] = elman.loss(**{**arrays, "W": value})
+        numeric.flat[k] = (moved[1] - moved[-1]) / 2e-6
+    np.testing.assert_allclose(formula, numeric, rtol=1e-6, atol=1e-8)
+    assert np.abs(formula).max() > 1e-2
 
 
 @pytest.mark.parametrize("wrt", ["Wh", "Wx"])
