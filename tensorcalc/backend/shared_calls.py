@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ir import Call, Factor, Ref, Statement, Sum, Term
+from ..ir import Call, Factor, Ref, Statement, Sum, Term, all_factors
 from ..ir.recurrences import Group
 from ..ir.subscripts import Affine
 from ..ir.walk import replace_factors
@@ -38,7 +38,7 @@ def share_calls(statements: Sequence[Statement], groups: Sequence[Group]
     inside: dict[Key, Ref] = {}  # the call's read, as a statement of its recurrence has it
     outside: set[Key] = set()
     for st in statements:
-        for call in _calls(st.rhs):
+        for call in (f for f in all_factors(st.rhs) if isinstance(f, Call)):
             key = _key(call)
             if key is None or key[1] not in group_of:
                 continue
@@ -101,19 +101,6 @@ def _key(call: Call) -> Key | None:
     if sum(1 for kind, _ in pattern if kind == "i") != len(read.indices):
         return None  # an index named twice: a diagonal
     return call.fn, read.name, tuple(pattern)
-
-
-def _calls(expr: Sum) -> list[Call]:
-    """Every call inside ``expr``, at any depth."""
-    found: list[Call] = []
-
-    def look(f: Factor) -> Factor | None:
-        if isinstance(f, Call):
-            found.append(f)
-        return None
-
-    replace_factors(expr, look)
-    return found
 
 
 def _replace(expr: Sum, made: dict[Key, Statement]) -> Sum:

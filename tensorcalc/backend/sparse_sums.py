@@ -18,6 +18,7 @@ once and shared, or a view of one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Affine
@@ -68,10 +69,11 @@ def sparse_sum(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, .
 
 def _adder(ctx: StatementBinder, t: operands.TermPlan, order: tuple[str, ...]) -> Adder | None:
     """How term ``t`` adds itself into a total over ``order``, if it is sparse."""
-    op = t.operands[0] if len(t.operands) == 1 else None
-    if isinstance(op, operands.ScatterOperand) and not t.ties \
-            and _same_axes(op.free, order) and _same_axes(t.einsum_out, order) \
-            and ctx.lib.scatter in _IN_PLACE and not ctx.lib.chunked:
+    piece = _as_slice(ctx, t, order)
+    if piece is not None:
+        return _slice_adder(ctx, piece)
+    op = _scatter(t, order)
+    if op is not None and ctx.lib.scatter in _IN_PLACE and not ctx.lib.chunked:
         return _scatter_adder(ctx, t, op, order)
     if t.ties and ctx.lib.name == "NumPy" and set(t.free) == set(order) and len(order) <= 52:
         return _diagonal_adder(ctx, t, order)
@@ -80,9 +82,6 @@ def _adder(ctx: StatementBinder, t: operands.TermPlan, order: tuple[str, ...]) -
 
 def _scatter_adder(ctx: StatementBinder, t: operands.TermPlan, op: operands.ScatterOperand,
                    order: tuple[str, ...]) -> Adder:
-    places = _constant_places(op)
-    if places is not None and ctx.lib.name == "NumPy":
-        return _slice_adder(ctx, t, op, order, places)
     grid_order = op.grid + op.rest
     core = ctx.term(op.core, grid_order, ctx.shape(grid_order))
     scale = ctx.scale(t)
@@ -101,49 +100,62 @@ def _scatter_adder(ctx: StatementBinder, t: operands.TermPlan, op: operands.Scat
     return add
 
 
-def _constant_places(op: operands.ScatterOperand) -> tuple[int, ...] | None:
-    """The positions of a scatter whose every target subscript is a constant (an adjoint's
-    gate ``delta[g,2]``), or None."""
-    if op.grid or op.kept:
+def _scatter(t: operands.TermPlan, order: tuple[str, ...]) -> operands.ScatterOperand | None:
+    """Term ``t``'s scatter, where it is one scatter over ``order`` and nothing else."""
+    op = t.operands[0] if len(t.operands) == 1 else None
+    if isinstance(op, operands.ScatterOperand) and not t.ties \
+            and _same_axes(op.free, order) and _same_axes(t.einsum_out, order):
+        return op
+    return None
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """A term that is a scatter to constant positions (an adjoint's gate ``delta[g,2]
+    core``), on NumPy: its core (over ``rest``) and scale land at ``places`` of
+    ``targets``; ``perm`` orders the total's axes ``targets + rest``; ``inside`` says
+    whether every place is within its target's range."""
+
+    t: operands.TermPlan
+    op: operands.ScatterOperand
+    targets: tuple[str, ...]
+    places: tuple[int, ...]
+    perm: tuple[int, ...]
+    inside: bool
+
+
+def _as_slice(ctx: StatementBinder, t: operands.TermPlan, order: tuple[str, ...]
+              ) -> _Slice | None:
+    op = _scatter(t, order)
+    if ctx.lib.name != "NumPy" or op is None or op.grid or op.kept:
         return None
-    places = []
-    for _, sub in op.shifts:
-        if not isinstance(sub, Affine) or sub.parts:
-            return None
-        places.append(sub.offset)
-    return tuple(places)
+    if not all(isinstance(sub, Affine) and not sub.parts for _, sub in op.shifts):
+        return None
+    targets = tuple(p for p, _ in op.shifts)
+    places = tuple(sub.offset for _, sub in op.shifts if isinstance(sub, Affine))
+    return _Slice(t, op, targets, places, tuple(order.index(i) for i in targets + op.rest),
+                  all(0 <= at < ctx.sizes[p] for p, at in zip(targets, places)))
 
 
 def _tiles(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, ...]) -> Step | None:
     """A sum whose terms are scatters to constant positions, one term at each position of
     the same targets (an adjoint's packed gates ``delta[g,0] a + delta[g,1] b + ...``), as
     one array written slice by slice (NumPy): no zeros, no additions. None otherwise."""
-    if ctx.lib.name != "NumPy":
+    pieces = [_as_slice(ctx, t, order) for t in plan.terms]
+    if not pieces or any(p is None for p in pieces):
         return None
-    found = []
-    for t in plan.terms:
-        op = t.operands[0] if len(t.operands) == 1 else None
-        if not isinstance(op, operands.ScatterOperand) or t.ties \
-                or not _same_axes(op.free, order) or not _same_axes(t.einsum_out, order):
-            return None
-        places = _constant_places(op)
-        if places is None:
-            return None
-        found.append((t, op, places))
-    targets = tuple(p for p, _ in found[0][1].shifts)
+    tiles = [p for p in pieces if p is not None]
+    first = tiles[0]
     count = 1
-    for p in targets:
+    for p in first.targets:
         count *= ctx.sizes[p]
-    if any(tuple(p for p, _ in op.shifts) != targets or op.rest != found[0][1].rest
-           for _, op, _ in found) or len({places for _, _, places in found}) != count \
-            or len(found) != count \
-            or not all(0 <= a < ctx.sizes[p] for _, _, pl in found for p, a in zip(targets, pl)):
+    if any((p.targets, p.op.rest) != (first.targets, first.op.rest) or not p.inside
+           for p in tiles) or not len({p.places for p in tiles}) == len(tiles) == count:
         return None
-    rest = found[0][1].rest
-    cores = tuple((ctx.term(op.core, rest, ctx.shape(rest)), ctx.scale(t), places)
-                  for t, op, places in found)
-    perm = tuple(order.index(i) for i in targets + rest)
-    shape, xp = ctx.shape(order), ctx.xp
+    rest = first.op.rest
+    cores = tuple((ctx.term(p.op.core, rest, ctx.shape(rest)), ctx.scale(p.t), p.places)
+                  for p in tiles)
+    perm, shape, xp = first.perm, ctx.shape(order), ctx.xp
 
     def run(env: Env) -> Array:
         values = [(core(env), scale, places) for core, scale, places in cores]
@@ -160,27 +172,23 @@ def _tiles(ctx: StatementBinder, plan: operands.SumPlan, order: tuple[str, ...])
     return run
 
 
-def _slice_adder(ctx: StatementBinder, t: operands.TermPlan, op: operands.ScatterOperand,
-                 order: tuple[str, ...], places: tuple[int, ...]) -> Adder:
+def _slice_adder(ctx: StatementBinder, piece: _Slice) -> Adder:
     """A scatter to constant positions added as a slice of the total (NumPy, in place):
     ``total[..., 2, ...] += core``, nothing where a position is outside its target."""
-    core = ctx.term(op.core, op.rest, ctx.shape(op.rest))
-    scale, targets = ctx.scale(t), tuple(p for p, _ in op.shifts)
-    perm = tuple(order.index(i) for i in targets + op.rest)
-    inside = all(0 <= at < ctx.sizes[p] for p, at in zip(targets, places))
+    rest = piece.op.rest
+    core = ctx.term(piece.op.core, rest, ctx.shape(rest))
+    scale, perm, places, xp = ctx.scale(piece.t), piece.perm, piece.places, ctx.xp
 
     def add(env: Env, total: Array) -> Array:
-        if not inside:
-            return total
         values = core(env)
         if scale != 1:
             values = values * scale
         if total.dtype != values.dtype:  # a wider result than the dense part's
-            total = total + ctx.xp.zeros((), dtype=values.dtype)
+            total = total + xp.zeros((), dtype=values.dtype)
         total.transpose(perm)[places] += values
         return total
 
-    return add
+    return add if piece.inside else lambda env, total: total
 
 
 def _diagonal_adder(ctx: StatementBinder, t: operands.TermPlan, order: tuple[str, ...]) -> Adder:

@@ -4,8 +4,10 @@ The step of each statement (``loops.py``) is bound once per pattern of present t
 first positions, where the state before is the start, the middle ones, the last ones, where
 a read ahead falls past the end): a small program of the group's statements with the
 recurrence index taken out, bound by the same runner as any program. Each position then
-costs one run of that bound step, and the values are stacked along the index at the end,
-so the step's arrays never need writing into (JAX's arrays cannot be).
+costs one run of that bound step. On NumPy each member's row is written into its whole
+value as it is made; other libraries' rows are stacked along the index at the end (JAX's
+arrays cannot be written into). A run of the result alone keeps whole only the members
+that statements after the recurrence read (``kept``); the others keep their last row.
 """
 
 from __future__ import annotations

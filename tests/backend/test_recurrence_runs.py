@@ -189,7 +189,7 @@ def test_a_constant_scatter_beside_a_dense_term_is_added_as_a_slice(
     adder = sparse_sums._slice_adder
 
     def spy(*args: Any) -> Any:
-        places.append(args[-1])
+        places.append(args[-1].places)  # the _Slice it adds
         return adder(*args)
 
     monkeypatch.setattr(sparse_sums, "_slice_adder", spy)
